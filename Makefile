@@ -1,0 +1,33 @@
+# Stratus: the two commands a fresh Debian 12 machine (as root) needs are
+# `make up` and `make test`. Everything else here is what they are built from.
+PY := .venv/bin/python
+export STRATUS_API_PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://stratus:stratus@127.0.0.1:5432/stratus
+
+.PHONY: up start stop test install services bootstrap guest-image bench
+
+## Install, migrate, bootstrap and run the all-in-one cloud in the foreground.
+up: install services bootstrap
+	$(PY) manage.py allinone
+
+## The same, in the background (pid and log files under var/).
+start: install services bootstrap
+	$(PY) manage.py allinone --detach
+
+stop:
+	$(PY) manage.py allinone --stop
+
+## Install what the tests need, start PostgreSQL and Redis, run the suite.
+test: install
+	scripts/services.sh redis postgres libvirt
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+install:
+	scripts/install.sh
+
+services:
+	scripts/services.sh redis libvirt
+
+bootstrap:
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap

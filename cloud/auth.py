@@ -1,0 +1,79 @@
+"""Token authentication shared by every service's API.
+
+The token format belongs to identity; this module only knows the shape of a
+validated token (`Credentials`) and calls the validator named by
+settings.TOKEN_VALIDATOR."""
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils.functional import cached_property
+from django.utils.module_loading import import_string
+from rest_framework.authentication import BaseAuthentication
+
+from cloud.errors import Unauthorized
+
+ADMIN_ROLE = "admin"
+MEMBER_ROLE = "member"
+READER_ROLE = "reader"
+
+AUTH_REQUIRED = "The request you have made requires authentication."
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who is calling, as the token says."""
+
+    token: str
+    user_id: str
+    user_domain_id: str
+    methods: tuple
+    issued_at: datetime
+    expires_at: datetime
+    audit_ids: tuple
+    project_id: str | None = None
+    domain_id: str | None = None
+    roles: tuple = ()
+    application_credential_id: str | None = None
+    unrestricted: bool = True
+    extra: dict = field(default_factory=dict, compare=False)
+
+    is_authenticated = True
+
+    @property
+    def is_admin(self):
+        return ADMIN_ROLE in self.roles
+
+    def has_role(self, *names):
+        return any(name in self.roles for name in names)
+
+    @cached_property
+    def scope(self):
+        return "project" if self.project_id else "domain" if self.domain_id else "unscoped"
+
+
+class TokenAuthentication(BaseAuthentication):
+    """X-Auth-Token, validated by identity. No token: the request is
+    anonymous and the policy decides."""
+
+    def authenticate(self, request):
+        token = request.headers.get("X-Auth-Token")
+        if not token:
+            return None
+        credentials = validator()(token)
+        if credentials is None:
+            raise Unauthorized(AUTH_REQUIRED)
+        return credentials, credentials
+
+    def authenticate_header(self, request):
+        return "Keystone"
+
+
+_validator = None
+
+
+def validator():
+    global _validator
+    if _validator is None:
+        _validator = import_string(settings.TOKEN_VALIDATOR)
+    return _validator

@@ -1,0 +1,84 @@
+"""marker/limit pagination as Nova, Glance, Neutron and Cinder do it:
+`?limit=N&marker=<id of the last item seen>`, with a `next` link when a
+full page came back. Keyset based, so a page costs the same at any depth."""
+from urllib.parse import urlencode
+
+from django.db.models import Q
+
+from cloud.errors import BadRequest
+
+MAX_LIMIT = 1000
+
+
+def parse_limit(request, max_limit=MAX_LIMIT):
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return max_limit
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid input for field 'limit': {raw!r} is not an integer.")
+    if limit < 0:
+        raise BadRequest("Invalid input for field 'limit': must be 0 or more.")
+    return min(limit, max_limit)
+
+
+def parse_sort(request, allowed, default, key_param="sort_key", dir_param="sort_dir"):
+    """[(field, 'asc'|'desc'), ...] from repeated sort_key/sort_dir params or a
+    Glance-style `sort=name:asc,created_at`."""
+    pairs = []
+    if request.query_params.get("sort"):
+        for part in request.query_params["sort"].split(","):
+            name, _, direction = part.strip().partition(":")
+            pairs.append((name, direction or "desc"))
+    else:
+        keys = request.query_params.getlist(key_param)
+        dirs = request.query_params.getlist(dir_param)
+        for index, name in enumerate(keys):
+            pairs.append((name, dirs[index] if index < len(dirs) else (dirs[0] if dirs else "desc")))
+    for name, direction in pairs:
+        if name not in allowed:
+            raise BadRequest(f"Invalid input for field '{key_param}': unknown sort key {name!r}.")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid input for field '{dir_param}': {direction!r} is not asc or desc.")
+    pairs = [(allowed[name], direction) for name, direction in pairs] or list(default)
+    if not any(field == "id" for field, _ in pairs):
+        pairs.append(("id", pairs[-1][1] if pairs else "asc"))
+    return pairs
+
+
+def order_by(pairs):
+    return [f"-{field}" if direction == "desc" else field for field, direction in pairs]
+
+
+def after_marker(queryset, marker_row, pairs):
+    """Rows strictly after marker_row in the order `pairs` gives (fields are
+    the model's own columns)."""
+    condition = Q()
+    equal = Q()
+    for field, direction in pairs:
+        value = getattr(marker_row, field)
+        lookup = "gt" if direction == "asc" else "lt"
+        condition |= equal & Q(**{f"{field}__{lookup}": value})
+        equal &= Q(**{field: value})
+    return queryset.filter(condition)
+
+
+def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id"):
+    """(rows, next_url or None)."""
+    limit = parse_limit(request, max_limit)
+    queryset = queryset.order_by(*order_by(pairs))
+    marker = request.query_params.get("marker")
+    if marker:
+        marker_row = queryset.model._default_manager.filter(**{marker_field: marker}).first()
+        if marker_row is None:
+            raise BadRequest(f"marker [{marker}] not found")
+        queryset = after_marker(queryset, marker_row, pairs)
+    rows = list(queryset[:limit])
+    next_url = None
+    if rows and len(rows) == limit:
+        params = request.query_params.copy()
+        params["marker"] = str(getattr(rows[-1], marker_field))
+        params["limit"] = str(limit)
+        next_url = request.build_absolute_uri(request.path) + "?" + urlencode(params, doseq=True)
+    return rows, next_url

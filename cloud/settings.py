@@ -1,0 +1,165 @@
+"""Stratus settings. Every value comes from the environment, with defaults
+that run the all-in-one cloud from a fresh checkout."""
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("STRATUS_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    if "STRATUS_SECRET_KEY" in os.environ:
+        return os.environ["STRATUS_SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("STRATUS_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_results",
+    "cloud",
+    "identity",
+    "compute",
+    "network",
+    "images",
+    "volumes",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "cloud.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "cloud.middleware.ApiErrorMiddleware",
+]
+# OpenStack clients call both /v3/auth/tokens and /compute/v2.1/: URL
+# patterns accept either form, so no redirecting.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "cloud.urls"
+WSGI_APPLICATION = "cloud.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'stratus.sqlite3'}"),
+        conn_max_age=int(os.environ.get("STRATUS_DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes share the all-in-one database: wait for locks, and
+    # let readers run beside a writer.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("STRATUS_REDIS_URL", "redis://127.0.0.1:6379")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"{REDIS_URL}/1",
+        # Several clouds (a developer's and the test run's) may share one Redis.
+        "KEY_PREFIX": os.environ.get("STRATUS_CACHE_PREFIX", os.path.basename(str(DATABASES["default"]["NAME"]))),
+    }
+}
+
+# Django's own users are the operators of the admin site; cloud users and
+# their passwords live in identity.User.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["cloud.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["cloud.policy.Policy"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "cloud.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+# Celery: Redis as broker, results in the database.
+CELERY_BROKER_URL = os.environ.get("STRATUS_BROKER_URL", f"{REDIS_URL}/0")
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "control"
+
+# The API and its catalog.
+API_PORT = int(os.environ.get("STRATUS_API_PORT", "8000"))
+PUBLIC_URL = os.environ.get("STRATUS_PUBLIC_URL", f"http://127.0.0.1:{API_PORT}")
+REGION = os.environ.get("STRATUS_REGION", "RegionOne")
+HOSTNAME = os.environ.get("STRATUS_HOST", socket.gethostname())
+
+# Identity. Tokens are validated by this function on every request.
+TOKEN_VALIDATOR = "identity.tokens.validate_token"
+TOKEN_EXPIRATION = int(os.environ.get("STRATUS_TOKEN_EXPIRATION", str(3600 * 12)))
+FERNET_KEY_DIR = Path(os.environ.get("STRATUS_FERNET_KEY_DIR", VAR_DIR / "fernet-keys"))
+FERNET_MAX_ACTIVE_KEYS = int(os.environ.get("STRATUS_FERNET_MAX_ACTIVE_KEYS", "3"))
+ADMIN_PASSWORD = os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin")
+DEMO_PASSWORD = os.environ.get("STRATUS_DEMO_PASSWORD", "stratus-demo")
+# Stratus's own user (project `service`): node workers call the APIs as it.
+SERVICE_PASSWORD = os.environ.get("STRATUS_SERVICE_PASSWORD", "stratus-service")
+# Work factor of the hash of cloud users' passwords (PBKDF2-SHA256).
+PASSWORD_HASH_ITERATIONS = int(os.environ.get("STRATUS_PASSWORD_HASH_ITERATIONS", "100000"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("STRATUS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# SQLite (all-in-one) cannot enforce uniqueness across NULL columns of role
+# assignments; the API looks before it writes, PostgreSQL enforces it too.
+SILENCED_SYSTEM_CHECKS = ["models.W047"]

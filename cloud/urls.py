@@ -1,0 +1,15 @@
+"""URL root: each service's API under its prefix, the admin site."""
+from django.contrib import admin
+from django.urls import include, path
+
+from identity.api.versions import IdentityRootView
+
+handler404 = "cloud.errors.not_found_view"
+handler500 = "cloud.errors.server_error_view"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    # Clients ask for a service root with and without the trailing slash.
+    path("identity", IdentityRootView.as_view()),
+    path("identity/", include("identity.api.urls")),
+]

@@ -1,0 +1,226 @@
+"""Keystone's resource bodies."""
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from identity.models import (
+    DEFAULT_DOMAIN_ID, ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, Service, User,
+)
+from identity.passwords import hash_secret
+
+
+class IdentitySerializer(serializers.ModelSerializer):
+    """Adds Keystone's `links: {"self": ...}` from the view's route name."""
+
+    links = serializers.SerializerMethodField()
+    route = None  # URL name of the member route
+
+    def get_validators(self):
+        return []  # uniqueness is the database's: the view answers 409 on a duplicate
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        return fields
+
+    def get_links(self, obj):
+        request = self.context["request"]
+        return {"self": request.build_absolute_uri(reverse(self.route, args=[obj.pk]))}
+
+
+def default_domain():
+    return Domain.objects.get(pk=DEFAULT_DOMAIN_ID)
+
+
+def domain_field():
+    return serializers.PrimaryKeyRelatedField(source="domain", queryset=Domain.objects.all(), default=default_domain)
+
+
+class DomainSerializer(IdentitySerializer):
+    route = "identity:domain-detail"
+    tags = serializers.SerializerMethodField()
+    options = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Domain
+        fields = ["id", "name", "description", "enabled", "tags", "options", "links"]
+        read_only_fields = ["id"]
+
+    def get_tags(self, obj):
+        return []
+
+    def get_options(self, obj):
+        return {}
+
+
+class ProjectSerializer(IdentitySerializer):
+    route = "identity:project-detail"
+    domain_id = domain_field()
+    parent_id = serializers.PrimaryKeyRelatedField(
+        source="parent", queryset=Project.objects.all(), required=False, allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    is_domain = serializers.SerializerMethodField()
+    options = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "domain_id", "parent_id", "description", "enabled", "is_domain", "tags",
+                  "options", "links"]
+        read_only_fields = ["id"]
+
+    def get_is_domain(self, obj):
+        return False
+
+    def get_options(self, obj):
+        return {}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Keystone shows a top-level project's parent as its domain.
+        data["parent_id"] = data["parent_id"] or instance.domain_id
+        return data
+
+    def validate(self, attrs):
+        parent = attrs.get("parent")
+        domain = attrs.get("domain") or getattr(self.instance, "domain", None)
+        if parent is not None and domain is not None and parent.domain_id != domain.id:
+            raise serializers.ValidationError({"parent_id": "The parent project is in another domain."})
+        if self.instance is not None and "domain" in attrs and attrs["domain"].id != self.instance.domain_id:
+            raise serializers.ValidationError({"domain_id": "A project cannot move to another domain."})
+        return attrs
+
+
+class UserSerializer(IdentitySerializer):
+    route = "identity:user-detail"
+    domain_id = domain_field()
+    default_project_id = serializers.PrimaryKeyRelatedField(
+        source="default_project", queryset=Project.objects.all(), required=False, allow_null=True)
+    password = serializers.CharField(write_only=True, required=False, allow_null=True, max_length=4096)
+    options = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "name", "domain_id", "enabled", "default_project_id", "password", "password_expires_at",
+                  "email", "description", "options", "links"]
+        read_only_fields = ["id", "password_expires_at"]
+
+    def get_options(self, obj):
+        return {}
+
+    def _hash(self, validated):
+        if "password" in validated:
+            password = validated.pop("password")
+            validated["password"] = hash_secret(password) if password else ""
+        return validated
+
+    def create(self, validated):
+        return super().create(self._hash(validated))
+
+    def update(self, instance, validated):
+        return super().update(instance, self._hash(validated))
+
+
+class GroupSerializer(IdentitySerializer):
+    route = "identity:group-detail"
+    domain_id = domain_field()
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "domain_id", "description", "links"]
+        read_only_fields = ["id"]
+
+
+class RoleSerializer(IdentitySerializer):
+    route = "identity:role-detail"
+    domain_id = serializers.PrimaryKeyRelatedField(
+        source="domain", queryset=Domain.objects.all(), required=False, allow_null=True)
+    options = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Role
+        fields = ["id", "name", "domain_id", "description", "options", "links"]
+        read_only_fields = ["id"]
+
+    def get_options(self, obj):
+        return {}
+
+
+class RegionSerializer(IdentitySerializer):
+    route = "identity:region-detail"
+    id = serializers.CharField(max_length=255, required=False)
+    parent_region_id = serializers.PrimaryKeyRelatedField(
+        source="parent_region", queryset=Region.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = Region
+        fields = ["id", "description", "parent_region_id", "links"]
+
+    def create(self, validated):
+        from identity.models import new_id
+
+        validated.setdefault("id", new_id())
+        return super().create(validated)
+
+    def update(self, instance, validated):
+        validated.pop("id", None)
+        return super().update(instance, validated)
+
+
+class ServiceSerializer(IdentitySerializer):
+    route = "identity:service-detail"
+
+    class Meta:
+        model = Service
+        fields = ["id", "type", "name", "description", "enabled", "links"]
+        read_only_fields = ["id"]
+
+
+class EndpointSerializer(IdentitySerializer):
+    route = "identity:endpoint-detail"
+    service_id = serializers.PrimaryKeyRelatedField(source="service", queryset=Service.objects.all())
+    region_id = serializers.PrimaryKeyRelatedField(
+        source="region", queryset=Region.objects.all(), required=False, allow_null=True)
+    region = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Endpoint
+        fields = ["id", "service_id", "interface", "region_id", "region", "url", "enabled", "links"]
+        read_only_fields = ["id"]
+
+    def get_region(self, obj):
+        return obj.region_id
+
+    def to_internal_value(self, data):
+        # Older clients send the region as `region`.
+        if isinstance(data, dict) and "region" in data and "region_id" not in data:
+            data = {**data, "region_id": data["region"]}
+        return super().to_internal_value(data)
+
+
+class RoleRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Role
+        fields = ["id", "name", "domain_id"]
+
+
+class ApplicationCredentialSerializer(IdentitySerializer):
+    route = None
+    roles = RoleRefSerializer(many=True, read_only=True)
+    project_id = serializers.CharField(read_only=True)
+    user_id = serializers.CharField(read_only=True)
+    access_rules = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApplicationCredential
+        fields = ["id", "name", "description", "user_id", "project_id", "expires_at", "unrestricted", "roles",
+                  "access_rules", "links"]
+        read_only_fields = ["id"]
+
+    def get_access_rules(self, obj):
+        return []
+
+    def get_links(self, obj):
+        request = self.context["request"]
+        path = reverse("identity:application-credential-detail", args=[obj.user_id, obj.pk])
+        return {"self": request.build_absolute_uri(path)}

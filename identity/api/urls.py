@@ -1,0 +1,37 @@
+from django.urls import re_path
+from cloud.routers import ApiRouter
+
+from identity.api import auth, versions, views
+
+app_name = "identity"
+
+router = ApiRouter()
+router.register("v3/domains", views.DomainViewSet, basename="domain")
+router.register("v3/projects", views.ProjectViewSet, basename="project")
+router.register("v3/users", views.UserViewSet, basename="user")
+router.register("v3/groups", views.GroupViewSet, basename="group")
+router.register("v3/roles", views.RoleViewSet, basename="role")
+router.register("v3/regions", views.RegionViewSet, basename="region")
+router.register("v3/services", views.ServiceViewSet, basename="service")
+router.register("v3/endpoints", views.EndpointViewSet, basename="endpoint")
+router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.ApplicationCredentialViewSet,
+                basename="application-credential")
+
+GRANT = (r"(?P<target_kind>projects|domains)/(?P<target_id>[^/]+)/"
+         r"(?P<actor_kind>users|groups)/(?P<actor_id>[^/]+)/roles")
+
+urlpatterns = [
+    re_path(r"^$", versions.IdentityRootView.as_view()),
+    re_path(r"^v3/?$", versions.IdentityV3View.as_view()),
+    re_path(r"^v3/auth/tokens/?$", auth.TokensView.as_view()),
+    re_path(r"^v3/auth/catalog/?$", auth.CatalogView.as_view()),
+    re_path(r"^v3/auth/projects/?$", auth.AuthProjectsView.as_view()),
+    re_path(r"^v3/auth/domains/?$", auth.AuthDomainsView.as_view()),
+    re_path(r"^v3/role_assignments/?$", views.RoleAssignmentListView.as_view()),
+    re_path(rf"^v3/{GRANT}/?$", views.GrantListView.as_view()),
+    re_path(rf"^v3/{GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
+    re_path(r"^v3/OS-INHERIT/(?P<target_kind>domains)/(?P<target_id>[^/]+)/(?P<actor_kind>users|groups)/"
+            r"(?P<actor_id>[^/]+)/roles/(?P<role_id>[^/]+)/inherited_to_projects/?$",
+            views.GrantView.as_view(inherited=True)),
+    re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
+] + router.urls

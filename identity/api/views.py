@@ -1,0 +1,457 @@
+"""Keystone's resources: domains, projects, users, groups, roles, role
+assignments, regions, services, endpoints, application credentials."""
+import secrets
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.views import ApiView
+from identity import assignments, tokens
+from identity.api.serializers import (
+    ApplicationCredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
+)
+from identity.models import (
+    ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, RoleAssignment, Service, User,
+)
+from identity.passwords import check_secret, hash_secret
+
+
+def is_self(request, view):
+    return request.auth.user_id == view.kwargs.get("pk") or request.auth.user_id == view.kwargs.get("user_id")
+
+
+class DomainViewSet(ResourceViewSet):
+    queryset = Domain.objects.all()
+    serializer_class = DomainSerializer
+    member_name, collection_name = "domain", "domains"
+    filters = {"name": "name", "enabled": ("enabled", parse_bool)}
+    policy = {"list": "admin", "retrieve": "reader", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+    def perform_destroy(self, domain):
+        if domain.enabled:
+            raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+        with transaction.atomic():
+            Project.objects.filter(domain=domain).delete()
+            User.objects.filter(domain=domain).delete()
+            Group.objects.filter(domain=domain).delete()
+            domain.delete()
+
+    def save(self, serializer):
+        domain = super().save(serializer)
+        if not domain.enabled:
+            tokens.revoke(domain_id=domain.id)
+        return domain
+
+
+class ProjectViewSet(ResourceViewSet):
+    queryset = Project.objects.all()
+    serializer_class = ProjectSerializer
+    member_name, collection_name = "project", "projects"
+    filters = {"name": "name", "domain_id": "domain_id", "parent_id": "parent_id",
+               "enabled": ("enabled", parse_bool)}
+    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+    def get_queryset(self):
+        # Outside admin, a project is visible to its own tokens only.
+        if self.request.auth.is_admin:
+            return Project.objects.all()
+        return Project.objects.filter(id=self.request.auth.project_id)
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if "is_domain" in self.request.query_params and parse_bool(self.request.query_params["is_domain"], "is_domain"):
+            return queryset.none()
+        return queryset
+
+    def save(self, serializer):
+        project = super().save(serializer)
+        if not project.enabled:
+            tokens.revoke(project_id=project.id)
+        return project
+
+    def perform_destroy(self, project):
+        if project.children.exists():
+            raise Forbidden("Cannot delete a project that has child projects.")
+        with transaction.atomic():
+            project.delete()
+            tokens.revoke(project_id=project.id)
+
+
+class UserViewSet(ResourceViewSet):
+    queryset = User.objects.all()
+    serializer_class = UserSerializer
+    member_name, collection_name = "user", "users"
+    filters = {"name": "name", "domain_id": "domain_id", "enabled": ("enabled", parse_bool)}
+    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin",
+              "destroy": "admin", "password": "any", "projects": "any", "groups": "any"}
+
+    def get_queryset(self):
+        # Outside admin, users see themselves only; anyone else reads as 404.
+        if self.request.auth.is_admin:
+            return User.objects.all()
+        return User.objects.filter(id=self.request.auth.user_id)
+
+    def save(self, serializer):
+        changed = serializer.instance is not None and (
+            "password" in serializer.validated_data or serializer.validated_data.get("enabled") is False)
+        user = super().save(serializer)
+        if changed:
+            tokens.revoke(user_id=user.id)
+        return user
+
+    def perform_destroy(self, user):
+        with transaction.atomic():
+            user.delete()
+            tokens.revoke(user_id=user.id)
+
+    @action(detail=True, methods=["post"])
+    def password(self, request, pk=None):
+        user = self.get_object()
+        body = request.data.get("user") if isinstance(request.data, dict) else None
+        if not isinstance(body, dict):
+            raise BadRequest("Invalid input for field 'user': the request body must be {\"user\": {...}}.")
+        for field in ("original_password", "password"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise BadRequest(f"Invalid input for field 'user.{field}': expected a non-empty string.")
+        if not check_secret(body["original_password"], user.password):
+            raise Unauthorized("The request you have made requires authentication.")
+        with transaction.atomic():
+            user.password = hash_secret(body["password"])
+            user.save(update_fields=["password"])
+            tokens.revoke(user_id=user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["get"])
+    def projects(self, request, pk=None):
+        user = self.get_object()
+        data = ProjectSerializer(assignments.projects_of(user), many=True, context={"request": request}).data
+        return Response({"projects": data, "links": self.collection_links()})
+
+    @action(detail=True, methods=["get"])
+    def groups(self, request, pk=None):
+        user = self.get_object()
+        data = GroupSerializer(user.groups.all(), many=True, context={"request": request}).data
+        return Response({"groups": data, "links": self.collection_links()})
+
+
+class GroupViewSet(ResourceViewSet):
+    queryset = Group.objects.all()
+    serializer_class = GroupSerializer
+    member_name, collection_name = "group", "groups"
+    filters = {"name": "name", "domain_id": "domain_id"}
+    policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin",
+              "destroy": "admin", "users": "admin"}
+
+    @action(detail=True, methods=["get"])
+    def users(self, request, pk=None):
+        group = self.get_object()
+        data = UserSerializer(group.users.all(), many=True, context={"request": request}).data
+        return Response({"users": data, "links": self.collection_links()})
+
+
+class GroupMemberView(ApiView):
+    """PUT/HEAD/DELETE /v3/groups/{group}/users/{user}."""
+
+    policy = {"put": "admin", "head": "admin", "get": "admin", "delete": "admin"}
+
+    def _pair(self, group_id, user_id):
+        group = Group.objects.filter(id=group_id).first()
+        if group is None:
+            raise NotFound(f"Could not find group: {group_id}.")
+        user = User.objects.filter(id=user_id).first()
+        if user is None:
+            raise NotFound(f"Could not find user: {user_id}.")
+        return group, user
+
+    def put(self, request, group_id, user_id):
+        group, user = self._pair(group_id, user_id)
+        group.users.add(user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def head(self, request, group_id, user_id):
+        group, user = self._pair(group_id, user_id)
+        if not group.users.filter(id=user.id).exists():
+            raise NotFound(f"User '{user_id}' not found in group '{group_id}'.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    get = head
+
+    def delete(self, request, group_id, user_id):
+        group, user = self._pair(group_id, user_id)
+        if not group.users.filter(id=user.id).exists():
+            raise NotFound(f"User '{user_id}' not found in group '{group_id}'.")
+        with transaction.atomic():
+            group.users.remove(user)
+            tokens.revoke(user_id=user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoleViewSet(ResourceViewSet):
+    queryset = Role.objects.all()
+    serializer_class = RoleSerializer
+    member_name, collection_name = "role", "roles"
+    filters = {"name": "name", "domain_id": "domain_id"}
+    policy = {"list": "reader", "retrieve": "reader", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if "domain_id" not in self.request.query_params:
+            queryset = queryset.filter(domain=None)
+        return queryset
+
+    def perform_destroy(self, role):
+        holders = list(RoleAssignment.objects.filter(role=role).values_list("user_id", flat=True).distinct())
+        with transaction.atomic():
+            role.delete()
+            for user_id in filter(None, holders):
+                tokens.revoke(user_id=user_id)
+
+
+# ---------------------------------------------------------------- grants
+
+TARGETS = {"projects": (Project, "project"), "domains": (Domain, "domain")}
+ACTORS = {"users": (User, "user"), "groups": (Group, "group")}
+
+
+class GrantView(ApiView):
+    """PUT/HEAD/GET/DELETE /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r}
+    and the OS-INHERIT variant on domains."""
+
+    policy = {"put": "admin", "head": "admin", "get": "admin", "delete": "admin"}
+    inherited = False
+
+    def _resolve(self, kind, model, pk):
+        obj = model.objects.filter(pk=pk).first()
+        if obj is None:
+            raise NotFound(f"Could not find {kind}: {pk}.")
+        return obj
+
+    def _grant(self, target_kind, target_id, actor_kind, actor_id, role_id):
+        target_model, target_field = TARGETS[target_kind]
+        actor_model, actor_field = ACTORS[actor_kind]
+        target = self._resolve(target_field, target_model, target_id)
+        actor = self._resolve(actor_field, actor_model, actor_id)
+        role = self._resolve("role", Role, role_id)
+        return {target_field: target, actor_field: actor, "role": role, "inherited": self.inherited}
+
+    def put(self, request, **kwargs):
+        grant = self._grant(**kwargs)
+        RoleAssignment.objects.get_or_create(**grant)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def head(self, request, **kwargs):
+        grant = self._grant(**kwargs)
+        if not RoleAssignment.objects.filter(**grant).exists():
+            raise NotFound(f"Could not find role assignment with role: {kwargs['role_id']}.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    get = head
+
+    def delete(self, request, **kwargs):
+        grant = self._grant(**kwargs)
+        with transaction.atomic():
+            deleted, _ = RoleAssignment.objects.filter(**grant).delete()
+            if not deleted:
+                raise NotFound(f"Could not find role assignment with role: {kwargs['role_id']}.")
+            actor = grant.get("user")
+            target = {"project_id": grant["project"].id} if "project" in grant else {}
+            if actor is not None:
+                tokens.revoke(user_id=actor.id, **target)
+            else:
+                for user_id in grant["group"].users.values_list("id", flat=True):
+                    tokens.revoke(user_id=user_id, **target)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GrantListView(ApiView):
+    """GET /v3/{projects|domains}/{t}/{users|groups}/{a}/roles"""
+
+    policy = {"get": "admin"}
+
+    def get(self, request, target_kind, target_id, actor_kind, actor_id):
+        target_field, actor_field = TARGETS[target_kind][1], ACTORS[actor_kind][1]
+        role_ids = RoleAssignment.objects.filter(
+            **{f"{target_field}_id": target_id, f"{actor_field}_id": actor_id, "inherited": False}).values("role_id")
+        roles = Role.objects.filter(id__in=role_ids)
+        data = RoleSerializer(roles, many=True, context={"request": request}).data
+        return Response({"roles": data, "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
+
+
+class RoleAssignmentListView(ApiView):
+    """GET /v3/role_assignments with Keystone's filters, `effective` (group
+    grants expanded to their members) and `include_names`."""
+
+    policy = {"get": lambda request, view: request.query_params.get("user.id") == request.auth.user_id}
+
+    def get(self, request):
+        params = request.query_params
+        rows = RoleAssignment.objects.select_related(
+            "role", "user__domain", "group__domain", "project__domain", "domain").order_by("id")
+        for param, lookup in (("role.id", "role_id"), ("scope.project.id", "project_id"),
+                              ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
+            if param in params:
+                rows = rows.filter(**{lookup: params[param]})
+        if "scope.OS-INHERIT:inherited_to" in params:
+            rows = rows.filter(inherited=True)
+        effective = "effective" in params
+        include_names = "include_names" in params and params["include_names"] not in FALSE_WORDS
+        user_id = params.get("user.id")
+        if user_id and not effective:
+            rows = rows.filter(user_id=user_id)
+        elif user_id:
+            rows = rows.filter(Q(user_id=user_id) | Q(group__users__id=user_id))
+
+        assignments_out = []
+        for row in rows:
+            if effective and row.group_id:
+                members = [row.group.users.get(id=user_id)] if user_id else list(row.group.users.select_related("domain"))
+                for member in members:
+                    assignments_out.append(self._render(request, row, user=member, include_names=include_names,
+                                                        via_group=row.group))
+            else:
+                assignments_out.append(self._render(request, row, user=row.user, include_names=include_names))
+        return Response({"role_assignments": assignments_out,
+                         "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
+
+    def _named(self, obj, include_names, with_domain=True):
+        ref = {"id": obj.id}
+        if include_names:
+            ref["name"] = obj.name
+            if with_domain:
+                ref["domain"] = {"id": obj.domain_id, "name": obj.domain.name}
+        return ref
+
+    def _render(self, request, row, user, include_names, via_group=None):
+        out = {"role": self._named(row.role, include_names, with_domain=False)}
+        if user is not None:
+            out["user"] = self._named(user, include_names)
+        else:
+            out["group"] = self._named(row.group, include_names)
+        if row.project_id:
+            out["scope"] = {"project": self._named(row.project, include_names)}
+        else:
+            out["scope"] = {"domain": self._named(row.domain, include_names, with_domain=False)}
+        if row.inherited:
+            out["scope"]["OS-INHERIT:inherited_to"] = "projects"
+        target = f"projects/{row.project_id}" if row.project_id else f"domains/{row.domain_id}"
+        actor = f"users/{row.user_id}" if row.user_id else f"groups/{row.group_id}"
+        out["links"] = {"assignment": request.build_absolute_uri(f"/identity/v3/{target}/{actor}/roles/{row.role_id}")}
+        if via_group is not None:
+            out["links"]["membership"] = request.build_absolute_uri(
+                f"/identity/v3/groups/{via_group.id}/users/{user.id}")
+        return out
+
+
+FALSE_WORDS = ("0", "false", "False", "no")
+
+
+# ---------------------------------------------------------------- catalog
+
+class RegionViewSet(ResourceViewSet):
+    queryset = Region.objects.all()
+    serializer_class = RegionSerializer
+    member_name, collection_name = "region", "regions"
+    filters = {"parent_region_id": "parent_region_id"}
+    policy = {"list": "any", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+    def perform_destroy(self, region):
+        if region.children.exists() or region.endpoints.exists():
+            raise Conflict(f"Region {region.id} has child regions or endpoints and cannot be deleted.")
+        region.delete()
+
+    def create(self, request, *args, **kwargs):
+        body = self.request_body()
+        if body.get("id") and Region.objects.filter(id=body["id"]).exists():
+            raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {body['id']}.")
+        return super().create(request, *args, **kwargs)
+
+
+class ServiceViewSet(ResourceViewSet):
+    queryset = Service.objects.all()
+    serializer_class = ServiceSerializer
+    member_name, collection_name = "service", "services"
+    filters = {"type": "type", "name": "name"}
+    policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+
+class EndpointViewSet(ResourceViewSet):
+    queryset = Endpoint.objects.all()
+    serializer_class = EndpointSerializer
+    member_name, collection_name = "endpoint", "endpoints"
+    filters = {"service_id": "service_id", "interface": "interface", "region_id": "region_id"}
+    policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+
+# ---------------------------------------------------------------- application credentials
+
+class ApplicationCredentialCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    secret = serializers.CharField(required=False, allow_null=True, max_length=4096)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    unrestricted = serializers.BooleanField(required=False, default=False)
+    roles = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class ApplicationCredentialViewSet(ResourceViewSet):
+    serializer_class = ApplicationCredentialSerializer
+    member_name, collection_name = "application_credential", "application_credentials"
+    filters = {"name": "name"}
+    policy = {"list": is_self, "retrieve": is_self, "create": is_self, "destroy": is_self}
+
+    def get_queryset(self):
+        return ApplicationCredential.objects.filter(user_id=self.kwargs["user_id"]).prefetch_related("roles")
+
+    def create(self, request, *args, **kwargs):
+        credentials = request.auth
+        if credentials.user_id != kwargs["user_id"]:
+            raise Forbidden("Application credentials can only be created for yourself.")
+        if not credentials.project_id:
+            raise Forbidden("Creating an application credential needs a project-scoped token.")
+        if credentials.application_credential_id and not credentials.unrestricted:
+            raise Forbidden("A restricted application credential cannot create another one.")
+        body = ApplicationCredentialCreateSerializer(data=self.request_body())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data.get("expires_at") and data["expires_at"] <= timezone.now():
+            raise BadRequest("Invalid input for field 'expires_at': must be in the future.")
+        roles = self._roles(data.get("roles"), credentials)
+        secret = data.get("secret") or secrets.token_urlsafe(64)
+        with transaction.atomic():
+            if ApplicationCredential.objects.filter(user_id=credentials.user_id, name=data["name"]).exists():
+                raise Conflict(f"Conflict occurred attempting to store application_credential - "
+                               f"Duplicate entry found with name {data['name']}.")
+            credential = ApplicationCredential.objects.create(
+                name=data["name"], description=data.get("description") or "", user_id=credentials.user_id,
+                project_id=credentials.project_id, secret_hash=hash_secret(secret),
+                expires_at=data.get("expires_at"), unrestricted=data["unrestricted"])
+            credential.roles.set(roles)
+        body = self.get_serializer(credential).data
+        body["secret"] = secret  # shown this once only
+        return self.envelope(body, status.HTTP_201_CREATED)
+
+    def _roles(self, requested, credentials):
+        """The token's roles, or the requested subset of them."""
+        held = {role.name: role for role in Role.objects.filter(name__in=credentials.roles, domain=None)}
+        if not requested:
+            return list(held.values())
+        chosen = []
+        for index, ref in enumerate(requested):
+            role = next((r for r in held.values() if r.id == ref.get("id") or r.name == ref.get("name")), None)
+            if role is None:
+                raise BadRequest(f"Invalid input for field 'roles[{index}]': you do not hold the role "
+                                 f"{ref.get('name') or ref.get('id')} in this project.")
+            chosen.append(role)
+        return chosen
+
+    def perform_destroy(self, credential):
+        with transaction.atomic():
+            credential.delete()
+            tokens.revoke(application_credential_id=credential.id)

@@ -1,0 +1,41 @@
+"""Which roles a user holds where: direct grants, grants to the user's
+groups, and grants inherited from a project's domain or parent projects."""
+from django.db.models import Q
+
+from identity.models import Project, Role, RoleAssignment
+
+
+def _actor(user):
+    return Q(user=user) | Q(group__users=user)
+
+
+def _project_lineage(project):
+    """The project's ancestors (parent first)."""
+    ancestors = []
+    parent_id = project.parent_id
+    while parent_id:
+        parent = Project.objects.only("id", "parent_id").get(id=parent_id)
+        ancestors.append(parent.id)
+        parent_id = parent.parent_id
+    return ancestors
+
+
+def roles_on_project(user, project):
+    targets = Q(project=project) | Q(domain_id=project.domain_id, inherited=True)
+    ancestors = _project_lineage(project)
+    if ancestors:
+        targets |= Q(project_id__in=ancestors, inherited=True)
+    role_ids = RoleAssignment.objects.filter(_actor(user) & targets).values("role_id")
+    return list(Role.objects.filter(id__in=role_ids).order_by("name"))
+
+
+def roles_on_domain(user, domain):
+    role_ids = RoleAssignment.objects.filter(_actor(user), domain=domain, inherited=False).values("role_id")
+    return list(Role.objects.filter(id__in=role_ids).order_by("name"))
+
+
+def projects_of(user):
+    """Enabled projects the user holds any role on."""
+    direct = RoleAssignment.objects.filter(_actor(user), project__isnull=False).values("project_id")
+    inherited_domains = RoleAssignment.objects.filter(_actor(user), domain__isnull=False, inherited=True).values("domain_id")
+    return Project.objects.filter(Q(id__in=direct) | Q(domain_id__in=inherited_domains)).select_related("domain").distinct()

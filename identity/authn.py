@@ -1,0 +1,216 @@
+"""POST /v3/auth/tokens: who the caller is (password, token or
+application credential) and what the new token is scoped to."""
+from django.utils import timezone
+
+from cloud.auth import AUTH_REQUIRED
+from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from identity import assignments, tokens
+from identity.models import ApplicationCredential, Domain, Project, User
+from identity.passwords import check_secret
+
+
+def _object(value, field):
+    if not isinstance(value, dict):
+        raise BadRequest(f"Invalid input for field '{field}': expected an object.")
+    return value
+
+
+def _string(value, field):
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"Invalid input for field '{field}': expected a non-empty string.")
+    return value
+
+
+def _find_domain(ref, field):
+    """A domain by {"id"} or {"name"}; 401 when it does not exist (so that
+    authentication does not reveal which domains exist)."""
+    ref = _object(ref, field)
+    if "id" in ref:
+        domain = Domain.objects.filter(id=_string(ref["id"], f"{field}.id")).first()
+    elif "name" in ref:
+        domain = Domain.objects.filter(name=_string(ref["name"], f"{field}.name")).first()
+    else:
+        raise BadRequest(f"Invalid input for field '{field}': expected 'id' or 'name'.")
+    return domain
+
+
+def _find_user(ref, field):
+    ref = _object(ref, field)
+    if "id" in ref:
+        return User.objects.select_related("domain").filter(id=_string(ref["id"], f"{field}.id")).first()
+    name = _string(ref.get("name"), f"{field}.name")
+    if "domain" not in ref:
+        raise BadRequest(f"Invalid input for field '{field}.domain': required when the user is given by name.")
+    domain = _find_domain(ref["domain"], f"{field}.domain")
+    if domain is None:
+        return None
+    return User.objects.select_related("domain").filter(domain=domain, name=name).first()
+
+
+def _usable(user):
+    return user is not None and user.enabled and user.domain.enabled
+
+
+class Identity:
+    """The outcome of the identity part: a user, the methods used, and what
+    the methods already fix (scope and expiry from a token or credential)."""
+
+    def __init__(self, user, methods):
+        self.user = user
+        self.methods = methods
+        self.audit_ids = None
+        self.expires_at = None
+        self.application_credential = None
+        self.fixed_project = None
+
+
+def _by_password(body):
+    body = _object(body, "auth.identity.password")
+    user_ref = _object(body.get("user"), "auth.identity.password.user")
+    password = user_ref.get("password")
+    if not isinstance(password, str):
+        raise BadRequest("Invalid input for field 'auth.identity.password.user.password': expected a string.")
+    user = _find_user(user_ref, "auth.identity.password.user")
+    if not check_secret(password, user.password if user else "") or not _usable(user):
+        raise Unauthorized(AUTH_REQUIRED)
+    return Identity(user, ["password"])
+
+
+def _by_token(body):
+    body = _object(body, "auth.identity.token")
+    credentials = tokens.validate_token(_string(body.get("id"), "auth.identity.token.id"))
+    if credentials is None:
+        raise Unauthorized(AUTH_REQUIRED)
+    if credentials.application_credential_id:
+        raise Forbidden("A token created with an application credential cannot be rescoped.")
+    user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
+    if not _usable(user):
+        raise Unauthorized(AUTH_REQUIRED)
+    identity = Identity(user, list(credentials.methods))
+    identity.audit_ids = [tokens.new_audit_id(), credentials.audit_ids[-1]]
+    identity.expires_at = credentials.expires_at
+    return identity
+
+
+def _by_application_credential(body):
+    body = _object(body, "auth.identity.application_credential")
+    secret = _string(body.get("secret"), "auth.identity.application_credential.secret")
+    credentials = ApplicationCredential.objects.select_related("user__domain", "project")
+    if "id" in body:
+        credential = credentials.filter(id=_string(body["id"], "auth.identity.application_credential.id")).first()
+    else:
+        name = _string(body.get("name"), "auth.identity.application_credential.name")
+        user = _find_user(body.get("user"), "auth.identity.application_credential.user")
+        credential = credentials.filter(user=user, name=name).first() if user else None
+    if credential is None or not check_secret(secret, credential.secret_hash) or not _usable(credential.user):
+        raise Unauthorized(AUTH_REQUIRED)
+    if credential.expires_at and credential.expires_at <= timezone.now():
+        raise Unauthorized(AUTH_REQUIRED)
+    identity = Identity(credential.user, ["application_credential"])
+    identity.application_credential = credential
+    identity.fixed_project = credential.project
+    identity.expires_at = credential.expires_at
+    return identity
+
+
+METHODS = {
+    "password": _by_password,
+    "token": _by_token,
+    "application_credential": _by_application_credential,
+}
+
+
+def _identify(body):
+    identity_body = _object(body.get("identity"), "auth.identity")
+    methods = identity_body.get("methods")
+    if not isinstance(methods, list) or not methods:
+        raise BadRequest("Invalid input for field 'auth.identity.methods': expected a non-empty list.")
+    method = methods[0]
+    if method not in METHODS:
+        raise Unauthorized(f"Unsupported authentication method: {method}.")
+    if method not in identity_body:
+        raise BadRequest(f"Invalid input for field 'auth.identity.{method}': required by the method.")
+    return METHODS[method](identity_body[method])
+
+
+def _scope_target(scope):
+    """(project, domain) the request asks to be scoped to."""
+    if scope == "unscoped":
+        return None, None
+    scope = _object(scope, "auth.scope")
+    if "project" in scope:
+        ref = _object(scope["project"], "auth.scope.project")
+        if "id" in ref:
+            project = Project.objects.select_related("domain").filter(id=_string(ref["id"], "auth.scope.project.id")).first()
+        else:
+            name = _string(ref.get("name"), "auth.scope.project.name")
+            if "domain" not in ref:
+                raise BadRequest("Invalid input for field 'auth.scope.project.domain': required with a project name.")
+            domain = _find_domain(ref["domain"], "auth.scope.project.domain")
+            project = Project.objects.select_related("domain").filter(domain=domain, name=name).first() if domain else None
+        if project is None:
+            raise Unauthorized("The project to scope to could not be found, or you have no role on it.")
+        return project, None
+    if "domain" in scope:
+        domain = _find_domain(scope["domain"], "auth.scope.domain")
+        if domain is None:
+            raise Unauthorized("The domain to scope to could not be found, or you have no role on it.")
+        return None, domain
+    if "system" in scope:
+        raise Unauthorized("System scope is not supported: scope to a project instead.")
+    raise BadRequest("Invalid input for field 'auth.scope': expected 'project', 'domain' or 'unscoped'.")
+
+
+def authenticate(body):
+    """(token string, Credentials, Identity) for a POST /v3/auth/tokens body."""
+    body = _object(body, "auth")
+    auth = _object(body.get("auth"), "auth")
+    identity = _identify(auth)
+    user = identity.user
+    scope = auth.get("scope")
+
+    if identity.fixed_project is not None:
+        if scope is not None:
+            raise Unauthorized("Application credentials cannot request a scope.")
+        project, domain = identity.fixed_project, None
+    elif scope is None:
+        project, domain = user.default_project, None
+        if project is not None and not assignments.roles_on_project(user, project):
+            project = None
+    else:
+        project, domain = _scope_target(scope)
+
+    roles = []
+    if project is not None:
+        if not project.enabled or not project.domain.enabled:
+            raise Unauthorized("The project to scope to is disabled.")
+        roles = assignments.roles_on_project(user, project)
+        if identity.application_credential is not None:
+            allowed = {role.id for role in identity.application_credential.roles.all()}
+            roles = [role for role in roles if role.id in allowed]
+        if not roles:
+            raise Unauthorized("The project to scope to could not be found, or you have no role on it.")
+    elif domain is not None:
+        if not domain.enabled:
+            raise Unauthorized("The domain to scope to is disabled.")
+        roles = assignments.roles_on_domain(user, domain)
+        if not roles:
+            raise Unauthorized("The domain to scope to could not be found, or you have no role on it.")
+
+    credential = identity.application_credential
+    token, credentials = tokens.issue_token(
+        user_id=user.id, user_domain_id=user.domain_id, methods=identity.methods,
+        project_id=project.id if project else None, domain_id=domain.id if domain else None,
+        roles=[role.name for role in roles], expires_at=identity.expires_at, audit_ids=identity.audit_ids,
+        application_credential_id=credential.id if credential else None,
+        unrestricted=credential.unrestricted if credential else True,
+    )
+    return token, credentials
+
+
+def find_subject(credentials):
+    """The user a validated token belongs to, or 404 when it is gone."""
+    user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
+    if user is None:
+        raise NotFound("Could not find the token's user.")
+    return user

@@ -1,0 +1,212 @@
+"""Identity: who may use the cloud, in which projects, with which roles,
+and where its services are (the catalog)."""
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_id():
+    return uuid.uuid4().hex
+
+
+DEFAULT_DOMAIN_ID = "default"
+
+
+class Domain(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Project(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="projects")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    tags = models.JSONField(default=list, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="project_name_unique_in_domain")]
+
+    def __str__(self):
+        return self.name
+
+
+class User(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="users")
+    password = models.CharField(max_length=255, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    email = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    default_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    password_expires_at = models.DateTimeField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="user_name_unique_in_domain")]
+
+    def __str__(self):
+        return self.name
+
+
+class Group(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="groups")
+    description = models.TextField(blank=True, default="")
+    users = models.ManyToManyField(User, related_name="groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="group_name_unique_in_domain")]
+
+    def __str__(self):
+        return self.name
+
+
+class Role(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="roles")
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(domain=None), name="global_role_name_unique"),
+            models.UniqueConstraint(fields=["domain", "name"], name="domain_role_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class RoleAssignment(models.Model):
+    """A role given to one actor (user or group) on one target (project or
+    domain). `inherited` on a domain applies to every project in it."""
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    inherited = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="assignment_one_actor"),
+            models.CheckConstraint(
+                condition=(Q(project__isnull=False) & Q(domain__isnull=True)) | (Q(project__isnull=True) & Q(domain__isnull=False)),
+                name="assignment_one_target"),
+            models.UniqueConstraint(
+                fields=["role", "user", "group", "project", "domain", "inherited"],
+                nulls_distinct=False, name="assignment_unique"),
+        ]
+
+    def __str__(self):
+        actor = self.user or self.group
+        target = self.project or self.domain
+        return f"{self.role} for {actor} on {target}"
+
+
+class Region(models.Model):
+    id = models.CharField(max_length=255, primary_key=True)
+    description = models.TextField(blank=True, default="")
+    parent_region = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+
+    def __str__(self):
+        return self.id
+
+
+class Service(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    type = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["type"]
+
+    def __str__(self):
+        return f"{self.name} ({self.type})"
+
+
+class Endpoint(models.Model):
+    INTERFACES = [("public", "public"), ("internal", "internal"), ("admin", "admin")]
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="endpoints")
+    interface = models.CharField(max_length=8, choices=INTERFACES)
+    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.PROTECT, related_name="endpoints")
+    url = models.CharField(max_length=1024)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self):
+        return f"{self.service.type} {self.interface} {self.url}"
+
+
+class ApplicationCredential(models.Model):
+    """A secret a user hands to an application: it authenticates as the
+    user, in one project, with a subset of the user's roles there."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="application_credentials")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="application_credentials")
+    secret_hash = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    unrestricted = models.BooleanField(default=False)
+    roles = models.ManyToManyField(Role, related_name="application_credentials")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="app_cred_name_unique_per_user")]
+
+    def __str__(self):
+        return self.name
+
+
+class RevocationEvent(models.Model):
+    """Tokens issued before `issued_before` that match every attribute set
+    here are revoked. Events older than the longest token life are purged."""
+
+    user_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    project_id = models.CharField(max_length=64, null=True, blank=True)
+    domain_id = models.CharField(max_length=64, null=True, blank=True)
+    audit_id = models.CharField(max_length=64, null=True, blank=True)
+    application_credential_id = models.CharField(max_length=64, null=True, blank=True)
+    issued_before = models.DateTimeField()
+    revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id")
+
+    def __str__(self):
+        parts = [f"{name}={getattr(self, name)}" for name in self.MATCHED_ATTRIBUTES + ("audit_id",) if getattr(self, name)]
+        return f"revoke {' '.join(parts)} before {self.issued_before:%Y-%m-%d %H:%M:%S}"

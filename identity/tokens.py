@@ -1,0 +1,236 @@
+"""Fernet tokens: the token carries everything a service needs to know
+about the caller (user, scope, role names, expiry, audit ids), signed and
+encrypted, so validating one costs no database round trip. Revocations are
+the only shared state: a list held in each process, reloaded when a version
+number in Redis changes."""
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from datetime import datetime, timezone as dt_timezone
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from cloud.auth import Credentials
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_VERSION = 1
+
+
+# ---------------------------------------------------------------- keys
+
+class KeyRepository:
+    """A directory of numbered Fernet keys, as Keystone keeps them: the
+    highest number is the primary (it encrypts), 0 is staged (next primary),
+    the others still decrypt older tokens."""
+
+    def __init__(self, path):
+        self.path = path
+        self._keys = None
+        self._mtime = None
+        self._lock = threading.Lock()
+
+    def _numbers(self):
+        return sorted(int(name) for name in os.listdir(self.path) if name.isdigit())
+
+    def setup(self):
+        """Creates the staged and primary keys when there are none."""
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        if not self._numbers():
+            self._write(0)
+            self._write(1)
+
+    def rotate(self):
+        """Staged key becomes primary, a new staged key is made, and keys past
+        FERNET_MAX_ACTIVE_KEYS are removed (oldest first). Returns the numbers."""
+        self.setup()
+        numbers = self._numbers()
+        new_primary = numbers[-1] + 1
+        os.replace(os.path.join(self.path, "0"), os.path.join(self.path, str(new_primary)))
+        self._write(0)
+        numbers = self._numbers()
+        secondaries = [n for n in numbers if n not in (0, new_primary)]
+        excess = len(numbers) - max(settings.FERNET_MAX_ACTIVE_KEYS, 2)
+        for number in secondaries[:max(excess, 0)]:
+            os.remove(os.path.join(self.path, str(number)))
+        return self._numbers()
+
+    def _write(self, number):
+        tmp = os.path.join(self.path, f".{number}.tmp")
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+            handle.write(Fernet.generate_key())
+        os.replace(tmp, os.path.join(self.path, str(number)))
+
+    def fernet(self):
+        """MultiFernet with the primary first; reloaded when the directory
+        changes (a rotation by another process)."""
+        mtime = os.stat(self.path).st_mtime_ns
+        if self._keys is None or mtime != self._mtime:
+            with self._lock:
+                numbers = self._numbers()
+                if not numbers:
+                    raise RuntimeError(f"no Fernet keys in {self.path}: run `manage.py bootstrap`")
+                order = [numbers[-1]] + [n for n in reversed(numbers[:-1])]
+                keys = []
+                for number in order:
+                    with open(os.path.join(self.path, str(number)), "rb") as handle:
+                        keys.append(Fernet(handle.read().strip()))
+                self._keys, self._mtime = MultiFernet(keys), mtime
+        return self._keys
+
+
+keys = KeyRepository(str(settings.FERNET_KEY_DIR))
+
+
+# ---------------------------------------------------------------- revocations
+
+REVOCATION_VERSION_KEY = "identity:revocations:version"
+
+
+class RevocationList:
+    """Every live revocation event, held in memory. One cache GET per
+    validation tells whether another process added an event since."""
+
+    def __init__(self):
+        self._version = None
+        self._events = []
+        self._lock = threading.Lock()
+
+    def events(self):
+        try:
+            version = cache.get(REVOCATION_VERSION_KEY)
+        except Exception:  # Redis down: be correct, if slower
+            log.warning("revocation cache unreachable; reading revocations from the database")
+            return self._load()
+        if version is None:
+            version = uuid.uuid4().hex
+            try:
+                cache.add(REVOCATION_VERSION_KEY, version, timeout=None)
+                version = cache.get(REVOCATION_VERSION_KEY)
+            except Exception:
+                return self._load()
+            self._version = None
+        if version != self._version:
+            with self._lock:
+                self._events = self._load()
+                self._version = version
+        return self._events
+
+    @staticmethod
+    def _load():
+        from identity.models import RevocationEvent
+
+        horizon = timezone.now() - _max_token_life()
+        return [
+            (
+                {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)},
+                event.audit_id,
+                event.issued_before.timestamp(),
+            )
+            for event in RevocationEvent.objects.filter(issued_before__gte=horizon)
+        ]
+
+    @staticmethod
+    def changed():
+        """Tell every process to reload, once the writing transaction commits."""
+        def bump():
+            try:
+                cache.set(REVOCATION_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            except Exception:
+                log.exception("could not publish a revocation to the cache")
+
+        transaction.on_commit(bump)
+
+
+revocations = RevocationList()
+
+
+def _max_token_life():
+    from datetime import timedelta
+
+    return timedelta(seconds=settings.TOKEN_EXPIRATION)
+
+
+def revoke(issued_before=None, **attributes):
+    """Revokes matching tokens (user_id=..., project_id=..., audit_id=...)."""
+    from identity.models import RevocationEvent
+
+    RevocationEvent.objects.create(issued_before=issued_before or timezone.now(), **attributes)
+    RevocationList.changed()
+
+
+def is_revoked(fields, audit_ids, issued_at):
+    for attributes, audit_id, issued_before in revocations.events():
+        if issued_at > issued_before:
+            continue
+        if audit_id and audit_id not in audit_ids:
+            continue
+        if all(fields.get(name) == value for name, value in attributes.items()):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- tokens
+
+def new_audit_id():
+    return urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def issue_token(*, user_id, user_domain_id, methods, project_id=None, domain_id=None, roles=(),
+                expires_at=None, audit_ids=None, application_credential_id=None, unrestricted=True):
+    """A new token string and the Credentials it stands for."""
+    now = time.time()
+    expires = now + settings.TOKEN_EXPIRATION
+    if expires_at is not None:  # a rescoped token or an expiring credential ends no later
+        expires = min(expires, expires_at.timestamp())
+    credentials_fields = [
+        PAYLOAD_VERSION, user_id, user_domain_id, list(methods), project_id, domain_id, list(roles),
+        round(now, 6), round(expires, 6), list(audit_ids or [new_audit_id()]),
+        application_credential_id, unrestricted,
+    ]
+    payload = json.dumps(credentials_fields, separators=(",", ":")).encode()
+    token = keys.fernet().encrypt(payload).decode().rstrip("=")
+    return token, _credentials(token, credentials_fields)
+
+
+def _credentials(token, fields):
+    (_, user_id, user_domain_id, methods, project_id, domain_id, roles, issued_at, expires_at, audit_ids,
+     application_credential_id, unrestricted) = fields
+    return Credentials(
+        token=token, user_id=user_id, user_domain_id=user_domain_id, methods=tuple(methods),
+        project_id=project_id, domain_id=domain_id, roles=tuple(roles),
+        issued_at=datetime.fromtimestamp(issued_at, dt_timezone.utc),
+        expires_at=datetime.fromtimestamp(expires_at, dt_timezone.utc),
+        audit_ids=tuple(audit_ids), application_credential_id=application_credential_id,
+        unrestricted=unrestricted,
+    )
+
+
+def validate_token(token):
+    """Credentials for a valid token; None when it is malformed, tampered
+    with, expired or revoked."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        fields = json.loads(keys.fernet().decrypt(padded.encode()))
+    except (InvalidToken, ValueError, TypeError, UnicodeError):
+        return None
+    if not isinstance(fields, list) or len(fields) != 12 or fields[0] != PAYLOAD_VERSION:
+        return None
+    issued_at, expires_at = fields[7], fields[8]
+    if expires_at <= time.time():
+        return None
+    matchable = {
+        "user_id": fields[1], "project_id": fields[4], "domain_id": fields[5],
+        "application_credential_id": fields[10],
+    }
+    if is_revoked(matchable, fields[9], issued_at):
+        return None
+    return _credentials(token, fields)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what Stratus needs on Debian 12 as root: Debian packages, then the
+# Python virtualenv. Idempotent: each part is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  # database and broker
+  postgresql redis-server
+  # Python build for the venv (libvirt-python compiles against libvirt-dev)
+  python3 python3-venv python3-dev gcc pkg-config
+  # hypervisor (no libvirt-daemon-system: it pulls in systemd)
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
+  qemu-system-x86 qemu-utils
+  # networking
+  iproute2 dnsmasq-base nftables
+  # guest image builder (Debian kernel + busybox userland, syslinux disk)
+  busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
+)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The venv is rebuilt only when requirements.txt changes.
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> Python packages (requirements.txt)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,159 @@
+"""Shared fixtures. `cloud` starts the real API server (gunicorn) on a free
+port against the test database, bootstrapped, and drives it with the real
+`openstack` CLI and openstacksdk."""
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url():
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def server_env(**extra):
+    """Environment for a process that must share this test run's database,
+    cache and keys."""
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url(),
+        "STRATUS_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "STRATUS_VAR_DIR": str(settings.VAR_DIR),
+        "DJANGO_SETTINGS_MODULE": "cloud.settings",
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    """The test database, made once for the run whether or not any test is
+    marked django_db (the live server needs it). Tests share it: live tests
+    commit through the server; `db` tests roll back. Do not use
+    `transactional_db`: its flush would wipe the bootstrapped cloud."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        connection.close()
+        teardown_databases(config, verbosity=0)
+
+
+class Cloud:
+    """A running Stratus API and the clients that talk to it."""
+
+    def __init__(self, url, clouds_yaml):
+        self.url = url
+        self.clouds_yaml = clouds_yaml
+
+    def openstack(self, *args, cloud="stratus", expect_fail=False, parse=True, env=None):
+        """Runs the `openstack` CLI. Returns parsed JSON output (`-f json` is
+        added to commands that print), or the CompletedProcess when it fails
+        as expected."""
+        command = [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *map(str, args)]
+        run_env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), **(env or {})}
+        result = subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=120)
+        if expect_fail:
+            assert result.returncode != 0, f"{shlex.join(command)} succeeded: {result.stdout}"
+            return result
+        assert result.returncode == 0, f"{shlex.join(command)} failed:\n{result.stderr}"
+        if parse and "-f" in args:
+            return json.loads(result.stdout)
+        return result.stdout
+
+    def connect(self, cloud="stratus"):
+        import openstack
+
+        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)])
+        return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+
+    def token(self, cloud="stratus"):
+        return self.connect(cloud).auth_token
+
+
+@pytest.fixture(scope="session")
+def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
+    if connection.vendor != "postgresql":
+        pytest.skip("live-server tests need PostgreSQL (DATABASE_URL): `make test` sets it up")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    clouds_yaml = tmp_path_factory.mktemp("cloud") / "clouds.yaml"
+    with django_db_blocker.unblock():
+        call_command("bootstrap", public_url=url, clouds_yaml=str(clouds_yaml))
+        connection.close()
+    log = open(tmp_path_factory.mktemp("logs") / "api.log", "w")
+    server = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+         "cloud.wsgi"],
+        cwd=settings.BASE_DIR, env=server_env(STRATUS_API_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/identity/", timeout=1)
+            break
+        except requests.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"API server did not start: {Path(log.name).read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield Cloud(url, clouds_yaml)
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+@pytest.fixture
+def api(cloud):
+    """requests against the live server: api.get(path, token=...) etc."""
+
+    class Api:
+        def request(self, method, path, token=None, **kwargs):
+            headers = kwargs.pop("headers", {})
+            if token:
+                headers["X-Auth-Token"] = token
+            return requests.request(method, cloud.url + path, headers=headers, timeout=30, **kwargs)
+
+        def get(self, path, **kwargs):
+            return self.request("GET", path, **kwargs)
+
+        def post(self, path, **kwargs):
+            return self.request("POST", path, **kwargs)
+
+        def put(self, path, **kwargs):
+            return self.request("PUT", path, **kwargs)
+
+        def patch(self, path, **kwargs):
+            return self.request("PATCH", path, **kwargs)
+
+        def delete(self, path, **kwargs):
+            return self.request("DELETE", path, **kwargs)
+
+        def head(self, path, **kwargs):
+            return self.request("HEAD", path, **kwargs)
+
+    return Api()
