@@ -41,7 +41,7 @@ INSTALLED_APPS = [
     "network",
     "images",
     "volumes",
-    "workers",
+    "workers.apps.WorkersConfig",
 ]
 
 MIDDLEWARE = [

@@ -12,4 +12,8 @@ urlpatterns = [
     # Clients ask for a service root with and without the trailing slash.
     path("identity", IdentityRootView.as_view()),
     path("identity/", include("identity.api.urls")),
+    path("compute/", include("compute.api.urls")),
+    path("image/", include("images.api.urls")),
+    path("network/", include("network.api.urls")),
+    path("volume/", include("volumes.api.urls")),
 ]
