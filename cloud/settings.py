@@ -151,6 +151,12 @@ SERVICE_PASSWORD = os.environ.get("STRATUS_SERVICE_PASSWORD", "stratus-service")
 # Work factor of the hash of cloud users' passwords (PBKDF2-SHA256).
 PASSWORD_HASH_ITERATIONS = int(os.environ.get("STRATUS_PASSWORD_HASH_ITERATIONS", "100000"))
 
+# Images: where the filesystem store keeps image data, the node image cache,
+# and the guest image `make guest-image` builds (registered as stratus-tiny).
+IMAGE_STORE_DIR = Path(os.environ.get("STRATUS_IMAGE_STORE_DIR", VAR_DIR / "images" / "store"))
+IMAGE_CACHE_DIR = Path(os.environ.get("STRATUS_IMAGE_CACHE_DIR", VAR_DIR / "images" / "cache"))
+GUEST_IMAGE_PATH = Path(os.environ.get("STRATUS_GUEST_IMAGE_PATH", VAR_DIR / "images" / "stratus-tiny.qcow2"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
