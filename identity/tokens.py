@@ -128,7 +128,7 @@ class RevocationList:
     def _load():
         from identity.models import RevocationEvent
 
-        horizon = timezone.now() - _max_token_life()
+        horizon = timezone.now() - max_token_life()
         return [
             (
                 {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)},
@@ -153,7 +153,7 @@ class RevocationList:
 revocations = RevocationList()
 
 
-def _max_token_life():
+def max_token_life():
     from datetime import timedelta
 
     return timedelta(seconds=settings.TOKEN_EXPIRATION)

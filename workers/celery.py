@@ -13,3 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
 app = Celery("stratus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from workers.schedule import BEAT_SCHEDULE  # noqa: E402
+
+app.conf.beat_schedule = BEAT_SCHEDULE

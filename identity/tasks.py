@@ -1,0 +1,14 @@
+from celery import shared_task
+from django.utils import timezone
+
+from identity.models import RevocationEvent
+from identity.tokens import RevocationList, max_token_life
+
+
+@shared_task(name="identity.tasks.purge_revocation_events")
+def purge_revocation_events():
+    """Revocation events older than the longest token life match nothing."""
+    deleted, _ = RevocationEvent.objects.filter(issued_before__lt=timezone.now() - max_token_life()).delete()
+    if deleted:
+        RevocationList.changed()
+    return deleted
