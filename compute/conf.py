@@ -1,0 +1,44 @@
+"""Compute's tunables. Each reads a Django setting of the same name if the
+project defines one, else the environment, else the default Nova uses."""
+import os
+
+from django.conf import settings
+
+
+def _int(name, default):
+    return int(getattr(settings, name, None) or os.environ.get(name, default))
+
+
+def _float(name, default):
+    return float(getattr(settings, name, None) or os.environ.get(name, default))
+
+
+# A service or node whose last heartbeat is older than this is down.
+SERVICE_DOWN_TIME = _int("STRATUS_SERVICE_DOWN_TIME", 60)
+# Allocation ratios a node registers with unless it says otherwise.
+CPU_ALLOCATION_RATIO = _float("STRATUS_CPU_ALLOCATION_RATIO", 4.0)
+RAM_ALLOCATION_RATIO = _float("STRATUS_RAM_ALLOCATION_RATIO", 1.0)
+DISK_ALLOCATION_RATIO = _float("STRATUS_DISK_ALLOCATION_RATIO", 1.0)
+# Hosts one boot may be tried on before it ends in ERROR.
+SCHEDULER_MAX_ATTEMPTS = _int("STRATUS_SCHEDULER_MAX_ATTEMPTS", 3)
+# How the weigher spreads (positive: most free RAM first) or packs (negative).
+RAM_WEIGHT_MULTIPLIER = _float("STRATUS_RAM_WEIGHT_MULTIPLIER", 1.0)
+CPU_WEIGHT_MULTIPLIER = _float("STRATUS_CPU_WEIGHT_MULTIPLIER", 0.0)
+# An instance that stays in a transitional task_state longer than this is
+# moved to ERROR by the reconciler.
+TASK_STATE_DEADLINE = _int("STRATUS_TASK_STATE_DEADLINE", 600)
+# How long the API waits for a node to answer a synchronous call (console log).
+NODE_CALL_TIMEOUT = _int("STRATUS_NODE_CALL_TIMEOUT", 30)
+# Per-project defaults when a project has no override (Nova's defaults).
+DEFAULT_QUOTAS = {
+    "instances": _int("STRATUS_QUOTA_INSTANCES", 10),
+    "cores": _int("STRATUS_QUOTA_CORES", 20),
+    "ram": _int("STRATUS_QUOTA_RAM", 51200),
+    "key_pairs": _int("STRATUS_QUOTA_KEY_PAIRS", 100),
+    "metadata_items": _int("STRATUS_QUOTA_METADATA_ITEMS", 128),
+    "server_groups": _int("STRATUS_QUOTA_SERVER_GROUPS", 10),
+    "server_group_members": _int("STRATUS_QUOTA_SERVER_GROUP_MEMBERS", 10),
+    "injected_files": 5,
+    "injected_file_content_bytes": 10240,
+    "injected_file_path_bytes": 255,
+}

@@ -1,0 +1,619 @@
+"""Compute: flavors, keypairs, instances and their history, the nodes that
+run them, and the one place where an instance's state changes.
+
+State lives in two columns, as in Nova: `vm_state` (what the instance is:
+building, active, stopped...) and `task_state` (what is being done to it
+right now: scheduling, spawning, powering-off... or None when idle). Every
+write of either goes through `Instance.update_state` (a compare-and-swap
+UPDATE) or `Instance.begin` (an API action looked up in ACTIONS), so two
+writers never both win.
+
+Usage of a node (`*_used`) is owned by claims: `claim_resources` adds to it
+with a conditional UPDATE that refuses to go over capacity, `release_claim`
+takes it back once. Node heartbeats write capacity and liveness only."""
+import contextlib
+import traceback as traceback_module
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from compute import conf
+
+
+# vm_state: what the instance is.
+class VmState:
+    BUILDING = "building"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    ERROR = "error"
+    DELETED = "deleted"
+
+    CHOICES = [(value, value) for value in
+               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED)]
+
+
+# task_state: what is being done to it (None: nothing).
+class TaskState:
+    SCHEDULING = "scheduling"
+    BLOCK_DEVICE_MAPPING = "block_device_mapping"
+    NETWORKING = "networking"
+    SPAWNING = "spawning"
+    POWERING_OFF = "powering-off"
+    POWERING_ON = "powering-on"
+    REBOOTING = "rebooting"
+    REBOOTING_HARD = "rebooting_hard"
+    PAUSING = "pausing"
+    UNPAUSING = "unpausing"
+    SUSPENDING = "suspending"
+    RESUMING = "resuming"
+    DELETING = "deleting"
+
+    # Every task state is transitional: the reconciler errors an instance
+    # that stays in one past conf.TASK_STATE_DEADLINE.
+    ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
+           REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING)
+
+
+# power_state: what the hypervisor last said (Nova's numbers, on the wire as
+# OS-EXT-STS:power_state).
+class PowerState:
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+ANY = object()
+
+
+class UnexpectedState(Exception):
+    """The instance was not in the state a writer expected: someone else
+    changed it first (or it is gone)."""
+
+    def __init__(self, instance_id, expected, actual):
+        self.instance_id = instance_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"Instance {instance_id} is {actual}, expected {expected}")
+
+
+class InvalidState(UnexpectedState):
+    """An API action asked of an instance in a state that does not allow it
+    (the API answers 409)."""
+
+    def __init__(self, instance, action):
+        self.action = action
+        self.instance = instance
+        super().__init__(instance.id, ACTIONS[action].vm_states,
+                         {"vm_state": instance.vm_state, "task_state": instance.task_state})
+        self.args = (f"Cannot '{action}' instance {instance.id} while it is in vm_state "
+                     f"{instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else ""),)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One API action: from which vm_states it may start (task_state must be
+    None unless `from_task_states` says otherwise), the task_state it sets
+    at once, and the state the node leaves the instance in when it is done."""
+
+    vm_states: tuple
+    task_state: str
+    done_vm_state: str | None = None
+    done_power_state: int | None = None
+    from_task_states: tuple = (None,)
+    event: str = ""
+
+
+# The transition table: every API action on an instance.
+ACTIONS = {
+    "start": Transition((VmState.STOPPED,), TaskState.POWERING_ON, VmState.ACTIVE, PowerState.RUNNING),
+    "stop": Transition((VmState.ACTIVE, VmState.ERROR), TaskState.POWERING_OFF,
+                       VmState.STOPPED, PowerState.SHUTDOWN),
+    "reboot_soft": Transition((VmState.ACTIVE,), TaskState.REBOOTING, VmState.ACTIVE, PowerState.RUNNING),
+    "reboot_hard": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED, VmState.ERROR),
+                              TaskState.REBOOTING_HARD, VmState.ACTIVE, PowerState.RUNNING,
+                              from_task_states=(None, TaskState.REBOOTING)),
+    "pause": Transition((VmState.ACTIVE,), TaskState.PAUSING, VmState.PAUSED, PowerState.PAUSED),
+    "unpause": Transition((VmState.PAUSED,), TaskState.UNPAUSING, VmState.ACTIVE, PowerState.RUNNING),
+    "suspend": Transition((VmState.ACTIVE,), TaskState.SUSPENDING, VmState.SUSPENDED, PowerState.SUSPENDED),
+    "resume": Transition((VmState.SUSPENDED,), TaskState.RESUMING, VmState.ACTIVE, PowerState.RUNNING),
+    # Delete is allowed from anything but another delete, even mid-build.
+    "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
+                          VmState.SUSPENDED, VmState.ERROR), TaskState.DELETING, VmState.DELETED,
+                         PowerState.NOSTATE, from_task_states=(None,) + tuple(
+                             state for state in TaskState.ALL if state != TaskState.DELETING)),
+}
+
+# The boot pipeline's steps in order: the task_state each sets and the
+# instance-action event (of action "create") it records.
+@dataclass(frozen=True)
+class BootStep:
+    name: str
+    task_state: str
+    event: str
+
+
+BOOT_STEPS = (
+    BootStep("schedule", TaskState.SCHEDULING, "schedule"),
+    BootStep("prepare_disk", TaskState.BLOCK_DEVICE_MAPPING, "prepare_disk"),
+    BootStep("network", TaskState.NETWORKING, "plumb_network"),
+    BootStep("volumes", TaskState.BLOCK_DEVICE_MAPPING, "attach_volumes"),
+    BootStep("spawn", TaskState.SPAWNING, "spawn"),
+)
+BOOT_STEP = {step.name: step for step in BOOT_STEPS}
+BOOT_TASK_STATES = tuple(dict.fromkeys(step.task_state for step in BOOT_STEPS))
+
+
+def new_uuid():
+    return uuid.uuid4()
+
+
+class Flavor(models.Model):
+    # Nova flavor ids are strings chosen by the operator ("1", "m1.tiny") or UUIDs.
+    id = models.CharField(max_length=255, primary_key=True)
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(null=True, blank=True)
+    vcpus = models.PositiveIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    root_gb = models.PositiveIntegerField(default=0)
+    ephemeral_gb = models.PositiveIntegerField(default=0)
+    swap = models.PositiveIntegerField(default=0)
+    rxtx_factor = models.FloatField(default=1.0)
+    is_public = models.BooleanField(default=True)
+    disabled = models.BooleanField(default=False)
+    extra_specs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["memory_mb", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class FlavorAccess(models.Model):
+    """A project allowed to use a private flavor."""
+
+    flavor = models.ForeignKey(Flavor, on_delete=models.CASCADE, related_name="access")
+    project_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flavor", "project_id"], name="flavor_access_unique")]
+
+
+class KeyPair(models.Model):
+    """An SSH public key (or x509 certificate) of a user, by name."""
+
+    user_id = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=16, default="ssh")
+    public_key = models.TextField()
+    fingerprint = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user_id", "name"], name="keypair_name_unique_per_user")]
+
+    def __str__(self):
+        return self.name
+
+
+class ComputeNode(models.Model):
+    """A hypervisor. Capacity and liveness come from the node's heartbeat;
+    usage (`*_used`) only from claims."""
+
+    id = models.UUIDField(primary_key=True, default=new_uuid)
+    host = models.CharField(max_length=255, unique=True)
+    hypervisor_type = models.CharField(max_length=64, default="QEMU")
+    hypervisor_version = models.BigIntegerField(default=0)
+    hypervisor_uri = models.CharField(max_length=255)
+    hypervisor_hostname = models.CharField(max_length=255)
+    host_ip = models.CharField(max_length=64, default="127.0.0.1")
+    cpu_info = models.JSONField(default=dict, blank=True)
+    vcpus = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveIntegerField(default=0)
+    local_gb = models.PositiveIntegerField(default=0)
+    vcpus_used = models.IntegerField(default=0)
+    memory_mb_used = models.IntegerField(default=0)
+    local_gb_used = models.IntegerField(default=0)
+    cpu_allocation_ratio = models.FloatField(default=conf.CPU_ALLOCATION_RATIO)
+    ram_allocation_ratio = models.FloatField(default=conf.RAM_ALLOCATION_RATIO)
+    disk_allocation_ratio = models.FloatField(default=conf.DISK_ALLOCATION_RATIO)
+    running_vms = models.IntegerField(default=0)
+    availability_zone = models.CharField(max_length=255, default="nova")
+    disabled = models.BooleanField(default=False)
+    disabled_reason = models.CharField(max_length=255, null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self):
+        return self.host
+
+    @property
+    def is_up(self):
+        return self.heartbeat_at is not None and self.heartbeat_at >= alive_since()
+
+    @property
+    def vcpus_capacity(self):
+        return int(self.vcpus * self.cpu_allocation_ratio)
+
+    @property
+    def memory_mb_capacity(self):
+        return int(self.memory_mb * self.ram_allocation_ratio)
+
+    @property
+    def local_gb_capacity(self):
+        return int(self.local_gb * self.disk_allocation_ratio)
+
+    @property
+    def free_ram_mb(self):
+        return self.memory_mb_capacity - self.memory_mb_used
+
+
+def alive_since():
+    return timezone.now() - timedelta(seconds=conf.SERVICE_DOWN_TIME)
+
+
+class Service(models.Model):
+    """A Stratus process on a host (stratus-compute on each node,
+    stratus-scheduler for the control worker), as os-services shows it."""
+
+    id = models.UUIDField(primary_key=True, default=new_uuid)
+    binary = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255, blank=True, default="")
+    availability_zone = models.CharField(max_length=255, default="nova")
+    disabled = models.BooleanField(default=False)
+    disabled_reason = models.CharField(max_length=255, null=True, blank=True)
+    forced_down = models.BooleanField(default=False)
+    last_seen_up = models.DateTimeField(null=True, blank=True)
+    report_count = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["binary", "host"]
+        constraints = [models.UniqueConstraint(fields=["host", "binary"], name="service_unique_per_host")]
+
+    def __str__(self):
+        return f"{self.binary}@{self.host}"
+
+    @property
+    def is_up(self):
+        return not self.forced_down and self.last_seen_up is not None and self.last_seen_up >= alive_since()
+
+
+class ServerGroup(models.Model):
+    POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+
+    id = models.UUIDField(primary_key=True, default=new_uuid)
+    name = models.CharField(max_length=255)
+    project_id = models.CharField(max_length=64, db_index=True)
+    user_id = models.CharField(max_length=64)
+    policy = models.CharField(max_length=32, choices=[(p, p) for p in POLICIES])
+    rules = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Instance(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_uuid)
+    name = models.CharField(max_length=255)
+    description = models.TextField(null=True, blank=True)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    project_id = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64)
+    # The flavor as it was at boot: the flavor row may change or go.
+    flavor = models.ForeignKey(Flavor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    flavor_id_at_boot = models.CharField(max_length=255)
+    flavor_name = models.CharField(max_length=255)
+    vcpus = models.PositiveIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    root_gb = models.PositiveIntegerField()
+    ephemeral_gb = models.PositiveIntegerField(default=0)
+    swap = models.PositiveIntegerField(default=0)
+    flavor_extra_specs = models.JSONField(default=dict, blank=True)
+    image_id = models.CharField(max_length=64, blank=True, default="")
+    key_name = models.CharField(max_length=255, null=True, blank=True)
+    key_data = models.TextField(null=True, blank=True)
+    user_data = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    config_drive = models.BooleanField(default=False)
+    access_ipv4 = models.CharField(max_length=64, blank=True, default="")
+    access_ipv6 = models.CharField(max_length=64, blank=True, default="")
+    # The zone asked for (blank: any); `node.availability_zone` is where it landed.
+    availability_zone = models.CharField(max_length=255, blank=True, default="")
+    # What the scheduler needs: hints, group, image limits, requested networks.
+    request_spec = models.JSONField(default=dict, blank=True)
+    server_group = models.ForeignKey(ServerGroup, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="members")
+    reservation_id = models.CharField(max_length=64, blank=True, default="")
+    launch_index = models.IntegerField(default=0)
+    host = models.CharField(max_length=255, null=True, blank=True)
+    node = models.ForeignKey(ComputeNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
+    # Hosts already tried for this boot (a reschedule skips them) and the
+    # scheduler's alternates.
+    attempts = models.PositiveIntegerField(default=0)
+    tried_hosts = models.JSONField(default=list, blank=True)
+    vm_state = models.CharField(max_length=32, choices=VmState.CHOICES, default=VmState.BUILDING)
+    task_state = models.CharField(max_length=32, null=True, blank=True)
+    power_state = models.IntegerField(default=PowerState.NOSTATE)
+    progress = models.IntegerField(default=0)
+    locked = models.BooleanField(default=False)
+    locked_by = models.CharField(max_length=16, null=True, blank=True)  # "owner" or "admin"
+    locked_reason = models.CharField(max_length=255, null=True, blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set on every state write: changes-since and the reconciler's deadline.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["project_id", "deleted", "created_at"], name="instance_project_idx"),
+            models.Index(fields=["host", "deleted"], name="instance_host_idx"),
+            models.Index(fields=["updated_at"], name="instance_updated_idx"),
+            models.Index(fields=["task_state", "updated_at"], name="instance_task_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"
+
+    def update_state(self, expected_task_state=ANY, expected_vm_state=ANY, **fields):
+        """Compare-and-swap: writes `fields` only if the row's task_state
+        (and vm_state) are still among the expected ones, then updates this
+        object. Raises UnexpectedState if another writer got there first or
+        the instance is deleted."""
+        fields.setdefault("updated_at", timezone.now())
+        condition = Q(pk=self.pk, deleted=False)
+        if expected_task_state is not ANY:
+            condition &= _state_in("task_state", expected_task_state)
+        if expected_vm_state is not ANY:
+            condition &= _state_in("vm_state", expected_vm_state)
+        if not Instance.objects.filter(condition).update(**fields):
+            actual = Instance.objects.filter(pk=self.pk).values("vm_state", "task_state", "deleted").first()
+            raise UnexpectedState(self.pk, {"task_state": expected_task_state, "vm_state": expected_vm_state},
+                                  actual or "gone")
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return self
+
+    def begin(self, action):
+        """Starts API action `action` (a key of ACTIONS): sets its task_state
+        if the instance's state allows it, else raises InvalidState."""
+        transition = ACTIONS[action]
+        try:
+            return self.update_state(expected_task_state=transition.from_task_states,
+                                     expected_vm_state=transition.vm_states, task_state=transition.task_state)
+        except UnexpectedState:
+            self.refresh_from_db(fields=["vm_state", "task_state"])
+            raise InvalidState(self, action) from None
+
+    def complete(self, action, **fields):
+        """The node finished `action`: the instance takes the action's final
+        state (task_state None). Raises UnexpectedState if the instance left
+        the action's task_state meanwhile (deleted, reset by an operator)."""
+        transition = ACTIONS[action]
+        return self.update_state(expected_task_state=transition.task_state, vm_state=transition.done_vm_state,
+                                 power_state=transition.done_power_state, task_state=None, **fields)
+
+    def enter_step(self, step_name):
+        """The boot pipeline reached `step_name` (a BOOT_STEPS name): sets its
+        task_state if the instance is still building and in the previous
+        step's (or, on a redelivered task, this step's) task_state."""
+        index = [step.name for step in BOOT_STEPS].index(step_name)
+        allowed = {BOOT_STEPS[index].task_state}
+        if index:
+            allowed.add(BOOT_STEPS[index - 1].task_state)
+        return self.update_state(expected_task_state=tuple(allowed), expected_vm_state=VmState.BUILDING,
+                                 task_state=BOOT_STEPS[index].task_state)
+
+    def mark_deleted(self):
+        """The instance is gone from its node: the row stays (for usage and
+        actions history) but leaves every list. Releases its claim."""
+        now = timezone.now()
+        with transaction.atomic():
+            Instance.objects.filter(pk=self.pk).update(
+                deleted=True, deleted_at=now, terminated_at=now, vm_state=VmState.DELETED, task_state=None,
+                power_state=PowerState.NOSTATE, updated_at=now)
+            release_claim(self)
+        self.deleted, self.deleted_at, self.terminated_at = True, now, now
+        self.vm_state, self.task_state, self.power_state = VmState.DELETED, None, PowerState.NOSTATE
+
+
+def _state_in(column, expected):
+    if isinstance(expected, (tuple, list, set, frozenset)):
+        values = list(expected)
+    else:
+        values = [expected]
+    condition = Q(**{f"{column}__in": [value for value in values if value is not None]})
+    if None in values:
+        condition |= Q(**{f"{column}__isnull": True})
+    return condition
+
+
+class Claim(models.Model):
+    """The resources an instance holds on its node. One per instance; its
+    existence is what `release_claim` consumes, so releasing twice is safe."""
+
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, related_name="claim")
+    node = models.ForeignKey(ComputeNode, on_delete=models.CASCADE, related_name="claims")
+    vcpus = models.PositiveIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    local_gb = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+def claim_resources(instance, node):
+    """Claims `instance`'s flavor on `node`, atomically: one conditional
+    UPDATE that adds to the node's usage only if it stays within capacity
+    times the allocation ratios, then the Claim row in the same transaction.
+    Returns the Claim, or None if the node is full (or gone, or disabled).
+    Concurrent claims serialize on the node's row, so none oversubscribes."""
+    disk = instance.root_gb + instance.ephemeral_gb + (instance.swap + 1023) // 1024
+    with transaction.atomic():
+        updated = ComputeNode.objects.filter(
+            Q(pk=node.pk, disabled=False)
+            & Q(vcpus_used__lte=F("vcpus") * F("cpu_allocation_ratio") - instance.vcpus)
+            & Q(memory_mb_used__lte=F("memory_mb") * F("ram_allocation_ratio") - instance.memory_mb)
+            & Q(local_gb_used__lte=F("local_gb") * F("disk_allocation_ratio") - disk)
+        ).update(vcpus_used=F("vcpus_used") + instance.vcpus,
+                 memory_mb_used=F("memory_mb_used") + instance.memory_mb,
+                 local_gb_used=F("local_gb_used") + disk)
+        if not updated:
+            return None
+        return Claim.objects.create(instance=instance, node=node, vcpus=instance.vcpus,
+                                    memory_mb=instance.memory_mb, local_gb=disk)
+
+
+def release_claim(instance):
+    """Gives the instance's claimed resources back to its node. Idempotent:
+    only the caller that deletes the Claim row subtracts."""
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update().filter(instance_id=instance.pk).first()
+        if claim is None:
+            return False
+        claim.delete()
+        ComputeNode.objects.filter(pk=claim.node_id).update(
+            vcpus_used=F("vcpus_used") - claim.vcpus,
+            memory_mb_used=F("memory_mb_used") - claim.memory_mb,
+            local_gb_used=F("local_gb_used") - claim.local_gb)
+        return True
+
+
+class InstanceAction(models.Model):
+    """A request on an instance (create, stop, delete...), as
+    os-instance-actions lists it."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64, db_index=True)
+    user_id = models.CharField(max_length=64)
+    project_id = models.CharField(max_length=64)
+    start_time = models.DateTimeField(default=timezone.now)
+    finish_time = models.DateTimeField(null=True, blank=True)
+    message = models.CharField(max_length=255, null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-start_time", "-id"]
+
+
+class InstanceActionEvent(models.Model):
+    """One step of an action (schedule, prepare_disk, spawn...)."""
+
+    action = models.ForeignKey(InstanceAction, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=64)
+    host = models.CharField(max_length=255, null=True, blank=True)
+    start_time = models.DateTimeField(default=timezone.now)
+    finish_time = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=32, null=True, blank=True)  # "Success" or "Error"
+    traceback = models.TextField(null=True, blank=True)
+    details = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start_time", "id"]
+
+
+class InstanceFault(models.Model):
+    """Why an instance is in ERROR (or why a step failed), shown by `server show`."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="faults")
+    code = models.IntegerField(default=500)
+    message = models.CharField(max_length=255)
+    details = models.TextField(blank=True, default="")
+    host = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Quota(models.Model):
+    """A project's limit for one resource, overriding conf.DEFAULT_QUOTAS."""
+
+    project_id = models.CharField(max_length=64)
+    resource = models.CharField(max_length=64)
+    hard_limit = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project_id", "resource"], name="quota_unique_resource")]
+
+
+class QuotaLock(models.Model):
+    """One row per project that a boot locks (SELECT ... FOR UPDATE) while it
+    counts the project's usage and inserts its instances, so two concurrent
+    boots of one project are counted one after the other. Usage itself is
+    counted from the instances, never stored twice."""
+
+    project_id = models.CharField(max_length=64, primary_key=True)
+
+
+def start_action(instance, action, request_id, user_id, project_id):
+    return InstanceAction.objects.create(instance=instance, action=action, request_id=request_id or "",
+                                         user_id=user_id or "", project_id=project_id or instance.project_id)
+
+
+def _action_row(instance, action):
+    if isinstance(action, InstanceAction):
+        return action
+    row = InstanceAction.objects.filter(instance_id=instance.pk, action=action).order_by("-start_time", "-id").first()
+    if row is None:
+        row = InstanceAction.objects.create(instance_id=instance.pk, action=action, request_id="",
+                                            user_id=instance.user_id, project_id=instance.project_id)
+    return row
+
+
+@contextlib.contextmanager
+def record_event(instance, action, event_name, host=None):
+    """Records one step of `action` (an InstanceAction or its name, the
+    instance's latest of that name) as an event: start time now, then
+    finish time and result when the block ends. An exception is recorded
+    with its traceback and re-raised."""
+    row = _action_row(instance, action)
+    event = InstanceActionEvent.objects.create(action=row, event=event_name, host=host or instance.host)
+    try:
+        yield event
+    except BaseException as error:
+        now = timezone.now()
+        InstanceActionEvent.objects.filter(pk=event.pk).update(
+            finish_time=now, result="Error", details=str(error)[:2000],
+            traceback="".join(traceback_module.format_exception(error))[-10000:])
+        InstanceAction.objects.filter(pk=row.pk).update(message="Error", updated_at=now)
+        raise
+    now = timezone.now()
+    InstanceActionEvent.objects.filter(pk=event.pk).update(finish_time=now, result="Success")
+    InstanceAction.objects.filter(pk=row.pk).update(updated_at=now)
+
+
+def finish_action(instance, action):
+    row = _action_row(instance, action)
+    InstanceAction.objects.filter(pk=row.pk).update(finish_time=timezone.now())
+
+
+def set_fault(instance, message, code=500, details="", host=None):
+    """Records why the instance failed; the latest fault is what `server
+    show` displays."""
+    return InstanceFault.objects.create(instance_id=instance.pk, code=code, message=str(message)[:255],
+                                        details=details or "", host=host or instance.host)
