@@ -1,0 +1,70 @@
+"""Builds libvirt domain XML from a DomainSpec.
+
+Every guest gets: its serial console written (appended) to a file, so the
+console log survives reboots; VNC on 127.0.0.1 with a port libvirt picks,
+reached only through the console proxy; no memory balloon; no network
+interface (networking plugs its own)."""
+import xml.etree.ElementTree as ET
+
+from compute.virt.driver import DomainSpec
+
+STRATUS_NS = "https://stratus.invalid/xmlns/instance/1.0"
+
+
+def _sub(parent, tag, text=None, **attrs):
+    element = ET.SubElement(parent, tag, {k.rstrip("_"): str(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+def build(spec: DomainSpec, virt_type: str) -> str:
+    """virt_type: 'kvm' or 'qemu' (TCG) for QEMU, 'test' for libvirt's test
+    driver (which ignores arch and machine)."""
+    domain = ET.Element("domain", type=virt_type)
+    _sub(domain, "name", spec.name)
+    _sub(domain, "uuid", spec.uuid)
+    if spec.metadata:
+        metadata = _sub(domain, "metadata")
+        ET.register_namespace("stratus", STRATUS_NS)
+        instance = _sub(metadata, f"{{{STRATUS_NS}}}instance")
+        for key, value in sorted(spec.metadata.items()):
+            _sub(instance, f"{{{STRATUS_NS}}}{key}", value)
+    _sub(domain, "memory", spec.memory_mb, unit="MiB")
+    _sub(domain, "vcpu", spec.vcpus)
+
+    os_ = _sub(domain, "os")
+    if virt_type == "test":
+        _sub(os_, "type", "hvm")
+    else:
+        _sub(os_, "type", "hvm", arch="x86_64", machine="pc")
+    if spec.kernel:
+        _sub(os_, "kernel", spec.kernel)
+        if spec.initrd:
+            _sub(os_, "initrd", spec.initrd)
+        if spec.cmdline:
+            _sub(os_, "cmdline", spec.cmdline)
+    else:
+        _sub(os_, "boot", dev="hd")
+
+    features = _sub(domain, "features")
+    _sub(features, "acpi")
+    _sub(features, "apic")
+    _sub(domain, "clock", offset="utc")
+    _sub(domain, "on_poweroff", "destroy")
+    _sub(domain, "on_reboot", "restart")
+    _sub(domain, "on_crash", "destroy")
+
+    devices = _sub(domain, "devices")
+    if spec.disk_path:
+        disk = _sub(devices, "disk", type="file", device="disk")
+        _sub(disk, "driver", name="qemu", type=spec.disk_format)
+        _sub(disk, "source", file=spec.disk_path)
+        _sub(disk, "target", dev="vda", bus="virtio")
+    serial = _sub(devices, "serial", type="file")
+    _sub(serial, "source", path=spec.console_log, append="on")
+    _sub(serial, "target", port=0)
+    graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen="127.0.0.1")
+    _sub(graphics, "listen", type="address", address="127.0.0.1")
+    _sub(devices, "memballoon", model="none")
+    return ET.tostring(domain, encoding="unicode")

@@ -1,0 +1,107 @@
+"""The interface between the node agent and a hypervisor, and the plain
+values that cross it."""
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class VirtError(Exception):
+    """The hypervisor refused or failed an operation."""
+
+
+class DomainNotFound(VirtError):
+    pass
+
+
+class PowerState(enum.IntEnum):
+    """Nova's power states (the numbers are on the wire as
+    OS-EXT-STS:power_state)."""
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+@dataclass
+class DomainSpec:
+    """What a guest is made of, independent of the hypervisor's XML."""
+    name: str
+    uuid: str
+    vcpus: int
+    memory_mb: int
+    console_log: Path
+    disk_path: Path | None = None
+    disk_format: str = "qcow2"
+    kernel: Path | None = None
+    initrd: Path | None = None
+    cmdline: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class Capacity:
+    """What a node offers, before allocation ratios."""
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    disk_free_gb: int
+    hypervisor_type: str
+    hypervisor_version: int
+    hypervisor_hostname: str
+    cpu_info: dict
+    running_domains: int
+
+
+class ComputeDriver:
+    """Operations the node agent needs. Every method names a domain by
+    the name in its DomainSpec; each is safe to repeat."""
+
+    virt_type: str
+
+    def capacity(self) -> Capacity:
+        raise NotImplementedError
+
+    def spawn(self, spec: DomainSpec, timeout: float) -> None:
+        """Defines the domain (replacing a stale definition) and starts it,
+        returning once it runs."""
+        raise NotImplementedError
+
+    def destroy(self, name: str) -> None:
+        """Stops and undefines the domain; nothing if it does not exist."""
+        raise NotImplementedError
+
+    def power_state(self, name: str) -> PowerState:
+        raise NotImplementedError
+
+    def power_states(self) -> dict:
+        """{domain name: PowerState} for every domain this driver sees."""
+        raise NotImplementedError
+
+    def start(self, name: str) -> None:
+        raise NotImplementedError
+
+    def stop(self, name: str, timeout: float) -> None:
+        raise NotImplementedError
+
+    def reboot(self, name: str, hard: bool, timeout: float) -> None:
+        raise NotImplementedError
+
+    def pause(self, name: str) -> None:
+        raise NotImplementedError
+
+    def unpause(self, name: str) -> None:
+        raise NotImplementedError
+
+    def suspend(self, name: str) -> None:
+        raise NotImplementedError
+
+    def resume(self, name: str) -> None:
+        raise NotImplementedError
+
+    def vnc_address(self, name: str) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,269 @@
+"""The libvirt driver: real guests on qemu:///system (domain type kvm or
+qemu, decided by `compute.virt.probe`), simulated ones on libvirt's test
+driver.
+
+One driver holds one long-lived connection. That matters for the test
+driver, whose state lives in the connection (test:///<file>) or in the
+process (test:///default): every task for a simulated node must go through
+its node's one connection to see its domains."""
+import os
+import shutil
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+
+from compute.virt import domain_xml
+from compute.virt.driver import Capacity, ComputeDriver, DomainNotFound, PowerState, VirtError
+
+# libvirt prints every error to stderr unless a handler takes them; the
+# driver raises them as exceptions instead.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+_POWER_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: PowerState.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.SUSPENDED,
+}
+
+POLL_INTERVAL = 0.1
+
+
+def is_test_uri(uri):
+    return uri.startswith("test:")
+
+
+class LibvirtDriver(ComputeDriver):
+    """uri: qemu:///system, test:///default, or test:///<node file>.
+    instances_dir: where this node's disks live (its filesystem's size is
+    the disk capacity a real node reports). disk_gb: the disk capacity a
+    simulated node reports instead. virt_type: force the domain type
+    (otherwise 'test' for the test driver, or probed)."""
+
+    def __init__(self, uri, instances_dir=None, disk_gb=None, virt_type=None):
+        self.uri = uri
+        self.instances_dir = Path(instances_dir) if instances_dir else None
+        self.disk_gb = disk_gb
+        self._lock = threading.Lock()
+        self._conn = None
+        self._virt_type = virt_type or ("test" if is_test_uri(uri) else None)
+
+    # -- connection ---------------------------------------------------
+
+    @property
+    def conn(self):
+        with self._lock:
+            if self._conn is None or not self._conn.isAlive():
+                try:
+                    self._conn = libvirt.open(self.uri)
+                except libvirt.libvirtError as error:
+                    raise VirtError(f"cannot connect to {self.uri}: {error}") from error
+            return self._conn
+
+    def close(self):
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except libvirt.libvirtError:
+                    pass
+                self._conn = None
+
+    @property
+    def virt_type(self):
+        if self._virt_type is None:
+            from compute.virt.probe import virt_type_for
+
+            self._virt_type = virt_type_for(self)
+        return self._virt_type
+
+    def _domain(self, name):
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as error:
+            if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise DomainNotFound(name) from error
+            raise VirtError(str(error)) from error
+
+    def exists(self, name):
+        try:
+            self._domain(name)
+            return True
+        except DomainNotFound:
+            return False
+
+    # -- capacity -----------------------------------------------------
+
+    def capacity(self):
+        conn = self.conn
+        _model, memory_mb, cpus, mhz, *_rest = conn.getInfo()
+        if self.disk_gb is not None:
+            disk_gb = disk_free_gb = int(self.disk_gb)
+        else:
+            directory = self.instances_dir or Path("/")
+            directory.mkdir(parents=True, exist_ok=True)
+            usage = shutil.disk_usage(directory)
+            disk_gb, disk_free_gb = usage.total >> 30, usage.free >> 30
+        running = sum(1 for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+        return Capacity(
+            vcpus=cpus,
+            memory_mb=memory_mb,
+            disk_gb=disk_gb,
+            disk_free_gb=disk_free_gb,
+            hypervisor_type="QEMU" if conn.getType() == "QEMU" else conn.getType(),
+            hypervisor_version=conn.getVersion(),
+            hypervisor_hostname=conn.getHostname(),
+            cpu_info={"arch": _model, "mhz": mhz, "topology": {
+                "sockets": _rest[1], "cores": _rest[2], "threads": _rest[3]}},
+            running_domains=running,
+        )
+
+    # -- lifecycle ----------------------------------------------------
+
+    def spawn(self, spec, timeout):
+        xml = domain_xml.build(spec, self.virt_type)
+        spec.console_log.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dom = self.conn.defineXML(xml)
+            if not dom.isActive():
+                dom.create()
+        except libvirt.libvirtError as error:
+            raise VirtError(f"cannot start {spec.name}: {error}") from error
+        self._wait_for(spec.name, {PowerState.RUNNING}, timeout)
+
+    def destroy(self, name):
+        try:
+            dom = self._domain(name)
+        except DomainNotFound:
+            return
+        try:
+            if dom.isActive():
+                dom.destroy()
+            flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            if not is_test_uri(self.uri):
+                flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as error:
+            if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise VirtError(f"cannot destroy {name}: {error}") from error
+
+    def power_state(self, name):
+        state, _reason = self._domain(name).state()
+        return _POWER_STATES.get(state, PowerState.NOSTATE)
+
+    def power_states(self):
+        return {dom.name(): _POWER_STATES.get(dom.state()[0], PowerState.NOSTATE)
+                for dom in self.conn.listAllDomains()}
+
+    def domain_names(self):
+        return [dom.name() for dom in self.conn.listAllDomains()]
+
+    def start(self, name):
+        dom = self._domain(name)
+        if not dom.isActive():
+            self._call(dom.create)
+
+    def stop(self, name, timeout):
+        """A clean shutdown (ACPI) given `timeout` seconds, then power off."""
+        dom = self._domain(name)
+        if not dom.isActive():
+            return
+        if timeout > 0 and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
+            try:
+                dom.shutdown()
+                self._wait_for(name, {PowerState.SHUTDOWN}, timeout)
+                if not dom.isActive():
+                    return
+            except (libvirt.libvirtError, VirtError):
+                pass  # a guest that ignores ACPI is powered off below
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as error:
+            if dom.isActive():
+                raise VirtError(f"cannot stop {name}: {error}") from error
+
+    def reboot(self, name, hard, timeout):
+        """Soft: a clean shutdown within `timeout`, then start; a guest that
+        does not shut down in time is reset the hard way, as Nova does.
+        Hard: power off, then start."""
+        if not hard:
+            self.stop(name, timeout)
+        else:
+            dom = self._domain(name)
+            if dom.isActive():
+                self._call(dom.destroy)
+        self.start(name)
+        self._wait_for(name, {PowerState.RUNNING}, 30)
+
+    def pause(self, name):
+        dom = self._domain(name)
+        if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+            self._call(dom.suspend)
+
+    def unpause(self, name):
+        dom = self._domain(name)
+        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            self._call(dom.resume)
+
+    def suspend(self, name):
+        """Saves the guest's memory to disk (libvirt's managed save) and
+        stops it; resume restores it."""
+        dom = self._domain(name)
+        if dom.isActive():
+            self._call(dom.managedSave)
+
+    def resume(self, name):
+        dom = self._domain(name)
+        if not dom.isActive():
+            self._call(dom.create)
+
+    def vnc_address(self, name):
+        dom = self._domain(name)
+        graphics = ET.fromstring(dom.XMLDesc()).find("devices/graphics[@type='vnc']")
+        if graphics is None or int(graphics.get("port", "-1")) <= 0:
+            raise VirtError(f"{name} has no VNC server (is it running?)")
+        return graphics.get("listen") or "127.0.0.1", int(graphics.get("port"))
+
+    # -- helpers ------------------------------------------------------
+
+    def _call(self, method, *args):
+        try:
+            return method(*args)
+        except libvirt.libvirtError as error:
+            raise VirtError(str(error)) from error
+
+    def _wait_for(self, name, states, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.power_state(name)
+            if state in states:
+                return state
+            if time.monotonic() > deadline:
+                raise VirtError(f"{name} is {state.name}, not {'/'.join(s.name for s in states)} "
+                                f"after {timeout:.0f} s")
+            time.sleep(POLL_INTERVAL)
+
+
+def write_simulated_node(path, vcpus, memory_mb):
+    """The node file of a simulated node for libvirt's test driver
+    (test:///<path>): its CPU count and memory. Each connection to such a
+    URI holds its own hypervisor state."""
+    node = ET.Element("node")
+    cpu = ET.SubElement(node, "cpu")
+    for tag, value in (("mhz", 2000), ("model", "x86_64"), ("active", vcpus), ("nodes", 1),
+                       ("sockets", 1), ("cores", vcpus), ("threads", 1)):
+        ET.SubElement(cpu, tag).text = str(value)
+    ET.SubElement(node, "memory").text = str(memory_mb * 1024)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(ET.tostring(node, encoding="unicode"))
+    os.replace(tmp, path)
+    return path
