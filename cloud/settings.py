@@ -156,6 +156,14 @@ PASSWORD_HASH_ITERATIONS = int(os.environ.get("STRATUS_PASSWORD_HASH_ITERATIONS"
 IMAGE_STORE_DIR = Path(os.environ.get("STRATUS_IMAGE_STORE_DIR", VAR_DIR / "images" / "store"))
 IMAGE_CACHE_DIR = Path(os.environ.get("STRATUS_IMAGE_CACHE_DIR", VAR_DIR / "images" / "cache"))
 GUEST_IMAGE_PATH = Path(os.environ.get("STRATUS_GUEST_IMAGE_PATH", VAR_DIR / "images" / "stratus-tiny.qcow2"))
+# Total bytes of image data one project may store; the node image cache's
+# size past which unused images are evicted; Ceph RBD store when a ceph.conf
+# is given.
+IMAGE_QUOTA_BYTES = int(os.environ.get("STRATUS_IMAGE_QUOTA_BYTES", str(100 * 2**30)))
+IMAGE_CACHE_MAX_BYTES = int(os.environ.get("STRATUS_IMAGE_CACHE_MAX_BYTES", str(20 * 2**30)))
+IMAGE_DEFAULT_STORE = os.environ.get("STRATUS_IMAGE_DEFAULT_STORE", "file")
+IMAGE_RBD_CEPH_CONF = os.environ.get("STRATUS_IMAGE_RBD_CEPH_CONF", "")
+IMAGE_RBD_POOL = os.environ.get("STRATUS_IMAGE_RBD_POOL", "images")
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from identity.api.versions import IdentityRootView
+from images.api.versions import ImageRootView
 
 handler404 = "cloud.errors.not_found_view"
 handler500 = "cloud.errors.server_error_view"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("identity", IdentityRootView.as_view()),
     path("identity/", include("identity.api.urls")),
     path("compute/", include("compute.api.urls")),
+    path("image", ImageRootView.as_view()),
     path("image/", include("images.api.urls")),
     path("network/", include("network.api.urls")),
     path("volume/", include("volumes.api.urls")),

@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from images.models import Image, ImageLocation, ImageMember, ImageTag
+
+
+class ImageTagInline(admin.TabularInline):
+    model = ImageTag
+    extra = 0
+
+
+class ImageLocationInline(admin.TabularInline):
+    model = ImageLocation
+    extra = 0
+    readonly_fields = ["store", "url", "metadata", "created_at"]
+
+
+class ImageMemberInline(admin.TabularInline):
+    model = ImageMember
+    extra = 0
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "status", "visibility", "disk_format", "size", "owner", "protected", "created_at"]
+    list_filter = ["status", "visibility", "disk_format", "container_format", "protected"]
+    search_fields = ["id", "name", "owner"]
+    # Data-derived fields are written by the upload only.
+    readonly_fields = ["size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "created_at", "updated_at"]
+    inlines = [ImageTagInline, ImageLocationInline, ImageMemberInline]

@@ -1,0 +1,120 @@
+"""JSON patch of an image (`application/openstack-images-v2.1-json-patch`):
+add, remove and replace of base attributes, custom properties and tags,
+with Glance's answers (403 for read-only attributes, 409 for a missing
+property). All operations are checked before any is saved."""
+from django.utils import timezone
+
+from cloud.errors import BadRequest, Conflict, Forbidden
+from images.api.serializers import WRITABLE, check_name, check_value
+from images.models import QUEUED
+
+MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch",)
+OPERATIONS = ("add", "remove", "replace")
+
+
+def _segments(path):
+    if not isinstance(path, str) or not path.startswith("/") or path == "/":
+        raise BadRequest(f"Invalid JSON pointer for this resource: {path!r}.")
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def parse(body):
+    """[(op, path segments, value)] of a patch body."""
+    if not isinstance(body, list):
+        raise BadRequest("Invalid input: a JSON patch is a JSON array of operation objects.")
+    changes = []
+    for index, operation in enumerate(body):
+        if not isinstance(operation, dict):
+            raise BadRequest(f"Invalid input for operation {index}: not a JSON object.")
+        path = operation.get("path")
+        segments = _segments(path)
+        op = operation.get("op")
+        if op not in OPERATIONS:
+            raise BadRequest(f"Invalid operation {op!r} for path '{path}': op must be one of "
+                             f"{', '.join(OPERATIONS)}.")
+        if op != "remove" and "value" not in operation:
+            raise BadRequest(f"Invalid operation '{op}' for path '{path}': a value is required.")
+        if len(segments) > 1 and (segments[0] != "tags" or len(segments) != 2):
+            raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'.")
+        changes.append((op, path, segments, operation.get("value")))
+    return changes
+
+
+class ImageState:
+    """A working copy of what a patch may change."""
+
+    def __init__(self, image):
+        self.image = image
+        self.attributes = {name: getattr(image, name) for name in WRITABLE if name != "tags"}
+        self.tags = sorted(tag.value for tag in image.tags.all())
+        self.properties = dict(image.properties)
+
+    def apply(self, changes, credentials):
+        for op, path, segments, value in changes:
+            name = segments[0]
+            check_name(name, path)
+            if len(segments) == 2:
+                self._apply_tag(op, path, segments[1], value)
+            elif name in WRITABLE:
+                self._apply_attribute(op, path, name, value, credentials)
+            else:
+                self._apply_property(op, path, name, value)
+
+    def _apply_attribute(self, op, path, name, value, credentials):
+        if op == "remove":
+            raise Forbidden(f"Property {name} may not be removed.")
+        value = check_value(name, value, path)
+        if name == "tags":
+            self.tags = value
+            return
+        if name in ("disk_format", "container_format") and self.image.status != QUEUED \
+                and value != self.attributes[name]:
+            raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        if name == "owner" and not credentials.is_admin and value != self.attributes["owner"]:
+            raise Forbidden("Only an administrator may change the owner of an image.")
+        if name == "visibility" and value == "public" and not credentials.is_admin \
+                and self.attributes["visibility"] != "public":
+            raise Forbidden("You are not authorized to publicize images.")
+        self.attributes[name] = value
+
+    def _apply_property(self, op, path, name, value):
+        if op == "add":
+            self.properties[name] = check_value(name, value, path)
+        elif name not in self.properties:
+            raise Conflict(f"Property {name} does not exist.")
+        elif op == "replace":
+            self.properties[name] = check_value(name, value, path)
+        else:
+            del self.properties[name]
+
+    def _apply_tag(self, op, path, position, value):
+        # RFC 6902 on the tags array: openstacksdk sends list diffs this way.
+        tags = list(self.tags)
+        if position == "-" and op == "add":
+            index = len(tags)
+        elif position.isdigit() and int(position) <= len(tags) - (op != "add"):
+            index = int(position)
+        else:
+            raise BadRequest(f"Invalid JSON pointer for this resource: '{path}': no such tag position.")
+        if op == "add":
+            tags.insert(index, check_value("tags", [value], path)[0])
+        elif op == "replace":
+            tags[index] = check_value("tags", [value], path)[0]
+        else:
+            del tags[index]
+        self.tags = tags
+
+    def save(self):
+        """Writes the copy back (the caller holds the row locked)."""
+        image = self.image
+        for name, value in self.attributes.items():
+            setattr(image, name, value)
+        image.properties = self.properties
+        image.updated_at = timezone.now()
+        image.save()
+        wanted = set(self.tags)
+        current = {tag.value: tag for tag in image.tags.all()}
+        image.tags.filter(value__in=set(current) - wanted).delete()
+        image.tags.model.objects.bulk_create(
+            [image.tags.model(image=image, value=value) for value in sorted(wanted - set(current))])
+

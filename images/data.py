@@ -1,0 +1,179 @@
+"""Image data in and out.
+
+An upload streams from the request into a store chunk by chunk, never whole
+in memory; size, md5 `checksum` and sha512 `os_hash_value` are computed on
+the way and the project's quota is checked with every chunk. Only when the
+store holds all of it, and `qemu-img` agrees it is the declared disk
+format, does the image become active; any failure leaves the image
+`queued` and nothing in the store."""
+import hashlib
+import json
+import subprocess
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+
+from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
+from images import stores
+from images.models import ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, InvalidTransition
+
+CHUNK_SIZE = 1 << 20
+HASH_ALGO = "sha512"
+# disk_format -> qemu-img's name for it; other formats are kept as given.
+QEMU_FORMATS = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx"}
+
+
+class StorageFull(ApiError):
+    status = 413
+
+
+def request_chunks(request, chunk_size=CHUNK_SIZE):
+    """The request body as chunks. With Content-Length the body must be
+    complete; with chunked transfer encoding the server de-chunks it and
+    signals the end (Django would see no body at all without a length)."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() or not meta.get("CONTENT_LENGTH")
+    stream = meta["wsgi.input"] if chunked else request
+    expected = None if chunked else int(meta["CONTENT_LENGTH"])
+    received = 0
+    while True:
+        try:
+            chunk = stream.read(chunk_size)
+        except Exception as error:  # the client went away mid-body
+            raise BadRequest(f"The image data upload was interrupted: {error or type(error).__name__}.")
+        if not chunk:
+            break
+        received += len(chunk)
+        yield chunk
+    if expected is not None and received != expected:
+        raise BadRequest(f"The image data upload was interrupted after {received} of {expected} bytes.")
+
+
+def content_length(request):
+    value = request.META.get("CONTENT_LENGTH")
+    if not value or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"Invalid Content-Length header: {value!r}.")
+
+
+class Measured:
+    """Passes chunks through, counting and hashing them, and stops the
+    stream as soon as it grows past `limit` bytes."""
+
+    def __init__(self, chunks, limit):
+        self.chunks, self.limit = chunks, limit
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.os_hash = hashlib.new(HASH_ALGO)
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise quota_exceeded(self.limit)
+            self.md5.update(chunk)
+            self.os_hash.update(chunk)
+            yield chunk
+
+
+def quota_exceeded(remaining):
+    return OverLimit(f"Denying attempt to upload image because it exceeds the quota: the project may store "
+                     f"{settings.IMAGE_QUOTA_BYTES} bytes of image data and has {max(remaining, 0)} bytes left.")
+
+
+def quota_remaining(image):
+    used = (Image.objects.filter(owner=image.owner, status__in=(SAVING, ACTIVE, DEACTIVATED))
+            .exclude(pk=image.pk).aggregate(total=Sum("size"))["total"] or 0)
+    return settings.IMAGE_QUOTA_BYTES - used
+
+
+def qemu_info(path, qemu_format):
+    result = subprocess.run(["qemu-img", "info", "--output", "json", "-f", qemu_format, path],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout)
+
+
+def virtual_size(store, url, disk_format, size):
+    """The disk's size as a guest sees it. Data that is not what its
+    disk_format says, or a qcow2 that points at other files (a backing file
+    or external data file could read the host's files), is refused."""
+    qemu_format = QEMU_FORMATS.get(disk_format)
+    if disk_format in ("raw", "iso"):
+        return size
+    if qemu_format is None:
+        return None
+    info = qemu_info(store.qemu_path(url), qemu_format)
+    if info is None:
+        raise BadRequest(f"Invalid input for field 'disk_format': the image data is not in the {disk_format} format.")
+    data_file = info.get("format-specific", {}).get("data", {}).get("data-file")
+    if info.get("backing-filename") or data_file:
+        raise BadRequest(f"Invalid input for field 'disk_format': a {disk_format} image with a backing or "
+                         "external data file is not allowed.")
+    return info.get("virtual-size")
+
+
+def upload(image, chunks, store, length=None):
+    """Streams `chunks` into `store` as the image's data; the image ends
+    active, or back in queued with nothing stored."""
+    if not image.disk_format or not image.container_format:
+        raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
+    remaining = quota_remaining(image)
+    if length is not None and length > remaining:
+        raise quota_exceeded(remaining)
+    try:
+        started = image.set_status(SAVING)
+    except InvalidTransition as error:
+        raise Conflict(str(error))
+    if not started:
+        raise Conflict(f"Image {image.id} changed status while the upload started; it is now "
+                       f"{Image.objects.filter(pk=image.pk).values_list('status', flat=True).first() or 'deleted'}.")
+    url = None
+    try:
+        measured = Measured(chunks, remaining)
+        try:
+            url = store.add(image.id, measured)
+        except stores.StoreFull as error:
+            raise StorageFull(str(error))
+        except stores.StoreError as error:
+            raise ApiError(str(error), status=503)
+        fields = {
+            "size": measured.size, "checksum": measured.md5.hexdigest(),
+            "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
+            "virtual_size": virtual_size(store, url, image.disk_format, measured.size),
+        }
+        with transaction.atomic():
+            current = Image.objects.select_for_update().filter(pk=image.pk).first()
+            if current is None or current.status != SAVING:
+                raise Conflict(f"Image {image.id} was deleted or changed while its data was uploaded.")
+            ImageLocation.objects.update_or_create(image=current, store=store.id, defaults={"url": url})
+            current.set_status(ACTIVE, **fields)
+        image.refresh_from_db()
+    except BaseException:
+        if url is not None:
+            store.delete(url)
+        image.set_status(QUEUED)
+        raise
+
+
+def open_data(image):
+    """A file object over an active image's data, from the default store
+    when it has a copy there."""
+    locations = {location.store: location for location in image.locations.all()}
+    for store_id, store in stores.enabled().items():
+        if store_id in locations:
+            return store.open(locations[store_id].url)
+    raise ApiError(f"The data of image {image.id} is in no enabled store.", status=503)
+
+
+def delete_data(locations):
+    """Removes stored data of deleted images; [(store id, url)]."""
+    for store_id, url in locations:
+        store = stores.get(store_id)
+        if store is not None:
+            store.delete(url)

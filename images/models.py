@@ -1,0 +1,128 @@
+"""Images: the record (Glance's image), where its data lives (one location
+per store), its tags and the projects it is shared with."""
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+VISIBILITIES = ("public", "private", "shared", "community")
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+
+QUEUED, SAVING, ACTIVE, KILLED, DELETED, DEACTIVATED = (
+    "queued", "saving", "active", "killed", "deleted", "deactivated")
+
+# Which status may follow which. `saving` falls back to `queued` when an
+# upload fails, so the owner can simply try again.
+TRANSITIONS = {
+    QUEUED: {SAVING, DELETED},
+    SAVING: {ACTIVE, QUEUED, KILLED, DELETED},
+    ACTIVE: {DEACTIVATED, DELETED},
+    DEACTIVATED: {ACTIVE, DELETED},
+    KILLED: {DELETED},
+    DELETED: set(),
+}
+
+
+def new_image_id():
+    return str(uuid.uuid4())
+
+
+def _choices(values):
+    return [(value, value) for value in values]
+
+
+class InvalidTransition(Exception):
+    def __init__(self, image, new_status):
+        super().__init__(f"Image status transition from {image.status} to {new_status} is not allowed.")
+
+
+class Image(models.Model):
+    id = models.CharField(max_length=36, primary_key=True, default=new_image_id)
+    name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=_choices(TRANSITIONS), default=QUEUED, db_index=True)
+    disk_format = models.CharField(max_length=16, choices=_choices(DISK_FORMATS), null=True, blank=True)
+    container_format = models.CharField(max_length=16, choices=_choices(CONTAINER_FORMATS), null=True, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    virtual_size = models.BigIntegerField(null=True, blank=True)
+    checksum = models.CharField(max_length=32, null=True, blank=True)
+    os_hash_algo = models.CharField(max_length=64, null=True, blank=True)
+    os_hash_value = models.CharField(max_length=128, null=True, blank=True)
+    visibility = models.CharField(max_length=16, choices=_choices(VISIBILITIES), default="shared", db_index=True)
+    protected = models.BooleanField(default=False)
+    os_hidden = models.BooleanField(default=False)
+    min_disk = models.PositiveIntegerField(default=0)
+    min_ram = models.PositiveIntegerField(default=0)
+    owner = models.CharField(max_length=64, null=True, blank=True, db_index=True)  # project id
+    # Custom properties (os_distro, hw_disk_bus...): string values, as Glance keeps them.
+    properties = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return f"{self.name or '(no name)'} ({self.id})"
+
+    def set_status(self, new_status, **fields):
+        """Moves the image to `new_status` if it is still in the status this
+        object holds (compare-and-swap). False when another request changed
+        it first; InvalidTransition when the move is not allowed at all."""
+        if new_status not in TRANSITIONS[self.status]:
+            raise InvalidTransition(self, new_status)
+        now = timezone.now()
+        changed = Image.objects.filter(pk=self.pk, status=self.status).update(
+            status=new_status, updated_at=now, **fields)
+        if changed:
+            self.status, self.updated_at = new_status, now
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(changed)
+
+
+class ImageTag(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="tags")
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "value"], name="image_tag_unique")]
+        indexes = [models.Index(fields=["value"])]
+
+    def __str__(self):
+        return self.value
+
+
+class ImageLocation(models.Model):
+    """Where a store keeps the image's data: `url` is the store's own
+    address of it (file:///..., rbd://...)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="locations")
+    store = models.CharField(max_length=64)
+    url = models.CharField(max_length=2048)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "store"], name="image_location_store_unique")]
+
+    def __str__(self):
+        return self.url
+
+
+class ImageMember(models.Model):
+    """A project an image (visibility `shared`) is shared with; the member
+    project accepts or rejects it."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="members")
+    member = models.CharField(max_length=64, db_index=True)  # project id
+    status = models.CharField(max_length=16, choices=_choices(MEMBER_STATUSES), default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "member"], name="image_member_unique")]
+
+    def __str__(self):
+        return f"{self.member} ({self.status})"

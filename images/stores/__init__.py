@@ -1,0 +1,48 @@
+"""Image stores: where image data lives, behind one small interface.
+
+    store.add(image_id, chunks) -> url    writes the chunks (an iterable of
+                                           bytes) as the image's data; on any
+                                           error nothing is left behind
+    store.open(url) -> file object         readable, seekable binary file
+    store.qemu_path(url) -> str            what `qemu-img` reads it as
+    store.delete(url)                      removes the data (gone already: fine)
+
+`url` is the store's own address of the data, kept in ImageLocation.
+Enabled stores: `file` always, `ceph` when settings.IMAGE_RBD_CEPH_CONF
+names a cluster."""
+from functools import cache
+
+from django.conf import settings
+
+
+class StoreError(Exception):
+    """The store could not take or give the data."""
+
+
+class StoreFull(StoreError):
+    """The store has no room for the data."""
+
+
+@cache
+def enabled():
+    """{store id: store}, the default first."""
+    from images.stores.filesystem import FilesystemStore
+
+    found = {"file": FilesystemStore(settings.IMAGE_STORE_DIR)}
+    if settings.IMAGE_RBD_CEPH_CONF:
+        from images.stores.rbd import RbdStore
+
+        found["ceph"] = RbdStore(settings.IMAGE_RBD_CEPH_CONF, settings.IMAGE_RBD_POOL)
+    default_id = settings.IMAGE_DEFAULT_STORE
+    if default_id not in found:
+        raise StoreError(f"The default image store {default_id!r} is not enabled (enabled: {', '.join(found)}).")
+    return {default_id: found[default_id], **found}
+
+
+def get(store_id):
+    """The store with this id, or None."""
+    return enabled().get(store_id)
+
+
+def default():
+    return next(iter(enabled().values()))
