@@ -15,6 +15,14 @@ class IdentitySerializer(serializers.ModelSerializer):
     links = serializers.SerializerMethodField()
     route = None  # URL name of the member route
 
+    # Clients send `"description": null` for "none": stored as empty text.
+    NULL_AS_EMPTY = ("description", "email")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {key: "" if value is None and key in self.NULL_AS_EMPTY else value for key, value in data.items()}
+        return super().to_internal_value(data)
+
     def get_validators(self):
         return []  # uniqueness is the database's: the view answers 409 on a duplicate
 
