@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
 app = Celery("stratus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The node agent's tasks (queue compute.<host>) live below the compute app.
+app.autodiscover_tasks(["compute.node"])
 
 from workers.schedule import BEAT_SCHEDULE  # noqa: E402
 

@@ -155,12 +155,17 @@ class LibvirtDriver(ComputeDriver):
                 raise VirtError(f"cannot destroy {name}: {error}") from error
 
     def power_state(self, name):
-        state, _reason = self._domain(name).state()
-        return _POWER_STATES.get(state, PowerState.NOSTATE)
+        return self._power_state(self._domain(name))
 
     def power_states(self):
-        return {dom.name(): _POWER_STATES.get(dom.state()[0], PowerState.NOSTATE)
-                for dom in self.conn.listAllDomains()}
+        return {dom.name(): self._power_state(dom) for dom in self.conn.listAllDomains()}
+
+    @staticmethod
+    def _power_state(dom):
+        state, _reason = dom.state()
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and dom.hasManagedSaveImage():
+            return PowerState.SUSPENDED  # suspended: its memory is saved on disk
+        return _POWER_STATES.get(state, PowerState.NOSTATE)
 
     def domain_names(self):
         return [dom.name() for dom in self.conn.listAllDomains()]

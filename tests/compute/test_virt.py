@@ -53,7 +53,7 @@ def test_test_driver_lifecycle(tmp_path):
         driver.start(guest.name)
         assert driver.power_state(guest.name) == PowerState.RUNNING
         driver.suspend(guest.name)
-        assert driver.power_state(guest.name) == PowerState.SHUTDOWN
+        assert driver.power_state(guest.name) == PowerState.SUSPENDED
         driver.resume(guest.name)
         driver.reboot(guest.name, hard=True, timeout=0)
         assert driver.power_state(guest.name) == PowerState.RUNNING

@@ -1,0 +1,294 @@
+"""A compute node as the agent sees it: its host name, its hypervisor
+driver, its directory; registration, heartbeat, start-up reconciliation
+and power-state sync.
+
+Several nodes may live in one process (simulated nodes); `NODES` maps each
+host this process serves to its Node, and the tasks find theirs there."""
+import logging
+import shutil
+import subprocess
+import threading
+import time
+
+from django.db import close_old_connections
+from django.db.models import F
+from django.utils import timezone
+
+from compute import conf as compute_conf
+from compute.models import (
+    ACTIONS, ComputeNode, Instance, PowerState, Service, TaskState, UnexpectedState, VmState,
+    finish_action, record_event, release_claim, set_fault,
+)
+from compute.node import conf
+from compute.virt import DomainNotFound, DomainSpec
+from workers import queues
+
+log = logging.getLogger(__name__)
+
+COMPUTE_BINARY = "stratus-compute"
+
+# The API action each transitional task_state belongs to (stop for
+# powering-off...), to finish it after a restart.
+ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items() if name != "delete"}
+
+NODES = {}
+
+
+class Node:
+    def __init__(self, host, driver, simulated=False):
+        self.host = host
+        self.driver = driver
+        self.simulated = simulated
+        self.directory = conf.NODES_DIR / host
+
+    def __repr__(self):
+        return f"<Node {self.host} {self.driver.uri}>"
+
+    # -- an instance's files and domain ------------------------------------
+
+    @staticmethod
+    def domain_name(instance_id):
+        return f"instance-{instance_id}"
+
+    def instance_dir(self, instance_id):
+        return self.directory / "instances" / str(instance_id)
+
+    def disk_path(self, instance_id):
+        return self.instance_dir(instance_id) / "disk"
+
+    def console_log_path(self, instance_id):
+        return self.instance_dir(instance_id) / "console.log"
+
+    def domain_spec(self, instance):
+        return DomainSpec(
+            name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
+            memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
+            disk_path=self.disk_path(instance.pk),
+            metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
+
+    def remove_instance(self, instance_id):
+        """Destroys the domain and deletes the instance's files: what a
+        delete or a failed build leaves on this node. Safe to repeat."""
+        self.driver.destroy(self.domain_name(instance_id))
+        shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
+
+    # -- registration and heartbeat -----------------------------------------
+
+    def register(self):
+        """Creates or refreshes this node's ComputeNode and Service rows.
+        Usage (`*_used`) and an operator's disable are left as they are."""
+        capacity = self.driver.capacity()
+        now = timezone.now()
+        ComputeNode.objects.update_or_create(host=self.host, defaults=dict(
+            hypervisor_type=capacity.hypervisor_type, hypervisor_version=capacity.hypervisor_version,
+            hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, cpu_info=capacity.cpu_info,
+            vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
+            running_vms=capacity.running_domains,
+            cpu_allocation_ratio=compute_conf.CPU_ALLOCATION_RATIO,
+            ram_allocation_ratio=compute_conf.RAM_ALLOCATION_RATIO,
+            disk_allocation_ratio=compute_conf.DISK_ALLOCATION_RATIO,
+            heartbeat_at=now))
+        Service.objects.update_or_create(host=self.host, binary=COMPUTE_BINARY, defaults=dict(
+            topic=queues.compute(self.host), last_seen_up=now))
+
+    def heartbeat(self):
+        capacity = self.driver.capacity()
+        now = timezone.now()
+        updated = ComputeNode.objects.filter(host=self.host).update(
+            vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
+            running_vms=capacity.running_domains, heartbeat_at=now)
+        services = Service.objects.filter(host=self.host, binary=COMPUTE_BINARY).update(
+            last_seen_up=now, report_count=F("report_count") + 1)
+        if not (updated and services):  # deleted by an operator: come back
+            self.register()
+
+    # -- start-up -----------------------------------------------------------
+
+    def start(self):
+        """Run once before the node takes work: registers the node, then
+        puts every instance on it in a state that can move on (Nova's
+        _init_instance)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.register()
+        if self.simulated:
+            self.restore_simulated_domains()
+        for instance in Instance.objects.filter(host=self.host, deleted=False):
+            try:
+                self.init_instance(instance)
+            except Exception:  # noqa: BLE001  (one instance must not keep the node down)
+                log.exception("%s: could not recover instance %s", self.host, instance.pk)
+        self.sync_power_states()
+
+    def init_instance(self, instance):
+        if instance.task_state == TaskState.DELETING:
+            log.info("%s: finishing the delete of %s", self.host, instance.pk)
+            self.finish_delete(instance)
+        elif instance.vm_state == VmState.BUILDING:
+            log.info("%s: failing %s, left building by a stopped node worker", self.host, instance.pk)
+            self.fail_build(instance, "The compute node restarted while the instance was building.",
+                            expected_task_state=instance.task_state)
+        elif instance.task_state in ACTION_OF_TASK_STATE:
+            action = ACTION_OF_TASK_STATE[instance.task_state]
+            log.info("%s: finishing %s of %s", self.host, action, instance.pk)
+            run_power_action(self, instance, action)
+
+    def finish_delete(self, instance):
+        with record_event(instance, "delete", "compute_terminate_instance", host=self.host):
+            self.remove_instance(instance.pk)
+            instance.mark_deleted()
+        finish_action(instance, "delete")
+
+    def fail_build(self, instance, message, expected_task_state):
+        """Ends a build on this node in ERROR with `message` as its fault:
+        the domain and disk go, the claim is released."""
+        self.remove_instance(instance.pk)
+        try:
+            instance.update_state(expected_task_state=expected_task_state, expected_vm_state=VmState.BUILDING,
+                                  vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
+        except UnexpectedState:
+            return False  # someone else moved it on (deleted, rescheduled)
+        set_fault(instance, message, host=self.host)
+        release_claim(instance)
+        finish_action(instance, "create")
+        return True
+
+    def restore_simulated_domains(self):
+        """A real hypervisor keeps its guests when the agent restarts;
+        libvirt's test driver keeps them only as long as the process. So a
+        simulated node defines again the domains its instances had."""
+        names = set(self.driver.domain_names())
+        for instance in Instance.objects.filter(host=self.host, deleted=False, launched_at__isnull=False):
+            if self.domain_name(instance.pk) in names or instance.vm_state == VmState.ERROR:
+                continue
+            self.driver.spawn(self.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
+            name = self.domain_name(instance.pk)
+            if instance.power_state == PowerState.PAUSED:
+                self.driver.pause(name)
+            elif instance.power_state in (PowerState.SHUTDOWN, PowerState.SUSPENDED, PowerState.NOSTATE):
+                self.driver.stop(name, timeout=0)
+
+    # -- power-state sync ---------------------------------------------------
+
+    def sync_power_states(self):
+        """Makes the database agree with the hypervisor for idle instances
+        (task_state None): power_state follows the domain, and an ACTIVE
+        instance whose domain stopped outside Stratus becomes SHUTOFF."""
+        actual_states = self.driver.power_states()
+        changed = 0
+        for instance in Instance.objects.filter(host=self.host, deleted=False, task_state__isnull=True).exclude(
+                vm_state__in=(VmState.BUILDING, VmState.ERROR)).only("id", "vm_state", "power_state", "host"):
+            actual = actual_states.get(self.domain_name(instance.pk), PowerState.NOSTATE)
+            fields = {}
+            if actual != instance.power_state:
+                fields["power_state"] = actual
+            if instance.vm_state == VmState.ACTIVE and actual in (
+                    PowerState.SHUTDOWN, PowerState.CRASHED, PowerState.NOSTATE):
+                fields["vm_state"] = VmState.STOPPED
+            if not fields:
+                continue
+            try:
+                instance.update_state(expected_task_state=None, expected_vm_state=instance.vm_state, **fields)
+            except UnexpectedState:
+                continue  # an action started meanwhile: it sets the state itself
+            changed += 1
+            log.info("%s: power sync: instance %s is now %s", self.host, instance.pk, fields)
+        return changed
+
+
+def run_power_action(node, instance, action):
+    """Does API action `action` (a key of ACTIONS but delete) to the domain
+    and completes it. A failure puts task_state back to None with the
+    power state the hypervisor reports and a fault, then re-raises."""
+    name = node.domain_name(instance.pk)
+    driver = node.driver
+    operations = {
+        "start": lambda: driver.start(name),
+        "stop": lambda: driver.stop(name, timeout=conf.SHUTDOWN_TIMEOUT),
+        "reboot_soft": lambda: driver.reboot(name, hard=False, timeout=conf.SHUTDOWN_TIMEOUT),
+        "reboot_hard": lambda: _hard_reboot(node, instance),
+        "pause": lambda: driver.pause(name),
+        "unpause": lambda: driver.unpause(name),
+        "suspend": lambda: driver.suspend(name),
+        "resume": lambda: driver.resume(name),
+    }
+    action_name = "reboot" if action.startswith("reboot") else action
+    try:
+        with record_event(instance, action_name, f"compute_{action}", host=node.host):
+            operations[action]()
+            instance.complete(action)
+    except UnexpectedState:
+        raise  # deleted or reset meanwhile: the state is someone else's now
+    except Exception as error:
+        try:
+            power_state = driver.power_state(name)
+        except Exception:  # noqa: BLE001
+            power_state = PowerState.NOSTATE
+        try:
+            instance.update_state(expected_task_state=ACTIONS[action].task_state, task_state=None,
+                                  power_state=power_state)
+            set_fault(instance, f"{action} failed: {error}", host=node.host)
+        except UnexpectedState:
+            pass
+        raise
+    finally:
+        finish_action(instance, action_name)
+
+
+def _hard_reboot(node, instance):
+    """Defines the domain again from the instance (as Nova does), so a
+    hard reboot also repairs a domain that went missing."""
+    name = node.domain_name(instance.pk)
+    if node.driver.exists(name):
+        node.driver.reboot(name, hard=True, timeout=0)
+    else:
+        node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
+
+
+def create_disk(node, instance):
+    """The instance's root disk on this node: a qcow2 overlay on the cached
+    image, or an empty qcow2 disk when it boots without an image."""
+    path = node.disk_path(instance.pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a half-made disk from a killed worker
+    size_bytes = instance.root_gb * 2**30 if instance.root_gb else None
+    if instance.image_id:
+        from images.cache import ImageCache
+
+        ImageCache().create_overlay(instance.image_id, path, size_bytes=size_bytes)
+    else:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(size_bytes or 2**30)],
+                       check=True, capture_output=True)
+    return path
+
+
+class Agent(threading.Thread):
+    """Heartbeats and power-state syncs for every node of this process, in
+    the background while the Celery worker consumes their queues."""
+
+    def __init__(self, nodes):
+        super().__init__(name="node-agent", daemon=True)
+        self.nodes = nodes
+        self.stopping = threading.Event()
+
+    def run(self):
+        next_heartbeat = next_sync = time.monotonic()
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                self._each("heartbeat")
+                next_heartbeat = now + conf.HEARTBEAT_INTERVAL
+            if now >= next_sync:
+                self._each("sync_power_states")
+                next_sync = now + conf.POWER_SYNC_INTERVAL
+            self.stopping.wait(max(0.1, min(next_heartbeat, next_sync) - time.monotonic()))
+
+    def _each(self, method):
+        for node in self.nodes:
+            close_old_connections()
+            try:
+                getattr(node, method)()
+            except Exception:  # noqa: BLE001  (the next round tries again)
+                log.exception("%s: %s failed", node.host, method)
+
+    def stop(self):
+        self.stopping.set()

@@ -1,0 +1,141 @@
+"""The tasks of queue compute.<host>, run by that host's node worker.
+
+Each takes an instance id, may run twice (late acknowledgement: a worker
+killed mid-task gets the message again, or the node's start-up reconciles
+the instance), writes state only through compute.models' helpers, and
+raises on failure: the pipeline decides between reschedule and error.
+
+The node a task is for is the host of the queue it came from; one process
+may serve many (simulated) nodes."""
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from compute.models import (
+    ACTIONS, Instance, PowerState, TaskState, UnexpectedState, VmState, finish_action, record_event,
+)
+from compute.node import agent, conf
+from compute.virt import VirtError
+
+log = logging.getLogger(__name__)
+
+
+class WrongNode(Exception):
+    """The task reached a worker that does not serve the instance's node."""
+
+
+def _node(task, host=None):
+    routing_key = (task.request.delivery_info or {}).get("routing_key") or ""
+    host = routing_key.removeprefix("compute.") if routing_key.startswith("compute.") else host
+    node = agent.NODES.get(host)
+    if node is None:
+        raise WrongNode(f"This worker serves {', '.join(agent.NODES) or 'no node'}, not {host!r}.")
+    return node
+
+
+def _node_and_instance(task, instance_id):
+    """(this task's node, the instance), the instance on that node."""
+    instance = Instance.objects.get(pk=instance_id)
+    node = _node(task, instance.host)
+    if instance.host != node.host:
+        raise WrongNode(f"Instance {instance_id} is on host {instance.host!r}, not {node.host!r}.")
+    return node, instance
+
+
+@shared_task(bind=True, name="compute.node.tasks.prepare_disk")
+def prepare_disk(self, instance_id):
+    """The instance's disk: the image fetched into this node's cache once,
+    and a qcow2 overlay on it."""
+    node, instance = _node_and_instance(self, instance_id)
+    instance.enter_step("prepare_disk")
+    with record_event(instance, "create", "compute_prepare_disk", host=node.host):
+        agent.create_disk(node, instance)
+    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
+        node.remove_instance(instance.pk)  # deleted while the disk was made
+        raise UnexpectedState(instance.pk, "building", "deleted")
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.spawn")
+def spawn(self, instance_id):
+    """Defines and starts the domain; the instance becomes ACTIVE."""
+    node, instance = _node_and_instance(self, instance_id)
+    instance.enter_step("spawn")
+    with record_event(instance, "create", "compute_spawn", host=node.host):
+        if not node.disk_path(instance.pk).exists():
+            raise VirtError(f"Instance {instance.pk} has no disk on {node.host}: prepare_disk has not run here.")
+        node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
+        try:
+            instance.update_state(expected_task_state=TaskState.SPAWNING, expected_vm_state=VmState.BUILDING,
+                                  vm_state=VmState.ACTIVE, task_state=None, power_state=PowerState.RUNNING,
+                                  launched_at=timezone.now())
+        except UnexpectedState:
+            if not Instance.objects.filter(pk=instance.pk, deleted=False).exists():
+                node.remove_instance(instance.pk)  # deleted while it was starting
+            raise
+    finish_action(instance, "create")
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.destroy")
+def destroy(self, instance_id):
+    """Destroys and undefines the domain, deletes its files, releases the
+    claim and marks the instance deleted."""
+    instance = Instance.objects.get(pk=instance_id)
+    node = _node(self, instance.host)
+    if instance.deleted or instance.host != node.host:
+        # A repeat, or the instance lives elsewhere now: only make sure
+        # nothing of it is left here.
+        node.remove_instance(instance.pk)
+        return str(instance_id)
+    node.finish_delete(instance)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.cleanup")
+def cleanup(self, instance_id):
+    """Removes what a failed build left on this node (domain, disk) and
+    writes no state: the pipeline calls it before a reschedule."""
+    node = _node(self, Instance.objects.filter(pk=instance_id).values_list("host", flat=True).first())
+    node.remove_instance(instance_id)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.power_action")
+def power_action(self, instance_id, action):
+    """start, stop, reboot_soft, reboot_hard, pause, unpause, suspend or
+    resume; the API has set the action's task_state (Instance.begin). A
+    repeat of a finished action does nothing."""
+    if action not in ACTIONS or action == "delete":
+        raise ValueError(f"Unknown power action {action!r}.")
+    node, instance = _node_and_instance(self, instance_id)
+    if instance.task_state != ACTIONS[action].task_state:
+        log.info("%s: %s of %s is done already (task_state %s)", node.host, action, instance_id,
+                 instance.task_state)
+        return str(instance_id)
+    agent.run_power_action(node, instance, action)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.console_log")
+def console_log(self, instance_id, length=None):
+    """The serial console log; with `length`, only its last `length` lines."""
+    node, _instance = _node_and_instance(self, instance_id)
+    try:
+        text = node.console_log_path(instance_id).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    if length is not None:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-int(length):]) if int(length) > 0 else ""
+    return text
+
+
+@shared_task(bind=True, name="compute.node.tasks.vnc_address")
+def vnc_address(self, instance_id):
+    """{"host", "port"} of the running domain's VNC server, for a console
+    token (compute.console.tokens.create_token)."""
+    node, _instance = _node_and_instance(self, instance_id)
+    host, port = node.driver.vnc_address(node.domain_name(instance_id))
+    return {"host": host, "port": port}
