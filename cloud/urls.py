@@ -2,6 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from compute.api.versions import ComputeRootView
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 
@@ -13,6 +14,7 @@ urlpatterns = [
     # Clients ask for a service root with and without the trailing slash.
     path("identity", IdentityRootView.as_view()),
     path("identity/", include("identity.api.urls")),
+    path("compute", ComputeRootView.as_view()),
     path("compute/", include("compute.api.urls")),
     path("image", ImageRootView.as_view()),
     path("image/", include("images.api.urls")),

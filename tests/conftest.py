@@ -111,9 +111,9 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
     deadline = time.monotonic() + 30
     while True:
         try:
-            requests.get(f"{url}/identity/", timeout=1)
+            requests.get(f"{url}/identity/", timeout=5)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             if server.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 pytest.fail(f"API server did not start: {Path(log.name).read_text()[-3000:]}")

@@ -1,3 +1,39 @@
+"""Compute v2.1 routes. Every path answers with and without a trailing slash."""
+from django.urls import re_path
+
+from compute.api import flavors, hosts, keypairs, limits, versions
+
 app_name = "compute"
 
-urlpatterns = []
+ID = r"(?P<{}>[^/]+)"
+
+
+def route(pattern, view):
+    return re_path(rf"^v2\.1/{pattern}/?$", view)
+
+
+urlpatterns = [
+    re_path(r"^$", versions.ComputeRootView.as_view()),
+    re_path(r"^v2\.1/?$", versions.ComputeV21View.as_view()),
+    route("flavors", flavors.FlavorListView.as_view()),
+    route("flavors/detail", flavors.FlavorDetailListView.as_view()),
+    route(f"flavors/{ID.format('flavor_id')}", flavors.FlavorView.as_view()),
+    route(f"flavors/{ID.format('flavor_id')}/os-extra_specs", flavors.ExtraSpecsView.as_view()),
+    route(f"flavors/{ID.format('flavor_id')}/os-extra_specs/{ID.format('key')}", flavors.ExtraSpecView.as_view()),
+    route(f"flavors/{ID.format('flavor_id')}/os-flavor-access", flavors.FlavorAccessView.as_view()),
+    route(f"flavors/{ID.format('flavor_id')}/action", flavors.FlavorActionView.as_view()),
+    route("os-keypairs", keypairs.KeyPairListView.as_view()),
+    route(f"os-keypairs/{ID.format('name')}", keypairs.KeyPairView.as_view()),
+    route("limits", limits.LimitsView.as_view()),
+    route(f"os-quota-sets/{ID.format('project_id')}", limits.QuotaSetView.as_view()),
+    route(f"os-quota-sets/{ID.format('project_id')}/detail", limits.QuotaSetDetailView.as_view()),
+    route(f"os-quota-sets/{ID.format('project_id')}/defaults", limits.QuotaDefaultsView.as_view()),
+    route("os-availability-zone", hosts.AvailabilityZoneView.as_view()),
+    route("os-availability-zone/detail", hosts.AvailabilityZoneDetailView.as_view()),
+    route("os-services", hosts.ServiceListView.as_view()),
+    route(f"os-services/{ID.format('service_id')}", hosts.ServiceView.as_view()),
+    route("os-hypervisors", hosts.HypervisorListView.as_view()),
+    route("os-hypervisors/detail", hosts.HypervisorDetailListView.as_view()),
+    route("os-hypervisors/statistics", hosts.HypervisorStatisticsView.as_view()),
+    route(f"os-hypervisors/{ID.format('hypervisor_id')}", hosts.HypervisorView.as_view()),
+]

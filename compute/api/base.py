@@ -1,0 +1,146 @@
+"""What every Compute v2.1 view shares: the microversion of the request
+(OpenStack-API-Version / X-OpenStack-Nova-API-Version, answered in the
+same headers), request bodies inside their envelope, Nova's time format."""
+import re
+
+from rest_framework.negotiation import BaseContentNegotiation
+
+from cloud.errors import ApiError, BadRequest
+from cloud.views import ApiView
+
+MIN_VERSION = (2, 1)
+# The highest microversion whose behaviour Stratus implements. Every
+# version-dependent difference up to here is handled where it applies
+# (search for `request.api_version >=`).
+MAX_VERSION = (2, 60)
+
+
+def version_string(version):
+    return f"{version[0]}.{version[1]}"
+
+
+def parse_version(request):
+    """The microversion a request asks for: (2, N). No header: 2.1."""
+    raw = None
+    header = request.headers.get("OpenStack-API-Version")
+    if header:
+        for part in header.split(","):
+            service, _, value = part.strip().partition(" ")
+            if service.lower() == "compute":
+                raw = value.strip()
+    if raw is None:
+        raw = request.headers.get("X-OpenStack-Nova-API-Version")
+    if raw is None:
+        return MIN_VERSION
+    if raw.lower() == "latest":
+        return MAX_VERSION
+    match = re.fullmatch(r"(\d+)\.(\d+)", raw.strip())
+    if not match:
+        raise BadRequest(f"Version {raw} is not a valid microversion.")
+    version = (int(match.group(1)), int(match.group(2)))
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise ApiError(f"Version {raw} is not supported by the API. Minimum is {version_string(MIN_VERSION)} "
+                       f"and maximum is {version_string(MAX_VERSION)}.", status=406)
+    return version
+
+
+def nova_time(value):
+    """Nova's timestamp format: 2012-08-20T21:11:09Z (no fraction)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def nova_time_usec(value):
+    """The format of action and fault times: 2018-04-25T01:26:36.000000."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+class JsonOnly(BaseContentNegotiation):
+    """Compute speaks JSON whatever Accept says: openstacksdk sends an empty
+    Accept header on server and flavor actions."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ComputeView(ApiView):
+    """Base of Compute views. `request.api_version` is the (major, minor) asked for
+    (DRF owns `request.version`)."""
+
+    content_negotiation_class = JsonOnly
+
+    def initial(self, request, *args, **kwargs):
+        request.api_version = MIN_VERSION
+        request.api_version = parse_version(request)
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        version = version_string(getattr(request, "api_version", None) or MIN_VERSION)
+        response["OpenStack-API-Version"] = f"compute {version}"
+        response["X-OpenStack-Nova-API-Version"] = version
+        response["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+        return response
+
+    def body(self, name):
+        """The object inside the request's {"name": {...}} envelope."""
+        data = self.request.data
+        if not isinstance(data, dict) or not isinstance(data.get(name), dict):
+            raise BadRequest(f"Invalid input for field '{name}': the request body must be {{\"{name}\": {{...}}}}.")
+        return data[name]
+
+    @property
+    def credentials(self):
+        return self.request.auth
+
+
+def require_int(value, field, minimum=0, maximum=2 ** 31 - 1):
+    if isinstance(value, bool):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an integer.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an integer.")
+    if isinstance(value, float) and value != number:
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an integer.")
+    if number < minimum or number > maximum:
+        raise BadRequest(f"Invalid input for field '{field}': {number} must be between {minimum} and {maximum}.")
+    return number
+
+
+def require_string(value, field, max_length=255, allow_empty=False):
+    if not isinstance(value, str):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a string.")
+    value = value.strip()
+    if not value and not allow_empty:
+        raise BadRequest(f"Invalid input for field '{field}': must not be empty.")
+    if len(value) > max_length:
+        raise BadRequest(f"Invalid input for field '{field}': longer than {max_length} characters.")
+    return value
+
+
+def require_bool(value, field):
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a boolean.")
+
+
+def require_metadata(value, field="metadata", limit=None):
+    if not isinstance(value, dict):
+        raise BadRequest(f"Invalid input for field '{field}': must be an object of string keys and values.")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 255:
+            raise BadRequest(f"Invalid input for field '{field}': keys must be strings of 1 to 255 characters.")
+        if not isinstance(item, str) or len(item) > 255:
+            raise BadRequest(f"Invalid input for field '{field}/{key}': values must be strings of at most "
+                             f"255 characters.")
+    if limit is not None and len(value) > limit:
+        raise ApiError(f"Quota exceeded for metadata_items: at most {limit} items are allowed.", status=403)
+    return dict(value)

@@ -1,0 +1,101 @@
+"""Absolute limits of the caller's project, and quota sets (admin writes)."""
+from django.db import transaction
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest, Forbidden
+from compute import conf, quotas
+from compute.api.base import ComputeView, require_int
+
+
+class LimitsView(ComputeView):
+    policy = {"get": "reader"}
+
+    def get(self, request):
+        project_id = request.query_params.get("tenant_id") if request.auth.is_admin else None
+        project_id = project_id or request.auth.project_id
+        limits = quotas.limits_of(project_id)
+        used = quotas.usage_of(project_id)
+        absolute = {
+            "maxTotalInstances": limits["instances"], "maxTotalCores": limits["cores"],
+            "maxTotalRAMSize": limits["ram"], "maxServerMeta": limits["metadata_items"],
+            "maxTotalKeypairs": limits["key_pairs"], "maxServerGroups": limits["server_groups"],
+            "maxServerGroupMembers": limits["server_group_members"],
+            "totalInstancesUsed": used["instances"], "totalCoresUsed": used["cores"],
+            "totalRAMUsed": used["ram"], "totalServerGroupsUsed": used["server_groups"],
+        }
+        if request.api_version < (2, 39):
+            absolute["maxImageMeta"] = limits["metadata_items"]
+        if request.api_version < (2, 57):
+            absolute.update({"maxPersonality": limits["injected_files"],
+                             "maxPersonalitySize": limits["injected_file_content_bytes"]})
+        return Response({"limits": {"rate": [], "absolute": absolute}})
+
+
+def quota_resources(request):
+    if request.api_version >= (2, 57):
+        return quotas.QUOTA_SET_RESOURCES
+    return quotas.QUOTA_SET_RESOURCES + ("injected_files", "injected_file_content_bytes",
+                                         "injected_file_path_bytes")
+
+
+def check_project_access(request, project_id):
+    if not request.auth.is_admin and project_id != request.auth.project_id:
+        raise Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.")
+
+
+class QuotaSetView(ComputeView):
+    policy = {"get": "reader", "put": "admin", "delete": "admin"}
+    detail = False
+
+    def get(self, request, project_id):
+        check_project_access(request, project_id)
+        limits = quotas.limits_of(project_id)
+        body = {"id": project_id}
+        if self.detail:
+            used = quotas.usage_of(project_id)
+            for resource in quota_resources(request):
+                body[resource] = {"limit": limits[resource], "in_use": used.get(resource, 0), "reserved": 0}
+        else:
+            body.update({resource: limits[resource] for resource in quota_resources(request)})
+        return Response({"quota_set": body})
+
+    def put(self, request, project_id):
+        data = self.body("quota_set")
+        allowed = quota_resources(request)
+        values = {}
+        for key, value in data.items():
+            if key == "force":
+                continue
+            if key not in allowed:
+                raise BadRequest(f"Invalid input for field 'quota_set': unknown quota {key!r}.")
+            values[key] = require_int(value, key, minimum=-1)
+        force = str(data.get("force", "false")).lower() == "true"
+        with transaction.atomic():
+            if not force:
+                quotas.lock_project(project_id)
+                used = quotas.usage_of(project_id)
+                for key, value in values.items():
+                    if value >= 0 and used.get(key, 0) > value:
+                        raise BadRequest(f"Quota limit {value} for {key} must be greater than or equal to "
+                                         f"already used and reserved {used[key]}.")
+            quotas.set_limits(project_id, values)
+        limits = quotas.limits_of(project_id)
+        return Response({"quota_set": {resource: limits[resource] for resource in allowed}})
+
+    def delete(self, request, project_id):
+        quotas.reset_limits(project_id)
+        return Response(status=202)
+
+
+class QuotaSetDetailView(QuotaSetView):
+    policy = {"get": "reader"}
+    detail = True
+
+
+class QuotaDefaultsView(ComputeView):
+    policy = {"get": "reader"}
+
+    def get(self, request, project_id):
+        body = {"id": project_id}
+        body.update({resource: conf.DEFAULT_QUOTAS[resource] for resource in quota_resources(request)})
+        return Response({"quota_set": body})

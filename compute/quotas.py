@@ -1,0 +1,93 @@
+"""Per-project quotas of instances, cores and RAM (and the smaller ones
+Nova lists). Usage is counted from the instances themselves; a boot locks
+its project's QuotaLock row, counts, checks and inserts in one transaction,
+so concurrent boots of one project cannot together pass the limit."""
+from django.db import transaction
+from django.db.models import Count, Sum
+
+from cloud.errors import ApiError
+from compute import conf
+from compute.models import Instance, KeyPair, Quota, QuotaLock, ServerGroup
+
+RESOURCES = tuple(conf.DEFAULT_QUOTAS)
+# What a quota_set shows at microversion 2.57 and later.
+QUOTA_SET_RESOURCES = ("cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
+                       "server_group_members")
+
+
+class QuotaExceeded(ApiError):
+    status = 403
+
+    def __init__(self, resource, requested, used, limit):
+        self.resource = resource
+        super().__init__(f"Quota exceeded for {resource}: Requested {requested}, but already used {used} "
+                         f"of {limit} {resource}")
+
+
+def limits_of(project_id):
+    limits = dict(conf.DEFAULT_QUOTAS)
+    for resource, hard_limit in Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"):
+        limits[resource] = hard_limit
+    return limits
+
+
+def limit_of(project_id, resource):
+    override = Quota.objects.filter(project_id=project_id, resource=resource).values_list(
+        "hard_limit", flat=True).first()
+    return conf.DEFAULT_QUOTAS[resource] if override is None else override
+
+
+def usage_of(project_id):
+    """What the project holds now: instances, cores, ram, key_pairs (of its
+    users are not tracked per project; counted as 0 like Nova's
+    project-scoped view), server_groups."""
+    totals = Instance.objects.filter(project_id=project_id, deleted=False).aggregate(
+        instances=Count("id"), cores=Sum("vcpus"), ram=Sum("memory_mb"))
+    return {
+        "instances": totals["instances"] or 0,
+        "cores": totals["cores"] or 0,
+        "ram": totals["ram"] or 0,
+        "server_groups": ServerGroup.objects.filter(project_id=project_id).count(),
+    }
+
+
+def lock_project(project_id):
+    """Takes the project's quota lock until the surrounding transaction ends."""
+    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
+    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+
+
+def reserve_boot(project_id, minimum, maximum, vcpus, memory_mb):
+    """Inside the transaction that goes on to insert the instances: locks
+    the project and returns how many instances (the most between minimum
+    and maximum) its quota allows, or raises QuotaExceeded naming the first
+    resource that `minimum` of them would exceed."""
+    assert transaction.get_connection().in_atomic_block, "reserve_boot must run inside the inserting transaction"
+    lock_project(project_id)
+    limits = limits_of(project_id)
+    used = usage_of(project_id)
+
+    def needs(count):
+        return (("instances", count), ("cores", count * vcpus), ("ram", count * memory_mb))
+
+    for resource, need in needs(minimum):
+        if limits[resource] >= 0 and used[resource] + need > limits[resource]:
+            raise QuotaExceeded(resource, need, used[resource], limits[resource])
+    for count in range(maximum, minimum, -1):
+        if all(limits[r] < 0 or used[r] + need <= limits[r] for r, need in needs(count)):
+            return count
+    return minimum
+
+
+def key_pairs_used(user_id):
+    return KeyPair.objects.filter(user_id=user_id).count()
+
+
+def set_limits(project_id, values):
+    for resource, hard_limit in values.items():
+        Quota.objects.update_or_create(project_id=project_id, resource=resource,
+                                       defaults={"hard_limit": hard_limit})
+
+
+def reset_limits(project_id):
+    Quota.objects.filter(project_id=project_id).delete()
