@@ -1,0 +1,258 @@
+"""The compute node's image cache: one verified local copy of each image an
+instance on this node boots from, and instance disks as qcow2 overlays on it.
+
+    cache = ImageCache(directory=settings.IMAGE_CACHE_DIR)
+
+    cache.fetch(image_id) -> pathlib.Path
+        The cached copy, downloaded once through the Image API (as the
+        `stratus` service user, endpoint from the catalog) and verified
+        against the image's os_hash_value (sha512) and md5 checksum.
+        Concurrent fetches of one image on this node download it once (a
+        file lock per image). On a hash mismatch the partial copy is
+        discarded and ImageCacheError says so; an image that is not active
+        raises ImageCacheError too. Formats other than qcow2 and raw are
+        converted to qcow2 once, on download.
+
+    cache.create_overlay(image_id, dest_path, size_bytes=None) -> pathlib.Path
+        A new qcow2 file at dest_path backed by the cached copy (fetched
+        first if needed), of the image's virtual size or size_bytes
+        (ImageCacheError when smaller than the image). The overlay is
+        remembered: while it exists, its image counts as in use.
+
+    cache.evict(max_bytes, in_use_image_ids=()) -> [image ids evicted]
+        Removes cached images, least recently used first, until the cache
+        holds at most max_bytes; never one in in_use_image_ids, one with a
+        live overlay, or one being downloaded.
+
+Layout of the directory: `<image id>` (the data, read-only), `<image
+id>.json` (format, sizes, hash, overlays), `.<image id>.lock`, and
+`.<image id>.*.part` while downloading."""
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+CHUNK_SIZE = 1 << 20
+# Kept as they are; anything else qemu-img reads becomes qcow2 on download.
+BACKING_FORMATS = {"qcow2": "qcow2", "raw": "raw", "iso": "raw"}
+CONVERTIBLE_FORMATS = {"vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx"}
+SERVICE_USER = "stratus"
+SERVICE_PROJECT = "service"
+
+
+class ImageCacheError(Exception):
+    """An image could not be made available on this node; the message says
+    why, for the instance's fault."""
+
+
+class ImageCache:
+    def __init__(self, directory=None, auth_url=None, password=None, timeout=60):
+        self.directory = Path(directory or settings.IMAGE_CACHE_DIR)
+        self.auth_url = (auth_url or f"{settings.PUBLIC_URL}/identity").rstrip("/")
+        self.password = password or settings.SERVICE_PASSWORD
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._token = None
+        self._endpoint = None
+
+    # -- the interface --------------------------------------------------
+
+    def fetch(self, image_id):
+        path = self.path(image_id)
+        if not path.exists():
+            with self._locked(image_id):
+                self._ensure(image_id)
+        os.utime(path)  # last use, for eviction
+        return path
+
+    def create_overlay(self, image_id, dest_path, size_bytes=None):
+        dest_path = Path(dest_path)
+        with self._locked(image_id):
+            self._ensure(image_id)
+            meta = self._read_meta(image_id)
+            if size_bytes is not None and meta.get("virtual_size") and size_bytes < meta["virtual_size"]:
+                raise ImageCacheError(
+                    f"The disk of {size_bytes} bytes is smaller than image {image_id} ({meta['virtual_size']} bytes).")
+            command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"],
+                       "-b", str(self.path(image_id)), str(dest_path)]
+            if size_bytes is not None:
+                command.append(str(size_bytes))
+            self._run(command, f"Could not create a disk on image {image_id}")
+            overlays = [path for path in meta.get("overlays", []) if Path(path).exists()]
+            meta["overlays"] = sorted(set(overlays) | {str(dest_path.resolve())})
+            self._write_meta(image_id, meta)
+        os.utime(self.path(image_id))
+        return dest_path
+
+    def evict(self, max_bytes, in_use_image_ids=()):
+        in_use = set(in_use_image_ids)
+        entries = []
+        for path in self.directory.glob("*.json"):
+            image_id = path.stem
+            data = self.path(image_id)
+            if data.exists():
+                stat = data.stat()
+                entries.append((stat.st_mtime, stat.st_size, image_id))
+        total = sum(size for _, size, _ in entries)
+        evicted = []
+        for _, size, image_id in sorted(entries):
+            if total <= max_bytes:
+                break
+            if image_id in in_use:
+                continue
+            with self._locked(image_id, wait=False) as locked:
+                if not locked or self._has_live_overlay(image_id):
+                    continue
+                self.path(image_id).unlink(missing_ok=True)
+                self._meta_path(image_id).unlink(missing_ok=True)
+            total -= size
+            evicted.append(image_id)
+        return evicted
+
+    # -- the rest -------------------------------------------------------
+
+    def path(self, image_id):
+        if not image_id or "/" in image_id or image_id.startswith("."):
+            raise ImageCacheError(f"{image_id!r} is not an image id.")
+        return self.directory / image_id
+
+    def _meta_path(self, image_id):
+        return self.directory / f"{image_id}.json"
+
+    def _read_meta(self, image_id):
+        return json.loads(self._meta_path(image_id).read_text())
+
+    def _write_meta(self, image_id, meta):
+        temporary = self.directory / f".{image_id}.{uuid.uuid4().hex}.json"
+        temporary.write_text(json.dumps(meta))
+        os.rename(temporary, self._meta_path(image_id))
+
+    def _has_live_overlay(self, image_id):
+        try:
+            overlays = self._read_meta(image_id).get("overlays", [])
+        except FileNotFoundError:
+            return False
+        return any(Path(path).exists() for path in overlays)
+
+    @contextmanager
+    def _locked(self, image_id, wait=True):
+        """An exclusive lock on one image's cache entry, between processes
+        and threads alike (flock belongs to the open file)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / f".{self.path(image_id).name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _ensure(self, image_id):
+        """Downloads the image unless it is here (the caller holds its lock)."""
+        if self.path(image_id).exists() and self._meta_path(image_id).exists():
+            return
+        image = self._request("GET", f"/v2/images/{image_id}").json()
+        if image.get("status") != "active":
+            raise ImageCacheError(f"Image {image_id} is {image.get('status')}, not active: it cannot be used.")
+        partial = self.directory / f".{image_id}.{uuid.uuid4().hex}.part"
+        try:
+            self._download(image, partial)
+            disk_format = image.get("disk_format")
+            if disk_format in CONVERTIBLE_FORMATS:
+                converted = partial.with_suffix(".qcow2.part")
+                self._run(["qemu-img", "convert", "-q", "-f", CONVERTIBLE_FORMATS[disk_format], "-O", "qcow2",
+                           str(partial), str(converted)], f"Could not convert image {image_id} to qcow2")
+                os.rename(converted, partial)
+                backing_format = "qcow2"
+            elif disk_format in BACKING_FORMATS:
+                backing_format = BACKING_FORMATS[disk_format]
+            else:
+                raise ImageCacheError(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
+            self._write_meta(image_id, {
+                "format": backing_format, "size": image.get("size"), "virtual_size": image.get("virtual_size"),
+                "os_hash_algo": image.get("os_hash_algo"), "os_hash_value": image.get("os_hash_value"),
+                "overlays": [], "fetched_at": time.time(),
+            })
+            partial.chmod(0o444)
+            os.rename(partial, self.path(image_id))
+        finally:
+            partial.unlink(missing_ok=True)
+            partial.with_suffix(".qcow2.part").unlink(missing_ok=True)
+
+    def _download(self, image, partial):
+        image_id = image["id"]
+        md5 = hashlib.md5(usedforsecurity=False)
+        algo = image.get("os_hash_algo")
+        os_hash = hashlib.new(algo) if algo else None
+        with self._request("GET", f"/v2/images/{image_id}/file", stream=True) as response, \
+                open(partial, "xb") as handle:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                md5.update(chunk)
+                if os_hash:
+                    os_hash.update(chunk)
+                handle.write(chunk)
+        checks = [(algo, image.get("os_hash_value"), os_hash), ("md5", image.get("checksum"), md5)]
+        for name, expected, hasher in checks:
+            if expected and hasher and hasher.hexdigest() != expected:
+                raise ImageCacheError(
+                    f"Image {image_id}: the downloaded data does not match the image's {name} hash "
+                    f"(expected {expected}, got {hasher.hexdigest()}); the partial copy was discarded.")
+
+    def _run(self, command, what):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ImageCacheError(f"{what}: {result.stderr.strip()}")
+
+    # -- the Image API, as the service user ------------------------------
+
+    def _authenticate(self):
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": SERVICE_USER, "domain": {"id": "default"}, "password": self.password}}},
+            "scope": {"project": {"name": SERVICE_PROJECT, "domain": {"id": "default"}}},
+        }}
+        try:
+            response = self.session.post(f"{self.auth_url}/v3/auth/tokens", json=body, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise ImageCacheError(f"Cannot reach the identity service at {self.auth_url}: {error}.")
+        if response.status_code != 201:
+            raise ImageCacheError(f"The identity service refused the {SERVICE_USER} service user "
+                                  f"({response.status_code}).")
+        token = response.json()["token"]
+        endpoints = [endpoint for service in token.get("catalog", []) if service["type"] == "image"
+                     for endpoint in service["endpoints"] if endpoint["region_id"] == settings.REGION]
+        by_interface = {endpoint["interface"]: endpoint["url"] for endpoint in endpoints}
+        url = by_interface.get("internal") or by_interface.get("public")
+        if not url:
+            raise ImageCacheError(f"The catalog has no image endpoint in region {settings.REGION}.")
+        self._token, self._endpoint = response.headers["X-Subject-Token"], url.rstrip("/")
+
+    def _request(self, method, path, **kwargs):
+        for attempt in (1, 2):
+            if self._token is None:
+                self._authenticate()
+            try:
+                response = self.session.request(method, self._endpoint + path, timeout=self.timeout,
+                                                headers={"X-Auth-Token": self._token}, **kwargs)
+            except requests.RequestException as error:
+                raise ImageCacheError(f"Cannot reach the image service at {self._endpoint}: {error}.")
+            if response.status_code == 401 and attempt == 1:
+                self._token = None  # expired: once more with a new token
+                continue
+            if response.status_code == 404:
+                raise ImageCacheError(f"Image {path.split('/')[3]} does not exist.")
+            if response.status_code >= 400:
+                raise ImageCacheError(f"The image service answered {response.status_code} to {method} {path}: "
+                                      f"{response.text[:200]}")
+            return response

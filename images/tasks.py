@@ -1,0 +1,14 @@
+"""Image work that runs on the compute nodes' queues (compute.<host>)."""
+from celery import shared_task
+from django.conf import settings
+
+from images.cache import ImageCache
+
+
+@shared_task(name="images.tasks.evict_image_cache")
+def evict_image_cache(max_bytes=None, in_use_image_ids=()):
+    """Trims this node's image cache to max_bytes (default
+    settings.IMAGE_CACHE_MAX_BYTES), least recently used images first,
+    keeping those in use (given, or with a live instance disk on them)."""
+    limit = settings.IMAGE_CACHE_MAX_BYTES if max_bytes is None else max_bytes
+    return ImageCache().evict(limit, in_use_image_ids)
