@@ -108,7 +108,7 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
         [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
          "cloud.wsgi"],
         cwd=settings.BASE_DIR, env=server_env(STRATUS_API_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             requests.get(f"{url}/identity/", timeout=5)

@@ -297,3 +297,19 @@ def test_garbage_bodies_never_produce_a_500(api, admin_token, path):
         response = api.post(path, token=admin_token, data=json.dumps(body),
                             headers={"Content-Type": "application/json"})
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
+
+
+def test_every_response_carries_a_request_id(api, admin_token):
+    ids = set()
+    for response in (api.get("/identity/v3/projects", token=admin_token), api.get("/identity/v3/nothing-here"),
+                     api.get("/identity/v3/users")):
+        request_id = response.headers["X-Openstack-Request-Id"]
+        assert request_id.startswith("req-")
+        ids.add(request_id)
+    assert len(ids) == 3
+
+
+def test_unknown_url_is_a_json_404(api):
+    response = api.get("/identity/v3/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == 404

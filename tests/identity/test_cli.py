@@ -83,3 +83,34 @@ def test_demo_user_cannot_list_users_or_see_admin_project(cloud, api):
     response = api.get(f"/identity/v3/projects/{admin_project}", token=cloud.token("stratus-demo"))
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"Could not find project: {admin_project}."
+
+
+def test_domain_group_region_service_endpoint_lifecycle(cloud):
+    domain, group, user, region, service = (unique(p) for p in ("dom", "grp", "usr", "reg", "svc"))
+    cloud.openstack("domain", "create", domain, "-f", "json")
+    cloud.openstack("user", "create", "--domain", domain, "--password", "pw", user, "-f", "json")
+    cloud.openstack("group", "create", "--domain", domain, group, "-f", "json")
+    cloud.openstack("group", "add", "user", "--group-domain", domain, "--user-domain", domain, group, user)
+    assert "in group" in cloud.openstack("group", "contains", "user", "--group-domain", domain,
+                                         "--user-domain", domain, group, user)
+    cloud.openstack("role", "add", "--domain", domain, "--user", user, "--user-domain", domain, "admin")
+    rows = cloud.openstack("role", "assignment", "list", "--user", user, "--user-domain", domain, "--names",
+                           "-f", "json")
+    assert [(row["Role"], row["Domain"]) for row in rows] == [("admin", domain)]
+
+    cloud.openstack("region", "create", region, "-f", "json")
+    cloud.openstack("service", "create", "--name", service, f"type-{service}", "-f", "json")
+    endpoint = cloud.openstack("endpoint", "create", "--region", region, service, "public", "http://example.test",
+                               "-f", "json")
+    assert endpoint["region"] == region and endpoint["url"] == "http://example.test"
+    # A region with endpoints cannot go.
+    assert "409" in cloud.openstack("region", "delete", region, expect_fail=True).stderr
+    cloud.openstack("service", "delete", service)
+    cloud.openstack("region", "delete", region)
+
+    # An enabled domain cannot be deleted; a disabled one goes with its users.
+    assert "403" in cloud.openstack("domain", "delete", domain, expect_fail=True).stderr
+    cloud.openstack("domain", "set", "--disable", domain)
+    cloud.openstack("domain", "delete", domain)
+    names = [row["Name"] for row in cloud.openstack("domain", "list", "-f", "json")]
+    assert domain not in names
