@@ -7,11 +7,11 @@ TEST_DATABASE_URL ?= postgres://stratus:stratus@127.0.0.1:5432/stratus
 .PHONY: up start stop test install services bootstrap guest-image bench
 
 ## Install, migrate, bootstrap and run the all-in-one cloud in the foreground.
-up: install services bootstrap
+up: install services guest-image bootstrap
 	$(PY) manage.py allinone
 
 ## The same, in the background (pid and log files under var/).
-start: install services bootstrap
+start: install services guest-image bootstrap
 	$(PY) manage.py allinone --detach
 
 stop:
@@ -27,6 +27,10 @@ install:
 
 services:
 	scripts/services.sh redis libvirt
+
+## Build the stratus-tiny guest image (skipped when it is up to date).
+guest-image: install
+	$(PY) manage.py build_guest_image
 
 bootstrap:
 	$(PY) manage.py migrate --noinput

@@ -16,6 +16,8 @@ DEBIAN_PACKAGES=(
   iproute2 dnsmasq-base nftables
   # guest image builder (Debian kernel + busybox userland, syslinux disk)
   busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
+  # logging in to a guest over SSH (tests)
+  openssh-client
 )
 
 missing=()

@@ -208,13 +208,24 @@ class GuestImageBuilder:
         except (GuestImageError, subprocess.TimeoutExpired) as error:
             raise GuestImageUnavailable(f"{why}, and apt-get update failed: {error}") from error
 
-    def candidate_version(self, name):
+    def candidate_versions(self, names):
+        """The version apt would download now of each package, from one
+        apt-cache call (each call reads the whole cache: about a second)."""
         while True:
-            result = subprocess.run(["apt-cache", "show", "--no-all-versions", name], capture_output=True, text=True)
+            result = subprocess.run(["apt-cache", "show", "--no-all-versions", *names],
+                                    capture_output=True, text=True)
+            versions = {}
+            package = None
             for line in result.stdout.splitlines():
-                if line.startswith("Version:"):
-                    return line.split(":", 1)[1].strip()
-            self.refresh_package_lists(f"no Debian package {name} in the package lists")
+                field, _, value = line.partition(":")
+                if field == "Package":
+                    package = value.strip()
+                elif field == "Version" and package:
+                    versions.setdefault(package, value.strip())
+            missing = [name for name in names if name not in versions]
+            if not missing:
+                return versions
+            self.refresh_package_lists(f"no Debian package {' '.join(missing)} in the package lists")
 
     def depends(self, name, recurse=False):
         command = ["apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
@@ -232,15 +243,27 @@ class GuestImageBuilder:
 
     def resolve_packages(self):
         """The kernel image package first (the metapackage names it), then
-        busybox, then dropbear and the libraries it needs."""
-        self.candidate_version(KERNEL_METAPACKAGE)
+        busybox, then dropbear and the libraries it needs. Remembered until
+        apt's package lists change, so an up-to-date check stays quick."""
+        saved_path = self.work_dir / "resolved-packages.json"
+        try:
+            saved = json.loads(saved_path.read_text())
+            if saved["package_lists"] == package_lists_fingerprint():
+                return [Package(name, version) for name, version in saved["packages"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.candidate_versions([KERNEL_METAPACKAGE, BUSYBOX_PACKAGE, SSH_PACKAGE])
         kernels = [name for name in self.depends(KERNEL_METAPACKAGE) if name.startswith("linux-image-")]
         if not kernels:
             raise GuestImageError(f"{KERNEL_METAPACKAGE} depends on no linux-image package")
-        self.candidate_version(SSH_PACKAGE)
         names = [kernels[0], BUSYBOX_PACKAGE] + sorted(set(self.depends(SSH_PACKAGE, recurse=True)))
         names = list(dict.fromkeys(name for name in names if not name.startswith("<")))
-        return [Package(name, self.candidate_version(name)) for name in names]
+        versions = self.candidate_versions(names)
+        packages = [Package(name, versions[name]) for name in names]
+        saved_path.write_text(json.dumps({
+            "package_lists": package_lists_fingerprint(),
+            "packages": [[package.name, package.version] for package in packages]}, indent=1) + "\n")
+        return packages
 
     def deb_path(self, package):
         debs = self.work_dir / "debs"
@@ -386,6 +409,13 @@ class GuestImageBuilder:
         partial = self.output.with_name(self.output.name + ".partial")
         run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(partial)])
         os.replace(partial, self.output)
+
+
+def package_lists_fingerprint():
+    """Changes whenever `apt-get update` brings new package lists."""
+    lists = sorted(Path("/var/lib/apt/lists").glob("*Packages*"))
+    return hashlib.sha256(json.dumps(
+        [(path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in lists]).encode()).hexdigest()
 
 
 def read_within(root, relative):
