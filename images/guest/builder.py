@@ -155,6 +155,7 @@ class GuestImageBuilder:
                 self.write_qcow2(raw)
             self.stamp_path.write_text(json.dumps(
                 {"inputs": key, "packages": [package.key for package in packages]}, indent=1) + "\n")
+            self.prune(packages)
             result = self.result(key, built=True, started=started)
             self.log(f"Wrote {self.output}: {result.size / 2**20:.1f} MiB file, "
                      f"{result.virtual_size // 2**20} MiB disk, in {result.seconds:.0f} s")
@@ -297,6 +298,19 @@ class GuestImageBuilder:
         run(["dpkg-deb", "-x", str(self.deb_path(package)), str(root)])
         (root / ".unpacked").touch()
         return root
+
+    def prune(self, packages):
+        """Drops downloaded and unpacked packages that newer versions replaced
+        (the unpacked kernel alone is over 100 MiB)."""
+        wanted = {package.dirname for package in packages}
+        for path in sorted((self.work_dir / "unpacked").iterdir()):
+            if path.name not in wanted:
+                self.log(f"Removing {path.name}, no longer used")
+                shutil.rmtree(path)
+        kept = {self.deb_path(package) for package in packages}
+        for path in sorted((self.work_dir / "debs").glob("*.deb")):
+            if path not in kept:
+                path.unlink()
 
     # The guest
 
