@@ -1,5 +1,5 @@
 """Runs the all-in-one cloud: the API under gunicorn, a control worker,
-this host's node worker and Celery beat. In the foreground (Ctrl-C stops
+this host's node worker, Celery beat and the console proxy. In the foreground (Ctrl-C stops
 everything), or with --detach in the background with pid and log files
 under var/run and var/log; --stop stops a detached cloud."""
 import os
@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 
 STOP_GRACE_SECONDS = 15
@@ -31,10 +30,10 @@ def processes():
                     "--hostname", f"control@{settings.HOSTNAME}", "--concurrency", "2", "--loglevel", "INFO"],
         "beat": [python, "-m", "celery", "-A", "workers.celery", "beat", "--loglevel", "INFO",
                  "--schedule", str(run / "celerybeat-schedule"), "--pidfile", ""],
+        "node": [python, manage, "nodeworker", "--host", settings.HOSTNAME,
+                 "--uri", os.environ.get("STRATUS_HYPERVISOR_URI", "qemu:///system")],
+        "console": [python, manage, "consoleproxy"],
     }
-    if "nodeworker" in get_commands():
-        table["node"] = [python, manage, "nodeworker", "--host", settings.HOSTNAME,
-                         "--uri", os.environ.get("STRATUS_HYPERVISOR_URI", "qemu:///system")]
     return table
 
 
