@@ -80,6 +80,10 @@ class GuestImageUnavailable(GuestImageError):
     Debian's mirror cannot be reached."""
 
 
+class StalePackageLists(Exception):
+    """A download failed and the package lists were refreshed: resolve again."""
+
+
 @dataclass(frozen=True)
 class Package:
     name: str
@@ -141,7 +145,13 @@ class GuestImageBuilder:
             if not force and self.is_current(key):
                 self.log(f"{self.output} is up to date (inputs {key[:12]})")
                 return self.result(key, built=False, started=started)
-            self.fetch(packages)
+            try:
+                self.fetch(packages)
+            except StalePackageLists:
+                # The mirror moved on since the last apt-get update; the lists are fresh now.
+                packages = self.resolve_packages()
+                key = self.inputs_key(packages)
+                self.fetch(packages)
             roots = {package.name: self.unpack(package) for package in packages}
             with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="build-") as scratch:
                 scratch = Path(scratch)
@@ -203,6 +213,7 @@ class GuestImageBuilder:
         if self._lists_refreshed:
             raise GuestImageUnavailable(why)
         self._lists_refreshed = True
+        (self.work_dir / "resolved-packages.json").unlink(missing_ok=True)
         self.log(f"{why}; refreshing package lists (apt-get update)")
         try:
             run(["apt-get", "update", "-q"], timeout=300)
@@ -286,7 +297,7 @@ class GuestImageBuilder:
             run(command + [package.key for package in missing], cwd=debs, timeout=600)
         except (GuestImageError, subprocess.TimeoutExpired) as error:
             self.refresh_package_lists(f"apt-get download failed ({str(error).strip()[-300:]})")
-            raise GuestImageError("the package lists changed during the build; run it again") from error
+            raise StalePackageLists() from error
 
     def unpack(self, package):
         root = self.work_dir / "unpacked" / package.dirname
