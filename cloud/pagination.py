@@ -3,7 +3,7 @@
 full page came back. Keyset based, so a page costs the same at any depth."""
 from urllib.parse import urlencode
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from cloud.errors import BadRequest
 
@@ -48,7 +48,10 @@ def parse_sort(request, allowed, default, key_param="sort_key", dir_param="sort_
 
 
 def order_by(pairs):
-    return [f"-{field}" if direction == "desc" else field for field, direction in pairs]
+    # NULL sorts as the largest value on every database (PostgreSQL's own
+    # order), which after_marker relies on.
+    return [F(field).desc(nulls_first=True) if direction == "desc" else F(field).asc(nulls_last=True)
+            for field, direction in pairs]
 
 
 def after_marker(queryset, marker_row, pairs):
@@ -58,9 +61,18 @@ def after_marker(queryset, marker_row, pairs):
     equal = Q()
     for field, direction in pairs:
         value = getattr(marker_row, field)
-        lookup = "gt" if direction == "asc" else "lt"
-        condition |= equal & Q(**{f"{field}__{lookup}": value})
-        equal &= Q(**{field: value})
+        if value is None:
+            # Nothing is larger than NULL; everything else is smaller.
+            later = Q(pk__in=[]) if direction == "asc" else Q(**{f"{field}__isnull": False})
+            same = Q(**{f"{field}__isnull": True})
+        else:
+            lookup = "gt" if direction == "asc" else "lt"
+            later = Q(**{f"{field}__{lookup}": value})
+            if direction == "asc" and queryset.model._meta.get_field(field).null:
+                later |= Q(**{f"{field}__isnull": True})
+            same = Q(**{field: value})
+        condition |= equal & later
+        equal &= same
     return queryset.filter(condition)
 
 

@@ -267,3 +267,25 @@ def test_list_query_count_stays_flat(cloud, api, token):
     assert counts[0] == counts[1]
     for image_id in made:
         api.delete(f"/image/v2/images/{image_id}", token=token)
+
+
+def test_paging_by_name_passes_unnamed_images(api, token):
+    """Sorting on a column that may be NULL (images without a name) pages
+    through every image once, whichever the direction."""
+    tag = unique("unnamed")
+    made = [api.post("/image/v2/images", token=token, json={"tags": [tag], **({"name": name} if name else {})})
+            .json()["id"] for name in ("b", None, "a", None, "c")]
+    try:
+        for direction in ("asc", "desc"):
+            seen, url = [], f"/image/v2/images?tag={tag}&sort=name:{direction}&limit=2"
+            while url:
+                page = api.get(url if url.startswith("/image") else "/image" + url, token=token).json()
+                seen += [image["id"] for image in page["images"]]
+                url = page.get("next")
+            assert sorted(seen) == sorted(made), direction
+            names = [api.get(f"/image/v2/images/{image_id}", token=token).json()["name"] for image_id in seen]
+            expected = ["a", "b", "c", None, None]
+            assert names == (expected if direction == "asc" else expected[::-1])
+    finally:
+        for image_id in made:
+            api.delete(f"/image/v2/images/{image_id}", token=token)
