@@ -13,7 +13,7 @@ class FilesystemStore:
     description = "Local filesystem"
 
     def __init__(self, directory):
-        self.directory = Path(directory)
+        self.directory = Path(directory).absolute()
 
     def add(self, image_id, chunks):
         """Writes into a hidden partial file and renames it into place only
@@ -22,21 +22,30 @@ class FilesystemStore:
         final = self.directory / image_id
         partial = self.directory / f".{image_id}.{uuid.uuid4().hex}.partial"
         try:
-            with open(partial, "xb", buffering=0) as handle:
+            handle = open(partial, "xb", buffering=0)
+        except OSError as error:
+            raise self._error(error)
+        try:
+            with handle:
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
-                        view = view[handle.write(view):]
+                        try:
+                            written = handle.write(view)
+                        except OSError as error:
+                            raise self._error(error)
+                        view = view[written:]
             os.rename(partial, final)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StoreFull("The image store is full.") from error
-            raise StoreError(f"Could not write the image data: {error.strerror}.") from error
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
         return final.as_uri()
+
+    @staticmethod
+    def _error(error):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreFull("The image store is full.")
+        return StoreError(f"Could not write the image data: {error.strerror}.")
 
     def path(self, url):
         path = Path(unquote(urlparse(url).path))
