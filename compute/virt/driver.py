@@ -1,8 +1,11 @@
 """The interface between the node agent and a hypervisor, and the plain
 values that cross it."""
-import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Nova's power state numbers (on the wire as OS-EXT-STS:power_state), the
+# values the driver reports.
+from compute.models import PowerState  # noqa: F401
 
 
 class VirtError(Exception):
@@ -11,17 +14,6 @@ class VirtError(Exception):
 
 class DomainNotFound(VirtError):
     pass
-
-
-class PowerState(enum.IntEnum):
-    """Nova's power states (the numbers are on the wire as
-    OS-EXT-STS:power_state)."""
-    NOSTATE = 0
-    RUNNING = 1
-    PAUSED = 3
-    SHUTDOWN = 4
-    CRASHED = 6
-    SUSPENDED = 7
 
 
 @dataclass

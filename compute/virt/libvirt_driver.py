@@ -251,9 +251,13 @@ class LibvirtDriver(ComputeDriver):
             if state in states:
                 return state
             if time.monotonic() > deadline:
-                raise VirtError(f"{name} is {state.name}, not {'/'.join(s.name for s in states)} "
-                                f"after {timeout:.0f} s")
+                raise VirtError(f"{name} is {_state_name(state)}, not "
+                                f"{'/'.join(_state_name(s) for s in states)} after {timeout:.0f} s")
             time.sleep(POLL_INTERVAL)
+
+
+def _state_name(power_state):
+    return next((name for name, value in vars(PowerState).items() if value == power_state), str(power_state))
 
 
 def write_simulated_node(path, vcpus, memory_mb):

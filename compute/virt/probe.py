@@ -141,12 +141,12 @@ def tiny_guest(directory=None):
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stratus-guest-build-") as tmp:
         tmp = Path(tmp)
-        depends = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"], check=True,
-                                 capture_output=True, text=True).stdout
-        kernel_package = next(line.split()[-1] for line in depends.splitlines()
-                              if line.strip().startswith("Depends: linux-image-"))
-        subprocess.run(["apt-get", "download", "-q", kernel_package, "busybox-static"], cwd=tmp, check=True,
-                       capture_output=True)
+        try:
+            _download_packages(tmp)
+        except subprocess.CalledProcessError:
+            # The mirror has moved past the local package lists: refresh them.
+            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, timeout=300)
+            _download_packages(tmp)
         unpacked = tmp / "unpacked"
         for deb in tmp.glob("*.deb"):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
@@ -166,3 +166,12 @@ def tiny_guest(directory=None):
         os.replace(tmp_initrd, initrd)
         os.replace(tmp_kernel, kernel)
     return kernel, initrd
+
+
+def _download_packages(directory):
+    depends = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"], check=True,
+                             capture_output=True, text=True).stdout
+    kernel_package = next(line.split()[-1] for line in depends.splitlines()
+                          if line.strip().startswith("Depends: linux-image-"))
+    subprocess.run(["apt-get", "download", "-q", kernel_package, "busybox-static"], cwd=directory, check=True,
+                   capture_output=True, timeout=600)
