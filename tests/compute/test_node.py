@@ -167,3 +167,41 @@ def test_sigkill_mid_boot_then_restart_leaves_nothing_building(simulated):
     victim.begin("delete")
     run(tasks.destroy, victim, host)
     assert Instance.objects.get(pk=victim.pk).deleted
+
+
+def test_one_process_runs_fifty_simulated_nodes_each_with_its_own_hypervisor(simulated):
+    _worker, hosts = simulated(50, concurrency=8)
+    assert ComputeNode.objects.filter(host__in=hosts, heartbeat_at__isnull=False).count() == 50
+    assert Service.objects.filter(host__in=hosts, binary=COMPUTE_BINARY).count() == 50
+    booted = {}
+    for host in (hosts[0], hosts[36], hosts[49]):
+        instance = make_instance(host)
+        run(tasks.prepare_disk, instance, host)
+        run(tasks.spawn, instance, host)
+        booted[host] = instance
+    # Every node's capacity report counts its own domains only.
+    wait_until(lambda: all(node.running_vms == (1 if node.host in booted else 0)
+                           for node in ComputeNode.objects.filter(host__in=hosts)),
+               message="running_vms per node in the heartbeats")
+
+
+def test_restart_finishes_a_delete_and_a_stop_the_killed_worker_left(simulated):
+    worker, (host,) = simulated(1)
+    doomed, stopping = make_instance(host), make_instance(host)
+    for instance in (doomed, stopping):
+        run(tasks.prepare_disk, instance, host)
+        run(tasks.spawn, instance, host)
+        instance.refresh_from_db()
+    worker.kill(signal.SIGKILL)
+    # The API accepted both requests, but their messages were lost with the worker.
+    doomed.begin("delete")
+    stopping.begin("stop")
+
+    worker.start()
+    doomed.refresh_from_db()
+    stopping.refresh_from_db()
+    assert doomed.deleted and not Claim.objects.filter(instance=doomed).exists()
+    assert (stopping.vm_state, stopping.task_state, stopping.power_state) == (VmState.STOPPED, None,
+                                                                              PowerState.SHUTDOWN)
+    node = ComputeNode.objects.get(host=host)
+    assert (node.vcpus_used, node.memory_mb_used) == (stopping.vcpus, stopping.memory_mb)
