@@ -38,6 +38,24 @@ class InvalidTransition(Exception):
         super().__init__(f"Image status transition from {image.status} to {new_status} is not allowed.")
 
 
+class ImageQuerySet(models.QuerySet):
+    @staticmethod
+    def shared_with_q(project_id, statuses=MEMBER_STATUSES):
+        """Condition: visibility `shared` and the project is a member, by
+        its membership status."""
+        return models.Q(visibility="shared", id__in=ImageMember.objects.filter(
+            member=project_id, status__in=statuses).values("image_id"))
+
+    def visible_to(self, project_id):
+        """What a project may see and use (show, download, boot): its own
+        images, public and community ones, and those shared with it
+        whatever it answered. None: every image (an administrator)."""
+        if project_id is None:
+            return self
+        return self.filter(models.Q(owner=project_id) | models.Q(visibility__in=("public", "community"))
+                           | self.shared_with_q(project_id))
+
+
 class Image(models.Model):
     id = models.CharField(max_length=36, primary_key=True, default=new_image_id)
     name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
@@ -59,6 +77,8 @@ class Image(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -42,12 +42,6 @@ def project_of(request):
     return request.auth.project_id
 
 
-def member_of(project_id, statuses=MEMBER_STATUSES):
-    """Images shared with the project, by its membership status."""
-    return Q(visibility="shared", id__in=ImageMember.objects.filter(
-        member=project_id, status__in=statuses).values("image_id"))
-
-
 def _values(raw, field):
     """A filter value, or several with Glance's `in:a,b` operator."""
     if raw.startswith("in:"):
@@ -83,11 +77,8 @@ class ImageApi:
 
 def visible_images(request):
     """The images the caller may see at all; listing narrows it further."""
-    images = Image.objects.prefetch_related("tags", "locations")
-    if request.auth.is_admin:
-        return images
-    project = project_of(request)
-    return images.filter(Q(owner=project) | Q(visibility__in=("public", "community")) | member_of(project))
+    project = None if request.auth.is_admin else project_of(request)
+    return Image.objects.visible_to(project).prefetch_related("tags", "locations")
 
 
 def find_image(request, image_id):
@@ -149,12 +140,12 @@ class ImageViewSet(ImageApi, ResourceViewSet):
             return queryset
         project = project_of(self.request)
         if visibility == "shared":
-            return queryset.filter(Q(owner=project) | member_of(project, statuses))
+            return queryset.filter(Q(owner=project) | Image.objects.shared_with_q(project, statuses))
         if visibility in ("public", "community"):
             return queryset
         if visibility == "private":
             return queryset.filter(owner=project)
-        scope = Q(owner=project) | Q(visibility="public") | member_of(project, statuses)
+        scope = Q(owner=project) | Q(visibility="public") | Image.objects.shared_with_q(project, statuses)
         if visibility == "all":
             scope |= Q(visibility="community")
         return queryset.filter(scope)
