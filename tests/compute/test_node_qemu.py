@@ -3,15 +3,18 @@ instance boots from the stratus-tiny image through the image cache to its
 console marker, power actions reach the domain, and the power sync notices
 a domain stopped behind Stratus's back."""
 import uuid
+from urllib.parse import parse_qs, unquote, urlparse
 
 import libvirt
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from compute.console.tokens import novnc_url
 from compute.models import Instance, PowerState, VmState
 from compute.node import tasks
 from tests.compute.nodes import NodeWorker, forget_hosts, make_instance, wait_until
+from tests.compute.test_console import WebSocketClient, proxy, rfb_handshake  # noqa: F401  (proxy: a fixture)
 
 pytestmark = pytest.mark.live
 MARKER = "STRATUS-GUEST: booted"
@@ -78,7 +81,7 @@ def console_log(instance, host):
     return run(tasks.console_log, instance, host)
 
 
-def test_real_instance_boots_and_power_sync_follows_the_domain(qemu_node, guest_image, hypervisor, tmp_path):
+def test_real_instance_boots_and_power_sync_follows_the_domain(qemu_node, guest_image, hypervisor, proxy, tmp_path):
     host = qemu_node
     instance = make_instance(host, image_id=guest_image, root_gb=1, memory_mb=128)
     run(tasks.prepare_disk, instance, host)
@@ -91,6 +94,16 @@ def test_real_instance_boots_and_power_sync_follows_the_domain(qemu_node, guest_
                message="the guest's boot marker on its serial console")
     assert console_log(instance, host).count(MARKER) == 1
     assert console_log(instance, host).endswith(run(tasks.console_log, instance, host, 3))
+
+    # The console URL the API hands out opens the guest's screen through the proxy, once.
+    url = novnc_url(instance, timeout=60)
+    path = unquote(parse_qs(urlparse(url).query)["path"][0])
+    client = WebSocketClient(proxy, "/" + path)
+    try:
+        width, height, _name = rfb_handshake(client)
+        assert width > 0 and height > 0
+    finally:
+        client.close()
 
     # Stopped behind Stratus's back: the power sync makes the instance SHUTOFF.
     dom.destroy()
