@@ -8,6 +8,7 @@ format, does the image become active; any failure leaves the image
 `queued` and nothing in the store."""
 import hashlib
 import json
+import logging
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +19,8 @@ from django.db.models import Sum
 from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
 from images import stores
 from images.models import ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, InvalidTransition
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 HASH_ALGO = "sha512"
@@ -179,7 +182,10 @@ def open_data(image):
     locations = {location.store: location for location in image.locations.all()}
     for store_id, store in stores.enabled().items():
         if store_id in locations:
-            return store.open(locations[store_id].url)
+            try:
+                return store.open(locations[store_id].url)
+            except stores.StoreError as error:
+                raise ApiError(f"The data of image {image.id} is unavailable: {error}", status=503)
     raise ApiError(f"The data of image {image.id} is in no enabled store.", status=503)
 
 
@@ -187,5 +193,9 @@ def delete_data(locations):
     """Removes stored data of deleted images; [(store id, url)]."""
     for store_id, url in locations:
         store = stores.get(store_id)
-        if store is not None:
-            store.delete(url)
+        try:
+            if store is not None:
+                store.delete(url)
+        except stores.StoreError:
+            # The image is gone either way; the data is only an orphan now.
+            log.exception("Could not remove image data at %s", url)

@@ -289,3 +289,22 @@ def test_paging_by_name_passes_unnamed_images(api, token):
     finally:
         for image_id in made:
             api.delete(f"/image/v2/images/{image_id}", token=token)
+
+
+def test_data_missing_from_the_store_is_a_503_not_a_500(api, token, queued, tmp_path):
+    from django.conf import settings
+
+    disk = make_qcow2(tmp_path / "disk.qcow2")
+    api.put(f"/image/v2/images/{queued}/file", token=token, data=disk.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"})
+    (settings.IMAGE_STORE_DIR / queued).unlink()  # lost behind the API's back
+    response = api.get(f"/image/v2/images/{queued}/file", token=token)
+    assert response.status_code == 503
+    assert "unavailable" in response.json()["message"]
+    assert api.delete(f"/image/v2/images/{queued}", token=token).status_code == 204
+
+
+def test_without_a_token_is_401_in_glance_format(api):
+    response = api.get("/image/v2/images")
+    assert response.status_code == 401
+    assert response.json()["code"] == "401 Unauthorized"
