@@ -142,11 +142,11 @@ class BootStep:
 
 
 BOOT_STEPS = (
-    BootStep("schedule", TaskState.SCHEDULING, "schedule"),
-    BootStep("prepare_disk", TaskState.BLOCK_DEVICE_MAPPING, "prepare_disk"),
-    BootStep("network", TaskState.NETWORKING, "plumb_network"),
-    BootStep("volumes", TaskState.BLOCK_DEVICE_MAPPING, "attach_volumes"),
-    BootStep("spawn", TaskState.SPAWNING, "spawn"),
+    BootStep("schedule", TaskState.SCHEDULING, "conductor_schedule"),
+    BootStep("prepare_disk", TaskState.BLOCK_DEVICE_MAPPING, "compute_prepare_disk"),
+    BootStep("network", TaskState.NETWORKING, "network_plumb"),
+    BootStep("volumes", TaskState.BLOCK_DEVICE_MAPPING, "volume_attach"),
+    BootStep("spawn", TaskState.SPAWNING, "compute_spawn"),
 )
 BOOT_STEP = {step.name: step for step in BOOT_STEPS}
 BOOT_TASK_STATES = tuple(dict.fromkeys(step.task_state for step in BOOT_STEPS))

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, NotFound
+from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
 from compute.api.base import ComputeView, nova_time, nova_time_usec, require_bool, require_string
 from compute.models import ComputeNode, Instance, Service, alive_since
@@ -156,7 +156,8 @@ def hypervisor_detail(request, node, service):
         "hypervisor_type": node.hypervisor_type, "hypervisor_version": node.hypervisor_version,
         "free_ram_mb": node.memory_mb - node.memory_mb_used, "free_disk_gb": node.local_gb - node.local_gb_used,
         "current_workload": getattr(node, "workload", 0) or 0, "running_vms": node.running_vms,
-        "cpu_info": json.dumps(node.cpu_info), "disk_available_least": node.local_gb - node.local_gb_used,
+        # A JSON object from 2.28, a string holding one before.
+        "cpu_info": node.cpu_info if request.api_version >= (2, 28) else json.dumps(node.cpu_info), "disk_available_least": node.local_gb - node.local_gb_used,
         "host_ip": node.host_ip,
         "service": {"host": node.host, "id": str(service.id) if service else None,
                     "disabled_reason": node.disabled_reason},
@@ -268,3 +269,24 @@ class AvailabilityZoneView(ComputeView):
 class AvailabilityZoneDetailView(AvailabilityZoneView):
     policy = {"get": "admin"}
     detail = True
+
+
+class AggregateListView(ComputeView):
+    """Host aggregates are not a Stratus feature: the list is empty (the
+    CLI's `hypervisor show` reads it to name a host's aggregates)."""
+
+    policy = {"get": "admin"}
+
+    def get(self, request):
+        return Response({"aggregates": []})
+
+
+class HypervisorUptimeView(ComputeView):
+    """Nodes do not report the host's uptime: 501, as Nova answers for a
+    driver without it (the CLI then shows the hypervisor without it)."""
+
+    policy = {"get": "admin"}
+
+    def get(self, request, hypervisor_id):
+        HypervisorView().get(request, hypervisor_id)  # 404 for an unknown hypervisor first
+        raise ApiError("Hypervisor uptime is not reported by Stratus compute nodes.", status=501)

@@ -1,11 +1,14 @@
 """Compute v2.1 routes. Every path answers with and without a trailing slash."""
 from django.urls import re_path
 
-from compute.api import flavors, hosts, keypairs, limits, versions
+from compute.api import (
+    flavors, hosts, instance_actions, keypairs, limits, server_groups, servers, usage, versions,
+)
 
 app_name = "compute"
 
 ID = r"(?P<{}>[^/]+)"
+SERVER = ID.format("server_id")
 
 
 def route(pattern, view):
@@ -32,8 +35,23 @@ urlpatterns = [
     route("os-availability-zone/detail", hosts.AvailabilityZoneDetailView.as_view()),
     route("os-services", hosts.ServiceListView.as_view()),
     route(f"os-services/{ID.format('service_id')}", hosts.ServiceView.as_view()),
+    route("os-aggregates", hosts.AggregateListView.as_view()),
     route("os-hypervisors", hosts.HypervisorListView.as_view()),
     route("os-hypervisors/detail", hosts.HypervisorDetailListView.as_view()),
     route("os-hypervisors/statistics", hosts.HypervisorStatisticsView.as_view()),
     route(f"os-hypervisors/{ID.format('hypervisor_id')}", hosts.HypervisorView.as_view()),
+    route(f"os-hypervisors/{ID.format('hypervisor_id')}/uptime", hosts.HypervisorUptimeView.as_view()),
+    route("servers", servers.ServerListView.as_view()),
+    route("servers/detail", servers.ServerDetailListView.as_view()),
+    route(f"servers/{SERVER}", servers.ServerView.as_view()),
+    route(f"servers/{SERVER}/action", servers.ServerActionView.as_view()),
+    route(f"servers/{SERVER}/metadata", servers.MetadataView.as_view()),
+    route(f"servers/{SERVER}/metadata/{ID.format('key')}", servers.MetadataItemView.as_view()),
+    route(f"servers/{SERVER}/os-instance-actions", instance_actions.InstanceActionListView.as_view()),
+    route(f"servers/{SERVER}/os-instance-actions/{ID.format('request_id')}",
+          instance_actions.InstanceActionView.as_view()),
+    route("os-server-groups", server_groups.ServerGroupListView.as_view()),
+    route(f"os-server-groups/{ID.format('group_id')}", server_groups.ServerGroupView.as_view()),
+    route("os-simple-tenant-usage", usage.UsageListView.as_view()),
+    route(f"os-simple-tenant-usage/{ID.format('project_id')}", usage.UsageView.as_view()),
 ]

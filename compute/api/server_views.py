@@ -1,0 +1,128 @@
+"""How a server looks on the wire: status from vm_state and task_state,
+Nova's extension attributes, the flavor by microversion, the fault."""
+import hashlib
+
+from cloud.versions import link
+from compute.api.base import nova_time
+from compute.models import TaskState, VmState
+
+# Nova's status of each vm_state, and the task_states that override it.
+STATUS = {
+    VmState.BUILDING: "BUILD", VmState.ACTIVE: "ACTIVE", VmState.STOPPED: "SHUTOFF",
+    VmState.PAUSED: "PAUSED", VmState.SUSPENDED: "SUSPENDED", VmState.ERROR: "ERROR",
+    VmState.DELETED: "DELETED",
+}
+TASK_STATUS = {
+    (VmState.ACTIVE, TaskState.REBOOTING): "REBOOT",
+    (VmState.ACTIVE, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+    (VmState.STOPPED, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+    (VmState.PAUSED, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+    (VmState.SUSPENDED, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+    (VmState.ERROR, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+}
+# status=... in a list query: the vm_state (and task_states) it means.
+STATUS_FILTER = {
+    "BUILD": (VmState.BUILDING, None), "ACTIVE": (VmState.ACTIVE, None), "SHUTOFF": (VmState.STOPPED, None),
+    "PAUSED": (VmState.PAUSED, None), "SUSPENDED": (VmState.SUSPENDED, None), "ERROR": (VmState.ERROR, None),
+    "DELETED": (VmState.DELETED, None), "REBOOT": (VmState.ACTIVE, (TaskState.REBOOTING,)),
+    "HARD_REBOOT": (None, (TaskState.REBOOTING_HARD,)),
+}
+
+
+def status_of(instance):
+    return TASK_STATUS.get((instance.vm_state, instance.task_state), STATUS.get(instance.vm_state, "UNKNOWN"))
+
+
+def host_id(instance):
+    """Nova's hostId: the host, hashed with the project so tenants can
+    tell whether two of their servers share a host and nothing more."""
+    if not instance.host:
+        return ""
+    return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
+
+
+def server_links(request, instance):
+    return [link(request, f"/compute/v2.1/servers/{instance.id}"),
+            link(request, f"/compute/servers/{instance.id}", rel="bookmark")]
+
+
+def server_summary(request, instance):
+    return {"id": str(instance.id), "name": instance.name, "links": server_links(request, instance)}
+
+
+def flavor_of(request, instance):
+    if request.api_version >= (2, 47):
+        return {"vcpus": instance.vcpus, "ram": instance.memory_mb, "disk": instance.root_gb,
+                "ephemeral": instance.ephemeral_gb, "swap": instance.swap, "original_name": instance.flavor_name,
+                "extra_specs": instance.flavor_extra_specs}
+    return {"id": instance.flavor_id_at_boot,
+            "links": [link(request, f"/compute/flavors/{instance.flavor_id_at_boot}", rel="bookmark")]}
+
+
+def server_detail(request, instance, fault=None):
+    """`fault`: the instance's latest InstanceFault (shown in ERROR)."""
+    admin = request.auth.is_admin
+    node = instance.node if instance.node_id else None
+    data = {
+        "id": str(instance.id), "name": instance.name, "status": status_of(instance),
+        "tenant_id": instance.project_id, "user_id": instance.user_id, "metadata": instance.metadata,
+        "hostId": host_id(instance),
+        "image": {"id": instance.image_id, "links": [
+            link(request, f"/compute/images/{instance.image_id}", rel="bookmark")]} if instance.image_id else "",
+        "flavor": flavor_of(request, instance),
+        "created": nova_time(instance.created_at), "updated": nova_time(instance.updated_at),
+        # Networking is not there yet: no server has addresses.
+        "addresses": {},
+        "accessIPv4": instance.access_ipv4, "accessIPv6": instance.access_ipv6,
+        "links": server_links(request, instance),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": instance.progress if instance.vm_state in (VmState.BUILDING, VmState.ACTIVE) else 0,
+        "OS-EXT-AZ:availability_zone": node.availability_zone if node else instance.availability_zone,
+        "config_drive": "True" if instance.config_drive else "",
+        "key_name": instance.key_name,
+        "OS-SRV-USG:launched_at": instance.launched_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        if instance.launched_at else None,
+        "OS-SRV-USG:terminated_at": instance.terminated_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        if instance.terminated_at else None,
+        "OS-EXT-STS:task_state": instance.task_state,
+        "OS-EXT-STS:vm_state": instance.vm_state,
+        "OS-EXT-STS:power_state": instance.power_state,
+        "os-extended-volumes:volumes_attached": [],
+    }
+    if admin:
+        data.update({
+            "OS-EXT-SRV-ATTR:host": instance.host,
+            "OS-EXT-SRV-ATTR:instance_name": f"instance-{instance.id}",
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": node.hypervisor_hostname if node else None,
+        })
+        if request.api_version >= (2, 3):
+            data.update({
+                "OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                "OS-EXT-SRV-ATTR:hostname": instance.hostname,
+                "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data": instance.user_data,
+            })
+        if request.api_version >= (2, 16):
+            data["host_status"] = host_status(instance)
+    if request.api_version >= (2, 9):
+        data["locked"] = instance.locked
+    if request.api_version >= (2, 19):
+        data["description"] = instance.description
+    if request.api_version >= (2, 26):
+        data["tags"] = []
+    if fault is not None and instance.vm_state == VmState.ERROR:
+        data["fault"] = {"code": fault.code, "created": nova_time(fault.created_at), "message": fault.message}
+        if admin:
+            data["fault"]["details"] = fault.details
+    return data
+
+
+def host_status(instance):
+    if not instance.host or not instance.node_id:
+        return ""
+    node = instance.node
+    if node.disabled:
+        return "MAINTENANCE"
+    return "UP" if node.is_up else "UNKNOWN"

@@ -1,0 +1,585 @@
+"""Servers: create (quota and rows in one transaction, then the boot
+pipeline once it commits), list and show, update, delete, actions,
+metadata. Another project's server is a 404."""
+import base64
+import binascii
+import re
+import uuid
+from datetime import timezone as dt_timezone
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.response import Response
+
+from cloud.errors import ApiError, BadRequest, Conflict, NotFound
+from cloud.pagination import paginate, parse_sort
+from cloud.viewsets import parse_bool
+from compute import conf, quotas
+from compute import images as image_lookup
+from compute.api.base import (
+    ComputeView, require_bool, require_int, require_metadata, require_string,
+)
+from compute.api.flavors import visible_flavors
+from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
+from compute.models import (
+    ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair, ServerGroup, TaskState,
+    VmState, finish_action, start_action,
+)
+from workers import pipelines
+
+SORT_KEYS = {"created_at": "created_at", "display_name": "name", "name": "name", "updated_at": "updated_at",
+             "uuid": "id", "vm_state": "vm_state", "task_state": "task_state", "launched_at": "launched_at",
+             "host": "host", "availability_zone": "availability_zone", "project_id": "project_id",
+             "user_id": "user_id", "key_name": "key_name", "power_state": "power_state",
+             "terminated_at": "terminated_at", "hostname": "hostname", "display_description": "description"}
+ADMIN_SORT_KEYS = {"host", "project_id", "user_id"}
+MAX_USER_DATA = 65535
+
+
+def visible_instances(request, include_deleted=False):
+    instances = Instance.objects.select_related("node")
+    if not include_deleted:
+        instances = instances.filter(deleted=False)
+    if not request.auth.is_admin:
+        instances = instances.filter(project_id=request.auth.project_id)
+    return instances
+
+
+def find_instance(request, server_id, for_update=False):
+    try:
+        uuid.UUID(str(server_id))
+    except ValueError:
+        raise NotFound(f"Instance {server_id} could not be found.")
+    instances = visible_instances(request)
+    if for_update:
+        instances = instances.select_for_update(of=("self",))
+    instance = instances.filter(pk=server_id).first()
+    if instance is None:
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return instance
+
+
+def latest_faults(instances):
+    """{instance id: latest fault} for the instances in ERROR, in one query."""
+    error_ids = [instance.pk for instance in instances if instance.vm_state == VmState.ERROR]
+    faults = {}
+    if error_ids:
+        for fault in InstanceFault.objects.filter(instance_id__in=error_ids).order_by("-created_at", "-id"):
+            faults.setdefault(fault.instance_id, fault)
+    return faults
+
+
+def parse_time(value, field):
+    parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    if parsed is None:
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an ISO 8601 time.")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed
+
+
+class ServerListView(ComputeView):
+    policy = {"get": "reader", "post": "member"}
+    detail = False
+
+    def get(self, request):
+        params = request.query_params
+        admin = request.auth.is_admin
+        all_tenants = admin and "all_tenants" in params and (
+            params["all_tenants"] == "" or parse_bool(params["all_tenants"], "all_tenants"))
+        include_deleted = "changes-since" in params or (admin and params.get("deleted", "").lower() == "true")
+        instances = Instance.objects.select_related("node")
+        if not include_deleted:
+            instances = instances.filter(deleted=False)
+        project = params.get("project_id") or params.get("tenant_id")
+        if all_tenants:
+            if project:
+                instances = instances.filter(project_id=project)
+        elif admin and project:
+            instances = instances.filter(project_id=project)
+        else:
+            instances = instances.filter(project_id=request.auth.project_id)
+        instances = self.filter(request, instances, admin)
+        sort_keys = SORT_KEYS if admin else {k: v for k, v in SORT_KEYS.items() if k not in ADMIN_SORT_KEYS}
+        pairs = parse_sort(request, sort_keys, [("created_at", "desc")])
+        rows, next_url = paginate(request, instances, pairs)
+        if self.detail:
+            faults = latest_faults(rows)
+            servers = [server_detail(request, row, faults.get(row.pk)) for row in rows]
+        else:
+            servers = [server_summary(request, row) for row in rows]
+        body = {"servers": servers}
+        if next_url:
+            body["servers_links"] = [{"rel": "next", "href": next_url}]
+        return Response(body)
+
+    @staticmethod
+    def filter(request, instances, admin):
+        params = request.query_params
+        if params.get("name"):
+            try:
+                re.compile(params["name"])
+            except re.error:
+                raise BadRequest(f"Invalid input for field 'name': {params['name']!r} is not a regular expression.")
+            instances = instances.filter(name__regex=params["name"])
+        if params.get("status"):
+            status = params["status"].upper()
+            if status not in STATUS_FILTER:
+                if request.api_version >= (2, 38):
+                    raise BadRequest(f"Invalid input for field 'status': unknown server status {params['status']!r}.")
+                return instances.none()
+            vm_state, task_states = STATUS_FILTER[status]
+            if vm_state:
+                instances = instances.filter(vm_state=vm_state)
+            if task_states:
+                instances = instances.filter(task_state__in=task_states)
+        if "changes-since" in params:
+            instances = instances.filter(updated_at__gte=parse_time(params["changes-since"], "changes-since"))
+        for param, column in (("image", "image_id"), ("flavor", "flavor_id_at_boot"),
+                              ("reservation_id", "reservation_id"), ("key_name", "key_name"),
+                              ("availability_zone", "availability_zone")):
+            if params.get(param):
+                value = params[param].rstrip("/").rsplit("/", 1)[-1] if param in ("image", "flavor") else params[param]
+                instances = instances.filter(**{column: value})
+        if admin:
+            if params.get("host"):
+                instances = instances.filter(host=params["host"])
+            if params.get("node"):
+                instances = instances.filter(node__hypervisor_hostname=params["node"])
+            if params.get("user_id"):
+                instances = instances.filter(user_id=params["user_id"])
+        if params.get("locked") and request.api_version >= (2, 73):
+            instances = instances.filter(locked=require_bool(params["locked"], "locked"))
+        return instances
+
+    def post(self, request):
+        data = self.body("server")
+        hints = request.data.get("os:scheduler_hints") or request.data.get("OS-SCH-HNT:scheduler_hints") or {}
+        plan = BootPlan(request, data, hints)
+        with transaction.atomic():
+            count = quotas.reserve_boot(request.auth.project_id, plan.min_count, plan.max_count,
+                                        plan.flavor.vcpus, plan.flavor.memory_mb)
+            instances = plan.create(count)
+            pipelines.boot([instance.pk for instance in instances])
+        if data.get("return_reservation_id") and require_bool(data["return_reservation_id"],
+                                                              "return_reservation_id"):
+            return Response({"reservation_id": instances[0].reservation_id}, status=202)
+        first = instances[0]
+        body = server_summary(request, first)
+        body.update({"OS-DCF:diskConfig": "MANUAL", "adminPass": plan.admin_pass})
+        if plan.security_groups:
+            body["security_groups"] = [{"name": name} for name in plan.security_groups]
+        return Response({"server": body}, status=202)
+
+
+class ServerDetailListView(ServerListView):
+    policy = {"get": "reader"}
+    detail = True
+
+
+class BootPlan:
+    """A validated server create request: everything is checked before any
+    row is written, and each error names its field."""
+
+    def __init__(self, request, data, hints):
+        self.request = request
+        credentials = request.auth
+        self.name = require_string(data.get("name"), "name")
+        self.description = None
+        if "description" in data and request.api_version >= (2, 19):
+            if data["description"] is not None:
+                self.description = require_string(data["description"], "description", 255, allow_empty=True)
+        self.flavor = self.find_flavor(data.get("flavorRef"))
+        self.image = self.find_image(data)
+        self.key_name, self.key_data = self.find_key(data.get("key_name"))
+        self.user_data = self.check_user_data(data.get("user_data"))
+        limit = quotas.limit_of(credentials.project_id, "metadata_items")
+        self.metadata = require_metadata(data.get("metadata", {}), "metadata", limit=limit)
+        self.availability_zone = self.check_zone(data.get("availability_zone"))
+        self.min_count = require_int(data.get("min_count", 1), "min_count", 1, 1000)
+        self.max_count = require_int(data.get("max_count", self.min_count), "max_count", 1, 1000)
+        if self.min_count > self.max_count:
+            raise BadRequest("Invalid input for field 'min_count': min_count must be <= max_count.")
+        self.networks = self.check_networks(data)
+        self.security_groups = self.check_security_groups(data.get("security_groups"))
+        self.check_block_devices(data.get("block_device_mapping_v2"))
+        self.group = self.find_group(hints)
+        self.hints = hints if isinstance(hints, dict) else {}
+        self.admin_pass = data.get("adminPass") or uuid.uuid4().hex[:12]
+
+    def find_flavor(self, flavor_ref):
+        if flavor_ref is None or flavor_ref == "":
+            raise BadRequest("Invalid input for field 'flavorRef': a flavor is required.")
+        flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+        flavor = visible_flavors(self.request).filter(id=flavor_id).first()
+        if flavor is None:
+            raise BadRequest(f"Flavor {flavor_id} could not be found.")
+        if flavor.disabled:
+            raise BadRequest(f"Flavor {flavor_id} is disabled.")
+        return flavor
+
+    def find_image(self, data):
+        image_ref = data.get("imageRef")
+        if not image_ref:
+            raise BadRequest("Invalid input for field 'imageRef': an image is required (boot from volume needs "
+                             "block storage, which Stratus does not offer yet).")
+        if not isinstance(image_ref, str):
+            raise BadRequest(f"Invalid input for field 'imageRef': {image_ref!r} is not an image id.")
+        image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
+        image = image_lookup.image_for_boot(image_id, self.request.auth.project_id, self.request.auth.is_admin)
+        if image is None:
+            raise BadRequest(f"Image {image_id} could not be found.")
+        if image.status != "active":
+            raise BadRequest(f"Image {image_id} is not active.")
+        if image.min_ram and self.flavor.memory_mb < image.min_ram:
+            raise BadRequest(f"Flavor's memory is too small for requested image: flavor {self.flavor.name} has "
+                             f"{self.flavor.memory_mb} MiB, image {image_id} needs {image.min_ram} MiB.")
+        if image.min_disk and self.flavor.root_gb and self.flavor.root_gb < image.min_disk:
+            raise BadRequest(f"Flavor's disk is too small for requested image: flavor {self.flavor.name} has "
+                             f"{self.flavor.root_gb} GiB, image {image_id} needs {image.min_disk} GiB.")
+        return image
+
+    def find_key(self, key_name):
+        if key_name is None:
+            return None, None
+        keypair = KeyPair.objects.filter(user_id=self.request.auth.user_id, name=key_name).first()
+        if keypair is None:
+            raise BadRequest(f"Invalid key_name provided: keypair {key_name} not found.")
+        return keypair.name, keypair.public_key
+
+    @staticmethod
+    def check_user_data(user_data):
+        if user_data is None:
+            return None
+        if not isinstance(user_data, str):
+            raise BadRequest("Invalid input for field 'user_data': must be base64-encoded text.")
+        try:
+            decoded = base64.b64decode(user_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("Invalid input for field 'user_data': not valid base64.")
+        if len(decoded) > MAX_USER_DATA:
+            raise BadRequest(f"Invalid input for field 'user_data': larger than {MAX_USER_DATA} bytes.")
+        return user_data
+
+    @staticmethod
+    def check_zone(zone):
+        if zone in (None, ""):
+            return ""
+        zone = require_string(zone, "availability_zone")
+        if not ComputeNode.objects.filter(availability_zone=zone).exists():
+            raise BadRequest(f"The requested availability zone is not available: {zone}.")
+        return zone
+
+    def check_networks(self, data):
+        networks = data.get("networks")
+        if networks is None:
+            if self.request.api_version >= (2, 37):
+                raise BadRequest("Invalid input for field 'networks': required from microversion 2.37 on "
+                                 "('none', 'auto' or a list).")
+            return "none"
+        if networks in ("none", "auto"):
+            # Until the networking service exists there is no network to
+            # allocate from: 'auto' boots without addresses, like 'none'.
+            return networks
+        if isinstance(networks, list) and not networks:
+            return "none"
+        if isinstance(networks, list):
+            raise BadRequest("Invalid input for field 'networks': specific networks and ports need the "
+                             "networking service, which is not available yet; use 'none' or 'auto'.")
+        raise BadRequest(f"Invalid input for field 'networks': {networks!r} is not 'none', 'auto' or a list.")
+
+    @staticmethod
+    def check_security_groups(groups):
+        if groups is None:
+            return []
+        if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("name"), str)
+                                                   for g in groups):
+            raise BadRequest("Invalid input for field 'security_groups': must be a list of {\"name\": ...}.")
+        return [group["name"] for group in groups]
+
+    def check_block_devices(self, mappings):
+        if not mappings:
+            return
+        if not isinstance(mappings, list):
+            raise BadRequest("Invalid input for field 'block_device_mapping_v2': must be a list.")
+        for index, mapping in enumerate(mappings):
+            if not isinstance(mapping, dict):
+                raise BadRequest(f"Invalid input for field 'block_device_mapping_v2[{index}]': must be an object.")
+            local_image = (mapping.get("source_type") == "image" and mapping.get("destination_type", "local")
+                           == "local" and mapping.get("uuid") in (None, self.image.id))
+            if not local_image:
+                raise BadRequest(f"Invalid input for field 'block_device_mapping_v2[{index}]': only the local "
+                                 f"image disk is supported; volumes need the block storage service.")
+
+    def find_group(self, hints):
+        if not isinstance(hints, dict):
+            raise BadRequest("Invalid input for field 'os:scheduler_hints': must be an object.")
+        group_id = hints.get("group")
+        if not group_id:
+            return None
+        try:
+            uuid.UUID(str(group_id))
+        except ValueError:
+            raise BadRequest(f"Invalid input for field 'os:scheduler_hints.group': {group_id!r} is not a UUID.")
+        groups = ServerGroup.objects.filter(pk=group_id)
+        if not self.request.auth.is_admin:
+            groups = groups.filter(project_id=self.request.auth.project_id)
+        group = groups.first()
+        if group is None:
+            raise BadRequest(f"Invalid input for field 'os:scheduler_hints.group': server group {group_id} "
+                             f"not found.")
+        return group
+
+    def create(self, count):
+        """The instances and their `create` actions; caller's transaction."""
+        credentials = self.request.auth
+        flavor = self.flavor
+        reservation_id = f"r-{uuid.uuid4().hex[:8]}"
+        now = timezone.now()
+        request_spec = {"networks": self.networks, "security_groups": self.security_groups,
+                        "scheduler_hints": self.hints}
+        instances = []
+        for index in range(count):
+            name = self.name if count == 1 else f"{self.name}-{index + 1}"
+            instances.append(Instance(
+                id=uuid.uuid4(), name=name, description=self.description,
+                hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "server",
+                project_id=credentials.project_id, user_id=credentials.user_id, flavor=flavor,
+                flavor_id_at_boot=flavor.id, flavor_name=flavor.name, vcpus=flavor.vcpus,
+                memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
+                swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id,
+                key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
+                metadata=self.metadata, availability_zone=self.availability_zone, request_spec=request_spec,
+                server_group=self.group, reservation_id=reservation_id, launch_index=index,
+                vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
+        Instance.objects.bulk_create(instances)
+        request_id = getattr(self.request._request, "request_id", "")
+        InstanceAction.objects.bulk_create([
+            InstanceAction(instance=instance, action="create", request_id=request_id,
+                           user_id=credentials.user_id, project_id=credentials.project_id, start_time=now,
+                           updated_at=now)
+            for instance in instances])
+        return instances
+
+
+def check_unlocked(request, instance):
+    if instance.locked and not request.auth.is_admin:
+        raise Conflict(f"Instance {instance.id} is locked.")
+
+
+class ServerView(ComputeView):
+    policy = {"get": "reader", "put": "member", "delete": "member"}
+
+    def get(self, request, server_id):
+        instance = find_instance(request, server_id)
+        fault = None
+        if instance.vm_state == VmState.ERROR:
+            fault = InstanceFault.objects.filter(instance_id=instance.pk).order_by("-created_at", "-id").first()
+        return Response({"server": server_detail(request, instance, fault)})
+
+    def put(self, request, server_id):
+        data = self.body("server")
+        allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
+        if request.api_version >= (2, 19):
+            allowed.add("description")
+        unknown = set(data) - allowed
+        if unknown:
+            raise BadRequest(f"Invalid input for field 'server': unknown attribute {sorted(unknown)[0]!r}.")
+        with transaction.atomic():
+            instance = find_instance(request, server_id, for_update=True)
+            check_unlocked(request, instance)
+            fields = {}
+            if "name" in data:
+                fields["name"] = require_string(data["name"], "name")
+            if "description" in data:
+                fields["description"] = None if data["description"] is None else require_string(
+                    data["description"], "description", allow_empty=True)
+            for key, column in (("accessIPv4", "access_ipv4"), ("accessIPv6", "access_ipv6")):
+                if key in data:
+                    fields[column] = require_string(data[key] or "", key, 64, allow_empty=True)
+            fields["updated_at"] = timezone.now()
+            Instance.objects.filter(pk=instance.pk).update(**fields)
+            for key, value in fields.items():
+                setattr(instance, key, value)
+        return Response({"server": server_detail(request, instance)})
+
+    def delete(self, request, server_id):
+        instance = find_instance(request, server_id)
+        check_unlocked(request, instance)
+        delete_instance(request, instance)
+        return Response(status=204)
+
+
+def delete_instance(request, instance):
+    if instance.task_state == TaskState.DELETING:
+        return  # a delete is under way already
+    with transaction.atomic():
+        try:
+            instance.begin("delete")
+        except InvalidState as error:
+            raise Conflict(str(error))
+        action = start_action(instance, "delete", request._request.request_id, request.auth.user_id,
+                              request.auth.project_id)
+        node = instance.node
+        if instance.host is None or node is None or not node.is_up:
+            # Nothing runs on a node (not scheduled yet), or the node is
+            # gone: delete the record here, as Nova's local delete does.
+            instance.mark_deleted()
+            InstanceAction.objects.filter(pk=action.pk).update(finish_time=timezone.now())
+        else:
+            pipelines.destroy(instance.pk, instance.host)
+
+
+# Server actions on the node: body key -> (transition name, action name recorded).
+POWER_ACTIONS = {
+    "os-start": ("start", "start"), "os-stop": ("stop", "stop"), "pause": ("pause", "pause"),
+    "unpause": ("unpause", "unpause"), "suspend": ("suspend", "suspend"), "resume": ("resume", "resume"),
+}
+
+
+class ServerActionView(ComputeView):
+    policy = {"post": "member"}
+
+    def post(self, request, server_id):
+        data = request.data
+        if not isinstance(data, dict) or len(data) != 1:
+            raise BadRequest("Invalid input: the body must hold exactly one action, e.g. {\"os-stop\": null}.")
+        (name, argument), = data.items()
+        instance = find_instance(request, server_id)
+        if name == "os-getConsoleOutput":
+            return self.console_output(request, instance, argument)
+        if name == "lock":
+            return self.lock(request, instance, argument)
+        if name == "unlock":
+            return self.unlock(request, instance)
+        if name == "reboot":
+            if not isinstance(argument, dict) or str(argument.get("type", "")).upper() not in ("SOFT", "HARD"):
+                raise BadRequest("Invalid input for field 'reboot.type': must be 'SOFT' or 'HARD'.")
+            transition = "reboot_hard" if argument["type"].upper() == "HARD" else "reboot_soft"
+            return self.power(request, instance, transition, "reboot")
+        if name in POWER_ACTIONS:
+            transition, action = POWER_ACTIONS[name]
+            return self.power(request, instance, transition, action)
+        raise BadRequest(f"There is no such action: {name}.")
+
+    def power(self, request, instance, transition, action):
+        check_unlocked(request, instance)
+        if not instance.host or instance.node is None:
+            raise Conflict(f"Cannot '{action}' instance {instance.id}: it is not on any host "
+                           f"(vm_state {instance.vm_state}).")
+        if not instance.node.is_up:
+            raise Conflict(f"Compute host {instance.host} is not available: cannot '{action}' instance "
+                           f"{instance.id} now.")
+        with transaction.atomic():
+            try:
+                instance.begin(transition)
+            except InvalidState as error:
+                raise Conflict(str(error))
+            start_action(instance, action, request._request.request_id, request.auth.user_id,
+                         request.auth.project_id)
+            pipelines.power_action(instance.pk, instance.host, transition)
+        return Response(status=202)
+
+    def lock(self, request, instance, argument):
+        reason = None
+        if isinstance(argument, dict) and argument.get("locked_reason") is not None:
+            if request.api_version < (2, 73):
+                raise BadRequest("Invalid input for field 'lock': locked_reason needs microversion 2.73.")
+            reason = require_string(argument["locked_reason"], "locked_reason")
+        with transaction.atomic():
+            Instance.objects.filter(pk=instance.pk).update(
+                locked=True, locked_by="admin" if request.auth.is_admin else "owner", locked_reason=reason)
+            action = start_action(instance, "lock", request._request.request_id, request.auth.user_id,
+                                  request.auth.project_id)
+            finish_action(instance, action)
+        return Response(status=202)
+
+    def unlock(self, request, instance):
+        if instance.locked and instance.locked_by == "admin" and not request.auth.is_admin:
+            raise ApiError("Instance was locked by an administrator and can only be unlocked by one.", status=403)
+        with transaction.atomic():
+            Instance.objects.filter(pk=instance.pk).update(locked=False, locked_by=None, locked_reason=None)
+            action = start_action(instance, "unlock", request._request.request_id, request.auth.user_id,
+                                  request.auth.project_id)
+            finish_action(instance, action)
+        return Response(status=202)
+
+    def console_output(self, request, instance, argument):
+        length = None
+        if isinstance(argument, dict) and argument.get("length") not in (None, -1, "-1"):
+            length = require_int(argument["length"], "length", minimum=0)
+        if not instance.host or instance.vm_state in (VmState.BUILDING, VmState.ERROR) or instance.node is None:
+            raise Conflict(f"Instance {instance.id} is not ready: it has no console yet "
+                           f"(vm_state {instance.vm_state}).")
+        if not instance.node.is_up:
+            raise Conflict(f"Compute host {instance.host} is not available.")
+        try:
+            output = pipelines.console_log(instance.pk, instance.host, length, conf.NODE_CALL_TIMEOUT)
+        except Exception as error:  # the node's own error or the wait's timeout: the caller sees why
+            raise Conflict(f"Console log of instance {instance.id} is unavailable: {type(error).__name__}: "
+                           f"{error}") from None
+        return Response({"output": output})
+
+
+class MetadataView(ComputeView):
+    """/servers/{id}/metadata: GET, POST (merge), PUT (replace)."""
+
+    policy = {"get": "reader", "post": "member", "put": "member"}
+
+    def get(self, request, server_id):
+        return Response({"metadata": find_instance(request, server_id).metadata})
+
+    def post(self, request, server_id):
+        return self.write(request, server_id, merge=True)
+
+    def put(self, request, server_id):
+        return self.write(request, server_id, merge=False)
+
+    def write(self, request, server_id, merge):
+        if not isinstance(request.data, dict) or "metadata" not in request.data:
+            raise BadRequest("Invalid input for field 'metadata': the body must be {\"metadata\": {...}}.")
+        limit = quotas.limit_of(request.auth.project_id, "metadata_items")
+        new = require_metadata(request.data["metadata"])
+        with transaction.atomic():
+            instance = find_instance(request, server_id, for_update=True)
+            check_unlocked(request, instance)
+            metadata = {**instance.metadata, **new} if merge else new
+            require_metadata(metadata, limit=limit)
+            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
+        return Response({"metadata": metadata})
+
+
+class MetadataItemView(ComputeView):
+    policy = {"get": "reader", "put": "member", "delete": "member"}
+
+    def get(self, request, server_id, key):
+        metadata = find_instance(request, server_id).metadata
+        if key not in metadata:
+            raise NotFound(f"Metadata item {key} was not found.")
+        return Response({"meta": {key: metadata[key]}})
+
+    def put(self, request, server_id, key):
+        meta = request.data.get("meta") if isinstance(request.data, dict) else None
+        if not isinstance(meta, dict) or list(meta) != [key]:
+            raise BadRequest("Invalid input for field 'meta': must hold exactly the key in the URL.")
+        require_metadata(meta, "meta")
+        limit = quotas.limit_of(request.auth.project_id, "metadata_items")
+        with transaction.atomic():
+            instance = find_instance(request, server_id, for_update=True)
+            check_unlocked(request, instance)
+            metadata = {**instance.metadata, **meta}
+            require_metadata(metadata, limit=limit)
+            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
+        return Response({"meta": meta})
+
+    def delete(self, request, server_id, key):
+        with transaction.atomic():
+            instance = find_instance(request, server_id, for_update=True)
+            check_unlocked(request, instance)
+            if key not in instance.metadata:
+                raise NotFound(f"Metadata item {key} was not found.")
+            metadata = {k: v for k, v in instance.metadata.items() if k != key}
+            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
+        return Response(status=204)
+

@@ -1,0 +1,83 @@
+"""Scheduling one instance: pre-filter in SQL, filter, weigh, then claim
+on the best host that still has room (the claim is the atomic part: a
+conditional UPDATE of the node's usage, see compute.models.claim_resources)."""
+import random
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F
+
+from compute import conf
+from compute.models import (
+    Instance, ServerGroup, TaskState, VmState, claim_resources,
+)
+from compute.scheduler.filters import FILTERS, explain_no_host, prefilter
+from compute.scheduler.weights import order_hosts
+
+# How many candidates the SQL pre-filter hands to the Python filters and
+# weighers, most free RAM first.
+CANDIDATES = 200
+# Pick at random among this many best hosts (Nova's host_subset_size): 1
+# is strictly best-first; more spreads boots that are scheduled at once.
+HOST_SUBSET_SIZE = max(1, int(getattr(conf, "SCHEDULER_HOST_SUBSET_SIZE", 1)))
+
+
+class NoValidHost(Exception):
+    pass
+
+
+@dataclass
+class RequestSpec:
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    availability_zone: str = ""
+    tried_hosts: list = field(default_factory=list)
+    group_policy: str | None = None
+    group_hosts: list = field(default_factory=list)
+
+    @classmethod
+    def for_instance(cls, instance, group=None):
+        spec = cls(vcpus=instance.vcpus, memory_mb=instance.memory_mb,
+                   disk_gb=instance.root_gb + instance.ephemeral_gb + (instance.swap + 1023) // 1024,
+                   availability_zone=instance.availability_zone or "", tried_hosts=list(instance.tried_hosts or []))
+        if group is not None:
+            spec.group_policy = group.policy
+            spec.group_hosts = list(Instance.objects.filter(
+                server_group=group, deleted=False, host__isnull=False).exclude(pk=instance.pk).values_list(
+                "host", flat=True).distinct())
+        return spec
+
+
+def schedule(instance):
+    """Claims resources for `instance` on a host and records the host on
+    the instance, in one transaction. Returns the ComputeNode; raises
+    NoValidHost (saying which filter removed how many hosts), or
+    UnexpectedState if the instance stopped scheduling meanwhile (deleted)."""
+    with transaction.atomic():
+        group = None
+        if instance.server_group_id:
+            # Boots of one group are placed one after the other, so two of
+            # them cannot both miss the other's host.
+            group = ServerGroup.objects.select_for_update().filter(pk=instance.server_group_id).first()
+        spec = RequestSpec.for_instance(instance, group)
+        free_ram = F("memory_mb") * F("ram_allocation_ratio") - F("memory_mb_used")
+        order = free_ram.desc() if conf.RAM_WEIGHT_MULTIPLIER >= 0 else free_ram.asc()
+        candidates = prefilter(spec, CANDIDATES, [order, "host"])
+        for host_filter in FILTERS:
+            candidates = [host for host in candidates if host_filter.host_passes(host, spec)]
+        hosts = order_hosts(candidates, spec)
+        if HOST_SUBSET_SIZE > 1 and len(hosts) > 1:
+            best = hosts[:HOST_SUBSET_SIZE]
+            random.shuffle(best)
+            hosts = best + hosts[HOST_SUBSET_SIZE:]
+        for node in hosts:
+            # Another boot may have filled the host since the pre-filter
+            # read it: the claim refuses, and the next host is tried.
+            if claim_resources(instance, node) is None:
+                continue
+            instance.update_state(expected_task_state=TaskState.SCHEDULING, expected_vm_state=VmState.BUILDING,
+                                  host=node.host, node=node, attempts=instance.attempts + 1,
+                                  tried_hosts=spec.tried_hosts + [node.host])
+            return node
+        raise NoValidHost(explain_no_host(spec))

@@ -1,0 +1,175 @@
+"""Compute's tasks on the control queue: scheduling, the decision after a
+failed boot step (reschedule or ERROR), and the periodic reconciler that
+makes sure nothing stays in a transitional state forever."""
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from celery.result import AsyncResult
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from compute import conf
+from compute.models import (
+    BOOT_TASK_STATES, ComputeNode, Instance, InstanceActionEvent, PowerState, Service, TaskState,
+    UnexpectedState, VmState, alive_since, finish_action, record_event, release_claim, set_fault,
+)
+from compute.scheduler.manager import NoValidHost, schedule
+from workers import pipelines
+from workers.celery import app
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_BINARY = "stratus-scheduler"
+# How often the reconciler runs (seconds).
+RECONCILE_INTERVAL = 30
+
+
+@shared_task(name="compute.tasks.schedule_instance")
+def schedule_instance(instance_id):
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    if instance is None or instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
+        return None  # deleted, or a repeated message for a boot that moved on
+    if instance.host:
+        # A repeat after the claim committed: its chain was published then
+        # (or, if this worker died in between, the reconciler ends the boot).
+        log.info("instance %s is scheduled to %s already", instance_id, instance.host)
+        return instance.host
+    try:
+        with record_event(instance, "create", "conductor_schedule", host=settings.HOSTNAME):
+            node = schedule(instance)
+    except NoValidHost as error:
+        end_build(instance, f"No valid host was found. {error}", code=500)
+        return None
+    except UnexpectedState:
+        return None  # deleted while scheduling: nothing was claimed
+    pipelines.run_on_node(instance.pk, node.host)
+    return node.host
+
+
+def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES):
+    """Ends a build in ERROR with `message` as its fault and releases its
+    claim; the failed host (if any) is asked to clean up. False if the
+    instance had already moved on (deleted, reset)."""
+    host = instance.host
+    with transaction.atomic():
+        try:
+            instance.update_state(expected_task_state=expected_task_state, expected_vm_state=VmState.BUILDING,
+                                  vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
+        except UnexpectedState:
+            return False
+        release_claim(instance)
+        set_fault(instance, message, code=code, host=host)
+        finish_action(instance, "create")
+        if host:
+            pipelines.cleanup(instance.pk, host)
+    return True
+
+
+def failure_message(failed_task_id, instance):
+    """What went wrong in a failed step, from its result or else from the
+    last failed event of the boot."""
+    if failed_task_id:
+        result = AsyncResult(failed_task_id, app=app)
+        if result.failed():
+            traceback_text = result.traceback or ""
+            return type(result.result).__name__, str(result.result), traceback_text
+    event = InstanceActionEvent.objects.filter(action__instance=instance, result="Error").order_by(
+        "-start_time", "-id").first()
+    if event is not None:
+        return "Error", event.details or event.event, event.traceback or ""
+    return "Error", "A boot step failed.", ""
+
+
+@shared_task(name="compute.tasks.boot_step_failed")
+def boot_step_failed(failed_task_id=None, *, instance_id, host):
+    """Errback of the node chain: roll back and reschedule to another host
+    while attempts remain, else ERROR with the failure as the fault."""
+    instance = Instance.objects.filter(pk=instance_id).first()
+    if instance is None or instance.deleted or instance.vm_state != VmState.BUILDING:
+        return "gone"
+    if instance.task_state == TaskState.DELETING or instance.host != host:
+        return "moved on"  # being deleted, or already rescheduled elsewhere
+    kind, message, traceback_text = failure_message(failed_task_id, instance)
+    last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
+    if kind == "UnexpectedState" or "UnexpectedState" in last_line:
+        return "moved on"  # a repeated step found the boot further along: not a failure
+    return handle_build_failure(instance, message)
+
+
+def handle_build_failure(instance, message):
+    """Reschedules (claim released, failed host cleaned, host excluded from
+    the next try) or, after conf.SCHEDULER_MAX_ATTEMPTS hosts, ends in ERROR."""
+    host = instance.host
+    if instance.attempts < conf.SCHEDULER_MAX_ATTEMPTS:
+        with transaction.atomic():
+            try:
+                instance.update_state(expected_task_state=BOOT_TASK_STATES, expected_vm_state=VmState.BUILDING,
+                                      task_state=TaskState.SCHEDULING, host=None, node=None)
+            except UnexpectedState:
+                return "moved on"
+            release_claim(instance)
+            set_fault(instance, f"Build failed on {host}, rescheduling: {message}", code=500, host=host)
+            pipelines.reschedule(instance.pk, host)
+        return "rescheduled"
+    attempts = instance.attempts
+    end_build(instance, f"Exceeded maximum number of retries ({attempts} hosts tried). Last failure on "
+                        f"{host}: {message}")
+    return "error"
+
+
+@shared_task(name="compute.tasks.reconcile")
+def reconcile():
+    """Periodic: reports the scheduler alive, then moves every instance
+    stuck in a transitional state past conf.TASK_STATE_DEADLINE on, and
+    fails builds held by nodes that stopped heartbeating."""
+    now = timezone.now()
+    Service.objects.update_or_create(host=settings.HOSTNAME, binary=SCHEDULER_BINARY,
+                                     defaults={"last_seen_up": now, "topic": "control"})
+    outcome = {"stuck": 0, "node_down": 0}
+    deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
+    for instance in Instance.objects.filter(deleted=False, task_state__isnull=False, updated_at__lt=deadline):
+        if reconcile_stuck(instance):
+            outcome["stuck"] += 1
+    # A down node's builds cannot go on: end them now rather than at the deadline.
+    down_hosts = list(ComputeNode.objects.exclude(heartbeat_at__gte=alive_since()).values_list("host", flat=True))
+    for instance in Instance.objects.filter(deleted=False, vm_state=VmState.BUILDING, host__in=down_hosts,
+                                            task_state__in=BOOT_TASK_STATES):
+        if end_build(instance, f"Compute node {instance.host} stopped answering during the build.",
+                     expected_task_state=instance.task_state):
+            outcome["node_down"] += 1
+    return outcome
+
+
+def reconcile_stuck(instance):
+    seconds = conf.TASK_STATE_DEADLINE
+    state = instance.task_state
+    if state == TaskState.DELETING:
+        node_up = instance.node is not None and instance.node.is_up
+        if instance.host is None or not node_up:
+            # Nobody is left to delete it on a node: delete it here (Nova's local delete).
+            with transaction.atomic():
+                instance.mark_deleted()
+            return True
+        message = f"Delete did not finish within {seconds} seconds."
+        try:
+            instance.update_state(expected_task_state=state, vm_state=VmState.ERROR, task_state=None)
+        except UnexpectedState:
+            return False
+        set_fault(instance, message)
+        return True
+    if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
+        return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
+                         expected_task_state=state)
+    try:
+        instance.update_state(expected_task_state=state, vm_state=VmState.ERROR, task_state=None)
+    except UnexpectedState:
+        return False
+    set_fault(instance, f"Task {state} did not finish within {seconds} seconds.")
+    return True
+
+
+@app.on_after_finalize.connect
+def add_periodic_tasks(sender, **kwargs):
+    sender.add_periodic_task(RECONCILE_INTERVAL, reconcile.s().set(queue="control"), name="compute reconcile")

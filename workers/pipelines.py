@@ -1,0 +1,95 @@
+"""The boot pipeline, where the services meet:
+
+    schedule (control) -> prepare_disk (compute.<host>) -> network -> volumes
+    -> spawn (compute.<host>)
+
+Work is published only after the transaction that wrote its rows commits
+(`transaction.on_commit`), so no worker picks up an instance it cannot see
+yet. Node-side tasks are named, not imported: the API and control side
+never load hypervisor drivers.
+
+A failing step's errback (`compute.tasks.boot_step_failed`, on the control
+queue) rolls back what the boot holds and reschedules or ends it in ERROR."""
+from celery import chain
+from django.db import transaction
+
+from workers import queues
+from workers.celery import app
+
+SCHEDULE = "compute.tasks.schedule_instance"
+PREPARE_DISK = "compute.node.tasks.prepare_disk"
+SPAWN = "compute.node.tasks.spawn"
+DESTROY = "compute.node.tasks.destroy"
+CLEANUP = "compute.node.tasks.cleanup"
+POWER_ACTION = "compute.node.tasks.power_action"
+CONSOLE_LOG = "compute.node.tasks.console_log"
+PLUMB_NETWORK = "workers.tasks.plumb_network"
+ATTACH_VOLUMES = "workers.tasks.attach_volumes"
+BOOT_STEP_FAILED = "compute.tasks.boot_step_failed"
+
+
+def _send(name, args, queue, **options):
+    return app.send_task(name, args=args, queue=queue, routing_key=queue, **options)
+
+
+def boot(instance_ids):
+    """Starts the boot of each instance once the current transaction commits."""
+    ids = [str(instance_id) for instance_id in instance_ids]
+    transaction.on_commit(lambda: [_send(SCHEDULE, (instance_id,), queues.CONTROL) for instance_id in ids])
+
+
+def run_on_node(instance_id, host):
+    """The steps after scheduling, on the chosen host, as one chain. Any
+    step that raises stops the chain and calls boot_step_failed."""
+    instance_id = str(instance_id)
+    compute_queue = queues.compute(host)
+    # The network and volume steps run on the control queue while they only
+    # record their event (no networks, no volumes yet); networking moves
+    # its step to network.<host> when node workers consume that queue.
+    steps = chain(
+        app.signature(PREPARE_DISK, args=(instance_id,), immutable=True, queue=compute_queue,
+                      routing_key=compute_queue),
+        app.signature(PLUMB_NETWORK, args=(instance_id,), immutable=True, queue=queues.CONTROL,
+                      routing_key=queues.CONTROL),
+        app.signature(ATTACH_VOLUMES, args=(instance_id,), immutable=True, queue=queues.CONTROL,
+                      routing_key=queues.CONTROL),
+        app.signature(SPAWN, args=(instance_id,), immutable=True, queue=compute_queue, routing_key=compute_queue),
+    )
+    # An errback with one positional parameter is published to its queue
+    # with the failed task's id (rather than run inside the failed worker).
+    steps.on_error(app.signature(BOOT_STEP_FAILED, kwargs={"instance_id": instance_id, "host": host},
+                                 queue=queues.CONTROL, routing_key=queues.CONTROL))
+    return steps.apply_async()
+
+
+def reschedule(instance_id, failed_host):
+    """After a failed step: clean the failed host, schedule again."""
+    instance_id = str(instance_id)
+
+    def publish():
+        if failed_host:
+            _send(CLEANUP, (instance_id,), queues.compute(failed_host))
+        _send(SCHEDULE, (instance_id,), queues.CONTROL)
+
+    transaction.on_commit(publish)
+
+
+def cleanup(instance_id, host):
+    transaction.on_commit(lambda: _send(CLEANUP, (str(instance_id),), queues.compute(host)))
+
+
+def destroy(instance_id, host):
+    transaction.on_commit(lambda: _send(DESTROY, (str(instance_id),), queues.compute(host)))
+
+
+def power_action(instance_id, host, action):
+    transaction.on_commit(lambda: _send(POWER_ACTION, (str(instance_id), action), queues.compute(host)))
+
+
+def console_log(instance_id, host, length, timeout):
+    """Asks the node for the console log and waits for the answer."""
+    result = _send(CONSOLE_LOG, (str(instance_id), length), queues.compute(host))
+    try:
+        return result.get(timeout=timeout, disable_sync_subtasks=False)
+    finally:
+        result.forget()
