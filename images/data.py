@@ -107,11 +107,16 @@ def quota_remaining(image):
 
 
 def qemu_info(path, qemu_format):
+    """qemu-img's facts about the data read as `qemu_format`, or None when
+    it is not in that format; 503 when qemu-img cannot read it at all."""
     result = subprocess.run(["qemu-img", "info", "--output", "json", "-f", qemu_format, path],
                             capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        return None
-    return json.loads(result.stdout)
+    if result.returncode == 0:
+        return json.loads(result.stdout)
+    readable = subprocess.run(["qemu-img", "info", "-f", "raw", path], capture_output=True, text=True, timeout=60)
+    if readable.returncode != 0:
+        raise ApiError(f"The image data cannot be inspected: {readable.stderr.strip()}", status=503)
+    return None
 
 
 def virtual_size(store, url, disk_format, size):

@@ -18,6 +18,9 @@ DEBIAN_PACKAGES=(
   busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
   # logging in to a guest over SSH (tests)
   openssh-client
+  # Ceph RBD: a single-node cluster for the RBD image store's tests, the
+  # rados/rbd Python bindings (Debian's; not on PyPI), QEMU's rbd driver
+  ceph-mon ceph-osd ceph-common python3-rados python3-rbd qemu-block-extra
 )
 
 missing=()
@@ -39,4 +42,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   echo "$want" > "$stamp"
+fi
+
+# Debian's rados/rbd modules fit the venv's Python 3.11: put them on its path
+# (alone, not all of dist-packages).
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ ! -f "$site/debian-ceph.pth" ]; then
+  mkdir -p .venv/debian-ceph
+  ln -sf /usr/lib/python3/dist-packages/rados.cpython-311-x86_64-linux-gnu.so \
+         /usr/lib/python3/dist-packages/rbd.cpython-311-x86_64-linux-gnu.so .venv/debian-ceph/
+  echo "$PWD/.venv/debian-ceph" > "$site/debian-ceph.pth"
 fi

@@ -1,29 +1,35 @@
-"""Each image store keeps data whole or not at all."""
+"""Each image store keeps data whole or not at all; the Ceph RBD store on a
+real single-node cluster."""
 import os
 
 import pytest
+import requests
 from django.conf import settings
 
 from images.stores.filesystem import FilesystemStore
 from images.stores.rbd import RbdStore
+from tests.images.conftest import make_qcow2, md5_of, unique
 
 
-def stores_to_test(tmp_path):
-    found = [FilesystemStore(tmp_path / "store")]
-    if settings.IMAGE_RBD_CEPH_CONF:
-        found.append(RbdStore(settings.IMAGE_RBD_CEPH_CONF, settings.IMAGE_RBD_POOL))
-    return found
+@pytest.fixture(params=["file", "ceph"])
+def store(request, tmp_path):
+    if request.param == "file":
+        return FilesystemStore(tmp_path / "store")
+    return RbdStore(request.getfixturevalue("ceph_conf"), settings.IMAGE_RBD_POOL)
 
 
-@pytest.mark.parametrize("store_index", [0, 1], ids=["file", "ceph"])
-def test_add_open_delete_round_trip(tmp_path, store_index):
-    stores = stores_to_test(tmp_path)
-    if store_index >= len(stores):
-        pytest.skip("no Ceph cluster configured (set STRATUS_IMAGE_RBD_CEPH_CONF to a ceph.conf): "
-                    "the RBD image store is not exercised in this run")
-    store = stores[store_index]
+def rbd_images(ceph_conf):
+    import rados
+    import rbd
+
+    with rados.Rados(conffile=ceph_conf) as cluster, cluster.open_ioctx(settings.IMAGE_RBD_POOL) as ioctx:
+        return rbd.RBD().list(ioctx)
+
+
+def test_add_open_delete_round_trip(store):
     content = os.urandom(3 * 2**20 + 17)
-    url = store.add("round-trip", (content[start:start + 2**20] for start in range(0, len(content), 2**20)))
+    name = unique("round-trip")
+    url = store.add(name, (content[start:start + 2**20] for start in range(0, len(content), 2**20)))
     with store.open(url) as handle:
         assert handle.read() == content
         handle.seek(len(content) - 17)
@@ -32,13 +38,39 @@ def test_add_open_delete_round_trip(tmp_path, store_index):
     store.delete(url)  # already gone: fine
 
 
-def test_failed_write_leaves_nothing(tmp_path):
-    store = FilesystemStore(tmp_path / "store")
-
+def test_failed_write_leaves_nothing(store, request):
     def chunks():
         yield b"x" * 2**20
         raise ConnectionResetError("client went away")
 
+    name = unique("broken")
     with pytest.raises(ConnectionResetError):
-        store.add("broken", chunks())
-    assert list((tmp_path / "store").iterdir()) == []
+        store.add(name, chunks())
+    if isinstance(store, FilesystemStore):
+        assert list(store.directory.iterdir()) == []
+    else:
+        assert name not in rbd_images(request.getfixturevalue("ceph_conf"))
+
+
+@pytest.mark.live
+def test_upload_to_ceph_through_the_api(cloud, ceph_conf, ceph_api_url, tmp_path):
+    token = cloud.token()
+    headers = {"X-Auth-Token": token}
+    stores = requests.get(f"{ceph_api_url}/image/v2/info/stores", headers=headers, timeout=30).json()["stores"]
+    assert [store["id"] for store in stores] == ["file", "ceph"]
+    disk = make_qcow2(tmp_path / "disk.qcow2")
+    image = requests.post(f"{ceph_api_url}/image/v2/images", headers=headers, timeout=30, json={
+        "name": unique("rbd"), "disk_format": "qcow2", "container_format": "bare"}).json()
+    response = requests.put(f"{ceph_api_url}/image/v2/images/{image['id']}/file", data=disk.read_bytes(),
+                            timeout=60, headers={**headers, "Content-Type": "application/octet-stream",
+                                                 "X-Image-Meta-Store": "ceph"})
+    assert response.status_code == 204, response.text
+    shown = requests.get(f"{ceph_api_url}/image/v2/images/{image['id']}", headers=headers, timeout=30).json()
+    assert shown["stores"] == "ceph" and shown["checksum"] == md5_of(disk)
+    assert shown["virtual_size"] == 2 * 2**20  # qemu-img read it from RBD
+    assert image["id"] in rbd_images(ceph_conf)
+    data = requests.get(f"{ceph_api_url}/image/v2/images/{image['id']}/file", headers=headers, timeout=60)
+    assert data.content == disk.read_bytes()
+    assert requests.delete(f"{ceph_api_url}/image/v2/images/{image['id']}", headers=headers,
+                           timeout=30).status_code == 204
+    assert image["id"] not in rbd_images(ceph_conf)
