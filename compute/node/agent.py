@@ -4,6 +4,7 @@ and power-state sync.
 
 Several nodes may live in one process (simulated nodes); `NODES` maps each
 host this process serves to its Node, and the tasks find theirs there."""
+import json
 import logging
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from django.utils import timezone
 from compute import conf as compute_conf
 from compute.models import (
     ACTIONS, ComputeNode, Instance, PowerState, Service, TaskState, UnexpectedState, VmState,
-    finish_action, record_event, release_claim, set_fault,
+    finish_action, record_event, set_fault,
 )
 from compute.node import conf
 from compute.virt import DomainNotFound, DomainSpec
@@ -120,13 +121,14 @@ class Node:
         self.sync_power_states()
 
     def init_instance(self, instance):
+        """Finishes what a stopped worker left half done on this node. A
+        build in progress is left to its messages: those the stopped worker
+        had taken are back in the queue (requeue_unacknowledged), the rest
+        never left it, and the steps are idempotent; a build whose message
+        the broker lost ends in ERROR by the control plane's reconciler."""
         if instance.task_state == TaskState.DELETING:
             log.info("%s: finishing the delete of %s", self.host, instance.pk)
             self.finish_delete(instance)
-        elif instance.vm_state == VmState.BUILDING:
-            log.info("%s: failing %s, left building by a stopped node worker", self.host, instance.pk)
-            self.fail_build(instance, "The compute node restarted while the instance was building.",
-                            expected_task_state=instance.task_state)
         elif instance.task_state in ACTION_OF_TASK_STATE:
             action = ACTION_OF_TASK_STATE[instance.task_state]
             log.info("%s: finishing %s of %s", self.host, action, instance.pk)
@@ -137,20 +139,6 @@ class Node:
             self.remove_instance(instance.pk)
             instance.mark_deleted()
         finish_action(instance, "delete")
-
-    def fail_build(self, instance, message, expected_task_state):
-        """Ends a build on this node in ERROR with `message` as its fault:
-        the domain and disk go, the claim is released."""
-        self.remove_instance(instance.pk)
-        try:
-            instance.update_state(expected_task_state=expected_task_state, expected_vm_state=VmState.BUILDING,
-                                  vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
-        except UnexpectedState:
-            return False  # someone else moved it on (deleted, rescheduled)
-        set_fault(instance, message, host=self.host)
-        release_claim(instance)
-        finish_action(instance, "create")
-        return True
 
     def restore_simulated_domains(self):
         """A real hypervisor keeps its guests when the agent restarts;
@@ -178,6 +166,12 @@ class Node:
         for instance in Instance.objects.filter(host=self.host, deleted=False, task_state__isnull=True).exclude(
                 vm_state__in=(VmState.BUILDING, VmState.ERROR)).only("id", "vm_state", "power_state", "host"):
             actual = actual_states.get(self.domain_name(instance.pk), PowerState.NOSTATE)
+            if actual != instance.power_state:
+                # Ask again: an action may have changed the domain since the listing.
+                try:
+                    actual = self.driver.power_state(self.domain_name(instance.pk))
+                except DomainNotFound:
+                    actual = PowerState.NOSTATE
             fields = {}
             if actual != instance.power_state:
                 fields["power_state"] = actual
@@ -259,6 +253,32 @@ def create_disk(node, instance):
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(size_bytes or 2**30)],
                        check=True, capture_output=True)
     return path
+
+
+def requeue_unacknowledged(queue_names):
+    """Puts back in their queues the messages of `queue_names` that a
+    worker took but never acknowledged: with late acknowledgement, those
+    of a predecessor killed mid-task. The broker would deliver them again
+    only after its visibility timeout (an hour); a restarted node finishes
+    them now. Only for the node's own queues, which no other worker
+    consumes (one node worker per host). Returns how many."""
+    from workers.celery import app
+
+    queue_names = set(queue_names)
+    restored = 0
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        if not hasattr(channel, "unacked_key"):
+            return 0  # not Redis: the broker redelivers by itself
+        client = channel.client
+        for tag, raw in client.hscan_iter(channel.unacked_key):
+            _payload, _exchange, routing_key = json.loads(raw)
+            if routing_key in queue_names:
+                channel.qos.restore_by_tag(tag, client=client)
+                restored += 1
+    if restored:
+        log.info("requeued %d message(s) a stopped worker had taken", restored)
+    return restored
 
 
 class Agent(threading.Thread):

@@ -61,6 +61,11 @@ def prepare_disk(self, instance_id):
 def spawn(self, instance_id):
     """Defines and starts the domain; the instance becomes ACTIVE."""
     node, instance = _node_and_instance(self, instance_id)
+    if instance.vm_state == VmState.ACTIVE and instance.launched_at and \
+            node.driver.exists(node.domain_name(instance.pk)):
+        # Delivered again after it finished (the worker died before the
+        # acknowledgement): the boot is done.
+        return str(instance_id)
     instance.enter_step("spawn")
     with record_event(instance, "create", "compute_spawn", host=node.host):
         if not node.disk_path(instance.pk).exists():

@@ -158,7 +158,15 @@ class LibvirtDriver(ComputeDriver):
         return self._power_state(self._domain(name))
 
     def power_states(self):
-        return {dom.name(): self._power_state(dom) for dom in self.conn.listAllDomains()}
+        states = {}
+        for dom in self.conn.listAllDomains():
+            try:
+                states[dom.name()] = self._power_state(dom)
+            except libvirt.libvirtError as error:
+                if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                # undefined while we listed: it is gone
+        return states
 
     @staticmethod
     def _power_state(dom):

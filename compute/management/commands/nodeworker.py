@@ -43,6 +43,7 @@ class Command(BaseCommand):
             raise CommandError("--simulate needs at least 1 node")
         nodes = self.simulated_nodes(prefix, simulate) if simulate else [
             agent.Node(host, get_driver(uri, instances_dir=conf.NODES_DIR / host))]
+        agent.requeue_unacknowledged([queues.compute(node.host) for node in nodes])
         for node in nodes:
             node.start()
             agent.NODES[node.host] = node
