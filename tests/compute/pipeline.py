@@ -51,7 +51,7 @@ class ControlWorker:
         self.log.close()
 
 
-def start_nodes(cloud, tmp_path, count, prefix_word, vcpus=16, memory_mb=32768, disk_gb=500):
+def start_nodes(cloud, tmp_path, count, prefix_word, vcpus=16, memory_mb=32768, disk_gb=500, **env):
     """`count` simulated nodes in one node worker; they fetch images from
     the test cloud's image API."""
     prefix = f"{prefix_word}-{uuid.uuid4().hex[:6]}-"
@@ -60,7 +60,7 @@ def start_nodes(cloud, tmp_path, count, prefix_word, vcpus=16, memory_mb=32768, 
                         STRATUS_PUBLIC_URL=cloud.url,
                         STRATUS_SIMULATED_VCPUS=str(vcpus), STRATUS_SIMULATED_MEMORY_MB=str(memory_mb),
                         STRATUS_SIMULATED_DISK_GB=str(disk_gb), STRATUS_HEARTBEAT_INTERVAL="1",
-                        STRATUS_POWER_SYNC_INTERVAL="5")
+                        STRATUS_POWER_SYNC_INTERVAL="5", **env)
     worker.start()
     return worker, [f"{prefix}{index}" for index in range(1, count + 1)]
 
