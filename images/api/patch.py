@@ -1,5 +1,6 @@
 """JSON patch of an image (`application/openstack-images-v2.1-json-patch`):
-add, remove and replace of base attributes, custom properties and tags,
+add, remove and replace of base attributes, custom properties and the tags
+list (as a whole: `/tags`; one tag at a time is PUT/DELETE .../tags/<tag>),
 with Glance's answers (403 for read-only attributes, 409 for a missing
 property). All operations are checked before any is saved."""
 from django.utils import timezone
@@ -12,14 +13,15 @@ MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch",)
 OPERATIONS = ("add", "remove", "replace")
 
 
-def _segments(path):
-    if not isinstance(path, str) or not path.startswith("/") or path == "/":
+def _name(path):
+    """The one attribute a JSON pointer names (/name, /os_distro)."""
+    if not isinstance(path, str) or not path.startswith("/") or path == "/" or "/" in path[1:]:
         raise BadRequest(f"Invalid JSON pointer for this resource: {path!r}.")
-    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+    return path[1:].replace("~1", "/").replace("~0", "~")
 
 
 def parse(body):
-    """[(op, path segments, value)] of a patch body."""
+    """[(op, path, attribute name, value)] of a patch body."""
     if not isinstance(body, list):
         raise BadRequest("Invalid input: a JSON patch is a JSON array of operation objects.")
     changes = []
@@ -27,16 +29,14 @@ def parse(body):
         if not isinstance(operation, dict):
             raise BadRequest(f"Invalid input for operation {index}: not a JSON object.")
         path = operation.get("path")
-        segments = _segments(path)
+        name = _name(path)
         op = operation.get("op")
         if op not in OPERATIONS:
             raise BadRequest(f"Invalid operation {op!r} for path '{path}': op must be one of "
                              f"{', '.join(OPERATIONS)}.")
         if op != "remove" and "value" not in operation:
             raise BadRequest(f"Invalid operation '{op}' for path '{path}': a value is required.")
-        if len(segments) > 1 and (segments[0] != "tags" or len(segments) != 2):
-            raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'.")
-        changes.append((op, path, segments, operation.get("value")))
+        changes.append((op, path, name, operation.get("value")))
     return changes
 
 
@@ -50,12 +50,9 @@ class ImageState:
         self.properties = dict(image.properties)
 
     def apply(self, changes, credentials):
-        for op, path, segments, value in changes:
-            name = segments[0]
+        for op, path, name, value in changes:
             check_name(name, path)
-            if len(segments) == 2:
-                self._apply_tag(op, path, segments[1], value)
-            elif name in WRITABLE:
+            if name in WRITABLE:
                 self._apply_attribute(op, path, name, value, credentials)
             else:
                 self._apply_property(op, path, name, value)
@@ -86,23 +83,6 @@ class ImageState:
             self.properties[name] = check_value(name, value, path)
         else:
             del self.properties[name]
-
-    def _apply_tag(self, op, path, position, value):
-        # RFC 6902 on the tags array: openstacksdk sends list diffs this way.
-        tags = list(self.tags)
-        if position == "-" and op == "add":
-            index = len(tags)
-        elif position.isdigit() and int(position) <= len(tags) - (op != "add"):
-            index = int(position)
-        else:
-            raise BadRequest(f"Invalid JSON pointer for this resource: '{path}': no such tag position.")
-        if op == "add":
-            tags.insert(index, check_value("tags", [value], path)[0])
-        elif op == "replace":
-            tags[index] = check_value("tags", [value], path)[0]
-        else:
-            del tags[index]
-        self.tags = tags
 
     def save(self):
         """Writes the copy back (the caller holds the row locked)."""
