@@ -152,7 +152,9 @@ class Node:
             name = self.domain_name(instance.pk)
             if instance.power_state == PowerState.PAUSED:
                 self.driver.pause(name)
-            elif instance.power_state in (PowerState.SHUTDOWN, PowerState.SUSPENDED, PowerState.NOSTATE):
+            elif instance.power_state == PowerState.SUSPENDED:
+                self.driver.suspend(name)
+            elif instance.power_state in (PowerState.SHUTDOWN, PowerState.NOSTATE):
                 self.driver.stop(name, timeout=0)
 
     # -- power-state sync ---------------------------------------------------

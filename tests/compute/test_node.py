@@ -184,11 +184,13 @@ def test_one_process_runs_fifty_simulated_nodes_each_with_its_own_hypervisor(sim
 
 def test_restart_finishes_a_delete_and_a_stop_the_killed_worker_left(simulated):
     worker, (host,) = simulated(1)
-    doomed, stopping = make_instance(host), make_instance(host)
-    for instance in (doomed, stopping):
+    doomed, stopping, suspended = make_instance(host), make_instance(host), make_instance(host)
+    for instance in (doomed, stopping, suspended):
         run(tasks.prepare_disk, instance, host)
         run(tasks.spawn, instance, host)
         instance.refresh_from_db()
+    suspended.begin("suspend")
+    run(tasks.power_action, suspended, host, "suspend")
     worker.kill(signal.SIGKILL)
     # The API accepted both requests, but their messages were lost with the worker.
     doomed.begin("delete")
@@ -201,4 +203,10 @@ def test_restart_finishes_a_delete_and_a_stop_the_killed_worker_left(simulated):
     assert (stopping.vm_state, stopping.task_state, stopping.power_state) == (VmState.STOPPED, None,
                                                                               PowerState.SHUTDOWN)
     node = ComputeNode.objects.get(host=host)
-    assert (node.vcpus_used, node.memory_mb_used) == (stopping.vcpus, stopping.memory_mb)
+    assert (node.vcpus_used, node.memory_mb_used) == (stopping.vcpus + suspended.vcpus,
+                                                      stopping.memory_mb + suspended.memory_mb)
+    # The untouched suspended instance is still suspended on the restarted node.
+    first_heartbeat = node.heartbeat_at
+    wait_until(lambda: ComputeNode.objects.get(host=host).heartbeat_at > first_heartbeat, message="a heartbeat")
+    suspended.refresh_from_db()
+    assert (suspended.vm_state, suspended.power_state) == (VmState.SUSPENDED, PowerState.SUSPENDED)
