@@ -1,0 +1,16 @@
+"""Operators see images in Django's admin site."""
+import pytest
+
+from images.models import Image, ImageMember, ImageTag
+
+
+@pytest.mark.django_db
+def test_admin_lists_and_shows_images(admin_client):
+    image = Image.objects.create(name="for-the-admin", owner="p1", disk_format="raw", container_format="bare")
+    ImageTag.objects.create(image=image, value="gold")
+    ImageMember.objects.create(image=image, member="p2")
+    listing = admin_client.get("/admin/images/image/?q=for-the-admin")
+    assert listing.status_code == 200 and b"for-the-admin" in listing.content
+    page = admin_client.get(f"/admin/images/image/{image.pk}/change/")
+    assert page.status_code == 200
+    assert b"gold" in page.content and b"p2" in page.content
