@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
@@ -294,6 +295,7 @@ class Agent(threading.Thread):
 
     def run(self):
         next_heartbeat = next_sync = time.monotonic()
+        next_eviction = time.monotonic() + conf.IMAGE_CACHE_EVICT_INTERVAL
         while not self.stopping.is_set():
             now = time.monotonic()
             if now >= next_heartbeat:
@@ -302,7 +304,26 @@ class Agent(threading.Thread):
             if now >= next_sync:
                 self._each("sync_power_states")
                 next_sync = now + conf.POWER_SYNC_INTERVAL
-            self.stopping.wait(max(0.1, min(next_heartbeat, next_sync) - time.monotonic()))
+            if now >= next_eviction:
+                self.evict_images()
+                next_eviction = now + conf.IMAGE_CACHE_EVICT_INTERVAL
+            self.stopping.wait(max(0.1, min(next_heartbeat, next_sync, next_eviction) - time.monotonic()))
+
+    def evict_images(self):
+        """Trims the image cache this machine's nodes share, keeping the
+        images of their instances (and any with a live disk on it)."""
+        from images.cache import ImageCache
+
+        close_old_connections()
+        try:
+            in_use = set(Instance.objects.filter(host__in=[node.host for node in self.nodes], deleted=False)
+                         .exclude(image_id="").values_list("image_id", flat=True))
+            evicted = ImageCache().evict(settings.IMAGE_CACHE_MAX_BYTES, in_use)
+        except Exception:  # noqa: BLE001  (the next round tries again)
+            log.exception("image cache eviction failed")
+            return
+        if evicted:
+            log.info("image cache: evicted %s", ", ".join(evicted))
 
     def _each(self, method):
         for node in self.nodes:

@@ -17,6 +17,9 @@ def _get(name, default, kind):
 HEARTBEAT_INTERVAL = _get("STRATUS_HEARTBEAT_INTERVAL", 10, float)
 # Seconds between power-state syncs (database vs hypervisor).
 POWER_SYNC_INTERVAL = _get("STRATUS_POWER_SYNC_INTERVAL", 30, float)
+# Seconds between trims of this machine's image cache to
+# settings.IMAGE_CACHE_MAX_BYTES (images no instance here uses go first).
+IMAGE_CACHE_EVICT_INTERVAL = _get("STRATUS_IMAGE_CACHE_EVICT_INTERVAL", 600, float)
 # How long a started domain may take to reach running.
 SPAWN_TIMEOUT = _get("STRATUS_SPAWN_TIMEOUT", 120, float)
 # How long stop and soft reboot wait for a clean (ACPI) shutdown before

@@ -210,3 +210,26 @@ def test_restart_finishes_a_delete_and_a_stop_the_killed_worker_left(simulated):
     wait_until(lambda: ComputeNode.objects.get(host=host).heartbeat_at > first_heartbeat, message="a heartbeat")
     suspended.refresh_from_db()
     assert (suspended.vm_state, suspended.power_state) == (VmState.SUSPENDED, PowerState.SUSPENDED)
+
+
+def test_the_agent_trims_the_image_cache_but_keeps_images_in_use(live_db, tmp_path):
+    cache = tmp_path / "image-cache"
+    cache.mkdir()
+    prefix = f"nodetest-{uuid.uuid4().hex[:6]}-"
+    host = f"{prefix}1"
+    worker = NodeWorker(["--simulate", 1, "--prefix", prefix], tmp_path / "worker.log",
+                        STRATUS_NODES_DIR=str(tmp_path / "nodes"), STRATUS_IMAGE_CACHE_DIR=str(cache),
+                        STRATUS_IMAGE_CACHE_MAX_BYTES="0", STRATUS_IMAGE_CACHE_EVICT_INTERVAL="0.5", **SIMULATED)
+    used, unused = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        worker.start()
+        make_instance(host, image_id=used)
+        # Two images in the cache as the image cache leaves them after a download.
+        for image_id in (used, unused):
+            (cache / image_id).write_bytes(b"\0" * 4096)
+            (cache / f"{image_id}.json").write_text('{"format": "raw", "overlays": []}')
+        wait_until(lambda: not (cache / unused).exists(), message="eviction of the unused image")
+        assert (cache / used).exists()
+    finally:
+        worker.stop()
+        forget_hosts([host])
