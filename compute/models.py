@@ -429,6 +429,13 @@ class Instance(models.Model):
         return self.update_state(expected_task_state=tuple(allowed), expected_vm_state=VmState.BUILDING,
                                  task_state=BOOT_STEPS[index].task_state)
 
+    def reset_state(self, vm_state):
+        """An operator's reset (Nova's reset-state): the instance is what
+        they say, and the task under way is forgotten."""
+        if vm_state not in (VmState.ACTIVE, VmState.ERROR):
+            raise ValueError(f"An instance can be reset to active or error, not {vm_state!r}.")
+        return self.update_state(vm_state=vm_state, task_state=None)
+
     def mark_deleted(self):
         """The instance is gone from its node: the row stays (for usage and
         actions history) but leaves every list. Releases its claim."""

@@ -24,7 +24,7 @@ from compute.api.flavors import visible_flavors
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
 from compute.models import (
     ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair, ServerGroup, TaskState,
-    VmState, finish_action, start_action,
+    UnexpectedState, VmState, finish_action, start_action,
 )
 from workers import pipelines
 
@@ -453,6 +453,8 @@ class ServerActionView(ComputeView):
             return self.lock(request, instance, argument)
         if name == "unlock":
             return self.unlock(request, instance)
+        if name == "os-resetState":
+            return self.reset_state(request, instance, argument)
         if name == "reboot":
             if not isinstance(argument, dict) or str(argument.get("type", "")).upper() not in ("SOFT", "HARD"):
                 raise BadRequest("Invalid input for field 'reboot.type': must be 'SOFT' or 'HARD'.")
@@ -501,6 +503,22 @@ class ServerActionView(ComputeView):
         with transaction.atomic():
             Instance.objects.filter(pk=instance.pk).update(locked=False, locked_by=None, locked_reason=None)
             action = start_action(instance, "unlock", request._request.request_id, request.auth.user_id,
+                                  request.auth.project_id)
+            finish_action(instance, action)
+        return Response(status=202)
+
+    def reset_state(self, request, instance, argument):
+        if not request.auth.is_admin:
+            raise ApiError("Policy doesn't allow os-resetState to be performed.", status=403)
+        state = argument.get("state") if isinstance(argument, dict) else None
+        if state not in (VmState.ACTIVE, VmState.ERROR):
+            raise BadRequest("Invalid input for field 'os-resetState.state': must be 'active' or 'error'.")
+        with transaction.atomic():
+            try:
+                instance.reset_state(state)
+            except UnexpectedState:
+                raise NotFound(f"Instance {instance.id} could not be found.")
+            action = start_action(instance, "reset_state", request._request.request_id, request.auth.user_id,
                                   request.auth.project_id)
             finish_action(instance, action)
         return Response(status=202)

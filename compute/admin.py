@@ -1,0 +1,141 @@
+"""Operators' view of compute: flavors, instances with their actions and
+faults, nodes and services, and the actions an operator reaches for
+(disable a node, reset a stuck instance's state)."""
+from django.contrib import admin, messages
+from django.db import transaction
+
+from compute.models import (
+    ComputeNode, Flavor, FlavorAccess, Instance, InstanceAction, InstanceActionEvent, InstanceFault, KeyPair,
+    Quota, Service, ServerGroup, UnexpectedState, VmState,
+)
+
+COMPUTE_BINARY = "stratus-compute"
+
+
+def reset_state(instance, vm_state):
+    try:
+        instance.reset_state(vm_state)
+    except UnexpectedState:
+        return 0  # deleted meanwhile
+    return 1
+
+
+def set_hosts_disabled(hosts, disabled, reason=None):
+    """Disables or enables nodes and their compute services together (the
+    scheduler reads the node, os-services shows the service)."""
+    with transaction.atomic():
+        ComputeNode.objects.filter(host__in=hosts).update(disabled=disabled, disabled_reason=reason)
+        return Service.objects.filter(host__in=hosts, binary=COMPUTE_BINARY).update(
+            disabled=disabled, disabled_reason=reason)
+
+
+class FlavorAccessInline(admin.TabularInline):
+    model = FlavorAccess
+    extra = 0
+
+
+@admin.register(Flavor)
+class FlavorAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "vcpus", "memory_mb", "root_gb", "ephemeral_gb", "is_public", "disabled"]
+    list_filter = ["is_public", "disabled"]
+    search_fields = ["name", "id"]
+    inlines = [FlavorAccessInline]
+
+
+class InstanceFaultInline(admin.TabularInline):
+    model = InstanceFault
+    extra = 0
+    readonly_fields = ["code", "message", "details", "host", "created_at"]
+    can_delete = False
+
+
+class InstanceActionInline(admin.TabularInline):
+    model = InstanceAction
+    extra = 0
+    fields = ["action", "request_id", "user_id", "start_time", "finish_time", "message"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(Instance)
+class InstanceAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "project_id", "vm_state", "task_state", "power_state", "host", "flavor_name",
+                    "created_at", "deleted"]
+    list_filter = ["vm_state", "task_state", "deleted", "host"]
+    search_fields = ["name", "id", "project_id", "host"]
+    readonly_fields = ["node", "flavor", "server_group"]
+    inlines = [InstanceFaultInline, InstanceActionInline]
+    actions = ["reset_to_error", "reset_to_active"]
+
+    @admin.action(description="Reset state to error (forget the task under way)")
+    def reset_to_error(self, request, queryset):
+        count = sum(reset_state(instance, VmState.ERROR) for instance in queryset)
+        self.message_user(request, f"{count} instance(s) reset to error.", messages.SUCCESS)
+
+    @admin.action(description="Reset state to active (forget the task under way)")
+    def reset_to_active(self, request, queryset):
+        count = sum(reset_state(instance, VmState.ACTIVE) for instance in queryset)
+        self.message_user(request, f"{count} instance(s) reset to active.", messages.SUCCESS)
+
+
+class InstanceActionEventInline(admin.TabularInline):
+    model = InstanceActionEvent
+    extra = 0
+    readonly_fields = ["event", "host", "start_time", "finish_time", "result", "details", "traceback"]
+    can_delete = False
+
+
+@admin.register(InstanceAction)
+class InstanceActionAdmin(admin.ModelAdmin):
+    list_display = ["action", "instance", "request_id", "start_time", "finish_time", "message"]
+    list_filter = ["action"]
+    search_fields = ["request_id", "instance__id", "instance__name"]
+    readonly_fields = ["instance"]
+    inlines = [InstanceActionEventInline]
+
+
+@admin.register(ComputeNode)
+class ComputeNodeAdmin(admin.ModelAdmin):
+    list_display = ["host", "hypervisor_type", "availability_zone", "vcpus_used", "vcpus", "memory_mb_used",
+                    "memory_mb", "local_gb_used", "local_gb", "running_vms", "disabled", "heartbeat_at"]
+    list_filter = ["disabled", "availability_zone", "hypervisor_type"]
+    search_fields = ["host", "hypervisor_hostname"]
+    actions = ["disable_nodes", "enable_nodes"]
+
+    @admin.action(description="Disable: schedule no new instances here")
+    def disable_nodes(self, request, queryset):
+        hosts = list(queryset.values_list("host", flat=True))
+        set_hosts_disabled(hosts, True, f"disabled by {request.user} in the admin site")
+        self.message_user(request, f"{len(hosts)} node(s) disabled.", messages.SUCCESS)
+
+    @admin.action(description="Enable")
+    def enable_nodes(self, request, queryset):
+        hosts = list(queryset.values_list("host", flat=True))
+        set_hosts_disabled(hosts, False)
+        self.message_user(request, f"{len(hosts)} node(s) enabled.", messages.SUCCESS)
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["binary", "host", "disabled", "disabled_reason", "forced_down", "last_seen_up"]
+    list_filter = ["binary", "disabled", "forced_down"]
+    search_fields = ["host"]
+
+
+@admin.register(KeyPair)
+class KeyPairAdmin(admin.ModelAdmin):
+    list_display = ["name", "user_id", "type", "fingerprint", "created_at"]
+    search_fields = ["name", "user_id"]
+
+
+@admin.register(ServerGroup)
+class ServerGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "policy", "project_id", "created_at"]
+    search_fields = ["name", "id", "project_id"]
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["project_id", "resource", "hard_limit"]
+    search_fields = ["project_id"]
