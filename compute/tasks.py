@@ -22,8 +22,6 @@ from workers.celery import app
 log = logging.getLogger(__name__)
 
 SCHEDULER_BINARY = "stratus-scheduler"
-# How often the reconciler runs (seconds).
-RECONCILE_INTERVAL = 30
 
 
 @shared_task(name="compute.tasks.schedule_instance")
@@ -121,7 +119,7 @@ def handle_build_failure(instance, message):
 
 @shared_task(name="compute.tasks.reconcile")
 def reconcile():
-    """Periodic: reports the scheduler alive, then moves every instance
+    """Periodic (workers/schedule.py): reports the scheduler alive, then moves every instance
     stuck in a transitional state past conf.TASK_STATE_DEADLINE on, and
     fails builds held by nodes that stopped heartbeating."""
     now = timezone.now()
@@ -169,7 +167,3 @@ def reconcile_stuck(instance):
     set_fault(instance, f"Task {state} did not finish within {seconds} seconds.")
     return True
 
-
-@app.on_after_finalize.connect
-def add_periodic_tasks(sender, **kwargs):
-    sender.add_periodic_task(RECONCILE_INTERVAL, reconcile.s().set(queue="control"), name="compute reconcile")

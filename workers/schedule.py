@@ -2,6 +2,11 @@
 from datetime import timedelta
 
 BEAT_SCHEDULE = {
+    # Ends instances stuck in a transitional state and builds on dead nodes.
+    "compute-reconcile": {
+        "task": "compute.tasks.reconcile",
+        "schedule": timedelta(seconds=30),
+    },
     "purge-revocation-events": {
         "task": "identity.tasks.purge_revocation_events",
         "schedule": timedelta(hours=1),
