@@ -94,6 +94,7 @@ def probe(conn):
     (no probe guest): the caller uses TCG without caching it."""
     if not kvm_offered(conn):
         return "qemu", "libvirt offers no KVM"
+    destroy_leftover_probes(conn)
     try:
         kernel, initrd = tiny_guest()
     except (OSError, subprocess.CalledProcessError) as error:
@@ -103,6 +104,18 @@ def probe(conn):
     if booted:
         return "kvm", "a KVM guest booted"
     return "qemu", f"a KVM guest did not boot within {PROBE_TIMEOUT:.0f} s"
+
+
+def destroy_leftover_probes(conn, name_prefix="stratus-probe-"):
+    """A node worker killed during its probe leaves the transient probe
+    domain running (it never reaches the guest's marker on a host where
+    KVM hangs): the next probe on this host removes it."""
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT):
+        if dom.name().startswith(name_prefix):
+            try:
+                dom.destroy()
+            except libvirt.libvirtError:
+                pass  # it ended on its own meanwhile
 
 
 def boot_to_marker(conn, virt_type, kernel, initrd, timeout, poweroff=False, name_prefix="stratus-probe-"):

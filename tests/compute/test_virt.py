@@ -96,6 +96,19 @@ def test_configured_virt_type_overrides_the_probe(monkeypatch):
         probe.configured_virt_type()
 
 
+def test_a_probe_left_running_by_a_killed_worker_is_removed_by_the_next(tmp_path):
+    conn = libvirt.open("test:///default")
+    try:
+        leftover = domain_xml.build(spec(tmp_path, name=f"{PREFIX}probe-{uuid.uuid4().hex[:6]}"), "qemu")
+        unrelated = domain_xml.build(spec(tmp_path), "qemu")
+        conn.createXML(leftover, 0)
+        kept = conn.createXML(unrelated, 0)
+        probe.destroy_leftover_probes(conn, name_prefix=f"{PREFIX}probe-")
+        assert [dom.name() for dom in conn.listAllDomains() if dom.name().startswith(PREFIX)] == [kept.name()]
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="module")
 def qemu():
     """qemu:///system and the tiny guest, or a skip saying what is missing."""
