@@ -130,6 +130,10 @@ mon_data = {dir}/mon/$cluster-$id
 osd_data = {dir}/osd/$cluster-$id
 osd_objectstore = memstore
 memstore_device_bytes = 1073741824
+# The OSD is put in the CRUSH map here instead: when it does so itself at
+# start-up it may ask before it knows the cluster's fsid, and die.
+osd_class_update_on_start = false
+osd_crush_update_on_start = false
 [mon]
 paxos_propose_interval = 0.05
 paxos_min_wait = 0.01
@@ -178,6 +182,9 @@ def ceph_conf(tmp_path_factory):
         osd_id = ceph("ceph", "osd", "new", osd_uuid)
         (directory / "osd" / f"ceph-{osd_id}").mkdir()
         ceph("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
+        ceph("ceph", "osd", "crush", "add-bucket", "local", "host")
+        ceph("ceph", "osd", "crush", "move", "local", "root=default")
+        ceph("ceph", "osd", "crush", "add", f"osd.{osd_id}", "1.0", "host=local")
         ceph("ceph-osd", "-i", osd_id)
         ceph("ceph", "osd", "pool", "create", settings.IMAGE_RBD_POOL, "8")
         ceph("ceph", "osd", "pool", "application", "enable", settings.IMAGE_RBD_POOL, "rbd")
