@@ -37,18 +37,15 @@ def limit_of(project_id, resource):
     return conf.DEFAULT_QUOTAS[resource] if override is None else override
 
 
-def usage_of(project_id):
-    """What the project holds now: instances, cores, ram, key_pairs (of its
-    users are not tracked per project; counted as 0 like Nova's
-    project-scoped view), server_groups."""
+def usage_of(project_id, server_groups=True):
+    """What the project holds now: instances, cores, ram and (unless not
+    asked for) server groups. Keypairs belong to users, not projects."""
     totals = Instance.objects.filter(project_id=project_id, deleted=False).aggregate(
         instances=Count("id"), cores=Sum("vcpus"), ram=Sum("memory_mb"))
-    return {
-        "instances": totals["instances"] or 0,
-        "cores": totals["cores"] or 0,
-        "ram": totals["ram"] or 0,
-        "server_groups": ServerGroup.objects.filter(project_id=project_id).count(),
-    }
+    usage = {"instances": totals["instances"] or 0, "cores": totals["cores"] or 0, "ram": totals["ram"] or 0}
+    if server_groups:
+        usage["server_groups"] = ServerGroup.objects.filter(project_id=project_id).count()
+    return usage
 
 
 def lock_project(project_id):
@@ -65,7 +62,7 @@ def reserve_boot(project_id, minimum, maximum, vcpus, memory_mb):
     assert transaction.get_connection().in_atomic_block, "reserve_boot must run inside the inserting transaction"
     lock_project(project_id)
     limits = limits_of(project_id)
-    used = usage_of(project_id)
+    used = usage_of(project_id, server_groups=False)
 
     def needs(count):
         return (("instances", count), ("cores", count * vcpus), ("ram", count * memory_mb))

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 SCHEDULER_BINARY = "stratus-scheduler"
 
 
-@shared_task(name="compute.tasks.schedule_instance")
+@shared_task(name="compute.tasks.schedule_instance", ignore_result=True)
 def schedule_instance(instance_id):
     instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
     if instance is None or instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
@@ -80,7 +80,7 @@ def failure_message(failed_task_id, instance):
     return "Error", "A boot step failed.", ""
 
 
-@shared_task(name="compute.tasks.boot_step_failed")
+@shared_task(name="compute.tasks.boot_step_failed", ignore_result=True)
 def boot_step_failed(failed_task_id=None, *, instance_id, host):
     """Errback of the node chain: roll back and reschedule to another host
     while attempts remain, else ERROR with the failure as the fault."""
@@ -117,7 +117,7 @@ def handle_build_failure(instance, message):
     return "error"
 
 
-@shared_task(name="compute.tasks.reconcile")
+@shared_task(name="compute.tasks.reconcile", ignore_result=True)
 def reconcile():
     """Periodic (workers/schedule.py): reports the scheduler alive, then moves every instance
     stuck in a transitional state past conf.TASK_STATE_DEADLINE on, and

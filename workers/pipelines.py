@@ -43,17 +43,21 @@ def run_on_node(instance_id, host):
     step that raises stops the chain and calls boot_step_failed."""
     instance_id = str(instance_id)
     compute_queue = queues.compute(host)
+    # No step's result is kept (a failed step's error is in its event):
+    # storing results would cost queries on every step of every boot.
+    quiet = {"ignore_result": True}
     # The network and volume steps run on the control queue while they only
     # record their event (no networks, no volumes yet); networking moves
     # its step to network.<host> when node workers consume that queue.
     steps = chain(
         app.signature(PREPARE_DISK, args=(instance_id,), immutable=True, queue=compute_queue,
-                      routing_key=compute_queue),
+                      routing_key=compute_queue, **quiet),
         app.signature(PLUMB_NETWORK, args=(instance_id,), immutable=True, queue=queues.CONTROL,
-                      routing_key=queues.CONTROL),
+                      routing_key=queues.CONTROL, **quiet),
         app.signature(ATTACH_VOLUMES, args=(instance_id,), immutable=True, queue=queues.CONTROL,
-                      routing_key=queues.CONTROL),
-        app.signature(SPAWN, args=(instance_id,), immutable=True, queue=compute_queue, routing_key=compute_queue),
+                      routing_key=queues.CONTROL, **quiet),
+        app.signature(SPAWN, args=(instance_id,), immutable=True, queue=compute_queue, routing_key=compute_queue,
+                      **quiet),
     )
     # An errback with one positional parameter is published to its queue
     # with the failed task's id (rather than run inside the failed worker).
@@ -68,22 +72,23 @@ def reschedule(instance_id, failed_host):
 
     def publish():
         if failed_host:
-            _send(CLEANUP, (instance_id,), queues.compute(failed_host))
+            _send(CLEANUP, (instance_id,), queues.compute(failed_host), ignore_result=True)
         _send(SCHEDULE, (instance_id,), queues.CONTROL)
 
     transaction.on_commit(publish)
 
 
 def cleanup(instance_id, host):
-    transaction.on_commit(lambda: _send(CLEANUP, (str(instance_id),), queues.compute(host)))
+    transaction.on_commit(lambda: _send(CLEANUP, (str(instance_id),), queues.compute(host), ignore_result=True))
 
 
 def destroy(instance_id, host):
-    transaction.on_commit(lambda: _send(DESTROY, (str(instance_id),), queues.compute(host)))
+    transaction.on_commit(lambda: _send(DESTROY, (str(instance_id),), queues.compute(host), ignore_result=True))
 
 
 def power_action(instance_id, host, action):
-    transaction.on_commit(lambda: _send(POWER_ACTION, (str(instance_id), action), queues.compute(host)))
+    transaction.on_commit(lambda: _send(POWER_ACTION, (str(instance_id), action), queues.compute(host),
+                                        ignore_result=True))
 
 
 def console_log(instance_id, host, length, timeout):

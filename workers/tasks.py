@@ -16,11 +16,11 @@ def _record_step(instance_id, step_name):
     return instance_id
 
 
-@shared_task(name="workers.tasks.plumb_network")
+@shared_task(name="workers.tasks.plumb_network", ignore_result=True)
 def plumb_network(instance_id):
     return _record_step(instance_id, "network")
 
 
-@shared_task(name="workers.tasks.attach_volumes")
+@shared_task(name="workers.tasks.attach_volumes", ignore_result=True)
 def attach_volumes(instance_id):
     return _record_step(instance_id, "volumes")

@@ -100,7 +100,7 @@ def test_quota_set_and_limits(cloud):
     values = {row["Resource"]: row["Limit"] for row in quota} if isinstance(quota, list) else quota
     assert values["instances"] == 3 and values["cores"] == 7 and values["ram"] == 4096
     # `limits show` asks block storage too; the SDK asks compute alone.
-    absolute = cloud.connect().compute.get_limits().absolute
+    absolute = cloud.connect("stratus-demo").compute.get_limits().absolute
     assert absolute.instances == 10 and absolute.instances_used >= 0
     failed = cloud.openstack("quota", "set", "--instances", "3", project["id"], cloud="stratus-demo",
                              expect_fail=True)
