@@ -2,7 +2,6 @@
 Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
-from cloud.versions import link
 from compute.api.base import nova_time
 from compute.models import TaskState, VmState
 
@@ -39,6 +38,19 @@ def host_id(instance):
     if not instance.host:
         return ""
     return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
+
+
+def base_url(request):
+    """The absolute URL of the server root, worked out once per request
+    (building it per link is most of the cost of a long list)."""
+    base = getattr(request, "_stratus_base_url", None)
+    if base is None:
+        base = request._stratus_base_url = request.build_absolute_uri("/").rstrip("/")
+    return base
+
+
+def link(request, path, rel="self"):
+    return {"rel": rel, "href": base_url(request) + path}
 
 
 def server_links(request, instance):
