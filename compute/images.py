@@ -12,6 +12,8 @@ class BootImage:
     status: str
     min_ram: int
     min_disk: int
+    size: int | None
+    virtual_size: int | None
     properties: dict
 
 
@@ -24,8 +26,8 @@ def image_for_boot(image_id, project_id, is_admin=False):
         shared = ImageMember.objects.filter(member=project_id, status="accepted").values("image_id")
         images = images.filter(Q(visibility__in=("public", "community")) | Q(owner=project_id)
                                | Q(visibility="shared", pk__in=shared))
-    image = images.only("id", "status", "min_ram", "min_disk", "properties").first()
+    image = images.only("id", "status", "min_ram", "min_disk", "size", "virtual_size", "properties").first()
     if image is None:
         return None
     return BootImage(id=image.id, status=image.status, min_ram=image.min_ram, min_disk=image.min_disk,
-                     properties=image.properties)
+                     size=image.size, virtual_size=image.virtual_size, properties=image.properties)

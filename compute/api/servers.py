@@ -240,6 +240,10 @@ class BootPlan:
         if image.min_disk and self.flavor.root_gb and self.flavor.root_gb < image.min_disk:
             raise BadRequest(f"Flavor's disk is too small for requested image: flavor {self.flavor.name} has "
                              f"{self.flavor.root_gb} GiB, image {image_id} needs {image.min_disk} GiB.")
+        image_bytes = max(image.size or 0, image.virtual_size or 0)
+        if self.flavor.root_gb and image_bytes > self.flavor.root_gb * 2 ** 30:
+            raise BadRequest(f"Flavor's disk is too small for requested image: flavor {self.flavor.name} has "
+                             f"{self.flavor.root_gb} GiB, image {image_id} is {image_bytes} bytes.")
         return image
 
     def find_key(self, key_name):

@@ -2,6 +2,7 @@
 requests, project isolation, states that refuse an action, locks,
 metadata, list filters and pagination, and the query count of a list."""
 import base64
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,7 +45,19 @@ def count_servers(api, token):
     return len(api.get("/compute/v2.1/servers", token=token, headers=V).json()["servers"])
 
 
-def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id):
+def upload_image(api, token, tmp_path, virtual_size):
+    path = tmp_path / f"{virtual_size}.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), virtual_size], check=True)
+    image = api.post("/image/v2/images", token=token, json={
+        "name": f"img-{virtual_size}", "disk_format": "qcow2", "container_format": "bare",
+        "visibility": "public"}).json()
+    uploaded = api.put(f"/image/v2/images/{image['id']}/file", token=token, data=path.read_bytes(),
+                       headers={"Content-Type": "application/octet-stream"})
+    assert uploaded.status_code == 204, uploaded.text
+    return image["id"]
+
+
+def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id, tmp_path):
     token = tokens["demo"]
     before = count_servers(api, token)
     cases = [
@@ -63,6 +76,9 @@ def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id):
         response = create(api, token, image_id, **extra)
         assert response.status_code == 400, (extra, response.text)
         assert expected in response.json()["badRequest"]["message"], (extra, response.text)
+    big_image = upload_image(api, tokens["admin"], tmp_path, "2G")
+    too_small = create(api, token, big_image)
+    assert too_small.status_code == 400 and "Flavor's disk is too small" in too_small.text
     no_networks = api.post("/compute/v2.1/servers", token=token, headers=V, json={
         "server": {"name": "x", "imageRef": image_id, "flavorRef": "42"}})
     assert no_networks.status_code == 400 and "networks" in no_networks.text
