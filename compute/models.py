@@ -14,7 +14,7 @@ takes it back once. Node heartbeats write capacity and liveness only."""
 import contextlib
 import traceback as traceback_module
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, models, transaction

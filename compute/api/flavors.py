@@ -148,6 +148,17 @@ def validate_extra_specs(data):
     return specs
 
 
+def change_extra_specs(flavor_id, change):
+    """Replaces a flavor's extra specs by change(current), the row locked
+    so that concurrent writers do not lose each other's keys."""
+    with transaction.atomic():
+        flavor = Flavor.objects.select_for_update().filter(id=flavor_id).first()
+        if flavor is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        flavor.extra_specs = change(flavor.extra_specs)
+        flavor.save(update_fields=["extra_specs"])
+
+
 class ExtraSpecsView(ComputeView):
     policy = {"get": "any", "post": "admin"}
 
@@ -156,12 +167,7 @@ class ExtraSpecsView(ComputeView):
 
     def post(self, request, flavor_id):
         specs = validate_extra_specs(request.data.get("extra_specs") if isinstance(request.data, dict) else None)
-        with transaction.atomic():
-            flavor = Flavor.objects.select_for_update().filter(id=flavor_id).first()
-            if flavor is None:
-                raise NotFound(f"Flavor {flavor_id} could not be found.")
-            flavor.extra_specs = {**flavor.extra_specs, **specs}
-            flavor.save(update_fields=["extra_specs"])
+        change_extra_specs(flavor_id, lambda current: {**current, **specs})
         return Response({"extra_specs": specs})
 
 
@@ -178,23 +184,16 @@ class ExtraSpecView(ComputeView):
         specs = validate_extra_specs(request.data)
         if set(specs) != {key}:
             raise BadRequest("Request body and URI mismatch: the body must hold exactly the key in the URL.")
-        with transaction.atomic():
-            flavor = Flavor.objects.select_for_update().filter(id=flavor_id).first()
-            if flavor is None:
-                raise NotFound(f"Flavor {flavor_id} could not be found.")
-            flavor.extra_specs = {**flavor.extra_specs, **specs}
-            flavor.save(update_fields=["extra_specs"])
+        change_extra_specs(flavor_id, lambda current: {**current, **specs})
         return Response(specs)
 
     def delete(self, request, flavor_id, key):
-        with transaction.atomic():
-            flavor = Flavor.objects.select_for_update().filter(id=flavor_id).first()
-            if flavor is None:
-                raise NotFound(f"Flavor {flavor_id} could not be found.")
-            if key not in flavor.extra_specs:
+        def without_key(current):
+            if key not in current:
                 raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
-            flavor.extra_specs = {k: v for k, v in flavor.extra_specs.items() if k != key}
-            flavor.save(update_fields=["extra_specs"])
+            return {k: v for k, v in current.items() if k != key}
+
+        change_extra_specs(flavor_id, without_key)
         return Response(status=200)
 
 

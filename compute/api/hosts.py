@@ -15,6 +15,16 @@ from compute.models import ComputeNode, Instance, Service, alive_since
 COMPUTE_BINARY = "stratus-compute"
 
 
+def by_uuid(model, value, label):
+    try:
+        row = model.objects.filter(id=uuid.UUID(str(value))).first()
+    except ValueError:
+        row = None
+    if row is None:
+        raise NotFound(f"{label} {value} could not be found.")
+    return row
+
+
 def service_body(request, service):
     data = {
         "id": str(service.id) if request.api_version >= (2, 53) else _legacy_id(service.id),
@@ -58,13 +68,7 @@ class ServiceView(ComputeView):
     policy = {"put": "admin", "delete": "admin"}
 
     def find(self, service_id):
-        try:
-            service = Service.objects.filter(id=uuid.UUID(service_id)).first()
-        except ValueError:
-            service = None
-        if service is None:
-            raise NotFound(f"Service {service_id} could not be found.")
-        return service
+        return by_uuid(Service, service_id, "Service")
 
     def put(self, request, service_id):
         if request.api_version < (2, 53):
@@ -157,7 +161,8 @@ def hypervisor_detail(request, node, service):
         "free_ram_mb": node.memory_mb - node.memory_mb_used, "free_disk_gb": node.local_gb - node.local_gb_used,
         "current_workload": getattr(node, "workload", 0) or 0, "running_vms": node.running_vms,
         # A JSON object from 2.28, a string holding one before.
-        "cpu_info": node.cpu_info if request.api_version >= (2, 28) else json.dumps(node.cpu_info), "disk_available_least": node.local_gb - node.local_gb_used,
+        "cpu_info": node.cpu_info if request.api_version >= (2, 28) else json.dumps(node.cpu_info),
+        "disk_available_least": node.local_gb - node.local_gb_used,
         "host_ip": node.host_ip,
         "service": {"host": node.host, "id": str(service.id) if service else None,
                     "disabled_reason": node.disabled_reason},
@@ -208,12 +213,7 @@ class HypervisorView(ComputeView):
     policy = {"get": "admin"}
 
     def get(self, request, hypervisor_id):
-        try:
-            node = ComputeNode.objects.filter(id=uuid.UUID(hypervisor_id)).first()
-        except ValueError:
-            node = None
-        if node is None:
-            raise NotFound(f"Hypervisor {hypervisor_id} could not be found.")
+        node = by_uuid(ComputeNode, hypervisor_id, "Hypervisor")
         body = hypervisor_detail(request, node, compute_services().get(node.host))
         if request.api_version >= (2, 53) and require_bool(request.query_params.get("with_servers", "false"),
                                                        "with_servers"):

@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from compute.models import Claim, ComputeNode
@@ -16,6 +17,13 @@ from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
 from tests.conftest import server_env
 
 VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def live_db(django_db_setup, django_db_blocker):
+    """Committed writes, shared with the worker processes, for a whole module."""
+    with django_db_blocker.unblock():
+        yield
 
 
 class ControlWorker:

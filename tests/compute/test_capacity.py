@@ -6,18 +6,12 @@ import uuid
 import pytest
 
 from compute.models import ComputeNode, Instance, VmState
-from tests.compute.pipeline import (
-    ControlWorker, boot_at_once, node_usage, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image,
-    wait_settled,
+from tests.compute.pipeline import (  # noqa: F401  (live_db is a fixture)
+    ControlWorker, boot_at_once, live_db, node_usage, start_nodes, stop_nodes, unlimited_quota,
+    upload_tiny_image, wait_settled,
 )
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def live_db(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        yield
 
 
 @pytest.fixture(scope="module")

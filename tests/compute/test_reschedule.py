@@ -6,17 +6,11 @@ import pytest
 
 from compute.models import Claim, Instance
 from tests.compute.nodes import wait_until
-from tests.compute.pipeline import (
-    ControlWorker, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
+from tests.compute.pipeline import (  # noqa: F401  (live_db is a fixture)
+    ControlWorker, live_db, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
 )
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def live_db(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        yield
 
 
 @pytest.fixture(scope="module")
