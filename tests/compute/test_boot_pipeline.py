@@ -95,6 +95,28 @@ def test_hypervisor_list_stats_and_compute_service_list(cloud, storm, nodes):
     cloud.openstack("compute", "service", "set", "--enable", nodes[0], "stratus-compute")
     assert cloud.openstack("compute", "service", "list", "--host", nodes[0], "-f", "json")[0]["Status"] == "enabled"
 
+    cloud.openstack("compute", "service", "set", "--down", nodes[1], "stratus-compute")
+    assert cloud.openstack("compute", "service", "list", "--host", nodes[1], "-f", "json")[0]["State"] == "down"
+    cloud.openstack("compute", "service", "set", "--up", nodes[1], "stratus-compute")
+    assert cloud.openstack("compute", "service", "list", "--host", nodes[1], "-f", "json")[0]["State"] == "up"
+
+    zones = cloud.openstack("availability", "zone", "list", "--compute", "-f", "json")
+    assert {"Zone Name": "nova", "Zone Status": "available"}.items() <= zones[0].items()
+
+
+def test_hypervisor_servers_and_the_admin_host_filter(cloud, api, storm, nodes):
+    token = cloud.token()
+    headers = {"OpenStack-API-Version": "compute 2.53"}
+    listed = api.get(f"/compute/v2.1/os-hypervisors?with_servers=true&hypervisor_hostname_pattern={nodes[2]}",
+                     token=token, headers=headers).json()["hypervisors"]
+    on_node = {server.id for server in storm.values() if server.compute_host == nodes[2]}
+    assert {server["uuid"] for server in listed[0]["servers"]} == on_node
+    by_host = api.get(f"/compute/v2.1/servers?all_tenants=1&host={nodes[2]}", token=token,
+                      headers=headers).json()["servers"]
+    assert {server["id"] for server in by_host} >= on_node
+    demo = api.get("/compute/v2.1/os-hypervisors", token=cloud.token("stratus-demo"), headers=headers)
+    assert demo.status_code == 403
+
 
 def test_create_with_the_cli_then_power_actions_and_delete(cloud, nodes, image, api):
     name = f"cli-{uuid.uuid4().hex[:6]}"
