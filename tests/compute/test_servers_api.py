@@ -202,9 +202,13 @@ def test_list_filters_pagination_and_all_tenants(cloud, api, tokens, image_id):
         mine = {s["name"] for s in api.get(f"/compute/v2.1/servers?name=page-{tag}", token=token,
                                            headers=V).json()["servers"]}
         assert f"page-{tag}-demo" not in mine
-        every = {row["Name"] for row in cloud.openstack("server", "list", "--all-projects", "--name",
-                                                        f"page-{tag}", "-f", "json")}
-        assert {f"page-{tag}-demo", f"page-{tag}-1"} <= every
+        rows = cloud.openstack("server", "list", "--all-projects", "--name", f"page-{tag}", "-f", "json")
+        assert {f"page-{tag}-demo", f"page-{tag}-1"} <= {row["Name"] for row in rows}
+        # The CLI names the flavor (from the server, 2.47+) and the image (asking the image API).
+        assert {row["Flavor"] for row in rows} == {"m1.nano"}
+        assert {row["Status"] for row in rows} == {"BUILD"}
+        image_name = cloud.openstack("image", "show", image_id, "-f", "json")["name"]
+        assert {row["Image"] for row in rows} == {image_name}
         demo_view = {row["Name"] for row in cloud.openstack("server", "list", "--name", f"page-{tag}", "-f", "json",
                                                             cloud="stratus-demo")}
         assert demo_view == {f"page-{tag}-demo"}
