@@ -21,6 +21,9 @@ RAM_ALLOCATION_RATIO = _float("STRATUS_RAM_ALLOCATION_RATIO", 1.0)
 DISK_ALLOCATION_RATIO = _float("STRATUS_DISK_ALLOCATION_RATIO", 1.0)
 # Hosts one boot may be tried on before it ends in ERROR.
 SCHEDULER_MAX_ATTEMPTS = _int("STRATUS_SCHEDULER_MAX_ATTEMPTS", 3)
+# Pick at random among this many best hosts (Nova's host_subset_size): 1 is
+# strictly best first; more spreads boots that are scheduled at the same time.
+SCHEDULER_HOST_SUBSET_SIZE = _int("STRATUS_SCHEDULER_HOST_SUBSET_SIZE", 1)
 # How the weigher spreads (positive: most free RAM first) or packs (negative).
 RAM_WEIGHT_MULTIPLIER = _float("STRATUS_RAM_WEIGHT_MULTIPLIER", 1.0)
 CPU_WEIGHT_MULTIPLIER = _float("STRATUS_CPU_WEIGHT_MULTIPLIER", 0.0)

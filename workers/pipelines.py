@@ -46,16 +46,18 @@ def run_on_node(instance_id, host):
     # No step's result is kept (a failed step's error is in its event):
     # storing results would cost queries on every step of every boot.
     quiet = {"ignore_result": True}
-    # The network and volume steps run on the control queue while they only
-    # record their event (no networks, no volumes yet); networking moves
-    # its step to network.<host> when node workers consume that queue.
+    # The network and volume steps only record their event until networking
+    # and block storage exist. They run on the chosen node's queue, the
+    # process that will run them for real (networking moves its step to
+    # network.<host> when node workers consume that queue), and so do not
+    # queue up behind scheduling on the control queue.
     steps = chain(
         app.signature(PREPARE_DISK, args=(instance_id,), immutable=True, queue=compute_queue,
                       routing_key=compute_queue, **quiet),
-        app.signature(PLUMB_NETWORK, args=(instance_id,), immutable=True, queue=queues.CONTROL,
-                      routing_key=queues.CONTROL, **quiet),
-        app.signature(ATTACH_VOLUMES, args=(instance_id,), immutable=True, queue=queues.CONTROL,
-                      routing_key=queues.CONTROL, **quiet),
+        app.signature(PLUMB_NETWORK, args=(instance_id,), immutable=True, queue=compute_queue,
+                      routing_key=compute_queue, **quiet),
+        app.signature(ATTACH_VOLUMES, args=(instance_id,), immutable=True, queue=compute_queue,
+                      routing_key=compute_queue, **quiet),
         app.signature(SPAWN, args=(instance_id,), immutable=True, queue=compute_queue, routing_key=compute_queue,
                       **quiet),
     )

@@ -2,7 +2,8 @@
 networking and block storage exist, servers boot with `networks: none` and
 no volumes: these steps only move the instance through their task_state
 and record their event, so `server event list` shows where they will run.
-They plumb nothing and attach nothing."""
+They plumb nothing and attach nothing. They run in the chosen node's worker
+(workers/pipelines.py says why)."""
 from celery import shared_task
 
 from compute.models import BOOT_STEP, Instance, record_event

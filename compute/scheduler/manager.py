@@ -17,9 +17,7 @@ from compute.scheduler.weights import order_hosts
 # How many candidates the SQL pre-filter hands to the Python filters and
 # weighers, most free RAM first.
 CANDIDATES = 200
-# Pick at random among this many best hosts (Nova's host_subset_size): 1
-# is strictly best-first; more spreads boots that are scheduled at once.
-HOST_SUBSET_SIZE = max(1, int(getattr(conf, "SCHEDULER_HOST_SUBSET_SIZE", 1)))
+HOST_SUBSET_SIZE = max(1, conf.SCHEDULER_HOST_SUBSET_SIZE)
 
 
 class NoValidHost(Exception):
