@@ -106,6 +106,15 @@ def test_over_quota_is_403_naming_the_quota_and_concurrent_boots_respect_it(clou
         ram = create(api, token, image_id, flavor=big["id"])
         assert ram.status_code == 403 and "Quota exceeded for ram" in ram.text
 
+        # min_count..max_count: as many as the quota allows, at least min_count.
+        some = create(api, token, image_id, name="fill", min_count=1, max_count=10, return_reservation_id=True)
+        assert some.status_code == 202
+        reservation = some.json()["reservation_id"]
+        filled = api.get(f"/compute/v2.1/servers?reservation_id={reservation}", token=token, headers=V).json()
+        assert sorted(server["name"] for server in filled["servers"]) == [f"fill-{i}" for i in range(1, 5)]
+        for server in filled["servers"]:
+            delete(api, token, server["id"])
+
         with ThreadPoolExecutor(max_workers=10) as pool:
             responses = list(pool.map(lambda _: create(api, token, image_id), range(10)))
         assert sorted(response.status_code for response in responses) == [202] * 4 + [403] * 6
