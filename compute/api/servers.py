@@ -86,13 +86,17 @@ class ServerListView(ComputeView):
     def get(self, request):
         params = request.query_params
         admin = request.auth.is_admin
-        all_tenants = admin and "all_tenants" in params and (
+        all_tenants = "all_tenants" in params and (
             params["all_tenants"] == "" or parse_bool(params["all_tenants"], "all_tenants"))
-        include_deleted = "changes-since" in params or (admin and params.get("deleted", "").lower() == "true")
+        if all_tenants and not admin:
+            raise ApiError("Policy doesn't allow listing the servers of all projects.", status=403)
+        only_deleted = admin and params.get("deleted", "").lower() == "true"
         # What a list never shows stays in the database; the few nodes are
         # read once each (one query), not joined into every row.
         instances = Instance.objects.prefetch_related("node").defer("request_spec", "tried_hosts", "key_data")
-        if not include_deleted:
+        if only_deleted:
+            instances = instances.filter(deleted=True)
+        elif "changes-since" not in params:
             instances = instances.filter(deleted=False)
         project = params.get("project_id") or params.get("tenant_id")
         if all_tenants:

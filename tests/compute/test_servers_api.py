@@ -221,6 +221,8 @@ def test_list_filters_pagination_and_all_tenants(cloud, api, tokens, image_id):
         demo_view = {row["Name"] for row in cloud.openstack("server", "list", "--name", f"page-{tag}", "-f", "json",
                                                             cloud="stratus-demo")}
         assert demo_view == {f"page-{tag}-demo"}
+        refused = api.get("/compute/v2.1/servers?all_tenants=1", token=tokens["demo"], headers=V)
+        assert refused.status_code == 403
 
         later = (timezone.now() + timezone.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert api.get(f"/compute/v2.1/servers?changes-since={later}", token=token,
@@ -232,6 +234,9 @@ def test_list_filters_pagination_and_all_tenants(cloud, api, tokens, image_id):
     gone = api.get(f"/compute/v2.1/servers/detail?changes-since=2000-01-01T00:00:00Z&name=page-{tag}",
                    token=token, headers=V).json()["servers"]
     assert {server["status"] for server in gone} == {"DELETED"}
+    deleted = api.get(f"/compute/v2.1/servers?deleted=true&all_tenants=1&name=page-{tag}", token=token,
+                      headers=V).json()["servers"]
+    assert len(deleted) == 6
 
 
 def test_server_groups_and_usage(cloud, api, tokens, image_id):
