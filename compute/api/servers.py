@@ -550,6 +550,19 @@ class ServerActionView(ComputeView):
         return Response({"output": output})
 
 
+def change_metadata(request, server_id, change):
+    """Replaces a server's metadata by change(current), the row locked so
+    concurrent writers do not lose each other's keys; the result must stay
+    within the project's metadata_items quota."""
+    limit = quotas.limit_of(request.auth.project_id, "metadata_items")
+    with transaction.atomic():
+        instance = find_instance(request, server_id, for_update=True)
+        check_unlocked(request, instance)
+        metadata = require_metadata(change(instance.metadata), limit=limit)
+        Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
+    return metadata
+
+
 class MetadataView(ComputeView):
     """/servers/{id}/metadata: GET, POST (merge), PUT (replace)."""
 
@@ -559,23 +572,18 @@ class MetadataView(ComputeView):
         return Response({"metadata": find_instance(request, server_id).metadata})
 
     def post(self, request, server_id):
-        return self.write(request, server_id, merge=True)
+        new = self.new_metadata(request)
+        return Response({"metadata": change_metadata(request, server_id, lambda current: {**current, **new})})
 
     def put(self, request, server_id):
-        return self.write(request, server_id, merge=False)
+        new = self.new_metadata(request)
+        return Response({"metadata": change_metadata(request, server_id, lambda current: new)})
 
-    def write(self, request, server_id, merge):
+    @staticmethod
+    def new_metadata(request):
         if not isinstance(request.data, dict) or "metadata" not in request.data:
             raise BadRequest("Invalid input for field 'metadata': the body must be {\"metadata\": {...}}.")
-        limit = quotas.limit_of(request.auth.project_id, "metadata_items")
-        new = require_metadata(request.data["metadata"])
-        with transaction.atomic():
-            instance = find_instance(request, server_id, for_update=True)
-            check_unlocked(request, instance)
-            metadata = {**instance.metadata, **new} if merge else new
-            require_metadata(metadata, limit=limit)
-            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
-        return Response({"metadata": metadata})
+        return require_metadata(request.data["metadata"])
 
 
 class MetadataItemView(ComputeView):
@@ -592,22 +600,14 @@ class MetadataItemView(ComputeView):
         if not isinstance(meta, dict) or list(meta) != [key]:
             raise BadRequest("Invalid input for field 'meta': must hold exactly the key in the URL.")
         require_metadata(meta, "meta")
-        limit = quotas.limit_of(request.auth.project_id, "metadata_items")
-        with transaction.atomic():
-            instance = find_instance(request, server_id, for_update=True)
-            check_unlocked(request, instance)
-            metadata = {**instance.metadata, **meta}
-            require_metadata(metadata, limit=limit)
-            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
+        change_metadata(request, server_id, lambda current: {**current, **meta})
         return Response({"meta": meta})
 
     def delete(self, request, server_id, key):
-        with transaction.atomic():
-            instance = find_instance(request, server_id, for_update=True)
-            check_unlocked(request, instance)
-            if key not in instance.metadata:
+        def without_key(current):
+            if key not in current:
                 raise NotFound(f"Metadata item {key} was not found.")
-            metadata = {k: v for k, v in instance.metadata.items() if k != key}
-            Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
-        return Response(status=204)
+            return {k: v for k, v in current.items() if k != key}
 
+        change_metadata(request, server_id, without_key)
+        return Response(status=204)

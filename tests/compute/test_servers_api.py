@@ -164,6 +164,23 @@ def test_actions_in_the_wrong_state_are_409_and_locks_hold(api, tokens, image_id
     assert [row["action"] for row in actions["instanceActions"]] == ["delete", "unlock", "lock", "create"]
 
 
+def test_metadata_replace_item_and_limit(api, tokens, image_id):
+    token = tokens["demo"]
+    server_id = create(api, token, image_id, metadata={"a": "1"}).json()["server"]["id"]
+    base = f"/compute/v2.1/servers/{server_id}/metadata"
+    try:
+        assert api.put(base, token=token, json={"metadata": {"c": "3"}}, headers=V).json() == {"metadata": {"c": "3"}}
+        assert api.put(base + "/d", token=token, json={"meta": {"d": "4"}}, headers=V).status_code == 200
+        assert api.get(base, token=token, headers=V).json()["metadata"] == {"c": "3", "d": "4"}
+        mismatch = api.put(base + "/d", token=token, json={"meta": {"e": "5"}}, headers=V)
+        assert mismatch.status_code == 400 and "'meta'" in mismatch.text
+        too_many = api.post(base, token=token, json={"metadata": {f"k{i}": "v" for i in range(200)}}, headers=V)
+        assert too_many.status_code == 403 and "metadata_items" in too_many.text
+        assert api.delete(base + "/nope", token=token, headers=V).status_code == 404
+    finally:
+        delete(api, token, server_id)
+
+
 def test_metadata_update_and_show_through_the_cli(cloud, image_id):
     name = f"meta-{uuid.uuid4().hex[:6]}"
     cloud.openstack("server", "create", "--image", image_id, "--flavor", "m1.nano", "--nic", "none",
