@@ -22,6 +22,7 @@ from compute.api.base import (
 )
 from compute.api.flavors import visible_flavors
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
+from compute.console.tokens import novnc_url
 from compute.models import (
     ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair, ServerGroup, TaskState,
     UnexpectedState, VmState, finish_action, start_action,
@@ -465,6 +466,9 @@ class ServerActionView(ComputeView):
             return self.unlock(request, instance)
         if name == "os-resetState":
             return self.reset_state(request, instance, argument)
+        if name == "os-getVNCConsole":
+            console_type = argument.get("type") if isinstance(argument, dict) else None
+            return Response({"console": {"type": console_type, "url": novnc_url_of(instance, console_type)}})
         if name == "reboot":
             if not isinstance(argument, dict) or str(argument.get("type", "")).upper() not in ("SOFT", "HARD"):
                 raise BadRequest("Invalid input for field 'reboot.type': must be 'SOFT' or 'HARD'.")
@@ -561,6 +565,41 @@ def change_metadata(request, server_id, change):
         metadata = require_metadata(change(instance.metadata), limit=limit)
         Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
     return metadata
+
+
+def novnc_url_of(instance, console_type):
+    """A one-time noVNC console URL of the instance's domain (through the
+    console proxy), or 400/409 saying why there is none."""
+    if console_type != "novnc":
+        raise BadRequest(f"Invalid input for field 'type': unavailable console type {console_type!r}; "
+                         f"Stratus offers 'novnc'.")
+    if not instance.host or instance.node is None or instance.vm_state not in (VmState.ACTIVE, VmState.PAUSED):
+        raise Conflict(f"Instance {instance.id} is not ready: it has no console now "
+                       f"(vm_state {instance.vm_state}).")
+    if not instance.node.is_up:
+        raise Conflict(f"Compute host {instance.host} is not available.")
+    try:
+        return novnc_url(instance, timeout=conf.NODE_CALL_TIMEOUT)
+    except Exception as error:  # the node's own error or the wait's timeout: the caller sees why
+        raise Conflict(f"Console of instance {instance.id} is unavailable: {type(error).__name__}: {error}") \
+            from None
+
+
+class RemoteConsoleView(ComputeView):
+    """POST /servers/{id}/remote-consoles (2.6+)."""
+
+    policy = {"post": "member"}
+
+    def post(self, request, server_id):
+        if request.api_version < (2, 6):
+            raise NotFound("Remote consoles need microversion 2.6 or later (before: os-getVNCConsole).")
+        body = self.body("remote_console")
+        if body.get("protocol") != "vnc":
+            raise BadRequest(f"Invalid input for field 'remote_console.protocol': {body.get('protocol')!r} is "
+                             f"not offered; Stratus offers 'vnc'.")
+        instance = find_instance(request, server_id)
+        url = novnc_url_of(instance, body.get("type"))
+        return Response({"remote_console": {"protocol": "vnc", "type": "novnc", "url": url}})
 
 
 class MetadataView(ComputeView):

@@ -45,6 +45,7 @@ urlpatterns = [
     route("servers/detail", servers.ServerDetailListView.as_view()),
     route(f"servers/{SERVER}", servers.ServerView.as_view()),
     route(f"servers/{SERVER}/action", servers.ServerActionView.as_view()),
+    route(f"servers/{SERVER}/remote-consoles", servers.RemoteConsoleView.as_view()),
     route(f"servers/{SERVER}/metadata", servers.MetadataView.as_view()),
     route(f"servers/{SERVER}/metadata/{ID.format('key')}", servers.MetadataItemView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions", instance_actions.InstanceActionListView.as_view()),

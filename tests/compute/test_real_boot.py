@@ -73,6 +73,11 @@ def test_boot_stratus_tiny_on_qemu_and_drive_it(cloud, real_node, hypervisor):
     wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
                interval=3, message="the guest's boot marker on its console")
 
+    console = cloud.openstack("console", "url", "show", "--novnc", name, "-f", "json")
+    assert console["type"] == "novnc" and "token" in console["url"]
+    refused = cloud.openstack("console", "url", "show", "--spice", name, expect_fail=True)
+    assert "spice" in refused.stderr
+
     cloud.openstack("server", "stop", name)
     wait_until(lambda: status(cloud, name) == "SHUTOFF", timeout=120, interval=1, message="SHUTOFF")
     assert not domain.isActive()
