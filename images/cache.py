@@ -17,7 +17,8 @@ instance on this node boots from, and instance disks as qcow2 overlays on it.
         A new qcow2 file at dest_path backed by the cached copy (fetched
         first if needed), of the image's virtual size or size_bytes
         (ImageCacheError when smaller than the image). The overlay is
-        remembered: while it exists, its image counts as in use.
+        remembered: while it exists, its image counts as in use. Overlays
+        of an image already cached are made concurrently.
 
     cache.evict(max_bytes, in_use_image_ids=()) -> [image ids evicted]
         Removes cached images, least recently used first, until the cache
@@ -25,12 +26,14 @@ instance on this node boots from, and instance disks as qcow2 overlays on it.
         live overlay, or one being downloaded.
 
 Layout of the directory: `<image id>` (the data, read-only), `<image
-id>.json` (format, sizes, hash, overlays), `.<image id>.lock`, and
-`.<image id>.*.part` while downloading."""
+id>.json` (format, sizes, hash), `.<image id>.overlays/` (a symlink to each
+disk made on it), `.<image id>.lock`, and `.<image id>.*.part` while
+downloading."""
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -75,22 +78,36 @@ class ImageCache:
 
     def create_overlay(self, image_id, dest_path, size_bytes=None):
         dest_path = Path(dest_path)
-        with self._locked(image_id):
-            self._ensure(image_id)
-            meta = self._read_meta(image_id)
-            if size_bytes is not None and meta.get("virtual_size") and size_bytes < meta["virtual_size"]:
-                raise ImageCacheError(
-                    f"The disk of {size_bytes} bytes is smaller than image {image_id} ({meta['virtual_size']} bytes).")
-            command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"],
-                       "-b", str(self.path(image_id)), str(dest_path)]
-            if size_bytes is not None:
-                command.append(str(size_bytes))
-            self._run(command, f"Could not create a disk on image {image_id}")
-            overlays = [path for path in meta.get("overlays", []) if Path(path).exists()]
-            meta["overlays"] = sorted(set(overlays) | {str(dest_path.resolve())})
-            self._write_meta(image_id, meta)
+        while True:
+            # Overlays of a cached image are made side by side under a shared
+            # lock; only a download (or an eviction) needs the image alone.
+            with self._locked(image_id, shared=True):
+                if self.path(image_id).exists() and self._meta_path(image_id).exists():
+                    self._make_overlay(image_id, dest_path, size_bytes)
+                    break
+            with self._locked(image_id):
+                self._ensure(image_id)
         os.utime(self.path(image_id))
         return dest_path
+
+    def _make_overlay(self, image_id, dest_path, size_bytes):
+        meta = self._read_meta(image_id)
+        if size_bytes is not None and meta.get("virtual_size") and size_bytes < meta["virtual_size"]:
+            raise ImageCacheError(
+                f"The disk of {size_bytes} bytes is smaller than image {image_id} ({meta['virtual_size']} bytes).")
+        command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"],
+                   "-b", str(self.path(image_id)), str(dest_path)]
+        if size_bytes is not None:
+            command.append(str(size_bytes))
+        self._run(command, f"Could not create a disk on image {image_id}")
+        # One symlink per overlay: registering is atomic and needs no
+        # read-modify-write of shared metadata.
+        target = dest_path.resolve()
+        registry = self._overlay_dir(image_id)
+        registry.mkdir(exist_ok=True)
+        link = registry / hashlib.sha1(str(target).encode()).hexdigest()
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
 
     def evict(self, max_bytes, in_use_image_ids=()):
         in_use = set(in_use_image_ids)
@@ -113,6 +130,7 @@ class ImageCache:
                     continue
                 self.path(image_id).unlink(missing_ok=True)
                 self._meta_path(image_id).unlink(missing_ok=True)
+                shutil.rmtree(self._overlay_dir(image_id), ignore_errors=True)
             total -= size
             evicted.append(image_id)
         return evicted
@@ -135,21 +153,34 @@ class ImageCache:
         temporary.write_text(json.dumps(meta))
         os.rename(temporary, self._meta_path(image_id))
 
+    def _overlay_dir(self, image_id):
+        return self.directory / f".{self.path(image_id).name}.overlays"
+
     def _has_live_overlay(self, image_id):
+        """Whether a disk made on this image still exists (dead entries are
+        dropped on the way)."""
+        live = False
         try:
-            overlays = self._read_meta(image_id).get("overlays", [])
+            links = list(self._overlay_dir(image_id).iterdir())
         except FileNotFoundError:
             return False
-        return any(Path(path).exists() for path in overlays)
+        for link in links:
+            if link.exists():  # follows the symlink to the overlay
+                live = True
+            else:
+                link.unlink(missing_ok=True)
+        return live
 
     @contextmanager
-    def _locked(self, image_id, wait=True):
-        """An exclusive lock on one image's cache entry, between processes
-        and threads alike (flock belongs to the open file)."""
+    def _locked(self, image_id, wait=True, shared=False):
+        """A lock on one image's cache entry, between processes and threads
+        alike (flock belongs to the open file): exclusive to download or
+        evict, shared to build overlays on a cached copy."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         with open(self.directory / f".{self.path(image_id).name}.lock", "w") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(handle, mode | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 yield False
                 return
@@ -182,7 +213,7 @@ class ImageCache:
             self._write_meta(image_id, {
                 "format": backing_format, "size": image.get("size"), "virtual_size": image.get("virtual_size"),
                 "os_hash_algo": image.get("os_hash_algo"), "os_hash_value": image.get("os_hash_value"),
-                "overlays": [], "fetched_at": time.time(),
+                "fetched_at": time.time(),
             })
             partial.chmod(0o444)
             os.rename(partial, self.path(image_id))

@@ -227,7 +227,7 @@ def test_the_agent_trims_the_image_cache_but_keeps_images_in_use(live_db, tmp_pa
         # Two images in the cache as the image cache leaves them after a download.
         for image_id in (used, unused):
             (cache / image_id).write_bytes(b"\0" * 4096)
-            (cache / f"{image_id}.json").write_text('{"format": "raw", "overlays": []}')
+            (cache / f"{image_id}.json").write_text('{"format": "raw"}')
         wait_until(lambda: not (cache / unused).exists(), message="eviction of the unused image")
         assert (cache / used).exists()
     finally:

@@ -130,6 +130,23 @@ def test_overlay_is_backed_by_the_cached_copy(cloud, upload, tmp_path):
         cache.create_overlay(image_id, tmp_path / "instance" / "small", size_bytes=2**20)
 
 
+def test_overlays_of_a_cached_image_do_not_wait_for_each_other(cloud, upload, tmp_path):
+    image_id, _ = upload()
+    cache = cache_at(cloud, tmp_path / "cache")
+    (tmp_path / "vm").mkdir()
+    cache.fetch(image_id)
+    made = []
+    # Another boot on this node is in the middle of making its overlay
+    # (it holds the image's shared lock): this one goes ahead meanwhile.
+    with cache._locked(image_id, shared=True):
+        worker = threading.Thread(target=lambda: made.append(cache.create_overlay(image_id, tmp_path / "vm" / "a")))
+        worker.start()
+        worker.join(timeout=60)
+        assert made == [tmp_path / "vm" / "a"]
+    # ...while an eviction waits for no one and skips the image in use.
+    assert cache.evict(0) == []
+
+
 def test_evict_removes_unused_images_oldest_first(cloud, upload, tmp_path):
     cache = cache_at(cloud, tmp_path / "cache")
     oldest, older, newest = (upload()[0] for _ in range(3))
