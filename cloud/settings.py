@@ -117,7 +117,7 @@ STATIC_ROOT = VAR_DIR / "static"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["cloud.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["cloud.policy.Policy"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["cloud.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "cloud.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
