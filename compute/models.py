@@ -271,6 +271,8 @@ class Service(models.Model):
     """A Stratus process on a host (stratus-compute on each node,
     stratus-scheduler for the control worker), as os-services shows it."""
 
+    COMPUTE_BINARY = "stratus-compute"
+
     id = models.UUIDField(primary_key=True, default=new_uuid)
     binary = models.CharField(max_length=64)
     host = models.CharField(max_length=255)
@@ -367,6 +369,28 @@ class Instance(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Set on every state write: changes-since and the reconciler's deadline.
     updated_at = models.DateTimeField(default=timezone.now)
+
+    # Server lists load a thousand rows with a few big columns deferred;
+    # Django then matches every column name against the loaded ones per row.
+    # The layout of a row depends only on which columns were loaded: work it
+    # out once per set of columns.
+    _row_layouts = {}
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        fields = cls._meta.concrete_fields
+        if len(values) != len(fields):
+            key = tuple(field_names)
+            layout = cls._row_layouts.get(key)
+            if layout is None:
+                loaded = set(field_names)
+                layout = cls._row_layouts[key] = [field.attname in loaded for field in fields]
+            values_iter = iter(values)
+            values = [next(values_iter) if present else models.DEFERRED for present in layout]
+        instance = cls(*values)
+        instance._state.adding = False
+        instance._state.db = db
+        return instance
 
     class Meta:
         ordering = ["-created_at", "id"]
