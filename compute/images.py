@@ -1,9 +1,8 @@
 """What compute needs to know of an image to boot it: visible to the
-project, active, and its min_ram/min_disk. A read-only look at the images
-app's records, kept in this one function."""
+project, active, and its min_ram/min_disk. Who sees which image is the
+images app's rule (Image.objects.visible_to); this is the one place
+compute asks it."""
 from dataclasses import dataclass
-
-from django.db.models import Q
 
 
 @dataclass(frozen=True)
@@ -19,13 +18,9 @@ class BootImage:
 
 def image_for_boot(image_id, project_id, is_admin=False):
     """The image `project_id` may boot, or None if there is none it can see."""
-    from images.models import Image, ImageMember
+    from images.models import Image
 
-    images = Image.objects.filter(pk=image_id).exclude(status="deleted")
-    if not is_admin:
-        shared = ImageMember.objects.filter(member=project_id, status="accepted").values("image_id")
-        images = images.filter(Q(visibility__in=("public", "community")) | Q(owner=project_id)
-                               | Q(visibility="shared", pk__in=shared))
+    images = Image.objects.visible_to(None if is_admin else project_id).filter(pk=image_id).exclude(status="deleted")
     image = images.only("id", "status", "min_ram", "min_disk", "size", "virtual_size", "properties").first()
     if image is None:
         return None

@@ -12,8 +12,6 @@ from cloud.pagination import paginate
 from compute.api.base import ComputeView, nova_time, nova_time_usec, require_bool, require_string
 from compute.models import ComputeNode, Instance, Service, alive_since
 
-COMPUTE_BINARY = "stratus-compute"
-
 
 def by_uuid(model, value, label):
     try:
@@ -29,7 +27,7 @@ def service_body(request, service):
     data = {
         "id": str(service.id) if request.api_version >= (2, 53) else _legacy_id(service.id),
         "binary": service.binary, "host": service.host, "zone": service.availability_zone
-        if service.binary == COMPUTE_BINARY else "internal",
+        if service.binary == Service.COMPUTE_BINARY else "internal",
         "status": "disabled" if service.disabled else "enabled",
         "state": "up" if service.is_up else "down",
         "updated_at": nova_time_usec(service.last_seen_up), "disabled_reason": service.disabled_reason,
@@ -46,7 +44,7 @@ def _legacy_id(value):
 
 def sync_node(service):
     """A compute service's enabled state is its node's: the scheduler reads the node."""
-    if service.binary == COMPUTE_BINARY:
+    if service.binary == Service.COMPUTE_BINARY:
         ComputeNode.objects.filter(host=service.host).update(disabled=service.disabled,
                                                              disabled_reason=service.disabled_reason)
 
@@ -95,10 +93,12 @@ class ServiceView(ComputeView):
 
     def delete(self, request, service_id):
         service = self.find(service_id)
-        if service.binary == COMPUTE_BINARY and Instance.objects.filter(host=service.host, deleted=False).exists():
+        hosting = (service.binary == Service.COMPUTE_BINARY
+                   and Instance.objects.filter(host=service.host, deleted=False).exists())
+        if hosting:
             raise BadRequest(f"Unable to delete compute service that is hosting instances on {service.host}.")
         with transaction.atomic():
-            if service.binary == COMPUTE_BINARY:
+            if service.binary == Service.COMPUTE_BINARY:
                 ComputeNode.objects.filter(host=service.host).delete()
             service.delete()
         return Response(status=204)
@@ -143,7 +143,7 @@ class LegacyServiceActionView(ComputeView):
 
 
 def compute_services():
-    return {service.host: service for service in Service.objects.filter(binary=COMPUTE_BINARY)}
+    return {service.host: service for service in Service.objects.filter(binary=Service.COMPUTE_BINARY)}
 
 
 def hypervisor_summary(request, node, service):
@@ -251,13 +251,13 @@ class AvailabilityZoneView(ComputeView):
             zone = zones.setdefault(node.availability_zone, {"available": False, "hosts": {}})
             up = not node.disabled and node.heartbeat_at is not None and node.heartbeat_at >= alive
             zone["available"] |= up
-            zone["hosts"][node.host] = {COMPUTE_BINARY: {"available": up, "active": not node.disabled,
+            zone["hosts"][node.host] = {Service.COMPUTE_BINARY: {"available": up, "active": not node.disabled,
                                                          "updated_at": nova_time(node.heartbeat_at)}}
         info = [{"zoneName": name, "zoneState": {"available": zone["available"]},
                  "hosts": zone["hosts"] if self.detail else None} for name, zone in sorted(zones.items())]
         if self.detail:
             internal = {}
-            for service in Service.objects.exclude(binary=COMPUTE_BINARY):
+            for service in Service.objects.exclude(binary=Service.COMPUTE_BINARY):
                 internal.setdefault(service.host, {})[service.binary] = {
                     "available": service.is_up, "active": not service.disabled,
                     "updated_at": nova_time(service.last_seen_up)}

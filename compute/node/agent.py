@@ -27,7 +27,6 @@ from workers import queues
 
 log = logging.getLogger(__name__)
 
-COMPUTE_BINARY = "stratus-compute"
 
 # The API action each transitional task_state belongs to (stop for
 # powering-off...), to finish it after a restart.
@@ -90,7 +89,7 @@ class Node:
             ram_allocation_ratio=compute_conf.RAM_ALLOCATION_RATIO,
             disk_allocation_ratio=compute_conf.DISK_ALLOCATION_RATIO,
             heartbeat_at=now))
-        Service.objects.update_or_create(host=self.host, binary=COMPUTE_BINARY, defaults=dict(
+        Service.objects.update_or_create(host=self.host, binary=Service.COMPUTE_BINARY, defaults=dict(
             topic=queues.compute(self.host), last_seen_up=now))
 
     def heartbeat(self):
@@ -99,7 +98,7 @@ class Node:
         updated = ComputeNode.objects.filter(host=self.host).update(
             vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
             running_vms=capacity.running_domains, heartbeat_at=now)
-        services = Service.objects.filter(host=self.host, binary=COMPUTE_BINARY).update(
+        services = Service.objects.filter(host=self.host, binary=Service.COMPUTE_BINARY).update(
             last_seen_up=now, report_count=F("report_count") + 1)
         if not (updated and services):  # deleted by an operator: come back
             self.register()
