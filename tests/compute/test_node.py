@@ -12,7 +12,6 @@ from compute.models import (
     Claim, ComputeNode, Instance, InstanceActionEvent, PowerState, Service, VmState,
 )
 from compute.node import tasks
-from compute.node.agent import COMPUTE_BINARY
 from tests.compute.nodes import NodeWorker, forget_hosts, make_instance, wait_until
 
 SIMULATED = dict(STRATUS_SIMULATED_VCPUS="8", STRATUS_SIMULATED_MEMORY_MB="8192", STRATUS_SIMULATED_DISK_GB="100",
@@ -59,7 +58,7 @@ def test_simulated_nodes_register_and_heartbeat(simulated):
     for node in nodes.values():
         assert (node.vcpus, node.memory_mb, node.local_gb) == (8, 8192, 100)
         assert node.hypervisor_uri.startswith("test://") and node.is_up
-    services = Service.objects.filter(host__in=hosts, binary=COMPUTE_BINARY)
+    services = Service.objects.filter(host__in=hosts, binary=Service.COMPUTE_BINARY)
     assert {service.host for service in services} == set(hosts)
     assert all(service.topic == f"compute.{service.host}" and service.is_up for service in services)
     first = {node.host: node.heartbeat_at for node in nodes.values()}
@@ -169,7 +168,7 @@ def test_sigkill_mid_boot_then_restart_leaves_nothing_building(simulated):
 def test_one_process_runs_fifty_simulated_nodes_each_with_its_own_hypervisor(simulated):
     _worker, hosts = simulated(50, concurrency=8)
     assert ComputeNode.objects.filter(host__in=hosts, heartbeat_at__isnull=False).count() == 50
-    assert Service.objects.filter(host__in=hosts, binary=COMPUTE_BINARY).count() == 50
+    assert Service.objects.filter(host__in=hosts, binary=Service.COMPUTE_BINARY).count() == 50
     booted = {}
     for host in (hosts[0], hosts[36], hosts[49]):
         instance = make_instance(host)
