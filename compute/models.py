@@ -233,6 +233,12 @@ class ComputeNode(models.Model):
     disabled = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=255, null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the host booted, as its agent reports on each heartbeat (the
+    # API renders the hypervisor's uptime from it; null until reported).
+    booted_at = models.DateTimeField(null=True, blank=True)
+    # The host's 1, 5 and 15 minute load averages ("0.12, 0.30, 0.25"),
+    # reported with booted_at for the same uptime text.
+    load_average = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,6 +4,7 @@ import json
 import uuid
 
 from django.db import transaction
+from django.utils import timezone
 from django.db.models import Count, Q, Sum
 from rest_framework.response import Response
 
@@ -281,12 +282,30 @@ class AggregateListView(ComputeView):
         return Response({"aggregates": []})
 
 
+def uptime_text(booted_at, load_average, now):
+    """The host's uptime as the `uptime` command prints it (what Nova's
+    libvirt driver returns and the CLI parses), from the boot time and load
+    the node reports; nodes do not count logged-in users: 0."""
+    seconds = max(int((now - booted_at).total_seconds()), 0)
+    days, seconds = divmod(seconds, 86400)
+    hours, minutes = divmod(seconds // 60, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts.append(f"{hours:2d}:{minutes:02d}" if hours else f"{minutes} min")
+    return f" {now:%H:%M:%S} up {', '.join(parts)},  0 users,  load average: {load_average or '0.00, 0.00, 0.00'}"
+
+
 class HypervisorUptimeView(ComputeView):
-    """Nodes do not report the host's uptime: 501, as Nova answers for a
-    driver without it (the CLI then shows the hypervisor without it)."""
+    """The host's uptime from the boot time its agent reports on each
+    heartbeat. A node that never reported one answers 501, as Nova does
+    for a driver without uptime (the CLI then shows the hypervisor
+    without it)."""
 
     policy = {"get": "admin"}
 
     def get(self, request, hypervisor_id):
-        HypervisorView().get(request, hypervisor_id)  # 404 for an unknown hypervisor first
-        raise ApiError("Hypervisor uptime is not reported by Stratus compute nodes.", status=501)
+        node = by_uuid(ComputeNode, hypervisor_id, "Hypervisor")
+        if node.booted_at is None:
+            raise ApiError("Hypervisor uptime is not reported by this compute node.", status=501)
+        body = hypervisor_summary(request, node, compute_services().get(node.host))
+        body["uptime"] = uptime_text(node.booted_at, node.load_average, timezone.now())
+        return Response({"hypervisor": body})

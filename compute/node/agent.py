@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -33,6 +34,35 @@ log = logging.getLogger(__name__)
 ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items() if name != "delete"}
 
 NODES = {}
+
+# A simulated node's "host" is this worker: it booted when the process did.
+PROCESS_STARTED_AT = timezone.now()
+
+
+def host_booted_at(simulated):
+    """When the host booted: /proc/uptime on a real node, the worker's
+    start on a simulated one (or when /proc is not there to read)."""
+    if not simulated:
+        try:
+            with open("/proc/uptime") as uptime:
+                seconds = float(uptime.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return PROCESS_STARTED_AT
+        # Whole seconds: the reported boot time does not jitter between heartbeats.
+        return (timezone.now() - timedelta(seconds=seconds)).replace(microsecond=0)
+    return PROCESS_STARTED_AT
+
+
+def host_load_average(simulated):
+    """The 1, 5 and 15 minute load averages from /proc/loadavg; a simulated
+    node runs nothing of its own and reports none."""
+    if not simulated:
+        try:
+            with open("/proc/loadavg") as loadavg:
+                return ", ".join(loadavg.read().split()[:3])
+        except OSError:
+            pass
+    return "0.00, 0.00, 0.00"
 
 
 class Node:
@@ -88,7 +118,8 @@ class Node:
             cpu_allocation_ratio=compute_conf.CPU_ALLOCATION_RATIO,
             ram_allocation_ratio=compute_conf.RAM_ALLOCATION_RATIO,
             disk_allocation_ratio=compute_conf.DISK_ALLOCATION_RATIO,
-            heartbeat_at=now))
+            booted_at=host_booted_at(self.simulated),
+            load_average=host_load_average(self.simulated), heartbeat_at=now))
         Service.objects.update_or_create(host=self.host, binary=Service.COMPUTE_BINARY, defaults=dict(
             topic=queues.compute(self.host), last_seen_up=now))
 
@@ -97,7 +128,8 @@ class Node:
         now = timezone.now()
         updated = ComputeNode.objects.filter(host=self.host).update(
             vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
-            running_vms=capacity.running_domains, heartbeat_at=now)
+            running_vms=capacity.running_domains, booted_at=host_booted_at(self.simulated),
+            load_average=host_load_average(self.simulated), heartbeat_at=now)
         services = Service.objects.filter(host=self.host, binary=Service.COMPUTE_BINARY).update(
             last_seen_up=now, report_count=F("report_count") + 1)
         if not (updated and services):  # deleted by an operator: come back
