@@ -56,8 +56,12 @@ class TaskState:
 
     # Every task state is transitional: the reconciler errors an instance
     # that stays in one past conf.TASK_STATE_DEADLINE.
+    REBUILDING = "rebuilding"
+    REBUILD_SPAWNING = "rebuild_spawning"
+
     ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
-           REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING)
+           REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING,
+           REBUILDING, REBUILD_SPAWNING)
 
 
 # power_state: what the hypervisor last said (Nova's numbers, on the wire as
@@ -125,6 +129,9 @@ ACTIONS = {
     "unpause": Transition((VmState.PAUSED,), TaskState.UNPAUSING, VmState.ACTIVE, PowerState.RUNNING),
     "suspend": Transition((VmState.ACTIVE,), TaskState.SUSPENDING, VmState.SUSPENDED, PowerState.SUSPENDED),
     "resume": Transition((VmState.SUSPENDED,), TaskState.RESUMING, VmState.ACTIVE, PowerState.RUNNING),
+    # The node moves rebuilding -> rebuild_spawning itself (compute.node.tasks.rebuild).
+    "rebuild": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.ERROR), TaskState.REBUILDING,
+                          VmState.ACTIVE, PowerState.RUNNING),
     # Delete is allowed from anything but another delete, even mid-build.
     "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
                           VmState.SUSPENDED, VmState.ERROR), TaskState.DELETING, VmState.DELETED,

@@ -22,6 +22,7 @@ SPAWN = "compute.node.tasks.spawn"
 DESTROY = "compute.node.tasks.destroy"
 CLEANUP = "compute.node.tasks.cleanup"
 POWER_ACTION = "compute.node.tasks.power_action"
+REBUILD = "compute.node.tasks.rebuild"
 CONSOLE_LOG = "compute.node.tasks.console_log"
 PLUMB_NETWORK = "workers.tasks.plumb_network"
 ATTACH_VOLUMES = "workers.tasks.attach_volumes"
@@ -91,6 +92,10 @@ def destroy(instance_id, host):
 def power_action(instance_id, host, action):
     transaction.on_commit(lambda: _send(POWER_ACTION, (str(instance_id), action), queues.compute(host),
                                         ignore_result=True))
+
+
+def rebuild(instance_id, host):
+    transaction.on_commit(lambda: _send(REBUILD, (str(instance_id),), queues.compute(host), ignore_result=True))
 
 
 def console_log(instance_id, host, length, timeout):

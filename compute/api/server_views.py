@@ -18,6 +18,8 @@ TASK_STATUS = {
     (VmState.PAUSED, TaskState.REBOOTING_HARD): "HARD_REBOOT",
     (VmState.SUSPENDED, TaskState.REBOOTING_HARD): "HARD_REBOOT",
     (VmState.ERROR, TaskState.REBOOTING_HARD): "HARD_REBOOT",
+    **{(vm_state, task_state): "REBUILD" for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.ERROR)
+       for task_state in (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)},
 }
 # status=... in a list query: the vm_state (and task_states) it means.
 STATUS_FILTER = {
@@ -25,6 +27,7 @@ STATUS_FILTER = {
     "PAUSED": (VmState.PAUSED, None), "SUSPENDED": (VmState.SUSPENDED, None), "ERROR": (VmState.ERROR, None),
     "DELETED": (VmState.DELETED, None), "REBOOT": (VmState.ACTIVE, (TaskState.REBOOTING,)),
     "HARD_REBOOT": (None, (TaskState.REBOOTING_HARD,)),
+    "REBUILD": (None, (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)),
 }
 
 

@@ -6,6 +6,7 @@ import binascii
 import re
 import uuid
 from datetime import timezone as dt_timezone
+from types import SimpleNamespace
 
 from django.db import transaction
 from django.utils import timezone
@@ -477,6 +478,8 @@ class ServerActionView(ComputeView):
         if name in POWER_ACTIONS:
             transition, action = POWER_ACTIONS[name]
             return self.power(request, instance, transition, action)
+        if name == "rebuild":
+            return self.rebuild(request, instance, argument)
         raise BadRequest(f"There is no such action: {name}.")
 
     def power(self, request, instance, transition, action):
@@ -496,6 +499,40 @@ class ServerActionView(ComputeView):
                          request.auth.project_id)
             pipelines.power_action(instance.pk, instance.host, transition)
         return Response(status=202)
+
+    def rebuild(self, request, instance, argument):
+        """A new root disk from `imageRef` (checked as on create, against
+        the server's flavor), optionally a new name and metadata."""
+        if not isinstance(argument, dict):
+            raise BadRequest("Invalid input for field 'rebuild': must be an object holding 'imageRef'.")
+        if "imageRef" not in argument:
+            raise BadRequest("Invalid input for field 'rebuild.imageRef': an image is required.")
+        flavor = SimpleNamespace(name=instance.flavor_name, memory_mb=instance.memory_mb, root_gb=instance.root_gb)
+        image = BootPlan.find_image(SimpleNamespace(request=request, flavor=flavor), argument)
+        changes = {}
+        if "name" in argument:
+            changes["name"] = require_string(argument["name"], "name")
+        if "metadata" in argument:
+            limit = quotas.limit_of(request.auth.project_id, "metadata_items")
+            changes["metadata"] = require_metadata(argument["metadata"], "metadata", limit=limit)
+        check_unlocked(request, instance)
+        if not instance.host or instance.node is None:
+            raise Conflict(f"Cannot 'rebuild' instance {instance.id}: it is not on any host "
+                           f"(vm_state {instance.vm_state}).")
+        if not instance.node.is_up:
+            raise Conflict(f"Compute host {instance.host} is not available: cannot 'rebuild' instance "
+                           f"{instance.id} now.")
+        with transaction.atomic():
+            try:
+                instance.begin("rebuild")
+            except InvalidState as error:
+                raise Conflict(str(error))
+            Instance.objects.filter(pk=instance.pk).update(image_id=image.id, updated_at=timezone.now(), **changes)
+            start_action(instance, "rebuild", request._request.request_id, request.auth.user_id,
+                         request.auth.project_id)
+            pipelines.rebuild(instance.pk, instance.host)
+        instance.refresh_from_db()
+        return Response({"server": server_detail(request, instance)}, status=202)
 
     def lock(self, request, instance, argument):
         reason = None

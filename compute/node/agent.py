@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # The API action each transitional task_state belongs to (stop for
 # powering-off...), to finish it after a restart.
-ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items() if name != "delete"}
+ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items()
+                        if name not in ("delete", "rebuild")}
 
 NODES = {}
 
@@ -287,6 +288,34 @@ def create_disk(node, instance):
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(size_bytes or 2**30)],
                        check=True, capture_output=True)
     return path
+
+
+def rebuild(node, instance):
+    """Destroys the domain and its disk, makes a new disk from the
+    instance's (possibly new) image through the image cache, and spawns it
+    again; the instance ends ACTIVE. A failure leaves it in ERROR with a
+    fault."""
+    try:
+        with record_event(instance, "rebuild", "compute_rebuild_instance", host=node.host):
+            node.driver.destroy(node.domain_name(instance.pk))
+            node.disk_path(instance.pk).unlink(missing_ok=True)
+            create_disk(node, instance)
+            instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=TaskState.REBUILD_SPAWNING)
+            node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
+            instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING, vm_state=VmState.ACTIVE,
+                                  task_state=None, power_state=PowerState.RUNNING, launched_at=timezone.now())
+    except UnexpectedState:
+        raise  # deleted or reset meanwhile: the state is someone else's now
+    except Exception as error:
+        try:
+            instance.update_state(expected_task_state=(TaskState.REBUILDING, TaskState.REBUILD_SPAWNING),
+                                  vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
+            set_fault(instance, f"rebuild failed: {error}", host=node.host)
+        except UnexpectedState:
+            pass
+        raise
+    finally:
+        finish_action(instance, "rebuild")
 
 
 def requeue_unacknowledged(queue_names):

@@ -123,6 +123,20 @@ def power_action(self, instance_id, action):
     return str(instance_id)
 
 
+@shared_task(bind=True, name="compute.node.tasks.rebuild")
+def rebuild(self, instance_id):
+    """A new disk from the instance's image and a new domain; the API has
+    set task_state rebuilding. A repeat of a finished rebuild does nothing."""
+    node, instance = _node_and_instance(self, instance_id)
+    if instance.task_state not in (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING):
+        log.info("%s: rebuild of %s is done already (task_state %s)", node.host, instance_id, instance.task_state)
+        return str(instance_id)
+    if instance.task_state == TaskState.REBUILD_SPAWNING:  # redelivered mid-way: start over
+        instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING, task_state=TaskState.REBUILDING)
+    agent.rebuild(node, instance)
+    return str(instance_id)
+
+
 @shared_task(bind=True, name="compute.node.tasks.console_log")
 def console_log(self, instance_id, length=None):
     """The serial console log; with `length`, only its last `length` lines."""
