@@ -380,6 +380,25 @@ def check_unlocked(request, instance):
         raise Conflict(f"Instance {instance.id} is locked.")
 
 
+def check_on_live_host(instance, action):
+    """An action the node carries out needs the instance on a node that is up."""
+    if not instance.host or instance.node is None:
+        raise Conflict(f"Cannot '{action}' instance {instance.id}: it is not on any host "
+                       f"(vm_state {instance.vm_state}).")
+    if not instance.node.is_up:
+        raise Conflict(f"Compute host {instance.host} is not available: cannot '{action}' instance "
+                       f"{instance.id} now.")
+
+
+def begin_or_conflict(instance, transition):
+    """Starts `transition` (compare-and-swap on the state); 409 when the
+    instance is not in a state it starts from."""
+    try:
+        instance.begin(transition)
+    except InvalidState as error:
+        raise Conflict(str(error))
+
+
 class ServerView(ComputeView):
     policy = {"get": "reader", "put": "member", "delete": "member"}
 
@@ -427,10 +446,7 @@ def delete_instance(request, instance):
     if instance.task_state == TaskState.DELETING:
         return  # a delete is under way already
     with transaction.atomic():
-        try:
-            instance.begin("delete")
-        except InvalidState as error:
-            raise Conflict(str(error))
+        begin_or_conflict(instance, "delete")
         action = start_action(instance, "delete", request._request.request_id, request.auth.user_id,
                               request.auth.project_id)
         node = instance.node
@@ -484,17 +500,9 @@ class ServerActionView(ComputeView):
 
     def power(self, request, instance, transition, action):
         check_unlocked(request, instance)
-        if not instance.host or instance.node is None:
-            raise Conflict(f"Cannot '{action}' instance {instance.id}: it is not on any host "
-                           f"(vm_state {instance.vm_state}).")
-        if not instance.node.is_up:
-            raise Conflict(f"Compute host {instance.host} is not available: cannot '{action}' instance "
-                           f"{instance.id} now.")
+        check_on_live_host(instance, action)
         with transaction.atomic():
-            try:
-                instance.begin(transition)
-            except InvalidState as error:
-                raise Conflict(str(error))
+            begin_or_conflict(instance, transition)
             start_action(instance, action, request._request.request_id, request.auth.user_id,
                          request.auth.project_id)
             pipelines.power_action(instance.pk, instance.host, transition)
@@ -516,17 +524,9 @@ class ServerActionView(ComputeView):
             limit = quotas.limit_of(request.auth.project_id, "metadata_items")
             changes["metadata"] = require_metadata(argument["metadata"], "metadata", limit=limit)
         check_unlocked(request, instance)
-        if not instance.host or instance.node is None:
-            raise Conflict(f"Cannot 'rebuild' instance {instance.id}: it is not on any host "
-                           f"(vm_state {instance.vm_state}).")
-        if not instance.node.is_up:
-            raise Conflict(f"Compute host {instance.host} is not available: cannot 'rebuild' instance "
-                           f"{instance.id} now.")
+        check_on_live_host(instance, "rebuild")
         with transaction.atomic():
-            try:
-                instance.begin("rebuild")
-            except InvalidState as error:
-                raise Conflict(str(error))
+            begin_or_conflict(instance, "rebuild")
             Instance.objects.filter(pk=instance.pk).update(image_id=image.id, updated_at=timezone.now(), **changes)
             start_action(instance, "rebuild", request._request.request_id, request.auth.user_id,
                          request.auth.project_id)
