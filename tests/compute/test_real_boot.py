@@ -12,6 +12,7 @@ from django.core.management import call_command
 from compute.models import ComputeNode
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
 from tests.compute.pipeline import ControlWorker, live_db, unlimited_quota  # noqa: F401  (live_db is a fixture)
+from tests.compute.test_node_qemu import hypervisor  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.live
 
@@ -27,16 +28,6 @@ def guest_image_path():
     except Exception as error:  # noqa: BLE001  (no image, no test: say why)
         pytest.skip(f"cannot build the stratus-tiny image here: {error}")
     return settings.GUEST_IMAGE_PATH
-
-
-@pytest.fixture(scope="module")
-def hypervisor():
-    try:
-        conn = libvirt.open("qemu:///system")
-    except libvirt.libvirtError as error:
-        pytest.skip(f"qemu:///system is not available: {error}")
-    yield conn
-    conn.close()
 
 
 @pytest.fixture(scope="module")
