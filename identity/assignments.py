@@ -2,7 +2,7 @@
 groups, and grants inherited from a project's domain or parent projects."""
 from django.db.models import Q
 
-from identity.models import Project, Role, RoleAssignment
+from identity.models import Domain, Project, Role, RoleAssignment
 
 
 def _actor(user):
@@ -39,3 +39,9 @@ def projects_of(user):
     direct = RoleAssignment.objects.filter(_actor(user), project__isnull=False).values("project_id")
     inherited_domains = RoleAssignment.objects.filter(_actor(user), domain__isnull=False, inherited=True).values("domain_id")
     return Project.objects.filter(Q(id__in=direct) | Q(domain_id__in=inherited_domains)).select_related("domain").distinct()
+
+
+def domains_of(user):
+    """Enabled domains the user holds a role on (not inherited ones)."""
+    direct = RoleAssignment.objects.filter(_actor(user), domain__isnull=False, inherited=False).values("domain_id")
+    return Domain.objects.filter(id__in=direct, enabled=True)

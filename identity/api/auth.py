@@ -8,7 +8,7 @@ from cloud.errors import NotFound, Unauthorized
 from cloud.views import ApiView
 from identity import assignments, authn, tokens
 from identity.catalog import build_catalog
-from identity.models import Domain, Project, Role, RoleAssignment
+from identity.models import Domain, Project, Role
 from identity.api.serializers import DomainSerializer, ProjectSerializer
 
 
@@ -129,11 +129,6 @@ class AuthDomainsView(ApiView):
     policy = {"get": "any"}
 
     def get(self, request):
-        user = authn.find_subject(request.auth)
-        domain_ids = RoleAssignment.objects.filter(
-            domain__isnull=False, inherited=False).filter(
-            user=user).values("domain_id").union(
-            RoleAssignment.objects.filter(domain__isnull=False, inherited=False, group__users=user).values("domain_id"))
-        domains = Domain.objects.filter(id__in=[row["domain_id"] for row in domain_ids], enabled=True)
+        domains = assignments.domains_of(authn.find_subject(request.auth))
         data = DomainSerializer(domains, many=True, context={"request": request}).data
         return Response({"domains": data, "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})

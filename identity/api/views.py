@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from identity import assignments, tokens
 from identity.api.serializers import (
@@ -301,7 +301,7 @@ class RoleAssignmentListView(ApiView):
         if "scope.OS-INHERIT:inherited_to" in params:
             rows = rows.filter(inherited=True)
         effective = "effective" in params
-        include_names = "include_names" in params and params["include_names"] not in FALSE_WORDS
+        include_names = "include_names" in params and params["include_names"].lower() not in FALSE_VALUES
         user_id = params.get("user.id")
         if user_id and not effective:
             rows = rows.filter(user_id=user_id)
@@ -347,9 +347,6 @@ class RoleAssignmentListView(ApiView):
             out["links"]["membership"] = request.build_absolute_uri(
                 f"/identity/v3/groups/{via_group.id}/users/{user.id}")
         return out
-
-
-FALSE_WORDS = ("0", "false", "False", "no")
 
 
 # ---------------------------------------------------------------- catalog

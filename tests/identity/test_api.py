@@ -237,6 +237,8 @@ def test_domain_scoped_token(api):
     body = response.json()["token"]
     assert body["domain"]["id"] == "default" and "project" not in body
     assert [role["name"] for role in body["roles"]] == ["admin"]
+    domains = api.get("/identity/v3/auth/domains", token=response.headers["X-Subject-Token"]).json()["domains"]
+    assert [domain["id"] for domain in domains] == ["default"]
 
 
 def test_other_users_read_as_404_and_self_is_visible(api, cloud, admin_token):
