@@ -33,9 +33,11 @@ class VmState:
     SUSPENDED = "suspended"
     ERROR = "error"
     DELETED = "deleted"
+    # Resized, waiting for the user to confirm or revert (VERIFY_RESIZE).
+    RESIZED = "resized"
 
     CHOICES = [(value, value) for value in
-               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED)]
+               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED, RESIZED)]
 
 
 # task_state: what is being done to it (None: nothing).
@@ -58,10 +60,19 @@ class TaskState:
     # that stays in one past conf.TASK_STATE_DEADLINE.
     REBUILDING = "rebuilding"
     REBUILD_SPAWNING = "rebuild_spawning"
+    # A resize, in order: placed by the scheduler, the domain stopped and
+    # its files set aside on the source, then the new domain made on the
+    # destination. Reverting undoes it.
+    RESIZE_PREP = "resize_prep"
+    RESIZE_MIGRATING = "resize_migrating"
+    RESIZE_MIGRATED = "resize_migrated"
+    RESIZE_FINISH = "resize_finish"
+    RESIZE_REVERTING = "resize_reverting"
 
+    RESIZING = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
     ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
            REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING,
-           REBUILDING, REBUILD_SPAWNING)
+           REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,)
 
 
 # power_state: what the hypervisor last said (Nova's numbers, on the wire as
@@ -132,9 +143,13 @@ ACTIONS = {
     # The node moves rebuilding -> rebuild_spawning itself (compute.node.tasks.rebuild).
     "rebuild": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.ERROR), TaskState.REBUILDING,
                           VmState.ACTIVE, PowerState.RUNNING),
+    # The nodes end a resize in RESIZED and a revert in the state the
+    # resize started from (compute.node.resize).
+    "resize": Transition((VmState.ACTIVE, VmState.STOPPED), TaskState.RESIZE_PREP),
+    "revert_resize": Transition((VmState.RESIZED,), TaskState.RESIZE_REVERTING),
     # Delete is allowed from anything but another delete, even mid-build.
     "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
-                          VmState.SUSPENDED, VmState.ERROR), TaskState.DELETING, VmState.DELETED,
+                          VmState.SUSPENDED, VmState.ERROR, VmState.RESIZED), TaskState.DELETING, VmState.DELETED,
                          PowerState.NOSTATE, from_task_states=(None,) + tuple(
                              state for state in TaskState.ALL if state != TaskState.DELETING)),
 }
@@ -497,55 +512,168 @@ def _state_in(column, expected):
     return condition
 
 
-class Claim(models.Model):
-    """The resources an instance holds on its node. One per instance; its
-    existence is what `release_claim` consumes, so releasing twice is safe."""
+class Migration(models.Model):
+    """A move of an instance between flavors (and maybe hosts): a resize,
+    as os-migrations lists it. It holds the flavor the instance had, to go
+    back to on revert, and the claim on the destination until the user
+    confirms or reverts."""
 
-    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, related_name="claim")
+    class Status:
+        PRE_MIGRATING = "pre-migrating"  # asked for; the scheduler places it
+        MIGRATING = "migrating"  # placed; the source stops the domain
+        POST_MIGRATING = "post-migrating"  # the destination makes the new domain
+        FINISHED = "finished"  # resized: waiting for confirm or revert
+        CONFIRMED = "confirmed"
+        REVERTING = "reverting"
+        REVERTED = "reverted"
+        ERROR = "error"
+
+        # Still holding two claims and, before FINISHED, the growth of the
+        # flavor that quota counts on top of the instance's current one.
+        IN_PROGRESS = (PRE_MIGRATING, MIGRATING, POST_MIGRATING, FINISHED, REVERTING)
+        BEFORE_FINISH = (PRE_MIGRATING, MIGRATING, POST_MIGRATING)
+
+    uuid = models.UUIDField(unique=True, default=new_uuid)
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="migrations")
+    project_id = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64)
+    migration_type = models.CharField(max_length=32, default="resize")
+    status = models.CharField(max_length=32, default=Status.PRE_MIGRATING)
+    source_compute = models.CharField(max_length=255)
+    source_node = models.CharField(max_length=255)
+    dest_compute = models.CharField(max_length=255, null=True, blank=True)
+    dest_node = models.CharField(max_length=255, null=True, blank=True)
+    dest_host = models.CharField(max_length=64, null=True, blank=True)
+    # flavor_snapshot() of the flavor before and after.
+    old_flavor = models.JSONField()
+    new_flavor = models.JSONField()
+    # What the instance was (active or stopped) and returns to.
+    old_vm_state = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project_id", "status"], name="migration_project_status_idx")]
+
+    def __str__(self):
+        return f"{self.migration_type} of {self.instance_id} ({self.status})"
+
+    def set_status(self, status, **fields):
+        fields.update(status=status, updated_at=timezone.now())
+        Migration.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+# An instance's flavor, as a resize keeps it (Migration.old_flavor/new_flavor).
+FLAVOR_SIZES = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap")
+
+
+def flavor_snapshot(source):
+    """The flavor of an Instance (what it runs with) or of a Flavor row."""
+    if isinstance(source, Instance):
+        snapshot = {"id": source.flavor_id_at_boot, "name": source.flavor_name,
+                    "extra_specs": source.flavor_extra_specs}
+    else:
+        snapshot = {"id": source.id, "name": source.name, "extra_specs": source.extra_specs}
+    snapshot.update({size: getattr(source, size) for size in FLAVOR_SIZES})
+    return snapshot
+
+
+def instance_flavor_fields(snapshot):
+    """The Instance columns that make it run with flavor `snapshot`."""
+    fields = {size: snapshot[size] for size in FLAVOR_SIZES}
+    fields.update(flavor_id=snapshot["id"] if Flavor.objects.filter(pk=snapshot["id"]).exists() else None,
+                  flavor_id_at_boot=snapshot["id"], flavor_name=snapshot["name"],
+                  flavor_extra_specs=snapshot["extra_specs"])
+    return fields
+
+
+def disk_gb_of(sizes):
+    """The local disk a flavor (or instance) takes: root, ephemeral and swap (MiB, rounded up)."""
+    return sizes["root_gb"] + sizes["ephemeral_gb"] + (sizes["swap"] + 1023) // 1024
+
+
+class Claim(models.Model):
+    """Resources an instance holds on a node. An instance holds one, its
+    own (migration None); while a resize is under way it also holds the
+    new flavor's on the destination (migration set) until the resize is
+    confirmed (the old one is released and the new one becomes its own)
+    or reverted (the new one is released). Releasing is deleting the row,
+    so releasing twice is safe."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="claims")
+    migration = models.ForeignKey(Migration, null=True, blank=True, on_delete=models.CASCADE, related_name="claims")
     node = models.ForeignKey(ComputeNode, on_delete=models.CASCADE, related_name="claims")
     vcpus = models.PositiveIntegerField()
     memory_mb = models.PositiveIntegerField()
     local_gb = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance"], condition=Q(migration__isnull=True),
+                                    name="claim_one_own_per_instance"),
+            models.UniqueConstraint(fields=["migration"], condition=Q(migration__isnull=False),
+                                    name="claim_one_per_migration"),
+        ]
 
-def claim_resources(instance, node):
-    """Claims `instance`'s flavor on `node`, atomically: one conditional
-    UPDATE that adds to the node's usage only if it stays within capacity
-    times the allocation ratios, then the Claim row in the same transaction.
+
+def claim_resources(instance, node, migration=None):
+    """Claims `instance`'s flavor on `node` (with `migration`: the
+    migration's new flavor), atomically: one conditional UPDATE that adds
+    to the node's usage only if it stays within capacity times the
+    allocation ratios, then the Claim row in the same transaction.
     Returns the Claim, or None if the node is full (or gone, or disabled).
     Concurrent claims serialize on the node's row, so none oversubscribes."""
-    disk = instance.root_gb + instance.ephemeral_gb + (instance.swap + 1023) // 1024
+    sizes = migration.new_flavor if migration is not None else {size: getattr(instance, size) for size in FLAVOR_SIZES}
+    vcpus, memory_mb, disk = sizes["vcpus"], sizes["memory_mb"], disk_gb_of(sizes)
     # No savepoint inside a caller's transaction: a failure here fails the
     # caller's whole transaction, which is what a scheduler wants anyway.
     with transaction.atomic(savepoint=False):
         updated = ComputeNode.objects.filter(
             Q(pk=node.pk, disabled=False)
-            & Q(vcpus_used__lte=F("vcpus") * F("cpu_allocation_ratio") - instance.vcpus)
-            & Q(memory_mb_used__lte=F("memory_mb") * F("ram_allocation_ratio") - instance.memory_mb)
+            & Q(vcpus_used__lte=F("vcpus") * F("cpu_allocation_ratio") - vcpus)
+            & Q(memory_mb_used__lte=F("memory_mb") * F("ram_allocation_ratio") - memory_mb)
             & Q(local_gb_used__lte=F("local_gb") * F("disk_allocation_ratio") - disk)
-        ).update(vcpus_used=F("vcpus_used") + instance.vcpus,
-                 memory_mb_used=F("memory_mb_used") + instance.memory_mb,
+        ).update(vcpus_used=F("vcpus_used") + vcpus,
+                 memory_mb_used=F("memory_mb_used") + memory_mb,
                  local_gb_used=F("local_gb_used") + disk)
         if not updated:
             return None
-        return Claim.objects.create(instance=instance, node=node, vcpus=instance.vcpus,
-                                    memory_mb=instance.memory_mb, local_gb=disk)
+        return Claim.objects.create(instance=instance, migration=migration, node=node, vcpus=vcpus,
+                                    memory_mb=memory_mb, local_gb=disk)
 
 
-def release_claim(instance):
-    """Gives the instance's claimed resources back to its node. Idempotent:
-    only the caller that deletes the Claim row subtracts."""
+OWN = None
+
+
+def release_claim(instance, migration=ANY):
+    """Gives resources the instance claimed back to their nodes: all its
+    claims, or only its own (migration=OWN) or a migration's. Idempotent:
+    only the caller that deletes a Claim row subtracts it."""
+    claims = Claim.objects.select_for_update().filter(instance_id=instance.pk)
+    if migration is not ANY:
+        claims = claims.filter(migration=migration)
+    released = False
     with transaction.atomic():
-        claim = Claim.objects.select_for_update().filter(instance_id=instance.pk).first()
-        if claim is None:
-            return False
-        claim.delete()
-        ComputeNode.objects.filter(pk=claim.node_id).update(
-            vcpus_used=F("vcpus_used") - claim.vcpus,
-            memory_mb_used=F("memory_mb_used") - claim.memory_mb,
-            local_gb_used=F("local_gb_used") - claim.local_gb)
-        return True
+        for claim in claims:
+            claim.delete()
+            ComputeNode.objects.filter(pk=claim.node_id).update(
+                vcpus_used=F("vcpus_used") - claim.vcpus,
+                memory_mb_used=F("memory_mb_used") - claim.memory_mb,
+                local_gb_used=F("local_gb_used") - claim.local_gb)
+            released = True
+    return released
+
+
+def confirm_claims(instance, migration):
+    """A confirmed resize: the instance's old claim is released and the
+    migration's becomes its own."""
+    with transaction.atomic():
+        release_claim(instance, OWN)
+        Claim.objects.filter(instance_id=instance.pk, migration=migration).update(migration=None)
 
 
 class InstanceAction(models.Model):

@@ -1,13 +1,14 @@
 """Per-project quotas of instances, cores and RAM (and the smaller ones
-Nova lists). Usage is counted from the instances themselves; a boot locks
-its project's QuotaLock row, counts, checks and inserts in one transaction,
-so concurrent boots of one project cannot together pass the limit."""
+Nova lists). Usage is counted from the instances themselves, plus the
+growth of resizes not finished yet; a boot or a resize locks its project's
+QuotaLock row, counts, checks and writes in one transaction, so concurrent
+requests of one project cannot together pass the limit."""
 from django.db import transaction
 from django.db.models import Count, Sum
 
 from cloud.errors import ApiError
 from compute import conf
-from compute.models import Instance, KeyPair, Quota, QuotaLock, ServerGroup
+from compute.models import Instance, KeyPair, Migration, Quota, QuotaLock, ServerGroup
 
 RESOURCES = tuple(conf.DEFAULT_QUOTAS)
 # What a quota_set shows at microversion 2.57 and later.
@@ -43,6 +44,11 @@ def usage_of(project_id, server_groups=True):
     totals = Instance.objects.filter(project_id=project_id, deleted=False).aggregate(
         instances=Count("id"), cores=Sum("vcpus"), ram=Sum("memory_mb"))
     usage = {"instances": totals["instances"] or 0, "cores": totals["cores"] or 0, "ram": totals["ram"] or 0}
+    # A resize not finished yet runs with its old flavor but holds the new one.
+    for old, new in Migration.objects.filter(project_id=project_id, status__in=Migration.Status.BEFORE_FINISH,
+                                             instance__deleted=False).values_list("old_flavor", "new_flavor"):
+        usage["cores"] += max(new["vcpus"] - old["vcpus"], 0)
+        usage["ram"] += max(new["memory_mb"] - old["memory_mb"], 0)
     if server_groups:
         usage["server_groups"] = ServerGroup.objects.filter(project_id=project_id).count()
     return usage
@@ -74,6 +80,19 @@ def reserve_boot(project_id, minimum, maximum, vcpus, memory_mb):
         if all(limits[r] < 0 or used[r] + need <= limits[r] for r, need in needs(count)):
             return count
     return minimum
+
+
+def reserve_growth(project_id, vcpus, memory_mb):
+    """Inside the transaction that records a resize (or its revert):
+    locks the project and raises QuotaExceeded if growing its usage by
+    `vcpus` cores and `memory_mb` of RAM would pass a limit."""
+    assert transaction.get_connection().in_atomic_block, "reserve_growth must run inside the recording transaction"
+    lock_project(project_id)
+    limits = limits_of(project_id)
+    used = usage_of(project_id, server_groups=False)
+    for resource, need in (("cores", vcpus), ("ram", memory_mb)):
+        if need > 0 and limits[resource] >= 0 and used[resource] + need > limits[resource]:
+            raise QuotaExceeded(resource, need, used[resource], limits[resource])
 
 
 def key_pairs_used(user_id):

@@ -1,6 +1,7 @@
-"""Compute's tasks on the control queue: scheduling, the decision after a
-failed boot step (reschedule or ERROR), and the periodic reconciler that
-makes sure nothing stays in a transitional state forever."""
+"""Compute's tasks on the control queue: scheduling (of boots and
+resizes), the decision after a failed step (reschedule, revert or ERROR),
+and the periodic reconciler that makes sure nothing stays in a
+transitional state forever."""
 import logging
 from datetime import timedelta
 
@@ -12,9 +13,10 @@ from django.utils import timezone
 
 from compute import conf
 from compute.models import (
-    BOOT_TASK_STATES, ComputeNode, Instance, InstanceActionEvent, PowerState, Service, TaskState,
+    BOOT_TASK_STATES, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState,
     UnexpectedState, VmState, alive_since, finish_action, record_event, release_claim, set_fault,
 )
+from compute.scheduler import manager as scheduler
 from compute.scheduler.manager import NoValidHost, schedule
 from workers import pipelines
 from workers.celery import app
@@ -114,6 +116,69 @@ def handle_build_failure(instance, message):
     attempts = instance.attempts
     end_build(instance, f"Exceeded maximum number of retries ({attempts} hosts tried). Last failure on "
                         f"{host}: {message}")
+    return "error"
+
+
+@shared_task(name="compute.tasks.schedule_resize", ignore_result=True)
+def schedule_resize(instance_id, migration_id):
+    """Places a resize's new flavor, then starts the node chain. With no
+    host for it, the instance stays as it was and the resize action shows
+    the scheduler's error."""
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    migration = Migration.objects.filter(pk=migration_id, instance_id=instance_id).first()
+    if instance is None or migration is None or instance.task_state != TaskState.RESIZE_PREP:
+        return None  # deleted, or a repeated message for a resize that moved on
+    if migration.status != Migration.Status.PRE_MIGRATING:
+        # A repeat after the claim committed: the chain was published then.
+        return migration.dest_compute
+    try:
+        with record_event(instance, "resize", "conductor_migrate_server", host=settings.HOSTNAME):
+            node = scheduler.schedule_resize(instance, migration)
+    except NoValidHost as error:
+        with transaction.atomic():
+            try:
+                instance.update_state(expected_task_state=TaskState.RESIZE_PREP, task_state=None)
+            except UnexpectedState:
+                return None
+            migration.set_status(Migration.Status.ERROR)
+            set_fault(instance, f"No valid host was found for the resize. {error}", code=500)
+            finish_action(instance, "resize")
+        return None
+    except UnexpectedState:
+        return None  # deleted meanwhile: nothing was claimed
+    pipelines.run_resize(instance.pk, migration.pk, migration.source_compute, node.host)
+    return node.host
+
+
+@shared_task(name="compute.tasks.resize_step_failed", ignore_result=True)
+def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage):
+    """Errback of the resize chains. A failed resize undoes itself (the
+    revert chain, under the resize action); a failed revert ends in ERROR."""
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    migration = Migration.objects.filter(pk=migration_id, instance_id=instance_id).first()
+    if instance is None or migration is None:
+        return "gone"
+    kind, message, traceback_text = failure_message(failed_task_id, instance)
+    last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
+    if kind == "UnexpectedState" or "UnexpectedState" in last_line:
+        return "moved on"
+    with transaction.atomic():
+        try:
+            if stage == "resize":
+                instance.update_state(expected_task_state=TaskState.RESIZING, task_state=TaskState.RESIZE_REVERTING)
+            else:
+                instance.update_state(expected_task_state=TaskState.RESIZE_REVERTING, vm_state=VmState.ERROR,
+                                      task_state=None)
+        except UnexpectedState:
+            return "moved on"
+        if stage == "resize":
+            migration.set_status(Migration.Status.REVERTING)
+            set_fault(instance, f"Resize failed, going back to flavor {migration.old_flavor['name']}: {message}")
+            pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
+                                    "resize")
+            return "reverting"
+        migration.set_status(Migration.Status.ERROR)
+        set_fault(instance, f"Reverting the resize failed: {message}")
     return "error"
 
 

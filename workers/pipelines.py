@@ -3,6 +3,10 @@
     schedule (control) -> prepare_disk (compute.<host>) -> network -> volumes
     -> spawn (compute.<host>)
 
+and the other chains that cross queues: resize (schedule on control, then
+the source node sets the instance's files aside, then the destination
+makes the new domain) and its revert (destination, then source).
+
 Work is published only after the transaction that wrote its rows commits
 (`transaction.on_commit`), so no worker picks up an instance it cannot see
 yet. Node-side tasks are named, not imported: the API and control side
@@ -27,6 +31,13 @@ CONSOLE_LOG = "compute.node.tasks.console_log"
 PLUMB_NETWORK = "workers.tasks.plumb_network"
 ATTACH_VOLUMES = "workers.tasks.attach_volumes"
 BOOT_STEP_FAILED = "compute.tasks.boot_step_failed"
+SCHEDULE_RESIZE = "compute.tasks.schedule_resize"
+RESIZE_INSTANCE = "compute.node.tasks.resize_instance"
+FINISH_RESIZE = "compute.node.tasks.finish_resize"
+REVERT_RESIZE = "compute.node.tasks.revert_resize"
+FINISH_REVERT_RESIZE = "compute.node.tasks.finish_revert_resize"
+CONFIRM_RESIZE = "compute.node.tasks.confirm_resize"
+RESIZE_STEP_FAILED = "compute.tasks.resize_step_failed"
 
 
 def _send(name, args, queue, **options):
@@ -105,3 +116,50 @@ def console_log(instance_id, host, length, timeout):
         return result.get(timeout=timeout, disable_sync_subtasks=False)
     finally:
         result.forget()
+
+
+def _on_node(name, args, host):
+    queue = queues.compute(host)
+    return app.signature(name, args=args, immutable=True, queue=queue, routing_key=queue, ignore_result=True)
+
+
+def resize(instance_id, migration_id):
+    """Starts a resize once the current transaction commits: the scheduler
+    places the new flavor first."""
+    args = (str(instance_id), migration_id)
+    transaction.on_commit(lambda: _send(SCHEDULE_RESIZE, args, queues.CONTROL, ignore_result=True))
+
+
+def _node_chain(instance_id, migration_id, first, second, stage):
+    """Two node steps as a chain; a failing one calls resize_step_failed,
+    which reverts (stage "resize") or ends in ERROR (stage "revert")."""
+    steps = chain(first, second)
+    steps.on_error(app.signature(RESIZE_STEP_FAILED, kwargs={
+        "instance_id": str(instance_id), "migration_id": migration_id, "stage": stage},
+        queue=queues.CONTROL, routing_key=queues.CONTROL))
+    return steps
+
+
+def run_resize(instance_id, migration_id, source, dest):
+    """After the claim on `dest` committed: the source stops the domain and
+    sets its files aside, then the destination makes the resized domain."""
+    args = (str(instance_id), migration_id)
+    return _node_chain(instance_id, migration_id, _on_node(RESIZE_INSTANCE, args, source),
+                       _on_node(FINISH_RESIZE, args, dest), "resize").apply_async()
+
+
+def revert_resize(instance_id, migration_id, source, dest, action):
+    """The destination removes the resized domain, then the source brings
+    back the one it set aside. `action` is the instance action its events
+    are recorded under (revertResize, or resize when a failed resize
+    undoes itself)."""
+    args = (str(instance_id), migration_id, action)
+    steps = _node_chain(instance_id, migration_id, _on_node(REVERT_RESIZE, args, dest),
+                        _on_node(FINISH_REVERT_RESIZE, args, source), "revert")
+    transaction.on_commit(steps.apply_async)
+
+
+def confirm_resize(instance_id, migration_id, source):
+    """The source deletes the files it kept for a revert."""
+    args = (str(instance_id), migration_id)
+    transaction.on_commit(lambda: _send(CONFIRM_RESIZE, args, queues.compute(source), ignore_result=True))

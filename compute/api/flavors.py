@@ -31,6 +31,20 @@ def find_flavor(request, flavor_id):
     return flavor
 
 
+def flavor_to_use(request, flavor_ref, field="flavorRef"):
+    """The flavor a server asks for (by id or link): a 400 naming `field`
+    if it is missing, unknown to the caller or disabled."""
+    if flavor_ref is None or flavor_ref == "":
+        raise BadRequest(f"Invalid input for field '{field}': a flavor is required.")
+    flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+    flavor = visible_flavors(request).filter(id=flavor_id).first()
+    if flavor is None:
+        raise BadRequest(f"Invalid input for field '{field}': Flavor {flavor_id} could not be found.")
+    if flavor.disabled:
+        raise BadRequest(f"Invalid input for field '{field}': Flavor {flavor_id} is disabled.")
+    return flavor
+
+
 def flavor_links(request, flavor):
     return [link(request, f"/compute/v2.1/flavors/{flavor.id}"),
             link(request, f"/compute/flavors/{flavor.id}", rel="bookmark")]

@@ -9,7 +9,7 @@ from compute.models import TaskState, VmState
 STATUS = {
     VmState.BUILDING: "BUILD", VmState.ACTIVE: "ACTIVE", VmState.STOPPED: "SHUTOFF",
     VmState.PAUSED: "PAUSED", VmState.SUSPENDED: "SUSPENDED", VmState.ERROR: "ERROR",
-    VmState.DELETED: "DELETED",
+    VmState.DELETED: "DELETED", VmState.RESIZED: "VERIFY_RESIZE",
 }
 TASK_STATUS = {
     (VmState.ACTIVE, TaskState.REBOOTING): "REBOOT",
@@ -20,6 +20,11 @@ TASK_STATUS = {
     (VmState.ERROR, TaskState.REBOOTING_HARD): "HARD_REBOOT",
     **{(vm_state, task_state): "REBUILD" for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.ERROR)
        for task_state in (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)},
+    **{(vm_state, task_state): "RESIZE" for vm_state in (VmState.ACTIVE, VmState.STOPPED)
+       for task_state in TaskState.RESIZING},
+    # A failed resize going back on its own (compute.tasks.resize_step_failed).
+    **{(vm_state, TaskState.RESIZE_REVERTING): "REVERT_RESIZE"
+       for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.RESIZED)},
 }
 # status=... in a list query: the vm_state (and task_states) it means.
 STATUS_FILTER = {
@@ -28,6 +33,8 @@ STATUS_FILTER = {
     "DELETED": (VmState.DELETED, None), "REBOOT": (VmState.ACTIVE, (TaskState.REBOOTING,)),
     "HARD_REBOOT": (None, (TaskState.REBOOTING_HARD,)),
     "REBUILD": (None, (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)),
+    "RESIZE": (None, TaskState.RESIZING), "VERIFY_RESIZE": (VmState.RESIZED, None),
+    "REVERT_RESIZE": (None, (TaskState.RESIZE_REVERTING,)),
 }
 
 

@@ -18,10 +18,11 @@ from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
 from compute import conf, quotas
 from compute import images as image_lookup
+from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, require_bool, require_int, require_metadata, require_string,
 )
-from compute.api.flavors import visible_flavors
+from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
 from compute.console.tokens import novnc_url
 from compute.models import (
@@ -198,7 +199,7 @@ class BootPlan:
         if "description" in data and request.api_version >= (2, 19):
             if data["description"] is not None:
                 self.description = require_string(data["description"], "description", 255, allow_empty=True)
-        self.flavor = self.find_flavor(data.get("flavorRef"))
+        self.flavor = flavor_to_use(request, data.get("flavorRef"))
         self.image = self.find_image(data)
         self.key_name, self.key_data = self.find_key(data.get("key_name"))
         self.user_data = self.check_user_data(data.get("user_data"))
@@ -215,17 +216,6 @@ class BootPlan:
         self.group = self.find_group(hints)
         self.hints = hints if isinstance(hints, dict) else {}
         self.admin_pass = data.get("adminPass") or uuid.uuid4().hex[:12]
-
-    def find_flavor(self, flavor_ref):
-        if flavor_ref is None or flavor_ref == "":
-            raise BadRequest("Invalid input for field 'flavorRef': a flavor is required.")
-        flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
-        flavor = visible_flavors(self.request).filter(id=flavor_id).first()
-        if flavor is None:
-            raise BadRequest(f"Flavor {flavor_id} could not be found.")
-        if flavor.disabled:
-            raise BadRequest(f"Flavor {flavor_id} is disabled.")
-        return flavor
 
     def find_image(self, data):
         image_ref = data.get("imageRef")
@@ -457,6 +447,8 @@ def delete_instance(request, instance):
             InstanceAction.objects.filter(pk=action.pk).update(finish_time=timezone.now())
         else:
             pipelines.destroy(instance.pk, instance.host)
+        for host in resize_actions.leftover_hosts(instance):
+            pipelines.cleanup(instance.pk, host)
 
 
 # Server actions on the node: body key -> (transition name, action name recorded).
@@ -496,6 +488,15 @@ class ServerActionView(ComputeView):
             return self.power(request, instance, transition, action)
         if name == "rebuild":
             return self.rebuild(request, instance, argument)
+        if name in ("resize", "revertResize"):
+            check_unlocked(request, instance)
+            check_on_live_host(instance, name)
+            if name == "resize":
+                return resize_actions.resize(request, instance, argument)
+            return resize_actions.revert_resize(request, instance)
+        if name == "confirmResize":
+            check_unlocked(request, instance)
+            return resize_actions.confirm_resize(request, instance)
         raise BadRequest(f"There is no such action: {name}.")
 
     def power(self, request, instance, transition, action):

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # The API action each transitional task_state belongs to (stop for
 # powering-off...), to finish it after a restart.
 ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items()
-                        if name not in ("delete", "rebuild")}
+                        if name not in ("delete", "rebuild", "resize", "revert_resize")}
 
 NODES = {}
 
@@ -85,6 +85,11 @@ class Node:
     def instance_dir(self, instance_id):
         return self.directory / "instances" / str(instance_id)
 
+    def aside_dir(self, instance_id):
+        """Where a resize keeps the instance's files until it is confirmed
+        or reverted (compute.node.resize)."""
+        return self.directory / "instances" / f"{instance_id}_resize"
+
     def disk_path(self, instance_id):
         return self.instance_dir(instance_id) / "disk"
 
@@ -99,10 +104,12 @@ class Node:
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
 
     def remove_instance(self, instance_id):
-        """Destroys the domain and deletes the instance's files: what a
-        delete or a failed build leaves on this node. Safe to repeat."""
+        """Destroys the domain and deletes the instance's files (and those
+        a resize set aside): what a delete or a failed build leaves on this
+        node. Safe to repeat."""
         self.driver.destroy(self.domain_name(instance_id))
         shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
+        shutil.rmtree(self.aside_dir(instance_id), ignore_errors=True)
 
     # -- registration and heartbeat -----------------------------------------
 

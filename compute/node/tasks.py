@@ -13,9 +13,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from compute.models import (
-    ACTIONS, Instance, PowerState, TaskState, UnexpectedState, VmState, finish_action, record_event,
+    ACTIONS, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action, record_event,
 )
-from compute.node import agent, conf
+from compute.node import agent, conf, resize
 from compute.virt import VirtError
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,54 @@ def rebuild(self, instance_id):
     if instance.task_state == TaskState.REBUILD_SPAWNING:  # redelivered mid-way: start over
         instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING, task_state=TaskState.REBUILDING)
     agent.rebuild(node, instance)
+    return str(instance_id)
+
+
+def _resize_parts(task, instance_id, migration_id, host_field):
+    """(this task's node, the instance, the migration) for a resize step
+    that runs on the migration's source or destination (`host_field`)."""
+    migration = Migration.objects.get(pk=migration_id, instance_id=instance_id)
+    node = _node(task, getattr(migration, host_field))
+    if getattr(migration, host_field) != node.host:
+        raise WrongNode(f"Migration {migration_id}'s {host_field} is {getattr(migration, host_field)!r}, "
+                        f"not {node.host!r}.")
+    return node, Instance.objects.get(pk=instance_id, deleted=False), migration
+
+
+@shared_task(bind=True, name="compute.node.tasks.resize_instance")
+def resize_instance(self, instance_id, migration_id):
+    """Source side of a resize: the domain stopped, its files set aside."""
+    resize.resize_instance(*_resize_parts(self, instance_id, migration_id, "source_compute"))
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.finish_resize")
+def finish_resize(self, instance_id, migration_id):
+    """Destination side: the domain made again with the new flavor."""
+    resize.finish_resize(*_resize_parts(self, instance_id, migration_id, "dest_compute"))
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.revert_resize")
+def revert_resize(self, instance_id, migration_id, action):
+    """Destination side of a revert: the resized domain removed."""
+    resize.revert_resize(*_resize_parts(self, instance_id, migration_id, "dest_compute"), action)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.finish_revert_resize")
+def finish_revert_resize(self, instance_id, migration_id, action):
+    """Source side of a revert: the old domain back."""
+    resize.finish_revert_resize(*_resize_parts(self, instance_id, migration_id, "source_compute"), action)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.confirm_resize")
+def confirm_resize(self, instance_id, migration_id):
+    """Source side of a confirm: the files kept for a revert deleted."""
+    migration = Migration.objects.get(pk=migration_id, instance_id=instance_id)
+    node = _node(self, migration.source_compute)
+    resize.confirm_resize(node, Instance.objects.get(pk=instance_id))
     return str(instance_id)
 
 

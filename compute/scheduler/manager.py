@@ -9,7 +9,7 @@ from django.db.models import F
 
 from compute import conf
 from compute.models import (
-    Instance, ServerGroup, TaskState, VmState, claim_resources,
+    FLAVOR_SIZES, Instance, Migration, ServerGroup, TaskState, VmState, claim_resources, disk_gb_of,
 )
 from compute.scheduler.filters import FILTERS, explain_no_host, prefilter
 from compute.scheduler.weights import order_hosts
@@ -35,10 +35,14 @@ class RequestSpec:
     group_hosts: list = field(default_factory=list)
 
     @classmethod
-    def for_instance(cls, instance, group=None):
-        spec = cls(vcpus=instance.vcpus, memory_mb=instance.memory_mb,
-                   disk_gb=instance.root_gb + instance.ephemeral_gb + (instance.swap + 1023) // 1024,
+    def for_instance(cls, instance, group=None, flavor=None):
+        """What `instance` needs, with its own flavor or `flavor` (a
+        flavor_snapshot: the new one of a resize)."""
+        sizes = flavor or {size: getattr(instance, size) for size in FLAVOR_SIZES}
+        spec = cls(vcpus=sizes["vcpus"], memory_mb=sizes["memory_mb"], disk_gb=disk_gb_of(sizes),
                    availability_zone=instance.availability_zone or "", tried_hosts=list(instance.tried_hosts or []))
+        if flavor is not None:
+            spec.tried_hosts = []  # the boot's failed hosts say nothing about a resize
         if group is not None:
             spec.group_policy = group.policy
             spec.group_hosts = list(Instance.objects.filter(
@@ -47,29 +51,37 @@ class RequestSpec:
         return spec
 
 
+def _lock_group(instance):
+    """Placements of one group's members are made one after the other, so
+    two of them cannot both miss the other's host."""
+    if not instance.server_group_id:
+        return None
+    return ServerGroup.objects.select_for_update().filter(pk=instance.server_group_id).first()
+
+
+def _hosts_for(spec):
+    """The hosts that pass every filter, best first."""
+    free_ram = F("memory_mb") * F("ram_allocation_ratio") - F("memory_mb_used")
+    order = free_ram.desc() if conf.RAM_WEIGHT_MULTIPLIER >= 0 else free_ram.asc()
+    candidates = prefilter(spec, CANDIDATES, [order, "host"])
+    for host_filter in FILTERS:
+        candidates = [host for host in candidates if host_filter.host_passes(host, spec)]
+    hosts = order_hosts(candidates, spec)
+    if HOST_SUBSET_SIZE > 1 and len(hosts) > 1:
+        best = hosts[:HOST_SUBSET_SIZE]
+        random.shuffle(best)
+        hosts = best + hosts[HOST_SUBSET_SIZE:]
+    return hosts
+
+
 def schedule(instance):
     """Claims resources for `instance` on a host and records the host on
     the instance, in one transaction. Returns the ComputeNode; raises
     NoValidHost (saying which filter removed how many hosts), or
     UnexpectedState if the instance stopped scheduling meanwhile (deleted)."""
     with transaction.atomic():
-        group = None
-        if instance.server_group_id:
-            # Boots of one group are placed one after the other, so two of
-            # them cannot both miss the other's host.
-            group = ServerGroup.objects.select_for_update().filter(pk=instance.server_group_id).first()
-        spec = RequestSpec.for_instance(instance, group)
-        free_ram = F("memory_mb") * F("ram_allocation_ratio") - F("memory_mb_used")
-        order = free_ram.desc() if conf.RAM_WEIGHT_MULTIPLIER >= 0 else free_ram.asc()
-        candidates = prefilter(spec, CANDIDATES, [order, "host"])
-        for host_filter in FILTERS:
-            candidates = [host for host in candidates if host_filter.host_passes(host, spec)]
-        hosts = order_hosts(candidates, spec)
-        if HOST_SUBSET_SIZE > 1 and len(hosts) > 1:
-            best = hosts[:HOST_SUBSET_SIZE]
-            random.shuffle(best)
-            hosts = best + hosts[HOST_SUBSET_SIZE:]
-        for node in hosts:
+        spec = RequestSpec.for_instance(instance, _lock_group(instance))
+        for node in _hosts_for(spec):
             # Another boot may have filled the host since the pre-filter
             # read it: the claim refuses, and the next host is tried.
             if claim_resources(instance, node) is None:
@@ -77,5 +89,26 @@ def schedule(instance):
             instance.update_state(expected_task_state=TaskState.SCHEDULING, expected_vm_state=VmState.BUILDING,
                                   host=node.host, node=node, attempts=instance.attempts + 1,
                                   tried_hosts=spec.tried_hosts + [node.host])
+            return node
+        raise NoValidHost(explain_no_host(spec))
+
+
+def schedule_resize(instance, migration):
+    """Claims the migration's new flavor on a host, beside the claim the
+    instance holds, and records the destination on the migration. The
+    instance's own host is tried first when it passes the filters: its
+    disk is there already. Returns the ComputeNode; raises NoValidHost,
+    or UnexpectedState if the instance left resize_prep meanwhile."""
+    with transaction.atomic():
+        spec = RequestSpec.for_instance(instance, _lock_group(instance), flavor=migration.new_flavor)
+        hosts = _hosts_for(spec)
+        hosts.sort(key=lambda node: node.host != instance.host)  # stable: the rest keep their order
+        for node in hosts:
+            if claim_resources(instance, node, migration) is None:
+                continue
+            # Only moves on if the instance is still waiting to be placed.
+            instance.update_state(expected_task_state=TaskState.RESIZE_PREP)
+            migration.set_status(Migration.Status.MIGRATING, dest_compute=node.host,
+                                 dest_node=node.hypervisor_hostname, dest_host=node.host_ip)
             return node
         raise NoValidHost(explain_no_host(spec))

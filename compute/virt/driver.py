@@ -55,9 +55,9 @@ class ComputeDriver:
     def capacity(self) -> Capacity:
         raise NotImplementedError
 
-    def spawn(self, spec: DomainSpec, timeout: float) -> None:
-        """Defines the domain (replacing a stale definition) and starts it,
-        returning once it runs."""
+    def spawn(self, spec: DomainSpec, timeout: float, start: bool = True) -> None:
+        """Defines the domain (replacing a stale definition) and, unless
+        `start` is false, starts it, returning once it runs."""
         raise NotImplementedError
 
     def destroy(self, name: str) -> None:

@@ -127,16 +127,17 @@ class LibvirtDriver(ComputeDriver):
 
     # -- lifecycle ----------------------------------------------------
 
-    def spawn(self, spec, timeout):
+    def spawn(self, spec, timeout, start=True):
         xml = domain_xml.build(spec, self.virt_type)
         spec.console_log.parent.mkdir(parents=True, exist_ok=True)
         try:
             dom = self.conn.defineXML(xml)
-            if not dom.isActive():
+            if start and not dom.isActive():
                 dom.create()
         except libvirt.libvirtError as error:
             raise VirtError(f"cannot start {spec.name}: {error}") from error
-        self._wait_for(spec.name, {PowerState.RUNNING}, timeout)
+        if start:
+            self._wait_for(spec.name, {PowerState.RUNNING}, timeout)
 
     def destroy(self, name):
         try:

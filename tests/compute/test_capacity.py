@@ -48,7 +48,7 @@ def test_forty_boots_for_thirty_places(cloud, six_per_node, tmp_path):
         assert row["claims"] == Instance.objects.filter(host=host, deleted=False,
                                                         vm_state=VmState.ACTIVE).count() == 6
     # ERROR servers hold nothing: no claim, no host.
-    assert not Instance.objects.filter(pk__in=[server.id for server in errors], claim__isnull=False).exists()
+    assert not Instance.objects.filter(pk__in=[server.id for server in errors], claims__isnull=False).exists()
 
     shown = cloud.openstack("server", "show", errors[0].id, "-f", "json")
     assert shown["status"] == "ERROR" and "No valid host" in str(shown["fault"])

@@ -1,0 +1,127 @@
+"""Server actions resize, confirmResize and revertResize, and the
+os-migrations list that shows them.
+
+A resize is checked here (flavor, disk, quota, state), recorded as a
+Migration holding the old and new flavors, and placed by the scheduler
+with a second claim beside the instance's own; the nodes do the rest
+(compute.node.resize). Confirm is bookkeeping the API finishes at once
+(the source only deletes files); revert goes back through the nodes."""
+from django.db import transaction
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest, Conflict
+from compute import quotas
+from compute.api.flavors import flavor_to_use
+from compute.models import (
+    ACTIONS, ComputeNode, Migration, UnexpectedState, VmState, confirm_claims, flavor_snapshot, start_action,
+)
+from workers import pipelines
+
+
+def _start(instance, action, expected_vm_states, task_state):
+    """Moves the idle instance from exactly the vm_state it was read in to
+    `task_state` (so the migration records the state it will return to);
+    409 if it is not idle in one of `expected_vm_states` any more."""
+    if instance.vm_state not in expected_vm_states or instance.task_state is not None:
+        raise _conflict(instance, action)
+    try:
+        instance.update_state(expected_task_state=None, expected_vm_state=instance.vm_state, task_state=task_state)
+    except UnexpectedState:
+        instance.refresh_from_db(fields=["vm_state", "task_state"])
+        raise _conflict(instance, action) from None
+
+
+def _conflict(instance, action):
+    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
+    return Conflict(f"Cannot '{action}' instance {instance.id} while it is in {state}")
+
+
+def _resized_migration(instance, action):
+    """The finished resize waiting for confirm or revert; 409 if none."""
+    migration = Migration.objects.filter(instance_id=instance.pk, status=Migration.Status.FINISHED).order_by(
+        "-created_at", "-id").first()
+    if instance.vm_state != VmState.RESIZED or instance.task_state is not None or migration is None:
+        raise _conflict(instance, action)
+    return migration
+
+
+def _request_ids(request):
+    return request._request.request_id, request.auth.user_id, request.auth.project_id
+
+
+def resize(request, instance, argument):
+    """{"resize": {"flavorRef": ...}}: 202, then RESIZE until VERIFY_RESIZE."""
+    if not isinstance(argument, dict) or "flavorRef" not in argument:
+        raise BadRequest("Invalid input for field 'resize.flavorRef': a flavor is required.")
+    unknown = set(argument) - {"flavorRef", "OS-DCF:diskConfig"}
+    if unknown:
+        raise BadRequest(f"Invalid input for field 'resize': unknown attribute {sorted(unknown)[0]!r}.")
+    flavor = flavor_to_use(request, argument["flavorRef"], field="resize.flavorRef")
+    new_flavor, old_flavor = flavor_snapshot(flavor), flavor_snapshot(instance)
+    if new_flavor["id"] == old_flavor["id"]:
+        raise BadRequest("Invalid input for field 'resize.flavorRef': when resizing, instances must change "
+                         "flavor.")
+    if new_flavor["root_gb"] < old_flavor["root_gb"]:
+        raise BadRequest(f"Invalid input for field 'resize.flavorRef': flavor {flavor.name} has a "
+                         f"{new_flavor['root_gb']} GiB root disk, smaller than the server's "
+                         f"{old_flavor['root_gb']} GiB; a disk cannot shrink.")
+    transition = ACTIONS["resize"]
+    with transaction.atomic():
+        quotas.reserve_growth(instance.project_id, new_flavor["vcpus"] - old_flavor["vcpus"],
+                              new_flavor["memory_mb"] - old_flavor["memory_mb"])
+        _start(instance, "resize", transition.vm_states, transition.task_state)
+        node = instance.node
+        migration = Migration.objects.create(
+            instance=instance, project_id=instance.project_id, user_id=request.auth.user_id,
+            source_compute=instance.host, source_node=node.hypervisor_hostname if node else instance.host,
+            old_flavor=old_flavor, new_flavor=new_flavor, old_vm_state=instance.vm_state)
+        start_action(instance, "resize", *_request_ids(request))
+        pipelines.resize(instance.pk, migration.pk)
+    return Response(status=202)
+
+
+def confirm_resize(request, instance):
+    """{"confirmResize": null}: 204; the server keeps its new flavor."""
+    migration = _resized_migration(instance, "confirmResize")
+    with transaction.atomic():
+        try:
+            instance.update_state(expected_task_state=None, expected_vm_state=VmState.RESIZED,
+                                  vm_state=migration.old_vm_state)
+        except UnexpectedState:
+            instance.refresh_from_db(fields=["vm_state", "task_state"])
+            raise _conflict(instance, "confirmResize") from None
+        confirm_claims(instance, migration)
+        migration.set_status(Migration.Status.CONFIRMED)
+        start_action(instance, "confirmResize", *_request_ids(request))
+        pipelines.confirm_resize(instance.pk, migration.pk, migration.source_compute)
+    return Response(status=204)
+
+
+def revert_resize(request, instance):
+    """{"revertResize": null}: 202, then REVERT_RESIZE until the server is
+    back on its old flavor (and node) as it was."""
+    migration = _resized_migration(instance, "revertResize")
+    source = ComputeNode.objects.filter(host=migration.source_compute).first()
+    if source is None or not source.is_up:
+        raise Conflict(f"Compute host {migration.source_compute} is not available: cannot 'revertResize' "
+                       f"instance {instance.id} now.")
+    old, new = migration.old_flavor, migration.new_flavor
+    transition = ACTIONS["revert_resize"]
+    with transaction.atomic():
+        quotas.reserve_growth(instance.project_id, old["vcpus"] - new["vcpus"], old["memory_mb"] - new["memory_mb"])
+        _start(instance, "revertResize", transition.vm_states, transition.task_state)
+        migration.set_status(Migration.Status.REVERTING)
+        start_action(instance, "revertResize", *_request_ids(request))
+        pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
+                                "revertResize")
+    return Response(status=202)
+
+
+def leftover_hosts(instance):
+    """Hosts other than the instance's own that hold files of a resize in
+    progress: a delete cleans them too."""
+    hosts = set()
+    for source, dest in Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.IN_PROGRESS
+                                                 ).values_list("source_compute", "dest_compute"):
+        hosts.update(host for host in (source, dest) if host and host != instance.host)
+    return hosts
