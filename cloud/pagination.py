@@ -3,6 +3,7 @@
 full page came back. Keyset based, so a page costs the same at any depth."""
 from urllib.parse import urlencode
 
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 
 from cloud.errors import BadRequest
@@ -82,7 +83,10 @@ def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id"):
     queryset = queryset.order_by(*order_by(pairs))
     marker = request.query_params.get("marker")
     if marker:
-        marker_row = queryset.model._default_manager.filter(**{marker_field: marker}).first()
+        try:
+            marker_row = queryset.model._default_manager.filter(**{marker_field: marker}).first()
+        except (ValueError, ValidationError):  # not even the shape of a marker (a UUID column)
+            marker_row = None
         if marker_row is None:
             raise BadRequest(f"marker [{marker}] not found")
         queryset = after_marker(queryset, marker_row, pairs)

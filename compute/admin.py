@@ -6,7 +6,7 @@ from django.db import transaction
 
 from compute.models import (
     ComputeNode, Flavor, FlavorAccess, Instance, InstanceAction, InstanceActionEvent, InstanceFault, KeyPair,
-    Quota, Service, ServerGroup, UnexpectedState, VmState,
+    Migration, Quota, Service, ServerGroup, UnexpectedState, VmState,
 )
 
 COMPUTE_BINARY = "stratus-compute"
@@ -93,6 +93,17 @@ class InstanceActionAdmin(admin.ModelAdmin):
     search_fields = ["request_id", "instance__id", "instance__name"]
     readonly_fields = ["instance"]
     inlines = [InstanceActionEventInline]
+
+
+@admin.register(Migration)
+class MigrationAdmin(admin.ModelAdmin):
+    """Resizes: where from, where to, and how far they got."""
+
+    list_display = ["id", "instance", "migration_type", "status", "source_compute", "dest_compute", "created_at",
+                    "updated_at"]
+    list_filter = ["status", "migration_type"]
+    search_fields = ["instance__id", "instance__name", "source_compute", "dest_compute"]
+    readonly_fields = ["instance", "uuid", "old_flavor", "new_flavor"]
 
 
 @admin.register(ComputeNode)

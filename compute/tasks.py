@@ -162,24 +162,42 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
     last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
     if kind == "UnexpectedState" or "UnexpectedState" in last_line:
         return "moved on"
+    if stage == "resize":
+        return undo_resize(instance, migration, f"Resize failed, going back to flavor "
+                                                f"{migration.old_flavor['name']}: {message}")
     with transaction.atomic():
         try:
-            if stage == "resize":
-                instance.update_state(expected_task_state=TaskState.RESIZING, task_state=TaskState.RESIZE_REVERTING)
-            else:
-                instance.update_state(expected_task_state=TaskState.RESIZE_REVERTING, vm_state=VmState.ERROR,
-                                      task_state=None)
+            instance.update_state(expected_task_state=TaskState.RESIZE_REVERTING, vm_state=VmState.ERROR,
+                                  task_state=None)
         except UnexpectedState:
             return "moved on"
-        if stage == "resize":
-            migration.set_status(Migration.Status.REVERTING)
-            set_fault(instance, f"Resize failed, going back to flavor {migration.old_flavor['name']}: {message}")
-            pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
-                                    "resize")
-            return "reverting"
         migration.set_status(Migration.Status.ERROR)
         set_fault(instance, f"Reverting the resize failed: {message}")
     return "error"
+
+
+def undo_resize(instance, migration, message):
+    """A resize that cannot go on: before any node acted (resize_prep) the
+    new claim is released and the instance is as it was; after, the
+    revert chain brings the old domain back. `message` is the fault."""
+    with transaction.atomic():
+        try:
+            if instance.task_state == TaskState.RESIZE_PREP:
+                instance.update_state(expected_task_state=TaskState.RESIZE_PREP, task_state=None)
+            else:
+                instance.update_state(expected_task_state=TaskState.RESIZING, task_state=TaskState.RESIZE_REVERTING)
+        except UnexpectedState:
+            return "moved on"
+        set_fault(instance, message)
+        if instance.task_state is None:
+            release_claim(instance, migration)
+            migration.set_status(Migration.Status.ERROR)
+            finish_action(instance, "resize")
+            return "undone"
+        migration.set_status(Migration.Status.REVERTING)
+        pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
+                                "resize")
+    return "reverting"
 
 
 @shared_task(name="compute.tasks.reconcile", ignore_result=True)
@@ -225,6 +243,10 @@ def reconcile_stuck(instance):
     if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
         return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
                          expected_task_state=state)
+    migration = Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.BEFORE_FINISH).first()
+    if state in TaskState.RESIZING and migration is not None:
+        return undo_resize(instance, migration, f"Resize did not finish within {seconds} seconds "
+                                                f"(stuck in {state}).") != "moved on"
     try:
         instance.update_state(expected_task_state=state, vm_state=VmState.ERROR, task_state=None)
     except UnexpectedState:

@@ -2,7 +2,7 @@
 from django.urls import re_path
 
 from compute.api import (
-    flavors, hosts, instance_actions, keypairs, limits, server_groups, servers, usage, versions,
+    flavors, hosts, instance_actions, keypairs, limits, server_groups, server_migrations, servers, usage, versions,
 )
 
 app_name = "compute"
@@ -53,6 +53,7 @@ urlpatterns = [
           instance_actions.InstanceActionView.as_view()),
     route("os-server-groups", server_groups.ServerGroupListView.as_view()),
     route(f"os-server-groups/{ID.format('group_id')}", server_groups.ServerGroupView.as_view()),
+    route("os-migrations", server_migrations.MigrationListView.as_view()),
     route("os-simple-tenant-usage", usage.UsageListView.as_view()),
     route(f"os-simple-tenant-usage/{ID.format('project_id')}", usage.UsageView.as_view()),
 ]

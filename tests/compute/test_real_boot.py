@@ -81,3 +81,31 @@ def test_boot_stratus_tiny_on_qemu_and_drive_it(cloud, real_node, hypervisor):
     cloud.openstack("server", "delete", "--wait", name)
     with pytest.raises(libvirt.libvirtError):
         hypervisor.lookupByName(f"instance-{server['id']}")
+
+
+def test_resize_on_qemu_boots_the_guest_with_the_new_flavor_and_revert_brings_the_old_back(
+        cloud, real_node, hypervisor):
+    unlimited_quota(cloud)
+    image = cloud.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                            "--file", guest_image_path(), "--public", f"tiny-{uuid.uuid4().hex[:6]}", "-f", "json")
+    name = f"real-rz-{uuid.uuid4().hex[:6]}"
+    server = cloud.openstack("server", "create", "--image", image["id"], "--flavor", "m1.nano", "--nic", "none",
+                             "--wait", name, "-f", "json")
+    domain_name = f"instance-{server['id']}"
+    assert hypervisor.lookupByName(domain_name).maxMemory() == 128 * 1024
+    wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
+               interval=3, message="the first boot's marker")
+
+    cloud.openstack("server", "resize", "--flavor", "m1.tiny", "--wait", name)
+    assert status(cloud, name) == "VERIFY_RESIZE"
+    domain = hypervisor.lookupByName(domain_name)
+    assert domain.isActive() and domain.maxMemory() == 512 * 1024
+    # A new console log: the marker again means the guest booted with the new flavor.
+    wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
+               interval=3, message="the resized guest's boot marker")
+
+    cloud.openstack("server", "resize", "revert", name)
+    wait_until(lambda: status(cloud, name) == "ACTIVE", timeout=300, interval=1, message="ACTIVE after revert")
+    domain = hypervisor.lookupByName(domain_name)
+    assert domain.isActive() and domain.maxMemory() == 128 * 1024
+    cloud.openstack("server", "delete", "--wait", name)

@@ -312,3 +312,27 @@ def test_deleting_a_resized_server_releases_both_claims_and_files(cloud, two_nod
     aside = two_nodes[source] / source / "instances" / f"{server_id}_resize"
     wait_until(lambda: not aside.exists(), timeout=30, message="the source's kept files to be deleted")
     assert not (two_nodes[dest] / dest / "instances" / server_id).exists()
+
+
+def test_migration_list_shows_resizes_to_admins(cloud, api, two_nodes, image, flavors):
+    host = next(iter(two_nodes))
+    server_id = boot_on(cloud, image, flavors["small"], host)
+    cloud.openstack("server", "resize", "--flavor", flavors["big"], "--wait", server_id)
+    cloud.openstack("server", "resize", "confirm", server_id)
+    rows = cloud.openstack("--os-compute-api-version", "2.59", "server", "migration", "list", "--server", server_id,
+                           "-f", "json")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["Status"], row["Type"], row["Source Compute"], row["Dest Compute"]) == (
+        "confirmed", "resize", host, host)
+    assert (str(row["Old Flavor"]), str(row["New Flavor"])) == (flavors["small"], flavors["big"])
+
+    # Paging (2.59): one per page, newest first, with a next link.
+    headers = {"OpenStack-API-Version": "compute 2.59"}
+    page = api.get("/compute/v2.1/os-migrations?limit=1", token=cloud.token(), headers=headers).json()
+    assert len(page["migrations"]) == 1 and page["migrations_links"][0]["rel"] == "next"
+    newest = Migration.objects.order_by("-created_at", "-id").first()
+    assert page["migrations"][0]["uuid"] == str(newest.uuid)
+    bad_marker = api.get("/compute/v2.1/os-migrations?marker=nope", token=cloud.token(), headers=headers)
+    assert bad_marker.status_code == 400 and "marker" in bad_marker.text
+    assert api.get("/compute/v2.1/os-migrations", token=cloud.token("stratus-demo")).status_code == 403

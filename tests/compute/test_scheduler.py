@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from compute import conf
 from compute.models import (
-    Claim, ComputeNode, Instance, InstanceFault, ServerGroup, TaskState, VmState, claim_resources,
+    Claim, ComputeNode, Instance, InstanceFault, Migration, ServerGroup, TaskState, VmState, claim_resources,
+    flavor_snapshot,
 )
 from compute.scheduler.manager import NoValidHost, schedule
 from compute.tasks import reconcile
@@ -163,3 +164,32 @@ def test_reconciler_ends_what_is_stuck_and_releases_claims(rows):
     assert "stopped answering" in InstanceFault.objects.filter(instance=fresh).latest("created_at").message
     node.refresh_from_db()
     assert node.memory_mb_used == 0
+
+
+def test_reconciler_undoes_a_resize_whose_scheduling_was_lost(rows):
+    """A resize whose message never reached a scheduler: past the deadline
+    the instance is as it was (not ERROR), the new claim given back."""
+    node = rows.node(memory_mb=2048)
+    server = rows.instance(vm_state=VmState.ACTIVE, task_state=None, host=node.host, node=node)
+    assert claim_resources(server, node) is not None
+    old, new = flavor_snapshot(server), dict(flavor_snapshot(server), id="bigger", name="bigger", memory_mb=512)
+    server.update_state(expected_task_state=None, task_state=TaskState.RESIZE_PREP)
+    migration = Migration.objects.create(instance=server, project_id=server.project_id, user_id="u",
+                                         source_compute=node.host, source_node=node.host, old_flavor=old,
+                                         new_flavor=new, old_vm_state=VmState.ACTIVE)
+    assert claim_resources(server, node, migration) is not None
+    node.refresh_from_db()
+    assert node.memory_mb_used == 128 + 512
+    Instance.objects.filter(pk=server.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=conf.TASK_STATE_DEADLINE + 60))
+
+    reconcile()
+
+    server.refresh_from_db()
+    assert (server.vm_state, server.task_state, server.memory_mb) == (VmState.ACTIVE, None, 128)
+    assert "Resize did not finish" in InstanceFault.objects.filter(instance=server).latest("created_at").message
+    migration.refresh_from_db()
+    assert migration.status == Migration.Status.ERROR
+    node.refresh_from_db()
+    assert node.memory_mb_used == 128
+    assert list(Claim.objects.filter(instance=server).values_list("migration", flat=True)) == [None]
