@@ -1,10 +1,15 @@
 """os-instance-actions: what was asked of a server, and each step (event)
-of it with its times and result."""
+of it with its times and result. From 2.58 the list pages (`limit`,
+`marker` a request_id of this server's, a `next` link) and filters on
+`changes-since`, as Nova's does."""
+from urllib.parse import urlencode
+
 from rest_framework.response import Response
 
-from cloud.errors import NotFound
+from cloud.errors import BadRequest, NotFound
+from cloud.pagination import after_marker, order_by, parse_limit
 from compute.api.base import ComputeView, nova_time_usec
-from compute.api.servers import visible_instances
+from compute.api.servers import parse_time, visible_instances
 from compute.models import InstanceAction
 
 
@@ -44,13 +49,52 @@ def event_body(request, event):
     return data
 
 
+NEWEST_FIRST = [("start_time", "desc"), ("id", "desc")]
+
+
+def page(request, instance):
+    """(actions, next link or None) of the 2.58 list. The marker is looked
+    for among this server's actions only (a request_id alone is not unique:
+    one request may act on many servers), so cloud.pagination.paginate,
+    which finds it by value alone, does not fit here."""
+    params = request.query_params
+    limit = parse_limit(request)
+    actions = InstanceAction.objects.filter(instance=instance)
+    if params.get("changes-since"):
+        actions = actions.filter(updated_at__gte=parse_time(params["changes-since"], "changes-since"))
+    actions = actions.order_by(*order_by(NEWEST_FIRST))
+    marker = params.get("marker")
+    if marker:
+        marker_row = InstanceAction.objects.filter(instance=instance, request_id=marker).order_by(
+            *order_by(NEWEST_FIRST)).first()
+        if marker_row is None:
+            raise BadRequest(f"Marker {marker} could not be found.")
+        actions = after_marker(actions, marker_row, NEWEST_FIRST)
+    rows = list(actions[:limit])
+    next_url = None
+    if rows and len(rows) == limit:
+        query = params.copy()
+        query["marker"] = rows[-1].request_id
+        query["limit"] = str(limit)
+        next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query, doseq=True)
+    return rows, next_url
+
+
 class InstanceActionListView(ComputeView):
     policy = {"get": "reader"}
 
     def get(self, request, server_id):
         instance = find_server(request, server_id)
-        actions = InstanceAction.objects.filter(instance=instance).order_by("-start_time", "-id")
-        return Response({"instanceActions": [action_body(request, action) for action in actions]})
+        next_url = None
+        if request.api_version >= (2, 58):
+            actions, next_url = page(request, instance)
+        else:
+            # limit, marker and changes-since are ignored before 2.58, as in Nova.
+            actions = InstanceAction.objects.filter(instance=instance).order_by(*order_by(NEWEST_FIRST))
+        body = {"instanceActions": [action_body(request, action) for action in actions]}
+        if next_url:
+            body["links"] = [{"rel": "next", "href": next_url}]
+        return Response(body)
 
 
 class InstanceActionView(ComputeView):

@@ -1,5 +1,9 @@
 """os-simple-tenant-usage: vCPU, RAM and disk hours of each project's
-servers over a period (from launch to termination, clipped to it)."""
+servers over a period (from launch to termination, clipped to it).
+
+From 2.40 the servers are paged as Nova pages them (`limit`, `marker` an
+instance id, a `next` link): the totals of a page cover its servers only."""
+import uuid
 from datetime import timedelta
 
 from django.db.models import Q
@@ -7,6 +11,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden
+from cloud.pagination import order_by, paginate
 from compute.api.base import ComputeView
 from compute.api.servers import parse_time
 from compute.api.server_views import status_of
@@ -60,14 +65,33 @@ def launched_in(start, end):
         Q(terminated_at__isnull=True) | Q(terminated_at__gt=start))
 
 
+def page(request, instances, pairs):
+    """(instances, next link or None): one page from 2.40, all of them
+    before (limit and marker are ignored there, as in Nova)."""
+    if request.api_version < (2, 40):
+        return list(instances.order_by(*order_by(pairs))), None
+    marker = request.query_params.get("marker")
+    if marker:
+        # Instance ids are UUIDs: anything else is no instance's.
+        try:
+            uuid.UUID(marker)
+        except ValueError:
+            raise BadRequest(f"marker [{marker}] not found") from None
+    return paginate(request, instances, pairs)
+
+
 class UsageListView(ComputeView):
     policy = {"get": "admin"}
 
     def get(self, request):
         start, end = period(request)
         detailed = request.query_params.get("detailed", "0") in ("1", "true", "True")
-        result = usages(launched_in(start, end).order_by("project_id", "launched_at"), start, end, detailed)
-        return Response({"tenant_usages": list(result.values())})
+        instances, next_url = page(request, launched_in(start, end),
+                                   [("project_id", "asc"), ("launched_at", "asc"), ("id", "asc")])
+        body = {"tenant_usages": list(usages(instances, start, end, detailed).values())}
+        if next_url:
+            body["tenant_usages_links"] = [{"rel": "next", "href": next_url}]
+        return Response(body)
 
 
 class UsageView(ComputeView):
@@ -77,6 +101,9 @@ class UsageView(ComputeView):
         if not request.auth.is_admin and project_id != request.auth.project_id:
             raise Forbidden("You are not authorized to perform the requested action.")
         start, end = period(request)
-        result = usages(launched_in(start, end).filter(project_id=project_id).order_by("launched_at"),
-                        start, end, detailed=True)
-        return Response({"tenant_usage": result.get(project_id, {})})
+        instances, next_url = page(request, launched_in(start, end).filter(project_id=project_id),
+                                   [("launched_at", "asc"), ("id", "asc")])
+        body = {"tenant_usage": usages(instances, start, end, detailed=True).get(project_id, {})}
+        if next_url:
+            body["tenant_usage_links"] = [{"rel": "next", "href": next_url}]
+        return Response(body)
