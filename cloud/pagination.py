@@ -77,18 +77,22 @@ def after_marker(queryset, marker_row, pairs):
     return queryset.filter(condition)
 
 
-def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id"):
-    """(rows, next_url or None)."""
+def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id", markers=None,
+             marker_not_found="marker [{marker}] not found"):
+    """(rows, next_url or None). The marker is looked for by `marker_field`
+    in `markers` (by default every row of the model; narrower where the
+    field is unique only within it, its first row taken)."""
     limit = parse_limit(request, max_limit)
     queryset = queryset.order_by(*order_by(pairs))
     marker = request.query_params.get("marker")
     if marker:
+        markers = queryset.model._default_manager.all() if markers is None else markers
         try:
-            marker_row = queryset.model._default_manager.filter(**{marker_field: marker}).first()
+            marker_row = markers.filter(**{marker_field: marker}).first()
         except (ValueError, ValidationError):  # not even the shape of a marker (a UUID column)
             marker_row = None
         if marker_row is None:
-            raise BadRequest(f"marker [{marker}] not found")
+            raise BadRequest(marker_not_found.format(marker=marker))
         queryset = after_marker(queryset, marker_row, pairs)
     rows = list(queryset[:limit])
     next_url = None

@@ -2,12 +2,10 @@
 of it with its times and result. From 2.58 the list pages (`limit`,
 `marker` a request_id of this server's, a `next` link) and filters on
 `changes-since`, as Nova's does."""
-from urllib.parse import urlencode
-
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, NotFound
-from cloud.pagination import after_marker, order_by, parse_limit
+from cloud.errors import NotFound
+from cloud.pagination import order_by, paginate
 from compute.api.base import ComputeView, nova_time_usec
 from compute.api.servers import parse_time, visible_instances
 from compute.models import InstanceAction
@@ -54,30 +52,14 @@ NEWEST_FIRST = [("start_time", "desc"), ("id", "desc")]
 
 def page(request, instance):
     """(actions, next link or None) of the 2.58 list. The marker is looked
-    for among this server's actions only (a request_id alone is not unique:
-    one request may act on many servers), so cloud.pagination.paginate,
-    which finds it by value alone, does not fit here."""
-    params = request.query_params
-    limit = parse_limit(request)
+    for among this server's actions only: one request may act on many
+    servers, so a request_id alone is not unique."""
     actions = InstanceAction.objects.filter(instance=instance)
-    if params.get("changes-since"):
-        actions = actions.filter(updated_at__gte=parse_time(params["changes-since"], "changes-since"))
-    actions = actions.order_by(*order_by(NEWEST_FIRST))
-    marker = params.get("marker")
-    if marker:
-        marker_row = InstanceAction.objects.filter(instance=instance, request_id=marker).order_by(
-            *order_by(NEWEST_FIRST)).first()
-        if marker_row is None:
-            raise BadRequest(f"Marker {marker} could not be found.")
-        actions = after_marker(actions, marker_row, NEWEST_FIRST)
-    rows = list(actions[:limit])
-    next_url = None
-    if rows and len(rows) == limit:
-        query = params.copy()
-        query["marker"] = rows[-1].request_id
-        query["limit"] = str(limit)
-        next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query, doseq=True)
-    return rows, next_url
+    if request.query_params.get("changes-since"):
+        actions = actions.filter(updated_at__gte=parse_time(request.query_params["changes-since"], "changes-since"))
+    return paginate(request, actions, NEWEST_FIRST, marker_field="request_id",
+                    markers=InstanceAction.objects.filter(instance=instance).order_by(*order_by(NEWEST_FIRST)),
+                    marker_not_found="Marker {marker} could not be found.")
 
 
 class InstanceActionListView(ComputeView):
