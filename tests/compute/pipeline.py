@@ -59,6 +59,14 @@ class ControlWorker:
         self.log.close()
 
 
+@pytest.fixture(scope="module")
+def control(live_db, cloud, tmp_path_factory):
+    """A control worker for the module's tests."""
+    worker = ControlWorker(tmp_path_factory.mktemp("control") / "control.log").start()
+    yield worker
+    worker.stop()
+
+
 def start_nodes(cloud, tmp_path, count, prefix_word, vcpus=16, memory_mb=32768, disk_gb=500, **env):
     """`count` simulated nodes in one node worker; they fetch images from
     the test cloud's image API."""

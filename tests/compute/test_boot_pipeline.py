@@ -7,21 +7,14 @@ import pytest
 
 from compute.models import Claim, Instance, VmState
 from tests.compute.nodes import wait_until
-from tests.compute.pipeline import (  # noqa: F401  (live_db is a fixture)
-    ControlWorker, boot_at_once, live_db, node_usage, start_nodes, stop_nodes, unlimited_quota,
+from tests.compute.pipeline import (  # noqa: F401  (control and live_db are fixtures)
+    boot_at_once, control, live_db, node_usage, start_nodes, stop_nodes, unlimited_quota,
     upload_tiny_image, wait_settled,
 )
 
 pytestmark = pytest.mark.live
 
 PIPELINE_EVENTS = ["conductor_schedule", "compute_prepare_disk", "network_plumb", "volume_attach", "compute_spawn"]
-
-
-@pytest.fixture(scope="module")
-def control(live_db, cloud, tmp_path_factory):
-    worker = ControlWorker(tmp_path_factory.mktemp("control") / "control.log").start()
-    yield worker
-    worker.stop()
 
 
 @pytest.fixture(scope="module")

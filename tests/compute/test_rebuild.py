@@ -8,21 +8,14 @@ import pytest
 
 from compute.models import Instance, VmState
 from tests.compute.nodes import wait_until
-from tests.compute.pipeline import (  # noqa: F401  (live_db is a fixture)
-    ControlWorker, boot_at_once, live_db, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
+from tests.compute.pipeline import (  # noqa: F401  (control and live_db are fixtures)
+    boot_at_once, control, live_db, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
 )
 
 pytestmark = pytest.mark.live
 
 # host -> the directory its simulated node keeps instance disks in
 NODES_DIRS = {}
-
-
-@pytest.fixture(scope="module")
-def control(live_db, cloud, tmp_path_factory):
-    worker = ControlWorker(tmp_path_factory.mktemp("control") / "control.log").start()
-    yield worker
-    worker.stop()
 
 
 @pytest.fixture(scope="module")
