@@ -6,6 +6,7 @@ gunicorn, a control worker, one node worker simulating H nodes on
 libvirt's test driver), boots N servers at once through the API, and
 prints boots per second, p50/p95 from request to ACTIVE and SQL queries
 per boot (every process's queries, counted in Redis); then the same for
+resizing them all at once (m1.nano to m1.tiny) and confirming, and for
 deleting them; then the p50 of GET /servers/detail over 1,000 servers and
 its query count.
 
@@ -242,6 +243,8 @@ def run(stack, args):
     if counts:
         print(f"  servers per node            min {counts[0]}, max {counts[-1]}")
 
+    resize_storm(stack, args, session, headers, ids)
+
     queries_before = stack.queries()
     began = time.time()
 
@@ -268,6 +271,59 @@ def run(stack, args):
     print(f"  SQL queries per delete      {delete_queries / len(ids):8.1f}")
 
     list_servers(stack, args, headers, project_id)
+
+
+def resize_storm(stack, args, session, headers, ids):
+    """Every server resized at once to m1.tiny, then every resize confirmed."""
+    from django.db import close_old_connections
+
+    from compute.models import Instance, Migration, VmState
+
+    requested_at = {}
+
+    def action(server_id, body, expected):
+        started = time.time()
+        response = session.post(f"{stack.url}/compute/v2.1/servers/{server_id}/action", headers=headers,
+                                timeout=120, json=body)
+        if response.status_code != expected:
+            raise SystemExit(f"{next(iter(body))} refused: {response.status_code} {response.text[:300]}")
+        requested_at[server_id] = started
+
+    queries_before = stack.queries()
+    began = time.time()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(lambda server_id: action(server_id, {"resize": {"flavorRef": "1"}}, 202), ids))
+
+    def settled():
+        close_old_connections()
+        return not Instance.objects.filter(pk__in=ids, task_state__isnull=False).exists()
+
+    wait_for(settled, args.timeout, "the resizes to finish")
+    finished = {str(instance_id): updated.timestamp() for instance_id, updated in Migration.objects.filter(
+        instance_id__in=ids, status=Migration.Status.FINISHED).values_list("instance_id", "updated_at")}
+    resized = Instance.objects.filter(pk__in=ids, vm_state=VmState.RESIZED).count()
+    resize_queries = stack.queries() - queries_before
+    latencies = [finished[server_id] - requested_at[server_id] for server_id in finished]
+    print(f"Resize storm: {len(ids)} servers, m1.nano to m1.tiny")
+    print(f"  VERIFY_RESIZE               {resized:8d} of {len(ids)}")
+    if finished:
+        last = max(finished.values())
+        print(f"  all resized after           {last - began:8.2f} s")
+        print(f"  resizes per second          {len(finished) / max(last - began, 1e-9):8.1f}")
+        print(f"  request -> VERIFY_RESIZE p50 {statistics.median(latencies):7.2f} s")
+        print(f"  request -> VERIFY_RESIZE p95 {percentile(latencies, 0.95):7.2f} s")
+    print(f"  SQL queries per resize      {resize_queries / len(ids):8.1f}")
+
+    confirmable = list(finished)
+    queries_before = stack.queries()
+    began = time.time()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(lambda server_id: action(server_id, {"confirmResize": None}, 204), confirmable))
+    confirmed_after = time.time() - began
+    confirm_queries = stack.queries() - queries_before
+    print(f"  {len(confirmable)} confirms answered in  {confirmed_after:8.2f} s "
+          f"({len(confirmable) / max(confirmed_after, 1e-9):.1f}/s), "
+          f"SQL queries per confirm {confirm_queries / max(len(confirmable), 1):.1f}")
 
 
 def list_servers(stack, args, headers, project_id):
