@@ -1,13 +1,26 @@
 import logging
 import uuid
 
+import redis.exceptions
 from django.conf import settings
+from django.db import OperationalError as DatabaseUnavailable
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from cloud.errors import error_response, service_of
 
 log = logging.getLogger("cloud.api")
 
 API_PREFIXES = ("identity", "compute", "image", "network", "volume")
+
+# A backing service that does not answer (restarting, say): the request may
+# succeed if tried again, so the client is told 503, not 500.
+UNAVAILABLE = {
+    redis.exceptions.ConnectionError: "the cache (Redis)",
+    redis.exceptions.TimeoutError: "the cache (Redis)",
+    BrokerUnavailable: "the message broker",
+    DatabaseUnavailable: "the database",
+}
+RETRY_AFTER_SECONDS = 5
 
 
 class RequestIdMiddleware:
@@ -39,6 +52,13 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if service_of(request.path) not in API_PREFIXES or settings.DEBUG:
             return None
+        for kind, what in UNAVAILABLE.items():
+            if isinstance(exception, kind):
+                log.warning("%s %s: %s is unavailable (%s): %s", request.method, request.path, what,
+                            getattr(request, "request_id", "-"), exception)
+                return error_response(request, 503, f"Service temporarily unavailable: {what} is not answering. "
+                                                    f"Try again shortly.",
+                                      headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("%s %s failed (%s)", request.method, request.path, getattr(request, "request_id", "-"))
         return error_response(
             request, 500, "An unexpected error prevented the server from fulfilling your request.")

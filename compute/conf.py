@@ -30,6 +30,9 @@ CPU_WEIGHT_MULTIPLIER = _float("STRATUS_CPU_WEIGHT_MULTIPLIER", 0.0)
 # An instance that stays in a transitional task_state longer than this is
 # moved to ERROR by the reconciler.
 TASK_STATE_DEADLINE = _int("STRATUS_TASK_STATE_DEADLINE", 600)
+# A boot still waiting for a scheduler this long has lost its message (a
+# broker restart without it, a failed publish): the reconciler sends it again.
+SCHEDULE_RESEND_AFTER = _int("STRATUS_SCHEDULE_RESEND_AFTER", 60)
 # How long the API waits for a node to answer a synchronous call (console log).
 NODE_CALL_TIMEOUT = _int("STRATUS_NODE_CALL_TIMEOUT", 30)
 # Per-project defaults when a project has no override (Nova's defaults).

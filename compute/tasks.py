@@ -202,13 +202,21 @@ def undo_resize(instance, migration, message):
 
 @shared_task(name="compute.tasks.reconcile", ignore_result=True)
 def reconcile():
-    """Periodic (workers/schedule.py): reports the scheduler alive, then moves every instance
-    stuck in a transitional state past conf.TASK_STATE_DEADLINE on, and
-    fails builds held by nodes that stopped heartbeating."""
+    """Periodic (workers/schedule.py): reports the scheduler alive, sends
+    again the boots whose scheduling message was lost, moves every
+    instance stuck in a transitional state past conf.TASK_STATE_DEADLINE
+    on, and fails builds held by nodes that stopped heartbeating."""
     now = timezone.now()
     Service.objects.update_or_create(host=settings.HOSTNAME, binary=SCHEDULER_BINARY,
                                      defaults={"last_seen_up": now, "topic": "control"})
-    outcome = {"stuck": 0, "node_down": 0}
+    outcome = {"stuck": 0, "node_down": 0, "resent": 0}
+    # Boots no scheduler has taken for a while: their message was lost.
+    waiting_since = now - timedelta(seconds=conf.SCHEDULE_RESEND_AFTER)
+    for instance_id in Instance.objects.filter(
+            deleted=False, vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, host__isnull=True,
+            updated_at__lt=waiting_since).values_list("pk", flat=True):
+        pipelines.schedule(instance_id)
+        outcome["resent"] += 1
     deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
     for instance in Instance.objects.filter(deleted=False, task_state__isnull=False, updated_at__lt=deadline):
         if reconcile_stuck(instance):

@@ -17,8 +17,10 @@ start_redis() {
   if answers 6379; then echo "==> redis: already answering on 6379"; return; fi
   echo "==> redis: starting"
   mkdir -p /var/lib/redis /var/log/redis
+  # The append-only file keeps queued tasks across a restart of Redis
+  # (at most the last second's are lost).
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
-    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/redis.log
+    --appendonly yes --appendfsync everysec --dir /var/lib/redis --logfile /var/log/redis/redis.log
   wait_for redis answers 6379
 }
 

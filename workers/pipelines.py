@@ -14,11 +14,16 @@ never load hypervisor drivers.
 
 A failing step's errback (`compute.tasks.boot_step_failed`, on the control
 queue) rolls back what the boot holds and reschedules or ends it in ERROR."""
+import logging
+
 from celery import chain
 from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from workers import queues
 from workers.celery import app
+
+log = logging.getLogger(__name__)
 
 SCHEDULE = "compute.tasks.schedule_instance"
 PREPARE_DISK = "compute.node.tasks.prepare_disk"
@@ -45,9 +50,24 @@ def _send(name, args, queue, **options):
 
 
 def boot(instance_ids):
-    """Starts the boot of each instance once the current transaction commits."""
+    """Starts the boot of each instance once the current transaction commits.
+    The instances are recorded by then: if the broker cannot take the
+    messages, the reconciler sends them again (compute.tasks.reconcile)."""
     ids = [str(instance_id) for instance_id in instance_ids]
-    transaction.on_commit(lambda: [_send(SCHEDULE, (instance_id,), queues.CONTROL) for instance_id in ids])
+
+    def publish():
+        try:
+            for instance_id in ids:
+                schedule(instance_id)
+        except OperationalError as error:
+            log.warning("could not start the boot of %d instance(s) now, the reconciler will: %s", len(ids), error)
+
+    transaction.on_commit(publish)
+
+
+def schedule(instance_id):
+    """Asks a control worker to place the instance (a repeat is harmless)."""
+    _send(SCHEDULE, (str(instance_id),), queues.CONTROL)
 
 
 def run_on_node(instance_id, host):

@@ -29,14 +29,15 @@ def live_db(django_db_setup, django_db_blocker):
 class ControlWorker:
     """`celery worker -Q control`: scheduling and the pipeline's decisions."""
 
-    def __init__(self, log_path, concurrency=4):
+    def __init__(self, log_path, concurrency=4, pool="threads"):
         self.log_path = log_path
         self.concurrency = concurrency
+        self.pool = pool
 
     def start(self):
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "workers.celery", "worker", "-Q", "control", "-P", "threads",
+            [str(VENV_BIN / "celery"), "-A", "workers.celery", "worker", "-Q", "control", "-P", self.pool,
              "-c", str(self.concurrency), "-n", f"control-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
              "--without-mingle", "-l", "INFO"],
             env=server_env(), stdout=self.log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)

@@ -1,7 +1,9 @@
 """Runs the all-in-one cloud: the API under gunicorn, a control worker,
-this host's node worker, Celery beat and the console proxy. In the foreground (Ctrl-C stops
-everything), or with --detach in the background with pid and log files
-under var/run and var/log; --stop stops a detached cloud."""
+this host's node worker, Celery beat and the console proxy, under one
+supervisor that starts again any of them that dies (a worker that lost
+its broker for good, one killed by the OOM killer...). In the foreground
+(Ctrl-C stops everything), or with --detach in the background with pid
+and log files under var/run and var/log; --stop stops a detached cloud."""
 import os
 import selectors
 import signal
@@ -14,6 +16,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 STOP_GRACE_SECONDS = 15
+# A child that dies is started again after a pause that doubles, up to the
+# maximum, while it keeps dying within RESTART_RESET_SECONDS of its start.
+RESTART_DELAY_SECONDS = 1
+RESTART_MAX_DELAY_SECONDS = 30
+RESTART_RESET_SECONDS = 60
 
 
 def processes():
@@ -38,7 +45,7 @@ def processes():
 
 
 class Command(BaseCommand):
-    help = "Run the all-in-one cloud (API, control worker, node worker, beat)."
+    help = "Run the all-in-one cloud (API, control worker, node worker, beat, console proxy)."
 
     def add_arguments(self, parser):
         mode = parser.add_mutually_exclusive_group()
@@ -56,83 +63,124 @@ class Command(BaseCommand):
             raise CommandError(f"already running ({', '.join(self.running())}): `make stop` first")
         if detach:
             return self.detach()
-        return self.foreground()
+        return self.supervise(sys.stdout.buffer)
 
-    # -------------------------------------------------- background
+    # -------------------------------------------------- pid files
 
     def pidfile(self, name):
         return self.run_dir / f"{name}.pid"
 
     def running(self):
+        """The names (the supervisor's among them) whose pid file names a live process."""
         alive = []
-        for name in processes():
+        for name in ["supervisor", *processes()]:
             try:
-                pid = int(self.pidfile(name).read_text())
-                os.kill(pid, 0)
-                alive.append(name)
-            except (FileNotFoundError, ValueError, ProcessLookupError):
+                if _alive(int(self.pidfile(name).read_text())):
+                    alive.append(name)
+            except (FileNotFoundError, ValueError):
                 continue
         return alive
 
+    # -------------------------------------------------- background
+
     def detach(self):
-        for name, argv in processes().items():
-            log = open(self.log_dir / f"{name}.log", "ab")
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=settings.BASE_DIR, start_new_session=True)
-            self.pidfile(name).write_text(str(process.pid))
-            self.stdout.write(f"started {name:8} pid {process.pid:7}  log {self.log_dir / (name + '.log')}")
+        """The supervisor itself, in the background, its children's output
+        in one log file per child."""
+        log = open(self.log_dir / "supervisor.log", "ab")
+        process = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "allinone"],
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=settings.BASE_DIR, start_new_session=True,
+                                   env={**os.environ, "STRATUS_ALLINONE_LOG_DIR": str(self.log_dir)})
+        deadline = time.monotonic() + 30
+        while set(self.running()) != {"supervisor", *processes()} and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CommandError(f"the cloud did not start; see {self.log_dir / 'supervisor.log'}")
+            time.sleep(0.2)
+        for name in processes():
+            self.stdout.write(f"started {name:8} log {self.log_dir / (name + '.log')}")
         self.stdout.write(f"Stratus API on http://127.0.0.1:{settings.API_PORT}  (openstack --os-cloud stratus ...)")
 
     def stop(self):
+        """SIGTERM to the supervisor, which stops its children; whatever is
+        left after the grace period is killed."""
         pids = {}
-        for name in processes():
+        for name in ["supervisor", *processes()]:
             try:
                 pids[name] = int(self.pidfile(name).read_text())
             except (FileNotFoundError, ValueError):
                 continue
-        for name, pid in pids.items():
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        if "supervisor" in pids and _alive(pids["supervisor"]):
+            os.kill(pids["supervisor"], signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS + 5
         for name, pid in pids.items():
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.1)
             if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.pidfile(name).unlink(missing_ok=True)
             self.stdout.write(f"stopped {name}")
 
-    # -------------------------------------------------- foreground
+    # -------------------------------------------------- the supervisor
 
-    def foreground(self):
-        children = {}
+    def supervise(self, out):
+        """Runs every process, prefixes their output lines with their names
+        (or, detached, writes each to its own log file), and starts again
+        any that exits until it is told to stop."""
+        log_dir = os.environ.get("STRATUS_ALLINONE_LOG_DIR")
+        self.pidfile("supervisor").write_text(str(os.getpid()))
+        table = processes()
+        width = max(len(name) for name in table)
         selector = selectors.DefaultSelector()
-        width = max(len(name) for name in processes())
-        for name, argv in processes().items():
-            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        children, delays, started_at, restart_at = {}, {}, {}, {}
+
+        def write(name, text):
+            if log_dir:
+                with open(Path(log_dir) / f"{name}.log", "ab") as log:
+                    log.write(text.encode() + b"\n")
+            else:
+                out.write(f"{name:>{width}} | {text}\n".encode())
+                out.flush()
+
+        def start(name):
+            process = subprocess.Popen(table[name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, cwd=settings.BASE_DIR, start_new_session=True)
             children[name] = process
+            started_at[name] = time.monotonic()
+            self.pidfile(name).write_text(str(process.pid))
             selector.register(process.stdout, selectors.EVENT_READ, name)
+
+        for name in table:
+            start(name)
         self.stdout.write(f"Stratus API on http://127.0.0.1:{settings.API_PORT}  (Ctrl-C stops everything)")
 
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
         try:
-            while selector.get_map():
+            while not stopping:
                 for key, _ in selector.select(timeout=0.5):
                     line = key.fileobj.readline()
                     if not line:
                         selector.unregister(key.fileobj)
+                        key.fileobj.close()
                         continue
-                    self.stdout.write(f"{key.data:>{width}} | {line.decode(errors='replace').rstrip()}")
-                if stopping:
-                    break
-                dead = [name for name, process in children.items() if process.poll() is not None]
-                if dead:
-                    self.stderr.write(f"{', '.join(dead)} exited: stopping the cloud")
-                    break
+                    write(key.data, line.decode(errors="replace").rstrip())
+                now = time.monotonic()
+                for name, process in children.items():
+                    if process.poll() is None or name in restart_at:
+                        continue
+                    ran_for = now - started_at[name]
+                    delay = RESTART_DELAY_SECONDS if ran_for > RESTART_RESET_SECONDS else min(
+                        delays.get(name, RESTART_DELAY_SECONDS / 2) * 2, RESTART_MAX_DELAY_SECONDS)
+                    delays[name], restart_at[name] = delay, now + delay
+                    message = f"{name} exited with status {process.returncode}: starting it again in {delay:g} s"
+                    write(name, message)
+                for name, when in list(restart_at.items()):
+                    if now >= when:
+                        del restart_at[name]
+                        start(name)
         except KeyboardInterrupt:
             pass
         self.stdout.write("stopping...")
@@ -145,6 +193,8 @@ class Command(BaseCommand):
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        for name in ["supervisor", *table]:
+            self.pidfile(name).unlink(missing_ok=True)
 
 
 def _alive(pid):
