@@ -22,7 +22,7 @@ TITLES = {
 NOVA_FAULT_NAMES = {
     400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
     405: "badMethod", 409: "conflictingRequest", 413: "overLimit",
-    415: "badMediaType", 501: "notImplemented",
+    415: "badMediaType", 501: "notImplemented", 503: "serviceUnavailable",
 }
 
 
