@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from compute.models import (
-    ComputeNode, Flavor, FlavorAccess, Instance, InstanceAction, InstanceActionEvent, InstanceFault, KeyPair,
+    Aggregate, AggregateHost, ComputeNode, Flavor, FlavorAccess, Instance, InstanceAction, InstanceActionEvent,
+    InstanceFault, KeyPair,
     Migration, Quota, Service, ServerGroup, UnexpectedState, VmState,
 )
 
@@ -150,3 +151,46 @@ class ServerGroupAdmin(admin.ModelAdmin):
 class QuotaAdmin(admin.ModelAdmin):
     list_display = ["project_id", "resource", "hard_limit"]
     search_fields = ["project_id"]
+
+
+class AggregateHostInline(admin.TabularInline):
+    """Hosts are added and removed through the API (os-aggregates), which
+    checks zones and moves the hosts' zone with them."""
+
+    model = AggregateHost
+    extra = 0
+    readonly_fields = ["host", "created_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Aggregate)
+class AggregateAdmin(admin.ModelAdmin):
+    """Host aggregates: name, zone, hosts. Only the name is edited here (a
+    zone or host change goes through the API, which keeps the hosts' zones
+    in step); an aggregate is deleted here only once it has no hosts."""
+
+    list_display = ["name", "id", "availability_zone", "host_count", "created_at", "updated_at"]
+    search_fields = ["name", "uuid", "hosts__host"]
+    readonly_fields = ["uuid", "metadata", "created_at", "updated_at"]
+    inlines = [AggregateHostInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("hosts")
+
+    @admin.display(description="hosts")
+    def host_count(self, aggregate):
+        return len(aggregate.hosts.all())
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.hosts.exists())

@@ -813,3 +813,44 @@ def set_fault(instance, message, code=500, details="", host=None):
     show` displays."""
     return InstanceFault.objects.create(instance_id=instance.pk, code=code, message=str(message)[:255],
                                         details=details or "", host=host or instance.host)
+
+
+class Aggregate(models.Model):
+    """A host aggregate (os-aggregates): a named group of compute hosts with
+    metadata. Its `availability_zone` metadata key, when set, is the zone of
+    every host in it (ComputeNode.availability_zone and the compute
+    Service's are kept in step by compute.api.aggregates)."""
+
+    ZONE_KEY = "availability_zone"
+
+    id = models.AutoField(primary_key=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255, unique=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def availability_zone(self):
+        return (self.metadata or {}).get(self.ZONE_KEY)
+
+
+class AggregateHost(models.Model):
+    """A compute host (ComputeNode.host) in an aggregate."""
+
+    aggregate = models.ForeignKey(Aggregate, on_delete=models.CASCADE, related_name="hosts")
+    host = models.CharField(max_length=255, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["aggregate", "host"], name="aggregate_host_unique")]
+
+    def __str__(self):
+        return self.host

@@ -272,16 +272,6 @@ class AvailabilityZoneDetailView(AvailabilityZoneView):
     detail = True
 
 
-class AggregateListView(ComputeView):
-    """Host aggregates are not a Stratus feature: the list is empty (the
-    CLI's `hypervisor show` reads it to name a host's aggregates)."""
-
-    policy = {"get": "admin"}
-
-    def get(self, request):
-        return Response({"aggregates": []})
-
-
 def uptime_text(booted_at, load_average, now):
     """The host's uptime as the `uptime` command prints it (what Nova's
     libvirt driver returns and the CLI parses), from the boot time and load

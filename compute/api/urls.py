@@ -2,7 +2,8 @@
 from django.urls import re_path
 
 from compute.api import (
-    flavors, hosts, instance_actions, keypairs, limits, server_groups, server_migrations, servers, usage, versions,
+    aggregates, flavors, hosts, instance_actions, keypairs, limits, server_groups, server_migrations, servers, usage,
+    versions,
 )
 
 app_name = "compute"
@@ -35,7 +36,9 @@ urlpatterns = [
     route("os-availability-zone/detail", hosts.AvailabilityZoneDetailView.as_view()),
     route("os-services", hosts.ServiceListView.as_view()),
     route(f"os-services/{ID.format('service_id')}", hosts.ServiceView.as_view()),
-    route("os-aggregates", hosts.AggregateListView.as_view()),
+    route("os-aggregates", aggregates.AggregateListView.as_view()),
+    route(f"os-aggregates/{ID.format('aggregate_id')}", aggregates.AggregateView.as_view()),
+    route(f"os-aggregates/{ID.format('aggregate_id')}/action", aggregates.AggregateActionView.as_view()),
     route("os-hypervisors", hosts.HypervisorListView.as_view()),
     route("os-hypervisors/detail", hosts.HypervisorDetailListView.as_view()),
     route("os-hypervisors/statistics", hosts.HypervisorStatisticsView.as_view()),
