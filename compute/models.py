@@ -841,6 +841,17 @@ class Aggregate(models.Model):
         return (self.metadata or {}).get(self.ZONE_KEY)
 
 
+DEFAULT_AVAILABILITY_ZONE = "nova"
+
+
+def zone_of_host(host):
+    """The availability zone of `host`: its aggregate's, else the default."""
+    for metadata in Aggregate.objects.filter(hosts__host=host).values_list("metadata", flat=True):
+        if (metadata or {}).get(Aggregate.ZONE_KEY):
+            return metadata[Aggregate.ZONE_KEY]
+    return DEFAULT_AVAILABILITY_ZONE
+
+
 class AggregateHost(models.Model):
     """A compute host (ComputeNode.host) in an aggregate."""
 

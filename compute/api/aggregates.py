@@ -20,9 +20,11 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict, NotFound
 from compute.api.base import ComputeView, nova_time_usec, require_string
-from compute.models import Aggregate, AggregateHost, ComputeNode, Instance, Service
+from compute.models import (
+    DEFAULT_AVAILABILITY_ZONE, Aggregate, AggregateHost, ComputeNode, Instance, Service,
+)
 
-DEFAULT_ZONE = "nova"
+DEFAULT_ZONE = DEFAULT_AVAILABILITY_ZONE
 ZONE_KEY = Aggregate.ZONE_KEY
 METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
 

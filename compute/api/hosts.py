@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
 from compute.api.base import ComputeView, nova_time, nova_time_usec, require_bool, require_string
-from compute.models import ComputeNode, Instance, Service, alive_since
+from compute.models import AggregateHost, ComputeNode, Instance, Service, alive_since
 
 
 def by_uuid(model, value, label):
@@ -101,6 +101,7 @@ class ServiceView(ComputeView):
         with transaction.atomic():
             if service.binary == Service.COMPUTE_BINARY:
                 ComputeNode.objects.filter(host=service.host).delete()
+                AggregateHost.objects.filter(host=service.host).delete()  # as Nova does
             service.delete()
         return Response(status=204)
 

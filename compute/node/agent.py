@@ -20,7 +20,7 @@ from django.utils import timezone
 from compute import conf as compute_conf
 from compute.models import (
     ACTIONS, ComputeNode, Instance, PowerState, Service, TaskState, UnexpectedState, VmState,
-    finish_action, record_event, set_fault,
+    finish_action, record_event, set_fault, zone_of_host,
 )
 from compute.node import conf
 from compute.virt import DomainNotFound, DomainSpec
@@ -118,7 +118,10 @@ class Node:
         Usage (`*_used`) and an operator's disable are left as they are."""
         capacity = self.driver.capacity()
         now = timezone.now()
-        ComputeNode.objects.update_or_create(host=self.host, defaults=dict(
+        # A node registering anew (first start, or after its service was
+        # deleted) takes the zone of the aggregates it is in.
+        zone = {"availability_zone": zone_of_host(self.host)}
+        node = dict(
             hypervisor_type=capacity.hypervisor_type, hypervisor_version=capacity.hypervisor_version,
             hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, cpu_info=capacity.cpu_info,
             vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
@@ -127,9 +130,11 @@ class Node:
             ram_allocation_ratio=compute_conf.RAM_ALLOCATION_RATIO,
             disk_allocation_ratio=compute_conf.DISK_ALLOCATION_RATIO,
             booted_at=host_booted_at(self.simulated),
-            load_average=host_load_average(self.simulated), heartbeat_at=now))
-        Service.objects.update_or_create(host=self.host, binary=Service.COMPUTE_BINARY, defaults=dict(
-            topic=queues.compute(self.host), last_seen_up=now))
+            load_average=host_load_average(self.simulated), heartbeat_at=now)
+        ComputeNode.objects.update_or_create(host=self.host, defaults=node, create_defaults={**node, **zone})
+        service = dict(topic=queues.compute(self.host), last_seen_up=now)
+        Service.objects.update_or_create(host=self.host, binary=Service.COMPUTE_BINARY, defaults=service,
+                                         create_defaults={**service, **zone})
 
     def heartbeat(self):
         capacity = self.driver.capacity()

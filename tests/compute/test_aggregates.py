@@ -297,3 +297,30 @@ def test_admin_site_shows_aggregates_and_deletes_only_empty_ones(db):
     assert operator.post(f"/admin/compute/aggregate/{full.pk}/delete/", {"post": "yes"}).status_code == 403
     assert operator.post(f"/admin/compute/aggregate/{empty.pk}/delete/", {"post": "yes"}).status_code == 302
     assert list(Aggregate.objects.values_list("name", flat=True)) == ["full"]
+
+
+def test_a_host_keeps_its_zone_when_it_registers_again_and_leaves_aggregates_when_its_service_goes(
+        cloud, api, rows):
+    from compute.node import agent
+    from compute.virt import get_driver
+
+    host = rows.host()
+    token = cloud.token()
+    aggregate = create(api, token, rows.name(), zone="az-again")
+    assert action(api, token, aggregate["id"], {"add_host": {"host": host}}).status_code == 200
+    # The node's rows are deleted (as by an operator) and the node comes back.
+    ComputeNode.objects.filter(host=host).delete()
+    Service.objects.filter(host=host).delete()
+    node = agent.Node(host, get_driver("test:///default"))
+    try:
+        node.register()
+    finally:
+        node.driver.close()
+    assert zones(host) == {host: ("az-again", "az-again")}
+
+    service = Service.objects.get(host=host, binary=Service.COMPUTE_BINARY)
+    deleted = api.delete(f"/compute/v2.1/os-services/{service.id}", token=token, headers=LATEST)
+    assert deleted.status_code == 204, deleted.content
+    assert not AggregateHost.objects.filter(host=host).exists()
+    shown = api.get(f"{BASE}/{aggregate['id']}", token=token, headers=LATEST).json()["aggregate"]
+    assert shown["hosts"] == []
