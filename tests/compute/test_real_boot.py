@@ -44,6 +44,16 @@ def real_node(live_db, cloud, hypervisor, tmp_path_factory):
     forget_hosts([host])
 
 
+def boot_tiny(cloud, flavor):
+    """(name, server) of a stratus-tiny server booted with `flavor` through the CLI."""
+    unlimited_quota(cloud)
+    image = cloud.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                            "--file", guest_image_path(), "--public", f"tiny-{uuid.uuid4().hex[:6]}", "-f", "json")
+    name = f"real-{uuid.uuid4().hex[:6]}"
+    return name, cloud.openstack("server", "create", "--image", image["id"], "--flavor", flavor, "--nic", "none",
+                                 "--wait", name, "-f", "json")
+
+
 def status(cloud, name):
     shown = cloud.openstack("server", "show", name, "-f", "json")
     return shown["status"] if not shown["OS-EXT-STS:task_state"] else None
@@ -51,12 +61,7 @@ def status(cloud, name):
 
 def test_boot_stratus_tiny_on_qemu_and_drive_it(cloud, real_node, hypervisor):
     assert set(ComputeNode.objects.values_list("host", flat=True)) == {real_node}
-    unlimited_quota(cloud)
-    image = cloud.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-                            "--file", guest_image_path(), "--public", f"tiny-{uuid.uuid4().hex[:6]}", "-f", "json")
-    name = f"real-{uuid.uuid4().hex[:6]}"
-    server = cloud.openstack("server", "create", "--image", image["id"], "--flavor", "m1.tiny", "--nic", "none",
-                             "--wait", name, "-f", "json")
+    name, server = boot_tiny(cloud, "m1.tiny")
     assert server["status"] == "ACTIVE" and server["OS-EXT-SRV-ATTR:host"] == real_node
     domain = hypervisor.lookupByName(f"instance-{server['id']}")
     assert domain.isActive()
@@ -85,12 +90,7 @@ def test_boot_stratus_tiny_on_qemu_and_drive_it(cloud, real_node, hypervisor):
 
 def test_resize_on_qemu_boots_the_guest_with_the_new_flavor_and_revert_brings_the_old_back(
         cloud, real_node, hypervisor):
-    unlimited_quota(cloud)
-    image = cloud.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-                            "--file", guest_image_path(), "--public", f"tiny-{uuid.uuid4().hex[:6]}", "-f", "json")
-    name = f"real-rz-{uuid.uuid4().hex[:6]}"
-    server = cloud.openstack("server", "create", "--image", image["id"], "--flavor", "m1.nano", "--nic", "none",
-                             "--wait", name, "-f", "json")
+    name, server = boot_tiny(cloud, "m1.nano")
     domain_name = f"instance-{server['id']}"
     assert hypervisor.lookupByName(domain_name).maxMemory() == 128 * 1024
     wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
