@@ -33,6 +33,9 @@ TASK_STATE_DEADLINE = _int("STRATUS_TASK_STATE_DEADLINE", 600)
 # A boot still waiting for a scheduler this long has lost its message (a
 # broker restart without it, a failed publish): the reconciler sends it again.
 SCHEDULE_RESEND_AFTER = _int("STRATUS_SCHEDULE_RESEND_AFTER", 60)
+# A resize left unconfirmed this many seconds is confirmed by the
+# reconciler (Nova's resize_confirm_window); 0 waits for the user forever.
+RESIZE_CONFIRM_WINDOW = _int("STRATUS_RESIZE_CONFIRM_WINDOW", 0)
 # How long the API waits for a node to answer a synchronous call (console log).
 NODE_CALL_TIMEOUT = _int("STRATUS_NODE_CALL_TIMEOUT", 30)
 # Per-project defaults when a project has no override (Nova's defaults).

@@ -14,7 +14,8 @@ from django.utils import timezone
 from compute import conf
 from compute.models import (
     BOOT_TASK_STATES, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState,
-    UnexpectedState, VmState, alive_since, finish_action, record_event, release_claim, set_fault,
+    UnexpectedState, VmState, alive_since, confirm_claims, finish_action, record_event, release_claim, set_fault,
+    start_action,
 )
 from compute.scheduler import manager as scheduler
 from compute.scheduler.manager import NoValidHost, schedule
@@ -176,6 +177,22 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
     return "error"
 
 
+def confirm(instance, migration, request_id="", user_id=None, project_id=None):
+    """Confirms a finished resize (the user's confirmResize, or the
+    reconciler once conf.RESIZE_CONFIRM_WINDOW has passed): the instance
+    keeps its new flavor and is active (or stopped) again, its old claim
+    released and the new one its own; the source deletes the files it
+    kept. Raises UnexpectedState if the instance is no longer resized."""
+    with transaction.atomic():
+        instance.update_state(expected_task_state=None, expected_vm_state=VmState.RESIZED,
+                              vm_state=migration.old_vm_state)
+        confirm_claims(instance, migration)
+        migration.set_status(Migration.Status.CONFIRMED)
+        start_action(instance, "confirmResize", request_id, user_id or instance.user_id,
+                     project_id or instance.project_id)
+        pipelines.confirm_resize(instance.pk, migration.pk, migration.source_compute)
+
+
 def undo_resize(instance, migration, message):
     """A resize that cannot go on: before any node acted (resize_prep) the
     new claim is released and the instance is as it was; after, the
@@ -217,6 +234,8 @@ def reconcile():
             updated_at__lt=waiting_since).values_list("pk", flat=True):
         pipelines.schedule(instance_id)
         outcome["resent"] += 1
+    if conf.RESIZE_CONFIRM_WINDOW > 0:
+        outcome["confirmed"] = confirm_waiting_resizes(now - timedelta(seconds=conf.RESIZE_CONFIRM_WINDOW))
     deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
     for instance in Instance.objects.filter(deleted=False, task_state__isnull=False, updated_at__lt=deadline):
         if reconcile_stuck(instance):
@@ -229,6 +248,19 @@ def reconcile():
                      expected_task_state=instance.task_state):
             outcome["node_down"] += 1
     return outcome
+
+
+def confirm_waiting_resizes(finished_before):
+    """Confirms the resizes left waiting since `finished_before`."""
+    confirmed = 0
+    for migration in Migration.objects.filter(status=Migration.Status.FINISHED, updated_at__lt=finished_before,
+                                              instance__deleted=False).select_related("instance"):
+        try:
+            confirm(migration.instance, migration)
+        except UnexpectedState:
+            continue  # being reverted or deleted meanwhile
+        confirmed += 1
+    return confirmed
 
 
 def reconcile_stuck(instance):

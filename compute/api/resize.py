@@ -13,8 +13,9 @@ from cloud.errors import BadRequest, Conflict
 from compute import quotas
 from compute.api.flavors import flavor_to_use
 from compute.models import (
-    ACTIONS, ComputeNode, Migration, UnexpectedState, VmState, confirm_claims, flavor_snapshot, start_action,
+    ACTIONS, ComputeNode, Migration, UnexpectedState, VmState, flavor_snapshot, start_action,
 )
+from compute.tasks import confirm
 from workers import pipelines
 
 
@@ -83,17 +84,11 @@ def resize(request, instance, argument):
 def confirm_resize(request, instance):
     """{"confirmResize": null}: 204; the server keeps its new flavor."""
     migration = _resized_migration(instance, "confirmResize")
-    with transaction.atomic():
-        try:
-            instance.update_state(expected_task_state=None, expected_vm_state=VmState.RESIZED,
-                                  vm_state=migration.old_vm_state)
-        except UnexpectedState:
-            instance.refresh_from_db(fields=["vm_state", "task_state"])
-            raise _conflict(instance, "confirmResize") from None
-        confirm_claims(instance, migration)
-        migration.set_status(Migration.Status.CONFIRMED)
-        start_action(instance, "confirmResize", *_request_ids(request))
-        pipelines.confirm_resize(instance.pk, migration.pk, migration.source_compute)
+    try:
+        confirm(instance, migration, *_request_ids(request))
+    except UnexpectedState:
+        instance.refresh_from_db(fields=["vm_state", "task_state"])
+        raise _conflict(instance, "confirmResize") from None
     return Response(status=204)
 
 

@@ -7,8 +7,10 @@ import json
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from compute.models import Claim, ComputeNode, Instance, InstanceFault, Migration, VmState
 from tests.compute.nodes import wait_until
@@ -329,3 +331,23 @@ def test_migration_list_shows_resizes_to_admins(cloud, api, two_nodes, image, fl
     bad_marker = api.get("/compute/v2.1/os-migrations?marker=nope", token=cloud.token(), headers=headers)
     assert bad_marker.status_code == 400 and "marker" in bad_marker.text
     assert api.get("/compute/v2.1/os-migrations", token=cloud.token("stratus-demo")).status_code == 403
+
+
+def test_a_resize_left_waiting_is_confirmed_after_the_window(cloud, two_nodes, image, flavors, monkeypatch):
+    from compute import conf
+    from compute.tasks import reconcile
+
+    host = next(iter(two_nodes))
+    server_id = boot_on(cloud, image, flavors["small"], host)
+    cloud.openstack("server", "resize", "--flavor", flavors["big"], "--wait", server_id)
+    monkeypatch.setattr(conf, "RESIZE_CONFIRM_WINDOW", 3600)
+    reconcile()
+    assert show(cloud, server_id)["status"] == "VERIFY_RESIZE"  # not yet an hour
+
+    Migration.objects.filter(instance_id=server_id).update(updated_at=timezone.now() - timedelta(hours=2))
+    assert reconcile()["confirmed"] == 1
+    shown = show(cloud, server_id)
+    assert shown["status"] == "ACTIVE" and flavor_name(shown).startswith("rz-big")
+    assert claims_of(server_id) == [(host, 2, 256, 2, False)]
+    aside = two_nodes[host] / host / "instances" / f"{server_id}_resize"
+    wait_until(lambda: not aside.exists(), timeout=30, message="the kept files to be deleted")
