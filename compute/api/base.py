@@ -2,6 +2,7 @@
 (OpenStack-API-Version / X-OpenStack-Nova-API-Version, answered in the
 same headers), request bodies inside their envelope, Nova's time format."""
 import re
+import uuid
 
 from rest_framework.negotiation import BaseContentNegotiation
 
@@ -13,6 +14,16 @@ MIN_VERSION = (2, 1)
 # version-dependent difference up to here is handled where it applies
 # (search for `request.api_version >=`).
 MAX_VERSION = (2, 60)
+
+
+def is_uuid(value):
+    """Whether `value` reads as a UUID (what every id of a server, group or
+    migration is): anything else names nothing and must not reach a query."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def version_string(version):

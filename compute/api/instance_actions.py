@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from cloud.errors import NotFound
 from cloud.pagination import order_by, paginate
-from compute.api.base import ComputeView, nova_time_usec
+from compute.api.base import ComputeView, is_uuid, nova_time_usec
 from compute.api.servers import parse_time, visible_instances
 from compute.models import InstanceAction
 
@@ -14,20 +14,10 @@ from compute.models import InstanceAction
 def find_server(request, server_id):
     # Actions of deleted servers stay readable, as in Nova.
     instance = visible_instances(request, include_deleted=True).filter(pk=server_id).first() \
-        if _is_uuid(server_id) else None
+        if is_uuid(server_id) else None
     if instance is None:
         raise NotFound(f"Instance {server_id} could not be found.")
     return instance
-
-
-def _is_uuid(value):
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def action_body(request, action):

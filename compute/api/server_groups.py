@@ -1,6 +1,5 @@
 """Server groups: affinity and anti-affinity policies the scheduler keeps
 for their members (boots with the `group` scheduler hint)."""
-import uuid
 
 from django.db import transaction
 from rest_framework.response import Response
@@ -8,7 +7,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
 from compute import quotas
-from compute.api.base import ComputeView, require_string
+from compute.api.base import ComputeView, is_uuid, require_string
 from compute.models import ServerGroup
 
 # Policies before 2.64 (a one-item list) that Stratus's scheduler enforces.
@@ -25,9 +24,7 @@ def group_body(request, group):
 
 
 def find_group(request, group_id):
-    try:
-        uuid.UUID(str(group_id))
-    except ValueError:
+    if not is_uuid(group_id):
         raise NotFound(f"Instance group {group_id} could not be found.")
     groups = ServerGroup.objects.filter(pk=group_id)
     if not request.auth.is_admin:

@@ -3,7 +3,7 @@ filters and (from microversion 2.59) paging newest first."""
 from rest_framework.response import Response
 
 from cloud.pagination import paginate
-from compute.api.base import ComputeView, nova_time_usec
+from compute.api.base import ComputeView, is_uuid, nova_time_usec
 from compute.api.servers import parse_time
 from compute.models import Migration
 
@@ -33,6 +33,9 @@ class MigrationListView(ComputeView):
         migrations = Migration.objects.all()
         for param, column in FILTERS.items():
             if params.get(param):
+                if param == "instance_uuid" and not is_uuid(params[param]):
+                    migrations = migrations.none()  # no server has such an id
+                    continue
                 migrations = migrations.filter(**{column: params[param]})
         if params.get("host"):
             migrations = migrations.filter(source_compute=params["host"]) | migrations.filter(

@@ -20,7 +20,7 @@ from compute import conf, quotas
 from compute import images as image_lookup
 from compute.api import resize as resize_actions
 from compute.api.base import (
-    ComputeView, require_bool, require_int, require_metadata, require_string,
+    ComputeView, is_uuid, require_bool, require_int, require_metadata, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
@@ -50,9 +50,7 @@ def visible_instances(request, include_deleted=False):
 
 
 def find_instance(request, server_id, for_update=False):
-    try:
-        uuid.UUID(str(server_id))
-    except ValueError:
+    if not is_uuid(server_id):
         raise NotFound(f"Instance {server_id} could not be found.")
     instances = visible_instances(request)
     if for_update:
@@ -320,9 +318,7 @@ class BootPlan:
         group_id = hints.get("group")
         if not group_id:
             return None
-        try:
-            uuid.UUID(str(group_id))
-        except ValueError:
+        if not is_uuid(group_id):
             raise BadRequest(f"Invalid input for field 'os:scheduler_hints.group': {group_id!r} is not a UUID.")
         groups = ServerGroup.objects.filter(pk=group_id)
         if not self.request.auth.is_admin:

@@ -331,6 +331,8 @@ def test_migration_list_shows_resizes_to_admins(cloud, api, two_nodes, image, fl
     bad_marker = api.get("/compute/v2.1/os-migrations?marker=nope", token=cloud.token(), headers=headers)
     assert bad_marker.status_code == 400 and "marker" in bad_marker.text
     assert api.get("/compute/v2.1/os-migrations", token=cloud.token("stratus-demo")).status_code == 403
+    nothing = api.get("/compute/v2.1/os-migrations?instance_uuid=not-a-uuid", token=cloud.token(), headers=headers)
+    assert nothing.status_code == 200 and nothing.json()["migrations"] == []
 
 
 def test_a_resize_left_waiting_is_confirmed_after_the_window(cloud, two_nodes, image, flavors, monkeypatch):
