@@ -174,6 +174,10 @@ BOOT_STEP = {step.name: step for step in BOOT_STEPS}
 BOOT_TASK_STATES = tuple(dict.fromkeys(step.task_state for step in BOOT_STEPS))
 
 
+# The zone of a host in no aggregate that names one (Nova's default).
+DEFAULT_AVAILABILITY_ZONE = "nova"
+
+
 def new_uuid():
     return uuid.uuid4()
 
@@ -251,7 +255,7 @@ class ComputeNode(models.Model):
     ram_allocation_ratio = models.FloatField(default=conf.RAM_ALLOCATION_RATIO)
     disk_allocation_ratio = models.FloatField(default=conf.DISK_ALLOCATION_RATIO)
     running_vms = models.IntegerField(default=0)
-    availability_zone = models.CharField(max_length=255, default="nova")
+    availability_zone = models.CharField(max_length=255, default=DEFAULT_AVAILABILITY_ZONE)
     disabled = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=255, null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -305,7 +309,7 @@ class Service(models.Model):
     binary = models.CharField(max_length=64)
     host = models.CharField(max_length=255)
     topic = models.CharField(max_length=255, blank=True, default="")
-    availability_zone = models.CharField(max_length=255, default="nova")
+    availability_zone = models.CharField(max_length=255, default=DEFAULT_AVAILABILITY_ZONE)
     disabled = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=255, null=True, blank=True)
     forced_down = models.BooleanField(default=False)
@@ -451,13 +455,19 @@ class Instance(models.Model):
             setattr(self, name, value)
         return self
 
-    def begin(self, action):
+    def begin(self, action, keep_vm_state=False):
         """Starts API action `action` (a key of ACTIONS): sets its task_state
-        if the instance's state allows it, else raises InvalidState."""
+        if the instance's state allows it, else raises InvalidState. With
+        `keep_vm_state`, only from the vm_state this object was read in
+        (for a caller that records it, as a resize records the state to
+        return to)."""
         transition = ACTIONS[action]
+        vm_states = transition.vm_states
+        if keep_vm_state:
+            vm_states = (self.vm_state,) if self.vm_state in vm_states else ()
         try:
             return self.update_state(expected_task_state=transition.from_task_states,
-                                     expected_vm_state=transition.vm_states, task_state=transition.task_state)
+                                     expected_vm_state=vm_states, task_state=transition.task_state)
         except UnexpectedState:
             self.refresh_from_db(fields=["vm_state", "task_state"])
             raise InvalidState(self, action) from None
@@ -627,7 +637,7 @@ def claim_resources(instance, node, migration=None):
     allocation ratios, then the Claim row in the same transaction.
     Returns the Claim, or None if the node is full (or gone, or disabled).
     Concurrent claims serialize on the node's row, so none oversubscribes."""
-    sizes = migration.new_flavor if migration is not None else {size: getattr(instance, size) for size in FLAVOR_SIZES}
+    sizes = migration.new_flavor if migration is not None else flavor_snapshot(instance)
     vcpus, memory_mb, disk = sizes["vcpus"], sizes["memory_mb"], disk_gb_of(sizes)
     # No savepoint inside a caller's transaction: a failure here fails the
     # caller's whole transaction, which is what a scheduler wants anyway.
@@ -841,15 +851,25 @@ class Aggregate(models.Model):
         return (self.metadata or {}).get(self.ZONE_KEY)
 
 
-DEFAULT_AVAILABILITY_ZONE = "nova"
+def host_zones(hosts):
+    """{host: the zones of the aggregates it is in} (a set: empty when it
+    is in the default zone; more than one only in a change being refused)."""
+    zones = {host: set() for host in hosts}
+    for host, metadata in AggregateHost.objects.filter(host__in=hosts).values_list("host", "aggregate__metadata"):
+        zone = (metadata or {}).get(Aggregate.ZONE_KEY)
+        if zone:
+            zones[host].add(zone)
+    return zones
+
+
+def zone_of(zones):
+    """The zone of a host whose aggregates have `zones` (from host_zones)."""
+    return next(iter(sorted(zones)), DEFAULT_AVAILABILITY_ZONE)
 
 
 def zone_of_host(host):
     """The availability zone of `host`: its aggregate's, else the default."""
-    for metadata in Aggregate.objects.filter(hosts__host=host).values_list("metadata", flat=True):
-        if (metadata or {}).get(Aggregate.ZONE_KEY):
-            return metadata[Aggregate.ZONE_KEY]
-    return DEFAULT_AVAILABILITY_ZONE
+    return zone_of(host_zones([host])[host])
 
 
 class AggregateHost(models.Model):

@@ -20,11 +20,8 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict, NotFound
 from compute.api.base import ComputeView, nova_time_usec, require_string
-from compute.models import (
-    DEFAULT_AVAILABILITY_ZONE, Aggregate, AggregateHost, ComputeNode, Instance, Service,
-)
+from compute.models import Aggregate, AggregateHost, ComputeNode, Instance, Service, host_zones, zone_of
 
-DEFAULT_ZONE = DEFAULT_AVAILABILITY_ZONE
 ZONE_KEY = Aggregate.ZONE_KEY
 METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
 
@@ -67,16 +64,6 @@ def aggregate_name(value):
     return require_string(value, "name")
 
 
-def zones_of(hosts):
-    """Each host's zone now, from the aggregates it is in: {host: {zones}}."""
-    zones = {host: set() for host in hosts}
-    for host, metadata in AggregateHost.objects.filter(host__in=hosts).values_list("host", "aggregate__metadata"):
-        zone = (metadata or {}).get(ZONE_KEY)
-        if zone:
-            zones[host].add(zone)
-    return zones
-
-
 def lock_hosts(hosts):
     """Locks the hosts' nodes (in host order): two changes of one host's
     aggregates are checked one after the other."""
@@ -94,19 +81,19 @@ def apply_zones(hosts, before, refuse, what):
     """After a change: refuses it (`refuse`, an ApiError class) if a host
     would be in two zones or instances would change zone; otherwise writes
     each host's zone to its node and compute service."""
-    after = zones_of(hosts)
+    after = host_zones(hosts)
     for host in sorted(hosts):
         if len(after[host]) > 1:
             raise refuse(f"Cannot {what}: host {host} would be in more than one availability zone "
                          f"({', '.join(sorted(after[host]))}).")
     moved = {host for host in hosts
-             if (next(iter(after[host]), DEFAULT_ZONE) != next(iter(before[host]), DEFAULT_ZONE))}
+             if zone_of(after[host]) != zone_of(before[host])}
     busy = sorted(hosts_with_instances(moved)) if moved else []
     if busy:
         raise refuse(f"Cannot {what}: it would move the instances on host(s) {', '.join(busy)} "
                      f"to another availability zone.")
     for host in hosts:
-        zone = next(iter(after[host]), DEFAULT_ZONE)
+        zone = zone_of(after[host])
         ComputeNode.objects.filter(host=host).exclude(availability_zone=zone).update(availability_zone=zone)
         Service.objects.filter(host=host, binary=Service.COMPUTE_BINARY).exclude(
             availability_zone=zone).update(availability_zone=zone)
@@ -116,7 +103,7 @@ def change_zone(aggregate, metadata, refuse, what):
     """Saves `metadata` on the locked aggregate, its hosts' zones with it."""
     hosts = list(aggregate.hosts.values_list("host", flat=True))
     lock_hosts(hosts)
-    before = zones_of(hosts)
+    before = host_zones(hosts)
     aggregate.metadata = metadata
     aggregate.updated_at = timezone.now()
     aggregate.save(update_fields=["metadata", "updated_at"])
@@ -223,7 +210,7 @@ class AggregateActionView(ComputeView):
         lock_hosts([host])
         if aggregate.hosts.filter(host=host).exists():
             raise Conflict(f"Cannot add host {host} in aggregate {aggregate.id}: host exists.")
-        before = zones_of([host])
+        before = host_zones([host])
         AggregateHost.objects.create(aggregate=aggregate, host=host)
         apply_zones([host], before, Conflict, f"add host {host} to aggregate {aggregate.id}")
 
@@ -235,7 +222,7 @@ class AggregateActionView(ComputeView):
             if not ComputeNode.objects.filter(host=host).exists():
                 raise NotFound(f"Compute host {host} could not be found.")
             raise NotFound(f"Aggregate {aggregate.id} has no host {host}.")
-        before = zones_of([host])
+        before = host_zones([host])
         member.delete()
         apply_zones([host], before, Conflict, f"remove host {host} from aggregate {aggregate.id}")
 
