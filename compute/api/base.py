@@ -6,8 +6,9 @@ import uuid
 
 from rest_framework.negotiation import BaseContentNegotiation
 
-from cloud.errors import ApiError, BadRequest
+from cloud.errors import ApiError, BadRequest, Conflict
 from cloud.views import ApiView
+from compute.models import InvalidState
 
 MIN_VERSION = (2, 1)
 # The highest microversion whose behaviour Stratus implements. Every
@@ -24,6 +25,15 @@ def is_uuid(value):
     except ValueError:
         return False
     return True
+
+
+def begin_or_conflict(instance, transition, **options):
+    """Starts `transition` (Instance.begin: compare-and-swap on the state);
+    409 when the instance is not in a state it starts from."""
+    try:
+        instance.begin(transition, **options)
+    except InvalidState as error:
+        raise Conflict(str(error)) from None
 
 
 def version_string(version):

@@ -1,5 +1,5 @@
-"""Server actions resize, confirmResize and revertResize, and the
-os-migrations list that shows them.
+"""Server actions resize, confirmResize and revertResize (os-migrations
+lists them: compute.api.server_migrations).
 
 A resize is checked here (flavor, disk, quota, state), recorded as a
 Migration holding the old and new flavors, and placed by the scheduler
@@ -11,25 +11,11 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict
 from compute import quotas
+from compute.api.base import begin_or_conflict
 from compute.api.flavors import flavor_to_use
-from compute.models import (
-    ACTIONS, ComputeNode, Migration, UnexpectedState, VmState, flavor_snapshot, start_action,
-)
+from compute.models import ComputeNode, Migration, UnexpectedState, VmState, flavor_snapshot, start_action
 from compute.tasks import confirm
 from workers import pipelines
-
-
-def _start(instance, action, expected_vm_states, task_state):
-    """Moves the idle instance from exactly the vm_state it was read in to
-    `task_state` (so the migration records the state it will return to);
-    409 if it is not idle in one of `expected_vm_states` any more."""
-    if instance.vm_state not in expected_vm_states or instance.task_state is not None:
-        raise _conflict(instance, action)
-    try:
-        instance.update_state(expected_task_state=None, expected_vm_state=instance.vm_state, task_state=task_state)
-    except UnexpectedState:
-        instance.refresh_from_db(fields=["vm_state", "task_state"])
-        raise _conflict(instance, action) from None
 
 
 def _conflict(instance, action):
@@ -66,11 +52,11 @@ def resize(request, instance, argument):
         raise BadRequest(f"Invalid input for field 'resize.flavorRef': flavor {flavor.name} has a "
                          f"{new_flavor['root_gb']} GiB root disk, smaller than the server's "
                          f"{old_flavor['root_gb']} GiB; a disk cannot shrink.")
-    transition = ACTIONS["resize"]
     with transaction.atomic():
         quotas.reserve_growth(instance.project_id, new_flavor["vcpus"] - old_flavor["vcpus"],
                               new_flavor["memory_mb"] - old_flavor["memory_mb"])
-        _start(instance, "resize", transition.vm_states, transition.task_state)
+        # From exactly the vm_state read: the migration records it to return to.
+        begin_or_conflict(instance, "resize", keep_vm_state=True)
         node = instance.node
         migration = Migration.objects.create(
             instance=instance, project_id=instance.project_id, user_id=request.auth.user_id,
@@ -101,10 +87,9 @@ def revert_resize(request, instance):
         raise Conflict(f"Compute host {migration.source_compute} is not available: cannot 'revertResize' "
                        f"instance {instance.id} now.")
     old, new = migration.old_flavor, migration.new_flavor
-    transition = ACTIONS["revert_resize"]
     with transaction.atomic():
         quotas.reserve_growth(instance.project_id, old["vcpus"] - new["vcpus"], old["memory_mb"] - new["memory_mb"])
-        _start(instance, "revertResize", transition.vm_states, transition.task_state)
+        begin_or_conflict(instance, "revert_resize")
         migration.set_status(Migration.Status.REVERTING)
         start_action(instance, "revertResize", *_request_ids(request))
         pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,

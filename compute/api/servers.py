@@ -20,13 +20,13 @@ from compute import conf, quotas
 from compute import images as image_lookup
 from compute.api import resize as resize_actions
 from compute.api.base import (
-    ComputeView, is_uuid, require_bool, require_int, require_metadata, require_string,
+    ComputeView, begin_or_conflict, is_uuid, require_bool, require_int, require_metadata, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
 from compute.console.tokens import novnc_url
 from compute.models import (
-    ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair, ServerGroup, TaskState,
+    ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, ServerGroup, TaskState,
     UnexpectedState, VmState, finish_action, start_action,
 )
 from workers import pipelines
@@ -374,15 +374,6 @@ def check_on_live_host(instance, action):
     if not instance.node.is_up:
         raise Conflict(f"Compute host {instance.host} is not available: cannot '{action}' instance "
                        f"{instance.id} now.")
-
-
-def begin_or_conflict(instance, transition):
-    """Starts `transition` (compare-and-swap on the state); 409 when the
-    instance is not in a state it starts from."""
-    try:
-        instance.begin(transition)
-    except InvalidState as error:
-        raise Conflict(str(error))
 
 
 class ServerView(ComputeView):

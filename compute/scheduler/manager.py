@@ -9,7 +9,7 @@ from django.db.models import F
 
 from compute import conf
 from compute.models import (
-    FLAVOR_SIZES, Instance, Migration, ServerGroup, TaskState, VmState, claim_resources, disk_gb_of,
+    Instance, Migration, ServerGroup, TaskState, VmState, claim_resources, disk_gb_of, flavor_snapshot,
 )
 from compute.scheduler.filters import FILTERS, explain_no_host, prefilter
 from compute.scheduler.weights import order_hosts
@@ -38,7 +38,7 @@ class RequestSpec:
     def for_instance(cls, instance, group=None, flavor=None):
         """What `instance` needs, with its own flavor or `flavor` (a
         flavor_snapshot: the new one of a resize)."""
-        sizes = flavor or {size: getattr(instance, size) for size in FLAVOR_SIZES}
+        sizes = flavor or flavor_snapshot(instance)
         spec = cls(vcpus=sizes["vcpus"], memory_mb=sizes["memory_mb"], disk_gb=disk_gb_of(sizes),
                    availability_zone=instance.availability_zone or "", tried_hosts=list(instance.tried_hosts or []))
         if flavor is not None:
