@@ -68,19 +68,23 @@ def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES)
     return True
 
 
-def failure_message(failed_task_id, instance):
+def step_failure(failed_task_id, instance):
     """What went wrong in a failed step, from its result or else from the
-    last failed event of the boot."""
-    if failed_task_id:
-        result = AsyncResult(failed_task_id, app=app)
-        if result.failed():
-            traceback_text = result.traceback or ""
-            return type(result.result).__name__, str(result.result), traceback_text
-    event = InstanceActionEvent.objects.filter(action__instance=instance, result="Error").order_by(
-        "-start_time", "-id").first()
-    if event is not None:
-        return "Error", event.details or event.event, event.traceback or ""
-    return "Error", "A boot step failed.", ""
+    last failed event of the instance; None when the step only found the
+    instance further along (UnexpectedState: a repeat, not a failure)."""
+    kind, message, traceback_text = "Error", "A boot step failed.", ""
+    result = AsyncResult(failed_task_id, app=app) if failed_task_id else None
+    if result is not None and result.failed():
+        kind, message, traceback_text = type(result.result).__name__, str(result.result), result.traceback or ""
+    else:
+        event = InstanceActionEvent.objects.filter(action__instance=instance, result="Error").order_by(
+            "-start_time", "-id").first()
+        if event is not None:
+            message, traceback_text = event.details or event.event, event.traceback or ""
+    last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
+    if kind == "UnexpectedState" or "UnexpectedState" in last_line:
+        return None
+    return message
 
 
 @shared_task(name="compute.tasks.boot_step_failed", ignore_result=True)
@@ -92,10 +96,9 @@ def boot_step_failed(failed_task_id=None, *, instance_id, host):
         return "gone"
     if instance.task_state == TaskState.DELETING or instance.host != host:
         return "moved on"  # being deleted, or already rescheduled elsewhere
-    kind, message, traceback_text = failure_message(failed_task_id, instance)
-    last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
-    if kind == "UnexpectedState" or "UnexpectedState" in last_line:
-        return "moved on"  # a repeated step found the boot further along: not a failure
+    message = step_failure(failed_task_id, instance)
+    if message is None:
+        return "moved on"  # a repeated step found the boot further along
     return handle_build_failure(instance, message)
 
 
@@ -159,9 +162,8 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
     migration = Migration.objects.filter(pk=migration_id, instance_id=instance_id).first()
     if instance is None or migration is None:
         return "gone"
-    kind, message, traceback_text = failure_message(failed_task_id, instance)
-    last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
-    if kind == "UnexpectedState" or "UnexpectedState" in last_line:
+    message = step_failure(failed_task_id, instance)
+    if message is None:
         return "moved on"
     if stage == "resize":
         return undo_resize(instance, migration, f"Resize failed, going back to flavor "
@@ -283,8 +285,9 @@ def reconcile_stuck(instance):
     if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
         return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
                          expected_task_state=state)
-    migration = Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.BEFORE_FINISH).first()
-    if state in TaskState.RESIZING and migration is not None:
+    migration = Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.BEFORE_FINISH).first() \
+        if state in TaskState.RESIZING else None
+    if migration is not None:
         return undo_resize(instance, migration, f"Resize did not finish within {seconds} seconds "
                                                 f"(stuck in {state}).") != "moved on"
     try:
