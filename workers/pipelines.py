@@ -70,34 +70,37 @@ def schedule(instance_id):
     _send(SCHEDULE, (str(instance_id),), queues.CONTROL)
 
 
+def _on_node(name, args, host):
+    """A step for `host`'s queue. No step's result is kept (a failed step's
+    error is in its event): storing results would cost queries on every
+    step of every boot."""
+    queue = queues.compute(host)
+    return app.signature(name, args=args, immutable=True, queue=queue, routing_key=queue, ignore_result=True)
+
+
+def _on_error(chained, name, **kwargs):
+    """`name` on the control queue when a step of `chained` fails. An
+    errback with one positional parameter is published to its queue with
+    the failed task's id (rather than run inside the failed worker)."""
+    chained.on_error(app.signature(name, kwargs=kwargs, queue=queues.CONTROL, routing_key=queues.CONTROL))
+    return chained
+
+
+def _to_node_after_commit(name, args, host):
+    transaction.on_commit(lambda: _send(name, args, queues.compute(host), ignore_result=True))
+
+
 def run_on_node(instance_id, host):
     """The steps after scheduling, on the chosen host, as one chain. Any
     step that raises stops the chain and calls boot_step_failed."""
-    instance_id = str(instance_id)
-    compute_queue = queues.compute(host)
-    # No step's result is kept (a failed step's error is in its event):
-    # storing results would cost queries on every step of every boot.
-    quiet = {"ignore_result": True}
+    args = (str(instance_id),)
     # The network and volume steps only record their event until networking
     # and block storage exist. They run on the chosen node's queue, the
     # process that will run them for real (networking moves its step to
     # network.<host> when node workers consume that queue), and so do not
     # queue up behind scheduling on the control queue.
-    steps = chain(
-        app.signature(PREPARE_DISK, args=(instance_id,), immutable=True, queue=compute_queue,
-                      routing_key=compute_queue, **quiet),
-        app.signature(PLUMB_NETWORK, args=(instance_id,), immutable=True, queue=compute_queue,
-                      routing_key=compute_queue, **quiet),
-        app.signature(ATTACH_VOLUMES, args=(instance_id,), immutable=True, queue=compute_queue,
-                      routing_key=compute_queue, **quiet),
-        app.signature(SPAWN, args=(instance_id,), immutable=True, queue=compute_queue, routing_key=compute_queue,
-                      **quiet),
-    )
-    # An errback with one positional parameter is published to its queue
-    # with the failed task's id (rather than run inside the failed worker).
-    steps.on_error(app.signature(BOOT_STEP_FAILED, kwargs={"instance_id": instance_id, "host": host},
-                                 queue=queues.CONTROL, routing_key=queues.CONTROL))
-    return steps.apply_async()
+    steps = chain(*(_on_node(name, args, host) for name in (PREPARE_DISK, PLUMB_NETWORK, ATTACH_VOLUMES, SPAWN)))
+    return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
 
 
 def reschedule(instance_id, failed_host):
@@ -107,26 +110,25 @@ def reschedule(instance_id, failed_host):
     def publish():
         if failed_host:
             _send(CLEANUP, (instance_id,), queues.compute(failed_host), ignore_result=True)
-        _send(SCHEDULE, (instance_id,), queues.CONTROL)
+        schedule(instance_id)
 
     transaction.on_commit(publish)
 
 
 def cleanup(instance_id, host):
-    transaction.on_commit(lambda: _send(CLEANUP, (str(instance_id),), queues.compute(host), ignore_result=True))
+    _to_node_after_commit(CLEANUP, (str(instance_id),), host)
 
 
 def destroy(instance_id, host):
-    transaction.on_commit(lambda: _send(DESTROY, (str(instance_id),), queues.compute(host), ignore_result=True))
+    _to_node_after_commit(DESTROY, (str(instance_id),), host)
 
 
 def power_action(instance_id, host, action):
-    transaction.on_commit(lambda: _send(POWER_ACTION, (str(instance_id), action), queues.compute(host),
-                                        ignore_result=True))
+    _to_node_after_commit(POWER_ACTION, (str(instance_id), action), host)
 
 
 def rebuild(instance_id, host):
-    transaction.on_commit(lambda: _send(REBUILD, (str(instance_id),), queues.compute(host), ignore_result=True))
+    _to_node_after_commit(REBUILD, (str(instance_id),), host)
 
 
 def console_log(instance_id, host, length, timeout):
@@ -136,11 +138,6 @@ def console_log(instance_id, host, length, timeout):
         return result.get(timeout=timeout, disable_sync_subtasks=False)
     finally:
         result.forget()
-
-
-def _on_node(name, args, host):
-    queue = queues.compute(host)
-    return app.signature(name, args=args, immutable=True, queue=queue, routing_key=queue, ignore_result=True)
 
 
 def resize(instance_id, migration_id):
@@ -153,11 +150,8 @@ def resize(instance_id, migration_id):
 def _node_chain(instance_id, migration_id, first, second, stage):
     """Two node steps as a chain; a failing one calls resize_step_failed,
     which reverts (stage "resize") or ends in ERROR (stage "revert")."""
-    steps = chain(first, second)
-    steps.on_error(app.signature(RESIZE_STEP_FAILED, kwargs={
-        "instance_id": str(instance_id), "migration_id": migration_id, "stage": stage},
-        queue=queues.CONTROL, routing_key=queues.CONTROL))
-    return steps
+    return _on_error(chain(first, second), RESIZE_STEP_FAILED, instance_id=str(instance_id),
+                     migration_id=migration_id, stage=stage)
 
 
 def run_resize(instance_id, migration_id, source, dest):
@@ -181,5 +175,4 @@ def revert_resize(instance_id, migration_id, source, dest, action):
 
 def confirm_resize(instance_id, migration_id, source):
     """The source deletes the files it kept for a revert."""
-    args = (str(instance_id), migration_id)
-    transaction.on_commit(lambda: _send(CONFIRM_RESIZE, args, queues.compute(source), ignore_result=True))
+    _to_node_after_commit(CONFIRM_RESIZE, (str(instance_id), migration_id), source)
