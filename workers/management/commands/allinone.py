@@ -136,10 +136,12 @@ class Command(BaseCommand):
         selector = selectors.DefaultSelector()
         children, delays, started_at, restart_at = {}, {}, {}, {}
 
+        # Detached, each child's lines go to its own log file, opened once.
+        logs = {name: open(Path(log_dir) / f"{name}.log", "ab", buffering=0) for name in table} if log_dir else {}
+
         def write(name, text):
             if log_dir:
-                with open(Path(log_dir) / f"{name}.log", "ab") as log:
-                    log.write(text.encode() + b"\n")
+                logs[name].write(text.encode() + b"\n")
             else:
                 out.write(f"{name:>{width}} | {text}\n".encode())
                 out.flush()
@@ -195,6 +197,8 @@ class Command(BaseCommand):
                 os.killpg(process.pid, signal.SIGKILL)
         for name in ["supervisor", *table]:
             self.pidfile(name).unlink(missing_ok=True)
+        for log in logs.values():
+            log.close()
 
 
 def _alive(pid):
