@@ -135,6 +135,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0, "interval_step": 0.5,
                                     "interval_max": 0.5}
 CELERY_TASK_DEFAULT_QUEUE = "control"
+# A message a worker took and never acknowledged (the worker died, or dropped
+# it when its broker connection broke) goes back to its queue this many
+# seconds after it was last renewed; live workers renew theirs
+# (workers/broker.py). Every worker sweeps for such messages every 10 s.
+BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("STRATUS_BROKER_VISIBILITY_TIMEOUT", "60"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A sweeper that died holding the sweep lock blocks the others this long.
+    "unacked_mutex_expire": 30,
+}
+CELERY_WORKER_CONSUMER = "workers.broker:Consumer"
 
 # The API and its catalog.
 API_PORT = int(os.environ.get("STRATUS_API_PORT", "8000"))

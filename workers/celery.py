@@ -14,7 +14,9 @@ from workers.schedule import BEAT_SCHEDULE
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
 
-app = Celery("stratus")
+# Tasks and the worker's consumer from workers/broker.py: late
+# acknowledgements that survive the broker going away.
+app = Celery("stratus", task_cls="workers.broker:Task")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The node agent's tasks (queue compute.<host>) live below the compute app.

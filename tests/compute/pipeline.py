@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from compute.models import Claim, ComputeNode
+from compute.models import Claim, ComputeNode, Instance, VmState
 from django.db.models import Count, Sum
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
 from tests.conftest import server_env
@@ -29,10 +29,11 @@ def live_db(django_db_setup, django_db_blocker):
 class ControlWorker:
     """`celery worker -Q control`: scheduling and the pipeline's decisions."""
 
-    def __init__(self, log_path, concurrency=4, pool="threads"):
+    def __init__(self, log_path, concurrency=4, pool="threads", **env):
         self.log_path = log_path
         self.concurrency = concurrency
         self.pool = pool
+        self.env = env
 
     def start(self):
         self.log = open(self.log_path, "a")
@@ -40,7 +41,7 @@ class ControlWorker:
             [str(VENV_BIN / "celery"), "-A", "workers.celery", "worker", "-Q", "control", "-P", self.pool,
              "-c", str(self.concurrency), "-n", f"control-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
              "--without-mingle", "-l", "INFO"],
-            env=server_env(), stdout=self.log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
+            env=server_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
         wait_until(lambda: " ready." in self.output() or self.process.poll() is not None, timeout=120,
                    message="control worker")
         assert self.process.poll() is None, self.output()
@@ -126,7 +127,12 @@ def wait_settled(cloud, ids, timeout=300):
             return servers
         return None
 
-    return wait_until(settled, timeout=timeout, interval=1, message=f"{len(ids)} servers to leave BUILD")
+    try:
+        return wait_until(settled, timeout=timeout, interval=1, message=f"{len(ids)} servers to leave BUILD")
+    except AssertionError as error:
+        building = Instance.objects.filter(pk__in=ids, vm_state=VmState.BUILDING).values_list(
+            "pk", "task_state", "host", "updated_at")
+        raise AssertionError(f"{error}; still building (id, task_state, host, updated): {list(building)}") from None
 
 
 def node_usage(hosts):

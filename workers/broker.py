@@ -1,0 +1,153 @@
+"""What keeps a worker's messages safe when the broker goes away.
+
+Tasks are acknowledged late: a message a worker has taken waits in Redis's
+`unacked` hash until the task is done. If the worker dies, or drops its
+prefetched messages when its connection breaks, nothing acknowledges them;
+every worker's periodic sweep gives them back to their queue once they are
+older than the visibility timeout (settings.BROKER_VISIBILITY_TIMEOUT,
+short so that a lost boot resumes within a minute). So a worker renews, on
+a lease, the messages it still holds: while it works on one, however long,
+no other worker is handed it. And a task that ends while the broker is
+away, or after the connection it came on was replaced, is acknowledged
+later over a connection of its own instead of being run again.
+"""
+import logging
+import threading
+import time
+
+from celery import Task as CeleryTask
+from celery import signals
+from celery.worker import state
+from celery.worker.consumer import Consumer as CeleryConsumer
+from celery.worker.request import Request as CeleryRequest
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+# Delivery tags of finished tasks whose acknowledgement did not reach the broker.
+_unsettled = set()
+_unsettled_lock = threading.Lock()
+
+
+def held_delivery_tags():
+    """The delivery tags of the messages this worker has taken and not yet
+    acknowledged (running, waiting for a pool slot or for their ETA)."""
+    while True:
+        try:
+            requests = [*state.active_requests, *state.reserved_requests, *state.scheduled_requests]
+            break
+        except RuntimeError:  # the sets changed while being copied; try again
+            continue
+    tags = set()
+    for request in requests:
+        message = request.message
+        if message is not None and not message.acknowledged:
+            tags.add(message.delivery_tag)
+    return tags
+
+
+def renew_leases(channel, tags):
+    """Marks `tags` as delivered just now, so the broker's sweep of messages
+    past the visibility timeout leaves them alone. Only messages still
+    unacknowledged are touched (an acknowledged one stays gone)."""
+    if not tags:
+        return 0
+    now = time.time()
+    return channel.client.zadd(channel.unacked_index_key, {tag: now for tag in tags}, xx=True, ch=True)
+
+
+def settle(channel, tags):
+    """Acknowledges `tags` directly in Redis (what an acknowledgement on
+    their own channel would have done)."""
+    if not tags:
+        return
+    pipe = channel.client.pipeline()
+    pipe.zrem(channel.unacked_index_key, *tags).hdel(channel.unacked_key, *tags)
+    pipe.execute()
+
+
+class LeaseKeeper(threading.Thread):
+    """Every quarter of the visibility timeout, over its own broker
+    connection: acknowledges what could not be acknowledged before, and
+    renews the leases of the messages this worker holds."""
+
+    def __init__(self, app, interval):
+        super().__init__(name="broker-leases", daemon=True)
+        self.app = app
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.app.connection_for_write() as connection:
+                    channel = connection.default_channel
+                    if not hasattr(channel, "unacked_index_key"):
+                        return  # not Redis: the broker itself knows which consumer holds what
+                    with _unsettled_lock:
+                        unsettled = set(_unsettled)
+                    settle(channel, unsettled)
+                    with _unsettled_lock:
+                        _unsettled.difference_update(unsettled)
+                    renew_leases(channel, held_delivery_tags())
+            except Exception as error:  # broker away: the next round tries again
+                log.warning("could not renew message leases: %s", error)
+
+    def stop(self):
+        self.stopped.set()
+
+
+_keeper = None
+
+
+@signals.worker_ready.connect
+def start_lease_keeper(sender, **kwargs):
+    global _keeper
+    _keeper = LeaseKeeper(sender.app, settings.BROKER_VISIBILITY_TIMEOUT / 4)
+    _keeper.start()
+
+
+@signals.worker_shutdown.connect
+def stop_lease_keeper(**kwargs):
+    if _keeper is not None:
+        _keeper.stop()
+
+
+class Request(CeleryRequest):
+    """A task request whose acknowledgement, when it cannot reach the
+    broker (Redis is away, or the channel the message came on belonged to
+    a connection lost since, which raises AttributeError), is left to the
+    lease keeper instead of being lost (or ending the worker)."""
+
+    def acknowledge(self):
+        if self.acknowledged:
+            return
+        try:
+            super().acknowledge()
+        except AttributeError:
+            pass
+        self.acknowledged = True
+        if not self.message.acknowledged:
+            log.info("task %s done; its acknowledgement waits for the broker", self.id)
+            with _unsettled_lock:
+                _unsettled.add(self.message.delivery_tag)
+
+
+class Task(CeleryTask):
+    """The base of every Stratus task (workers/celery.py)."""
+    Request = Request
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, surviving its own cleanup of a lost connection:
+    Celery 5.7 closes the broken connection once more after collect() has
+    already detached its transport, and with messages to give back that
+    close raises AttributeError, which ends the whole worker. The close is
+    only tidying a dead connection; the messages it meant to give back
+    return through the visibility timeout."""
+
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError as error:
+            log.warning("ignored an error closing the lost broker connection: %r", error)
