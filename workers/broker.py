@@ -15,8 +15,8 @@ import logging
 import threading
 import time
 
-from celery import Task as CeleryTask
 from celery import signals
+from celery.contrib.django.task import DjangoTask
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
@@ -133,8 +133,9 @@ class Request(CeleryRequest):
                 _unsettled.add(self.message.delivery_tag)
 
 
-class Task(CeleryTask):
-    """The base of every Stratus task (workers/celery.py)."""
+class Task(DjangoTask):
+    """The base of every Stratus task (workers/celery.py): Celery's Django
+    task, with the request above."""
     Request = Request
 
 
