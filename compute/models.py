@@ -154,6 +154,17 @@ ACTIONS = {
                              state for state in TaskState.ALL if state != TaskState.DELETING)),
 }
 
+# A resize's progress (percent) as it enters each of its task states; a
+# finished resize is at 100. The `openstack` CLI prints it while it waits
+# (`server resize --wait`). Boots and rebuilds stay at 0, as in Nova: the
+# CLI would print their progress into the server it then outputs
+# (`server create --wait -f json`).
+TASK_PROGRESS = {
+    TaskState.REBUILDING: 0,
+    TaskState.RESIZE_PREP: 0, TaskState.RESIZE_MIGRATING: 20, TaskState.RESIZE_MIGRATED: 50,
+    TaskState.RESIZE_FINISH: 60,
+}
+
 # The boot pipeline's steps in order: the task_state each sets and the
 # instance-action event (of action "create") it records.
 @dataclass(frozen=True)
@@ -465,9 +476,12 @@ class Instance(models.Model):
         vm_states = transition.vm_states
         if keep_vm_state:
             vm_states = (self.vm_state,) if self.vm_state in vm_states else ()
+        fields = {"task_state": transition.task_state}
+        if transition.task_state in TASK_PROGRESS:
+            fields["progress"] = TASK_PROGRESS[transition.task_state]
         try:
             return self.update_state(expected_task_state=transition.from_task_states,
-                                     expected_vm_state=vm_states, task_state=transition.task_state)
+                                     expected_vm_state=vm_states, **fields)
         except UnexpectedState:
             self.refresh_from_db(fields=["vm_state", "task_state"])
             raise InvalidState(self, action) from None

@@ -38,6 +38,10 @@ STATUS_FILTER = {
 }
 
 
+# The statuses whose servers show `progress` (Nova's list).
+PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+
+
 def status_of(instance):
     return TASK_STATUS.get((instance.vm_state, instance.task_state), STATUS.get(instance.vm_state, "UNKNOWN"))
 
@@ -85,8 +89,9 @@ def server_detail(request, instance, fault=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR)."""
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
+    status = status_of(instance)
     data = {
-        "id": str(instance.id), "name": instance.name, "status": status_of(instance),
+        "id": str(instance.id), "name": instance.name, "status": status,
         "tenant_id": instance.project_id, "user_id": instance.user_id, "metadata": instance.metadata,
         "hostId": host_id(instance),
         "image": {"id": instance.image_id, "links": [
@@ -98,7 +103,6 @@ def server_detail(request, instance, fault=None):
         "accessIPv4": instance.access_ipv4, "accessIPv6": instance.access_ipv6,
         "links": server_links(request, instance),
         "OS-DCF:diskConfig": "MANUAL",
-        "progress": instance.progress if instance.vm_state in (VmState.BUILDING, VmState.ACTIVE) else 0,
         "OS-EXT-AZ:availability_zone": node.availability_zone if node else instance.availability_zone,
         "config_drive": "True" if instance.config_drive else "",
         "key_name": instance.key_name,
@@ -111,6 +115,8 @@ def server_detail(request, instance, fault=None):
         "OS-EXT-STS:power_state": instance.power_state,
         "os-extended-volumes:volumes_attached": [],
     }
+    if status in PROGRESS_STATUSES:
+        data["progress"] = instance.progress
     if admin:
         data.update({
             "OS-EXT-SRV-ATTR:host": instance.host,

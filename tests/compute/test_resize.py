@@ -117,6 +117,7 @@ def test_resize_on_the_same_node_then_confirm(cloud, two_nodes, image, flavors):
     assert "Complete" in cloud.openstack("server", "resize", "--flavor", flavors["big"], "--wait", server_id)
     shown = show(cloud, server_id)
     assert shown["status"] == "VERIFY_RESIZE" and flavor_name(shown).startswith("rz-big")
+    assert shown["progress"] == 100
     # The new flavor is claimed beside the old one until the user decides.
     assert claims_of(server_id) == [(host, 1, 128, 1, False), (host, 2, 256, 2, True)]
     assert used(host) == (before[0] + 2, before[1] + 256, before[2] + 2)
@@ -156,7 +157,7 @@ def test_resize_to_another_node_then_revert(cloud, two_nodes, image, flavors):
     cloud.openstack("server", "resize", "revert", server_id)
     wait_until(lambda: show(cloud, server_id)["status"] == "ACTIVE", timeout=60, message="ACTIVE after revert")
     shown = show(cloud, server_id)
-    assert flavor_name(shown).startswith("rz-small")
+    assert flavor_name(shown).startswith("rz-small") and shown["progress"] == 0  # the resize undone
     instance = Instance.objects.get(pk=server_id)
     assert (instance.host, instance.vcpus, instance.memory_mb, instance.root_gb) == (source, 1, 128, 1)
     assert claims_of(server_id) == [(source, 1, 128, 1, False)]

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from compute.models import Instance, InstanceFault, VmState
+from tests.compute.pipeline import live_db  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.live
 
@@ -162,6 +163,26 @@ def test_actions_in_the_wrong_state_are_409_and_locks_hold(api, tokens, image_id
     assert api.get(f"/compute/v2.1/servers/{server_id}", token=token, headers=V).status_code == 404
     actions = api.get(f"/compute/v2.1/servers/{server_id}/os-instance-actions", token=token, headers=V).json()
     assert [row["action"] for row in actions["instanceActions"]] == ["delete", "unlock", "lock", "create"]
+
+
+def test_progress_shows_in_novas_statuses_only(live_db, api, tokens, image_id):
+    """`progress` is in a server only while its status is one Nova shows
+    it in (BUILD, ACTIVE, REBUILD, RESIZE, VERIFY_RESIZE, MIGRATING)."""
+    token = tokens["demo"]
+    server_id = create(api, token, image_id).json()["server"]["id"]
+
+    def shown():
+        return api.get(f"/compute/v2.1/servers/{server_id}", token=token, headers=V).json()["server"]
+
+    assert (shown()["status"], shown()["progress"]) == ("BUILD", 0)
+    instance = Instance.objects.get(pk=server_id)
+    instance.update_state(vm_state=VmState.STOPPED, task_state=None)
+    assert shown()["status"] == "SHUTOFF" and "progress" not in shown()
+    instance.update_state(vm_state=VmState.ACTIVE, progress=100)
+    assert (shown()["status"], shown()["progress"]) == ("ACTIVE", 100)
+    instance.begin("resize")
+    assert (shown()["status"], shown()["progress"]) == ("RESIZE", 0)  # a resize starts from 0
+    delete(api, token, server_id)
 
 
 def test_metadata_replace_item_and_limit(api, tokens, image_id):
