@@ -154,11 +154,11 @@ ACTIONS = {
                              state for state in TaskState.ALL if state != TaskState.DELETING)),
 }
 
-# A resize's progress (percent) as it enters each of its task states; a
-# finished resize is at 100. The `openstack` CLI prints it while it waits
-# (`server resize --wait`). Boots and rebuilds stay at 0, as in Nova: the
-# CLI would print their progress into the server it then outputs
-# (`server create --wait -f json`).
+# A resize's progress (percent) as it enters each of its task states
+# (Instance.update_state sets it); a finished resize is at 100. The
+# `openstack` CLI prints it while it waits (`server resize --wait`). Boots
+# and rebuilds stay at 0, as in Nova: the CLI would print their progress
+# into the server it then outputs (`server create --wait -f json`).
 TASK_PROGRESS = {
     TaskState.REBUILDING: 0,
     TaskState.RESIZE_PREP: 0, TaskState.RESIZE_MIGRATING: 20, TaskState.RESIZE_MIGRATED: 50,
@@ -451,8 +451,11 @@ class Instance(models.Model):
         """Compare-and-swap: writes `fields` only if the row's task_state
         (and vm_state) are still among the expected ones, then updates this
         object. Raises UnexpectedState if another writer got there first or
-        the instance is deleted."""
+        the instance is deleted. Entering a task state of TASK_PROGRESS sets
+        its progress."""
         fields.setdefault("updated_at", timezone.now())
+        if fields.get("task_state") in TASK_PROGRESS:
+            fields.setdefault("progress", TASK_PROGRESS[fields["task_state"]])
         condition = Q(pk=self.pk, deleted=False)
         if expected_task_state is not ANY:
             condition &= _state_in("task_state", expected_task_state)
@@ -476,12 +479,9 @@ class Instance(models.Model):
         vm_states = transition.vm_states
         if keep_vm_state:
             vm_states = (self.vm_state,) if self.vm_state in vm_states else ()
-        fields = {"task_state": transition.task_state}
-        if transition.task_state in TASK_PROGRESS:
-            fields["progress"] = TASK_PROGRESS[transition.task_state]
         try:
             return self.update_state(expected_task_state=transition.from_task_states,
-                                     expected_vm_state=vm_states, **fields)
+                                     expected_vm_state=vm_states, task_state=transition.task_state)
         except UnexpectedState:
             self.refresh_from_db(fields=["vm_state", "task_state"])
             raise InvalidState(self, action) from None

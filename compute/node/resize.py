@@ -16,7 +16,7 @@ import subprocess
 from django.db import transaction
 
 from compute.models import (
-    TASK_PROGRESS, ComputeNode, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action,
+    ComputeNode, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action,
     instance_flavor_fields, record_event, release_claim,
 )
 from compute.node import conf
@@ -41,7 +41,7 @@ def resize_instance(node, instance, migration):
         log.info("%s: resize of %s is past this step (task_state %s)", node.host, instance.pk, instance.task_state)
         return
     instance.update_state(expected_task_state=(TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING),
-                          task_state=TaskState.RESIZE_MIGRATING, progress=TASK_PROGRESS[TaskState.RESIZE_MIGRATING])
+                          task_state=TaskState.RESIZE_MIGRATING)
     with record_event(instance, "resize", "compute_resize_instance", host=node.host):
         name = node.domain_name(instance.pk)
         if node.driver.exists(name):
@@ -55,8 +55,7 @@ def resize_instance(node, instance, migration):
         elif not aside.exists():
             raise VirtError(f"Instance {instance.pk} has no files on {node.host} to resize.")
         migration.set_status(Migration.Status.POST_MIGRATING)
-        instance.update_state(expected_task_state=TaskState.RESIZE_MIGRATING, task_state=TaskState.RESIZE_MIGRATED,
-                              progress=TASK_PROGRESS[TaskState.RESIZE_MIGRATED])
+        instance.update_state(expected_task_state=TaskState.RESIZE_MIGRATING, task_state=TaskState.RESIZE_MIGRATED)
 
 
 def finish_resize(node, instance, migration):
@@ -66,7 +65,7 @@ def finish_resize(node, instance, migration):
         log.info("%s: resize of %s is past this step (task_state %s)", node.host, instance.pk, instance.task_state)
         return
     instance.update_state(expected_task_state=(TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH),
-                          task_state=TaskState.RESIZE_FINISH, progress=TASK_PROGRESS[TaskState.RESIZE_FINISH])
+                          task_state=TaskState.RESIZE_FINISH)
     new_flavor, old_flavor = migration.new_flavor, migration.old_flavor
     try:
         with record_event(instance, "resize", "compute_finish_resize", host=node.host):
