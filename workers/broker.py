@@ -11,6 +11,7 @@ no other worker is handed it. And a task that ends while the broker is
 away, or after the connection it came on was replaced, is acknowledged
 later over a connection of its own instead of being run again.
 """
+import json
 import logging
 import threading
 import time
@@ -27,6 +28,39 @@ log = logging.getLogger(__name__)
 # Delivery tags of finished tasks whose acknowledgement did not reach the broker.
 _unsettled = set()
 _unsettled_lock = threading.Lock()
+
+
+def unacked_channel(connection):
+    """The connection's channel if its broker is Redis (whose unacknowledged
+    messages these helpers look after), else None: other brokers know by
+    themselves which consumer holds what."""
+    channel = connection.default_channel
+    return channel if hasattr(channel, "unacked_index_key") else None
+
+
+def requeue_unacknowledged(queue_names):
+    """Puts back in their queues, at once, the messages of `queue_names`
+    that a worker took but never acknowledged: those of a predecessor
+    killed mid-task, which the sweep would give back only after the
+    visibility timeout. Only for queues no other live worker consumes (a
+    node's own queues: one node worker per host). Returns how many."""
+    from workers.celery import app
+
+    queue_names = set(queue_names)
+    restored = 0
+    with app.connection_for_read() as connection:
+        channel = unacked_channel(connection)
+        if channel is None:
+            return 0
+        client = channel.client
+        for tag, raw in client.hscan_iter(channel.unacked_key):
+            _payload, _exchange, routing_key = json.loads(raw)
+            if routing_key in queue_names:
+                channel.qos.restore_by_tag(tag, client=client)
+                restored += 1
+    if restored:
+        log.info("requeued %d message(s) a stopped worker had taken", restored)
+    return restored
 
 
 def held_delivery_tags():
@@ -81,9 +115,9 @@ class LeaseKeeper(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 with self.app.connection_for_write() as connection:
-                    channel = connection.default_channel
-                    if not hasattr(channel, "unacked_index_key"):
-                        return  # not Redis: the broker itself knows which consumer holds what
+                    channel = unacked_channel(connection)
+                    if channel is None:
+                        return
                     with _unsettled_lock:
                         unsettled = set(_unsettled)
                     settle(channel, unsettled)

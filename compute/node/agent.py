@@ -4,7 +4,6 @@ and power-state sync.
 
 Several nodes may live in one process (simulated nodes); `NODES` maps each
 host this process serves to its Node, and the tasks find theirs there."""
-import json
 import logging
 import shutil
 import subprocess
@@ -168,9 +167,10 @@ class Node:
     def init_instance(self, instance):
         """Finishes what a stopped worker left half done on this node. A
         build in progress is left to its messages: those the stopped worker
-        had taken are back in the queue (requeue_unacknowledged), the rest
-        never left it, and the steps are idempotent; a build whose message
-        the broker lost ends in ERROR by the control plane's reconciler."""
+        had taken are back in the queue (workers.broker's
+        requeue_unacknowledged), the rest never left it, and the steps are
+        idempotent; a build whose message the broker lost ends in ERROR by
+        the control plane's reconciler."""
         if instance.task_state == TaskState.DELETING:
             log.info("%s: finishing the delete of %s", self.host, instance.pk)
             self.finish_delete(instance)
@@ -328,32 +328,6 @@ def rebuild(node, instance):
         raise
     finally:
         finish_action(instance, "rebuild")
-
-
-def requeue_unacknowledged(queue_names):
-    """Puts back in their queues the messages of `queue_names` that a
-    worker took but never acknowledged: with late acknowledgement, those
-    of a predecessor killed mid-task. The broker would deliver them again
-    only after its visibility timeout (an hour); a restarted node finishes
-    them now. Only for the node's own queues, which no other worker
-    consumes (one node worker per host). Returns how many."""
-    from workers.celery import app
-
-    queue_names = set(queue_names)
-    restored = 0
-    with app.connection_for_read() as connection:
-        channel = connection.default_channel
-        if not hasattr(channel, "unacked_key"):
-            return 0  # not Redis: the broker redelivers by itself
-        client = channel.client
-        for tag, raw in client.hscan_iter(channel.unacked_key):
-            _payload, _exchange, routing_key = json.loads(raw)
-            if routing_key in queue_names:
-                channel.qos.restore_by_tag(tag, client=client)
-                restored += 1
-    if restored:
-        log.info("requeued %d message(s) a stopped worker had taken", restored)
-    return restored
 
 
 class Agent(threading.Thread):

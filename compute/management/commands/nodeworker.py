@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from compute.node import agent, conf
 from compute.virt import get_driver
 from compute.virt.libvirt_driver import write_simulated_node
-from workers import queues
+from workers import broker, queues
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             raise CommandError("--simulate needs at least 1 node")
         nodes = self.simulated_nodes(prefix, simulate) if simulate else [
             agent.Node(host, get_driver(uri, instances_dir=conf.NODES_DIR / host))]
-        agent.requeue_unacknowledged([queues.compute(node.host) for node in nodes])
+        broker.requeue_unacknowledged([queues.compute(node.host) for node in nodes])
         for node in nodes:
             node.start()
             agent.NODES[node.host] = node
