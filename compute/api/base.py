@@ -7,6 +7,7 @@ import uuid
 from rest_framework.negotiation import BaseContentNegotiation
 
 from cloud.errors import ApiError, BadRequest, Conflict
+from cloud.pagination import order_by, paginate
 from cloud.views import ApiView
 from compute.models import InvalidState
 
@@ -25,6 +26,15 @@ def is_uuid(value):
     except ValueError:
         return False
     return True
+
+
+def paginate_from(request, version, queryset, pairs, **options):
+    """(rows, next link or None): a page (cloud.pagination.paginate) from
+    microversion `version` on; before it every row, in the same order
+    (limit and marker are ignored there, as in Nova)."""
+    if request.api_version < version:
+        return list(queryset.order_by(*order_by(pairs))), None
+    return paginate(request, queryset, pairs, **options)
 
 
 def begin_or_conflict(instance, transition, **options):

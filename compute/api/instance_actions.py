@@ -5,8 +5,8 @@ of it with its times and result. From 2.58 the list pages (`limit`,
 from rest_framework.response import Response
 
 from cloud.errors import NotFound
-from cloud.pagination import order_by, paginate
-from compute.api.base import ComputeView, is_uuid, nova_time_usec
+from cloud.pagination import order_by
+from compute.api.base import ComputeView, is_uuid, nova_time_usec, paginate_from
 from compute.api.servers import parse_time, visible_instances
 from compute.models import InstanceAction
 
@@ -41,28 +41,23 @@ NEWEST_FIRST = [("start_time", "desc"), ("id", "desc")]
 
 
 def page(request, instance):
-    """(actions, next link or None) of the 2.58 list. The marker is looked
-    for among this server's actions only: one request may act on many
-    servers, so a request_id alone is not unique."""
+    """(actions, next link or None); paged and filtered on changes-since
+    from 2.58. The marker is looked for among this server's actions only:
+    one request may act on many servers, so a request_id alone is not
+    unique."""
     actions = InstanceAction.objects.filter(instance=instance)
-    if request.query_params.get("changes-since"):
+    if request.api_version >= (2, 58) and request.query_params.get("changes-since"):
         actions = actions.filter(updated_at__gte=parse_time(request.query_params["changes-since"], "changes-since"))
-    return paginate(request, actions, NEWEST_FIRST, marker_field="request_id",
-                    markers=InstanceAction.objects.filter(instance=instance).order_by(*order_by(NEWEST_FIRST)),
-                    marker_not_found="Marker {marker} could not be found.")
+    return paginate_from(request, (2, 58), actions, NEWEST_FIRST, marker_field="request_id",
+                         markers=InstanceAction.objects.filter(instance=instance).order_by(*order_by(NEWEST_FIRST)),
+                         marker_not_found="Marker {marker} could not be found.")
 
 
 class InstanceActionListView(ComputeView):
     policy = {"get": "reader"}
 
     def get(self, request, server_id):
-        instance = find_server(request, server_id)
-        next_url = None
-        if request.api_version >= (2, 58):
-            actions, next_url = page(request, instance)
-        else:
-            # limit, marker and changes-since are ignored before 2.58, as in Nova.
-            actions = InstanceAction.objects.filter(instance=instance).order_by(*order_by(NEWEST_FIRST))
+        actions, next_url = page(request, find_server(request, server_id))
         body = {"instanceActions": [action_body(request, action) for action in actions]}
         if next_url:
             body["links"] = [{"rel": "next", "href": next_url}]

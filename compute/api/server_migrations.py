@@ -2,8 +2,7 @@
 filters and (from microversion 2.59) paging newest first."""
 from rest_framework.response import Response
 
-from cloud.pagination import paginate
-from compute.api.base import ComputeView, is_uuid, nova_time_usec
+from compute.api.base import ComputeView, is_uuid, nova_time_usec, paginate_from
 from compute.api.servers import parse_time
 from compute.models import Migration
 
@@ -40,15 +39,11 @@ class MigrationListView(ComputeView):
         if params.get("host"):
             migrations = migrations.filter(source_compute=params["host"]) | migrations.filter(
                 dest_compute=params["host"])
-        body = {}
-        if request.api_version >= (2, 59):
-            if params.get("changes-since"):
-                migrations = migrations.filter(updated_at__gte=parse_time(params["changes-since"], "changes-since"))
-            rows, next_url = paginate(request, migrations, [("created_at", "desc"), ("id", "desc")],
-                                      marker_field="uuid")
-            if next_url:
-                body["migrations_links"] = [{"rel": "next", "href": next_url}]
-        else:
-            rows = list(migrations.order_by("-created_at", "-id"))
-        body["migrations"] = [migration_body(request, row) for row in rows]
+        if request.api_version >= (2, 59) and params.get("changes-since"):
+            migrations = migrations.filter(updated_at__gte=parse_time(params["changes-since"], "changes-since"))
+        rows, next_url = paginate_from(request, (2, 59), migrations, [("created_at", "desc"), ("id", "desc")],
+                                       marker_field="uuid")
+        body = {"migrations": [migration_body(request, row) for row in rows]}
+        if next_url:
+            body["migrations_links"] = [{"rel": "next", "href": next_url}]
         return Response(body)

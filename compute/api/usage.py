@@ -10,8 +10,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden
-from cloud.pagination import order_by, paginate
-from compute.api.base import ComputeView
+from compute.api.base import ComputeView, paginate_from
 from compute.api.servers import parse_time
 from compute.api.server_views import status_of
 from compute.models import Instance
@@ -64,22 +63,14 @@ def launched_in(start, end):
         Q(terminated_at__isnull=True) | Q(terminated_at__gt=start))
 
 
-def page(request, instances, pairs):
-    """(instances, next link or None): one page from 2.40, all of them
-    before (limit and marker are ignored there, as in Nova)."""
-    if request.api_version < (2, 40):
-        return list(instances.order_by(*order_by(pairs))), None
-    return paginate(request, instances, pairs)
-
-
 class UsageListView(ComputeView):
     policy = {"get": "admin"}
 
     def get(self, request):
         start, end = period(request)
         detailed = request.query_params.get("detailed", "0") in ("1", "true", "True")
-        instances, next_url = page(request, launched_in(start, end),
-                                   [("project_id", "asc"), ("launched_at", "asc"), ("id", "asc")])
+        instances, next_url = paginate_from(request, (2, 40), launched_in(start, end),
+                                            [("project_id", "asc"), ("launched_at", "asc"), ("id", "asc")])
         body = {"tenant_usages": list(usages(instances, start, end, detailed).values())}
         if next_url:
             body["tenant_usages_links"] = [{"rel": "next", "href": next_url}]
@@ -93,8 +84,8 @@ class UsageView(ComputeView):
         if not request.auth.is_admin and project_id != request.auth.project_id:
             raise Forbidden("You are not authorized to perform the requested action.")
         start, end = period(request)
-        instances, next_url = page(request, launched_in(start, end).filter(project_id=project_id),
-                                   [("launched_at", "asc"), ("id", "asc")])
+        instances, next_url = paginate_from(request, (2, 40), launched_in(start, end).filter(project_id=project_id),
+                                            [("launched_at", "asc"), ("id", "asc")])
         body = {"tenant_usage": usages(instances, start, end, detailed=True).get(project_id, {})}
         if next_url:
             body["tenant_usage_links"] = [{"rel": "next", "href": next_url}]
