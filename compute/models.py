@@ -100,6 +100,12 @@ class UnexpectedState(Exception):
         super().__init__(f"Instance {instance_id} is {actual}, expected {expected}")
 
 
+def cannot_message(instance, action):
+    """Nova's words for an action refused in the instance's state."""
+    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
+    return f"Cannot '{action}' instance {instance.id} while it is in {state}"
+
+
 class InvalidState(UnexpectedState):
     """An API action asked of an instance in a state that does not allow it
     (the API answers 409)."""
@@ -109,8 +115,7 @@ class InvalidState(UnexpectedState):
         self.instance = instance
         super().__init__(instance.id, ACTIONS[action].vm_states,
                          {"vm_state": instance.vm_state, "task_state": instance.task_state})
-        self.args = (f"Cannot '{action}' instance {instance.id} while it is in vm_state "
-                     f"{instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else ""),)
+        self.args = (cannot_message(instance, action),)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,12 @@ def paginate_from(request, version, queryset, pairs, **options):
     return paginate(request, queryset, pairs, **options)
 
 
+def request_ids(request):
+    """(request id, user id, project id): who asked, as an instance action
+    records it (compute.models.start_action)."""
+    return request._request.request_id, request.auth.user_id, request.auth.project_id
+
+
 def begin_or_conflict(instance, transition, **options):
     """Starts `transition` (Instance.begin: compare-and-swap on the state);
     409 when the instance is not in a state it starts from."""

@@ -11,16 +11,17 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict
 from compute import quotas
-from compute.api.base import begin_or_conflict
+from compute.api.base import begin_or_conflict, request_ids
 from compute.api.flavors import flavor_to_use
-from compute.models import ComputeNode, Migration, UnexpectedState, VmState, flavor_snapshot, start_action
+from compute.models import (
+    ComputeNode, Migration, UnexpectedState, VmState, cannot_message, flavor_snapshot, start_action,
+)
 from compute.tasks import confirm
 from workers import pipelines
 
 
 def _conflict(instance, action):
-    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
-    return Conflict(f"Cannot '{action}' instance {instance.id} while it is in {state}")
+    return Conflict(cannot_message(instance, action))
 
 
 def _resized_migration(instance, action):
@@ -30,10 +31,6 @@ def _resized_migration(instance, action):
     if instance.vm_state != VmState.RESIZED or instance.task_state is not None or migration is None:
         raise _conflict(instance, action)
     return migration
-
-
-def _request_ids(request):
-    return request._request.request_id, request.auth.user_id, request.auth.project_id
 
 
 def resize(request, instance, argument):
@@ -62,7 +59,7 @@ def resize(request, instance, argument):
             instance=instance, project_id=instance.project_id, user_id=request.auth.user_id,
             source_compute=instance.host, source_node=node.hypervisor_hostname if node else instance.host,
             old_flavor=old_flavor, new_flavor=new_flavor, old_vm_state=instance.vm_state)
-        start_action(instance, "resize", *_request_ids(request))
+        start_action(instance, "resize", *request_ids(request))
         pipelines.resize(instance.pk, migration.pk)
     return Response(status=202)
 
@@ -71,7 +68,7 @@ def confirm_resize(request, instance):
     """{"confirmResize": null}: 204; the server keeps its new flavor."""
     migration = _resized_migration(instance, "confirmResize")
     try:
-        confirm(instance, migration, *_request_ids(request))
+        confirm(instance, migration, *request_ids(request))
     except UnexpectedState:
         instance.refresh_from_db(fields=["vm_state", "task_state"])
         raise _conflict(instance, "confirmResize") from None
@@ -91,7 +88,7 @@ def revert_resize(request, instance):
         quotas.reserve_growth(instance.project_id, old["vcpus"] - new["vcpus"], old["memory_mb"] - new["memory_mb"])
         begin_or_conflict(instance, "revert_resize")
         migration.set_status(Migration.Status.REVERTING)
-        start_action(instance, "revertResize", *_request_ids(request))
+        start_action(instance, "revertResize", *request_ids(request))
         pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
                                 "revertResize")
     return Response(status=202)

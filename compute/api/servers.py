@@ -20,7 +20,8 @@ from compute import conf, quotas
 from compute import images as image_lookup
 from compute.api import resize as resize_actions
 from compute.api.base import (
-    ComputeView, begin_or_conflict, is_uuid, require_bool, require_int, require_metadata, require_string,
+    ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
+    require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
@@ -424,8 +425,7 @@ def delete_instance(request, instance):
         return  # a delete is under way already
     with transaction.atomic():
         begin_or_conflict(instance, "delete")
-        action = start_action(instance, "delete", request._request.request_id, request.auth.user_id,
-                              request.auth.project_id)
+        action = start_action(instance, "delete", *request_ids(request))
         node = instance.node
         if instance.host is None or node is None or not node.is_up:
             # Nothing runs on a node (not scheduled yet), or the node is
@@ -491,8 +491,7 @@ class ServerActionView(ComputeView):
         check_on_live_host(instance, action)
         with transaction.atomic():
             begin_or_conflict(instance, transition)
-            start_action(instance, action, request._request.request_id, request.auth.user_id,
-                         request.auth.project_id)
+            start_action(instance, action, *request_ids(request))
             pipelines.power_action(instance.pk, instance.host, transition)
         return Response(status=202)
 
@@ -516,8 +515,7 @@ class ServerActionView(ComputeView):
         with transaction.atomic():
             begin_or_conflict(instance, "rebuild")
             Instance.objects.filter(pk=instance.pk).update(image_id=image.id, updated_at=timezone.now(), **changes)
-            start_action(instance, "rebuild", request._request.request_id, request.auth.user_id,
-                         request.auth.project_id)
+            start_action(instance, "rebuild", *request_ids(request))
             pipelines.rebuild(instance.pk, instance.host)
         instance.refresh_from_db()
         return Response({"server": server_detail(request, instance)}, status=202)
@@ -531,8 +529,7 @@ class ServerActionView(ComputeView):
         with transaction.atomic():
             Instance.objects.filter(pk=instance.pk).update(
                 locked=True, locked_by="admin" if request.auth.is_admin else "owner", locked_reason=reason)
-            action = start_action(instance, "lock", request._request.request_id, request.auth.user_id,
-                                  request.auth.project_id)
+            action = start_action(instance, "lock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
 
@@ -541,8 +538,7 @@ class ServerActionView(ComputeView):
             raise ApiError("Instance was locked by an administrator and can only be unlocked by one.", status=403)
         with transaction.atomic():
             Instance.objects.filter(pk=instance.pk).update(locked=False, locked_by=None, locked_reason=None)
-            action = start_action(instance, "unlock", request._request.request_id, request.auth.user_id,
-                                  request.auth.project_id)
+            action = start_action(instance, "unlock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
 
@@ -557,8 +553,7 @@ class ServerActionView(ComputeView):
                 instance.reset_state(state)
             except UnexpectedState:
                 raise NotFound(f"Instance {instance.id} could not be found.")
-            action = start_action(instance, "reset_state", request._request.request_id, request.auth.user_id,
-                                  request.auth.project_id)
+            action = start_action(instance, "reset_state", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
 
