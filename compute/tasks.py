@@ -139,14 +139,7 @@ def schedule_resize(instance_id, migration_id):
         with record_event(instance, "resize", "conductor_migrate_server", host=settings.HOSTNAME):
             node = scheduler.schedule_resize(instance, migration)
     except NoValidHost as error:
-        with transaction.atomic():
-            try:
-                instance.update_state(expected_task_state=TaskState.RESIZE_PREP, task_state=None)
-            except UnexpectedState:
-                return None
-            migration.set_status(Migration.Status.ERROR)
-            set_fault(instance, f"No valid host was found for the resize. {error}", code=500)
-            finish_action(instance, "resize")
+        undo_resize(instance, migration, f"No valid host was found for the resize. {error}")
         return None
     except UnexpectedState:
         return None  # deleted meanwhile: nothing was claimed
