@@ -60,22 +60,33 @@ def lock_project(project_id):
     QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
 
 
+def _locked_usage(project_id):
+    """(limits, usage) of the project, its quota lock taken until the
+    surrounding transaction ends."""
+    lock_project(project_id)
+    return limits_of(project_id), usage_of(project_id, server_groups=False)
+
+
+def _check(needs, limits, used):
+    """Raises QuotaExceeded naming the first (resource, need) of `needs`
+    that would pass its limit."""
+    for resource, need in needs:
+        if limits[resource] >= 0 and used[resource] + need > limits[resource]:
+            raise QuotaExceeded(resource, need, used[resource], limits[resource])
+
+
 def reserve_boot(project_id, minimum, maximum, vcpus, memory_mb):
     """Inside the transaction that goes on to insert the instances: locks
     the project and returns how many instances (the most between minimum
     and maximum) its quota allows, or raises QuotaExceeded naming the first
     resource that `minimum` of them would exceed."""
     assert transaction.get_connection().in_atomic_block, "reserve_boot must run inside the inserting transaction"
-    lock_project(project_id)
-    limits = limits_of(project_id)
-    used = usage_of(project_id, server_groups=False)
+    limits, used = _locked_usage(project_id)
 
     def needs(count):
         return (("instances", count), ("cores", count * vcpus), ("ram", count * memory_mb))
 
-    for resource, need in needs(minimum):
-        if limits[resource] >= 0 and used[resource] + need > limits[resource]:
-            raise QuotaExceeded(resource, need, used[resource], limits[resource])
+    _check(needs(minimum), limits, used)
     for count in range(maximum, minimum, -1):
         if all(limits[r] < 0 or used[r] + need <= limits[r] for r, need in needs(count)):
             return count
@@ -87,12 +98,8 @@ def reserve_growth(project_id, vcpus, memory_mb):
     locks the project and raises QuotaExceeded if growing its usage by
     `vcpus` cores and `memory_mb` of RAM would pass a limit."""
     assert transaction.get_connection().in_atomic_block, "reserve_growth must run inside the recording transaction"
-    lock_project(project_id)
-    limits = limits_of(project_id)
-    used = usage_of(project_id, server_groups=False)
-    for resource, need in (("cores", vcpus), ("ram", memory_mb)):
-        if need > 0 and limits[resource] >= 0 and used[resource] + need > limits[resource]:
-            raise QuotaExceeded(resource, need, used[resource], limits[resource])
+    limits, used = _locked_usage(project_id)
+    _check([(resource, need) for resource, need in (("cores", vcpus), ("ram", memory_mb)) if need > 0], limits, used)
 
 
 def key_pairs_used(user_id):
