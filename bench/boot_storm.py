@@ -86,8 +86,8 @@ class Stack:
         self.run(PYTHON, "manage.py", "migrate", "--noinput")
         self.run(PYTHON, "manage.py", "bootstrap", "--public-url", self.url,
                  "--clouds-yaml", str(self.var / "clouds.yaml"))
-        self.start("api", [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{self.port}",
-                           "--workers", "2", "--threads", "8", "cloud.wsgi"])
+        self.start("api", [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf",
+                           "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "8", "cloud.wsgi"])
         self.start("control", [PYTHON, "-m", "celery", "-A", "workers.celery", "worker", "-Q", "control",
                                "-P", "threads", "-c", "8", "-n", "bench-control@%h", "--without-gossip",
                                "--without-mingle", "-l", "WARNING"])

@@ -147,8 +147,8 @@ def main():
             subprocess.run([PYTHON, "manage.py", *command], cwd=BASE_DIR, env=env, check=True,
                            stdout=subprocess.DEVNULL)
         server = subprocess.Popen(
-            [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
+            [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
             stdout=open(work / "api.log", "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:

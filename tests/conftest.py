@@ -105,7 +105,8 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
         connection.close()
     log = open(tmp_path_factory.mktemp("logs") / "api.log", "w")
     server = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+        [str(VENV_BIN / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4",
          "cloud.wsgi"],
         cwd=settings.BASE_DIR, env=server_env(STRATUS_API_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -30,7 +30,8 @@ def processes():
     manage = str(settings.BASE_DIR / "manage.py")
     run = settings.VAR_DIR / "run"
     table = {
-        "api": [str(bin_dir / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{settings.API_PORT}",
+        "api": [str(bin_dir / "gunicorn"), "-c", "python:cloud.gunicorn_conf",
+                "--bind", f"127.0.0.1:{settings.API_PORT}",
                 "--workers", os.environ.get("STRATUS_API_WORKERS", "2"), "--threads", "4",
                 "--access-logfile", "-", "--graceful-timeout", "10", "cloud.wsgi"],
         "control": [python, "-m", "celery", "-A", "workers.celery", "worker", "--queues", "control",
