@@ -71,14 +71,15 @@ def control(live_db, cloud, tmp_path_factory):
 
 def start_nodes(cloud, tmp_path, count, prefix_word, vcpus=16, memory_mb=32768, disk_gb=500, **env):
     """`count` simulated nodes in one node worker; they fetch images from
-    the test cloud's image API."""
+    the test cloud's image API. `env` adds to (or overrides) the worker's
+    environment."""
     prefix = f"{prefix_word}-{uuid.uuid4().hex[:6]}-"
+    env = {"STRATUS_NODES_DIR": str(tmp_path / "nodes"), "STRATUS_PUBLIC_URL": cloud.url,
+           "STRATUS_SIMULATED_VCPUS": str(vcpus), "STRATUS_SIMULATED_MEMORY_MB": str(memory_mb),
+           "STRATUS_SIMULATED_DISK_GB": str(disk_gb), "STRATUS_HEARTBEAT_INTERVAL": "1",
+           "STRATUS_POWER_SYNC_INTERVAL": "5", **env}
     worker = NodeWorker(["--simulate", count, "--prefix", prefix, "--concurrency", 8],
-                        tmp_path / f"{prefix}worker.log", STRATUS_NODES_DIR=str(tmp_path / "nodes"),
-                        STRATUS_PUBLIC_URL=cloud.url,
-                        STRATUS_SIMULATED_VCPUS=str(vcpus), STRATUS_SIMULATED_MEMORY_MB=str(memory_mb),
-                        STRATUS_SIMULATED_DISK_GB=str(disk_gb), STRATUS_HEARTBEAT_INTERVAL="1",
-                        STRATUS_POWER_SYNC_INTERVAL="5", **env)
+                        tmp_path / f"{prefix}worker.log", **env)
     worker.start()
     return worker, [f"{prefix}{index}" for index in range(1, count + 1)]
 

@@ -18,7 +18,12 @@ HEADERS = {"OpenStack-API-Version": "compute 2.60"}
 
 @pytest.fixture(scope="module")
 def node(live_db, cloud, tmp_path_factory):
-    worker, hosts = start_nodes(cloud, tmp_path_factory.mktemp("uptime"), 1, "uptime")
+    # Heartbeats far apart (the node stays up for SERVICE_DOWN_TIME, 60 s):
+    # each one reports the worker's start as the host's boot time, and
+    # test_uptime_is_rendered_like_the_uptime_command must read the one it
+    # sets before the next heartbeat overwrites it.
+    worker, hosts = start_nodes(cloud, tmp_path_factory.mktemp("uptime"), 1, "uptime",
+                                STRATUS_HEARTBEAT_INTERVAL="30")
     wait_until(lambda: ComputeNode.objects.filter(host=hosts[0], booted_at__isnull=False).exists(),
                message="the node's first heartbeat")
     yield hosts[0]
@@ -37,11 +42,11 @@ def test_hypervisor_show_includes_the_uptime_the_node_reports(cloud, node):
 
 def test_uptime_is_rendered_like_the_uptime_command(cloud, api, node):
     row = ComputeNode.objects.get(host=node)
+    token = cloud.token()
     ComputeNode.objects.filter(pk=row.pk).update(booted_at=timezone.now() - timezone.timedelta(days=3, hours=2,
                                                                                               minutes=5))
     # The next heartbeat reports the worker's start again: read before it.
-    response = api.get(f"/compute/v2.1/os-hypervisors/{row.pk}/uptime", token=cloud.token(),
-                       headers=HEADERS)
+    response = api.get(f"/compute/v2.1/os-hypervisors/{row.pk}/uptime", token=token, headers=HEADERS)
     assert response.status_code == 200, response.content
     body = response.json()["hypervisor"]
     assert body["id"] == str(row.pk) and body["hypervisor_hostname"] == node
