@@ -207,6 +207,18 @@ class RevocationEvent(models.Model):
 
     MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id")
 
+    class Meta:
+        constraints = [
+            # An event naming nothing would match every token in the cloud.
+            models.CheckConstraint(
+                condition=(Q(user_id__isnull=False) & ~Q(user_id=""))
+                | (Q(project_id__isnull=False) & ~Q(project_id=""))
+                | (Q(domain_id__isnull=False) & ~Q(domain_id=""))
+                | (Q(audit_id__isnull=False) & ~Q(audit_id=""))
+                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id="")),
+                name="revocation_names_something"),
+        ]
+
     def __str__(self):
         parts = [f"{name}={getattr(self, name)}" for name in self.MATCHED_ATTRIBUTES + ("audit_id",) if getattr(self, name)]
         return f"revoke {' '.join(parts)} before {self.issued_before:%Y-%m-%d %H:%M:%S}"

@@ -160,9 +160,16 @@ def max_token_life():
 
 
 def revoke(issued_before=None, **attributes):
-    """Revokes matching tokens (user_id=..., project_id=..., audit_id=...)."""
+    """Revokes matching tokens (user_id=..., project_id=..., audit_id=...).
+    At least one attribute must have a value: an event without any would
+    match, and revoke, every token of the cloud."""
     from identity.models import RevocationEvent
 
+    unknown = set(attributes) - set(RevocationEvent.MATCHED_ATTRIBUTES) - {"audit_id"}
+    if unknown:
+        raise TypeError(f"revoke() got unknown attributes: {', '.join(sorted(unknown))}")
+    if not any(attributes.values()):
+        raise ValueError(f"a revocation must name what it revokes, got {attributes!r}")
     RevocationEvent.objects.create(issued_before=issued_before or timezone.now(), **attributes)
     RevocationList.changed()
 

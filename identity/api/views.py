@@ -79,9 +79,10 @@ class ProjectViewSet(ResourceViewSet):
     def perform_destroy(self, project):
         if project.children.exists():
             raise Forbidden("Cannot delete a project that has child projects.")
+        project_id = project.id  # delete() clears it
         with transaction.atomic():
             project.delete()
-            tokens.revoke(project_id=project.id)
+            tokens.revoke(project_id=project_id)
 
 
 class UserViewSet(ResourceViewSet):
@@ -107,9 +108,10 @@ class UserViewSet(ResourceViewSet):
         return user
 
     def perform_destroy(self, user):
+        user_id = user.id  # delete() clears it
         with transaction.atomic():
             user.delete()
-            tokens.revoke(user_id=user.id)
+            tokens.revoke(user_id=user_id)
 
     @action(detail=True, methods=["post"])
     def password(self, request, pk=None):
@@ -449,6 +451,7 @@ class ApplicationCredentialViewSet(ResourceViewSet):
         return chosen
 
     def perform_destroy(self, credential):
+        credential_id = credential.id  # delete() clears it
         with transaction.atomic():
             credential.delete()
-            tokens.revoke(application_credential_id=credential.id)
+            tokens.revoke(application_credential_id=credential_id)
