@@ -9,20 +9,9 @@ def _actor(user):
     return Q(user=user) | Q(group__users=user)
 
 
-def _project_lineage(project):
-    """The project's ancestors (parent first)."""
-    ancestors = []
-    parent_id = project.parent_id
-    while parent_id:
-        parent = Project.objects.only("id", "parent_id").get(id=parent_id)
-        ancestors.append(parent.id)
-        parent_id = parent.parent_id
-    return ancestors
-
-
 def roles_on_project(user, project):
     targets = Q(project=project) | Q(domain_id=project.domain_id, inherited=True)
-    ancestors = _project_lineage(project)
+    ancestors = project.ancestor_ids()
     if ancestors:
         targets |= Q(project_id__in=ancestors, inherited=True)
     role_ids = RoleAssignment.objects.filter(_actor(user) & targets).values("role_id")

@@ -2,6 +2,7 @@
 and where its services are (the catalog)."""
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -46,6 +47,32 @@ class Project(models.Model):
 
     def __str__(self):
         return self.name
+
+    def ancestor_ids(self):
+        """Ids of the project's ancestors, parent first. Stops at a project
+        already seen, so a cycle written behind the API's back cannot loop."""
+        ancestors, seen = [], {self.id}
+        parent_id = self.parent_id
+        while parent_id and parent_id not in seen:
+            ancestors.append(parent_id)
+            seen.add(parent_id)
+            parent_id = Project.objects.filter(id=parent_id).values_list("parent_id", flat=True).first()
+        return ancestors
+
+    def cannot_have_parent(self, parent):
+        """Why `parent` cannot be this project's parent (it is the project
+        itself or one of its descendants: a cycle), or None."""
+        if parent is None or self._state.adding:
+            return None
+        if parent.id == self.id or self.id in parent.ancestor_ids():
+            return "A project cannot be its own parent, nor the child of one of its descendants."
+        return None
+
+    def clean(self):
+        # The Django admin's forms ask here; the REST API's serializer too.
+        problem = self.cannot_have_parent(self.parent) if self.parent_id else None
+        if problem:
+            raise ValidationError({"parent": problem})
 
 
 class User(models.Model):
