@@ -35,6 +35,9 @@ def parse_sort(request, allowed, default, key_param="sort_key", dir_param="sort_
     else:
         keys = request.query_params.getlist(key_param)
         dirs = request.query_params.getlist(dir_param)
+        for direction in dirs[len(keys):]:  # directions without a key are checked all the same
+            if direction not in ("asc", "desc"):
+                raise BadRequest(f"Invalid input for field '{dir_param}': {direction!r} is not asc or desc.")
         for index, name in enumerate(keys):
             pairs.append((name, dirs[index] if index < len(dirs) else (dirs[0] if dirs else "desc")))
     for name, direction in pairs:

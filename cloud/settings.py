@@ -180,6 +180,8 @@ IMAGE_CACHE_MAX_BYTES = int(os.environ.get("STRATUS_IMAGE_CACHE_MAX_BYTES", str(
 IMAGE_DEFAULT_STORE = os.environ.get("STRATUS_IMAGE_DEFAULT_STORE", "file")
 IMAGE_RBD_CEPH_CONF = os.environ.get("STRATUS_IMAGE_RBD_CEPH_CONF", "")
 IMAGE_RBD_POOL = os.environ.get("STRATUS_IMAGE_RBD_POOL", "images")
+# Images larger than this for a guest (their virtual size) are refused, at upload and on the nodes.
+IMAGE_MAX_VIRTUAL_SIZE = int(os.environ.get("STRATUS_IMAGE_MAX_VIRTUAL_SIZE", str(4 * 2**40)))
 
 LOGGING = {
     "version": 1,

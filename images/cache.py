@@ -10,8 +10,10 @@ instance on this node boots from, and instance disks as qcow2 overlays on it.
         Concurrent fetches of one image on this node download it once (a
         file lock per image). On a hash mismatch the partial copy is
         discarded and ImageCacheError says so; an image that is not active
-        raises ImageCacheError too. Formats other than qcow2 and raw are
-        converted to qcow2 once, on download.
+        raises ImageCacheError too, and so does data that is not its
+        disk_format or refers to files outside itself (images.inspection,
+        checked before any qemu-img call). Formats other than qcow2 and raw
+        are converted to qcow2 once, on download.
 
     cache.create_overlay(image_id, dest_path, size_bytes=None) -> pathlib.Path
         A new qcow2 file at dest_path backed by the cached copy (fetched
@@ -42,6 +44,8 @@ from pathlib import Path
 
 import requests
 from django.conf import settings
+
+from images import inspection
 
 CHUNK_SIZE = 1 << 20
 # Kept as they are; anything else qemu-img reads becomes qcow2 on download.
@@ -200,16 +204,22 @@ class ImageCache:
         try:
             self._download(image, partial)
             disk_format = image.get("disk_format")
+            if disk_format not in CONVERTIBLE_FORMATS and disk_format not in BACKING_FORMATS:
+                raise ImageCacheError(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
+            # Whatever the API let in once (an older upload, a store written
+            # behind its back), nothing reaches qemu-img here unchecked.
+            try:
+                inspection.check_file(partial, disk_format)
+            except inspection.UnsafeImage as error:
+                raise ImageCacheError(f"Image {image_id} is refused: {error}")
             if disk_format in CONVERTIBLE_FORMATS:
                 converted = partial.with_suffix(".qcow2.part")
                 self._run(["qemu-img", "convert", "-q", "-f", CONVERTIBLE_FORMATS[disk_format], "-O", "qcow2",
                            str(partial), str(converted)], f"Could not convert image {image_id} to qcow2")
                 os.rename(converted, partial)
                 backing_format = "qcow2"
-            elif disk_format in BACKING_FORMATS:
-                backing_format = BACKING_FORMATS[disk_format]
             else:
-                raise ImageCacheError(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
+                backing_format = BACKING_FORMATS[disk_format]
             self._write_meta(image_id, {
                 "format": backing_format, "size": image.get("size"), "virtual_size": image.get("virtual_size"),
                 "os_hash_algo": image.get("os_hash_algo"), "os_hash_value": image.get("os_hash_value"),

@@ -2,14 +2,13 @@
 
 An upload streams from the request into a store chunk by chunk, never whole
 in memory; size, md5 `checksum` and sha512 `os_hash_value` are computed on
-the way and the project's quota is checked with every chunk. Only when the
-store holds all of it, and `qemu-img` agrees it is the declared disk
-format, does the image become active; any failure leaves the image
-`queued` and nothing in the store."""
+the way and the project's quota is checked with every chunk; the format
+inspector reads it on the way too (images.inspection). Only when the store
+holds all of it, the inspector and then `qemu-img` agree it is the declared
+disk format and it refers to no file outside itself, does the image become
+active; any failure leaves the image `queued` and nothing in the store."""
 import hashlib
-import json
 import logging
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -17,7 +16,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
-from images import stores
+from images import inspection, stores
 from images.models import ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, InvalidTransition
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,7 @@ class Measured:
     def __init__(self, chunks, limit):
         self.chunks, self.limit = chunks, limit
         self.size = 0
+        self.format_check = inspection.FormatCheck()
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.os_hash = hashlib.new(HASH_ALGO)
 
@@ -90,6 +90,7 @@ class Measured:
                 for hashing in pending:
                     hashing.result()
                 pending = (hashers.submit(self.md5.update, chunk), hashers.submit(self.os_hash.update, chunk))
+                self.format_check.feed(chunk)
                 yield chunk
             for hashing in pending:
                 hashing.result()
@@ -109,20 +110,25 @@ def quota_remaining(image):
 def qemu_info(path, qemu_format):
     """qemu-img's facts about the data read as `qemu_format`, or None when
     it is not in that format; 503 when qemu-img cannot read it at all."""
-    result = subprocess.run(["qemu-img", "info", "--output", "json", "-f", qemu_format, path],
-                            capture_output=True, text=True, timeout=60)
-    if result.returncode == 0:
-        return json.loads(result.stdout)
-    readable = subprocess.run(["qemu-img", "info", "-f", "raw", path], capture_output=True, text=True, timeout=60)
-    if readable.returncode != 0:
-        raise ApiError(f"The image data cannot be inspected: {readable.stderr.strip()}", status=503)
+    returncode, info, _ = inspection.qemu_img_info(path, qemu_format)
+    if returncode == 0:
+        return info
+    readable, _, error = inspection.qemu_img_info(path, "raw")
+    if readable != 0:
+        raise ApiError(f"The image data cannot be inspected: {error}", status=503)
     return None
 
 
-def virtual_size(store, url, disk_format, size):
+def virtual_size(store, url, disk_format, size, check):
     """The disk's size as a guest sees it. Data that is not what its
-    disk_format says, or a qcow2 that points at other files (a backing file
-    or external data file could read the host's files), is refused."""
+    disk_format says, or that refers to anything outside itself (a backing
+    file, external data file or VMDK extent could read the host's files),
+    is refused: by the format inspector that read it on the way in (`check`),
+    and then by qemu-img, which reads it as no other format."""
+    try:
+        check.verdict(disk_format, size)
+    except inspection.UnsafeImage as error:
+        raise BadRequest(f"Invalid input for field 'disk_format': {error}")
     qemu_format = QEMU_FORMATS.get(disk_format)
     if disk_format in ("raw", "iso"):
         return size
@@ -135,6 +141,10 @@ def virtual_size(store, url, disk_format, size):
     if info.get("backing-filename") or data_file:
         raise BadRequest(f"Invalid input for field 'disk_format': a {disk_format} image with a backing or "
                          "external data file is not allowed.")
+    if info.get("virtual-size", 0) > settings.IMAGE_MAX_VIRTUAL_SIZE:
+        raise BadRequest(f"Invalid input for field 'disk_format': the image's virtual size of "
+                         f"{info['virtual-size']} bytes is larger than the {settings.IMAGE_MAX_VIRTUAL_SIZE} "
+                         "bytes allowed.")
     return info.get("virtual-size")
 
 
@@ -165,7 +175,7 @@ def upload(image, chunks, store, length=None):
         fields = {
             "size": measured.size, "checksum": measured.md5.hexdigest(),
             "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
-            "virtual_size": virtual_size(store, url, image.disk_format, measured.size),
+            "virtual_size": virtual_size(store, url, image.disk_format, measured.size, measured.format_check),
         }
         with transaction.atomic():
             current = Image.objects.select_for_update().filter(pk=image.pk).first()
