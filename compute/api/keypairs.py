@@ -4,6 +4,7 @@ import base64
 import hashlib
 import re
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
@@ -23,7 +24,10 @@ def fingerprint_of(public_key):
     if len(parts) < 2:
         raise ValueError("not an OpenSSH public key")
     blob = base64.b64decode(parts[1], validate=True)
-    serialization.load_ssh_public_key(public_key.strip().encode())
+    try:
+        serialization.load_ssh_public_key(public_key.strip().encode())
+    except UnsupportedAlgorithm as error:  # a key type this cloud cannot read is no key to it
+        raise ValueError(f"unsupported key type {parts[0]!r}") from error
     digest = hashlib.md5(blob).hexdigest()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 

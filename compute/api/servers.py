@@ -21,7 +21,7 @@ from compute import images as image_lookup
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
-    require_string,
+    require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
@@ -73,7 +73,10 @@ def latest_faults(instances):
 
 
 def parse_time(value, field):
-    parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such time (month 13, hour 25)
+        parsed = None
     if parsed is None:
         raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an ISO 8601 time.")
     if parsed.tzinfo is None:
@@ -126,11 +129,7 @@ class ServerListView(ComputeView):
     def filter(request, instances, admin):
         params = request.query_params
         if params.get("name"):
-            try:
-                re.compile(params["name"])
-            except re.error:
-                raise BadRequest(f"Invalid input for field 'name': {params['name']!r} is not a regular expression.")
-            instances = instances.filter(name__regex=params["name"])
+            instances = instances.filter(name__regex=require_regex(params["name"], "name"))
         if params.get("status"):
             status = params["status"].upper()
             if status not in STATUS_FILTER:
