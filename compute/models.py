@@ -118,6 +118,15 @@ class InvalidState(UnexpectedState):
         self.args = (cannot_message(instance, action),)
 
 
+# Who locked an instance (Instance.locked_by, Nova's values).
+LOCKED_BY_OWNER = "owner"
+LOCKED_BY_ADMIN = "admin"
+
+
+class LockedByAdmin(Exception):
+    """The owner asked to unlock an instance an administrator locked."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """One API action: from which vm_states it may start (task_state must be
@@ -408,7 +417,7 @@ class Instance(models.Model):
     power_state = models.IntegerField(default=PowerState.NOSTATE)
     progress = models.IntegerField(default=0)
     locked = models.BooleanField(default=False)
-    locked_by = models.CharField(max_length=16, null=True, blank=True)  # "owner" or "admin"
+    locked_by = models.CharField(max_length=16, null=True, blank=True)  # LOCKED_BY_OWNER or LOCKED_BY_ADMIN
     locked_reason = models.CharField(max_length=255, null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
@@ -516,6 +525,29 @@ class Instance(models.Model):
         if vm_state not in (VmState.ACTIVE, VmState.ERROR):
             raise ValueError(f"An instance can be reset to active or error, not {vm_state!r}.")
         return self.update_state(vm_state=vm_state, task_state=None)
+
+    def lock(self, locked_by, reason=None):
+        """Locks the instance (`locked_by`: LOCKED_BY_OWNER or
+        LOCKED_BY_ADMIN). An owner's lock leaves a lock already set as it
+        is, as in Nova: re-locking must not turn an admin's lock into one
+        the owner may lift."""
+        condition = Q(pk=self.pk)
+        if locked_by != LOCKED_BY_ADMIN:
+            condition &= Q(locked=False)
+        Instance.objects.filter(condition).update(locked=True, locked_by=locked_by, locked_reason=reason)
+        self.refresh_from_db(fields=["locked", "locked_by", "locked_reason"])
+
+    def unlock(self, unlocked_by):
+        """Lifts the lock; only an admin lifts an admin's lock (Nova's
+        unlock_override), else LockedByAdmin. One conditional UPDATE, so a
+        lock an admin sets meanwhile is never lifted by the owner."""
+        condition = Q(pk=self.pk)
+        if unlocked_by != LOCKED_BY_ADMIN:
+            condition &= ~Q(locked_by=LOCKED_BY_ADMIN)
+        if not Instance.objects.filter(condition).update(locked=False, locked_by=None, locked_reason=None):
+            raise LockedByAdmin(f"Instance {self.pk} was locked by an administrator and only an administrator "
+                                f"can unlock it.")
+        self.locked, self.locked_by, self.locked_reason = False, None, None
 
     def mark_deleted(self):
         """The instance is gone from its node: the row stays (for usage and
