@@ -871,7 +871,9 @@ def finish_action(instance, action):
 
 def set_fault(instance, message, code=500, details="", host=None):
     """Records why the instance failed; the latest fault is what `server
-    show` displays."""
+    show` displays. `message` is shown to everyone who sees the server, so
+    it names no host, node, path or scheduler figure (Nova's short text);
+    what operators need goes into `details`, which only admins see."""
     return InstanceFault.objects.create(instance_id=instance.pk, code=code, message=str(message)[:255],
                                         details=details or "", host=host or instance.host)
 

@@ -69,3 +69,42 @@ def test_the_owner_cannot_unlock_or_relock_away_an_admins_lock(api, tokens, imag
     finally:
         server_action(api, admin, server_id, {"unlock": None})
         api.delete(f"/compute/v2.1/servers/{server_id}", token=admin, headers=V)
+
+
+def faults_as(api, tokens, server_id):
+    return show(api, tokens["demo"], server_id)["fault"], show(api, tokens["admin"], server_id)["fault"]
+
+
+def test_a_no_valid_host_fault_tells_tenants_nothing_of_the_hosts(live_db, api, tokens, image_id):
+    host = f"secret-{uuid.uuid4().hex[:6]}"
+    node = ComputeNode.objects.create(host=host, hypervisor_uri="test:///default", hypervisor_hostname=host,
+                                      vcpus=1, memory_mb=64, local_gb=10, heartbeat_at=timezone.now())
+    server_id = create_server(api, tokens["demo"], image_id)
+    try:
+        # The scheduler runs here, in-process: no node has room for 128 MiB.
+        tasks.schedule_instance(server_id)
+        tenant, operator = faults_as(api, tokens, server_id)
+        assert tenant == {"code": 500, "created": tenant["created"],
+                          "message": "No valid host was found. There are not enough hosts available."}
+        assert operator["message"] == tenant["message"]
+        assert "RamFilter removed" in operator["details"]
+    finally:
+        api.delete(f"/compute/v2.1/servers/{server_id}", token=tokens["demo"], headers=V)
+        node.delete()
+
+
+def test_a_failed_build_fault_names_its_hosts_to_admins_only(live_db, api, tokens, image_id):
+    server_id = create_server(api, tokens["demo"], image_id)
+    host = f"secret-{uuid.uuid4().hex[:6]}"
+    try:
+        instance = Instance.objects.get(pk=server_id)
+        instance.update_state(task_state=TaskState.SPAWNING, host=host, attempts=3)
+        tasks.handle_build_failure(instance, f"spawn failed: no space left in /srv/{host}/disk")
+        assert Instance.objects.get(pk=server_id).vm_state == VmState.ERROR
+        tenant, operator = faults_as(api, tokens, server_id)
+        assert tenant["message"] == "Exceeded maximum number of retries (3 hosts tried)."
+        assert "details" not in tenant and host not in str(tenant)
+        assert operator["message"] == tenant["message"]
+        assert operator["details"] == f"Last failure on {host}: spawn failed: no space left in /srv/{host}/disk"
+    finally:
+        api.delete(f"/compute/v2.1/servers/{server_id}", token=tokens["demo"], headers=V)
