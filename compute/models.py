@@ -800,7 +800,8 @@ class QuotaLock(models.Model):
     """One row per project that a boot locks (SELECT ... FOR UPDATE) while it
     counts the project's usage and inserts its instances, so two concurrent
     boots of one project are counted one after the other. Usage itself is
-    counted from the instances, never stored twice."""
+    counted from the instances, never stored twice. Keypairs, counted per
+    user, lock the row "user:<user id>" (compute.quotas.reserve_key_pair)."""
 
     project_id = models.CharField(max_length=64, primary_key=True)
 

@@ -90,12 +90,9 @@ class KeyPairListView(ComputeView):
             fingerprint = fingerprint_of(public_key)
         except ValueError:
             raise BadRequest("Keypair data is invalid: 'public_key' is not a valid OpenSSH public key.")
-        limit = quotas.limit_of(request.auth.project_id, "key_pairs")
         try:
             with transaction.atomic():
-                if limit >= 0 and KeyPair.objects.filter(user_id=user_id).count() >= limit:
-                    raise ApiError(f"Quota exceeded for key_pairs: at most {limit} keypairs are allowed.",
-                                   status=403)
+                quotas.reserve_key_pair(user_id, request.auth.project_id)
                 keypair = KeyPair.objects.create(user_id=user_id, name=name, type=key_type,
                                                  public_key=public_key, fingerprint=fingerprint)
         except IntegrityError:

@@ -108,3 +108,40 @@ def test_a_failed_build_fault_names_its_hosts_to_admins_only(live_db, api, token
         assert operator["details"] == f"Last failure on {host}: spawn failed: no space left in /srv/{host}/disk"
     finally:
         api.delete(f"/compute/v2.1/servers/{server_id}", token=tokens["demo"], headers=V)
+
+
+def public_key():
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def test_concurrent_keypair_creations_never_pass_the_quota(cloud, api, tokens):
+    demo_project = cloud.openstack("project", "show", "demo", "-f", "json")["id"]
+    token = tokens["demo"]
+
+    def keypairs():
+        return [row["keypair"]["name"] for row in
+                api.get("/compute/v2.1/os-keypairs", token=token, headers=V).json()["keypairs"]]
+
+    for name in keypairs():
+        api.delete(f"/compute/v2.1/os-keypairs/{name}", token=token, headers=V)
+    cloud.openstack("quota", "set", "--key-pairs", "3", demo_project)
+    try:
+        def create(index):
+            return api.post("/compute/v2.1/os-keypairs", token=token, headers=V, json={
+                "keypair": {"name": f"race-{index}", "public_key": public_key()}})
+
+        for _round in range(3):
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                responses = list(pool.map(create, range(12)))
+            assert sorted(response.status_code for response in responses) == [201] * 3 + [403] * 9
+            refused = [response for response in responses if response.status_code == 403]
+            assert all("Quota exceeded for key_pairs" in response.json()["forbidden"]["message"]
+                       for response in refused)
+            assert len(keypairs()) == 3
+            for name in keypairs():
+                api.delete(f"/compute/v2.1/os-keypairs/{name}", token=token, headers=V)
+    finally:
+        for name in keypairs():
+            api.delete(f"/compute/v2.1/os-keypairs/{name}", token=token, headers=V)
+        cloud.openstack("quota", "set", "--key-pairs", "100", demo_project)
