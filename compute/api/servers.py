@@ -21,14 +21,14 @@ from compute import images as image_lookup
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
-    require_string,
+    require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
 from compute.console.tokens import novnc_url
 from compute.models import (
-    ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, ServerGroup, TaskState,
-    UnexpectedState, VmState, finish_action, start_action,
+    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, LockedByAdmin,
+    ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
 from workers import pipelines
 
@@ -73,7 +73,10 @@ def latest_faults(instances):
 
 
 def parse_time(value, field):
-    parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such time (month 13, hour 25)
+        parsed = None
     if parsed is None:
         raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an ISO 8601 time.")
     if parsed.tzinfo is None:
@@ -126,11 +129,7 @@ class ServerListView(ComputeView):
     def filter(request, instances, admin):
         params = request.query_params
         if params.get("name"):
-            try:
-                re.compile(params["name"])
-            except re.error:
-                raise BadRequest(f"Invalid input for field 'name': {params['name']!r} is not a regular expression.")
-            instances = instances.filter(name__regex=params["name"])
+            instances = instances.filter(name__regex=require_regex(params["name"], "name"))
         if params.get("status"):
             status = params["status"].upper()
             if status not in STATUS_FILTER:
@@ -362,6 +361,11 @@ class BootPlan:
         return instances
 
 
+def locked_by_of(request):
+    """Who a lock or unlock by this caller is: an admin or the owner."""
+    return LOCKED_BY_ADMIN if request.auth.is_admin else LOCKED_BY_OWNER
+
+
 def check_unlocked(request, instance):
     if instance.locked and not request.auth.is_admin:
         raise Conflict(f"Instance {instance.id} is locked.")
@@ -527,17 +531,17 @@ class ServerActionView(ComputeView):
                 raise BadRequest("Invalid input for field 'lock': locked_reason needs microversion 2.73.")
             reason = require_string(argument["locked_reason"], "locked_reason")
         with transaction.atomic():
-            Instance.objects.filter(pk=instance.pk).update(
-                locked=True, locked_by="admin" if request.auth.is_admin else "owner", locked_reason=reason)
+            instance.lock(locked_by_of(request), reason)
             action = start_action(instance, "lock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
 
     def unlock(self, request, instance):
-        if instance.locked and instance.locked_by == "admin" and not request.auth.is_admin:
-            raise ApiError("Instance was locked by an administrator and can only be unlocked by one.", status=403)
         with transaction.atomic():
-            Instance.objects.filter(pk=instance.pk).update(locked=False, locked_by=None, locked_reason=None)
+            try:
+                instance.unlock(locked_by_of(request))
+            except LockedByAdmin as error:
+                raise Conflict(str(error)) from None
             action = start_action(instance, "unlock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)

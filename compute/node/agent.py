@@ -267,7 +267,7 @@ def run_power_action(node, instance, action):
         try:
             instance.update_state(expected_task_state=ACTIONS[action].task_state, task_state=None,
                                   power_state=power_state)
-            set_fault(instance, f"{action} failed: {error}", host=node.host)
+            set_fault(instance, f"{action} failed: {type(error).__name__}", details=str(error), host=node.host)
         except UnexpectedState:
             pass
         raise
@@ -322,7 +322,7 @@ def rebuild(node, instance):
         try:
             instance.update_state(expected_task_state=(TaskState.REBUILDING, TaskState.REBUILD_SPAWNING),
                                   vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
-            set_fault(instance, f"rebuild failed: {error}", host=node.host)
+            set_fault(instance, f"rebuild failed: {type(error).__name__}", details=str(error), host=node.host)
         except UnexpectedState:
             pass
         raise
