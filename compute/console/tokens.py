@@ -10,10 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from compute.models import Instance
-from workers import queues
-from workers.celery import app
-
-VNC_ADDRESS_TASK = "compute.node.tasks.vnc_address"
+from workers import pipelines
 
 # Seconds a token stays valid when nobody uses it (Nova's default).
 TOKEN_TTL = int(getattr(settings, "STRATUS_CONSOLE_TOKEN_TTL", None) or
@@ -58,12 +55,6 @@ def console_url(token):
 def novnc_url(instance, timeout):
     """What `openstack console url show --novnc` answers: asks the
     instance's node for its domain's VNC address (waiting at most `timeout`
-    seconds), makes a token for it, returns the proxy URL. The task is
-    sent by name: the API never loads the hypervisor driver."""
-    queue = queues.compute(instance.host)
-    result = app.send_task(VNC_ADDRESS_TASK, args=(str(instance.pk),), queue=queue, routing_key=queue)
-    try:
-        address = result.get(timeout=timeout, disable_sync_subtasks=False)
-    finally:
-        result.forget()
+    seconds), makes a token for it, returns the proxy URL."""
+    address = pipelines.vnc_address(instance.pk, instance.host, timeout)
     return console_url(create_token(instance.pk, address["host"], address["port"]))
