@@ -1,5 +1,6 @@
-"""Which roles a user holds where: direct grants, grants to the user's
-groups, and grants inherited from a project's domain or parent projects."""
+"""Which roles a user holds where (a project, a domain, the system): direct
+grants, grants to the user's groups, and grants inherited from a project's
+domain or parent projects."""
 from django.db.models import Q
 
 from identity.models import Domain, Project, Role, RoleAssignment
@@ -20,6 +21,11 @@ def roles_on_project(user, project):
 
 def roles_on_domain(user, domain):
     role_ids = RoleAssignment.objects.filter(_actor(user), domain=domain, inherited=False).values("role_id")
+    return list(Role.objects.filter(id__in=role_ids).order_by("name"))
+
+
+def roles_on_system(user):
+    role_ids = RoleAssignment.objects.filter(_actor(user), system=True).values("role_id")
     return list(Role.objects.filter(id__in=role_ids).order_by("name"))
 
 
