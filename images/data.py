@@ -9,11 +9,14 @@ disk format and it refers to no file outside itself, does the image become
 active; any failure leaves the image `queued` and nothing in the store."""
 import hashlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.utils import timezone
+from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
@@ -131,6 +134,7 @@ class Reservation:
     def __init__(self, image):
         self.image = image
         self.reserved = 0
+        self.alive_shown = time.monotonic()
 
     def start(self, length):
         """Moves the image to saving holding its first bytes; 413 when
@@ -142,7 +146,7 @@ class Reservation:
                 raise quota_exceeded(remaining)
             wanted = length if length is not None else min(RESERVE_STEP, max(remaining, 0))
             try:
-                started = self.image.set_status(SAVING, upload_reserved=wanted)
+                started = self.image.set_status(SAVING, upload_reserved=wanted, upload_seen_at=timezone.now())
             except InvalidTransition as error:
                 raise Conflict(str(error))
             if not started:
@@ -152,7 +156,12 @@ class Reservation:
         self.reserved = wanted
 
     def cover(self, size):
-        """Makes sure `size` bytes are held; 413 when the quota has no room."""
+        """Makes sure `size` bytes are held; 413 when the quota has no room.
+        Every few seconds it also shows the reaper the upload is alive."""
+        if time.monotonic() - self.alive_shown > upload_heartbeat():
+            self.alive_shown = time.monotonic()
+            if not Image.objects.filter(pk=self.image.pk, status=SAVING).update(upload_seen_at=timezone.now()):
+                raise Conflict(f"Image {self.image.id} was deleted or changed while its data was uploaded.")
         if size <= self.reserved:
             return
         with transaction.atomic():
@@ -227,7 +236,7 @@ def upload(image, chunks, store, length=None):
             "size": measured.size, "checksum": measured.md5.hexdigest(),
             "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
             "virtual_size": virtual_size(store, url, image.disk_format, measured.size, measured.format_check),
-            "upload_reserved": None,
+            "upload_reserved": None, "upload_seen_at": None,
         }
         with transaction.atomic():
             current = Image.objects.select_for_update().filter(pk=image.pk).first()
@@ -239,8 +248,41 @@ def upload(image, chunks, store, length=None):
     except BaseException:
         if url is not None:
             store.delete(url)
-        image.set_status(QUEUED, upload_reserved=None)
+        image.set_status(QUEUED, upload_reserved=None, upload_seen_at=None)
         raise
+
+
+def upload_heartbeat():
+    """Seconds between an upload's signs of life: several per stale period."""
+    return min(30, settings.IMAGE_UPLOAD_STALE_AFTER / 4)
+
+
+def reap_stalled_uploads(stale_after=None):
+    """Periodic (workers/schedule.py): an upload silent for `stale_after`
+    seconds (default settings.IMAGE_UPLOAD_STALE_AFTER) died with its API
+    process; its image goes back to queued, holding no quota, and its
+    partial data is removed from the stores, so the owner can upload again.
+    Returns the ids of the images reaped."""
+    stale_after = settings.IMAGE_UPLOAD_STALE_AFTER if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    reaped = []
+    # Uploads from before uploads showed life have only their start time.
+    silent = Q(upload_seen_at__lt=cutoff) | Q(upload_seen_at__isnull=True, updated_at__lt=cutoff)
+    for image in Image.objects.filter(silent, status=SAVING):
+        # Compare-and-swap: an upload that showed life meanwhile is not reaped.
+        last_seen = Q(upload_seen_at=image.upload_seen_at) if image.upload_seen_at else Q(upload_seen_at__isnull=True)
+        back = Image.objects.filter(last_seen, pk=image.pk, status=SAVING, updated_at=image.updated_at).update(
+            status=QUEUED, upload_reserved=None, upload_seen_at=None, updated_at=timezone.now())
+        if not back:
+            continue
+        for store in stores.enabled().values():
+            try:
+                store.discard_partial(image.id, cutoff)
+            except stores.StoreError:
+                log.exception("Could not remove the partial data of image %s from store %s", image.id, store.id)
+        log.warning("Image %s: its upload stopped sending data before %s; it is queued again", image.id, cutoff)
+        reaped.append(image.id)
+    return reaped
 
 
 def open_data(image):

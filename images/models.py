@@ -66,6 +66,10 @@ class Image(models.Model):
     # While an upload runs (status saving), the bytes it holds against the
     # owner's image quota; the size replaces it once the data is stored.
     upload_reserved = models.BigIntegerField(null=True, blank=True)
+    # When a running upload last showed it is alive (data kept coming); an
+    # upload silent for settings.IMAGE_UPLOAD_STALE_AFTER died with its
+    # API process, and the reaper (images.data.reap_stalled_uploads) undoes it.
+    upload_seen_at = models.DateTimeField(null=True, blank=True)
     virtual_size = models.BigIntegerField(null=True, blank=True)
     checksum = models.CharField(max_length=32, null=True, blank=True)
     os_hash_algo = models.CharField(max_length=64, null=True, blank=True)
