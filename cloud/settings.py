@@ -183,6 +183,8 @@ IMAGE_RBD_CEPH_CONF = os.environ.get("STRATUS_IMAGE_RBD_CEPH_CONF", "")
 IMAGE_RBD_POOL = os.environ.get("STRATUS_IMAGE_RBD_POOL", "images")
 # Images larger than this for a guest (their virtual size) are refused, at upload and on the nodes.
 IMAGE_MAX_VIRTUAL_SIZE = int(os.environ.get("STRATUS_IMAGE_MAX_VIRTUAL_SIZE", str(4 * 2**40)))
+# Seconds an upload may go without data before it counts as dead (its API process killed).
+IMAGE_UPLOAD_STALE_AFTER = int(os.environ.get("STRATUS_IMAGE_UPLOAD_STALE_AFTER", "300"))
 
 LOGGING = {
     "version": 1,

@@ -9,19 +9,26 @@ disk format and it refers to no file outside itself, does the image become
 active; any failure leaves the image `queued` and nothing in the store."""
 import hashlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.utils import timezone
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
 
 from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
 from images import inspection, stores
-from images.models import ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, InvalidTransition
+from images.models import (
+    ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, ImageQuotaLock, InvalidTransition)
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
+# What an upload of unknown length (chunked) reserves against the quota at a time.
+RESERVE_STEP = 64 * CHUNK_SIZE
 HASH_ALGO = "sha512"
 # disk_format -> qemu-img's name for it; other formats are kept as given.
 QEMU_FORMATS = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx"}
@@ -64,8 +71,9 @@ def content_length(request):
 
 
 class Measured:
-    """Passes chunks through, counting and hashing them, and stops the
-    stream as soon as it grows past `limit` bytes.
+    """Passes chunks through, counting and hashing them, and has
+    `reservation` cover every byte before it goes on (which stops the
+    stream once it would pass the quota).
 
     md5 and sha512 are the slow part of an upload (each slower than the
     disk), so each runs in its own thread (hashlib lets go of the GIL) while
@@ -73,8 +81,8 @@ class Measured:
     next chunk's starts, which keeps each hash in order and at most two
     chunks in memory."""
 
-    def __init__(self, chunks, limit):
-        self.chunks, self.limit = chunks, limit
+    def __init__(self, chunks, reservation):
+        self.chunks, self.reservation = chunks, reservation
         self.size = 0
         self.format_check = inspection.FormatCheck()
         self.md5 = hashlib.md5(usedforsecurity=False)
@@ -85,8 +93,7 @@ class Measured:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-hash") as hashers:
             for chunk in self.chunks:
                 self.size += len(chunk)
-                if self.size > self.limit:
-                    raise quota_exceeded(self.limit)
+                self.reservation.cover(self.size)
                 for hashing in pending:
                     hashing.result()
                 pending = (hashers.submit(self.md5.update, chunk), hashers.submit(self.os_hash.update, chunk))
@@ -102,9 +109,70 @@ def quota_exceeded(remaining):
 
 
 def quota_remaining(image):
+    """Bytes the image's project may still store besides this image: the
+    quota less its other images' data and the bytes their uploads hold.
+    Only exact under the project's lock (lock_project)."""
     used = (Image.objects.filter(owner=image.owner, status__in=(SAVING, ACTIVE, DEACTIVATED))
-            .exclude(pk=image.pk).aggregate(total=Sum("size"))["total"] or 0)
+            .exclude(pk=image.pk).aggregate(total=Sum(Coalesce("size", "upload_reserved", 0)))["total"] or 0)
     return settings.IMAGE_QUOTA_BYTES - used
+
+
+def lock_project(project_id):
+    """Takes the project's image quota lock until the transaction ends."""
+    key = project_id or ""
+    ImageQuotaLock.objects.bulk_create([ImageQuotaLock(project_id=key)], ignore_conflicts=True)
+    ImageQuotaLock.objects.select_for_update().filter(project_id=key).first()
+
+
+class Reservation:
+    """The bytes an upload holds against its project's quota, taken under
+    the project's lock so that concurrent uploads never hold more than the
+    quota together: all of Content-Length when the length is known, else
+    RESERVE_STEP more at a time as the data comes. It ends with the upload
+    (the image's size counts instead, or nothing when it failed)."""
+
+    def __init__(self, image):
+        self.image = image
+        self.reserved = 0
+        self.alive_shown = time.monotonic()
+
+    def start(self, length):
+        """Moves the image to saving holding its first bytes; 413 when
+        they do not fit, 409 when the image cannot take data now."""
+        with transaction.atomic():
+            lock_project(self.image.owner)
+            remaining = quota_remaining(self.image)
+            if length is not None and length > remaining:
+                raise quota_exceeded(remaining)
+            wanted = length if length is not None else min(RESERVE_STEP, max(remaining, 0))
+            try:
+                started = self.image.set_status(SAVING, upload_reserved=wanted, upload_seen_at=timezone.now())
+            except InvalidTransition as error:
+                raise Conflict(str(error))
+            if not started:
+                now = Image.objects.filter(pk=self.image.pk).values_list("status", flat=True).first()
+                raise Conflict(f"Image {self.image.id} changed status while the upload started; it is now "
+                               f"{now or 'deleted'}.")
+        self.reserved = wanted
+
+    def cover(self, size):
+        """Makes sure `size` bytes are held; 413 when the quota has no room.
+        Every few seconds it also shows the reaper the upload is alive."""
+        if time.monotonic() - self.alive_shown > upload_heartbeat():
+            self.alive_shown = time.monotonic()
+            if not Image.objects.filter(pk=self.image.pk, status=SAVING).update(upload_seen_at=timezone.now()):
+                raise Conflict(f"Image {self.image.id} was deleted or changed while its data was uploaded.")
+        if size <= self.reserved:
+            return
+        with transaction.atomic():
+            lock_project(self.image.owner)
+            remaining = quota_remaining(self.image)
+            if size > remaining:
+                raise quota_exceeded(remaining)
+            wanted = min(max(size, self.reserved + RESERVE_STEP), remaining)
+            if not Image.objects.filter(pk=self.image.pk, status=SAVING).update(upload_reserved=wanted):
+                raise Conflict(f"Image {self.image.id} was deleted or changed while its data was uploaded.")
+        self.reserved = wanted
 
 
 def qemu_info(path, qemu_format):
@@ -153,19 +221,11 @@ def upload(image, chunks, store, length=None):
     active, or back in queued with nothing stored."""
     if not image.disk_format or not image.container_format:
         raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
-    remaining = quota_remaining(image)
-    if length is not None and length > remaining:
-        raise quota_exceeded(remaining)
-    try:
-        started = image.set_status(SAVING)
-    except InvalidTransition as error:
-        raise Conflict(str(error))
-    if not started:
-        raise Conflict(f"Image {image.id} changed status while the upload started; it is now "
-                       f"{Image.objects.filter(pk=image.pk).values_list('status', flat=True).first() or 'deleted'}.")
+    reservation = Reservation(image)
+    reservation.start(length)
     url = None
     try:
-        measured = Measured(chunks, remaining)
+        measured = Measured(chunks, reservation)
         try:
             url = store.add(image.id, measured)
         except stores.StoreFull as error:
@@ -176,6 +236,7 @@ def upload(image, chunks, store, length=None):
             "size": measured.size, "checksum": measured.md5.hexdigest(),
             "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
             "virtual_size": virtual_size(store, url, image.disk_format, measured.size, measured.format_check),
+            "upload_reserved": None, "upload_seen_at": None,
         }
         with transaction.atomic():
             current = Image.objects.select_for_update().filter(pk=image.pk).first()
@@ -187,8 +248,41 @@ def upload(image, chunks, store, length=None):
     except BaseException:
         if url is not None:
             store.delete(url)
-        image.set_status(QUEUED)
+        image.set_status(QUEUED, upload_reserved=None, upload_seen_at=None)
         raise
+
+
+def upload_heartbeat():
+    """Seconds between an upload's signs of life: several per stale period."""
+    return min(30, settings.IMAGE_UPLOAD_STALE_AFTER / 4)
+
+
+def reap_stalled_uploads(stale_after=None):
+    """Periodic (workers/schedule.py): an upload silent for `stale_after`
+    seconds (default settings.IMAGE_UPLOAD_STALE_AFTER) died with its API
+    process; its image goes back to queued, holding no quota, and its
+    partial data is removed from the stores, so the owner can upload again.
+    Returns the ids of the images reaped."""
+    stale_after = settings.IMAGE_UPLOAD_STALE_AFTER if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    reaped = []
+    # Uploads from before uploads showed life have only their start time.
+    silent = Q(upload_seen_at__lt=cutoff) | Q(upload_seen_at__isnull=True, updated_at__lt=cutoff)
+    for image in Image.objects.filter(silent, status=SAVING):
+        # Compare-and-swap: an upload that showed life meanwhile is not reaped.
+        last_seen = Q(upload_seen_at=image.upload_seen_at) if image.upload_seen_at else Q(upload_seen_at__isnull=True)
+        back = Image.objects.filter(last_seen, pk=image.pk, status=SAVING, updated_at=image.updated_at).update(
+            status=QUEUED, upload_reserved=None, upload_seen_at=None, updated_at=timezone.now())
+        if not back:
+            continue
+        for store in stores.enabled().values():
+            try:
+                store.discard_partial(image.id, cutoff)
+            except stores.StoreError:
+                log.exception("Could not remove the partial data of image %s from store %s", image.id, store.id)
+        log.warning("Image %s: its upload stopped sending data before %s; it is queued again", image.id, cutoff)
+        reaped.append(image.id)
+    return reaped
 
 
 def open_data(image):

@@ -63,6 +63,13 @@ class Image(models.Model):
     disk_format = models.CharField(max_length=16, choices=_choices(DISK_FORMATS), null=True, blank=True)
     container_format = models.CharField(max_length=16, choices=_choices(CONTAINER_FORMATS), null=True, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
+    # While an upload runs (status saving), the bytes it holds against the
+    # owner's image quota; the size replaces it once the data is stored.
+    upload_reserved = models.BigIntegerField(null=True, blank=True)
+    # When a running upload last showed it is alive (data kept coming); an
+    # upload silent for settings.IMAGE_UPLOAD_STALE_AFTER died with its
+    # API process, and the reaper (images.data.reap_stalled_uploads) undoes it.
+    upload_seen_at = models.DateTimeField(null=True, blank=True)
     virtual_size = models.BigIntegerField(null=True, blank=True)
     checksum = models.CharField(max_length=32, null=True, blank=True)
     os_hash_algo = models.CharField(max_length=64, null=True, blank=True)
@@ -146,3 +153,12 @@ class ImageMember(models.Model):
 
     def __str__(self):
         return f"{self.member} ({self.status})"
+
+
+class ImageQuotaLock(models.Model):
+    """One row per project that an upload locks (SELECT ... FOR UPDATE)
+    while it counts the project's image data and reserves its own bytes, so
+    concurrent uploads of one project are counted one after the other.
+    Usage itself is counted from the images, never stored twice."""
+
+    project_id = models.CharField(max_length=64, primary_key=True)

@@ -1,8 +1,16 @@
-"""Image work that runs on the compute nodes' queues (compute.<host>)."""
+"""Image work: the image cache's on the compute nodes' queues
+(compute.<host>), the reaper of dead uploads on the control queue."""
 from celery import shared_task
 from django.conf import settings
 
+from images import data
 from images.cache import ImageCache
+
+
+@shared_task(name="images.tasks.reap_stalled_uploads")
+def reap_stalled_uploads():
+    """Periodic (workers/schedule.py): see images.data.reap_stalled_uploads."""
+    return data.reap_stalled_uploads()
 
 
 @shared_task(name="images.tasks.evict_image_cache")

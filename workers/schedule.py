@@ -7,6 +7,11 @@ BEAT_SCHEDULE = {
         "task": "compute.tasks.reconcile",
         "schedule": timedelta(seconds=30),
     },
+    # Images whose upload died with its API process go back to queued.
+    "images-reap-stalled-uploads": {
+        "task": "images.tasks.reap_stalled_uploads",
+        "schedule": timedelta(seconds=60),
+    },
     "purge-revocation-events": {
         "task": "identity.tasks.purge_revocation_events",
         "schedule": timedelta(hours=1),

@@ -6,6 +6,10 @@
     store.open(url) -> file object         readable, seekable binary file
     store.qemu_path(url) -> str            what `qemu-img` reads it as
     store.delete(url)                      removes the data (gone already: fine)
+    store.discard_partial(image_id, older_than)
+                                           removes what an upload of the image
+                                           that never finished left behind,
+                                           untouched since `older_than`
 
 `url` is the store's own address of the data, kept in ImageLocation.
 Enabled stores: `file` always, `ceph` when settings.IMAGE_RBD_CEPH_CONF

@@ -64,3 +64,14 @@ class FilesystemStore:
 
     def delete(self, url):
         self.path(url).unlink(missing_ok=True)
+
+    def discard_partial(self, image_id, older_than):
+        """Partial files of a dead upload; a newer one (an upload started
+        again since) is still being written and stays."""
+        cutoff = older_than.timestamp()
+        for partial in self.directory.glob(f".{image_id}.*.partial"):
+            try:
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+            except FileNotFoundError:
+                pass

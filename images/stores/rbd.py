@@ -147,3 +147,15 @@ class RbdStore:
         finally:
             ioctx.close()
             cluster.shutdown()
+
+    def discard_partial(self, image_id, older_than):
+        """An upload writes straight into the RBD image named after the
+        image; the image it left is removed (its location was never recorded,
+        so nothing refers to it)."""
+        _, rbd = _modules()
+        cluster, ioctx = self._connect()
+        try:
+            self._remove(rbd, ioctx, image_id)
+        finally:
+            ioctx.close()
+            cluster.shutdown()

@@ -69,15 +69,17 @@ def image_of(cloud):
         requests.delete(f"{cloud.url}/image/v2/images/{image_id}", headers={"X-Auth-Token": token}, timeout=30)
 
 
-def start_api(log_dir, **env):
+def start_api(log_dir, threads=2, **env):
     """(process, url) of another API server on this run's database, with
     settings of its own from `env` (settings are read from the environment,
-    so a different quota or store needs its own process)."""
+    so a different quota or store needs its own process) and `threads`
+    requests served at once."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(log_dir / "api.log", "w")
     server = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2", "cloud.wsgi"],
+        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads),
+         "cloud.wsgi"],
         cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, env=server_env(STRATUS_API_PORT=str(port), **env))
     deadline = time.monotonic() + 30
     while True:

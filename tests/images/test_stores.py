@@ -74,3 +74,33 @@ def test_upload_to_ceph_through_the_api(cloud, ceph_conf, ceph_api_url, tmp_path
     assert requests.delete(f"{ceph_api_url}/image/v2/images/{image['id']}", headers=headers,
                            timeout=30).status_code == 204
     assert image["id"] not in rbd_images(ceph_conf)
+
+
+def test_discard_partial_removes_what_a_dead_upload_left(store, request):
+    """An upload killed mid-way leaves data no location names: a partial
+    file (filesystem) or an unfinished RBD image; discard_partial removes it
+    (a filesystem upload started again since, written after the cutoff, stays)."""
+    from django.utils import timezone
+
+    name = unique("dead")
+    if isinstance(store, FilesystemStore):
+        store.directory.mkdir(parents=True)
+        dead = store.directory / f".{name}.0123.partial"
+        dead.write_bytes(b"x" * 1024)
+        os.utime(dead, (0, 0))
+        cutoff = timezone.now()
+        newer = store.directory / f".{name}.4567.partial"
+        newer.write_bytes(b"y" * 1024)
+        os.utime(newer, (cutoff.timestamp() + 60, cutoff.timestamp() + 60))
+        store.discard_partial(name, cutoff)
+        assert sorted(path.name for path in store.directory.iterdir()) == [newer.name]
+    else:
+        import rados
+        import rbd
+
+        ceph_conf = request.getfixturevalue("ceph_conf")
+        with rados.Rados(conffile=ceph_conf) as cluster, cluster.open_ioctx(settings.IMAGE_RBD_POOL) as ioctx:
+            rbd.RBD().create(ioctx, name, 2**20)  # written straight into, never finished
+        store.discard_partial(name, timezone.now())
+        assert name not in rbd_images(ceph_conf)
+    store.discard_partial(name, timezone.now())  # nothing left: fine
