@@ -51,18 +51,24 @@ def instance(django_db_setup, django_db_blocker):
         Instance.objects.filter(pk=row.pk).delete()
 
 
-@pytest.fixture(scope="module")
-def proxy(django_db_setup, tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("proxy") / "proxy.log"
+def run_proxy(port, log_path):
+    """`manage.py consoleproxy` on `port` (noVNC's pages from Debian's novnc
+    package when installed), until the generator is closed."""
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "consoleproxy",
                                     "--port", str(port)], env=server_env(), stdout=log, stderr=subprocess.STDOUT)
     wait_until(lambda: _accepts(port) or process.poll() is not None, message="the console proxy")
     assert process.poll() is None, log_path.read_text()
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def proxy(django_db_setup, tmp_path_factory):
+    yield from run_proxy(free_port(), tmp_path_factory.mktemp("proxy") / "proxy.log")
 
 
 def _accepts(port):
