@@ -2,9 +2,11 @@
 of a real stratus-tiny guest on qemu:///system, opened in headless Chromium
 (Debian's chromium and chromium-driver, driven by Selenium): the proxy
 serves noVNC's page, the page says it is connected, and its canvas shows
-the guest's screen."""
+the guest's screen. The node's management address is 127.0.0.2: its
+guests' VNC servers listen there, not on the proxy's loopback address."""
 import shutil
 import uuid
+import xml.etree.ElementTree as ET
 
 import pytest
 from selenium import webdriver
@@ -13,7 +15,7 @@ from selenium.webdriver.chrome.service import Service
 
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
 from tests.compute.pipeline import ControlWorker, live_db  # noqa: F401  (live_db is a fixture)
-from tests.compute.test_console import run_proxy
+from tests.compute.test_console import NODE_IP, run_proxy
 from tests.compute.test_node_qemu import hypervisor  # noqa: F401  (a fixture)
 from tests.compute.test_real_boot import MARKER, boot_tiny
 
@@ -61,7 +63,7 @@ def console_node(live_db, cloud, hypervisor, tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     control = ControlWorker(base / "control.log").start()
     host = f"browser-{uuid.uuid4().hex[:6]}"
-    worker = NodeWorker(["--host", host, "--uri", "qemu:///system"], base / "node.log",
+    worker = NodeWorker(["--host", host, "--uri", "qemu:///system", "--my-ip", NODE_IP], base / "node.log",
                         STRATUS_PUBLIC_URL=cloud.url, STRATUS_NODES_DIR=str(base / "nodes")).start()
     proxy = run_proxy(cloud.console_proxy_port, base / "proxy.log")
     next(proxy)
@@ -76,9 +78,12 @@ def settled(text):
     return text.startswith("Connected") or "Disconnected" in text or "went wrong" in text
 
 
-def test_the_novnc_url_opens_the_guest_screen_in_chromium(cloud, console_node, browser, tmp_path):
+def test_the_novnc_url_opens_the_guest_screen_in_chromium(cloud, console_node, browser, hypervisor, tmp_path):
+    assert cloud.openstack("hypervisor", "show", console_node, "-f", "json")["host_ip"] == NODE_IP
     name, server = boot_tiny(cloud, "m1.nano")
     assert server["OS-EXT-SRV-ATTR:host"] == console_node
+    domain = ET.fromstring(hypervisor.lookupByName(f"instance-{server['id']}").XMLDesc())
+    assert domain.find("devices/graphics[@type='vnc']").get("listen") == NODE_IP
     wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
                interval=3, message="the guest's boot marker on its console")
 
