@@ -13,7 +13,6 @@ import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
-import libvirt
 import pytest
 from django.conf import settings
 
