@@ -67,10 +67,12 @@ def host_load_average(simulated):
 
 
 class Node:
-    def __init__(self, host, driver, simulated=False):
+    def __init__(self, host, driver, simulated=False, my_ip=None):
         self.host = host
         self.driver = driver
         self.simulated = simulated
+        # The management address: where its guests' VNC servers listen.
+        self.my_ip = my_ip or conf.MY_IP
         self.directory = conf.NODES_DIR / host
 
     def __repr__(self):
@@ -100,7 +102,7 @@ class Node:
         return DomainSpec(
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
-            disk_path=self.disk_path(instance.pk),
+            disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
 
     def remove_instance(self, instance_id):
@@ -123,7 +125,8 @@ class Node:
         zone = {"availability_zone": zone_of_host(self.host)}
         node = dict(
             hypervisor_type=capacity.hypervisor_type, hypervisor_version=capacity.hypervisor_version,
-            hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, cpu_info=capacity.cpu_info,
+            hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, host_ip=self.my_ip,
+            cpu_info=capacity.cpu_info,
             vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
             running_vms=capacity.running_domains,
             cpu_allocation_ratio=compute_conf.CPU_ALLOCATION_RATIO,

@@ -84,7 +84,7 @@ def test_many_waits_on_a_silent_node_leave_threads_for_token_checks(cloud, silen
     # message in the node's queue), and none has waited out its bound yet:
     # no request is stuck in line behind the waits.
     wait_until(lambda: not waited_out() and len(answers) + queued_for(host) == CALLS_AT_ONCE,
-               timeout=conf.NODE_CALL_TIMEOUT, interval=0.05, message="every console request answered or waiting")
+               timeout=60, interval=0.05, message="every console request answered or waiting, none given up yet")
     assert queued_for(host) > 0, "no request waited for the node"
     validation = requests.get(f"{cloud.url}/identity/v3/auth/tokens",
                               headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=120)
