@@ -9,6 +9,7 @@ back at its end, and each example inside a savepoint rolled back after it,
 so what a request writes is never seen by another example or another test
 (and nothing is committed, so no work is ever handed to a worker)."""
 import ast
+import copy
 import functools
 import json
 import logging
@@ -22,7 +23,9 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
+from django.http import QueryDict
 from django.test import Client
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
@@ -142,12 +145,16 @@ def test_the_walk_found_every_service_and_the_names_their_code_reads():
 # --------------------------------------------------------------- the cloud
 
 class Cloud:
-    """Valid ids of real rows per path parameter, and two tokens."""
+    """Valid ids of real rows per path parameter, two tokens, valid bodies
+    per route to start mutating from, and the query parameters each route
+    was seen to read."""
 
     def __init__(self, client):
         self.client = client
         self.ids = {}
         self.tokens = {}
+        self.seeds = {}
+        self.query_names = {}
 
     def call(self, method, path, token, body=None, headers=None):
         response = self.client.generic(method, path, json.dumps(body) if body is not None else "",
@@ -166,10 +173,113 @@ class Cloud:
         return response["X-Subject-Token"], response.json()["token"]
 
 
+def seed_bodies(admin_token, demo_project, admin_project, demo_user, role, region, service, keypair, host, image,
+                server_group):
+    """Valid bodies per (method, route): a mutation of one field of a valid
+    body reaches the check of that field, where a random body stops at the
+    first field it lacks."""
+    password = {"user": {"name": "admin", "domain": {"id": "default"}, "password": settings.ADMIN_PASSWORD}}
+    flavor = {"name": "fz", "ram": 128, "vcpus": 1, "disk": 1, "id": "fz", "swap": 0, "rxtx_factor": 1.0,
+              "OS-FLV-EXT-DATA:ephemeral": 0, "os-flavor-access:is_public": True, "description": "d"}
+    server = {"name": "fz", "imageRef": image, "flavorRef": "42", "networks": "none", "metadata": {"a": "b"},
+              "key_name": keypair["name"], "min_count": 1, "max_count": 1, "availability_zone": "nova",
+              "user_data": "aGk=", "adminPass": "pw", "description": "d",
+              "block_device_mapping_v2": [{"boot_index": 0, "uuid": image, "source_type": "image",
+                                           "destination_type": "local"}],
+              "security_groups": [{"name": "default"}]}
+    actions = [{"reboot": {"type": "SOFT"}}, {"os-stop": None}, {"os-start": None}, {"pause": None},
+               {"resize": {"flavorRef": "1"}}, {"confirmResize": None}, {"revertResize": None},
+               {"rebuild": {"imageRef": image, "name": "fz", "adminPass": "pw", "metadata": {}}},
+               {"lock": None}, {"unlock": None}, {"os-getConsoleOutput": {"length": 10}},
+               {"os-resetState": {"state": "active"}}, {"os-getVNCConsole": {"type": "novnc"}},
+               {"createImage": {"name": "fz", "metadata": {}}}]
+    image_body = {"name": "fz", "disk_format": "qcow2", "container_format": "bare", "visibility": "private",
+                  "min_disk": 1, "min_ram": 1, "protected": False, "tags": ["a"], "os_hidden": False,
+                  "id": str(uuid.uuid4()), "os_distro": "debian"}
+    seeds = {
+        ("POST", "/identity/v3/auth/tokens"): [
+            {"auth": {"identity": {"methods": ["password"], "password": password},
+                      "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}},
+            {"auth": {"identity": {"methods": ["token"], "token": {"id": admin_token}},
+                      "scope": {"project": {"id": demo_project}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": password},
+                      "scope": {"domain": {"id": "default"}}}},
+            {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+                "id": "x", "secret": "s", "name": "n", "user": {"id": demo_user}}}}}],
+        ("POST", "/identity/v3/domains"): [{"domain": {"name": "fz", "description": "d", "enabled": False}}],
+        ("POST", "/identity/v3/projects"): [{"project": {"name": "fz", "domain_id": "default", "description": "d",
+                                                         "enabled": True, "parent_id": admin_project,
+                                                         "is_domain": False, "tags": ["a"]}}],
+        ("POST", "/identity/v3/users"): [{"user": {"name": "fz", "password": "pw", "domain_id": "default",
+                                                   "default_project_id": demo_project, "enabled": True,
+                                                   "email": "a@b.c", "description": "d"}}],
+        ("POST", "/identity/v3/users/{pk}/password"): [{"user": {"password": "new", "original_password": "old"}}],
+        ("POST", "/identity/v3/groups"): [{"group": {"name": "fz", "description": "d", "domain_id": "default"}}],
+        ("POST", "/identity/v3/roles"): [{"role": {"name": "fz", "description": "d", "domain_id": None}}],
+        ("POST", "/identity/v3/regions"): [{"region": {"id": "fz", "description": "d", "parent_region_id": region}}],
+        ("POST", "/identity/v3/services"): [{"service": {"type": "fz", "name": "fz", "description": "d",
+                                                         "enabled": True}}],
+        ("POST", "/identity/v3/endpoints"): [{"endpoint": {"interface": "public", "service_id": service,
+                                                           "url": "http://fz", "region_id": region,
+                                                           "enabled": True}}],
+        ("POST", "/identity/v3/users/{user_id}/application_credentials"): [{"application_credential": {
+            "name": "fz", "description": "d", "expires_at": "2099-01-01T00:00:00", "roles": [{"id": role}],
+            "unrestricted": False, "secret": "s", "access_rules": []}}],
+        ("POST", "/compute/v2.1/flavors"): [{"flavor": flavor}],
+        ("PUT", "/compute/v2.1/flavors/{flavor_id}"): [{"flavor": {"description": "d"}}],
+        ("POST", "/compute/v2.1/flavors/{flavor_id}/os-extra_specs"): [{"extra_specs": {"k": "v"}}],
+        ("PUT", "/compute/v2.1/flavors/{flavor_id}/os-extra_specs/{key}"): [{"hw:cpu_policy": "dedicated"}],
+        ("POST", "/compute/v2.1/flavors/{flavor_id}/action"): [{"addTenantAccess": {"tenant": demo_project}},
+                                                                {"removeTenantAccess": {"tenant": demo_project}}],
+        ("POST", "/compute/v2.1/os-keypairs"): [{"keypair": {"name": "fz", "public_key": keypair["public_key"],
+                                                             "type": "ssh", "user_id": demo_user}}],
+        ("PUT", "/compute/v2.1/os-quota-sets/{project_id}"): [{"quota_set": {
+            "instances": 10, "cores": 20, "ram": 51200, "key_pairs": 10, "metadata_items": 128,
+            "server_groups": 10, "server_group_members": 10, "force": True}}],
+        ("PUT", "/compute/v2.1/os-services/{service_id}"): [
+            {"status": "disabled", "disabled_reason": "r"}, {"forced_down": True}, {"status": "enabled"}],
+        ("POST", "/compute/v2.1/os-aggregates"): [{"aggregate": {"name": "fz", "availability_zone": "z"}}],
+        ("PUT", "/compute/v2.1/os-aggregates/{aggregate_id}"): [{"aggregate": {"name": "fz",
+                                                                               "availability_zone": "z"}}],
+        ("POST", "/compute/v2.1/os-aggregates/{aggregate_id}/action"): [
+            {"add_host": {"host": host}}, {"remove_host": {"host": host}},
+            {"set_metadata": {"metadata": {"k": "v", "availability_zone": "z"}}}],
+        ("POST", "/compute/v2.1/servers"): [{"server": server, "OS-SCH-HNT:scheduler_hints": {"group": server_group}}],
+        ("PUT", "/compute/v2.1/servers/{server_id}"): [{"server": {"name": "fz", "description": "d"}}],
+        ("POST", "/compute/v2.1/servers/{server_id}/action"): actions,
+        ("POST", "/compute/v2.1/servers/{server_id}/remote-consoles"): [
+            {"remote_console": {"protocol": "vnc", "type": "novnc"}}],
+        ("POST", "/compute/v2.1/servers/{server_id}/metadata"): [{"metadata": {"k": "v"}}],
+        ("PUT", "/compute/v2.1/servers/{server_id}/metadata/{key}"): [{"meta": {"fuzz": "v"}}],
+        ("POST", "/compute/v2.1/os-server-groups"): [
+            {"server_group": {"name": "fz", "policies": ["affinity"]}},
+            {"server_group": {"name": "fz", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}}],
+        ("POST", "/image/v2/images"): [image_body],
+        ("PATCH", "/image/v2/images/{pk}"): [[{"op": "replace", "path": "/name", "value": "n"},
+                                              {"op": "add", "path": "/tags", "value": ["t"]},
+                                              {"op": "add", "path": "/os_distro", "value": "x"},
+                                              {"op": "remove", "path": "/os_distro"}]],
+        ("POST", "/image/v2/images/{image_id}/members"): [{"member": demo_project}],
+        ("PUT", "/image/v2/images/{image_id}/members/{member}"): [{"status": "accepted"}],
+    }
+    for kind in ("domain", "project", "user", "group", "role", "region", "service", "endpoint"):
+        seeds[("PATCH", f"/identity/v3/{kind}s/{{pk}}")] = [
+            {kind: {key: value for key, value in seeds[("POST", f"/identity/v3/{kind}s")][0][kind].items()
+                    if key != "id"}}]
+    seeds[("PATCH", "/identity/v3/users/{user_id}/application_credentials/{pk}")] = [
+        {"application_credential": {"name": "fz", "description": "d"}}]
+    seeds[("PUT", "/compute/v2.1/os-quota-sets/{project_id}/detail")] = seeds[
+        ("PUT", "/compute/v2.1/os-quota-sets/{project_id}")]
+    seeds[("PUT", "/compute/v2.1/servers/{server_id}/metadata")] = seeds[
+        ("POST", "/compute/v2.1/servers/{server_id}/metadata")]
+    return seeds
+
+
 def make_rows(cloud):
     """One real row of each kind a path names, made through the APIs (the ORM
     for what only a compute node makes)."""
     from compute.models import ComputeNode, Instance, InstanceAction, Service, VmState
+    from images.models import ACTIVE, Image
 
     admin, admin_body = cloud.issue("admin", settings.ADMIN_PASSWORD, "admin")
     demo, demo_body = cloud.issue("demo", settings.DEMO_PASSWORD, "demo")
@@ -192,7 +302,7 @@ def make_rows(cloud):
     server_group = cloud.call("POST", "/compute/v2.1/os-server-groups", demo, {
         "server_group": {"name": f"fuzz-{suffix}", "policies": ["anti-affinity"]}})["server_group"]["id"]
     node = ComputeNode.objects.create(host=f"fuzz-{suffix}", hypervisor_uri="test:///default",
-                                      hypervisor_hostname=f"fuzz-{suffix}")
+                                      hypervisor_hostname=f"fuzz-{suffix}", heartbeat_at=timezone.now())
     service = Service.objects.create(host=node.host, binary="stratus-compute")
     instance = Instance.objects.create(name="fuzz", project_id=demo_project, user_id=demo_user,
                                        flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
@@ -205,9 +315,14 @@ def make_rows(cloud):
         "name": f"fuzz-{suffix}", "disk_format": "qcow2", "container_format": "bare", "visibility": "shared",
         "tags": ["fuzz"]})["id"]
     cloud.call("POST", f"/image/v2/images/{image}/members", admin, {"member": demo_project})
+    bootable = Image.objects.create(name=f"fuzz-active-{suffix}", status=ACTIVE, disk_format="qcow2",
+                                    container_format="bare", size=2**20, virtual_size=2**20, owner=admin_project,
+                                    visibility="public").id
 
+    cloud.seeds = seed_bodies(admin, demo_project, admin_project, demo_user, role, region, catalog[0]["service_id"],
+                              keypair["keypair"], node.host, bootable, server_group)
     cloud.ids = {
-        "pk": [admin_project, demo_project, admin_user, demo_user, group, role, "default", region, image,
+        "pk": [admin_project, demo_project, admin_user, demo_user, group, role, "default", region, image, bootable,
                credential] + [endpoint["id"] for endpoint in catalog[:1]] + [catalog[0]["service_id"]],
         "target_id": [admin_project, demo_project, "default"],
         "actor_id": [admin_user, demo_user, group],
@@ -223,7 +338,7 @@ def make_rows(cloud):
         "hypervisor_id": [str(node.pk)],
         "server_id": [str(instance.id)],
         "request_id": [action.request_id],
-        "image_id": [image],
+        "image_id": [image, bootable],
         "member": [demo_project],
         "tag": ["fuzz"],
     }
@@ -240,10 +355,52 @@ def cloud(django_db_setup, django_db_blocker):
             call_command("bootstrap", public_url="http://testserver", clouds_yaml="")
             made = Cloud(Client(raise_request_exception=True))
             make_rows(made)
+            learn_query_names(made)
             yield made
             transaction.set_rollback(True)
     for path in (set(store.iterdir()) if store.exists() else set()) - stored_before:
         path.unlink()
+
+
+def first_path(template, choices, cloud):
+    """The route's path with a valid id (or the first choice) for each part."""
+    def part(match):
+        name = match.group(1)
+        return choices[name][0] if name in choices else quote(cloud.ids.get(name, ["x"])[0], safe="")
+
+    return re.sub(r"\{(\w+)\}", part, template)
+
+
+def learn_query_names(cloud):
+    """Which query parameters each route reads: one valid request per route
+    and token, with every lookup in the query string recorded."""
+    seen = set()
+    lookups = {name: getattr(QueryDict, name) for name in ("__getitem__", "__contains__", "get", "getlist")}
+
+    def recording(lookup):
+        def record(self, key, *args, **kwargs):
+            seen.add(key)
+            return lookup(self, key, *args, **kwargs)
+        return record
+
+    for name, lookup in lookups.items():
+        setattr(QueryDict, name, recording(lookup))
+    try:
+        for method, template, choices, _ in ROUTES:
+            seen.clear()
+            path = first_path(template, dict(choices), cloud)
+            body = (cloud.seeds.get((method, template)) or [None])[0]
+            for token in cloud.tokens.values():
+                send(cloud, (method, path, "", {"X-Auth-Token": token, **PROBE_HEADERS},
+                             json.dumps(body).encode() if body is not None else None, "application/json"))
+            cloud.query_names[(method, template)] = tuple(sorted(key for key in seen if isinstance(key, str)))
+    finally:
+        for name, lookup in lookups.items():
+            setattr(QueryDict, name, lookup)
+
+
+# The newest microversion, so that the probe reaches every filter.
+PROBE_HEADERS = {"OpenStack-API-Version": "compute 2.60"}
 
 
 class Failures(logging.Handler):
@@ -348,6 +505,48 @@ def bodies(draw, names):
     return json.dumps(value).encode(), content_type
 
 
+def paths_in(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from paths_in(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from paths_in(item, prefix + (index,))
+
+
+def at(value, path):
+    for step in path:
+        value = value[step]
+    return value
+
+
+@st.composite
+def mutated(draw, seed, keys):
+    """A valid body with a few of its parts replaced by garbage, removed,
+    or joined by unknown keys."""
+    value = copy.deepcopy(seed)
+    garbage = st.one_of(json_leaf, json_values(keys), st.sampled_from(
+        [{}, [], "", None, -1, 0, 2**64, -(2**63) - 1, 1e308, 1.5, True, "x" * 300, [None], {"": None}]))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(list(paths_in(value))))
+        operation = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
+        if not path:
+            if operation == "replace":
+                value = draw(garbage)
+            continue
+        parent, last = at(value, path[:-1]), path[-1]
+        if operation == "replace":
+            parent[last] = draw(garbage)
+        elif operation == "delete":
+            del parent[last]
+        elif isinstance(parent, dict):
+            parent[draw(keys)] = draw(garbage)
+        else:
+            parent.insert(last, draw(garbage))
+    return value
+
+
 @st.composite
 def requests_for(draw, method, template, choices, names, cloud):
     def segment(match):
@@ -362,7 +561,10 @@ def requests_for(draw, method, template, choices, names, cloud):
     path = re.sub(r"\{(\w+)\}", segment, template)
     if draw(st.booleans()):
         path += "/"
-    pairs = draw(st.lists(st.tuples(st.sampled_from(names), query_value), max_size=4))
+    learned = cloud.query_names.get((method, template))
+    query_names = st.one_of(st.sampled_from(learned), st.sampled_from(learned), st.sampled_from(names)) \
+        if learned else st.sampled_from(names)
+    pairs = draw(st.lists(st.tuples(query_names, query_value), max_size=4))
     if pairs and draw(st.booleans()):  # the same parameter twice, as a list
         pairs.append(pairs[0])
     query = urlencode(pairs, quote_via=quote)
@@ -375,7 +577,13 @@ def requests_for(draw, method, template, choices, names, cloud):
                                                  st.text(printable, min_size=1, max_size=40)))
     for name in draw(st.lists(st.sampled_from(sorted(HEADER_CHOICES)), max_size=3, unique=True)):
         headers[name] = draw(HEADER_CHOICES[name])
-    body, content_type = draw(bodies(names))
+    seeds = cloud.seeds.get((method, template))
+    if seeds and draw(st.integers(0, 2)):
+        body = json.dumps(draw(mutated(draw(st.sampled_from(seeds)), st.sampled_from(names)))).encode()
+        content_type = draw(st.sampled_from(["application/json", "application/json",
+                                             "application/openstack-images-v2.1-json-patch", "text/plain"]))
+    else:
+        body, content_type = draw(bodies(names))
     return method, path, query, headers, body, content_type
 
 
