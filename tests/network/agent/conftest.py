@@ -82,6 +82,15 @@ class Machine:
                 return True
         return False
 
+    def serve_tcp(self, port):
+        """A TCP listener on `port` that accepts and closes each connection."""
+        process = iplib.popen(self.namespace, ["busybox", "nc", "-ll", "-p", str(port), "-e", "/bin/true"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lab.processes.append(process)
+
+    def tcp_connects(self, address, port):
+        return self.run("busybox", "nc", "-w", "2", address, str(port)).returncode == 0
+
     def unreachable(self, address):
         return self.run("busybox", "ping", "-c", "2", "-W", "1", address).returncode != 0
 
@@ -91,6 +100,7 @@ class Lab:
         self.tmp = tmp
         self.namespaces = []
         self.dhcp_networks = []
+        self.processes = []
         self.run_id = uuid.uuid4().hex[:6]
         self.underlay = None
 
@@ -133,6 +143,9 @@ class Lab:
         return dhcp.enable(host, network, *args, **kwargs)
 
     def cleanup(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
         for host, network in self.dhcp_networks:
             dhcp.disable(host, network)
         for name in reversed(self.namespaces):
