@@ -44,8 +44,7 @@ class UserAdmin(admin.ModelAdmin):
     def disable_users(self, request, queryset):
         for user in queryset:
             user.enabled = False
-            user.save(update_fields=["enabled"])
-            tokens.revoke(user_id=user.id)
+            user.save(update_fields=["enabled"])  # identity.revocation revokes their tokens
         self.message_user(request, f"Disabled {queryset.count()} user(s).", messages.SUCCESS)
 
     @admin.action(description="Revoke every token of the selected users")

@@ -54,9 +54,13 @@ def run(options, out):
     # (the `stratus` cloud of clouds.yaml). The service user reads every project's images as the system.
     for user in (admin, service):
         RoleAssignment.objects.get_or_create(user=user, system=True, role=roles["admin"], inherited=False)
+    # save(), not update(): a project that stops being the admin project has its tokens revoked.
+    for previous in Project.objects.filter(is_admin_project=True).exclude(id=projects["admin"].id):
+        previous.is_admin_project = False
+        previous.save(update_fields=["is_admin_project"])
     if not projects["admin"].is_admin_project:
-        Project.objects.filter(is_admin_project=True).update(is_admin_project=False)
-        Project.objects.filter(id=projects["admin"].id).update(is_admin_project=True)
+        projects["admin"].is_admin_project = True
+        projects["admin"].save(update_fields=["is_admin_project"])
 
     region, _ = Region.objects.get_or_create(id=settings.REGION)
     base = options["public_url"].rstrip("/")
