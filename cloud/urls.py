@@ -6,6 +6,7 @@ from compute.api.versions import ComputeRootView
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 
+handler400 = "cloud.errors.bad_request_view"
 handler404 = "cloud.errors.not_found_view"
 handler500 = "cloud.errors.server_error_view"
 
