@@ -3,7 +3,7 @@ assignments, regions, services, endpoints, application credentials."""
 import secrets
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -275,10 +275,17 @@ class RoleAssignmentListView(ApiView):
         elif user_id:
             rows = rows.filter(Q(user_id=user_id) | Q(group__users__id=user_id))
 
+        # Group grants expand to their members, read with the rows (one query
+        # for every group's members), not one query per group.
+        if effective and user_id:
+            the_user = User.objects.select_related("domain").filter(id=user_id).first()
+        elif effective:
+            rows = rows.prefetch_related(Prefetch("group__users", queryset=User.objects.select_related("domain")))
+
         assignments_out = []
         for row in rows:
             if effective and row.group_id:
-                members = [row.group.users.get(id=user_id)] if user_id else list(row.group.users.select_related("domain"))
+                members = [the_user] if user_id else row.group.users.all()
                 for member in members:
                     assignments_out.append(self._render(request, row, user=member, include_names=include_names,
                                                         via_group=row.group))
