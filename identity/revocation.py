@@ -25,15 +25,16 @@ TRACKED = {
 }
 
 
-@receiver(pre_save)
 def remember_stored_values(sender, instance, update_fields=None, **kwargs):
-    fields = TRACKED.get(sender)
-    if fields is None:
-        return
+    fields = TRACKED[sender]
     instance._stored = None
     if instance._state.adding or (update_fields is not None and not set(fields) & set(update_fields)):
         return
     instance._stored = sender.objects.filter(pk=instance.pk).values(*fields).first()
+
+
+for model in TRACKED:
+    pre_save.connect(remember_stored_values, sender=model, dispatch_uid=f"identity.revocation.{model.__name__}")
 
 
 def _lost(instance, field):
