@@ -4,7 +4,7 @@ Each service has its own error envelope on the wire; which one a response
 uses follows from the URL prefix the request came in on."""
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 
@@ -126,6 +126,13 @@ def exception_handler(exc, context):
     if isinstance(exc, drf.APIException):
         return error_response(request, exc.status_code, str(exc.detail))
     return None  # ApiErrorMiddleware turns anything else into a logged 500
+
+
+def bad_request_view(request, exception=None):
+    # Django's own 400s: a Host header not in ALLOWED_HOSTS, say.
+    if isinstance(exception, DisallowedHost):
+        return error_response(request, 400, "Bad request: the request's Host is not one this cloud answers to.")
+    return error_response(request, 400, "Bad request.")
 
 
 def not_found_view(request, exception=None):

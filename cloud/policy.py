@@ -13,7 +13,7 @@ from cloud.errors import Forbidden, Unauthorized
 ROLE_RULES = {
     "any": None,  # any valid token
     "reader": (READER_ROLE, MEMBER_ROLE, ADMIN_ROLE),
-    "member": (MEMBER_ROLE, ADMIN_ROLE),
+    "member": (MEMBER_ROLE, ADMIN_ROLE),  # on a project-scoped token
     "admin": (ADMIN_ROLE,),  # and cloud-wide: a system-scoped token or one on the admin project
 }
 
@@ -38,6 +38,9 @@ def allowed(rule, request, view):
     return roles is None or credentials.has_role(*roles)
 
 
+NEEDS_PROJECT = "This operation acts in a project: it needs a project-scoped token."
+
+
 class Policy(BasePermission):
     def has_permission(self, request, view):
         rule = getattr(view, "policy", {}).get(operation(request, view), "admin")
@@ -45,6 +48,10 @@ class Policy(BasePermission):
             return True
         if request.auth is None:
             raise Unauthorized(AUTH_REQUIRED)
+        if rule == "member" and not request.auth.project_id:
+            # What members do writes a project's resources: a system- or
+            # domain-scoped token has no project to write them in.
+            raise Forbidden(NEEDS_PROJECT)
         if not allowed(rule, request, view):
             raise Forbidden(DENIED)
         return True

@@ -4,6 +4,7 @@ import os
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -24,7 +25,6 @@ def _secret_key():
 
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("STRATUS_DEBUG", "") == "1"
-ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -153,6 +153,18 @@ CELERY_WORKER_CONSUMER = "workers.broker:Consumer"
 # The API and its catalog.
 API_PORT = int(os.environ.get("STRATUS_API_PORT", "8000"))
 PUBLIC_URL = os.environ.get("STRATUS_PUBLIC_URL", f"http://127.0.0.1:{API_PORT}")
+
+
+def _allowed_hosts():
+    """The public URL's host, loopback, and STRATUS_ALLOWED_HOSTS (comma
+    separated, e.g. a proxy's name): requests naming another Host are refused."""
+    host = urlsplit(PUBLIC_URL).hostname or "127.0.0.1"
+    hosts = [f"[{host}]" if ":" in host else host, "127.0.0.1", "localhost", "[::1]"]
+    hosts += [name.strip() for name in os.environ.get("STRATUS_ALLOWED_HOSTS", "").split(",") if name.strip()]
+    return list(dict.fromkeys(hosts))
+
+
+ALLOWED_HOSTS = _allowed_hosts()
 REGION = os.environ.get("STRATUS_REGION", "RegionOne")
 HOSTNAME = os.environ.get("STRATUS_HOST", socket.gethostname())
 

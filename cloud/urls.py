@@ -7,6 +7,7 @@ from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 from network.api.versions import NetworkRootView
 
+handler400 = "cloud.errors.bad_request_view"
 handler404 = "cloud.errors.not_found_view"
 handler500 = "cloud.errors.server_error_view"
 

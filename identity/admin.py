@@ -23,7 +23,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "domain", "parent", "enabled", "created_at"]
+    list_display = ["name", "id", "domain", "parent", "enabled", "is_admin_project", "created_at"]
     list_filter = ["enabled", "domain"]
     search_fields = ["name", "id", "description"]
     autocomplete_fields = ["domain", "parent"]
@@ -44,8 +44,7 @@ class UserAdmin(admin.ModelAdmin):
     def disable_users(self, request, queryset):
         for user in queryset:
             user.enabled = False
-            user.save(update_fields=["enabled"])
-            tokens.revoke(user_id=user.id)
+            user.save(update_fields=["enabled"])  # identity.revocation revokes their tokens
         self.message_user(request, f"Disabled {queryset.count()} user(s).", messages.SUCCESS)
 
     @admin.action(description="Revoke every token of the selected users")
@@ -71,8 +70,8 @@ class RoleAdmin(admin.ModelAdmin):
 
 @admin.register(RoleAssignment)
 class RoleAssignmentAdmin(admin.ModelAdmin):
-    list_display = ["role", "user", "group", "project", "domain", "inherited"]
-    list_filter = ["role", "inherited"]
+    list_display = ["role", "user", "group", "project", "domain", "system", "inherited"]
+    list_filter = ["role", "system", "inherited"]
     search_fields = ["user__name", "group__name", "project__name", "domain__name", "role__name"]
     list_select_related = ["role", "user", "group", "project", "domain"]
     autocomplete_fields = ["role", "user", "group", "project", "domain"]
@@ -117,7 +116,8 @@ class ApplicationCredentialAdmin(admin.ModelAdmin):
 
 @admin.register(RevocationEvent)
 class RevocationEventAdmin(admin.ModelAdmin):
-    list_display = ["revoked_at", "issued_before", "user_id", "project_id", "audit_id", "application_credential_id"]
+    list_display = ["revoked_at", "issued_before", "user_id", "project_id", "domain_id", "system", "audit_id",
+                    "application_credential_id"]
     search_fields = ["user_id", "project_id", "audit_id"]
     date_hierarchy = "revoked_at"
 

@@ -1,4 +1,9 @@
-"""Identity's part of `manage.py bootstrap`."""
+"""Identity's part of `manage.py bootstrap`. It runs on every `make up` /
+`make start`: it creates what is missing and changes nothing an operator set
+(passwords are set when their users are created, clouds.yaml is written when
+it does not exist)."""
+import os
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -6,7 +11,7 @@ from identity import tokens
 from identity.models import (
     DEFAULT_DOMAIN_ID, Domain, Endpoint, Project, Region, Role, RoleAssignment, Service, User,
 )
-from identity.passwords import check_secret, hash_secret
+from identity.passwords import hash_secret
 
 ROLES = ("admin", "member", "reader")
 
@@ -24,11 +29,10 @@ SERVICE_USER = "stratus"
 
 
 def _user(name, password, domain, project):
-    user, created = User.objects.get_or_create(
+    """The user, created with `password` the first time only: a password an
+    operator set since stays as it is, whatever the environment says now."""
+    user, _ = User.objects.get_or_create(
         domain=domain, name=name, defaults={"password": hash_secret(password), "default_project": project})
-    if not created and not check_secret(password, user.password):
-        user.password = hash_secret(password)
-        user.save(update_fields=["password"])
     return user
 
 
@@ -54,9 +58,13 @@ def run(options, out):
     # (the `stratus` cloud of clouds.yaml). The service user reads every project's images as the system.
     for user in (admin, service):
         RoleAssignment.objects.get_or_create(user=user, system=True, role=roles["admin"], inherited=False)
+    # save(), not update(): a project that stops being the admin project has its tokens revoked.
+    for previous in Project.objects.filter(is_admin_project=True).exclude(id=projects["admin"].id):
+        previous.is_admin_project = False
+        previous.save(update_fields=["is_admin_project"])
     if not projects["admin"].is_admin_project:
-        Project.objects.filter(is_admin_project=True).update(is_admin_project=False)
-        Project.objects.filter(id=projects["admin"].id).update(is_admin_project=True)
+        projects["admin"].is_admin_project = True
+        projects["admin"].save(update_fields=["is_admin_project"])
 
     region, _ = Region.objects.get_or_create(id=settings.REGION)
     base = options["public_url"].rstrip("/")
@@ -66,15 +74,16 @@ def run(options, out):
             Endpoint.objects.update_or_create(
                 service=service_row, interface=interface, region=region, defaults={"url": base + path})
 
-    operator, _ = get_user_model().objects.get_or_create(
-        username="admin", defaults={"is_staff": True, "is_superuser": True})
-    if not operator.check_password(settings.ADMIN_PASSWORD):
-        operator.set_password(settings.ADMIN_PASSWORD)
-        operator.save()
+    operators = get_user_model().objects
+    if not operators.filter(username="admin").exists():  # the Django admin's operator: its password set once too
+        operators.create_superuser(username="admin", email="", password=settings.ADMIN_PASSWORD)
 
-    if options.get("clouds_yaml"):
-        write_clouds_yaml(options["clouds_yaml"], base)
-        out.write(f"identity: wrote {options['clouds_yaml']} (clouds stratus, stratus-system, stratus-demo)")
+    path = options.get("clouds_yaml")
+    if path and os.path.exists(path):
+        out.write(f"identity: kept {path} as it is (remove it to have it written again)")
+    elif path:
+        write_clouds_yaml(path, base)
+        out.write(f"identity: wrote {path} (clouds stratus, stratus-system, stratus-demo)")
     out.write(f"identity: catalog at {base}, users admin and demo, projects admin and demo")
 
 
@@ -92,5 +101,12 @@ def write_clouds_yaml(path, base):
             f"  stratus:\n{cloud('admin', settings.ADMIN_PASSWORD, project('admin'))}"
             f"  stratus-system:\n{cloud('admin', settings.ADMIN_PASSWORD, system)}"
             f"  stratus-demo:\n{cloud('demo', settings.DEMO_PASSWORD, project('demo'))}")
-    with open(path, "w") as handle:
+    write_secret(path, text)
+
+
+def write_secret(path, text):
+    """Writes a file only its owner can read (0600), from its first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that already existed keeps its mode through O_CREAT
+    with open(fd, "w") as handle:
         handle.write(text)

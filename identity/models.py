@@ -66,6 +66,16 @@ class Project(models.Model):
             parent_id = Project.objects.filter(id=parent_id).values_list("parent_id", flat=True).first()
         return ancestors
 
+    def descendant_ids(self):
+        """Ids of every project below this one (one query per level)."""
+        found, seen, level = [], {self.id}, [self.id]
+        while level:
+            level = [pk for pk in Project.objects.filter(parent_id__in=level).values_list("id", flat=True)
+                     if pk not in seen]
+            seen.update(level)
+            found.extend(level)
+        return found
+
     def cannot_have_parent(self, parent):
         """Why `parent` cannot be this project's parent (it is the project
         itself or one of its descendants: a cycle), or None."""

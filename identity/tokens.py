@@ -161,27 +161,45 @@ def max_token_life():
 
 def revoke(issued_before=None, **attributes):
     """Revokes matching tokens (user_id=..., project_id=..., audit_id=...;
-    system=True narrows to system-scoped tokens). At least one id must have a
-    value: an event without any would match, and revoke, every token of the
-    cloud."""
+    system=True narrows to system-scoped tokens). A domain_id reaches the
+    tokens scoped to the domain, to its projects and of its users."""
+    revoke_all([attributes], issued_before)
+
+
+def revoke_all(events, issued_before=None):
+    """Writes several revocations at once (dicts of attributes, as revoke()
+    takes). Each must name at least one id: an event without any would
+    match, and revoke, every token of the cloud."""
     from identity.models import RevocationEvent
 
-    unknown = set(attributes) - set(RevocationEvent.MATCHED_ATTRIBUTES) - {"audit_id"}
-    if unknown:
-        raise TypeError(f"revoke() got unknown attributes: {', '.join(sorted(unknown))}")
-    if not any(value for name, value in attributes.items() if name != "system"):
-        raise ValueError(f"a revocation must name what it revokes, got {attributes!r}")
-    RevocationEvent.objects.create(issued_before=issued_before or timezone.now(), **attributes)
+    if not events:
+        return
+    issued_before = issued_before or timezone.now()
+    rows = []
+    for attributes in events:
+        unknown = set(attributes) - set(RevocationEvent.MATCHED_ATTRIBUTES) - {"audit_id"}
+        if unknown:
+            raise TypeError(f"unknown revocation attributes: {', '.join(sorted(unknown))}")
+        if not any(value for name, value in attributes.items() if name != "system"):
+            raise ValueError(f"a revocation must name what it revokes, got {attributes!r}")
+        rows.append(RevocationEvent(issued_before=issued_before, **attributes))
+    RevocationEvent.objects.bulk_create(rows)
     RevocationList.changed()
 
 
-def is_revoked(fields, audit_ids, issued_at):
+def _matches(payload, name, value):
+    if name == "domain_id":
+        return value in (payload["domain_id"], payload["user_domain_id"], payload["project_domain_id"])
+    return payload.get(name) == value
+
+
+def is_revoked(payload, audit_ids, issued_at):
     for attributes, audit_id, issued_before in revocations.events():
         if issued_at > issued_before:
             continue
         if audit_id and audit_id not in audit_ids:
             continue
-        if all(fields.get(name) == value for name, value in attributes.items()):
+        if all(_matches(payload, name, value) for name, value in attributes.items()):
             return True
     return False
 

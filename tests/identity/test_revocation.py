@@ -142,3 +142,173 @@ def test_a_revocation_that_names_nothing_cannot_be_written():
         RevocationEvent.objects.create(issued_before=RevocationEvent._meta.get_field("revoked_at").default())
     assert not RevocationEvent.objects.filter(user_id=None, project_id=None, domain_id=None, audit_id=None,
                                               application_credential_id=None).exists()
+
+
+# ---------------------------------------------------------------- item 3: every loss of a permission, wherever made
+
+@pytest.mark.live
+def test_disabling_a_domain_revokes_its_users_and_projects_tokens(api, users, bystanders):
+    domain = api.post("/identity/v3/domains", token=users.admin_token,
+                      json={"domain": {"name": unique("dom")}}).json()["domain"]
+    # A user of the domain on a project of the domain, on the domain itself, and on a project elsewhere;
+    # and an outsider on a project of the domain.
+    insider, project = users.user(domain_id=domain["id"]), users.project(domain_id=domain["id"])
+    users.grant(project, insider)
+    users.grant(domain, insider, "admin", target_kind="domains")
+    elsewhere = users.project()
+    users.grant(elsewhere, insider)
+    outsider = users.user()
+    users.grant(project, outsider)
+    revoked = [users.token(insider, project), users.token(insider, domain=domain),
+               users.token(insider, elsewhere), users.token(outsider, project)]
+    outsiders_own = users.project()
+    users.grant(outsiders_own, outsider)
+    kept = users.token(outsider, outsiders_own)
+
+    assert api.patch(f"/identity/v3/domains/{domain['id']}", token=users.admin_token,
+                     json={"domain": {"enabled": False}}).status_code == 200
+
+    assert [users.works(token) for token in revoked] == [False] * 4
+    assert users.works(kept)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_deleting_a_group_revokes_what_it_granted_its_members(cloud, users, bystanders):
+    member, other_project, own_token = users.member()
+    project = users.project()
+    group = cloud.openstack("group", "create", unique("grp"), "-f", "json")
+    cloud.openstack("group", "add", "user", group["id"], member["id"])
+    users.grant(project, group, "reader", actor_kind="groups")
+    through_group = users.token(member, project)
+
+    cloud.openstack("group", "delete", group["id"])
+
+    assert not users.works(through_group)
+    assert users.works(own_token)  # its own role elsewhere is untouched
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_leaving_a_group_revokes_its_roles_with_the_cli(cloud, users, bystanders):
+    member, _, own_token = users.member()
+    project = users.project()
+    group = cloud.openstack("group", "create", unique("grp"), "-f", "json")
+    cloud.openstack("group", "add", "user", group["id"], member["id"])
+    users.grant(project, group, "reader", actor_kind="groups")
+    through_group = users.token(member, project)
+
+    cloud.openstack("group", "remove", "user", group["id"], member["id"])
+
+    assert not users.works(through_group)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_deleting_a_role_revokes_its_holders_through_groups_too(cloud, users, bystanders):
+    role = cloud.openstack("role", "create", unique("role"), "-f", "json")
+    users.roles[role["name"]] = role["id"]
+    direct, through_group, unrelated = users.user(), users.user(), users.user()
+    project = users.project()
+    group = cloud.openstack("group", "create", unique("grp"), "-f", "json")
+    cloud.openstack("group", "add", "user", group["id"], through_group["id"])
+    users.grant(project, direct, role["name"])
+    users.grant(project, group, role["name"], actor_kind="groups")
+    users.grant(project, unrelated, "member")
+    revoked = [users.token(direct, project), users.token(through_group, project)]
+    kept = users.token(unrelated, project)
+
+    cloud.openstack("role", "delete", role["id"])
+
+    assert [users.works(token) for token in revoked] == [False, False]
+    assert users.works(kept)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_removing_a_group_grant_revokes_only_that_project(cloud, users, bystanders):
+    member, own_project, own_token = users.member()
+    project = users.project()
+    group = cloud.openstack("group", "create", unique("grp"), "-f", "json")
+    cloud.openstack("group", "add", "user", group["id"], member["id"])
+    cloud.openstack("role", "add", "--project", project["id"], "--group", group["id"], "reader")
+    through_group = users.token(member, project)
+
+    cloud.openstack("role", "remove", "--project", project["id"], "--group", group["id"], "reader")
+
+    assert not users.works(through_group)
+    assert users.works(own_token)
+    assert_still_valid(users, bystanders)
+
+
+# Through the Django admin: the operator's change forms revoke as the API does.
+
+@pytest.fixture
+def operator(committed_db):
+    from tests.identity.admin_forms import operator_client
+
+    return operator_client()
+
+
+@pytest.mark.live
+def test_admin_editing_a_role_assignment_revokes_what_it_granted(users, bystanders, operator):
+    from identity.models import RoleAssignment
+    from tests.identity.admin_forms import post_change_form
+
+    user, project, token = users.member()
+    other = users.project()
+    assignment = RoleAssignment.objects.get(user_id=user["id"], project_id=project["id"])
+    response = post_change_form(operator, f"/admin/identity/roleassignment/{assignment.id}/change/",
+                                {"project": other["id"]})
+    assert response.status_code == 302, response.content[-2000:]
+    assert RoleAssignment.objects.get(id=assignment.id).project_id == other["id"]
+
+    assert not users.works(token)
+    assert users.works(users.token(user, other))
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_admin_disabling_a_user_revokes_their_tokens(users, bystanders, operator):
+    from tests.identity.admin_forms import post_change_form
+
+    user, _, token = users.member()
+    response = post_change_form(operator, f"/admin/identity/user/{user['id']}/change/", unchecked=["enabled"])
+    assert response.status_code == 302, response.content[-2000:]
+    assert not users.works(token)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_admin_disabling_a_project_revokes_its_tokens(users, bystanders, operator):
+    from tests.identity.admin_forms import post_change_form
+
+    user, project, token = users.member()
+    elsewhere = users.project()
+    users.grant(elsewhere, user)
+    kept = users.token(user, elsewhere)
+    response = post_change_form(operator, f"/admin/identity/project/{project['id']}/change/", unchecked=["enabled"])
+    assert response.status_code == 302, response.content[-2000:]
+    assert not users.works(token)
+    assert users.works(kept)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_changes_from_a_shell_revoke_too(users, bystanders, committed_db):
+    """What `manage.py shell` does goes through the same rule."""
+    from identity.models import Group, User
+
+    member, project, _ = users.member()
+    group = Group.objects.create(name=unique("grp"), domain_id="default")
+    group.users.add(User.objects.get(id=member["id"]))
+    other = users.project()
+    users.grant(other, {"id": group.id}, "reader", actor_kind="groups")
+    through_group = users.token(member, other)
+    own = users.token(member, project)
+
+    User.objects.get(id=member["id"]).groups.clear()
+
+    assert not users.works(through_group)
+    assert users.works(own)
+    assert_still_valid(users, bystanders)

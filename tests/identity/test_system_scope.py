@@ -109,6 +109,19 @@ def test_the_stratus_admin_and_a_system_token_are_cloud_admins(api, admin_token)
     assert create_flavor(api, system) == 200
 
 
+def test_a_system_token_is_refused_what_needs_a_project(api):
+    system = system_token(api).headers["X-Subject-Token"]
+    group = api.post("/compute/v2.1/os-server-groups", token=system, headers=COMPUTE,
+                     json={"server_group": {"name": "g", "policies": ["affinity"]}})
+    assert group.status_code == 403 and "project-scoped" in group.json()["forbidden"]["message"]
+    image = api.post("/image/v2/images", token=system, json={"name": "x", "disk_format": "qcow2",
+                                                             "container_format": "bare"})
+    assert image.status_code == 403
+    # Reading across projects is what it is for.
+    assert api.get("/compute/v2.1/servers/detail?all_tenants=1", token=system, headers=COMPUTE).status_code == 200
+    assert api.get("/image/v2/images", token=system).status_code == 200
+
+
 def test_a_user_without_a_system_role_cannot_scope_to_the_system(api, project_admin):
     response = system_token(api, project_admin["user"]["name"], project_admin["password"])
     assert response.status_code == 401
