@@ -123,6 +123,7 @@ class ImageApi:
     parser_classes = [NulFreeJSONParser]
 
     def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and policy first
         # PostgreSQL text cannot hold a NUL character: a query naming one
         # would fail in the database, so no image view takes it at all.
         path_values = [("image_id" if name == "pk" else name, [value]) for name, value in kwargs.items()]
@@ -130,7 +131,6 @@ class ImageApi:
             if "\x00" in name or any("\x00" in str(value) for value in values):
                 raise BadRequest(f"Invalid input for field '{name.replace(chr(0), '')}': "
                                  "contains a NUL character.")
-        super().initial(request, *args, **kwargs)
 
 
 def visible_images(request):

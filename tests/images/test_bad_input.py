@@ -101,3 +101,7 @@ def test_nul_character_in_a_member_is_a_400(api, token):
         assert api.get(f"/image/v2/images/{created['id']}/members", token=token).json()["members"] == []
     finally:
         api.delete(f"/image/v2/images/{created['id']}", token=token)
+
+
+def test_without_a_token_a_nul_character_is_still_401(api):
+    assert api.get("/image/v2/images?name=a%00b").status_code == 401
