@@ -103,17 +103,6 @@ def _matches(inspector):
         return False
 
 
-def check_file(path, disk_format, chunk_size=1 << 20):
-    """FormatCheck.verdict of a whole file."""
-    check = FormatCheck()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            size += len(chunk)
-            check.feed(chunk)
-    return check.verdict(disk_format, size)
-
-
 def qemu_img_info(path, qemu_format, timeout=60):
     """`qemu-img info` of the data read as `qemu_format` (never guessed),
     under resource limits: (returncode, parsed JSON or None, stderr)."""
