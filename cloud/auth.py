@@ -32,23 +32,31 @@ class Credentials:
     expires_at: datetime
     audit_ids: tuple
     project_id: str | None = None
+    project_domain_id: str | None = None
     domain_id: str | None = None
+    system: bool = False  # scoped to the whole cloud (Keystone's system scope "all")
     roles: tuple = ()
     application_credential_id: str | None = None
     unrestricted: bool = True
+    is_admin_project: bool = False  # scoped to the cloud's admin project
     extra: dict = field(default_factory=dict, compare=False)
 
     is_authenticated = True
 
     @property
     def is_admin(self):
-        return ADMIN_ROLE in self.roles
+        """Admin of the whole cloud: the admin role on the system, or on the
+        admin project. `admin` on any other project makes its holder admin
+        of that project only (has_role(ADMIN_ROLE) on it), not of the cloud."""
+        return ADMIN_ROLE in self.roles and (self.system or (bool(self.project_id) and self.is_admin_project))
 
     def has_role(self, *names):
         return any(name in self.roles for name in names)
 
     @cached_property
     def scope(self):
+        if self.system:
+            return "system"
         return "project" if self.project_id else "domain" if self.domain_id else "unscoped"
 
 

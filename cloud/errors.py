@@ -75,7 +75,8 @@ def error_body(service, status, message, kind=None):
     if service in ("compute", "volume"):
         return {NOVA_FAULT_NAMES.get(status, "computeFault"): {"code": status, "message": message}}
     if service == "network":
-        return {"NeutronError": {"type": kind or title.replace(" ", ""), "message": message, "detail": ""}}
+        # Neutron names an error without a type of its own by its webob class (HTTPBadRequest).
+        return {"NeutronError": {"type": kind or "HTTP" + title.replace(" ", ""), "message": message, "detail": ""}}
     if service == "image":
         return {"code": f"{status} {title}", "title": title, "message": message}
     return {"error": {"code": status, "message": message, "title": title}}

@@ -11,6 +11,7 @@ from cloud.errors import error_response, service_of
 log = logging.getLogger("cloud.api")
 
 API_PREFIXES = ("identity", "compute", "image", "network", "volume")
+NUL = "\x00"
 
 # A backing service that does not answer (restarting, say): the request may
 # succeed if tried again, so the client is told 503, not 500.
@@ -37,6 +38,27 @@ class RequestIdMiddleware:
         if service_of(request.path) == "compute":
             response["X-Compute-Request-Id"] = request.request_id
         return response
+
+
+class RequestTextMiddleware:
+    """Refuses a path or query parameter holding a NUL character, which no
+    database column can store or compare with: a 400 naming it, for every
+    service, before any view looks the text up."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if service_of(request.path) in API_PREFIXES:
+            if NUL in request.path:
+                return error_response(request, 400, "Invalid input in the URL path: it must not contain NUL "
+                                                    "(%00) characters.")
+            for name, values in request.GET.lists():
+                if NUL in name or any(NUL in value for value in values):
+                    field = name.replace(NUL, "%00")
+                    return error_response(request, 400, f"Invalid input for field '{field}': query parameters "
+                                                        f"must not contain NUL (%00) characters.")
+        return self.get_response(request)
 
 
 class ApiErrorMiddleware:

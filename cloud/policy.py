@@ -14,7 +14,7 @@ ROLE_RULES = {
     "any": None,  # any valid token
     "reader": (READER_ROLE, MEMBER_ROLE, ADMIN_ROLE),
     "member": (MEMBER_ROLE, ADMIN_ROLE),
-    "admin": (ADMIN_ROLE,),
+    "admin": (ADMIN_ROLE,),  # and cloud-wide: a system-scoped token or one on the admin project
 }
 
 DENIED = "You are not authorized to perform the requested action."
@@ -32,6 +32,8 @@ def allowed(rule, request, view):
         return False
     if callable(rule):
         return credentials.is_admin or bool(rule(request, view))
+    if rule == "admin":  # cloud-wide admin power: see Credentials.is_admin
+        return credentials.is_admin
     roles = ROLE_RULES[rule]
     return roles is None or credentials.has_role(*roles)
 

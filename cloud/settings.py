@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "cloud.middleware.RequestIdMiddleware",
+    "cloud.middleware.RequestTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -118,7 +119,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["cloud.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["cloud.policy.Policy"],
     "DEFAULT_RENDERER_CLASSES": ["cloud.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cloud.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "cloud.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,

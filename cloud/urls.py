@@ -5,6 +5,7 @@ from django.urls import include, path
 from compute.api.versions import ComputeRootView
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
+from network.api.versions import NetworkRootView
 
 handler404 = "cloud.errors.not_found_view"
 handler500 = "cloud.errors.server_error_view"
@@ -18,6 +19,7 @@ urlpatterns = [
     path("compute/", include("compute.api.urls")),
     path("image", ImageRootView.as_view()),
     path("image/", include("images.api.urls")),
+    path("network", NetworkRootView.as_view()),
     path("network/", include("network.api.urls")),
     path("volume/", include("volumes.api.urls")),
 ]

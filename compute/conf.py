@@ -36,8 +36,14 @@ SCHEDULE_RESEND_AFTER = _int("STRATUS_SCHEDULE_RESEND_AFTER", 60)
 # A resize left unconfirmed this many seconds is confirmed by the
 # reconciler (Nova's resize_confirm_window); 0 waits for the user forever.
 RESIZE_CONFIRM_WINDOW = _int("STRATUS_RESIZE_CONFIRM_WINDOW", 0)
-# How long the API waits for a node to answer a synchronous call (console log).
-NODE_CALL_TIMEOUT = _int("STRATUS_NODE_CALL_TIMEOUT", 30)
+# How long the API waits for a node to answer a synchronous call (console
+# log, VNC address) before it answers 409: an API worker thread waits that
+# long, so keep it to a few seconds.
+NODE_CALL_TIMEOUT = _float("STRATUS_NODE_CALL_TIMEOUT", 5)
+# How many requests of one API process may wait for nodes at once; more are
+# answered 409 at once. Below gunicorn's threads per process (4), so calls to
+# a slow node never take every thread from token checks and the rest.
+NODE_CALLS_PER_API_PROCESS = _int("STRATUS_NODE_CALLS_PER_API_PROCESS", 2)
 # Per-project defaults when a project has no override (Nova's defaults).
 DEFAULT_QUOTAS = {
     "instances": _int("STRATUS_QUOTA_INSTANCES", 10),

@@ -118,6 +118,15 @@ class InvalidState(UnexpectedState):
         self.args = (cannot_message(instance, action),)
 
 
+# Who locked an instance (Instance.locked_by, Nova's values).
+LOCKED_BY_OWNER = "owner"
+LOCKED_BY_ADMIN = "admin"
+
+
+class LockedByAdmin(Exception):
+    """The owner asked to unlock an instance an administrator locked."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """One API action: from which vm_states it may start (task_state must be
@@ -408,7 +417,7 @@ class Instance(models.Model):
     power_state = models.IntegerField(default=PowerState.NOSTATE)
     progress = models.IntegerField(default=0)
     locked = models.BooleanField(default=False)
-    locked_by = models.CharField(max_length=16, null=True, blank=True)  # "owner" or "admin"
+    locked_by = models.CharField(max_length=16, null=True, blank=True)  # LOCKED_BY_OWNER or LOCKED_BY_ADMIN
     locked_reason = models.CharField(max_length=255, null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
@@ -516,6 +525,29 @@ class Instance(models.Model):
         if vm_state not in (VmState.ACTIVE, VmState.ERROR):
             raise ValueError(f"An instance can be reset to active or error, not {vm_state!r}.")
         return self.update_state(vm_state=vm_state, task_state=None)
+
+    def lock(self, locked_by, reason=None):
+        """Locks the instance (`locked_by`: LOCKED_BY_OWNER or
+        LOCKED_BY_ADMIN). An owner's lock leaves a lock already set as it
+        is, as in Nova: re-locking must not turn an admin's lock into one
+        the owner may lift."""
+        condition = Q(pk=self.pk)
+        if locked_by != LOCKED_BY_ADMIN:
+            condition &= Q(locked=False)
+        Instance.objects.filter(condition).update(locked=True, locked_by=locked_by, locked_reason=reason)
+        self.refresh_from_db(fields=["locked", "locked_by", "locked_reason"])
+
+    def unlock(self, unlocked_by):
+        """Lifts the lock; only an admin lifts an admin's lock (Nova's
+        unlock_override), else LockedByAdmin. One conditional UPDATE, so a
+        lock an admin sets meanwhile is never lifted by the owner."""
+        condition = Q(pk=self.pk)
+        if unlocked_by != LOCKED_BY_ADMIN:
+            condition &= ~Q(locked_by=LOCKED_BY_ADMIN)
+        if not Instance.objects.filter(condition).update(locked=False, locked_by=None, locked_reason=None):
+            raise LockedByAdmin(f"Instance {self.pk} was locked by an administrator and only an administrator "
+                                f"can unlock it.")
+        self.locked, self.locked_by, self.locked_reason = False, None, None
 
     def mark_deleted(self):
         """The instance is gone from its node: the row stays (for usage and
@@ -768,7 +800,8 @@ class QuotaLock(models.Model):
     """One row per project that a boot locks (SELECT ... FOR UPDATE) while it
     counts the project's usage and inserts its instances, so two concurrent
     boots of one project are counted one after the other. Usage itself is
-    counted from the instances, never stored twice."""
+    counted from the instances, never stored twice. Keypairs, counted per
+    user, lock the row "user:<user id>" (compute.quotas.reserve_key_pair)."""
 
     project_id = models.CharField(max_length=64, primary_key=True)
 
@@ -839,7 +872,9 @@ def finish_action(instance, action):
 
 def set_fault(instance, message, code=500, details="", host=None):
     """Records why the instance failed; the latest fault is what `server
-    show` displays."""
+    show` displays. `message` is shown to everyone who sees the server, so
+    it names no host, node, path or scheduler figure (Nova's short text);
+    what operators need goes into `details`, which only admins see."""
     return InstanceFault.objects.create(instance_id=instance.pk, code=code, message=str(message)[:255],
                                         details=details or "", host=host or instance.host)
 

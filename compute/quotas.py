@@ -54,10 +54,25 @@ def usage_of(project_id, server_groups=True):
     return usage
 
 
+def _lock(key):
+    QuotaLock.objects.bulk_create([QuotaLock(project_id=key)], ignore_conflicts=True)
+    QuotaLock.objects.select_for_update().filter(project_id=key).first()
+
+
 def lock_project(project_id):
     """Takes the project's quota lock until the surrounding transaction ends."""
-    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
-    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+    _lock(project_id)
+
+
+def reserve_key_pair(user_id, project_id):
+    """Inside the transaction that goes on to insert a keypair of
+    `user_id`: takes the user's lock (keypairs are counted per user,
+    whichever project the request comes from) and raises QuotaExceeded if
+    one more would pass the key_pairs limit of `project_id`."""
+    assert transaction.get_connection().in_atomic_block, "reserve_key_pair must run inside the inserting transaction"
+    _lock(f"user:{user_id}")
+    limit = limit_of(project_id, "key_pairs")
+    _check([("key_pairs", 1)], {"key_pairs": limit}, {"key_pairs": key_pairs_used(user_id)})
 
 
 def _locked_usage(project_id):

@@ -25,6 +25,9 @@ from workers.celery import app
 log = logging.getLogger(__name__)
 
 SCHEDULER_BINARY = "stratus-scheduler"
+# Nova's fault for a boot no host can take; which filter removed which
+# hosts is for operators (the fault's details).
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
 @shared_task(name="compute.tasks.schedule_instance", ignore_result=True)
@@ -41,7 +44,7 @@ def schedule_instance(instance_id):
         with record_event(instance, "create", "conductor_schedule", host=settings.HOSTNAME):
             node = schedule(instance)
     except NoValidHost as error:
-        end_build(instance, f"No valid host was found. {error}", code=500)
+        end_build(instance, NO_VALID_HOST, details=f"No valid host was found: {error}")
         return None
     except UnexpectedState:
         return None  # deleted while scheduling: nothing was claimed
@@ -49,10 +52,11 @@ def schedule_instance(instance_id):
     return node.host
 
 
-def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES):
-    """Ends a build in ERROR with `message` as its fault and releases its
-    claim; the failed host (if any) is asked to clean up. False if the
-    instance had already moved on (deleted, reset)."""
+def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES, details=""):
+    """Ends a build in ERROR with `message` (and the operators' `details`)
+    as its fault and releases its claim; the failed host (if any) is asked
+    to clean up. False if the instance had already moved on (deleted,
+    reset)."""
     host = instance.host
     with transaction.atomic():
         try:
@@ -61,7 +65,7 @@ def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES)
         except UnexpectedState:
             return False
         release_claim(instance)
-        set_fault(instance, message, code=code, host=host)
+        set_fault(instance, message, code=code, details=details, host=host)
         finish_action(instance, "create")
         if host:
             pipelines.cleanup(instance.pk, host)
@@ -114,12 +118,13 @@ def handle_build_failure(instance, message):
             except UnexpectedState:
                 return "moved on"
             release_claim(instance)
-            set_fault(instance, f"Build failed on {host}, rescheduling: {message}", code=500, host=host)
+            set_fault(instance, "Build failed, rescheduling to another host.", code=500,
+                      details=f"Build failed on {host}, rescheduling: {message}", host=host)
             pipelines.reschedule(instance.pk, host)
         return "rescheduled"
     attempts = instance.attempts
-    end_build(instance, f"Exceeded maximum number of retries ({attempts} hosts tried). Last failure on "
-                        f"{host}: {message}")
+    end_build(instance, f"Exceeded maximum number of retries ({attempts} hosts tried).",
+              details=f"Last failure on {host}: {message}")
     return "error"
 
 
@@ -139,7 +144,8 @@ def schedule_resize(instance_id, migration_id):
         with record_event(instance, "resize", "conductor_migrate_server", host=settings.HOSTNAME):
             node = scheduler.schedule_resize(instance, migration)
     except NoValidHost as error:
-        undo_resize(instance, migration, f"No valid host was found for the resize. {error}")
+        undo_resize(instance, migration, "No valid host was found for the resize.",
+                    details=f"No valid host was found: {error}")
         return None
     except UnexpectedState:
         return None  # deleted meanwhile: nothing was claimed
@@ -160,7 +166,7 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
         return "moved on"
     if stage == "resize":
         return undo_resize(instance, migration, f"Resize failed, going back to flavor "
-                                                f"{migration.old_flavor['name']}: {message}")
+                                                f"{migration.old_flavor['name']}.", details=message)
     with transaction.atomic():
         try:
             instance.update_state(expected_task_state=TaskState.RESIZE_REVERTING, vm_state=VmState.ERROR,
@@ -168,7 +174,7 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
         except UnexpectedState:
             return "moved on"
         migration.set_status(Migration.Status.ERROR)
-        set_fault(instance, f"Reverting the resize failed: {message}")
+        set_fault(instance, "Reverting the resize failed.", details=message)
     return "error"
 
 
@@ -188,10 +194,11 @@ def confirm(instance, migration, request_id="", user_id=None, project_id=None):
         pipelines.confirm_resize(instance.pk, migration.pk, migration.source_compute)
 
 
-def undo_resize(instance, migration, message):
+def undo_resize(instance, migration, message, details=""):
     """A resize that cannot go on: before any node acted (resize_prep) the
     new claim is released and the instance is as it was; after, the
-    revert chain brings the old domain back. `message` is the fault."""
+    revert chain brings the old domain back. `message` (and the operators'
+    `details`) is the fault."""
     with transaction.atomic():
         try:
             if instance.task_state == TaskState.RESIZE_PREP:
@@ -200,7 +207,7 @@ def undo_resize(instance, migration, message):
                 instance.update_state(expected_task_state=TaskState.RESIZING, task_state=TaskState.RESIZE_REVERTING)
         except UnexpectedState:
             return "moved on"
-        set_fault(instance, message)
+        set_fault(instance, message, details=details)
         if instance.task_state is None:
             release_claim(instance, migration)
             migration.set_status(Migration.Status.ERROR)
@@ -239,8 +246,9 @@ def reconcile():
     down_hosts = list(ComputeNode.objects.exclude(heartbeat_at__gte=alive_since()).values_list("host", flat=True))
     for instance in Instance.objects.filter(deleted=False, vm_state=VmState.BUILDING, host__in=down_hosts,
                                             task_state__in=BOOT_TASK_STATES):
-        if end_build(instance, f"Compute node {instance.host} stopped answering during the build.",
-                     expected_task_state=instance.task_state):
+        if end_build(instance, "The compute node stopped answering during the build.",
+                     expected_task_state=instance.task_state,
+                     details=f"Compute node {instance.host} stopped answering during the build."):
             outcome["node_down"] += 1
     return outcome
 

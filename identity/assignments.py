@@ -1,5 +1,6 @@
-"""Which roles a user holds where: direct grants, grants to the user's
-groups, and grants inherited from a project's domain or parent projects."""
+"""Which roles a user holds where (a project, a domain, the system): direct
+grants, grants to the user's groups, and grants inherited from a project's
+domain or parent projects."""
 from django.db.models import Q
 
 from identity.models import Domain, Project, Role, RoleAssignment
@@ -9,20 +10,9 @@ def _actor(user):
     return Q(user=user) | Q(group__users=user)
 
 
-def _project_lineage(project):
-    """The project's ancestors (parent first)."""
-    ancestors = []
-    parent_id = project.parent_id
-    while parent_id:
-        parent = Project.objects.only("id", "parent_id").get(id=parent_id)
-        ancestors.append(parent.id)
-        parent_id = parent.parent_id
-    return ancestors
-
-
 def roles_on_project(user, project):
     targets = Q(project=project) | Q(domain_id=project.domain_id, inherited=True)
-    ancestors = _project_lineage(project)
+    ancestors = project.ancestor_ids()
     if ancestors:
         targets |= Q(project_id__in=ancestors, inherited=True)
     role_ids = RoleAssignment.objects.filter(_actor(user) & targets).values("role_id")
@@ -31,6 +21,11 @@ def roles_on_project(user, project):
 
 def roles_on_domain(user, domain):
     role_ids = RoleAssignment.objects.filter(_actor(user), domain=domain, inherited=False).values("role_id")
+    return list(Role.objects.filter(id__in=role_ids).order_by("name"))
+
+
+def roles_on_system(user):
+    role_ids = RoleAssignment.objects.filter(_actor(user), system=True).values("role_id")
     return list(Role.objects.filter(id__in=role_ids).order_by("name"))
 
 

@@ -133,8 +133,11 @@ def _identify(body):
     return METHODS[method](identity_body[method])
 
 
+SYSTEM = "system"
+
+
 def _scope_target(scope):
-    """(project, domain) the request asks to be scoped to."""
+    """(project, domain) the request asks to be scoped to, or SYSTEM."""
     if scope == "unscoped":
         return None, None
     scope = _object(scope, "auth.scope")
@@ -157,8 +160,10 @@ def _scope_target(scope):
             raise Unauthorized("The domain to scope to could not be found, or you have no role on it.")
         return None, domain
     if "system" in scope:
-        raise Unauthorized("System scope is not supported: scope to a project instead.")
-    raise BadRequest("Invalid input for field 'auth.scope': expected 'project', 'domain' or 'unscoped'.")
+        if _object(scope["system"], "auth.scope.system") != {"all": True}:
+            raise BadRequest("Invalid input for field 'auth.scope.system': expected {\"all\": true}.")
+        return SYSTEM
+    raise BadRequest("Invalid input for field 'auth.scope': expected 'project', 'domain', 'system' or 'unscoped'.")
 
 
 def authenticate(body):
@@ -169,6 +174,7 @@ def authenticate(body):
     user = identity.user
     scope = auth.get("scope")
 
+    system = False
     if identity.fixed_project is not None:
         if scope is not None:
             raise Unauthorized("Application credentials cannot request a scope.")
@@ -178,10 +184,16 @@ def authenticate(body):
         if project is not None and not assignments.roles_on_project(user, project):
             project = None
     else:
-        project, domain = _scope_target(scope)
+        target = _scope_target(scope)
+        system = target == SYSTEM
+        project, domain = (None, None) if system else target
 
     roles = []
-    if project is not None:
+    if system:
+        roles = assignments.roles_on_system(user)
+        if not roles:
+            raise Unauthorized("You have no role on the system.")
+    elif project is not None:
         if not project.enabled or not project.domain.enabled:
             raise Unauthorized("The project to scope to is disabled.")
         roles = assignments.roles_on_project(user, project)
@@ -200,10 +212,12 @@ def authenticate(body):
     credential = identity.application_credential
     token, credentials = tokens.issue_token(
         user_id=user.id, user_domain_id=user.domain_id, methods=identity.methods,
-        project_id=project.id if project else None, domain_id=domain.id if domain else None,
+        project_id=project.id if project else None, project_domain_id=project.domain_id if project else None,
+        domain_id=domain.id if domain else None, system=system,
         roles=[role.name for role in roles], expires_at=identity.expires_at, audit_ids=identity.audit_ids,
         application_credential_id=credential.id if credential else None,
         unrestricted=credential.unrestricted if credential else True,
+        is_admin_project=bool(project and project.is_admin_project),
     )
     return token, credentials
 

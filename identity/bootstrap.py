@@ -50,6 +50,13 @@ def run(options, out):
     for user, project, role in grants:
         RoleAssignment.objects.get_or_create(user=user, project=project, role=roles[role], inherited=False)
     RoleAssignment.objects.get_or_create(user=admin, domain=domain, role=roles["admin"], inherited=False)
+    # Cloud-wide admin power: `admin` on the system (openstack --os-system-scope all), or on the admin project
+    # (the `stratus` cloud of clouds.yaml). The service user reads every project's images as the system.
+    for user in (admin, service):
+        RoleAssignment.objects.get_or_create(user=user, system=True, role=roles["admin"], inherited=False)
+    if not projects["admin"].is_admin_project:
+        Project.objects.filter(is_admin_project=True).update(is_admin_project=False)
+        Project.objects.filter(id=projects["admin"].id).update(is_admin_project=True)
 
     region, _ = Region.objects.get_or_create(id=settings.REGION)
     base = options["public_url"].rstrip("/")
@@ -67,19 +74,23 @@ def run(options, out):
 
     if options.get("clouds_yaml"):
         write_clouds_yaml(options["clouds_yaml"], base)
-        out.write(f"identity: wrote {options['clouds_yaml']} (clouds stratus, stratus-demo)")
+        out.write(f"identity: wrote {options['clouds_yaml']} (clouds stratus, stratus-system, stratus-demo)")
     out.write(f"identity: catalog at {base}, users admin and demo, projects admin and demo")
 
 
 def write_clouds_yaml(path, base):
-    def cloud(user, password, project):
+    def cloud(user, password, scope):
         return (f"    auth:\n      auth_url: {base}/identity\n      username: {user}\n"
-                f"      password: {password}\n      project_name: {project}\n"
-                f"      user_domain_name: Default\n      project_domain_name: Default\n"
+                f"      password: {password}\n{scope}      user_domain_name: Default\n"
                 f"    region_name: {settings.REGION}\n    interface: public\n    identity_api_version: 3\n")
 
+    def project(name):
+        return f"      project_name: {name}\n      project_domain_name: Default\n"
+
+    system = "      system_scope: all\n"
     text = ("# Written by `manage.py bootstrap`: openstack --os-cloud stratus ...\nclouds:\n"
-            f"  stratus:\n{cloud('admin', settings.ADMIN_PASSWORD, 'admin')}"
-            f"  stratus-demo:\n{cloud('demo', settings.DEMO_PASSWORD, 'demo')}")
+            f"  stratus:\n{cloud('admin', settings.ADMIN_PASSWORD, project('admin'))}"
+            f"  stratus-system:\n{cloud('admin', settings.ADMIN_PASSWORD, system)}"
+            f"  stratus-demo:\n{cloud('demo', settings.DEMO_PASSWORD, project('demo'))}")
     with open(path, "w") as handle:
         handle.write(text)

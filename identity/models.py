@@ -2,6 +2,7 @@
 and where its services are (the catalog)."""
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -39,13 +40,46 @@ class Project(models.Model):
     tags = models.JSONField(default=list, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Keystone's admin project ([resource] admin_project_name): `admin` on it
+    # is admin of the whole cloud. Bootstrap marks its `admin` project.
+    is_admin_project = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="project_name_unique_in_domain")]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "name"], name="project_name_unique_in_domain"),
+            models.UniqueConstraint(fields=["is_admin_project"], condition=Q(is_admin_project=True),
+                                    name="one_admin_project"),
+        ]
 
     def __str__(self):
         return self.name
+
+    def ancestor_ids(self):
+        """Ids of the project's ancestors, parent first. Stops at a project
+        already seen, so a cycle written behind the API's back cannot loop."""
+        ancestors, seen = [], {self.id}
+        parent_id = self.parent_id
+        while parent_id and parent_id not in seen:
+            ancestors.append(parent_id)
+            seen.add(parent_id)
+            parent_id = Project.objects.filter(id=parent_id).values_list("parent_id", flat=True).first()
+        return ancestors
+
+    def cannot_have_parent(self, parent):
+        """Why `parent` cannot be this project's parent (it is the project
+        itself or one of its descendants: a cycle), or None."""
+        if parent is None or self._state.adding:
+            return None
+        if parent.id == self.id or self.id in parent.ancestor_ids():
+            return "A project cannot be its own parent, nor the child of one of its descendants."
+        return None
+
+    def clean(self):
+        # The Django admin's forms ask here; the REST API's serializer too.
+        problem = self.cannot_have_parent(self.parent) if self.parent_id else None
+        if problem:
+            raise ValidationError({"parent": problem})
 
 
 class User(models.Model):
@@ -104,14 +138,16 @@ class Role(models.Model):
 
 
 class RoleAssignment(models.Model):
-    """A role given to one actor (user or group) on one target (project or
-    domain). `inherited` on a domain applies to every project in it."""
+    """A role given to one actor (user or group) on one target: a project, a
+    domain, or the system (the whole cloud, Keystone's system scope "all").
+    `inherited` on a domain applies to every project in it."""
 
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="assignments")
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")
+    system = models.BooleanField(default=False)
     inherited = models.BooleanField(default=False)
 
     class Meta:
@@ -120,16 +156,18 @@ class RoleAssignment(models.Model):
                 condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
                 name="assignment_one_actor"),
             models.CheckConstraint(
-                condition=(Q(project__isnull=False) & Q(domain__isnull=True)) | (Q(project__isnull=True) & Q(domain__isnull=False)),
-                name="assignment_one_target"),
+                condition=(Q(project__isnull=False) & Q(domain__isnull=True) & Q(system=False))
+                | (Q(project__isnull=True) & Q(domain__isnull=False) & Q(system=False))
+                | (Q(project__isnull=True) & Q(domain__isnull=True) & Q(system=True) & Q(inherited=False)),
+                name="assignment_one_target_or_system"),
             models.UniqueConstraint(
-                fields=["role", "user", "group", "project", "domain", "inherited"],
-                nulls_distinct=False, name="assignment_unique"),
+                fields=["role", "user", "group", "project", "domain", "system", "inherited"],
+                nulls_distinct=False, name="assignment_unique_with_system"),
         ]
 
     def __str__(self):
         actor = self.user or self.group
-        target = self.project or self.domain
+        target = "the system" if self.system else self.project or self.domain
         return f"{self.role} for {actor} on {target}"
 
 
@@ -202,10 +240,23 @@ class RevocationEvent(models.Model):
     domain_id = models.CharField(max_length=64, null=True, blank=True)
     audit_id = models.CharField(max_length=64, null=True, blank=True)
     application_credential_id = models.CharField(max_length=64, null=True, blank=True)
+    system = models.BooleanField(null=True, blank=True)  # True: only system-scoped tokens
     issued_before = models.DateTimeField()
     revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id")
+    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "system")
+
+    class Meta:
+        constraints = [
+            # An event naming nothing would match every token in the cloud.
+            models.CheckConstraint(
+                condition=(Q(user_id__isnull=False) & ~Q(user_id=""))
+                | (Q(project_id__isnull=False) & ~Q(project_id=""))
+                | (Q(domain_id__isnull=False) & ~Q(domain_id=""))
+                | (Q(audit_id__isnull=False) & ~Q(audit_id=""))
+                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id="")),
+                name="revocation_names_something"),
+        ]
 
     def __str__(self):
         parts = [f"{name}={getattr(self, name)}" for name in self.MATCHED_ATTRIBUTES + ("audit_id",) if getattr(self, name)]

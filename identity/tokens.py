@@ -22,7 +22,7 @@ from cloud.auth import Credentials
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 
 
 # ---------------------------------------------------------------- keys
@@ -160,9 +160,17 @@ def max_token_life():
 
 
 def revoke(issued_before=None, **attributes):
-    """Revokes matching tokens (user_id=..., project_id=..., audit_id=...)."""
+    """Revokes matching tokens (user_id=..., project_id=..., audit_id=...;
+    system=True narrows to system-scoped tokens). At least one id must have a
+    value: an event without any would match, and revoke, every token of the
+    cloud."""
     from identity.models import RevocationEvent
 
+    unknown = set(attributes) - set(RevocationEvent.MATCHED_ATTRIBUTES) - {"audit_id"}
+    if unknown:
+        raise TypeError(f"revoke() got unknown attributes: {', '.join(sorted(unknown))}")
+    if not any(value for name, value in attributes.items() if name != "system"):
+        raise ValueError(f"a revocation must name what it revokes, got {attributes!r}")
     RevocationEvent.objects.create(issued_before=issued_before or timezone.now(), **attributes)
     RevocationList.changed()
 
@@ -184,33 +192,49 @@ def new_audit_id():
     return urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def issue_token(*, user_id, user_domain_id, methods, project_id=None, domain_id=None, roles=(),
-                expires_at=None, audit_ids=None, application_credential_id=None, unrestricted=True):
-    """A new token string and the Credentials it stands for."""
+# The payload is a JSON list of these fields, in this order, the version
+# first. Version 2 added the project's domain, system scope and
+# is_admin_project; tokens of another version are invalid.
+PAYLOAD_FIELDS = (
+    "version", "user_id", "user_domain_id", "methods", "project_id", "project_domain_id", "domain_id", "system",
+    "roles", "issued_at", "expires_at", "audit_ids", "application_credential_id", "unrestricted",
+    "is_admin_project",
+)
+
+
+def issue_token(*, user_id, user_domain_id, methods, project_id=None, project_domain_id=None, domain_id=None,
+                system=False, roles=(), expires_at=None, audit_ids=None, application_credential_id=None,
+                unrestricted=True, is_admin_project=False):
+    """A new token string and the Credentials it stands for. `system` is a
+    token scoped to the whole cloud (Keystone's {"system": {"all": true}});
+    `is_admin_project` marks a token scoped to the admin project."""
     now = time.time()
     expires = now + settings.TOKEN_EXPIRATION
     if expires_at is not None:  # a rescoped token or an expiring credential ends no later
         expires = min(expires, expires_at.timestamp())
-    credentials_fields = [
-        PAYLOAD_VERSION, user_id, user_domain_id, list(methods), project_id, domain_id, list(roles),
-        round(now, 6), round(expires, 6), list(audit_ids or [new_audit_id()]),
-        application_credential_id, unrestricted,
-    ]
-    payload = json.dumps(credentials_fields, separators=(",", ":")).encode()
-    token = keys.fernet().encrypt(payload).decode().rstrip("=")
-    return token, _credentials(token, credentials_fields)
+    payload = {
+        "version": PAYLOAD_VERSION, "user_id": user_id, "user_domain_id": user_domain_id, "methods": list(methods),
+        "project_id": project_id, "project_domain_id": project_domain_id if project_id else None,
+        "domain_id": domain_id, "system": bool(system), "roles": list(roles),
+        "issued_at": round(now, 6), "expires_at": round(expires, 6), "audit_ids": list(audit_ids or [new_audit_id()]),
+        "application_credential_id": application_credential_id, "unrestricted": unrestricted,
+        "is_admin_project": bool(is_admin_project and project_id),
+    }
+    fields = [payload[name] for name in PAYLOAD_FIELDS]
+    token = keys.fernet().encrypt(json.dumps(fields, separators=(",", ":")).encode()).decode().rstrip("=")
+    return token, _credentials(token, payload)
 
 
-def _credentials(token, fields):
-    (_, user_id, user_domain_id, methods, project_id, domain_id, roles, issued_at, expires_at, audit_ids,
-     application_credential_id, unrestricted) = fields
+def _credentials(token, payload):
     return Credentials(
-        token=token, user_id=user_id, user_domain_id=user_domain_id, methods=tuple(methods),
-        project_id=project_id, domain_id=domain_id, roles=tuple(roles),
-        issued_at=datetime.fromtimestamp(issued_at, dt_timezone.utc),
-        expires_at=datetime.fromtimestamp(expires_at, dt_timezone.utc),
-        audit_ids=tuple(audit_ids), application_credential_id=application_credential_id,
-        unrestricted=unrestricted,
+        token=token, user_id=payload["user_id"], user_domain_id=payload["user_domain_id"],
+        methods=tuple(payload["methods"]), project_id=payload["project_id"],
+        project_domain_id=payload["project_domain_id"], domain_id=payload["domain_id"], system=payload["system"],
+        roles=tuple(payload["roles"]),
+        issued_at=datetime.fromtimestamp(payload["issued_at"], dt_timezone.utc),
+        expires_at=datetime.fromtimestamp(payload["expires_at"], dt_timezone.utc),
+        audit_ids=tuple(payload["audit_ids"]), application_credential_id=payload["application_credential_id"],
+        unrestricted=payload["unrestricted"], is_admin_project=payload["is_admin_project"],
     )
 
 
@@ -222,15 +246,11 @@ def validate_token(token):
         fields = json.loads(keys.fernet().decrypt(padded.encode()))
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         return None
-    if not isinstance(fields, list) or len(fields) != 12 or fields[0] != PAYLOAD_VERSION:
+    if not isinstance(fields, list) or len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
         return None
-    issued_at, expires_at = fields[7], fields[8]
-    if expires_at <= time.time():
+    payload = dict(zip(PAYLOAD_FIELDS, fields))
+    if payload["expires_at"] <= time.time():
         return None
-    matchable = {
-        "user_id": fields[1], "project_id": fields[4], "domain_id": fields[5],
-        "application_credential_id": fields[10],
-    }
-    if is_revoked(matchable, fields[9], issued_at):
+    if is_revoked(payload, payload["audit_ids"], payload["issued_at"]):
         return None
-    return _credentials(token, fields)
+    return _credentials(token, payload)

@@ -52,7 +52,6 @@ CHUNK_SIZE = 1 << 20
 BACKING_FORMATS = {"qcow2": "qcow2", "raw": "raw", "iso": "raw"}
 CONVERTIBLE_FORMATS = {"vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx"}
 SERVICE_USER = "stratus"
-SERVICE_PROJECT = "service"
 
 
 class ImageCacheError(Exception):
@@ -266,7 +265,7 @@ class ImageCache:
         body = {"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": SERVICE_USER, "domain": {"id": "default"}, "password": self.password}}},
-            "scope": {"project": {"name": SERVICE_PROJECT, "domain": {"id": "default"}}},
+            "scope": {"system": {"all": True}},  # it reads every project's images
         }}
         try:
             response = self.session.post(f"{self.auth_url}/v3/auth/tokens", json=body, timeout=self.timeout)

@@ -18,6 +18,10 @@ DEBIAN_PACKAGES=(
   busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
   # logging in to a guest over SSH (tests)
   openssh-client
+  # consoles: noVNC's pages, which the console proxy serves at the URL
+  # `openstack console url show --novnc` returns; headless Chromium and its
+  # WebDriver open that URL in the console tests
+  novnc chromium chromium-driver
   # Ceph RBD: a single-node cluster for the RBD image store's tests, the
   # rados/rbd Python bindings (Debian's; not on PyPI), QEMU's rbd driver
   ceph-mon ceph-osd ceph-common python3-rados python3-rbd qemu-block-extra

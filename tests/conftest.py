@@ -99,6 +99,9 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
         pytest.skip("live-server tests need PostgreSQL (DATABASE_URL): `make test` sets it up")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # Where the console URLs the API hands out point: a test that opens them
+    # runs its console proxy on this port.
+    console_proxy_port = free_port()
     clouds_yaml = tmp_path_factory.mktemp("cloud") / "clouds.yaml"
     with django_db_blocker.unblock():
         call_command("bootstrap", public_url=url, clouds_yaml=str(clouds_yaml))
@@ -108,7 +111,9 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
         [str(VENV_BIN / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--threads", "4",
          "cloud.wsgi"],
-        cwd=settings.BASE_DIR, env=server_env(STRATUS_API_PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
+        cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+        env=server_env(STRATUS_API_PORT=str(port),
+                       STRATUS_CONSOLE_PROXY_URL=f"http://127.0.0.1:{console_proxy_port}/vnc_lite.html"))
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -119,7 +124,9 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
                 log.flush()
                 pytest.fail(f"API server did not start: {Path(log.name).read_text()[-3000:]}")
             time.sleep(0.2)
-    yield Cloud(url, clouds_yaml)
+    running = Cloud(url, clouds_yaml)
+    running.console_proxy_port = console_proxy_port
+    yield running
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=10)

@@ -17,6 +17,7 @@ queue) rolls back what the boot holds and reschedules or ends it in ERROR."""
 import logging
 
 from celery import chain
+from celery.exceptions import TimeoutError as ResultTimeout
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
@@ -33,6 +34,7 @@ CLEANUP = "compute.node.tasks.cleanup"
 POWER_ACTION = "compute.node.tasks.power_action"
 REBUILD = "compute.node.tasks.rebuild"
 CONSOLE_LOG = "compute.node.tasks.console_log"
+VNC_ADDRESS = "compute.node.tasks.vnc_address"
 PLUMB_NETWORK = "workers.tasks.plumb_network"
 ATTACH_VOLUMES = "workers.tasks.attach_volumes"
 BOOT_STEP_FAILED = "compute.tasks.boot_step_failed"
@@ -131,13 +133,37 @@ def rebuild(instance_id, host):
     _to_node_after_commit(REBUILD, (str(instance_id),), host)
 
 
-def console_log(instance_id, host, length, timeout):
-    """Asks the node for the console log and waits for the answer."""
-    result = _send(CONSOLE_LOG, (str(instance_id), length), queues.compute(host))
+class NodeDidNotAnswer(Exception):
+    """A node call's answer did not come within its timeout."""
+
+    def __init__(self, host, timeout):
+        super().__init__(f"Compute host {host} did not answer within {timeout:g} s.")
+        self.host = host
+
+
+def _call_node(name, args, host, timeout):
+    """Runs a task on `host`'s node and waits at most `timeout` seconds for
+    its answer (the node's own error is raised here). The message expires
+    with the wait: a node that comes back later does not run a call nobody
+    waits for any more."""
+    result = _send(name, args, queues.compute(host), expires=timeout)
     try:
         return result.get(timeout=timeout, disable_sync_subtasks=False)
+    except ResultTimeout:
+        raise NodeDidNotAnswer(host, timeout) from None
     finally:
         result.forget()
+
+
+def console_log(instance_id, host, length, timeout):
+    """The instance's console log, from its node."""
+    return _call_node(CONSOLE_LOG, (str(instance_id), length), host, timeout)
+
+
+def vnc_address(instance_id, host, timeout):
+    """{"host", "port"} of the instance's VNC server, from its node's
+    hypervisor."""
+    return _call_node(VNC_ADDRESS, (str(instance_id),), host, timeout)
 
 
 def resize(instance_id, migration_id):

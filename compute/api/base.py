@@ -1,9 +1,11 @@
 """What every Compute v2.1 view shares: the microversion of the request
 (OpenStack-API-Version / X-OpenStack-Nova-API-Version, answered in the
 same headers), request bodies inside their envelope, Nova's time format."""
+import math
 import re
 import uuid
 
+from django.db import DataError, connection, transaction
 from rest_framework.negotiation import BaseContentNegotiation
 
 from cloud.errors import ApiError, BadRequest, Conflict
@@ -145,6 +147,41 @@ def require_int(value, field, minimum=0, maximum=2 ** 31 - 1):
     if number < minimum or number > maximum:
         raise BadRequest(f"Invalid input for field '{field}': {number} must be between {minimum} and {maximum}.")
     return number
+
+
+def require_float(value, field, minimum=None, exclusive_minimum=None):
+    """A JSON number (or a string holding one) of field `field`."""
+    if isinstance(value, bool):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a number.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a number.") from None
+    if not math.isfinite(number):
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a finite number.")
+    if exclusive_minimum is not None and number <= exclusive_minimum:
+        raise BadRequest(f"Invalid input for field '{field}': {number} must be greater than {exclusive_minimum}.")
+    if minimum is not None and number < minimum:
+        raise BadRequest(f"Invalid input for field '{field}': {number} must be at least {minimum}.")
+    return number
+
+
+def require_regex(pattern, field):
+    """A regular expression the database itself accepts: a name filter runs
+    in PostgreSQL (whose syntax differs from Python's), SQLite runs
+    Python's `re`. A pattern either refuses is a 400 naming `field`."""
+    try:
+        re.compile(pattern)
+    except re.error:
+        raise BadRequest(f"Invalid input for field '{field}': {pattern!r} is not a regular expression.") from None
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT '' ~ %s", [pattern])
+        except DataError:
+            raise BadRequest(f"Invalid input for field '{field}': {pattern!r} is not a regular expression "
+                             f"this cloud's database accepts.") from None
+    return pattern
 
 
 def require_string(value, field, max_length=255, allow_empty=False):

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest, Conflict, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.versions import link
-from compute.api.base import ComputeView, require_bool, require_int, require_string
+from compute.api.base import ComputeView, require_bool, require_float, require_int, require_string
 from compute.models import Flavor, FlavorAccess
 
 SORT_KEYS = {"id": "id", "flavorid": "id", "name": "name", "memory_mb": "memory_mb", "ram": "memory_mb",
@@ -43,6 +43,21 @@ def flavor_to_use(request, flavor_ref, field="flavorRef"):
     if flavor.disabled:
         raise BadRequest(f"Invalid input for field '{field}': Flavor {flavor_id} is disabled.")
     return flavor
+
+
+# Nova's limit on a flavor's description.
+MAX_DESCRIPTION = 65535
+
+
+def flavor_description(data):
+    """The `description` of a flavor body: a string (of any length up to
+    Nova's limit, empty allowed) or null."""
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise BadRequest(f"Invalid input for field 'description': {description!r} is not a string.")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise BadRequest(f"Invalid input for field 'description': longer than {MAX_DESCRIPTION} characters.")
+    return description
 
 
 def flavor_links(request, flavor):
@@ -110,9 +125,9 @@ class FlavorListView(ComputeView):
             root_gb=require_int(data.get("disk", 0), "disk"),
             ephemeral_gb=require_int(data.get("OS-FLV-EXT-DATA:ephemeral", 0), "OS-FLV-EXT-DATA:ephemeral"),
             swap=require_int(data.get("swap", 0) or 0, "swap"),
-            rxtx_factor=float(data.get("rxtx_factor", 1.0)),
+            rxtx_factor=require_float(data.get("rxtx_factor", 1.0), "rxtx_factor", exclusive_minimum=0),
             is_public=require_bool(data.get("os-flavor-access:is_public", True), "os-flavor-access:is_public"),
-            description=data.get("description") if request.api_version >= (2, 55) else None,
+            description=flavor_description(data) if request.api_version >= (2, 55) else None,
         )
         try:
             with transaction.atomic():
@@ -140,7 +155,7 @@ class FlavorView(ComputeView):
         data = self.body("flavor")
         if set(data) != {"description"}:
             raise BadRequest("Invalid input for field 'flavor': only 'description' can be updated.")
-        flavor.description = data["description"]
+        flavor.description = flavor_description(data)
         flavor.save(update_fields=["description"])
         return Response({"flavor": flavor_detail(request, flavor)})
 

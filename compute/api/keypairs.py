@@ -4,6 +4,7 @@ import base64
 import hashlib
 import re
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
@@ -23,7 +24,10 @@ def fingerprint_of(public_key):
     if len(parts) < 2:
         raise ValueError("not an OpenSSH public key")
     blob = base64.b64decode(parts[1], validate=True)
-    serialization.load_ssh_public_key(public_key.strip().encode())
+    try:
+        serialization.load_ssh_public_key(public_key.strip().encode())
+    except UnsupportedAlgorithm as error:  # a key type this cloud cannot read is no key to it
+        raise ValueError(f"unsupported key type {parts[0]!r}") from error
     digest = hashlib.md5(blob).hexdigest()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
@@ -86,12 +90,9 @@ class KeyPairListView(ComputeView):
             fingerprint = fingerprint_of(public_key)
         except ValueError:
             raise BadRequest("Keypair data is invalid: 'public_key' is not a valid OpenSSH public key.")
-        limit = quotas.limit_of(request.auth.project_id, "key_pairs")
         try:
             with transaction.atomic():
-                if limit >= 0 and KeyPair.objects.filter(user_id=user_id).count() >= limit:
-                    raise ApiError(f"Quota exceeded for key_pairs: at most {limit} keypairs are allowed.",
-                                   status=403)
+                quotas.reserve_key_pair(user_id, request.auth.project_id)
                 keypair = KeyPair.objects.create(user_id=user_id, name=name, type=key_type,
                                                  public_key=public_key, fingerprint=fingerprint)
         except IntegrityError:

@@ -2,20 +2,29 @@
 for their members (boots with the `group` scheduler hint)."""
 
 from django.db import transaction
+from django.db.models import Prefetch
 from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
 from compute import quotas
 from compute.api.base import ComputeView, is_uuid, require_string
-from compute.models import ServerGroup
+from compute.models import Instance, ServerGroup
 
 # Policies before 2.64 (a one-item list) that Stratus's scheduler enforces.
 POLICIES = ("affinity", "anti-affinity")
 
 
+def with_members(groups):
+    """`groups` with their live members read in one query for all of them
+    (group_body lists `group.members`)."""
+    return groups.prefetch_related(Prefetch("members", queryset=Instance.objects.filter(deleted=False).only(
+        "id", "server_group_id")))
+
+
 def group_body(request, group):
-    members = [str(member_id) for member_id in group.members.filter(deleted=False).values_list("id", flat=True)]
+    """A group as Nova shows it; `group` comes from with_members (or is new)."""
+    members = [str(member.id) for member in group.members.all()]
     data = {"id": str(group.id), "name": group.name, "policies": [group.policy], "members": members,
             "metadata": {}}
     if request.api_version >= (2, 13):
@@ -26,7 +35,7 @@ def group_body(request, group):
 def find_group(request, group_id):
     if not is_uuid(group_id):
         raise NotFound(f"Instance group {group_id} could not be found.")
-    groups = ServerGroup.objects.filter(pk=group_id)
+    groups = with_members(ServerGroup.objects.filter(pk=group_id))
     if not request.auth.is_admin:
         groups = groups.filter(project_id=request.auth.project_id)
     group = groups.first()
@@ -39,7 +48,7 @@ class ServerGroupListView(ComputeView):
     policy = {"get": "reader", "post": "member"}
 
     def get(self, request):
-        groups = ServerGroup.objects.prefetch_related("members")
+        groups = with_members(ServerGroup.objects.all())
         all_projects = request.auth.is_admin and request.query_params.get("all_projects", "").lower() in (
             "true", "1", "")  and "all_projects" in request.query_params
         if not all_projects:

@@ -16,19 +16,19 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
-from compute import conf, quotas
+from compute import quotas
 from compute import images as image_lookup
+from compute.api import consoles
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
-    require_string,
+    require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
-from compute.console.tokens import novnc_url
 from compute.models import (
-    ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, ServerGroup, TaskState,
-    UnexpectedState, VmState, finish_action, start_action,
+    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, LockedByAdmin,
+    ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
 from workers import pipelines
 
@@ -73,7 +73,10 @@ def latest_faults(instances):
 
 
 def parse_time(value, field):
-    parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such time (month 13, hour 25)
+        parsed = None
     if parsed is None:
         raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an ISO 8601 time.")
     if parsed.tzinfo is None:
@@ -126,11 +129,7 @@ class ServerListView(ComputeView):
     def filter(request, instances, admin):
         params = request.query_params
         if params.get("name"):
-            try:
-                re.compile(params["name"])
-            except re.error:
-                raise BadRequest(f"Invalid input for field 'name': {params['name']!r} is not a regular expression.")
-            instances = instances.filter(name__regex=params["name"])
+            instances = instances.filter(name__regex=require_regex(params["name"], "name"))
         if params.get("status"):
             status = params["status"].upper()
             if status not in STATUS_FILTER:
@@ -362,6 +361,11 @@ class BootPlan:
         return instances
 
 
+def locked_by_of(request):
+    """Who a lock or unlock by this caller is: an admin or the owner."""
+    return LOCKED_BY_ADMIN if request.auth.is_admin else LOCKED_BY_OWNER
+
+
 def check_unlocked(request, instance):
     if instance.locked and not request.auth.is_admin:
         raise Conflict(f"Instance {instance.id} is locked.")
@@ -455,7 +459,7 @@ class ServerActionView(ComputeView):
         (name, argument), = data.items()
         instance = find_instance(request, server_id)
         if name == "os-getConsoleOutput":
-            return self.console_output(request, instance, argument)
+            return consoles.console_output(instance, argument)
         if name == "lock":
             return self.lock(request, instance, argument)
         if name == "unlock":
@@ -463,8 +467,7 @@ class ServerActionView(ComputeView):
         if name == "os-resetState":
             return self.reset_state(request, instance, argument)
         if name == "os-getVNCConsole":
-            console_type = argument.get("type") if isinstance(argument, dict) else None
-            return Response({"console": {"type": console_type, "url": novnc_url_of(instance, console_type)}})
+            return consoles.vnc_console(instance, argument)
         if name == "reboot":
             if not isinstance(argument, dict) or str(argument.get("type", "")).upper() not in ("SOFT", "HARD"):
                 raise BadRequest("Invalid input for field 'reboot.type': must be 'SOFT' or 'HARD'.")
@@ -527,17 +530,17 @@ class ServerActionView(ComputeView):
                 raise BadRequest("Invalid input for field 'lock': locked_reason needs microversion 2.73.")
             reason = require_string(argument["locked_reason"], "locked_reason")
         with transaction.atomic():
-            Instance.objects.filter(pk=instance.pk).update(
-                locked=True, locked_by="admin" if request.auth.is_admin else "owner", locked_reason=reason)
+            instance.lock(locked_by_of(request), reason)
             action = start_action(instance, "lock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
 
     def unlock(self, request, instance):
-        if instance.locked and instance.locked_by == "admin" and not request.auth.is_admin:
-            raise ApiError("Instance was locked by an administrator and can only be unlocked by one.", status=403)
         with transaction.atomic():
-            Instance.objects.filter(pk=instance.pk).update(locked=False, locked_by=None, locked_reason=None)
+            try:
+                instance.unlock(locked_by_of(request))
+            except LockedByAdmin as error:
+                raise Conflict(str(error)) from None
             action = start_action(instance, "unlock", *request_ids(request))
             finish_action(instance, action)
         return Response(status=202)
@@ -557,22 +560,6 @@ class ServerActionView(ComputeView):
             finish_action(instance, action)
         return Response(status=202)
 
-    def console_output(self, request, instance, argument):
-        length = None
-        if isinstance(argument, dict) and argument.get("length") not in (None, -1, "-1"):
-            length = require_int(argument["length"], "length", minimum=0)
-        if not instance.host or instance.vm_state in (VmState.BUILDING, VmState.ERROR) or instance.node is None:
-            raise Conflict(f"Instance {instance.id} is not ready: it has no console yet "
-                           f"(vm_state {instance.vm_state}).")
-        if not instance.node.is_up:
-            raise Conflict(f"Compute host {instance.host} is not available.")
-        try:
-            output = pipelines.console_log(instance.pk, instance.host, length, conf.NODE_CALL_TIMEOUT)
-        except Exception as error:  # the node's own error or the wait's timeout: the caller sees why
-            raise Conflict(f"Console log of instance {instance.id} is unavailable: {type(error).__name__}: "
-                           f"{error}") from None
-        return Response({"output": output})
-
 
 def change_metadata(request, server_id, change):
     """Replaces a server's metadata by change(current), the row locked so
@@ -585,24 +572,6 @@ def change_metadata(request, server_id, change):
         metadata = require_metadata(change(instance.metadata), limit=limit)
         Instance.objects.filter(pk=instance.pk).update(metadata=metadata, updated_at=timezone.now())
     return metadata
-
-
-def novnc_url_of(instance, console_type):
-    """A one-time noVNC console URL of the instance's domain (through the
-    console proxy), or 400/409 saying why there is none."""
-    if console_type != "novnc":
-        raise BadRequest(f"Invalid input for field 'type': unavailable console type {console_type!r}; "
-                         f"Stratus offers 'novnc'.")
-    if not instance.host or instance.node is None or instance.vm_state not in (VmState.ACTIVE, VmState.PAUSED):
-        raise Conflict(f"Instance {instance.id} is not ready: it has no console now "
-                       f"(vm_state {instance.vm_state}).")
-    if not instance.node.is_up:
-        raise Conflict(f"Compute host {instance.host} is not available.")
-    try:
-        return novnc_url(instance, timeout=conf.NODE_CALL_TIMEOUT)
-    except Exception as error:  # the node's own error or the wait's timeout: the caller sees why
-        raise Conflict(f"Console of instance {instance.id} is unavailable: {type(error).__name__}: {error}") \
-            from None
 
 
 class RemoteConsoleView(ComputeView):
@@ -618,7 +587,7 @@ class RemoteConsoleView(ComputeView):
             raise BadRequest(f"Invalid input for field 'remote_console.protocol': {body.get('protocol')!r} is "
                              f"not offered; Stratus offers 'vnc'.")
         instance = find_instance(request, server_id)
-        url = novnc_url_of(instance, body.get("type"))
+        url = consoles.novnc_url_of(instance, body.get("type"))
         return Response({"remote_console": {"protocol": "vnc", "type": "novnc", "url": url}})
 
 

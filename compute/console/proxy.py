@@ -3,8 +3,12 @@ connection taken from its one-time token (`?token=` in the websocket URL).
 A bad, expired or reused token closes the connection before anything
 reaches a VNC server.
 
-VNC servers listen on 127.0.0.1 of their node, so the proxy runs on the
-node (on the all-in-one host: one proxy for every instance)."""
+A node's VNC servers listen on its management address (STRATUS_MY_IP,
+127.0.0.1 on the all-in-one), so one proxy can serve many nodes; before
+relaying, it checks with the instance's node that the token's address and
+port are still that instance's (compute.console.tokens.consume_token). The
+VNC servers have no password: only the proxy should reach the management
+network."""
 import logging
 
 from django.db import close_old_connections

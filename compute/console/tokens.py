@@ -1,7 +1,14 @@
 """One-time console tokens, kept in the shared cache (Redis): a token maps
-to the VNC address of one instance's domain until it is used once or
-expires. Only a hash of the token is stored."""
+to one instance's VNC server, as its node reported it at issue (the node,
+its management address and the port), until it is used once or expires.
+Only a hash of the token is stored.
+
+A VNC port is the hypervisor's to reuse: after the instance is deleted,
+stopped or restarted, another instance's guest may have it. So a token is
+good only while its node still says that address and port are this
+instance's."""
 import hashlib
+import logging
 import os
 import secrets
 from urllib.parse import quote
@@ -9,11 +16,11 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.cache import cache
 
+from compute import conf
 from compute.models import Instance
-from workers import queues
-from workers.celery import app
+from workers import pipelines
 
-VNC_ADDRESS_TASK = "compute.node.tasks.vnc_address"
+log = logging.getLogger(__name__)
 
 # Seconds a token stays valid when nobody uses it (Nova's default).
 TOKEN_TTL = int(getattr(settings, "STRATUS_CONSOLE_TOKEN_TTL", None) or
@@ -27,25 +34,38 @@ def _key(token):
     return "console-token:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(instance_id, host, port, console_type="novnc", ttl=TOKEN_TTL):
+def create_token(instance_id, node, host, port, console_type="novnc", ttl=TOKEN_TTL):
+    """A token for the VNC server at host:port, which `node` (the compute
+    host's name) reported as the instance's."""
     token = secrets.token_urlsafe(32)
-    cache.set(_key(token), {"instance_id": str(instance_id), "host": host, "port": int(port),
+    cache.set(_key(token), {"instance_id": str(instance_id), "node": node, "host": host, "port": int(port),
                             "console_type": console_type}, timeout=ttl)
     return token
 
 
-def consume_token(token):
-    """The target ({"instance_id", "host", "port", "console_type"}) of a
-    valid token, which is then spent; None for an unknown, expired or
-    already used token, or one whose instance is gone. Of two concurrent
-    uses only one wins: the cache's delete is atomic."""
+def consume_token(token, timeout=conf.NODE_CALL_TIMEOUT):
+    """The target ({"instance_id", "node", "host", "port", "console_type"})
+    of a valid token, which is then spent; None for an unknown, expired or
+    already used token, or when its VNC server is no longer the instance's:
+    the instance is gone or on another node, or its node (asked, waiting at
+    most `timeout` seconds) reports another address or none. Of two
+    concurrent uses only one wins: the cache's delete is atomic."""
     if not token:
         return None
     key = _key(token)
     target = cache.get(key)
     if target is None or not cache.delete(key):
         return None
-    if not Instance.objects.filter(pk=target["instance_id"], deleted=False).exists():
+    if not Instance.objects.filter(pk=target["instance_id"], host=target.get("node"), deleted=False).exists():
+        return None
+    try:
+        now = pipelines.vnc_address(target["instance_id"], target["node"], timeout)
+    except Exception as error:  # no domain, not running, no answer: nothing to connect to
+        log.info("console token of instance %s: its node has no VNC server for it: %s", target["instance_id"], error)
+        return None
+    if (now["host"], int(now["port"])) != (target["host"], target["port"]):
+        log.info("console token of instance %s: %s:%s is no longer its VNC server (now %s:%s)",
+                 target["instance_id"], target["host"], target["port"], now["host"], now["port"])
         return None
     return target
 
@@ -58,12 +78,6 @@ def console_url(token):
 def novnc_url(instance, timeout):
     """What `openstack console url show --novnc` answers: asks the
     instance's node for its domain's VNC address (waiting at most `timeout`
-    seconds), makes a token for it, returns the proxy URL. The task is
-    sent by name: the API never loads the hypervisor driver."""
-    queue = queues.compute(instance.host)
-    result = app.send_task(VNC_ADDRESS_TASK, args=(str(instance.pk),), queue=queue, routing_key=queue)
-    try:
-        address = result.get(timeout=timeout, disable_sync_subtasks=False)
-    finally:
-        result.forget()
-    return console_url(create_token(instance.pk, address["host"], address["port"]))
+    seconds), makes a token for it, returns the proxy URL."""
+    address = pipelines.vnc_address(instance.pk, instance.host, timeout)
+    return console_url(create_token(instance.pk, instance.host, address["host"], address["port"]))

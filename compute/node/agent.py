@@ -9,16 +9,17 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
-from django.db.models import F
+from django.db import close_old_connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from compute import conf as compute_conf
 from compute.models import (
-    ACTIONS, ComputeNode, Instance, PowerState, Service, TaskState, UnexpectedState, VmState,
+    ACTIONS, ComputeNode, Instance, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
     finish_action, record_event, set_fault, zone_of_host,
 )
 from compute.node import conf
@@ -66,10 +67,12 @@ def host_load_average(simulated):
 
 
 class Node:
-    def __init__(self, host, driver, simulated=False):
+    def __init__(self, host, driver, simulated=False, my_ip=None):
         self.host = host
         self.driver = driver
         self.simulated = simulated
+        # The management address: where its guests' VNC servers listen.
+        self.my_ip = my_ip or conf.MY_IP
         self.directory = conf.NODES_DIR / host
 
     def __repr__(self):
@@ -99,7 +102,7 @@ class Node:
         return DomainSpec(
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
-            disk_path=self.disk_path(instance.pk),
+            disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
 
     def remove_instance(self, instance_id):
@@ -122,7 +125,8 @@ class Node:
         zone = {"availability_zone": zone_of_host(self.host)}
         node = dict(
             hypervisor_type=capacity.hypervisor_type, hypervisor_version=capacity.hypervisor_version,
-            hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, cpu_info=capacity.cpu_info,
+            hypervisor_uri=self.driver.uri, hypervisor_hostname=self.host, host_ip=self.my_ip,
+            cpu_info=capacity.cpu_info,
             vcpus=capacity.vcpus, memory_mb=capacity.memory_mb, local_gb=capacity.disk_gb,
             running_vms=capacity.running_domains,
             cpu_allocation_ratio=compute_conf.CPU_ALLOCATION_RATIO,
@@ -150,13 +154,15 @@ class Node:
     # -- start-up -----------------------------------------------------------
 
     def start(self):
-        """Run once before the node takes work: registers the node, then
-        puts every instance on it in a state that can move on (Nova's
-        _init_instance)."""
+        """Run once before the node takes work: registers the node, removes
+        what it holds of instances deleted or placed elsewhere while it was
+        away, then puts every instance on it in a state that can move on
+        (Nova's _init_instance)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.register()
         if self.simulated:
             self.restore_simulated_domains()
+        self.remove_strays()
         for instance in Instance.objects.filter(host=self.host, deleted=False):
             try:
                 self.init_instance(instance)
@@ -178,6 +184,60 @@ class Node:
             action = ACTION_OF_TASK_STATE[instance.task_state]
             log.info("%s: finishing %s of %s", self.host, action, instance.pk)
             run_power_action(self, instance, action)
+
+    # -- strays --------------------------------------------------------------
+
+    def remove_strays(self):
+        """Destroys the domains and deletes the files this node still holds
+        for instances that are deleted or belong to another host (deleted
+        while this node was down, placed elsewhere meanwhile), on start and
+        with every power sync. Instances this database does not know are
+        left alone: their domains are not this cloud's. Returns how many
+        instances were removed."""
+        candidates = self._instance_ids_held()
+        if not candidates:
+            return 0
+        strays = set(Instance.objects.filter(pk__in=candidates).values_list("pk", flat=True))
+        strays -= self._belonging_here(strays)
+        removed = 0
+        for instance_id in strays:
+            # Checked again with the row locked: a resize that picks this
+            # node (its finish moves the row first) waits, or is seen.
+            with transaction.atomic():
+                locked = list(Instance.objects.select_for_update().filter(pk=instance_id).values_list("pk", flat=True))
+                if not locked or self._belonging_here(locked):
+                    continue
+                log.info("%s: removing instance %s, which is deleted or on another host", self.host, instance_id)
+                self.remove_instance(instance_id)
+            removed += 1
+        return removed
+
+    def _instance_ids_held(self):
+        """Ids of the instances this node has a domain or a directory of."""
+        held = set()
+        names = list(self.driver.domain_names())
+        instances_dir = self.directory / "instances"
+        if instances_dir.is_dir():
+            names += [entry.name for entry in instances_dir.iterdir()]
+        for name in names:
+            name = name.removeprefix("instance-").removesuffix("_resize")
+            try:
+                held.add(uuid.UUID(name))
+            except ValueError:
+                continue  # not an instance's: none of this node's business
+        return held
+
+    def _belonging_here(self, instance_ids):
+        """Those of `instance_ids` whose domain and files this node keeps:
+        live instances on this host, and those a resize in progress moves
+        from or to it (the destination defines the domain before the
+        instance moves, the source keeps its files until confirmed)."""
+        here = set(Instance.objects.filter(pk__in=instance_ids, deleted=False, host=self.host)
+                   .values_list("pk", flat=True))
+        here |= set(Migration.objects.filter(
+            Q(source_compute=self.host) | Q(dest_compute=self.host), instance_id__in=instance_ids,
+            instance__deleted=False, status__in=Migration.Status.IN_PROGRESS).values_list("instance_id", flat=True))
+        return here
 
     def finish_delete(self, instance):
         with record_event(instance, "delete", "compute_terminate_instance", host=self.host):
@@ -267,7 +327,7 @@ def run_power_action(node, instance, action):
         try:
             instance.update_state(expected_task_state=ACTIONS[action].task_state, task_state=None,
                                   power_state=power_state)
-            set_fault(instance, f"{action} failed: {error}", host=node.host)
+            set_fault(instance, f"{action} failed: {type(error).__name__}", details=str(error), host=node.host)
         except UnexpectedState:
             pass
         raise
@@ -322,7 +382,7 @@ def rebuild(node, instance):
         try:
             instance.update_state(expected_task_state=(TaskState.REBUILDING, TaskState.REBUILD_SPAWNING),
                                   vm_state=VmState.ERROR, task_state=None, power_state=PowerState.NOSTATE)
-            set_fault(instance, f"rebuild failed: {error}", host=node.host)
+            set_fault(instance, f"rebuild failed: {type(error).__name__}", details=str(error), host=node.host)
         except UnexpectedState:
             pass
         raise
@@ -331,8 +391,9 @@ def rebuild(node, instance):
 
 
 class Agent(threading.Thread):
-    """Heartbeats and power-state syncs for every node of this process, in
-    the background while the Celery worker consumes their queues."""
+    """Heartbeats, power-state syncs (each after a removal of strays) for
+    every node of this process, in the background while the Celery worker
+    consumes their queues."""
 
     def __init__(self, nodes):
         super().__init__(name="node-agent", daemon=True)
@@ -348,6 +409,7 @@ class Agent(threading.Thread):
                 self._each("heartbeat")
                 next_heartbeat = now + conf.HEARTBEAT_INTERVAL
             if now >= next_sync:
+                self._each("remove_strays")
                 self._each("sync_power_states")
                 next_sync = now + conf.POWER_SYNC_INTERVAL
             if now >= next_eviction:

@@ -28,6 +28,11 @@ SHUTDOWN_TIMEOUT = _get("STRATUS_SHUTDOWN_TIMEOUT", 10, float)
 # Where nodes keep their instances' disks and console logs, one
 # directory per host: <NODES_DIR>/<host>/instances/<instance id>/.
 NODES_DIR = Path(_get("STRATUS_NODES_DIR", Path(settings.VAR_DIR) / "nodes", str))
+# The node's address on the management network (Nova's my_ip): its guests'
+# VNC servers listen there, where the console proxy reaches them, and the
+# node reports it as its hypervisor's host_ip. The default suits the
+# all-in-one, whose proxy runs on the node.
+MY_IP = _get("STRATUS_MY_IP", "127.0.0.1", str)
 # What a simulated node (libvirt's test driver) offers.
 SIMULATED_VCPUS = _get("STRATUS_SIMULATED_VCPUS", 16, int)
 SIMULATED_MEMORY_MB = _get("STRATUS_SIMULATED_MEMORY_MB", 32768, int)

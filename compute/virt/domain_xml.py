@@ -1,8 +1,9 @@
 """Builds libvirt domain XML from a DomainSpec.
 
 Every guest gets: its serial console written (appended) to a file, so the
-console log survives reboots; VNC on 127.0.0.1 with a port libvirt picks,
-reached only through the console proxy; no memory balloon; no network
+console log survives reboots; VNC on the node's management address
+(spec.vnc_listen) with a port libvirt picks, reached only through the
+console proxy; no memory balloon; no network
 interface (networking plugs its own)."""
 import xml.etree.ElementTree as ET
 
@@ -64,7 +65,7 @@ def build(spec: DomainSpec, virt_type: str) -> str:
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port=0)
-    graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen="127.0.0.1")
-    _sub(graphics, "listen", type="address", address="127.0.0.1")
+    graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen=spec.vnc_listen)
+    _sub(graphics, "listen", type="address", address=spec.vnc_listen)
     _sub(devices, "memballoon", model="none")
     return ET.tostring(domain, encoding="unicode")

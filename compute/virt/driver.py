@@ -30,6 +30,8 @@ class DomainSpec:
     initrd: Path | None = None
     cmdline: str | None = None
     metadata: dict = field(default_factory=dict)
+    # Where the guest's VNC server listens: its node's management address.
+    vnc_listen: str = "127.0.0.1"
 
 
 @dataclass

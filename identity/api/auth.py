@@ -39,12 +39,15 @@ def token_body(credentials, user, include_catalog=True):
         body["project"] = {"id": project.id, "name": project.name,
                            "domain": {"id": project.domain_id, "name": project.domain.name}}
         body["is_domain"] = False
+        body["is_admin_project"] = credentials.is_admin_project
+    elif credentials.system:
+        body["system"] = {"all": True}
     elif credentials.domain_id:
         domain = Domain.objects.filter(id=credentials.domain_id).first()
         if domain is None:
             raise NotFound("Could not find the token's domain.")
         body["domain"] = {"id": domain.id, "name": domain.name}
-    if credentials.project_id or credentials.domain_id:
+    if credentials.scope != "unscoped":
         body["roles"] = [
             {"id": roles_by_name[name].id if name in roles_by_name else name, "name": name}
             for name in credentials.roles
@@ -109,7 +112,7 @@ class CatalogView(ApiView):
     policy = {"get": "any"}
 
     def get(self, request):
-        if not (request.auth.project_id or request.auth.domain_id):
+        if request.auth.scope == "unscoped":
             raise Unauthorized(AUTH_REQUIRED)
         return Response({"catalog": build_catalog(request.auth.project_id),
                          "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})

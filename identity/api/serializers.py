@@ -96,6 +96,10 @@ class ProjectSerializer(IdentitySerializer):
             raise serializers.ValidationError({"parent_id": "The parent project is in another domain."})
         if self.instance is not None and "domain" in attrs and attrs["domain"].id != self.instance.domain_id:
             raise serializers.ValidationError({"domain_id": "A project cannot move to another domain."})
+        if self.instance is not None and parent is not None:
+            problem = self.instance.cannot_have_parent(parent)
+            if problem:
+                raise serializers.ValidationError({"parent_id": problem})
         return attrs
 
 

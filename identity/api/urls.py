@@ -20,6 +20,8 @@ router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.Ap
 GRANT = (r"(?P<target_kind>projects|domains)/(?P<target_id>[^/]+)/"
          r"(?P<actor_kind>users|groups)/(?P<actor_id>[^/]+)/roles")
 
+SYSTEM_GRANT = r"(?P<target_kind>system)/(?P<actor_kind>users|groups)/(?P<actor_id>[^/]+)/roles"
+
 urlpatterns = [
     re_path(r"^$", versions.IdentityRootView.as_view()),
     re_path(r"^v3/?$", versions.IdentityV3View.as_view()),
@@ -30,6 +32,8 @@ urlpatterns = [
     re_path(r"^v3/role_assignments/?$", views.RoleAssignmentListView.as_view()),
     re_path(rf"^v3/{GRANT}/?$", views.GrantListView.as_view()),
     re_path(rf"^v3/{GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
+    re_path(rf"^v3/{SYSTEM_GRANT}/?$", views.GrantListView.as_view()),
+    re_path(rf"^v3/{SYSTEM_GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
     re_path(r"^v3/OS-INHERIT/(?P<target_kind>domains)/(?P<target_id>[^/]+)/(?P<actor_kind>users|groups)/"
             r"(?P<actor_id>[^/]+)/roles/(?P<role_id>[^/]+)/inherited_to_projects/?$",
             views.GrantView.as_view(inherited=True)),

@@ -79,9 +79,10 @@ class ProjectViewSet(ResourceViewSet):
     def perform_destroy(self, project):
         if project.children.exists():
             raise Forbidden("Cannot delete a project that has child projects.")
+        project_id = project.id  # delete() clears it
         with transaction.atomic():
             project.delete()
-            tokens.revoke(project_id=project.id)
+            tokens.revoke(project_id=project_id)
 
 
 class UserViewSet(ResourceViewSet):
@@ -107,9 +108,10 @@ class UserViewSet(ResourceViewSet):
         return user
 
     def perform_destroy(self, user):
+        user_id = user.id  # delete() clears it
         with transaction.atomic():
             user.delete()
-            tokens.revoke(user_id=user.id)
+            tokens.revoke(user_id=user_id)
 
     @action(detail=True, methods=["post"])
     def password(self, request, pk=None):
@@ -218,11 +220,12 @@ class RoleViewSet(ResourceViewSet):
 
 TARGETS = {"projects": (Project, "project"), "domains": (Domain, "domain")}
 ACTORS = {"users": (User, "user"), "groups": (Group, "group")}
+SYSTEM_TARGET = "system"  # /v3/system/{users|groups}/{a}/roles: the whole cloud
 
 
 class GrantView(ApiView):
-    """PUT/HEAD/GET/DELETE /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r}
-    and the OS-INHERIT variant on domains."""
+    """PUT/HEAD/GET/DELETE /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r},
+    /v3/system/{users|groups}/{a}/roles/{r} and the OS-INHERIT variant on domains."""
 
     policy = {"put": "admin", "head": "admin", "get": "admin", "delete": "admin"}
     inherited = False
@@ -233,13 +236,16 @@ class GrantView(ApiView):
             raise NotFound(f"Could not find {kind}: {pk}.")
         return obj
 
-    def _grant(self, target_kind, target_id, actor_kind, actor_id, role_id):
-        target_model, target_field = TARGETS[target_kind]
+    def _grant(self, target_kind, actor_kind, actor_id, role_id, target_id=None):
+        if target_kind == SYSTEM_TARGET:
+            target = {"system": True}
+        else:
+            target_model, target_field = TARGETS[target_kind]
+            target = {target_field: self._resolve(target_field, target_model, target_id)}
         actor_model, actor_field = ACTORS[actor_kind]
-        target = self._resolve(target_field, target_model, target_id)
         actor = self._resolve(actor_field, actor_model, actor_id)
         role = self._resolve("role", Role, role_id)
-        return {target_field: target, actor_field: actor, "role": role, "inherited": self.inherited}
+        return {**target, actor_field: actor, "role": role, "inherited": self.inherited}
 
     def put(self, request, **kwargs):
         grant = self._grant(**kwargs)
@@ -261,7 +267,8 @@ class GrantView(ApiView):
             if not deleted:
                 raise NotFound(f"Could not find role assignment with role: {kwargs['role_id']}.")
             actor = grant.get("user")
-            target = {"project_id": grant["project"].id} if "project" in grant else {}
+            target = ({"project_id": grant["project"].id} if "project" in grant
+                      else {"system": True} if grant.get("system") else {})
             if actor is not None:
                 tokens.revoke(user_id=actor.id, **target)
             else:
@@ -275,10 +282,14 @@ class GrantListView(ApiView):
 
     policy = {"get": "admin"}
 
-    def get(self, request, target_kind, target_id, actor_kind, actor_id):
-        target_field, actor_field = TARGETS[target_kind][1], ACTORS[actor_kind][1]
+    def get(self, request, target_kind, actor_kind, actor_id, target_id=None):
+        if target_kind == SYSTEM_TARGET:
+            target = {"system": True}
+        else:
+            target = {f"{TARGETS[target_kind][1]}_id": target_id}
+        actor_field = ACTORS[actor_kind][1]
         role_ids = RoleAssignment.objects.filter(
-            **{f"{target_field}_id": target_id, f"{actor_field}_id": actor_id, "inherited": False}).values("role_id")
+            **target, **{f"{actor_field}_id": actor_id, "inherited": False}).values("role_id")
         roles = Role.objects.filter(id__in=role_ids)
         data = RoleSerializer(roles, many=True, context={"request": request}).data
         return Response({"roles": data, "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
@@ -298,6 +309,10 @@ class RoleAssignmentListView(ApiView):
                               ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
             if param in params:
                 rows = rows.filter(**{lookup: params[param]})
+        if "scope.system" in params:
+            if params["scope.system"] != "all":
+                raise BadRequest("Invalid input for field 'scope.system': the only system is 'all'.")
+            rows = rows.filter(system=True)
         if "scope.OS-INHERIT:inherited_to" in params:
             rows = rows.filter(inherited=True)
         effective = "effective" in params
@@ -334,13 +349,17 @@ class RoleAssignmentListView(ApiView):
             out["user"] = self._named(user, include_names)
         else:
             out["group"] = self._named(row.group, include_names)
-        if row.project_id:
+        if row.system:
+            out["scope"] = {"system": {"all": True}}
+            target = "system"
+        elif row.project_id:
             out["scope"] = {"project": self._named(row.project, include_names)}
+            target = f"projects/{row.project_id}"
         else:
             out["scope"] = {"domain": self._named(row.domain, include_names, with_domain=False)}
+            target = f"domains/{row.domain_id}"
         if row.inherited:
             out["scope"]["OS-INHERIT:inherited_to"] = "projects"
-        target = f"projects/{row.project_id}" if row.project_id else f"domains/{row.domain_id}"
         actor = f"users/{row.user_id}" if row.user_id else f"groups/{row.group_id}"
         out["links"] = {"assignment": request.build_absolute_uri(f"/identity/v3/{target}/{actor}/roles/{row.role_id}")}
         if via_group is not None:
@@ -449,6 +468,7 @@ class ApplicationCredentialViewSet(ResourceViewSet):
         return chosen
 
     def perform_destroy(self, credential):
+        credential_id = credential.id  # delete() clears it
         with transaction.atomic():
             credential.delete()
-            tokens.revoke(application_credential_id=credential.id)
+            tokens.revoke(application_credential_id=credential_id)

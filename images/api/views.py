@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from cloud.pagination import paginate, parse_sort
+from cloud.parsers import JSONParser
 from cloud.viewsets import ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from images import data, stores

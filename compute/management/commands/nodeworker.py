@@ -36,13 +36,16 @@ class Command(BaseCommand):
                             help="simulated nodes are named <prefix>1 ... <prefix>N (default sim-)")
         parser.add_argument("--concurrency", type=int,
                             help="tasks run at once (threads; default 4, or 8 when simulating)")
+        parser.add_argument("--my-ip", default=conf.MY_IP,
+                            help="the node's management address, where its guests' VNC servers listen for the "
+                                 f"console proxy (default STRATUS_MY_IP or {conf.MY_IP})")
         parser.add_argument("--loglevel", default="INFO")
 
-    def handle(self, *args, host, uri, simulate, prefix, concurrency, loglevel, **options):
+    def handle(self, *args, host, uri, simulate, prefix, concurrency, loglevel, my_ip, **options):
         if simulate is not None and simulate < 1:
             raise CommandError("--simulate needs at least 1 node")
-        nodes = self.simulated_nodes(prefix, simulate) if simulate else [
-            agent.Node(host, get_driver(uri, instances_dir=conf.NODES_DIR / host))]
+        nodes = self.simulated_nodes(prefix, simulate, my_ip) if simulate else [
+            agent.Node(host, get_driver(uri, instances_dir=conf.NODES_DIR / host), my_ip=my_ip)]
         broker.requeue_unacknowledged([queues.compute(node.host) for node in nodes])
         for node in nodes:
             node.start()
@@ -69,12 +72,12 @@ class Command(BaseCommand):
                 node.driver.close()
 
     @staticmethod
-    def simulated_nodes(prefix, count):
+    def simulated_nodes(prefix, count, my_ip):
         nodes = []
         for index in range(1, count + 1):
             host = f"{prefix}{index}"
             node_file = write_simulated_node(conf.NODES_DIR / host / "hypervisor.xml",
                                              vcpus=conf.SIMULATED_VCPUS, memory_mb=conf.SIMULATED_MEMORY_MB)
             driver = get_driver(f"test://{node_file}", disk_gb=conf.SIMULATED_DISK_GB)
-            nodes.append(agent.Node(host, driver, simulated=True))
+            nodes.append(agent.Node(host, driver, simulated=True, my_ip=my_ip))
         return nodes

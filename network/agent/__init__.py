@@ -1,0 +1,8 @@
+"""The node network agent's kernel drivers: one thin wrapper per kernel
+concern, driven with plain data (`resources`), never with Django models.
+
+- `iplib`: namespaces, links and commands run inside a namespace (pyroute2)
+- `bridges`: a Linux bridge per network, its VXLAN or flat interface, taps
+- `dhcp`: dnsmasq in a `qdhcp-<network id>` namespace per network
+- `firewall`: nftables anti-spoofing and security-group rules per port
+"""

@@ -1,0 +1,206 @@
+"""DHCP for a network: dnsmasq in a `qdhcp-<network id>` namespace, on a
+veth into the network's bridge that carries the DHCP port's addresses.
+It hands out only the ports' fixed IPs (static ranges and a hosts file),
+answers DNS for their names without forwarding anywhere (`--no-resolv`, no
+upstream unless one is given) and gives each guest a classless static
+route to the metadata address via the DHCP port. Port changes rewrite the
+hosts files and SIGHUP dnsmasq; it is restarted only when its command line
+(the subnets it serves) changes."""
+import ipaddress
+import os
+import shutil
+import signal
+import time
+
+from . import bridges, iplib
+from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX
+
+METADATA_ADDRESS = "169.254.169.254/32"
+# The DHCP port's end inside the namespace.
+DHCP_INTERFACE = "ns-dhcp"
+STOP_TIMEOUT = 5
+
+
+def namespace_name(network):
+    return DHCP_NAMESPACE_PREFIX + network.id
+
+
+def veth_name(network):
+    return DHCP_VETH_PREFIX + network.id[:11]
+
+
+def state_dir(host, network):
+    return host.state_dir / "dhcp" / network.id
+
+
+def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstream_dns=()):
+    """Starts (or brings up to date) DHCP for `network`: the namespace, the
+    DHCP port's veth on the bridge with its addresses, the config files and
+    dnsmasq. Idempotent; returns dnsmasq's pid."""
+    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    namespace = namespace_name(network)
+    iplib.ensure_namespace(namespace)
+    with iplib.ip(host.namespace) as handle:
+        iplib.ensure_veth(handle, veth_name(network), DHCP_INTERFACE, namespace)
+    bridges.plug(host, network, veth_name(network))
+    with iplib.ip(namespace) as handle:
+        index = iplib.link_index(handle, DHCP_INTERFACE)
+        handle.link("set", index=index, address=dhcp_port.mac_address, mtu=network.mtu, state="up")
+        for subnet, address in _addresses_by_subnet(subnets, dhcp_port):
+            iplib.ensure_address(handle, DHCP_INTERFACE, address, subnet.network.prefixlen)
+
+    directory = state_dir(host, network)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_hosts(directory, subnets, ports)
+    _write_options(directory, network, subnets, dhcp_port)
+    argv = _command_line(directory, subnets, lease_seconds, upstream_dns)
+    pid = running_pid(host, network)
+    if pid and _cmdline(pid) == argv:
+        os.kill(pid, signal.SIGHUP)
+        return pid
+    if pid:
+        _stop(pid)
+    return _start(namespace, directory, argv)
+
+
+def set_ports(host, network, subnets, ports):
+    """Rewrites the hosts files for `ports` and has dnsmasq reread them
+    (SIGHUP: leases and the process stay)."""
+    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    directory = state_dir(host, network)
+    _write_hosts(directory, subnets, ports)
+    pid = running_pid(host, network)
+    if pid is None:
+        raise RuntimeError(f"DHCP is not running for network {network.id}")
+    os.kill(pid, signal.SIGHUP)
+
+
+def disable(host, network):
+    """Stops dnsmasq and removes the namespace, the veth and the state files.
+    No error for what is already gone."""
+    pid = running_pid(host, network)
+    if pid:
+        _stop(pid)
+    with iplib.ip(host.namespace) as handle:
+        iplib.delete_link(handle, veth_name(network))
+    iplib.delete_namespace(namespace_name(network))
+    shutil.rmtree(state_dir(host, network), ignore_errors=True)
+
+
+def running_pid(host, network):
+    """dnsmasq's pid for this network if it runs (checked against its
+    command line, so a reused pid is not mistaken for it)."""
+    pid_file = state_dir(host, network) / "pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    argv = _cmdline(pid)
+    if argv and os.path.basename(argv[0]) == "dnsmasq" and f"--pid-file={pid_file}" in argv:
+        return pid
+    return None
+
+
+def _addresses_by_subnet(subnets, port):
+    by_id = {s.id: s for s in subnets}
+    return [(by_id[f.subnet_id], f.ip_address) for f in port.fixed_ips if f.subnet_id in by_id]
+
+
+def _tag(subnet):
+    return f"subnet-{subnet.id}"
+
+
+def _write_atomically(path, text):
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _write_hosts(directory, subnets, ports):
+    served = {s.id for s in subnets}
+    hosts, names = [], []
+    for port in ports:
+        for fixed in port.fixed_ips:
+            if fixed.subnet_id in served:
+                hosts.append(f"{port.mac_address},{port.dns_name},{fixed.ip_address}\n")
+                names.append(f"{fixed.ip_address}\t{port.dns_name}\n")
+    _write_atomically(directory / "host", "".join(hosts))
+    _write_atomically(directory / "addn_hosts", "".join(names))
+
+
+def _write_options(directory, network, subnets, dhcp_port):
+    own = {s.id: a for s, a in _addresses_by_subnet(subnets, dhcp_port)}
+    lines = []
+    for subnet in subnets:
+        tag = _tag(subnet)
+        dhcp_ip = own.get(subnet.id)
+        dns = list(subnet.dns_nameservers) or ([dhcp_ip] if dhcp_ip else [])
+        if dns:
+            lines.append(f"tag:{tag},option:dns-server,{','.join(dns)}")
+        lines.append(f"tag:{tag},option:mtu,{network.mtu}")
+        # A client given option 121 ignores the router option (RFC 3442), so
+        # the default route goes in it too.
+        routes = []
+        if dhcp_ip:
+            routes.append(f"{METADATA_ADDRESS},{dhcp_ip}")
+        routes += [f"{destination},{nexthop}" for destination, nexthop in subnet.host_routes]
+        if subnet.gateway_ip:
+            lines.append(f"tag:{tag},option:router,{subnet.gateway_ip}")
+            routes.append(f"0.0.0.0/0,{subnet.gateway_ip}")
+        if routes:
+            lines.append(f"tag:{tag},option:classless-static-route,{','.join(routes)}")
+    _write_atomically(directory / "opts", "".join(line + "\n" for line in lines))
+
+
+def _command_line(directory, subnets, lease_seconds, upstream_dns):
+    argv = [
+        shutil.which("dnsmasq") or "/usr/sbin/dnsmasq",
+        "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--no-ping",
+        f"--pid-file={directory / 'pid'}",
+        f"--dhcp-hostsfile={directory / 'host'}",
+        f"--addn-hosts={directory / 'addn_hosts'}",
+        f"--dhcp-optsfile={directory / 'opts'}",
+        f"--dhcp-leasefile={directory / 'leases'}",
+        f"--log-facility={directory / 'log'}", "--log-dhcp",
+        f"--interface={DHCP_INTERFACE}", "--except-interface=lo", "--bind-interfaces",
+        "--user=root", "--group=root",
+    ]
+    for subnet in subnets:
+        network = subnet.network
+        argv.append(f"--dhcp-range=set:{_tag(subnet)},{network.network_address},static,"
+                    f"{network.netmask},{lease_seconds}s")
+    argv += [f"--server={server}" for server in upstream_dns]
+    return argv
+
+
+def _cmdline(pid):
+    try:
+        raw = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return None
+    return [part.decode() for part in raw.split(b"\0") if part]
+
+
+def _start(namespace, directory, argv):
+    """Runs dnsmasq, which daemonizes once it is ready: its parent's exit
+    status tells whether it started."""
+    (directory / "pid").unlink(missing_ok=True)
+    errors = directory / "dnsmasq.err"
+    with open(os.devnull, "rb") as stdin, open(errors, "wb") as stderr:
+        launcher = iplib.popen(namespace, argv, stdin=stdin, stdout=stderr, stderr=stderr)
+        returncode = launcher.wait(timeout=30)
+    if returncode != 0:
+        raise iplib.CommandFailed(argv, returncode, errors.read_text().strip())
+    return int((directory / "pid").read_text().strip())
+
+
+def _stop(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _cmdline(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _cmdline(pid):
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,256 @@
+"""Security groups and anti-spoofing as nftables rules per port.
+
+Two tables in the host's namespace, each port with its own chains:
+- `bridge stratus_antispoof`: frames a port sends must carry its MAC and
+  IPs (allowed address pairs honoured), for ARP too; it may not answer as a
+  DHCP server. Stateless, so it runs on the bridge itself.
+- `inet stratus_sg`: the port's security-group rules with conntrack, which
+  the kernel gives bridged traffic through bridge netfilter (it has no
+  conntrack for the bridge family). There the in/out device is the bridge,
+  so a port's traffic is found by bridge name and MAC: to the port, the
+  destination MAC; from it, the source MAC (which anti-spoofing pins).
+  Ingress is denied unless a rule allows it; egress likewise (a group with
+  no egress rule allows none); replies to allowed traffic pass.
+A port without port security gets no chains at all.
+
+Every change is one `nft -f` transaction: the kernel swaps the port's rules
+at once, never showing a half-written set."""
+import ipaddress
+import json
+
+from . import iplib
+
+ANTISPOOF_TABLE = "bridge stratus_antispoof"
+SG_TABLE = "inet stratus_sg"
+
+# Protocol names and numbers Neutron accepts, as nftables names them.
+PROTOCOLS = {
+    "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "sctp": "sctp", "132": "sctp",
+    "icmp": "icmp", "1": "icmp", "icmpv6": "icmpv6", "ipv6-icmp": "icmpv6", "58": "icmpv6",
+    "gre": "47", "esp": "50", "ah": "51", "vrrp": "112", "igmp": "2", "ipip": "4",
+}
+PORTED = {"tcp", "udp", "sctp"}
+
+
+class InvalidRule(ValueError):
+    """A rule the firewall cannot express; the message names the field."""
+
+
+def apply_port(host, port):
+    """Installs (or replaces) the port's rules in one transaction; with port
+    security off, removes them."""
+    if not port.port_security_enabled:
+        return remove_port(host, port)
+    _enable_bridge_netfilter(host)
+    script = _base() + _drop_elements(host, port) + _port_rules(port)
+    _apply(host, script)
+
+
+def remove_port(host, port):
+    """Removes the port's chains and map entries (no error if none)."""
+    script = _base() + _drop_elements(host, port)
+    for table, chain in _chains(port):
+        script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
+                   f"delete chain {table} {chain}"]
+    _apply(host, script)
+
+
+def resync(host, ports):
+    """Rebuilds both tables for exactly `ports` in one transaction: rules of
+    ports not listed are gone afterwards."""
+    _enable_bridge_netfilter(host)
+    script = []
+    for table in (ANTISPOOF_TABLE, SG_TABLE):
+        script += [f"add table {table}", f"delete table {table}"]
+    script += _base()
+    for port in ports:
+        if port.port_security_enabled:
+            script += _port_rules(port)
+    _apply(host, script)
+
+
+def port_chains(host):
+    """The names of the per-port chains present, by table (for inspection)."""
+    result = iplib.run(host.namespace, ["nft", "-j", "list", "chains"])
+    chains = {}
+    for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
+        chain = item.get("chain")
+        if chain and not chain.get("hook"):
+            chains.setdefault(f"{chain['family']} {chain['table']}", set()).add(chain["name"])
+    return chains
+
+
+def _chains(port):
+    return [(ANTISPOOF_TABLE, f"spoof-{port.id}"), (SG_TABLE, f"in-{port.id}"), (SG_TABLE, f"out-{port.id}")]
+
+
+def _base():
+    """The tables, dispatch maps and hooked chains; idempotent."""
+    return [
+        f"add table {ANTISPOOF_TABLE}",
+        f"add map {ANTISPOOF_TABLE} ports {{ type ifname : verdict; }}",
+        f"add chain {ANTISPOOF_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
+        f"flush chain {ANTISPOOF_TABLE} prerouting",
+        f"add rule {ANTISPOOF_TABLE} prerouting iifname vmap @ports",
+        f"add table {SG_TABLE}",
+        f"add map {SG_TABLE} ingress_ports {{ type ifname . ether_addr : verdict; }}",
+        f"add map {SG_TABLE} egress_ports {{ type ifname . ether_addr : verdict; }}",
+        f"add chain {SG_TABLE} forward {{ type filter hook forward priority 0; policy accept; }}",
+        f"flush chain {SG_TABLE} forward",
+        # Egress first: its chain returns when the sender may send, then the
+        # receiver's ingress chain decides.
+        f"add rule {SG_TABLE} forward iifname . ether saddr vmap @egress_ports",
+        f"add rule {SG_TABLE} forward oifname . ether daddr vmap @ingress_ports",
+    ]
+
+
+def _macs(port):
+    macs = [port.mac_address.lower()]
+    for pair in port.allowed_address_pairs:
+        if pair.mac_address and pair.mac_address.lower() not in macs:
+            macs.append(pair.mac_address.lower())
+    return macs
+
+
+def _addresses(port, version):
+    found = [f.ip_address for f in port.fixed_ips]
+    found += [p.ip_address for p in port.allowed_address_pairs]
+    return [a for a in found if ipaddress.ip_network(a, strict=False).version == version]
+
+
+def _set(items):
+    return "{ " + ", ".join(items) + " }"
+
+
+def _port_rules(port):
+    spoof, ingress, egress = (chain for _, chain in _chains(port))
+    lines = []
+    for table, chain in _chains(port):
+        lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
+
+    def spoof_rule(text):
+        lines.append(f"add rule {ANTISPOOF_TABLE} {spoof} {text}")
+
+    macs, v4, v6 = _set(_macs(port)), _addresses(port, 4), _addresses(port, 6)
+    spoof_rule(f"ether saddr != {macs} drop")
+    spoof_rule(f"arp saddr ether != {macs} drop")
+    spoof_rule(f"arp saddr ip != {_set(['0.0.0.0'] + v4)} drop")
+    spoof_rule("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept")
+    spoof_rule("udp sport 67 udp dport 68 drop")
+    spoof_rule(f"ip saddr != {_set(v4)} drop" if v4 else "ether type ip drop")
+    spoof_rule(f"ip6 saddr != {_set(['::', 'fe80::/64'] + v6)} drop")
+    spoof_rule("icmpv6 type nd-router-advert drop")
+    spoof_rule("udp sport 547 udp dport 546 drop")
+
+    for chain, direction, dhcp in ((ingress, "ingress", "udp sport 67 udp dport 68"),
+                                   (egress, "egress", "udp sport 68 udp dport 67")):
+        def rule(text, chain=chain):
+            lines.append(f"add rule {SG_TABLE} {chain} {text}")
+        rule("ct state established,related return")
+        rule("ct state invalid drop")
+        rule(f"{dhcp} return")
+        rule("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
+             "nd-router-advert, mld-listener-query, mld2-listener-report } return")
+        for sg_rule in port.security_group_rules:
+            if sg_rule.direction == direction:
+                text = _rule(sg_rule)
+                if text:
+                    rule(text)
+        rule("drop")
+
+    for mac in _macs(port):
+        key = f'"{port.bridge}" . {mac}'
+        lines.append(f"add element {SG_TABLE} ingress_ports {{ {key} : jump {ingress} }}")
+        lines.append(f"add element {SG_TABLE} egress_ports {{ {key} : jump {egress} }}")
+    lines.append(f'add element {ANTISPOOF_TABLE} ports {{ "{port.tap}" : jump {spoof} }}')
+    return lines
+
+
+def _rule(rule):
+    """One security-group rule as an nftables match ending in `return`
+    (allowed: on to the next check), or None when it can match nothing."""
+    if rule.direction not in ("ingress", "egress"):
+        raise InvalidRule(f"direction {rule.direction!r} is not ingress or egress")
+    if rule.ethertype not in ("IPv4", "IPv6"):
+        raise InvalidRule(f"ethertype {rule.ethertype!r} is not IPv4 or IPv6")
+    version = 4 if rule.ethertype == "IPv4" else 6
+    family = "ip" if version == 4 else "ip6"
+    remote = "saddr" if rule.direction == "ingress" else "daddr"
+    parts = [f"meta nfproto ipv{version}"]
+    if rule.remote_ip_prefix:
+        prefix = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        if prefix.version != version:
+            raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix} is not {rule.ethertype}")
+        parts.append(f"{family} {remote} {prefix}")
+    if rule.remote_addresses is not None:
+        members = [a for a in rule.remote_addresses
+                   if ipaddress.ip_network(a, strict=False).version == version]
+        if not members:
+            return None
+        parts.append(f"{family} {remote} {_set(members)}")
+    parts += _protocol_match(rule, version)
+    parts.append("return")
+    return " ".join(parts)
+
+
+def _protocol_match(rule, version):
+    if rule.protocol in (None, "", "any"):
+        return []
+    protocol = PROTOCOLS.get(str(rule.protocol).lower())
+    if protocol is None:
+        if not str(rule.protocol).isdigit() or not 0 <= int(rule.protocol) <= 255:
+            raise InvalidRule(f"protocol {rule.protocol!r} is not known")
+        protocol = str(rule.protocol)
+    low, high = rule.port_range_min, rule.port_range_max
+    if protocol in PORTED:
+        if low is None and high is None:
+            return [f"meta l4proto {protocol}"]
+        low, high = low if low is not None else 1, high if high is not None else 65535
+        if not 0 < low <= high <= 65535:
+            raise InvalidRule(f"port range {low}-{high} is not within 1-65535 and ordered")
+        return [f"{protocol} dport {low}" if low == high else f"{protocol} dport {low}-{high}"]
+    if protocol in ("icmp", "icmpv6"):
+        # ICMP for IPv6 is icmpv6 whatever the rule calls it (Neutron accepts "icmp" there).
+        protocol = "icmp" if version == 4 else "icmpv6"
+        match = [f"meta l4proto {'icmp' if version == 4 else 'ipv6-icmp'}"]
+        if low is not None:
+            match.append(f"{protocol} type {int(low)}")
+            if high is not None:
+                match.append(f"{protocol} code {int(high)}")
+        return match
+    return [f"meta l4proto {protocol}"]
+
+
+def _drop_elements(host, port):
+    """Deletes the map entries that lead to the port's chains (its MAC or
+    bridge may have changed since they were written)."""
+    targets = {chain for _, chain in _chains(port)}
+    result = iplib.run(host.namespace, ["nft", "-j", "list", "maps"])
+    lines = []
+    for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
+        nft_map = item.get("map")
+        if not nft_map or f"{nft_map['family']} {nft_map['table']}" not in (ANTISPOOF_TABLE, SG_TABLE):
+            continue
+        for key, verdict in nft_map.get("elem", []):
+            if verdict.get("jump", {}).get("target") in targets:
+                lines.append(f"delete element {nft_map['family']} {nft_map['table']} "
+                             f"{nft_map['name']} {{ {_key_text(key)} }}")
+    return lines
+
+
+def _key_text(key):
+    # Keys are an interface name, or an interface name . a MAC address.
+    if isinstance(key, dict) and "concat" in key:
+        interface, mac = key["concat"]
+        return f'"{interface}" . {mac}'
+    return f'"{key}"'
+
+
+def _enable_bridge_netfilter(host):
+    # Bridged IP traffic passes the inet hooks (and conntrack) only with these.
+    iplib.sysctl(host.namespace, "net.bridge.bridge-nf-call-iptables", 1)
+    iplib.sysctl(host.namespace, "net.bridge.bridge-nf-call-ip6tables", 1)
+
+
+def _apply(host, lines):
+    iplib.run(host.namespace, ["nft", "-f", "-"], input="\n".join(lines) + "\n")

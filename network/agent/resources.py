@@ -1,0 +1,116 @@
+"""What the agent is asked to make, as plain data the API's rows are turned
+into. Every driver takes these; none of them knows about the database."""
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Names of the kernel objects Stratus owns start with these prefixes, so a
+# resync removes what is ours and stale, and never touches anything else.
+# Interface names are at most 15 characters (IFNAMSIZ - 1).
+BRIDGE_PREFIX = "sbr"
+VXLAN_PREFIX = "svx"
+TAP_PREFIX = "stap"
+DHCP_VETH_PREFIX = "sdh"
+DHCP_NAMESPACE_PREFIX = "qdhcp-"
+
+
+def bridge_name(network_id):
+    return BRIDGE_PREFIX + network_id[:11]
+
+
+def vxlan_name(vni):
+    return f"{VXLAN_PREFIX}{vni}"
+
+
+def tap_name(port_id):
+    return TAP_PREFIX + port_id[:11]
+
+
+@dataclass(frozen=True)
+class Host:
+    """The node the agent runs on: its network namespace (None: the root
+    namespace; tests run several hosts as namespaces), the underlay
+    interface and address VXLAN tunnels use, and where state files live."""
+    namespace: str | None = None
+    underlay_interface: str | None = None
+    local_ip: str | None = None
+    state_dir: Path = Path("var/network")
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    mtu: int = 1450
+    vni: int | None = None                  # VXLAN segmentation id
+    physical_interface: str | None = None   # a flat network's host interface
+
+    @property
+    def bridge(self):
+        return bridge_name(self.id)
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    cidr: str
+    gateway_ip: str | None = None
+    dns_nameservers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()   # (destination, nexthop)
+    enable_dhcp: bool = True
+
+    @property
+    def network(self):
+        return ipaddress.ip_network(self.cidr)
+
+
+@dataclass(frozen=True)
+class FixedIP:
+    subnet_id: str
+    ip_address: str
+
+
+@dataclass(frozen=True)
+class AddressPair:
+    ip_address: str                 # an address or a prefix
+    mac_address: str | None = None  # None: the port's own MAC
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    direction: str                      # "ingress" (to the port) or "egress"
+    ethertype: str = "IPv4"             # "IPv4" or "IPv6"
+    protocol: str | None = None         # tcp, udp, icmp, ... or a number; None: any
+    port_range_min: int | None = None   # for ICMP: the type
+    port_range_max: int | None = None   # for ICMP: the code
+    remote_ip_prefix: str | None = None
+    # The addresses of a remote group's ports, resolved by the caller from
+    # remote_group_id; None when the rule has no remote group.
+    remote_addresses: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Port:
+    id: str
+    network_id: str
+    mac_address: str
+    fixed_ips: tuple[FixedIP, ...] = ()
+    tap: str = ""
+    security_group_rules: tuple[SecurityGroupRule, ...] = ()
+    allowed_address_pairs: tuple[AddressPair, ...] = ()
+    port_security_enabled: bool = True
+    hostname: str | None = None     # the DNS name DHCP hands out
+
+    def __post_init__(self):
+        if not self.tap:
+            object.__setattr__(self, "tap", tap_name(self.id))
+
+    @property
+    def bridge(self):
+        return bridge_name(self.network_id)
+
+    @property
+    def dns_name(self):
+        if self.hostname:
+            return self.hostname
+        first = self.fixed_ips[0].ip_address if self.fixed_ips else self.id[:8]
+        return "host-" + first.replace(".", "-").replace(":", "-")

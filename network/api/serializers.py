@@ -1,0 +1,209 @@
+"""Validation of Networking v2.0 request bodies, attribute by attribute,
+each error naming its attribute."""
+import ipaddress
+import re
+
+from rest_framework import serializers
+
+from network.api.base import NeutronSerializer
+from network.models import Network
+
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+
+
+class IPAddressField(serializers.CharField):
+    """An IPv4 or IPv6 address, normalized."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise serializers.ValidationError(f"'{value}' is not a valid IP address")
+
+
+class CIDRField(serializers.CharField):
+    """A network in CIDR notation, its host bits zero."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise serializers.ValidationError(f"'{value}' is not a valid IP subnet")
+        if str(network) != value and "/" in value:
+            raise serializers.ValidationError(f"'{value}' isn't a recommended IP address, '{network}' is recommended")
+        return str(network)
+
+
+class MacAddressField(serializers.CharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not MAC_RE.match(value):
+            raise serializers.ValidationError(f"'{value}' is not a valid MAC address")
+        return value.lower().replace("-", ":")
+
+
+class PoolSerializer(serializers.Serializer):
+    start = IPAddressField()
+    end = IPAddressField()
+
+
+class HostRouteSerializer(serializers.Serializer):
+    destination = CIDRField()
+    nexthop = IPAddressField()
+
+
+class FixedIPSerializer(serializers.Serializer):
+    subnet_id = serializers.UUIDField(required=False)
+    ip_address = IPAddressField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("each fixed IP needs a subnet_id or an ip_address")
+        return attrs
+
+
+class AddressPairSerializer(serializers.Serializer):
+    ip_address = serializers.CharField()
+    mac_address = MacAddressField(required=False)
+
+    def validate_ip_address(self, value):
+        try:
+            return str(ipaddress.ip_network(value, strict=False)) if "/" in value else str(ipaddress.ip_address(value))
+        except ValueError:
+            raise serializers.ValidationError(f"'{value}' is not a valid IP address or CIDR")
+
+
+class NetworkSerializer(NeutronSerializer):
+    wire_names = {"router:external": "external", "provider:network_type": "network_type",
+                  "provider:physical_network": "physical_network",
+                  "provider:segmentation_id": "segmentation_id"}
+    admin_state_up = serializers.BooleanField(required=False)
+    shared = serializers.BooleanField(required=False)
+    external = serializers.BooleanField(required=False)
+    port_security_enabled = serializers.BooleanField(required=False)
+    mtu = serializers.IntegerField(min_value=68, max_value=9216, required=False)
+    network_type = serializers.ChoiceField(choices=Network.Type.values, required=False)
+    physical_network = serializers.CharField(max_length=64, allow_null=True, required=False)
+    segmentation_id = serializers.IntegerField(min_value=1, max_value=2 ** 24 - 1, allow_null=True, required=False)
+    availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+
+
+class SubnetSerializer(NeutronSerializer):
+    network_id = serializers.UUIDField()
+    ip_version = serializers.ChoiceField(choices=[4, 6], required=False)
+    cidr = CIDRField()
+    gateway_ip = IPAddressField(allow_null=True, required=False)
+    allocation_pools = PoolSerializer(many=True, required=False)
+    dns_nameservers = serializers.ListField(child=IPAddressField(), required=False)
+    host_routes = HostRouteSerializer(many=True, required=False)
+    enable_dhcp = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("ip_version", 4) != 4 or ("cidr" in attrs and ":" in attrs["cidr"]):
+            raise serializers.ValidationError({"ip_version": "only IPv4 subnets are supported"})
+        return attrs
+
+
+class SubnetUpdateSerializer(SubnetSerializer):
+    network_id = None
+    ip_version = None
+    cidr = None
+
+
+class PortSerializer(NeutronSerializer):
+    wire_names = {"binding:host_id": "binding_host_id", "binding:profile": "binding_profile",
+                  "binding:vnic_type": "binding_vnic_type"}
+    network_id = serializers.UUIDField()
+    admin_state_up = serializers.BooleanField(required=False)
+    mac_address = MacAddressField(required=False)
+    fixed_ips = FixedIPSerializer(many=True, required=False)
+    device_owner = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    device_id = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    binding_host_id = serializers.CharField(max_length=255, allow_blank=True, allow_null=True, required=False)
+    binding_profile = serializers.DictField(required=False, allow_null=True)
+    binding_vnic_type = serializers.ChoiceField(choices=["normal"], required=False)
+    security_groups = serializers.ListField(child=serializers.UUIDField(), required=False)
+    allowed_address_pairs = AddressPairSerializer(many=True, required=False)
+    port_security_enabled = serializers.BooleanField(required=False)
+
+
+class PortUpdateSerializer(PortSerializer):
+    network_id = None
+
+
+class SecurityGroupSerializer(NeutronSerializer):
+    stateful = serializers.BooleanField(required=False)
+
+
+class SecurityGroupRuleSerializer(NeutronSerializer):
+    name = None
+    security_group_id = serializers.UUIDField()
+    direction = serializers.ChoiceField(choices=["ingress", "egress"])
+    ethertype = serializers.ChoiceField(choices=["IPv4", "IPv6"], required=False)
+    protocol = serializers.CharField(max_length=16, allow_null=True, required=False)
+    port_range_min = serializers.IntegerField(min_value=0, max_value=65535, allow_null=True, required=False)
+    port_range_max = serializers.IntegerField(min_value=0, max_value=65535, allow_null=True, required=False)
+    remote_ip_prefix = CIDRField(allow_null=True, required=False)
+    remote_group_id = serializers.UUIDField(allow_null=True, required=False)
+    remote_address_group_id = serializers.UUIDField(allow_null=True, required=False)
+
+    def validate_remote_address_group_id(self, value):
+        if value is not None:
+            raise serializers.ValidationError("address groups are not supported")
+        return value
+
+
+class GatewaySerializer(serializers.Serializer):
+    network_id = serializers.UUIDField()
+    enable_snat = serializers.BooleanField(required=False)
+    external_fixed_ips = FixedIPSerializer(many=True, required=False)
+
+
+class RouteSerializer(HostRouteSerializer):
+    pass
+
+
+class RouterSerializer(NeutronSerializer):
+    admin_state_up = serializers.BooleanField(required=False)
+    external_gateway_info = GatewaySerializer(allow_null=True, required=False)
+    routes = RouteSerializer(many=True, required=False)
+    availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    distributed = serializers.BooleanField(required=False)
+    ha = serializers.BooleanField(required=False)
+
+    def validate_distributed(self, value):
+        if value:
+            raise serializers.ValidationError("distributed routers are not supported")
+        return value
+
+    def validate_ha(self, value):
+        if value:
+            raise serializers.ValidationError("HA routers are not supported")
+        return value
+
+
+class RouterInterfaceSerializer(serializers.Serializer):
+    subnet_id = serializers.UUIDField(required=False)
+    port_id = serializers.UUIDField(required=False)
+
+    def validate(self, attrs):
+        if ("subnet_id" in attrs) == ("port_id" in attrs):
+            raise serializers.ValidationError("Either subnet_id or port_id must be specified")
+        return attrs
+
+
+class FloatingIPSerializer(NeutronSerializer):
+    name = None
+    floating_network_id = serializers.UUIDField()
+    floating_ip_address = IPAddressField(required=False)
+    subnet_id = serializers.UUIDField(required=False, allow_null=True)
+    port_id = serializers.UUIDField(required=False, allow_null=True)
+    fixed_ip_address = IPAddressField(required=False, allow_null=True)
+
+
+class FloatingIPUpdateSerializer(FloatingIPSerializer):
+    floating_network_id = None
+    floating_ip_address = None
+    subnet_id = None

@@ -1,0 +1,40 @@
+"""Networking's tunables. Each reads a Django setting of the same name if
+the project defines one, else the environment, else Neutron's default."""
+import os
+
+from django.conf import settings
+
+
+def _str(name, default):
+    return str(getattr(settings, name, None) or os.environ.get(name, default))
+
+
+def _int(name, default):
+    return int(getattr(settings, name, None) or os.environ.get(name, default))
+
+
+def _range(name, default):
+    low, _, high = _str(name, default).partition(":")
+    return int(low), int(high)
+
+
+# VXLAN VNIs tenant networks are given from (Neutron's vni_ranges), low:high.
+VNI_RANGE = _range("STRATUS_VNI_RANGE", "1:65535")
+# MTU of a VXLAN network: 1500 less the 50 bytes of VXLAN over IPv4.
+VXLAN_MTU = _int("STRATUS_VXLAN_MTU", 1450)
+# MTU of a flat network: the physical network's own.
+FLAT_MTU = _int("STRATUS_FLAT_MTU", 1500)
+# Physical networks a flat network may be put on (comma separated).
+PHYSICAL_NETWORKS = [name for name in _str("STRATUS_PHYSICAL_NETWORKS", "public").split(",") if name]
+# The availability zone every network and router is in.
+AVAILABILITY_ZONE = _str("STRATUS_NETWORK_AVAILABILITY_ZONE", "nova")
+# Neutron's default quotas (quota_network, quota_subnet, ...); -1 is no limit.
+DEFAULT_QUOTAS = {
+    "network": _int("STRATUS_QUOTA_NETWORK", 100),
+    "subnet": _int("STRATUS_QUOTA_SUBNET", 100),
+    "port": _int("STRATUS_QUOTA_PORT", 500),
+    "router": _int("STRATUS_QUOTA_ROUTER", 10),
+    "floatingip": _int("STRATUS_QUOTA_FLOATINGIP", 50),
+    "security_group": _int("STRATUS_QUOTA_SECURITY_GROUP", 10),
+    "security_group_rule": _int("STRATUS_QUOTA_SECURITY_GROUP_RULE", 100),
+}

@@ -1,0 +1,164 @@
+"""Handing out what must never be handed out twice: fixed IPs per subnet,
+MAC addresses, VXLAN VNIs. Each is backed by a unique constraint; the
+allocator locks the subnet row it picks from, so concurrent creates wait
+for each other instead of colliding."""
+import ipaddress
+import random
+
+from django.db import IntegrityError, transaction
+
+from network import conf, errors
+from network.models import IPAllocation, Network, Port, Subnet
+
+MAC_PREFIX = "fa:16:3e"  # Neutron's base_mac
+ATTEMPTS = 16
+
+
+def allocate_vni():
+    """The lowest VXLAN VNI of the range no network holds. Called inside the
+    transaction that inserts the network; a concurrent insert of the same
+    VNI fails on the unique constraint and the caller retries."""
+    low, high = conf.VNI_RANGE
+    used = set(Network.objects.filter(network_type=Network.Type.VXLAN, segmentation_id__gte=low,
+                                      segmentation_id__lte=high).values_list("segmentation_id", flat=True))
+    for vni in range(low, high + 1):
+        if vni not in used:
+            return vni
+    raise errors.conflict("NoNetworkAvailable",
+                          "Unable to create the network. No tenant network is available for allocation.")
+
+
+def create_network(**fields):
+    """Inserts a network, allocating its VNI when it is a VXLAN network
+    without one asked for."""
+    allocate = fields.get("network_type", Network.Type.VXLAN) == Network.Type.VXLAN and \
+        fields.get("segmentation_id") is None
+    for _ in range(ATTEMPTS):
+        if allocate:
+            fields["segmentation_id"] = allocate_vni()
+        try:
+            with transaction.atomic():
+                return Network.objects.create(**fields)
+        except IntegrityError:
+            if not allocate:
+                break
+    if fields.get("network_type") == Network.Type.FLAT:
+        raise errors.conflict("FlatNetworkInUse", f"Unable to create the flat network. Physical network "
+                                                  f"{fields.get('physical_network')} is in use.")
+    raise errors.conflict("SegmentationIdInUse", f"Unable to create the network. The VXLAN "
+                                                 f"{fields.get('segmentation_id')} is in use.")
+
+
+def random_mac():
+    return MAC_PREFIX + "".join(f":{random.randint(0, 255):02x}" for _ in range(3))
+
+
+def create_port(**fields):
+    """Inserts a port with a fresh MAC (unless one is given)."""
+    given = "mac_address" in fields
+    for _ in range(ATTEMPTS):
+        if not given:
+            fields["mac_address"] = random_mac()
+        if Port.objects.filter(mac_address=fields["mac_address"]).exists() and given:
+            break
+        try:
+            with transaction.atomic():
+                return Port.objects.create(**fields)
+        except IntegrityError:
+            if given:
+                break
+    raise errors.conflict("MacAddressInUse", f"Unable to complete operation for network {fields['network'].id}. "
+                                             f"The mac address {fields['mac_address']} is in use.")
+
+
+def pool_ranges(subnet):
+    for pool in subnet.allocation_pools:
+        yield int(ipaddress.ip_address(pool["start"])), int(ipaddress.ip_address(pool["end"]))
+
+
+def in_pools(subnet, address):
+    value = int(ipaddress.ip_address(address))
+    return any(start <= value <= end for start, end in pool_ranges(subnet))
+
+
+def in_subnet(subnet, address):
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(subnet.cidr)
+    except ValueError:
+        return False
+
+
+def first_free(subnet):
+    """The lowest address of the subnet's pools not allocated, or None.
+    The caller holds the subnet's row lock."""
+    used = {int(ipaddress.ip_address(ip)) for ip in subnet.allocations.values_list("ip_address", flat=True)}
+    for start, end in pool_ranges(subnet):
+        candidate = start
+        while candidate <= end:
+            if candidate not in used:
+                return str(ipaddress.ip_address(candidate))
+            candidate += 1
+    return None
+
+
+def lock_subnets(network, subnet_ids=None):
+    """The network's subnets (or those of `subnet_ids`), locked for update in
+    a fixed order so two allocators never wait on each other crosswise."""
+    subnets = Subnet.objects.select_for_update().filter(network=network).order_by("created_at", "id")
+    if subnet_ids is not None:
+        subnets = subnets.filter(id__in=subnet_ids)
+    return list(subnets)
+
+
+def allocate_fixed_ips(port, requested):
+    """Gives `port` its fixed IPs, inside the caller's transaction.
+    `requested` is Neutron's fixed_ips list ([{"subnet_id"}, {"ip_address"},
+    both]) or None for one address from the network's first subnet with room."""
+    network = port.network
+    if requested is None:
+        subnets = lock_subnets(network)
+        for subnet in subnets:
+            address = first_free(subnet)
+            if address is not None:
+                IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+                return
+        if subnets:
+            raise errors.ip_generation_failure(network.id)
+        return
+    subnets = {str(subnet.id): subnet for subnet in lock_subnets(network)}
+    for entry in requested:
+        subnet_id, address = entry.get("subnet_id"), entry.get("ip_address")
+        if subnet_id is not None:
+            subnet = subnets.get(str(subnet_id))
+            if subnet is None:
+                raise errors.bad_request("InvalidInput", f"Invalid input for operation: Failed to create port on "
+                                                         f"network {network.id}, because fixed_ips included invalid "
+                                                         f"subnet {subnet_id}.")
+            if address is not None and not in_subnet(subnet, address):
+                raise errors.bad_request("InvalidIpForSubnet",
+                                         f"IP address {address} is not a valid IP for the specified subnet.")
+        else:
+            subnet = next((s for s in subnets.values() if in_subnet(s, address)), None)
+            if subnet is None:
+                raise errors.bad_request("InvalidIpForNetwork", f"IP address {address} is not a valid IP for any "
+                                                                f"of the subnets on the specified network.")
+        if address is None:
+            address = first_free(subnet)
+            if address is None:
+                raise errors.ip_generation_failure(network.id)
+        elif address in (subnet.gateway_ip, str(ipaddress.ip_network(subnet.cidr).network_address),
+                         str(ipaddress.ip_network(subnet.cidr).broadcast_address)) \
+                and not port.device_owner.startswith("network:router"):
+            if address != subnet.gateway_ip:
+                raise errors.bad_request("InvalidIpForSubnet",
+                                         f"IP address {address} is not a valid IP for the specified subnet.")
+            raise errors.conflict("IpAddressAlreadyAllocated",
+                                  f"IP address {address} already allocated in subnet {subnet.id}")
+        elif subnet.allocations.filter(ip_address=address).exists():
+            raise errors.conflict("IpAddressAlreadyAllocated",
+                                  f"IP address {address} already allocated in subnet {subnet.id}")
+        IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+
+
+def normalize_address(address):
+    return str(ipaddress.ip_address(address))

@@ -1,0 +1,171 @@
+"""Real kernel objects for the agent's drivers, Neutron full-stack style:
+"hosts" are network namespaces (with an underlay between them), "machines"
+are namespaces with a veth plugged into a host's bridge like a VM's tap.
+Everything a test makes is removed by its fixture, and checked to be gone."""
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from network.agent import bridges, dhcp, iplib
+from network.agent.resources import Host
+
+if os.geteuid() != 0:
+    pytest.skip("the agent's drivers need root (namespaces, bridges)", allow_module_level=True)
+
+TEST_PREFIX = "sttest-"
+UNDERLAY_CIDR = "192.168.250.0/24"
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+def mac_of(number):
+    return "fa:16:3e:00:%02x:%02x" % divmod(number, 256)
+
+
+class Machine:
+    """A namespace with eth0, whose peer (named like the port's tap) sits in
+    the host's namespace, ready to plug."""
+
+    def __init__(self, lab, host, port):
+        self.lab, self.host, self.port = lab, host, port
+        self.namespace = lab.namespace("m")
+        with iplib.ip(host.namespace) as handle:
+            iplib.ensure_veth(handle, port.tap, "eth0", self.namespace)
+        with iplib.ip(self.namespace) as handle:
+            handle.link("set", index=iplib.link_index(handle, "eth0"), address=port.mac_address)
+            iplib.set_up(handle, "eth0")
+
+    def run(self, *argv, check=False):
+        return iplib.run(self.namespace, list(argv), check=check)
+
+    def set_address(self, cidr):
+        self.run("ip", "addr", "add", cidr, "dev", "eth0", check=True)
+
+    def replace_address(self, old_cidr, new_cidr):
+        self.run("ip", "addr", "del", old_cidr, "dev", "eth0", check=True)
+        self.set_address(new_cidr)
+
+    def set_mac(self, mac):
+        self.run("ip", "link", "set", "eth0", "address", mac, check=True)
+
+    def addresses(self):
+        out = self.run("ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout
+        return [line.split()[3] for line in out.splitlines()]
+
+    def dhcp(self):
+        """Asks for an address with busybox udhcpc; returns the variables its
+        script saw (ip, mask, router, staticroutes, dns, hostname...)."""
+        report = self.lab.tmp / f"{self.namespace}.lease"
+        script = self.lab.tmp / "udhcpc.sh"
+        script.write_text(
+            "#!/bin/sh\n"
+            'if [ "$1" = bound ]; then\n'
+            '  ip addr add "$ip/$mask" dev "$interface"\n'
+            f'  env > "{report}"\n'
+            "fi\n")
+        script.chmod(0o755)
+        self.run("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "3",
+                 "-O", "mtu", "-O", "staticroutes",
+                 "-s", str(script), check=True)
+        return dict(line.split("=", 1) for line in report.read_text().splitlines() if "=" in line)
+
+    def reachable(self, address, attempts=3):
+        """True when `address` answers a ping (a few tries: the first packet
+        may wait for ARP)."""
+        for _ in range(attempts):
+            if self.run("busybox", "ping", "-c", "1", "-W", "2", address).returncode == 0:
+                return True
+        return False
+
+    def serve_tcp(self, port):
+        """A TCP listener on `port` that accepts and closes each connection."""
+        process = iplib.popen(self.namespace, ["busybox", "nc", "-ll", "-p", str(port), "-e", "/bin/true"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lab.processes.append(process)
+
+    def tcp_connects(self, address, port):
+        return self.run("busybox", "nc", "-w", "2", address, str(port)).returncode == 0
+
+    def unreachable(self, address):
+        return self.run("busybox", "ping", "-c", "2", "-W", "1", address).returncode != 0
+
+
+class Lab:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.namespaces = []
+        self.dhcp_networks = []
+        self.processes = []
+        self.run_id = uuid.uuid4().hex[:6]
+        self.underlay = None
+
+    def namespace(self, role):
+        name = f"{TEST_PREFIX}{self.run_id}-{role}{len(self.namespaces)}"
+        iplib.ensure_namespace(name)
+        self.namespaces.append(name)
+        return name
+
+    def host(self, underlay_number=None):
+        """A node as a namespace; with `underlay_number`, an underlay
+        interface ul0 at 192.168.250.<n> on a switch shared by the lab's hosts."""
+        namespace = self.namespace("h")
+        if underlay_number is None:
+            return Host(namespace=namespace, state_dir=self.tmp / namespace)
+        if self.underlay is None:
+            self.underlay = self.namespace("ul")
+            with iplib.ip(self.underlay) as handle:
+                handle.link("add", ifname="switch", kind="bridge", br_stp_state=0, br_forward_delay=0)
+                iplib.set_up(handle, "switch")
+        local_ip = f"192.168.250.{underlay_number}"
+        with iplib.ip(self.underlay) as handle:
+            iplib.ensure_veth(handle, f"to-{underlay_number}", "ul0", namespace)
+            handle.link("set", index=iplib.link_index(handle, f"to-{underlay_number}"),
+                        master=iplib.link_index(handle, "switch"), state="up")
+        with iplib.ip(namespace) as handle:
+            iplib.ensure_address(handle, "ul0", local_ip, 24)
+            iplib.set_up(handle, "ul0")
+        return Host(namespace=namespace, underlay_interface="ul0", local_ip=local_ip,
+                    state_dir=self.tmp / namespace)
+
+    def machine(self, host, network, port, plug=True):
+        machine = Machine(self, host, port)
+        if plug:
+            bridges.plug(host, network, port.tap)
+        return machine
+
+    def enable_dhcp(self, host, network, *args, **kwargs):
+        self.dhcp_networks.append((host, network))
+        return dhcp.enable(host, network, *args, **kwargs)
+
+    def cleanup(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        for host, network in self.dhcp_networks:
+            dhcp.disable(host, network)
+        for name in reversed(self.namespaces):
+            iplib.delete_namespace(name)
+
+
+    def leftovers(self):
+        """The lab's namespaces and dnsmasq processes that still exist."""
+        made = set(self.namespaces) | {dhcp.namespace_name(n) for _, n in self.dhcp_networks}
+        namespaces = [n for n in iplib.list_namespaces() if n in made]
+        processes = subprocess.run(["pgrep", "-f", f"dnsmasq.*{self.tmp}"],
+                                   capture_output=True, text=True).stdout.split()
+        return namespaces, processes
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Makes hosts and machines; removes them all after the test and fails
+    the test if any namespace or dnsmasq it made is left."""
+    lab = Lab(tmp_path)
+    yield lab
+    lab.cleanup()
+    assert lab.leftovers() == ([], []), "the test left kernel objects or processes behind"

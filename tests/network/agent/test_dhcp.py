@@ -1,0 +1,77 @@
+"""dhcp: dnsmasq in qdhcp-<network id> hands the ports' fixed IPs to fake
+machines over a real bridge, follows port changes on SIGHUP, and leaves
+nothing behind when disabled."""
+import os
+
+from network.agent import bridges, dhcp, iplib
+from network.agent.resources import FixedIP, Network, Port, Subnet
+
+from .conftest import mac_of, new_id
+
+
+def dhcp_network(lab, host, machine_count):
+    network = Network(id=new_id(), mtu=1450)
+    subnet = Subnet(id=new_id(), cidr="10.30.0.0/24", gateway_ip="10.30.0.1",
+                    host_routes=(("10.99.0.0/16", "10.30.0.254"),))
+    bridges.ensure_network(host, network)
+    dhcp_port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(2),
+                     fixed_ips=(FixedIP(subnet.id, "10.30.0.2"),))
+    ports = [Port(id=new_id(), network_id=network.id, mac_address=mac_of(10 + n),
+                  fixed_ips=(FixedIP(subnet.id, f"10.30.0.{10 + n}"),), hostname=f"vm{n}")
+             for n in range(machine_count)]
+    return network, subnet, dhcp_port, ports
+
+
+def test_machines_get_their_fixed_ips_routes_and_reach_each_other(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 2)
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, ports)
+    machines = [lab.machine(host, network, port) for port in ports]
+
+    leases = [machine.dhcp() for machine in machines]
+
+    assert [lease["ip"] for lease in leases] == ["10.30.0.10", "10.30.0.11"]
+    assert [machine.addresses() for machine in machines] == [["10.30.0.10/24"], ["10.30.0.11/24"]]
+    assert leases[0]["hostname"] == "vm0"
+    assert leases[0]["mtu"] == "1450"
+    assert leases[0]["dns"].split() == ["10.30.0.2"]
+    # Option 121: metadata via the DHCP port, the host route, the default route.
+    assert leases[0]["staticroutes"].split() == [
+        "169.254.169.254/32", "10.30.0.2", "10.99.0.0/16", "10.30.0.254", "0.0.0.0/0", "10.30.0.1"]
+    assert machines[0].reachable("10.30.0.11")
+    assert machines[1].reachable("10.30.0.2")
+    # DNS answers the ports' names and forwards nothing.
+    answer = machines[0].run("busybox", "nslookup", "vm1", "10.30.0.2").stdout
+    assert "10.30.0.11" in answer
+
+
+def test_a_port_added_later_is_served_after_a_reload_not_a_restart(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 2)
+    pid = lab.enable_dhcp(host, network, [subnet], dhcp_port, ports[:1])
+    late = lab.machine(host, network, ports[1])
+
+    assert late.run("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "2", "-T", "1",
+                    "-s", "/bin/true").returncode != 0
+    dhcp.set_ports(host, network, [subnet], ports)
+
+    assert late.dhcp()["ip"] == "10.30.0.11"
+    assert dhcp.running_pid(host, network) == pid
+    # enable() with the same subnets reloads too.
+    assert dhcp.enable(host, network, [subnet], dhcp_port, ports) == pid
+
+
+def test_disable_removes_process_namespace_veth_and_files(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 1)
+    pid = lab.enable_dhcp(host, network, [subnet], dhcp_port, ports)
+    assert iplib.namespace_exists(dhcp.namespace_name(network))
+
+    dhcp.disable(host, network)
+    dhcp.disable(host, network)
+
+    assert not os.path.exists(f"/proc/{pid}/cmdline") or not open(f"/proc/{pid}/cmdline").read()
+    assert not iplib.namespace_exists(dhcp.namespace_name(network))
+    with iplib.ip(host.namespace) as handle:
+        assert iplib.link_index(handle, dhcp.veth_name(network)) is None
+    assert not dhcp.state_dir(host, network).exists()

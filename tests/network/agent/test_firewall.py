@@ -1,0 +1,123 @@
+"""firewall: security-group rules and anti-spoofing per port, seen from fake
+machines on one bridge: what gets through and what does not."""
+from dataclasses import replace
+
+import pytest
+
+from network.agent import bridges, firewall
+from network.agent.resources import AddressPair, FixedIP, Network, Port, SecurityGroupRule
+
+from .conftest import mac_of, new_id
+
+ALLOW_EGRESS = SecurityGroupRule("egress", "IPv4")
+ALLOW_PING = SecurityGroupRule("ingress", "IPv4", "icmp")
+
+
+def make_port(network, number, rules=(ALLOW_EGRESS,), **fields):
+    return Port(id=new_id(), network_id=network.id, mac_address=mac_of(number),
+                fixed_ips=(FixedIP("s", f"10.40.0.{number}"),), security_group_rules=tuple(rules),
+                **fields)
+
+
+@pytest.fixture
+def segment(lab):
+    """A host with a bridge and a function making a machine with a port
+    at 10.40.0.<number>, its rules applied."""
+    host = lab.host()
+    network = Network(id=new_id())
+    bridges.ensure_network(host, network)
+
+    def machine(number, rules=(ALLOW_EGRESS,), **fields):
+        port = make_port(network, number, rules, **fields)
+        firewall.apply_port(host, port)
+        machine = lab.machine(host, network, port)
+        machine.set_address(f"10.40.0.{number}/24")
+        return machine
+
+    machine.host, machine.network = host, network
+    return machine
+
+
+def test_ingress_is_denied_until_a_rule_allows_it_and_again_once_it_is_removed(segment):
+    a, b = segment(10), segment(11)
+    assert a.unreachable("10.40.0.11")
+
+    firewall.apply_port(segment.host, replace(b.port, security_group_rules=(ALLOW_EGRESS, ALLOW_PING)))
+    assert a.reachable("10.40.0.11")
+
+    firewall.apply_port(segment.host, b.port)
+    assert a.unreachable("10.40.0.11")
+
+    firewall.apply_port(segment.host, replace(b.port, security_group_rules=(ALLOW_EGRESS, ALLOW_PING)))
+    assert a.reachable("10.40.0.11")
+
+
+def test_replies_pass_but_a_port_without_egress_rules_cannot_start_traffic(segment):
+    a = segment(10, rules=(ALLOW_EGRESS, ALLOW_PING))
+    b = segment(11, rules=(ALLOW_PING,))
+    assert a.reachable("10.40.0.11")      # b's echo replies leave as established
+    assert b.unreachable("10.40.0.10")    # b may not send a new request
+
+
+def test_tcp_port_range_and_remote_prefix(segment):
+    ssh_from_a = SecurityGroupRule("ingress", "IPv4", "tcp", 2200, 2300, remote_ip_prefix="10.40.0.10/32")
+    server = segment(11, rules=(ALLOW_EGRESS, ssh_from_a))
+    a, c = segment(10), segment(12)
+    server.serve_tcp(2222)
+    server.serve_tcp(2400)
+
+    assert a.tcp_connects("10.40.0.11", 2222)
+    assert not a.tcp_connects("10.40.0.11", 2400)
+    assert not c.tcp_connects("10.40.0.11", 2222)
+
+
+def test_a_remote_group_admits_its_members_only(segment):
+    from_members = SecurityGroupRule("ingress", "IPv4", "icmp", remote_addresses=("10.40.0.12",))
+    target = segment(11, rules=(ALLOW_EGRESS, from_members))
+    outsider, member = segment(10), segment(12)
+    assert member.reachable("10.40.0.11")
+    assert outsider.unreachable("10.40.0.11")
+
+
+def test_a_port_cannot_spoof_an_ip_or_mac_unless_allowed(segment):
+    segment(11, rules=(ALLOW_EGRESS, ALLOW_PING))
+    a = segment(10)
+    assert a.reachable("10.40.0.11")
+
+    a.replace_address("10.40.0.10/24", "10.40.0.50/24")
+    assert a.unreachable("10.40.0.11")
+
+    firewall.apply_port(segment.host, replace(a.port, allowed_address_pairs=(AddressPair("10.40.0.48/30"),)))
+    assert a.reachable("10.40.0.11")
+
+    a.replace_address("10.40.0.50/24", "10.40.0.10/24")
+    a.set_mac(mac_of(99))
+    assert a.unreachable("10.40.0.11")
+
+
+def test_port_security_off_lets_a_port_send_from_any_address(segment):
+    segment(11, rules=(ALLOW_EGRESS, ALLOW_PING))
+    a = segment(10, port_security_enabled=False)
+    a.replace_address("10.40.0.10/24", "10.40.0.50/24")
+    assert a.reachable("10.40.0.11")
+    assert firewall.port_chains(segment.host).get(firewall.SG_TABLE, set()) & {f"in-{a.port.id}"} == set()
+
+
+def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
+    a, b, c = segment(10), segment(11), segment(12)
+    firewall.remove_port(segment.host, b.port)
+    firewall.remove_port(segment.host, b.port)
+    assert a.reachable("10.40.0.11")       # no rules left: nothing filters b
+    assert a.unreachable("10.40.0.12")
+
+    firewall.resync(segment.host, [a.port])
+    chains = firewall.port_chains(segment.host)
+    assert chains[firewall.SG_TABLE] == {f"in-{a.port.id}", f"out-{a.port.id}"}
+    assert chains[firewall.ANTISPOOF_TABLE] == {f"spoof-{a.port.id}"}
+    assert a.reachable("10.40.0.12")
+
+
+def test_an_unknown_protocol_is_refused_naming_it(segment):
+    port = make_port(segment.network, 10, rules=(SecurityGroupRule("ingress", "IPv4", "bogus"),))
+    with pytest.raises(firewall.InvalidRule, match="protocol 'bogus'"):
+        firewall.apply_port(segment.host, port)
