@@ -201,14 +201,14 @@ class ImageCache:
             raise ImageCacheError(f"Image {image_id} is {image.get('status')}, not active: it cannot be used.")
         partial = self.directory / f".{image_id}.{uuid.uuid4().hex}.part"
         try:
-            self._download(image, partial)
+            format_check = self._download(image, partial)
             disk_format = image.get("disk_format")
             if disk_format not in CONVERTIBLE_FORMATS and disk_format not in BACKING_FORMATS:
                 raise ImageCacheError(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
             # Whatever the API let in once (an older upload, a store written
             # behind its back), nothing reaches qemu-img here unchecked.
             try:
-                inspection.check_file(partial, disk_format)
+                format_check.verdict(disk_format, partial.stat().st_size)
             except inspection.UnsafeImage as error:
                 raise ImageCacheError(f"Image {image_id} is refused: {error}")
             if disk_format in CONVERTIBLE_FORMATS:
@@ -231,7 +231,10 @@ class ImageCache:
             partial.with_suffix(".qcow2.part").unlink(missing_ok=True)
 
     def _download(self, image, partial):
+        """Downloads the image's data into `partial`, checking its hashes;
+        returns the format inspection of the data read on the way."""
         image_id = image["id"]
+        format_check = inspection.FormatCheck()
         md5 = hashlib.md5(usedforsecurity=False)
         algo = image.get("os_hash_algo")
         os_hash = hashlib.new(algo) if algo else None
@@ -239,6 +242,7 @@ class ImageCache:
                 open(partial, "xb") as handle:
             for chunk in response.iter_content(CHUNK_SIZE):
                 md5.update(chunk)
+                format_check.feed(chunk)
                 if os_hash:
                     os_hash.update(chunk)
                 handle.write(chunk)
@@ -248,6 +252,7 @@ class ImageCache:
                 raise ImageCacheError(
                     f"Image {image_id}: the downloaded data does not match the image's {name} hash "
                     f"(expected {expected}, got {hasher.hexdigest()}); the partial copy was discarded.")
+        return format_check
 
     def _run(self, command, what):
         result = subprocess.run(command, capture_output=True, text=True)

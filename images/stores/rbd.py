@@ -86,7 +86,13 @@ class RbdStore:
         rados, rbd = _modules()
         cluster, ioctx = self._connect()
         try:
-            rbd.RBD().create(ioctx, image_id, 0, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
+            try:
+                rbd.RBD().create(ioctx, image_id, 0, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
+            except rbd.ImageExists:
+                # Left by an upload of this image that died (only one upload
+                # of an image runs at a time): its data is nobody's.
+                self._remove(rbd, ioctx, image_id)
+                rbd.RBD().create(ioctx, image_id, 0, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
             try:
                 with rbd.Image(ioctx, image_id) as image:
                     allocated = written = 0

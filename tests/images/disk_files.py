@@ -70,3 +70,13 @@ def huge_qcow2(path, virtual="64T"):
 
 def qcow2(path):
     return make_qcow2(path, data_bytes=2**20)
+
+
+def kernel_like(path):
+    """A blob shaped like a Linux kernel (bzImage): a boot sector's 0x55AA
+    signature at 510 and the setup header's magic, then code."""
+    blob = bytearray(os.urandom(64 * 1024))
+    blob[510:512] = b"\x55\xaa"
+    blob[0x202:0x206] = b"HdrS"
+    path.write_bytes(bytes(blob))
+    return path

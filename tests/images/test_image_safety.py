@@ -98,6 +98,7 @@ def test_cli_upload_of_a_vmdk_naming_a_host_file_fails_with_the_reason(cloud, tm
     ("vmdk", lambda directory: disk_files.vmdk(directory / "stream.vmdk", "streamOptimized"), 2**20),
     ("vmdk", lambda directory: disk_files.vmdk(directory / "sparse.vmdk", "monolithicSparse"), 2**20),
     ("iso", lambda directory: disk_files.iso(directory / "ok.iso"), 64 * 2048),
+    ("aki", lambda directory: disk_files.kernel_like(directory / "vmlinuz"), None),
 ])
 def test_valid_images_of_every_format_are_accepted(api, token, tmp_path, disk_format, make, virtual_size):
     path = make(tmp_path)

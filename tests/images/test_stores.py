@@ -104,3 +104,23 @@ def test_discard_partial_removes_what_a_dead_upload_left(store, request):
         store.discard_partial(name, timezone.now())
         assert name not in rbd_images(ceph_conf)
     store.discard_partial(name, timezone.now())  # nothing left: fine
+
+
+def test_add_replaces_what_a_dead_upload_of_the_image_left(store, request):
+    """A dead upload's data the reaper could not remove (the store was
+    unreachable then) does not stop the next upload of the image."""
+    name = unique("retried")
+    if isinstance(store, FilesystemStore):
+        store.directory.mkdir(parents=True)
+        (store.directory / f".{name}.0123.partial").write_bytes(b"old")
+    else:
+        import rados
+        import rbd
+
+        with rados.Rados(conffile=request.getfixturevalue("ceph_conf")) as cluster, \
+                cluster.open_ioctx(settings.IMAGE_RBD_POOL) as ioctx:
+            rbd.RBD().create(ioctx, name, 2**20)
+    url = store.add(name, [b"new data"])
+    with store.open(url) as handle:
+        assert handle.read() == b"new data"
+    store.delete(url)

@@ -1,4 +1,6 @@
-"""Malformed list filters, dates and sort values are Glance's 400, never a 500."""
+"""Malformed list filters, dates and sort values are Glance's 400 naming
+the field, never a 500. (Text no database column can hold, a NUL
+character, is refused for every service in cloud/, see tests/test_fuzz.py.)"""
 import pytest
 
 pytestmark = pytest.mark.live
@@ -21,11 +23,6 @@ def token(cloud):
     ("protected=perhaps", "protected"),
     ("os_hidden=perhaps", "os_hidden"),
     ("member_status=maybe", "member_status"),
-    ("name=a%00b", "name"),
-    ("id=in:a,%00", "id"),
-    ("os_distro=de%00bian", "os_distro"),
-    ("marker=%00", "marker"),
-    ("tag=x%00", "tag"),
     ("checksum=in:,", "checksum"),
 ])
 def test_malformed_list_parameter_is_a_400(api, token, query, field):
@@ -33,16 +30,6 @@ def test_malformed_list_parameter_is_a_400(api, token, query, field):
     assert response.status_code == 400, (query, response.status_code, response.text[:300])
     body = response.json()
     assert body["code"] == "400 Bad Request" and field in body["message"], body
-
-
-@pytest.mark.parametrize("path, field", [
-    ("/image/v2/images/a%00b", "image_id"),
-    ("/image/v2/images/a%00b/members", "image_id"),
-])
-def test_nul_in_a_path_is_a_400(api, token, path, field):
-    response = api.get(path, token=token)
-    assert response.status_code == 400, response.text[:300]
-    assert field in response.json()["message"]
 
 
 def test_changes_since_filters_on_the_update_time(api, token):
