@@ -110,6 +110,11 @@ class InstanceAdmin(WritesEditedFieldsOnly, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj is not None and obj.deleted)
 
+    def get_deleted_objects(self, objs, request):
+        # A delete here is the API's: the instance is marked deleted (its
+        # actions, faults and resizes stay, for history); nothing cascades.
+        return [str(instance) for instance in objs], {Instance._meta.verbose_name_plural: len(objs)}, set(), []
+
     def delete_model(self, request, obj):
         delete_instance(request, obj)
 
@@ -152,7 +157,15 @@ class MigrationAdmin(admin.ModelAdmin):
                     "updated_at"]
     list_filter = ["status", "migration_type"]
     search_fields = ["instance__id", "instance__name", "source_compute", "dest_compute"]
-    readonly_fields = ["instance", "uuid", "old_flavor", "new_flavor"]
+    # A resize moves on through its own steps, and deleting one would drop
+    # the claim it holds without giving the node its capacity back.
+    readonly_fields = read_only_except(Migration, set())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ComputeNode)
@@ -168,6 +181,22 @@ class ComputeNodeAdmin(WritesEditedFieldsOnly, admin.ModelAdmin):
     # the operator's to edit here.
     readonly_fields = read_only_except(ComputeNode, {"cpu_allocation_ratio", "ram_allocation_ratio",
                                                      "disk_allocation_ratio"})
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one by one, through remove_compute_host
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        hosting = obj is not None and Instance.objects.filter(host=obj.host, deleted=False).exists()
+        return super().has_delete_permission(request, obj) and not hosting
+
+    def delete_model(self, request, obj):
+        # As os-services' delete: the node, its compute service and its aggregate memberships.
+        try:
+            lifecycle.remove_compute_host(obj.host)
+        except lifecycle.HostingInstances as error:
+            messages.error(request, str(error))
 
     @admin.action(description="Disable: schedule no new instances here")
     def disable_nodes(self, request, queryset):

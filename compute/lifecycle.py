@@ -1,9 +1,12 @@
-"""What is done to an instance the same way whoever asks for it: the
-compute API and the operators' admin site both delete through here."""
+"""What is done the same way whoever asks for it: the compute API and the
+operators' admin site both delete instances and compute hosts through
+here."""
 from django.db import transaction
 from django.utils import timezone
 
-from compute.models import InstanceAction, Migration, TaskState, start_action
+from compute.models import (
+    AggregateHost, ComputeNode, Instance, InstanceAction, Migration, Service, TaskState, start_action,
+)
 from workers import pipelines
 
 
@@ -37,3 +40,19 @@ def delete(instance, request_id, user_id, project_id):
         for host in leftover_hosts(instance):
             pipelines.cleanup(instance.pk, host)
     return True
+
+
+class HostingInstances(Exception):
+    """A compute host cannot be forgotten while instances live on it."""
+
+
+def remove_compute_host(host):
+    """Forgets compute host `host`: its node, its compute service and its
+    place in aggregates (as Nova does). Refused with HostingInstances while
+    instances live there: their claims and domains are on it."""
+    with transaction.atomic():
+        if Instance.objects.filter(host=host, deleted=False).exists():
+            raise HostingInstances(f"Unable to delete compute service that is hosting instances on {host}.")
+        ComputeNode.objects.filter(host=host).delete()
+        AggregateHost.objects.filter(host=host).delete()
+        Service.objects.filter(host=host, binary=Service.COMPUTE_BINARY).delete()

@@ -162,3 +162,32 @@ def test_deleting_an_instance_in_the_admin_goes_through_the_delete_path(django_d
             worker.stop()
             forget_hosts([host])
             user.delete()
+
+
+def test_admin_deletes_a_compute_host_as_the_api_does_and_never_one_with_instances(operator):
+    from compute.models import Aggregate, AggregateHost, Migration, flavor_snapshot
+
+    node = ComputeNode.objects.create(host=f"adm-{uuid.uuid4().hex[:6]}", hypervisor_uri="test:///default",
+                                      hypervisor_hostname="adm", heartbeat_at=timezone.now())
+    Service.objects.create(host=node.host, binary=Service.COMPUTE_BINARY)
+    aggregate = Aggregate.objects.create(name=f"agg-{node.host}")
+    AggregateHost.objects.create(aggregate=aggregate, host=node.host)
+    instance = Instance.objects.create(name="resizing", project_id="p", user_id="u", flavor_id_at_boot="1",
+                                       flavor_name="m1.tiny", vcpus=1, memory_mb=512, root_gb=1, host=node.host,
+                                       node=node, vm_state=VmState.RESIZED)
+    Migration.objects.create(instance=instance, project_id="p", user_id="u", status=Migration.Status.FINISHED,
+                             source_compute=node.host, source_node=node.host, old_flavor=flavor_snapshot(instance),
+                             new_flavor=flavor_snapshot(instance), old_vm_state=VmState.ACTIVE)
+    node_delete = f"/admin/compute/computenode/{node.pk}/delete/"
+    assert operator.get(node_delete).status_code == 403  # an instance lives there
+    # An instance with a resize is offered for deletion (it is only marked
+    # deleted: nothing cascades), and its migration cannot be deleted alone.
+    page = operator.get(f"/admin/compute/instance/{instance.pk}/delete/")
+    assert page.status_code == 200 and b"would require deleting" not in page.content
+    assert operator.get(f"/admin/compute/migration/{instance.migrations.get().pk}/delete/").status_code == 403
+
+    instance.mark_deleted()
+    assert operator.post(node_delete, {"post": "yes"}).status_code == 302
+    assert not ComputeNode.objects.filter(host=node.host).exists()
+    assert not Service.objects.filter(host=node.host).exists()
+    assert not AggregateHost.objects.filter(host=node.host).exists()
