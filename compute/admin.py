@@ -102,7 +102,7 @@ class InstanceAdmin(WritesEditedFieldsOnly, admin.ModelAdmin):
     search_fields = ["name", "id", "project_id", "host"]
     readonly_fields = read_only_except(Instance, {"name", "description", "access_ipv4", "access_ipv6", "metadata"})
     inlines = [InstanceFaultInline, InstanceActionInline]
-    actions = ["reset_to_error", "reset_to_active", "delete_selected"]
+    actions = ["reset_to_error", "reset_to_active"]  # and delete_selected, through delete_queryset
 
     def has_add_permission(self, request):
         return False  # a server is made by the API: quota, scheduling, the boot pipeline

@@ -191,3 +191,28 @@ def test_admin_deletes_a_compute_host_as_the_api_does_and_never_one_with_instanc
     assert not ComputeNode.objects.filter(host=node.host).exists()
     assert not Service.objects.filter(host=node.host).exists()
     assert not AggregateHost.objects.filter(host=node.host).exists()
+
+
+def test_deleting_instances_of_a_down_node_in_bulk_gives_the_node_its_capacity_back(operator):
+    from compute.models import claim_resources
+
+    node = ComputeNode.objects.create(host=f"adm-{uuid.uuid4().hex[:6]}", hypervisor_uri="test:///default",
+                                      hypervisor_hostname="adm", vcpus=8, memory_mb=4096, local_gb=50,
+                                      heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    instances = [Instance.objects.create(name=f"on-down-{index}", project_id="p", user_id="u",
+                                         flavor_id_at_boot="1", flavor_name="m1.tiny", vcpus=1, memory_mb=512,
+                                         root_gb=1, host=node.host, node=node, vm_state=VmState.ACTIVE)
+                 for index in range(3)]
+    for instance in instances:
+        assert claim_resources(instance, node) is not None
+    node.refresh_from_db()
+    assert (node.vcpus_used, node.memory_mb_used, node.local_gb_used) == (3, 1536, 3)
+    response = operator.post("/admin/compute/instance/", {
+        "action": "delete_selected", "_selected_action": [str(instance.pk) for instance in instances[:2]],
+        "post": "yes"})
+    assert response.status_code == 302
+    node.refresh_from_db()
+    # The node is down: the records are deleted here (the API's local delete).
+    assert (node.vcpus_used, node.memory_mb_used, node.local_gb_used) == (1, 512, 1)
+    assert Instance.objects.filter(pk__in=[i.pk for i in instances[:2]], deleted=True).count() == 2
+    assert not Instance.objects.get(pk=instances[2].pk).deleted
