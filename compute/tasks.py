@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.result import AsyncResult
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from compute import conf
@@ -239,7 +240,12 @@ def reconcile():
     if conf.RESIZE_CONFIRM_WINDOW > 0:
         outcome["confirmed"] = confirm_waiting_resizes(now - timedelta(seconds=conf.RESIZE_CONFIRM_WINDOW))
     deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
-    for instance in Instance.objects.filter(deleted=False, task_state__isnull=False, updated_at__lt=deadline):
+    # Each stuck instance comes with its node and unfinished resize (the
+    # three read once for all of them, not per instance).
+    stuck = Instance.objects.filter(deleted=False, task_state__isnull=False, updated_at__lt=deadline).select_related(
+        "node").prefetch_related(Prefetch("migrations", to_attr="unfinished_migrations", queryset=Migration.objects
+                                          .filter(status__in=Migration.Status.BEFORE_FINISH)))
+    for instance in stuck:
         if reconcile_stuck(instance):
             outcome["stuck"] += 1
     # A down node's builds cannot go on: end them now rather than at the deadline.
@@ -267,6 +273,8 @@ def confirm_waiting_resizes(finished_before):
 
 
 def reconcile_stuck(instance):
+    """Moves on an instance stuck in its task_state (read by reconcile,
+    with its node and `unfinished_migrations`)."""
     seconds = conf.TASK_STATE_DEADLINE
     state = instance.task_state
     if state == TaskState.DELETING:
@@ -286,8 +294,7 @@ def reconcile_stuck(instance):
     if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
         return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
                          expected_task_state=state)
-    migration = Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.BEFORE_FINISH).first() \
-        if state in TaskState.RESIZING else None
+    migration = next(iter(instance.unfinished_migrations), None) if state in TaskState.RESIZING else None
     if migration is not None:
         return undo_resize(instance, migration, f"Resize did not finish within {seconds} seconds "
                                                 f"(stuck in {state}).") != "moved on"

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
+from compute import lifecycle
 from compute.api.base import ComputeView, nova_time, nova_time_usec, require_bool, require_string
-from compute.models import AggregateHost, ComputeNode, Instance, Service, alive_since
+from compute.models import ComputeNode, Instance, Service, alive_since
 
 
 def by_uuid(model, value, label):
@@ -94,14 +95,12 @@ class ServiceView(ComputeView):
 
     def delete(self, request, service_id):
         service = self.find(service_id)
-        hosting = (service.binary == Service.COMPUTE_BINARY
-                   and Instance.objects.filter(host=service.host, deleted=False).exists())
-        if hosting:
-            raise BadRequest(f"Unable to delete compute service that is hosting instances on {service.host}.")
-        with transaction.atomic():
-            if service.binary == Service.COMPUTE_BINARY:
-                ComputeNode.objects.filter(host=service.host).delete()
-                AggregateHost.objects.filter(host=service.host).delete()  # as Nova does
+        if service.binary == Service.COMPUTE_BINARY:
+            try:
+                lifecycle.remove_compute_host(service.host)
+            except lifecycle.HostingInstances as error:
+                raise BadRequest(str(error)) from None
+        else:
             service.delete()
         return Response(status=204)
 

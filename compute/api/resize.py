@@ -92,13 +92,3 @@ def revert_resize(request, instance):
         pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
                                 "revertResize")
     return Response(status=202)
-
-
-def leftover_hosts(instance):
-    """Hosts other than the instance's own that hold files of a resize in
-    progress: a delete cleans them too."""
-    hosts = set()
-    for source, dest in Migration.objects.filter(instance_id=instance.pk, status__in=Migration.Status.IN_PROGRESS
-                                                 ).values_list("source_compute", "dest_compute"):
-        hosts.update(host for host in (source, dest) if host and host != instance.host)
-    return hosts

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
-from compute import quotas
+from compute import lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles
 from compute.api import resize as resize_actions
@@ -27,8 +27,8 @@ from compute.api.base import (
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
 from compute.models import (
-    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, KeyPair, LockedByAdmin,
-    ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
+    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
+    LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
 from workers import pipelines
 
@@ -425,21 +425,10 @@ class ServerView(ComputeView):
 
 
 def delete_instance(request, instance):
-    if instance.task_state == TaskState.DELETING:
-        return  # a delete is under way already
-    with transaction.atomic():
-        begin_or_conflict(instance, "delete")
-        action = start_action(instance, "delete", *request_ids(request))
-        node = instance.node
-        if instance.host is None or node is None or not node.is_up:
-            # Nothing runs on a node (not scheduled yet), or the node is
-            # gone: delete the record here, as Nova's local delete does.
-            instance.mark_deleted()
-            InstanceAction.objects.filter(pk=action.pk).update(finish_time=timezone.now())
-        else:
-            pipelines.destroy(instance.pk, instance.host)
-        for host in resize_actions.leftover_hosts(instance):
-            pipelines.cleanup(instance.pk, host)
+    try:
+        lifecycle.delete(instance, *request_ids(request))
+    except InvalidState as error:
+        raise Conflict(str(error)) from None
 
 
 # Server actions on the node: body key -> (transition name, action name recorded).
