@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-EXAMPLES_PER_ROUTE = 15
+EXAMPLES_PER_ROUTE = 8
 
 API_APPS = ("cloud", "identity", "compute", "images", "network", "volumes")
 BASE_DIR = Path(settings.BASE_DIR)
@@ -277,7 +277,6 @@ def make_rows(cloud):
     """One real row of each kind a path names, made through the APIs (the ORM
     for what only a compute node makes)."""
     from compute.models import ComputeNode, Instance, InstanceAction, Service, VmState
-    from images.models import ACTIVE, Image
 
     admin, admin_body = cloud.issue("admin", settings.ADMIN_PASSWORD, "admin")
     demo, demo_body = cloud.issue("demo", settings.DEMO_PASSWORD, "demo")
@@ -313,9 +312,12 @@ def make_rows(cloud):
         "name": f"fuzz-{suffix}", "disk_format": "qcow2", "container_format": "bare", "visibility": "shared",
         "tags": ["fuzz"]})["id"]
     cloud.call("POST", f"/image/v2/images/{image}/members", admin, {"member": demo_project})
-    bootable = Image.objects.create(name=f"fuzz-active-{suffix}", status=ACTIVE, disk_format="qcow2",
-                                    container_format="bare", size=2**20, virtual_size=2**20, owner=admin_project,
-                                    visibility="public").id
+    bootable = cloud.call("POST", "/image/v2/images", admin, {
+        "name": f"fuzz-active-{suffix}", "disk_format": "raw", "container_format": "bare",
+        "visibility": "public"})["id"]
+    uploaded = cloud.client.put(f"/image/v2/images/{bootable}/file", bytes(2**16),
+                                content_type="application/octet-stream", headers={"X-Auth-Token": admin})
+    assert uploaded.status_code == 204, uploaded.content
 
     cloud.seeds = seed_bodies(admin, demo_project, admin_project, demo_user, role, region, catalog[0]["service_id"],
                               keypair["keypair"], node.host, bootable, server_group)
@@ -655,7 +657,7 @@ def test_no_request_is_a_5xx_and_errors_are_in_the_services_format(cloud, logged
 
 QUERY_GARBAGE = ["2020-13-01T00:00:00", "gt:2020-13-01T00:00:00", "not-a-date", "-1", "9" * 30, "abc",
                  "[[:alpha:]", "in:,"]
-FIELD_GARBAGE = ["abc", -1, 2**64, None, {}, ["x"], 1.5]
+FIELD_GARBAGE = ["abc AAAA==", -1, 2**64, None, {}, ["x"]]
 
 
 def problem(cloud, logged_failures, method, template, request):
