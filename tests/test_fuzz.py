@@ -710,6 +710,31 @@ def test_every_field_of_a_valid_body_refuses_garbage_below_500(cloud, logged_fai
     assert not [found for found in problems if found], "\n".join(found for found in problems if found)
 
 
+PATH_GARBAGE = ["not-a-uuid", "9" * 40, "1" * 400, "-1", "1e400", "ünïcødé☃", "\x00", "..", "' OR '1'='1", "%"]
+ID_ROUTES = [route for route in ROUTES if "{" in route[1]]
+
+
+@pytest.mark.parametrize("method, template, choices, names", ID_ROUTES,
+                         ids=[f"{m} {t}" for m, t, _, _ in ID_ROUTES])
+def test_every_id_in_a_path_refuses_garbage_below_500(cloud, logged_failures, method, template, choices, names):
+    """Each path parameter in turn malformed, the others valid, with the
+    route's valid body (so the id is looked up, not the body refused first)."""
+    choices = dict(choices)
+    headers = {"X-Auth-Token": cloud.tokens["admin"], **PROBE_HEADERS}
+    body = (cloud.seeds.get((method, template)) or [None])[0]
+    content_type = "application/openstack-images-v2.1-json-patch" if method == "PATCH" and "/image/" in template \
+        else "application/json"
+    problems = []
+    for name in re.findall(r"\{(\w+)\}", template):
+        if name in choices:
+            continue
+        for value in PATH_GARBAGE:
+            path = first_path(template.replace("{" + name + "}", quote(value, safe="")), choices, cloud)
+            problems.append(problem(cloud, logged_failures, method, template, (
+                method, path, "", headers, json.dumps(body).encode() if body is not None else None, content_type)))
+    assert not [found for found in problems if found], "\n".join(found for found in problems if found)
+
+
 # ------------------------------------------- what the fuzz found, pinned down
 
 @pytest.mark.parametrize("method, path, body, field", [
@@ -755,3 +780,13 @@ def test_a_keypair_for_a_user_id_that_is_not_a_string_is_a_400(cloud, user_id):
                             json.dumps(body).encode(), "application/json"))
     assert response.status_code == 400, response.content
     assert "'user_id'" in error_message("compute", json.loads(response.content))
+
+
+@pytest.mark.parametrize("project_id", ["1" * 400, "no-such-project"])
+def test_quotas_of_a_project_that_does_not_exist_are_a_400(cloud, project_id):
+    """An id longer than any project's used to be a 500 from the database."""
+    response = send(cloud, ("PUT", f"/compute/v2.1/os-quota-sets/{project_id}", "",
+                            {"X-Auth-Token": cloud.tokens["admin"]},
+                            json.dumps({"quota_set": {"instances": 5}}).encode(), "application/json"))
+    assert response.status_code == 400, response.content
+    assert f"Project ID {project_id} is not a valid project" in error_message("compute", json.loads(response.content))
