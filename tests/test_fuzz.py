@@ -3,10 +3,16 @@ URL configuration) is driven with malformed path ids, query parameters,
 headers and bodies, and must answer below 500, a 4xx in its service's own
 error format.
 
+Three kinds of requests: random ones drawn by hypothesis (ids, query
+parameters, headers, content types and bodies, valid bodies mutated), and,
+since random draws rarely pair the one field with the one value that breaks
+it, every query parameter a route reads, every field of its valid bodies
+and every id in its path, each in turn given values of the wrong kind.
+
 Requests go through Django's test client in-process against the bootstrapped
 test database; the whole module runs inside one transaction that is rolled
-back at its end, and each example inside a savepoint rolled back after it,
-so what a request writes is never seen by another example or another test
+back at its end, and each request inside a savepoint rolled back after it,
+so what a request writes is never seen by another request or another test
 (and nothing is committed, so no work is ever handed to a worker)."""
 import ast
 import copy
@@ -25,8 +31,8 @@ from django.core.management import call_command
 from django.db import transaction
 from django.http import QueryDict
 from django.test import Client
-from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 EXAMPLES_PER_ROUTE = 8
@@ -347,7 +353,8 @@ def make_rows(cloud):
 @pytest.fixture(scope="module")
 def cloud(django_db_setup, django_db_blocker):
     """A bootstrapped cloud with one row of each kind, all rolled back at the
-    end; the image files written meanwhile are removed."""
+    end; the image files written meanwhile are removed. (In this module it
+    stands in for conftest's live server: requests are served in-process.)"""
     store = settings.IMAGE_STORE_DIR
     stored_before = set(store.iterdir()) if store.exists() else set()
     with django_db_blocker.unblock():
