@@ -123,8 +123,9 @@ METHODS = {
 def _identify(body):
     identity_body = _object(body.get("identity"), "auth.identity")
     methods = identity_body.get("methods")
-    if not isinstance(methods, list) or not methods:
-        raise BadRequest("Invalid input for field 'auth.identity.methods': expected a non-empty list.")
+    if not isinstance(methods, list) or not methods or not all(isinstance(method, str) for method in methods):
+        raise BadRequest("Invalid input for field 'auth.identity.methods': expected a non-empty list of method "
+                         "names.")
     method = methods[0]
     if method not in METHODS:
         raise Unauthorized(f"Unsupported authentication method: {method}.")

@@ -56,6 +56,8 @@ def target_user(request, body=None):
     user_id = None
     if request.api_version >= (2, 10):
         user_id = (body or {}).get("user_id") or request.query_params.get("user_id")
+        if user_id is not None:
+            user_id = require_string(user_id, "user_id")
     if user_id and user_id != request.auth.user_id:
         if not request.auth.is_admin:
             raise ApiError("You are not authorized to perform the requested action.", status=403)

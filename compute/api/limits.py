@@ -5,6 +5,14 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest, Forbidden
 from compute import conf, quotas
 from compute.api.base import ComputeView, require_int
+from identity.models import Project
+
+
+def check_project(project_id):
+    """Quotas are set for projects that exist, as Nova checks with Keystone
+    (an id that could never be a project used to reach the database)."""
+    if not Project.objects.filter(pk=project_id).exists():
+        raise BadRequest(f"Project ID {project_id} is not a valid project.")
 
 
 class LimitsView(ComputeView):
@@ -61,6 +69,7 @@ class QuotaSetView(ComputeView):
 
     def put(self, request, project_id):
         data = self.body("quota_set")
+        check_project(project_id)
         allowed = quota_resources(request)
         values = {}
         for key, value in data.items():
