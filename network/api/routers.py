@@ -57,11 +57,18 @@ class RouterViewSet(NeutronViewSet):
                      "availability_zones": [conf.AVAILABILITY_ZONE], "flavor_id": None})
         return body
 
-    def check_gateway_body(self, gateway):
+    def gateway_body(self, values):
+        """The external_gateway_info asked for: None (or Neutron's empty
+        object) removes the gateway."""
+        gateway = values.pop("external_gateway_info", None) or None
+        if gateway is not None and "network_id" not in gateway:
+            raise BadRequest("Invalid input for field 'external_gateway_info.network_id': This field is required.")
         if gateway and not self.caller.is_admin:
             for attribute in ("enable_snat", "external_fixed_ips"):
                 if attribute in gateway:
-                    raise policy_denied(f"{self.action}_router:external_gateway_info:{attribute}")
+                    operation = "create" if self.action == "create" else "update"
+                    raise policy_denied(f"{operation}_router:external_gateway_info:{attribute}")
+        return gateway
 
     def set_gateway(self, router, gateway):
         """Replaces the router's gateway (None: removes it), inside the
@@ -109,8 +116,7 @@ class RouterViewSet(NeutronViewSet):
     def create(self, request, *args, **kwargs):
         values = self.validated()
         project_id = self.owner_of(values)
-        gateway = values.pop("external_gateway_info", None)
-        self.check_gateway_body(gateway)
+        gateway = self.gateway_body(values)
         routes = [dict(route) for route in values.pop("routes", [])]
         values.pop("distributed", None), values.pop("ha", None)
         with transaction.atomic():
@@ -131,9 +137,7 @@ class RouterViewSet(NeutronViewSet):
         with transaction.atomic():
             router = Router.objects.select_for_update().get(pk=router.pk)
             if "external_gateway_info" in values:
-                gateway = values.pop("external_gateway_info")
-                self.check_gateway_body(gateway)
-                self.set_gateway(router, gateway)
+                self.set_gateway(router, self.gateway_body(values))
             if "routes" in values:
                 routes = [dict(route) for route in values.pop("routes")]
                 self.check_routes(router, routes)

@@ -42,6 +42,11 @@ class QuotaView(ApiView):
         body = request.data.get("quota") if isinstance(request.data, dict) else None
         if not isinstance(body, dict):
             raise BadRequest("Invalid input for field 'quota': the request body must be {\"quota\": {...}}.")
+        body = dict(body)
+        # Neutron's check_limit: refuse a limit below what the project already uses.
+        check_limit = body.pop("check_limit", False)
+        if not isinstance(check_limit, bool):
+            raise BadRequest(f"Invalid input for check_limit. Reason: '{check_limit}' is not a boolean.")
         unknown = sorted(set(body) - set(quotas.RESOURCES))
         if unknown:
             raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
@@ -54,6 +59,9 @@ class QuotaView(ApiView):
             if limit is None or isinstance(value, bool) or limit < -1:
                 raise BadRequest(f"Invalid input for {resource}. Reason: '{value}' is not an integer greater "
                                  f"than or equal to -1.")
+            if check_limit and limit >= 0 and quotas.usage_of(project_id, resource) > limit:
+                raise BadRequest(f"Quota limit {limit} for {resource} must be greater than or equal to already "
+                                 f"used {quotas.usage_of(project_id, resource)}")
             limits[resource] = limit
         with transaction.atomic():
             quotas.set_limits(project_id, limits)

@@ -116,6 +116,9 @@ def test_quotas(fresh, admin, demo):
     details = member.get(f"quotas/{project_id}/details").json()["quota"]
     assert details["network"] == {"limit": 3, "used": 3, "reserved": 0}
     assert details["port"] == {"limit": 4, "used": 4, "reserved": 0}
+    below = admin.put(f"quotas/{project_id}", {"quota": {"network": 1, "check_limit": True}})
+    assert "already used 3" in neutron_error(below, 400, "HTTPBadRequest")
+    assert member.get(f"quotas/{project_id}").json()["quota"]["network"] == 3
     assert admin.delete(f"quotas/{project_id}").status_code == 204
     assert member.get(f"quotas/{project_id}").json()["quota"]["network"] == 100
 
@@ -200,7 +203,16 @@ def test_router_interface_by_port_and_policy(demo, admin, external):
     neutron_error(demo.put(f"routers/{router['id']}/add_router_interface", {}), 400, "HTTPBadRequest")
     denied = demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {
         "network_id": external[0]["id"], "enable_snat": False}}})
-    assert "enable_snat" in neutron_error(denied, 403, "PolicyNotAuthorized")
+    assert "update_router:external_gateway_info:enable_snat" in neutron_error(denied, 403, "PolicyNotAuthorized")
+    gateway = {"network_id": external[0]["id"]}
+    assert demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": gateway}}).status_code == 200
+    missing = demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {"enable_snat": True}}})
+    assert "external_gateway_info.network_id" in neutron_error(missing, 400, "HTTPBadRequest")
+    # The CLI's `router unset --external-gateway` sends an empty object.
+    cleared = demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {}}})
+    assert cleared.status_code == 200 and cleared.json()["router"]["external_gateway_info"] is None
+    assert admin.get("ports", params={"device_id": router["id"], "device_owner": "network:router_gateway"}).json()[
+        "ports"] == []
     theirs = admin.create("routers", "router", name=unique("admin"))
     neutron_error(demo.get(f"routers/{theirs['id']}"), 404, "RouterNotFound")
     neutron_error(demo.put(f"routers/{theirs['id']}/add_router_interface", {"subnet_id": subnet["id"]}), 404,
