@@ -254,15 +254,13 @@ class RouterViewSet(NeutronViewSet):
 
 class FloatingIPViewSet(NeutronViewSet):
     queryset = FloatingIP.objects.all()
+    serializer_class, update_serializer_class = bodies.FloatingIPSerializer, bodies.FloatingIPUpdateSerializer
     kind, member_name, collection_name = "FloatingIP", "floatingip", "floatingips"
     admin_only = ("floating_ip_address",)
     filters = {"floating_network_id": ("floating_network_id", as_uuid), "port_id": ("port_id", as_uuid),
                "router_id": ("router_id", as_uuid), "status": "status",
                "floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address"}
     sort_keys = {"floating_ip_address": "floating_ip_address", "status": "status"}
-
-    def get_serializer_class(self):
-        return bodies.FloatingIPUpdateSerializer if self.action == "partial_update" else bodies.FloatingIPSerializer
 
     def render(self, floating_ip, tags):
         body = self.common(floating_ip, tags)

@@ -175,6 +175,8 @@ def test_port_attributes(admin):
     assert by_address["fixed_ips"][0]["subnet_id"] == subnet["id"]
     moved = admin.put(f"ports/{by_address['id']}", {"port": {"fixed_ips": [{"ip_address": "10.70.0.35"}]}})
     assert moved.json()["port"]["fixed_ips"][0]["ip_address"] == "10.70.0.35"
+    moved_network = admin.put(f"ports/{port['id']}", {"port": {"network_id": admin.network()["id"]}})
+    assert neutron_error(moved_network, 400, "HTTPBadRequest") == "Cannot update read-only attribute network_id"
     taken = admin.post("ports", {"port": {"network_id": network["id"], "mac_address": "fa:16:3e:00:00:01"}})
     neutron_error(taken, 409, "MacAddressInUse")
     insecure = admin.post("ports", {"port": {"network_id": network["id"], "port_security_enabled": False,
