@@ -28,3 +28,7 @@ def over_quota(resource):
 
 def ip_generation_failure(network_id):
     return conflict("IpAddressGenerationFailure", f"No more IP addresses available on network {network_id}.")
+
+
+def not_found_as(kind, message):
+    return ApiError(message, status=404, kind=kind)

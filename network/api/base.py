@@ -59,6 +59,7 @@ class NeutronSerializer(serializers.Serializer):
     unknown attributes are refused, as Neutron does."""
 
     wire_names = {}
+    fixed_after_create = ()  # attributes an update may not carry
     name = serializers.CharField(max_length=255, allow_blank=True, required=False)
     description = serializers.CharField(max_length=255, allow_blank=True, allow_null=True, required=False)
     project_id = serializers.CharField(max_length=64, required=False)
@@ -67,6 +68,9 @@ class NeutronSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise BadRequest("Invalid input: the request body must be an object.")
+        fixed = sorted(key for key in data if key in self.fixed_after_create)
+        if fixed:
+            raise BadRequest(f"Cannot update read-only attribute {', '.join(fixed)}")
         fields = {self.wire_names.get(key, key): value for key, value in data.items()}
         unknown = sorted(key for key, field in zip(data, fields) if field not in self.fields
                          or self.fields[field].read_only)
@@ -96,6 +100,12 @@ class NeutronViewSet(ResourceViewSet):
     admin_only = ()           # wire attributes only an admin may set
     tagged = True
     policy = POLICY
+    update_serializer_class = None  # the body of an update, when it differs from a create's
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update") and self.update_serializer_class is not None:
+            return self.update_serializer_class
+        return self.serializer_class
 
     COMMON_FILTERS = {
         "id": ("id", as_uuid), "name": "name", "description": "description", "project_id": "project_id",

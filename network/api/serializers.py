@@ -107,6 +107,7 @@ class SubnetSerializer(NeutronSerializer):
 
 
 class SubnetUpdateSerializer(SubnetSerializer):
+    fixed_after_create = ("network_id", "ip_version", "cidr")
     network_id = None
     ip_version = None
     cidr = None
@@ -130,6 +131,7 @@ class PortSerializer(NeutronSerializer):
 
 
 class PortUpdateSerializer(PortSerializer):
+    fixed_after_create = ("network_id",)
     network_id = None
 
 
@@ -204,6 +206,7 @@ class FloatingIPSerializer(NeutronSerializer):
 
 
 class FloatingIPUpdateSerializer(FloatingIPSerializer):
+    fixed_after_create = ("floating_network_id", "floating_ip_address", "subnet_id")
     floating_network_id = None
     floating_ip_address = None
     subnet_id = None

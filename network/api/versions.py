@@ -16,6 +16,21 @@ EXTENSIONS = [
     ("port-security", "Port Security", "Provides port security"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("security-group", "security-group", "The security groups extension."),
+    ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks "
+                                    "and access to external networks via a NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per tenant"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics "
+                                                           "per project"),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network "
+                                                           "and subnet."),
+    ("availability_zone", "Availability Zone", "The availability zone extension."),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network."),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support for router."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard "
                                                                "attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number "
@@ -49,7 +64,8 @@ class NetworkV20View(ApiView):
     """/v2.0/: the resources this version has, as Neutron lists them."""
 
     policy = {"get": "public"}
-    RESOURCES = ("networks", "subnets", "ports", "extensions")
+    RESOURCES = ("networks", "subnets", "ports", "security-groups", "security-group-rules", "routers",
+                 "floatingips", "quotas", "availability_zones", "network-ip-availabilities", "extensions")
 
     def get(self, request):
         return Response({"resources": [

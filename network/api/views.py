@@ -172,14 +172,11 @@ def check_addressing(cidr, gateway_ip, pools, routes, dns_nameservers):
 
 class SubnetViewSet(NeutronViewSet):
     queryset = Subnet.objects.select_related("network")
-    serializer_class = bodies.SubnetSerializer
+    serializer_class, update_serializer_class = bodies.SubnetSerializer, bodies.SubnetUpdateSerializer
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
     filters = {"network_id": ("network_id", as_uuid), "ip_version": ("ip_version", as_int), "cidr": "cidr",
                "gateway_ip": "gateway_ip", "enable_dhcp": ("enable_dhcp", as_bool)}
     sort_keys = {"cidr": "cidr", "network_id": "network_id", "ip_version": "ip_version"}
-
-    def get_serializer_class(self):
-        return bodies.SubnetUpdateSerializer if self.action == "partial_update" else bodies.SubnetSerializer
 
     def visible(self, queryset):
         if self.caller.is_admin:
@@ -267,6 +264,7 @@ def fixed_ip_filter(values, name):
 
 class PortViewSet(NeutronViewSet):
     queryset = Port.objects.select_related("network").prefetch_related("fixed_ips", "security_groups")
+    serializer_class, update_serializer_class = bodies.PortSerializer, bodies.PortUpdateSerializer
     kind, member_name, collection_name = "Port", "port", "ports"
     admin_only = ("binding:host_id", "binding:profile")
     filters = {
@@ -277,9 +275,6 @@ class PortViewSet(NeutronViewSet):
     }
     sort_keys = {"mac_address": "mac_address", "status": "status", "device_owner": "device_owner",
                  "device_id": "device_id", "network_id": "network_id"}
-
-    def get_serializer_class(self):
-        return bodies.PortUpdateSerializer if self.action == "partial_update" else bodies.PortSerializer
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

@@ -21,13 +21,14 @@ def test_version_discovery(api):
         assert [(v["id"], v["status"]) for v in versions] == [("v2.0", "CURRENT")]
         assert versions[0]["links"][0]["href"].endswith("/network/v2.0/")
     collections = {r["collection"] for r in api.get("/network/v2.0/").json()["resources"]}
-    assert {"networks", "subnets", "ports"} <= collections
+    assert {"networks", "subnets", "ports", "security-groups", "routers", "floatingips", "quotas"} <= collections
 
 
 def test_extensions_list_what_is_implemented(admin):
     aliases = {extension["alias"] for extension in admin.get("extensions").json()["extensions"]}
     assert {"external-net", "provider", "net-mtu", "port-security", "binding", "allowed-address-pairs",
-            "standard-attr-tag", "pagination", "sorting", "project-id"} <= aliases
+            "standard-attr-tag", "pagination", "sorting", "project-id", "security-group", "router", "extraroute",
+            "ext-gw-mode", "quotas", "quota_details", "network-ip-availability", "availability_zone"} <= aliases
     # Not built: clients must not be told they are there.
     assert not {"dvr", "l3-ha", "subnet_allocation", "dns-integration", "qos", "trunk", "agent",
                 "auto-allocated-topology"} & aliases
@@ -174,6 +175,8 @@ def test_port_attributes(admin):
     assert by_address["fixed_ips"][0]["subnet_id"] == subnet["id"]
     moved = admin.put(f"ports/{by_address['id']}", {"port": {"fixed_ips": [{"ip_address": "10.70.0.35"}]}})
     assert moved.json()["port"]["fixed_ips"][0]["ip_address"] == "10.70.0.35"
+    moved_network = admin.put(f"ports/{port['id']}", {"port": {"network_id": admin.network()["id"]}})
+    assert neutron_error(moved_network, 400, "HTTPBadRequest") == "Cannot update read-only attribute network_id"
     taken = admin.post("ports", {"port": {"network_id": network["id"], "mac_address": "fa:16:3e:00:00:01"}})
     neutron_error(taken, 409, "MacAddressInUse")
     insecure = admin.post("ports", {"port": {"network_id": network["id"], "port_security_enabled": False,

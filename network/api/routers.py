@@ -1,0 +1,367 @@
+"""Routers (external gateway, interfaces, static routes) and floating IPs,
+as rows the node agent will plumb. A router's legs are ports it owns:
+network:router_gateway on the external network, network:router_interface
+on each attached subnet, as in Neutron."""
+import ipaddress
+
+from django.db import transaction
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest
+from network import conf, errors, ports, quotas
+from network.api import serializers as bodies
+from network.api.base import NeutronViewSet, as_bool, as_uuid, policy_denied
+from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
+
+ROUTER_POLICY = {**NeutronViewSet.policy, "add_router_interface": "member", "remove_router_interface": "member"}
+
+
+def external_network(network_id, what):
+    """The external network a router gateway or floating IP (`what`) names."""
+    network = Network.objects.filter(pk=network_id, external=True).first()
+    if network is None:
+        raise errors.bad_request("BadRequest", f"Bad {what} request: Network {network_id} is not a valid "
+                                               f"external network.")
+    return network
+
+
+def interface_ports(router):
+    return Port.objects.filter(device_id=str(router.id), device_owner=ports.ROUTER_INTERFACE)
+
+
+def attached_subnets(router):
+    """The subnets a router has a leg in, by id."""
+    return Subnet.objects.filter(allocations__port__in=interface_ports(router)).distinct()
+
+
+class RouterViewSet(NeutronViewSet):
+    queryset = Router.objects.select_related("gateway_port").prefetch_related("gateway_port__fixed_ips")
+    serializer_class = bodies.RouterSerializer
+    kind, member_name, collection_name = "Router", "router", "routers"
+    policy = ROUTER_POLICY
+    filters = {"admin_state_up": ("admin_state_up", as_bool), "status": "status",
+               "external_gateway_info:network_id": ("gateway_network_id", as_uuid)}
+
+    def render(self, router, tags):
+        body = self.common(router, tags)
+        gateway = None
+        if router.gateway_network_id:
+            gateway = {"network_id": str(router.gateway_network_id), "enable_snat": router.enable_snat,
+                       "external_fixed_ips": [{"subnet_id": str(ip.subnet_id), "ip_address": ip.ip_address}
+                                              for ip in router.gateway_port.fixed_ips.all()]
+                       if router.gateway_port else []}
+        body.update({"admin_state_up": router.admin_state_up, "status": router.status,
+                     "external_gateway_info": gateway, "routes": router.routes, "distributed": False, "ha": False,
+                     "availability_zone_hints": router.availability_zone_hints,
+                     "availability_zones": [conf.AVAILABILITY_ZONE], "flavor_id": None})
+        return body
+
+    def gateway_body(self, values):
+        """The external_gateway_info asked for: None (or Neutron's empty
+        object) removes the gateway."""
+        gateway = values.pop("external_gateway_info", None) or None
+        if gateway is not None and "network_id" not in gateway:
+            raise BadRequest("Invalid input for field 'external_gateway_info.network_id': This field is required.")
+        if gateway and not self.caller.is_admin:
+            for attribute in ("enable_snat", "external_fixed_ips"):
+                if attribute in gateway:
+                    operation = "create" if self.action == "create" else "update"
+                    raise policy_denied(f"{operation}_router:external_gateway_info:{attribute}")
+        return gateway
+
+    def set_gateway(self, router, gateway):
+        """Replaces the router's gateway (None: removes it), inside the
+        caller's transaction."""
+        if router.gateway_port_id:
+            if gateway is None or str(gateway["network_id"]) != str(router.gateway_network_id):
+                if FloatingIP.objects.filter(router=router).exists():
+                    raise errors.conflict("RouterExternalGatewayInUseByFloatingIp",
+                                          f"Gateway cannot be updated for router {router.id}, since a gateway to "
+                                          f"external network {router.gateway_network_id} is required by one or "
+                                          f"more floating IPs.")
+                old = router.gateway_port
+                router.gateway_port, router.gateway_network = None, None
+                router.save()
+                ports.delete_port(old)
+            elif gateway is not None:
+                if "enable_snat" in gateway:
+                    router.enable_snat = gateway["enable_snat"]
+                    router.save()
+                return
+        if gateway is None:
+            return
+        network = external_network(gateway["network_id"], "router")
+        fixed_ips = [{key: str(value) for key, value in dict(entry).items()}
+                     for entry in gateway.get("external_fixed_ips", [])] or None
+        port = ports.create_port(network, "", fixed_ips=fixed_ips, count_quota=False,
+                                 device_owner=ports.ROUTER_GATEWAY, device_id=str(router.id),
+                                 port_security_enabled=False, security_groups=[])
+        router.gateway_network, router.gateway_port = network, port
+        router.enable_snat = gateway.get("enable_snat", True)
+        router.save()
+
+    def check_routes(self, router, routes):
+        connected = [ipaddress.ip_network(subnet.cidr) for subnet in attached_subnets(router)]
+        if router.gateway_port_id:
+            connected += [ipaddress.ip_network(allocation.subnet.cidr)
+                          for allocation in router.gateway_port.fixed_ips.select_related("subnet")]
+        for route in routes:
+            nexthop = ipaddress.ip_address(route["nexthop"])
+            if not any(nexthop in cidr for cidr in connected):
+                raise errors.bad_request("InvalidRoutes",
+                                         f"Invalid format for routes: {route}, the nexthop is not connected with "
+                                         f"router")
+
+    def create(self, request, *args, **kwargs):
+        values = self.validated()
+        project_id = self.owner_of(values)
+        gateway = self.gateway_body(values)
+        routes = [dict(route) for route in values.pop("routes", [])]
+        values.pop("distributed", None), values.pop("ha", None)
+        with transaction.atomic():
+            quotas.reserve(project_id, "router")
+            router = Router.objects.create(project_id=project_id, **values)
+            self.set_gateway(router, gateway)
+            if routes:
+                self.check_routes(router, routes)
+                router.routes = routes
+                router.save()
+        return self.show(self.get_queryset().get(pk=router.pk), 201)
+
+    def partial_update(self, request, *args, **kwargs):
+        router = self.writable(self.get_object())
+        values = self.validated(partial=True)
+        values.pop("project_id", None), values.pop("tenant_id", None)
+        values.pop("distributed", None), values.pop("ha", None)
+        with transaction.atomic():
+            router = Router.objects.select_for_update().get(pk=router.pk)
+            if "external_gateway_info" in values:
+                self.set_gateway(router, self.gateway_body(values))
+            if "routes" in values:
+                routes = [dict(route) for route in values.pop("routes")]
+                self.check_routes(router, routes)
+                router.routes = routes
+            for name, value in values.items():
+                setattr(router, name, value)
+            router.save()
+        return self.show(self.get_queryset().get(pk=router.pk))
+
+    def perform_destroy(self, router):
+        router = Router.objects.select_for_update().get(pk=router.pk)
+        if interface_ports(router).exists():
+            raise errors.conflict("RouterInUse", f"Router {router.id} still has ports")
+        self.set_gateway(router, None)
+        router.delete()
+
+    # --- interfaces
+
+    def interface_body(self):
+        serializer = bodies.RouterInterfaceSerializer(data=self.request.data if isinstance(self.request.data, dict)
+                                                      else None)
+        if not serializer.is_valid():
+            raise BadRequest(f"Bad router request: {serializer.errors.get('non_field_errors', serializer.errors)}"
+                             .replace("[ErrorDetail(string='", "").replace("', code='invalid')]", ""))
+        return serializer.validated_data
+
+    def subnet_for(self, subnet_id):
+        subnet = Subnet.objects.select_related("network").filter(pk=subnet_id).first()
+        if subnet is None or not (self.caller.is_admin or subnet.project_id == self.caller.project_id
+                                  or subnet.network.shared):
+            raise errors.not_found("Subnet", subnet_id)
+        return subnet
+
+    def interface_info(self, router, port):
+        subnet_ids = [str(ip.subnet_id) for ip in port.fixed_ips.all()]
+        return {"id": str(router.id), "tenant_id": router.project_id, "project_id": router.project_id,
+                "port_id": str(port.id), "network_id": str(port.network_id),
+                "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
+
+    def check_new_leg(self, router, subnet):
+        """A router has one leg per subnet, and its subnets do not overlap."""
+        cidr = ipaddress.ip_network(subnet.cidr)
+        for attached in attached_subnets(router):
+            if attached.id == subnet.id:
+                raise errors.bad_request("BadRequest", f"Bad router request: Router already has a port on "
+                                                       f"subnet {subnet.id}.")
+            if ipaddress.ip_network(attached.cidr).overlaps(cidr):
+                raise errors.bad_request("BadRequest", f"Bad router request: Cidr {subnet.cidr} of subnet "
+                                                       f"{subnet.id} overlaps with cidr {attached.cidr} of subnet "
+                                                       f"{attached.id}.")
+
+    @action(detail=True, methods=["put"])
+    def add_router_interface(self, request, pk=None):
+        router = self.writable(self.get_object())
+        body = self.interface_body()
+        with transaction.atomic():
+            router = Router.objects.select_for_update().get(pk=router.pk)
+            if "subnet_id" in body:
+                subnet = self.subnet_for(body["subnet_id"])
+                if not subnet.gateway_ip:
+                    raise errors.bad_request("BadRequest", f"Bad router request: Subnet for router interface "
+                                                           f"must have a gateway IP.")
+                self.check_new_leg(router, subnet)
+                port = ports.create_port(subnet.network, router.project_id, count_quota=False,
+                                         fixed_ips=[{"subnet_id": str(subnet.id), "ip_address": subnet.gateway_ip}],
+                                         device_owner=ports.ROUTER_INTERFACE, device_id=str(router.id),
+                                         port_security_enabled=False, security_groups=[])
+            else:
+                port = Port.objects.select_for_update().filter(pk=body["port_id"]).first()
+                if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):
+                    raise errors.not_found("Port", body["port_id"])
+                if port.device_id or port.device_owner:
+                    raise errors.conflict("PortInUse", f"Unable to complete operation on port {port.id} for "
+                                                       f"network {port.network_id}. Port already has an attached "
+                                                       f"device {port.device_id}.")
+                allocations = list(port.fixed_ips.select_related("subnet"))
+                if not allocations:
+                    raise errors.bad_request("BadRequest", f"Bad router request: Router port must have at least "
+                                                           f"one fixed IP.")
+                for allocation in allocations:
+                    self.check_new_leg(router, allocation.subnet)
+                port.device_owner, port.device_id = ports.ROUTER_INTERFACE, str(router.id)
+                port.save()
+        return Response(self.interface_info(router, port))
+
+    @action(detail=True, methods=["put"])
+    def remove_router_interface(self, request, pk=None):
+        router = self.writable(self.get_object())
+        body = self.interface_body()
+        with transaction.atomic():
+            router = Router.objects.select_for_update().get(pk=router.pk)
+            legs = interface_ports(router)
+            if "port_id" in body:
+                port = legs.filter(pk=body["port_id"]).first()
+                if port is None:
+                    raise errors.not_found_as("RouterInterfaceNotFound",
+                                              f"Router {router.id} does not have an interface with id "
+                                              f"{body['port_id']}")
+            else:
+                port = legs.filter(fixed_ips__subnet_id=body["subnet_id"]).first()
+                if port is None:
+                    raise errors.not_found_as("RouterInterfaceNotFoundForSubnet",
+                                              f"Router {router.id} has no interface on subnet {body['subnet_id']}")
+            subnets = [allocation.subnet for allocation in port.fixed_ips.select_related("subnet")]
+            in_use = FloatingIP.objects.filter(router=router, port__fixed_ips__subnet__in=subnets).first()
+            if in_use is not None:
+                raise errors.conflict("RouterInterfaceInUseByFloatingIP",
+                                      f"Router interface for subnet {subnets[0].id} on router {router.id} cannot be "
+                                      f"deleted, as it is required by one or more floating IPs.")
+            info = self.interface_info(router, port)
+            ports.delete_port(port)
+        return Response(info)
+
+
+class FloatingIPViewSet(NeutronViewSet):
+    queryset = FloatingIP.objects.all()
+    serializer_class, update_serializer_class = bodies.FloatingIPSerializer, bodies.FloatingIPUpdateSerializer
+    kind, member_name, collection_name = "FloatingIP", "floatingip", "floatingips"
+    admin_only = ("floating_ip_address",)
+    filters = {"floating_network_id": ("floating_network_id", as_uuid), "port_id": ("port_id", as_uuid),
+               "router_id": ("router_id", as_uuid), "status": "status",
+               "floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address"}
+    sort_keys = {"floating_ip_address": "floating_ip_address", "status": "status"}
+
+    def render(self, floating_ip, tags):
+        body = self.common(floating_ip, tags)
+        del body["name"]
+        body.update({
+            "floating_network_id": str(floating_ip.floating_network_id),
+            "floating_ip_address": floating_ip.floating_ip_address,
+            "port_id": str(floating_ip.port_id) if floating_ip.port_id else None,
+            "fixed_ip_address": floating_ip.fixed_ip_address,
+            "router_id": str(floating_ip.router_id) if floating_ip.router_id else None,
+            "status": floating_ip.status, "port_forwardings": [],
+        })
+        return body
+
+    def association(self, floating_ip_network, port_id, fixed_ip_address, exclude=None):
+        """(port, fixed IP, router) for associating a floating IP of
+        `floating_ip_network` with `port_id`."""
+        port = Port.objects.filter(pk=port_id).first()
+        if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):
+            raise errors.not_found("Port", port_id)
+        allocations = list(port.fixed_ips.select_related("subnet"))
+        allocation = next((a for a in allocations if fixed_ip_address in (None, a.ip_address)), None)
+        if allocation is None:
+            if fixed_ip_address is not None:
+                raise errors.bad_request("BadRequest", f"Bad floatingip request: Port {port.id} does not have "
+                                                       f"fixed ip {fixed_ip_address}.")
+            raise errors.bad_request("BadRequest", f"Bad floatingip request: Port {port.id} does not have any "
+                                                   f"IPv4 address.")
+        taken = FloatingIP.objects.filter(port=port, fixed_ip_address=allocation.ip_address)
+        if exclude is not None:
+            taken = taken.exclude(pk=exclude.pk)
+        if taken.exists():
+            raise errors.conflict("FloatingIPPortAlreadyAssociated",
+                                  f"Cannot associate floating IP with port {port.id} using fixed IP "
+                                  f"{allocation.ip_address}, as that fixed IP already has a floating IP on "
+                                  f"external network {floating_ip_network.id}.")
+        # device_id is text: the routers' ids are read first, not compared across types in SQL.
+        router_ids = [as_uuid(device_id, "device_id") for device_id in
+                      interface_ports_on(allocation.subnet).values_list("device_id", flat=True)]
+        router = Router.objects.filter(gateway_network=floating_ip_network, id__in=router_ids).first()
+        if router is None:
+            raise errors.not_found_as("ExternalGatewayForFloatingIPNotFound",
+                                      f"External network {floating_ip_network.id} is not reachable from subnet "
+                                      f"{allocation.subnet_id}. Therefore, cannot associate Port {port.id} with a "
+                                      f"Floating IP.")
+        return port, allocation.ip_address, router
+
+    def create(self, request, *args, **kwargs):
+        values = self.validated()
+        project_id = self.owner_of(values)
+        network = external_network(values["floating_network_id"], "floatingip")
+        fixed_ips = None
+        if values.get("floating_ip_address") or values.get("subnet_id"):
+            entry = {}
+            if values.get("subnet_id"):
+                entry["subnet_id"] = str(values["subnet_id"])
+            if values.get("floating_ip_address"):
+                entry["ip_address"] = values["floating_ip_address"]
+            fixed_ips = [entry]
+        association = (None, None, None)
+        if values.get("port_id"):
+            association = self.association(network, values["port_id"], values.get("fixed_ip_address"))
+        with transaction.atomic():
+            quotas.reserve(project_id, "floatingip")
+            floating_port = ports.create_port(network, "", fixed_ips=fixed_ips, count_quota=False,
+                                              device_owner=ports.FLOATING_IP, port_security_enabled=False,
+                                              security_groups=[])
+            port, fixed_ip, router = association
+            floating_ip = FloatingIP.objects.create(
+                project_id=project_id, description=values.get("description", ""), floating_network=network,
+                floating_port=floating_port, floating_ip_address=floating_port.fixed_ips.get().ip_address,
+                port=port, fixed_ip_address=fixed_ip, router=router, status="DOWN")
+            floating_port.device_id = str(floating_ip.id)
+            floating_port.save(update_fields=["device_id"])
+        return self.show(floating_ip, 201)
+
+    def partial_update(self, request, *args, **kwargs):
+        floating_ip = self.writable(self.get_object())
+        values = self.validated(partial=True)
+        with transaction.atomic():
+            floating_ip = FloatingIP.objects.select_for_update().get(pk=floating_ip.pk)
+            if "port_id" in values:
+                if values["port_id"] is None:
+                    floating_ip.port, floating_ip.fixed_ip_address, floating_ip.router = None, None, None
+                    floating_ip.status = "DOWN"
+                else:
+                    port, fixed_ip, router = self.association(floating_ip.floating_network, values["port_id"],
+                                                              values.get("fixed_ip_address"), exclude=floating_ip)
+                    floating_ip.port, floating_ip.fixed_ip_address, floating_ip.router = port, fixed_ip, router
+            if "description" in values:
+                floating_ip.description = values["description"]
+            floating_ip.save()
+        return self.show(floating_ip)
+
+    def perform_destroy(self, floating_ip):
+        floating_port = floating_ip.floating_port
+        floating_ip.delete()
+        ports.delete_port(floating_port)
+
+
+def interface_ports_on(subnet):
+    return Port.objects.filter(device_owner=ports.ROUTER_INTERFACE,
+                               id__in=IPAllocation.objects.filter(subnet=subnet).values("port_id"))
+
