@@ -4,6 +4,7 @@ are namespaces with a veth plugged into a host's bridge like a VM's tap.
 Everything a test makes is removed by its fixture, and checked to be gone."""
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,29 @@ if os.geteuid() != 0:
     pytest.skip("the agent's drivers need root (namespaces, bridges)", allow_module_level=True)
 
 TEST_PREFIX = "sttest-"
+# A UDP echo server and a client with a fixed source port (busybox nc has no UDP).
+UDP_ECHO = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, peer = sock.recvfrom(2048)
+    sock.sendto(data, peer)
+"""
+UDP_EXCHANGE = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(sys.argv[3])))
+sock.settimeout(2)
+for _ in range(2):
+    sock.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+    try:
+        sock.recvfrom(2048)
+        sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+"""
 UNDERLAY_CIDR = "192.168.250.0/24"
 
 
@@ -90,6 +114,15 @@ class Machine:
 
     def tcp_connects(self, address, port):
         return self.run("busybox", "nc", "-w", "2", address, str(port)).returncode == 0
+
+    def serve_udp_echo(self, port):
+        process = iplib.popen(self.namespace, [sys.executable, "-c", UDP_ECHO, str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lab.processes.append(process)
+
+    def udp_exchange(self, address, port, source_port):
+        """True when a datagram from `source_port` to address:port is echoed."""
+        return self.run(sys.executable, "-c", UDP_EXCHANGE, address, str(port), str(source_port)).returncode == 0
 
     def unreachable(self, address):
         return self.run("busybox", "ping", "-c", "2", "-W", "1", address).returncode != 0

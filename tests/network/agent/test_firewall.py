@@ -121,3 +121,30 @@ def test_an_unknown_protocol_is_refused_naming_it(segment):
     port = make_port(segment.network, 10, rules=(SecurityGroupRule("ingress", "IPv4", "bogus"),))
     with pytest.raises(firewall.InvalidRule, match="protocol 'bogus'"):
         firewall.apply_port(segment.host, port)
+
+
+def test_networks_with_the_same_addresses_do_not_share_connection_state(lab):
+    """A flow allowed on one network must not open the same addresses' flow
+    on another network of the node (a conntrack zone per bridge)."""
+    host = lab.host()
+    allow_udp = SecurityGroupRule("ingress", "IPv4", "udp", 6000, 6000)
+    machines = {}
+    for network_name in ("red", "blue"):
+        network = Network(id=new_id())
+        bridges.ensure_network(host, network)
+        for number, rules in ((10, (ALLOW_EGRESS,)),
+                              (11, (ALLOW_EGRESS, allow_udp) if network_name == "red" else (ALLOW_EGRESS,))):
+            port = make_port(network, number, rules)
+            firewall.apply_port(host, port)
+            machine = lab.machine(host, network, port)
+            machine.set_address(f"10.40.0.{number}/24")
+            machines[network_name, number] = machine
+    machines["red", 11].serve_udp_echo(6000)
+    machines["blue", 11].serve_udp_echo(6000)
+
+    assert machines["red", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+    assert not machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+
+    blue_server = machines["blue", 11].port
+    firewall.apply_port(host, replace(blue_server, security_group_rules=(ALLOW_EGRESS, allow_udp)))
+    assert machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
