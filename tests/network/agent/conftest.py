@@ -70,6 +70,9 @@ class Machine:
     def set_address(self, cidr):
         self.run("ip", "addr", "add", cidr, "dev", "eth0", check=True)
 
+    def set_default_route(self, gateway):
+        self.run("ip", "route", "add", "default", "via", gateway, check=True)
+
     def replace_address(self, old_cidr, new_cidr):
         self.run("ip", "addr", "del", old_cidr, "dev", "eth0", check=True)
         self.set_address(new_cidr)
