@@ -82,11 +82,21 @@ def ensure_veth(handle, name, peer_name, peer_namespace):
                     peer={"ifname": peer_name, "net_ns_fd": peer_namespace})
 
 
-def ensure_address(handle, name, address, prefixlen):
+def set_addresses(handle, name, addresses, family=2):
+    """Makes the link's addresses of `family` (2: IPv4) exactly `addresses`,
+    (address, prefixlen) pairs: missing ones added, others removed. Returns
+    whether anything changed."""
     index = link_index(handle, name)
-    present = {(a.get("IFA_ADDRESS"), a.get("prefixlen")) for a in handle.addr("dump", index=index)}
-    if (address, prefixlen) not in present:
+    present = {(a.get("IFA_ADDRESS"), a.get("prefixlen"))
+               for a in handle.addr("dump", index=index) if a.get("family") == family}
+    wanted = set(addresses)
+    # Removals first: deleting a primary address also deletes the secondary
+    # ones of its subnet, which a new address added before would be.
+    for address, prefixlen in present - wanted:
+        handle.addr("del", index=index, address=address, prefixlen=prefixlen)
+    for address, prefixlen in wanted - present:
         handle.addr("add", index=index, address=address, prefixlen=prefixlen)
+    return wanted != present
 
 
 def _enter(namespace):

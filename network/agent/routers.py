@@ -98,12 +98,7 @@ def _ensure_leg(host, namespace, device, leg, addresses):
     with iplib.ip(namespace) as handle:
         index = iplib.link_index(handle, device)
         handle.link("set", index=index, address=leg.mac_address, mtu=leg.network.mtu, state="up")
-        present = {(a.get("IFA_ADDRESS"), a.get("prefixlen")) for a in handle.addr("dump", index=index)
-                   if a.get("family") == 2}
-        for address, prefixlen in set(addresses) - present:
-            handle.addr("add", index=index, address=address, prefixlen=prefixlen)
-        for address, prefixlen in present - set(addresses):
-            handle.addr("del", index=index, address=address, prefixlen=prefixlen)
+        iplib.set_addresses(handle, device, addresses)
 
 
 def _sync_routes(namespace, router, gateway_device):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from network.agent import bridges, dhcp, iplib
+from network.agent import bridges, dhcp, iplib, routers
 from network.agent.resources import Host
 
 if os.geteuid() != 0:
@@ -136,6 +136,7 @@ class Lab:
         self.tmp = tmp
         self.namespaces = []
         self.dhcp_networks = []
+        self.routers = []
         self.processes = []
         self.run_id = uuid.uuid4().hex[:6]
         self.underlay = None
@@ -163,7 +164,7 @@ class Lab:
             handle.link("set", index=iplib.link_index(handle, f"to-{underlay_number}"),
                         master=iplib.link_index(handle, "switch"), state="up")
         with iplib.ip(namespace) as handle:
-            iplib.ensure_address(handle, "ul0", local_ip, 24)
+            iplib.set_addresses(handle, "ul0", [(local_ip, 24)])
             iplib.set_up(handle, "ul0")
         return Host(namespace=namespace, underlay_interface="ul0", local_ip=local_ip,
                     state_dir=self.tmp / namespace)
@@ -178,19 +179,26 @@ class Lab:
         self.dhcp_networks.append((host, network))
         return dhcp.enable(host, network, *args, **kwargs)
 
+    def sync_router(self, host, router):
+        self.routers.append((host, router))
+        routers.sync_router(host, router)
+
     def cleanup(self):
         for process in self.processes:
             process.kill()
             process.wait()
         for host, network in self.dhcp_networks:
             dhcp.disable(host, network)
+        for host, router in self.routers:
+            routers.delete_router(host, router)
         for name in reversed(self.namespaces):
             iplib.delete_namespace(name)
 
 
     def leftovers(self):
         """The lab's namespaces and dnsmasq processes that still exist."""
-        made = set(self.namespaces) | {dhcp.namespace_name(n) for _, n in self.dhcp_networks}
+        made = (set(self.namespaces) | {dhcp.namespace_name(n) for _, n in self.dhcp_networks}
+                | {routers.namespace_name(r) for _, r in self.routers})
         namespaces = [n for n in iplib.list_namespaces() if n in made]
         processes = subprocess.run(["pgrep", "-f", f"dnsmasq.*{self.tmp}"],
                                    capture_output=True, text=True).stdout.split()

@@ -57,21 +57,17 @@ class Site:
 
 @pytest.fixture
 def site(lab):
-    site = Site(lab)
-    yield site
-    # Router namespaces are not the lab's: delete them before it checks.
-    for router_id in list((site.host.state_dir / "routers").glob("*")):
-        routers.delete_router(site.host, Router(id=router_id.name))
+    return Site(lab)
 
 
 def test_snat_takes_a_machine_to_the_outside_and_without_it_there_is_no_way_back(site):
     machine, interface = site.tenant(50, 10)
     router = Router(id=new_id(), interfaces=(interface,), gateway=site.gateway)
-    routers.sync_router(site.host, router)
-    routers.sync_router(site.host, router)
+    site.lab.sync_router(site.host, router)
+    site.lab.sync_router(site.host, router)
     assert machine.reachable("172.24.4.1")
 
-    routers.sync_router(site.host, replace(router, enable_snat=False))
+    site.lab.sync_router(site.host, replace(router, enable_snat=False))
     assert machine.unreachable("172.24.4.1")
 
 
@@ -79,11 +75,11 @@ def test_a_floating_ip_reaches_its_machine_from_outside_until_it_is_removed(site
     machine, interface = site.tenant(50, 10)
     router = Router(id=new_id(), interfaces=(interface,), gateway=site.gateway, enable_snat=False,
                     floating_ips=(FloatingIP("172.24.4.20", "10.50.0.10"),))
-    routers.sync_router(site.host, router)
+    site.lab.sync_router(site.host, router)
     assert site.outside_reaches("172.24.4.20")
     assert machine.reachable("172.24.4.1")   # out through its floating IP, with SNAT off
 
-    routers.sync_router(site.host, replace(router, floating_ips=()))
+    site.lab.sync_router(site.host, replace(router, floating_ips=()))
     assert site.outside_cannot_reach("172.24.4.20")
     assert machine.unreachable("172.24.4.1")
 
@@ -93,12 +89,12 @@ def test_the_router_joins_its_subnets_and_holds_its_static_routes(site):
     second, second_leg = site.tenant(60, 11)
     router = Router(id=new_id(), interfaces=(first_leg, second_leg),
                     routes=(("10.77.0.0/16", "10.50.0.10"),))
-    routers.sync_router(site.host, router)
+    site.lab.sync_router(site.host, router)
     namespace = routers.namespace_name(router)
     assert first.reachable("10.60.0.10")
     assert "10.77.0.0/16 via 10.50.0.10" in iplib.run(namespace, ["ip", "route"]).stdout
 
-    routers.sync_router(site.host, replace(router, interfaces=(first_leg,), routes=()))
+    site.lab.sync_router(site.host, replace(router, interfaces=(first_leg,), routes=()))
     assert first.unreachable("10.60.0.10")
     assert "10.77.0.0/16" not in iplib.run(namespace, ["ip", "route"]).stdout
     with iplib.ip(site.host.namespace) as handle:
@@ -109,8 +105,8 @@ def test_resync_deletes_the_routers_no_longer_wanted(site):
     _, interface = site.tenant(50, 10)
     kept = Router(id=new_id(), interfaces=(interface,))
     stale = Router(id=new_id(), gateway=site.gateway)
-    routers.sync_router(site.host, kept)
-    routers.sync_router(site.host, stale)
+    site.lab.sync_router(site.host, kept)
+    site.lab.sync_router(site.host, stale)
 
     routers.resync(site.host, [kept])
 
