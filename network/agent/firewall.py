@@ -137,6 +137,8 @@ def _set(items):
 
 def _port_rules(port):
     spoof, ingress, egress = (chain for _, chain in _chains(port))
+    # Every rule is checked before anything is written.
+    rendered = [(r.direction, _rule(r)) for r in port.security_group_rules]
     lines = []
     for table, chain in _chains(port):
         lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
@@ -164,11 +166,9 @@ def _port_rules(port):
         rule(f"{dhcp} return")
         rule("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
              "nd-router-advert, mld-listener-query, mld2-listener-report } return")
-        for sg_rule in port.security_group_rules:
-            if sg_rule.direction == direction:
-                text = _rule(sg_rule)
-                if text:
-                    rule(text)
+        for rule_direction, text in rendered:
+            if rule_direction == direction and text:
+                rule(text)
         rule("drop")
 
     for mac in _macs(port):
@@ -191,13 +191,19 @@ def _rule(rule):
     remote = "saddr" if rule.direction == "ingress" else "daddr"
     parts = [f"meta nfproto ipv{version}"]
     if rule.remote_ip_prefix:
-        prefix = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        try:
+            prefix = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        except ValueError:
+            raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix!r} is not an address or prefix")
         if prefix.version != version:
             raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix} is not {rule.ethertype}")
         parts.append(f"{family} {remote} {prefix}")
     if rule.remote_addresses is not None:
-        members = [a for a in rule.remote_addresses
-                   if ipaddress.ip_network(a, strict=False).version == version]
+        try:
+            members = [a for a in rule.remote_addresses
+                       if ipaddress.ip_network(a, strict=False).version == version]
+        except ValueError as error:
+            raise InvalidRule(f"remote_addresses: {error}")
         if not members:
             return None
         parts.append(f"{family} {remote} {_set(members)}")
@@ -219,13 +225,16 @@ def _protocol_match(rule, version):
         if low is None and high is None:
             return [f"meta l4proto {protocol}"]
         low, high = low if low is not None else 1, high if high is not None else 65535
-        if not 0 < low <= high <= 65535:
+        if not (isinstance(low, int) and isinstance(high, int) and 0 < low <= high <= 65535):
             raise InvalidRule(f"port range {low}-{high} is not within 1-65535 and ordered")
         return [f"{protocol} dport {low}" if low == high else f"{protocol} dport {low}-{high}"]
     if protocol in ("icmp", "icmpv6"):
         # ICMP for IPv6 is icmpv6 whatever the rule calls it (Neutron accepts "icmp" there).
         protocol = "icmp" if version == 4 else "icmpv6"
         match = [f"meta l4proto {'icmp' if version == 4 else 'ipv6-icmp'}"]
+        for name, value in (("port_range_min (ICMP type)", low), ("port_range_max (ICMP code)", high)):
+            if value is not None and not (isinstance(value, int) and 0 <= value <= 255):
+                raise InvalidRule(f"{name} {value!r} is not within 0-255")
         if low is not None:
             match.append(f"{protocol} type {int(low)}")
             if high is not None:

@@ -117,10 +117,19 @@ def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
     assert a.reachable("10.40.0.12")
 
 
-def test_an_unknown_protocol_is_refused_naming_it(segment):
-    port = make_port(segment.network, 10, rules=(SecurityGroupRule("ingress", "IPv4", "bogus"),))
-    with pytest.raises(firewall.InvalidRule, match="protocol 'bogus'"):
-        firewall.apply_port(segment.host, port)
+@pytest.mark.parametrize("rule, message", [
+    (SecurityGroupRule("ingress", "IPv4", "bogus"), "protocol 'bogus'"),
+    (SecurityGroupRule("ingress", "IPv4", "icmp", 300), r"port_range_min \(ICMP type\) 300"),
+    (SecurityGroupRule("ingress", "IPv4", "tcp", 80, 22), "port range 80-22"),
+    (SecurityGroupRule("ingress", "IPv4", remote_ip_prefix="10.0.0.300/8"), "remote_ip_prefix '10.0.0.300/8'"),
+    (SecurityGroupRule("ingress", "IPv4", remote_ip_prefix="fd00::/8"), "remote_ip_prefix fd00::/8 is not IPv4"),
+    (SecurityGroupRule("sideways", "IPv4"), "direction 'sideways'"),
+])
+def test_a_rule_it_cannot_express_is_refused_naming_the_field_and_nothing_changes(segment, rule, message):
+    a, b = segment(10), segment(11, rules=(ALLOW_EGRESS, ALLOW_PING))
+    with pytest.raises(firewall.InvalidRule, match=message):
+        firewall.apply_port(segment.host, replace(b.port, security_group_rules=(ALLOW_EGRESS, rule)))
+    assert a.reachable("10.40.0.11")      # b's rules as they were
 
 
 def test_networks_with_the_same_addresses_do_not_share_connection_state(lab):
