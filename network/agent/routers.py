@@ -59,8 +59,8 @@ def sync_router(host, router):
 
 
 def delete_router(host, router):
-    """Removes the router's namespace (its legs go with it)."""
-    iplib.delete_namespace(namespace_name(router))
+    """Removes the router's legs and namespace."""
+    _delete_namespace(namespace_name(router))
     _marker(host, router).unlink(missing_ok=True)
 
 
@@ -74,8 +74,19 @@ def resync(host, desired):
     if directory.exists():
         for marker in directory.iterdir():
             if marker.name not in wanted:
-                iplib.delete_namespace(ROUTER_NAMESPACE_PREFIX + marker.name)
+                _delete_namespace(ROUTER_NAMESPACE_PREFIX + marker.name)
                 marker.unlink()
+
+
+def _delete_namespace(namespace):
+    # The kernel destroys a deleted namespace's interfaces later, in the
+    # background: delete the legs first, so their bridge ends are gone on return.
+    if iplib.namespace_exists(namespace):
+        with iplib.ip(namespace) as handle:
+            for link in iplib.links(handle):
+                if link["name"].startswith((INTERNAL_PREFIX, EXTERNAL_PREFIX)):
+                    iplib.delete_link(handle, link["name"])
+    iplib.delete_namespace(namespace)
 
 
 def _marker(host, router):
