@@ -6,7 +6,6 @@ upstream unless one is given) and gives each guest a classless static
 route to the metadata address via the DHCP port. Port changes rewrite the
 hosts files and SIGHUP dnsmasq; it is restarted only when its command line
 (the subnets it serves) changes."""
-import ipaddress
 import os
 import shutil
 import signal

@@ -1,7 +1,7 @@
 """What the agent is asked to make, as plain data the API's rows are turned
 into. Every driver takes these; none of them knows about the database."""
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # Names of the kernel objects Stratus owns start with these prefixes, so a

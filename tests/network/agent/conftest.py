@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -40,7 +39,6 @@ for _ in range(2):
         pass
 sys.exit(1)
 """
-UNDERLAY_CIDR = "192.168.250.0/24"
 
 
 def new_id():

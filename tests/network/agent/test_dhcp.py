@@ -1,7 +1,6 @@
 """dhcp: dnsmasq in qdhcp-<network id> hands the ports' fixed IPs to fake
 machines over a real bridge, follows port changes on SIGHUP, and leaves
 nothing behind when disabled."""
-import os
 from dataclasses import replace
 
 from network.agent import bridges, dhcp, iplib
