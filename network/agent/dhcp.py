@@ -60,7 +60,12 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         return pid
     if pid:
         _stop(pid)
-    return _start(namespace, directory, argv)
+    try:
+        return _start(namespace, directory, argv)
+    except iplib.CommandFailed:
+        # A DHCP server that cannot start leaves nothing half-made behind.
+        disable(host, network)
+        raise
 
 
 def set_ports(host, network, subnets, ports):

@@ -3,6 +3,8 @@ machines over a real bridge, follows port changes on SIGHUP, and leaves
 nothing behind when disabled."""
 from dataclasses import replace
 
+import pytest
+
 from network.agent import bridges, dhcp, iplib
 from network.agent.resources import FixedIP, Network, Port, Subnet
 
@@ -99,6 +101,17 @@ def test_a_new_dhcp_port_address_is_served_and_answers_dns(lab):
     assert lease["staticroutes"].split()[:2] == ["169.254.169.254/32", "10.30.0.3"]
     assert "10.30.0.10" in machine.run("busybox", "nslookup", "vm0", "10.30.0.3").stdout
     assert machine.unreachable("10.30.0.2")
+
+
+def test_a_dhcp_server_that_cannot_start_leaves_nothing_behind(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 1)
+    with pytest.raises(iplib.CommandFailed, match="bad command line options"):
+        lab.enable_dhcp(host, network, [subnet], dhcp_port, ports, upstream_dns=("not-an-address",))
+    assert not iplib.namespace_exists(dhcp.namespace_name(network))
+    assert not dhcp.state_dir(host, network).exists()
+    with iplib.ip(host.namespace) as handle:
+        assert iplib.link_index(handle, dhcp.veth_name(network)) is None
 
 
 def test_resync_stops_dhcp_for_networks_no_longer_wanted(lab):
