@@ -19,6 +19,7 @@ def ensure_network(host, network, peers=()):
     """The network's bridge, up, with its VXLAN (and `peers`, the other
     nodes' underlay addresses) or physical interface attached."""
     with iplib.ip(host.namespace) as handle:
+        _check_lower_devices(handle, host, network)
         _ensure_bridge(handle, network)
         if network.vni is not None:
             _ensure_vxlan(handle, host, network)
@@ -88,13 +89,21 @@ def _ensure_bridge(handle, network):
     iplib.set_up(handle, network.bridge, mtu=network.mtu)
 
 
+def _check_lower_devices(handle, host, network):
+    """Refuses, before anything is made, a network whose VXLAN underlay or
+    physical interface this host lacks."""
+    if network.vni is not None:
+        if not (host.local_ip and host.underlay_interface):
+            raise ValueError(f"network {network.id} is VXLAN but the host has no underlay address")
+        if iplib.link_index(handle, host.underlay_interface) is None:
+            raise ValueError(f"underlay interface {host.underlay_interface} does not exist")
+    if network.physical_interface and iplib.link_index(handle, network.physical_interface) is None:
+        raise ValueError(f"physical interface {network.physical_interface} does not exist")
+
+
 def _ensure_vxlan(handle, host, network):
-    if not (host.local_ip and host.underlay_interface):
-        raise ValueError(f"network {network.id} is VXLAN but the host has no underlay address")
     name = vxlan_name(network.vni)
     underlay = iplib.link_index(handle, host.underlay_interface)
-    if underlay is None:
-        raise ValueError(f"underlay interface {host.underlay_interface} does not exist")
     existing = next((l for l in iplib.links(handle) if l["name"] == name), None)
     if existing and not _vxlan_matches(existing["message"], network.vni, host.local_ip, underlay):
         iplib.delete_link(handle, name)

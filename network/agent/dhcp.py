@@ -6,14 +6,13 @@ upstream unless one is given) and gives each guest a classless static
 route to the metadata address via the DHCP port. Port changes rewrite the
 hosts files and SIGHUP dnsmasq; it is restarted only when its command line
 (the subnets it serves) changes."""
-import ipaddress
 import os
 import shutil
 import signal
 import time
 
 from . import bridges, iplib
-from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX
+from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX, Network
 
 METADATA_ADDRESS = "169.254.169.254/32"
 # The DHCP port's end inside the namespace.
@@ -46,8 +45,9 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     with iplib.ip(namespace) as handle:
         index = iplib.link_index(handle, DHCP_INTERFACE)
         handle.link("set", index=index, address=dhcp_port.mac_address, mtu=network.mtu, state="up")
-        for subnet, address in _addresses_by_subnet(subnets, dhcp_port):
-            iplib.ensure_address(handle, DHCP_INTERFACE, address, subnet.network.prefixlen)
+        # dnsmasq binds to the addresses it finds at start: new ones need a restart.
+        readdressed = iplib.set_addresses(handle, DHCP_INTERFACE, [
+            (address, subnet.network.prefixlen) for subnet, address in _addresses_by_subnet(subnets, dhcp_port)])
 
     directory = state_dir(host, network)
     directory.mkdir(parents=True, exist_ok=True)
@@ -55,12 +55,17 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     _write_options(directory, network, subnets, dhcp_port)
     argv = _command_line(directory, subnets, lease_seconds, upstream_dns)
     pid = running_pid(host, network)
-    if pid and _cmdline(pid) == argv:
+    if pid and _cmdline(pid) == argv and not readdressed:
         os.kill(pid, signal.SIGHUP)
         return pid
     if pid:
         _stop(pid)
-    return _start(namespace, directory, argv)
+    try:
+        return _start(namespace, directory, argv)
+    except iplib.CommandFailed:
+        # A DHCP server that cannot start leaves nothing half-made behind.
+        disable(host, network)
+        raise
 
 
 def set_ports(host, network, subnets, ports):
@@ -85,6 +90,19 @@ def disable(host, network):
         iplib.delete_link(handle, veth_name(network))
     iplib.delete_namespace(namespace_name(network))
     shutil.rmtree(state_dir(host, network), ignore_errors=True)
+
+
+def resync(host, desired):
+    """Disables DHCP for the networks this host served that are not in
+    `desired` (networks, found by their state directories, so nobody else's
+    namespaces are touched). The desired ones are enabled by the caller,
+    which has their subnets and ports."""
+    wanted = {network.id for network in desired}
+    directory = host.state_dir / "dhcp"
+    if directory.exists():
+        for served in directory.iterdir():
+            if served.name not in wanted:
+                disable(host, Network(id=served.name))
 
 
 def running_pid(host, network):

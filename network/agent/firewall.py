@@ -11,6 +11,8 @@ Two tables in the host's namespace, each port with its own chains:
   destination MAC; from it, the source MAC (which anti-spoofing pins).
   Ingress is denied unless a rule allows it; egress likewise (a group with
   no egress rule allows none); replies to allowed traffic pass.
+Each bridge has its own conntrack zone, so networks with the same
+addresses on one node never share connection state.
 A port without port security gets no chains at all.
 
 Every change is one `nft -f` transaction: the kernel swaps the port's rules
@@ -42,13 +44,15 @@ def apply_port(host, port):
     if not port.port_security_enabled:
         return remove_port(host, port)
     _enable_bridge_netfilter(host)
-    script = _base() + _drop_elements(host, port) + _port_rules(port)
+    maps = _maps(host)
+    script = _base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge) + _port_rules(port)
     _apply(host, script)
 
 
 def remove_port(host, port):
     """Removes the port's chains and map entries (no error if none)."""
-    script = _base() + _drop_elements(host, port)
+    maps = _maps(host)
+    script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
     for table, chain in _chains(port):
         script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
                    f"delete chain {table} {chain}"]
@@ -63,9 +67,11 @@ def resync(host, ports):
     for table in (ANTISPOOF_TABLE, SG_TABLE):
         script += [f"add table {table}", f"delete table {table}"]
     script += _base()
-    for port in ports:
-        if port.port_security_enabled:
-            script += _port_rules(port)
+    secured = [port for port in ports if port.port_security_enabled]
+    for zone, bridge in enumerate(sorted({port.bridge for port in secured}), start=1):
+        script.append(f'add element {SG_TABLE} zones {{ "{bridge}" : {zone} }}')
+    for port in secured:
+        script += _port_rules(port)
     _apply(host, script)
 
 
@@ -93,6 +99,13 @@ def _base():
         f"flush chain {ANTISPOOF_TABLE} prerouting",
         f"add rule {ANTISPOOF_TABLE} prerouting iifname vmap @ports",
         f"add table {SG_TABLE}",
+        # A conntrack zone per bridge: two networks with the same addresses
+        # on one node must not share connection state (one's established
+        # flow would let the other's packets through).
+        f"add map {SG_TABLE} zones {{ typeof iifname : ct zone; }}",
+        f"add chain {SG_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
+        f"flush chain {SG_TABLE} prerouting",
+        f"add rule {SG_TABLE} prerouting ct zone set iifname map @zones",
         f"add map {SG_TABLE} ingress_ports {{ type ifname . ether_addr : verdict; }}",
         f"add map {SG_TABLE} egress_ports {{ type ifname . ether_addr : verdict; }}",
         f"add chain {SG_TABLE} forward {{ type filter hook forward priority 0; policy accept; }}",
@@ -124,6 +137,8 @@ def _set(items):
 
 def _port_rules(port):
     spoof, ingress, egress = (chain for _, chain in _chains(port))
+    # Every rule is checked before anything is written.
+    rendered = [(r.direction, _rule(r)) for r in port.security_group_rules]
     lines = []
     for table, chain in _chains(port):
         lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
@@ -151,11 +166,9 @@ def _port_rules(port):
         rule(f"{dhcp} return")
         rule("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
              "nd-router-advert, mld-listener-query, mld2-listener-report } return")
-        for sg_rule in port.security_group_rules:
-            if sg_rule.direction == direction:
-                text = _rule(sg_rule)
-                if text:
-                    rule(text)
+        for rule_direction, text in rendered:
+            if rule_direction == direction and text:
+                rule(text)
         rule("drop")
 
     for mac in _macs(port):
@@ -178,13 +191,19 @@ def _rule(rule):
     remote = "saddr" if rule.direction == "ingress" else "daddr"
     parts = [f"meta nfproto ipv{version}"]
     if rule.remote_ip_prefix:
-        prefix = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        try:
+            prefix = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        except ValueError:
+            raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix!r} is not an address or prefix")
         if prefix.version != version:
             raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix} is not {rule.ethertype}")
         parts.append(f"{family} {remote} {prefix}")
     if rule.remote_addresses is not None:
-        members = [a for a in rule.remote_addresses
-                   if ipaddress.ip_network(a, strict=False).version == version]
+        try:
+            members = [a for a in rule.remote_addresses
+                       if ipaddress.ip_network(a, strict=False).version == version]
+        except ValueError as error:
+            raise InvalidRule(f"remote_addresses: {error}")
         if not members:
             return None
         parts.append(f"{family} {remote} {_set(members)}")
@@ -206,13 +225,16 @@ def _protocol_match(rule, version):
         if low is None and high is None:
             return [f"meta l4proto {protocol}"]
         low, high = low if low is not None else 1, high if high is not None else 65535
-        if not 0 < low <= high <= 65535:
+        if not (isinstance(low, int) and isinstance(high, int) and 0 < low <= high <= 65535):
             raise InvalidRule(f"port range {low}-{high} is not within 1-65535 and ordered")
         return [f"{protocol} dport {low}" if low == high else f"{protocol} dport {low}-{high}"]
     if protocol in ("icmp", "icmpv6"):
         # ICMP for IPv6 is icmpv6 whatever the rule calls it (Neutron accepts "icmp" there).
         protocol = "icmp" if version == 4 else "icmpv6"
         match = [f"meta l4proto {'icmp' if version == 4 else 'ipv6-icmp'}"]
+        for name, value in (("port_range_min (ICMP type)", low), ("port_range_max (ICMP code)", high)):
+            if value is not None and not (isinstance(value, int) and 0 <= value <= 255):
+                raise InvalidRule(f"{name} {value!r} is not within 0-255")
         if low is not None:
             match.append(f"{protocol} type {int(low)}")
             if high is not None:
@@ -221,21 +243,48 @@ def _protocol_match(rule, version):
     return [f"meta l4proto {protocol}"]
 
 
-def _drop_elements(host, port):
+def _maps(host):
+    """Our maps as they are in the kernel: {name: (table, [(key, value)])}."""
+    result = iplib.run(host.namespace, ["nft", "-j", "list", "maps"])
+    maps = {}
+    for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
+        nft_map = item.get("map")
+        table = nft_map and f"{nft_map['family']} {nft_map['table']}"
+        if table in (ANTISPOOF_TABLE, SG_TABLE):
+            maps[nft_map["name"]] = (table, [tuple(e) for e in nft_map.get("elem", [])])
+    return maps
+
+
+def _jumps_to(value, targets):
+    return isinstance(value, dict) and value.get("jump", {}).get("target") in targets
+
+
+def _drop_elements(maps, port):
     """Deletes the map entries that lead to the port's chains (its MAC or
     bridge may have changed since they were written)."""
     targets = {chain for _, chain in _chains(port)}
-    result = iplib.run(host.namespace, ["nft", "-j", "list", "maps"])
-    lines = []
-    for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
-        nft_map = item.get("map")
-        if not nft_map or f"{nft_map['family']} {nft_map['table']}" not in (ANTISPOOF_TABLE, SG_TABLE):
-            continue
-        for key, verdict in nft_map.get("elem", []):
-            if verdict.get("jump", {}).get("target") in targets:
-                lines.append(f"delete element {nft_map['family']} {nft_map['table']} "
-                             f"{nft_map['name']} {{ {_key_text(key)} }}")
-    return lines
+    return [f"delete element {table} {name} {{ {_key_text(key)} }}"
+            for name, (table, elements) in maps.items()
+            for key, value in elements if _jumps_to(value, targets)]
+
+
+def _ensure_zone(maps, bridge):
+    zones = dict(maps.get("zones", (None, []))[1])
+    if bridge in zones:
+        return []
+    free = next(zone for zone in range(1, 65536) if zone not in zones.values())
+    return [f'add element {SG_TABLE} zones {{ "{bridge}" : {free} }}']
+
+
+def _release_zone(maps, port):
+    """Frees the bridge's zone when the port was the last one on it."""
+    zones = dict(maps.get("zones", (None, []))[1])
+    targets = {chain for _, chain in _chains(port)}
+    others = [key for key, value in maps.get("ingress_ports", (None, []))[1]
+              if key["concat"][0] == port.bridge and not _jumps_to(value, targets)]
+    if port.bridge in zones and not others:
+        return [f'delete element {SG_TABLE} zones {{ "{port.bridge}" }}']
+    return []
 
 
 def _key_text(key):

@@ -1,7 +1,7 @@
 """What the agent is asked to make, as plain data the API's rows are turned
 into. Every driver takes these; none of them knows about the database."""
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # Names of the kernel objects Stratus owns start with these prefixes, so a
@@ -114,3 +114,44 @@ class Port:
             return self.hostname
         first = self.fixed_ips[0].ip_address if self.fixed_ips else self.id[:8]
         return "host-" + first.replace(".", "-").replace(":", "-")
+
+
+ROUTER_NAMESPACE_PREFIX = "qrouter-"
+ROUTER_VETH_PREFIX = "srt"
+
+
+@dataclass(frozen=True)
+class RouterInterface:
+    """A router's leg in a subnet: its port, holding the subnet's gateway."""
+    port_id: str
+    network: Network
+    mac_address: str
+    ip_address: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class RouterGateway:
+    """A router's leg in the external network."""
+    port_id: str
+    network: Network
+    mac_address: str
+    ip_address: str
+    cidr: str
+    gateway_ip: str | None = None   # the external subnet's gateway
+
+
+@dataclass(frozen=True)
+class FloatingIP:
+    floating_ip_address: str
+    fixed_ip_address: str
+
+
+@dataclass(frozen=True)
+class Router:
+    id: str
+    interfaces: tuple[RouterInterface, ...] = ()
+    gateway: RouterGateway | None = None
+    enable_snat: bool = True
+    floating_ips: tuple[FloatingIP, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()   # (destination, nexthop)

@@ -4,19 +4,41 @@ are namespaces with a veth plugged into a host's bridge like a VM's tap.
 Everything a test makes is removed by its fixture, and checked to be gone."""
 import os
 import subprocess
+import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from network.agent import bridges, dhcp, iplib
+from network.agent import bridges, dhcp, iplib, routers
 from network.agent.resources import Host
 
 if os.geteuid() != 0:
     pytest.skip("the agent's drivers need root (namespaces, bridges)", allow_module_level=True)
 
 TEST_PREFIX = "sttest-"
-UNDERLAY_CIDR = "192.168.250.0/24"
+# A UDP echo server and a client with a fixed source port (busybox nc has no UDP).
+UDP_ECHO = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, peer = sock.recvfrom(2048)
+    sock.sendto(data, peer)
+"""
+UDP_EXCHANGE = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(sys.argv[3])))
+sock.settimeout(2)
+for _ in range(2):
+    sock.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+    try:
+        sock.recvfrom(2048)
+        sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+"""
 
 
 def new_id():
@@ -45,6 +67,9 @@ class Machine:
 
     def set_address(self, cidr):
         self.run("ip", "addr", "add", cidr, "dev", "eth0", check=True)
+
+    def set_default_route(self, gateway):
+        self.run("ip", "route", "add", "default", "via", gateway, check=True)
 
     def replace_address(self, old_cidr, new_cidr):
         self.run("ip", "addr", "del", old_cidr, "dev", "eth0", check=True)
@@ -91,6 +116,15 @@ class Machine:
     def tcp_connects(self, address, port):
         return self.run("busybox", "nc", "-w", "2", address, str(port)).returncode == 0
 
+    def serve_udp_echo(self, port):
+        process = iplib.popen(self.namespace, [sys.executable, "-c", UDP_ECHO, str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lab.processes.append(process)
+
+    def udp_exchange(self, address, port, source_port):
+        """True when a datagram from `source_port` to address:port is echoed."""
+        return self.run(sys.executable, "-c", UDP_EXCHANGE, address, str(port), str(source_port)).returncode == 0
+
     def unreachable(self, address):
         return self.run("busybox", "ping", "-c", "2", "-W", "1", address).returncode != 0
 
@@ -100,6 +134,7 @@ class Lab:
         self.tmp = tmp
         self.namespaces = []
         self.dhcp_networks = []
+        self.routers = []
         self.processes = []
         self.run_id = uuid.uuid4().hex[:6]
         self.underlay = None
@@ -127,7 +162,7 @@ class Lab:
             handle.link("set", index=iplib.link_index(handle, f"to-{underlay_number}"),
                         master=iplib.link_index(handle, "switch"), state="up")
         with iplib.ip(namespace) as handle:
-            iplib.ensure_address(handle, "ul0", local_ip, 24)
+            iplib.set_addresses(handle, "ul0", [(local_ip, 24)])
             iplib.set_up(handle, "ul0")
         return Host(namespace=namespace, underlay_interface="ul0", local_ip=local_ip,
                     state_dir=self.tmp / namespace)
@@ -142,19 +177,26 @@ class Lab:
         self.dhcp_networks.append((host, network))
         return dhcp.enable(host, network, *args, **kwargs)
 
+    def sync_router(self, host, router):
+        self.routers.append((host, router))
+        routers.sync_router(host, router)
+
     def cleanup(self):
         for process in self.processes:
             process.kill()
             process.wait()
         for host, network in self.dhcp_networks:
             dhcp.disable(host, network)
+        for host, router in self.routers:
+            routers.delete_router(host, router)
         for name in reversed(self.namespaces):
             iplib.delete_namespace(name)
 
 
     def leftovers(self):
         """The lab's namespaces and dnsmasq processes that still exist."""
-        made = set(self.namespaces) | {dhcp.namespace_name(n) for _, n in self.dhcp_networks}
+        made = (set(self.namespaces) | {dhcp.namespace_name(n) for _, n in self.dhcp_networks}
+                | {routers.namespace_name(r) for _, r in self.routers})
         namespaces = [n for n in iplib.list_namespaces() if n in made]
         processes = subprocess.run(["pgrep", "-f", f"dnsmasq.*{self.tmp}"],
                                    capture_output=True, text=True).stdout.split()

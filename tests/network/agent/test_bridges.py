@@ -1,5 +1,9 @@
 """bridges: a bridge per network, VXLAN between hosts, flat interfaces,
 plug/unplug and resync, on real kernel objects in namespaces."""
+from dataclasses import replace
+
+import pytest
+
 from network.agent import bridges, iplib
 from network.agent.resources import FixedIP, Network, Port, vxlan_name
 
@@ -32,6 +36,20 @@ def test_ensure_network_makes_the_bridge_and_vxlan_once(lab):
     assert (data.get_attr("IFLA_VXLAN_ID"), data.get_attr("IFLA_VXLAN_LOCAL")) == (4242, "192.168.250.1")
     assert master_of(host, vxlan_name(4242)) == network.bridge
     assert bridges.vxlan_peers(host, network) == {"192.168.250.2"}
+
+
+@pytest.mark.parametrize("network, underlay, message", [
+    (Network(id="vxlan-net", vni=5), False, "no underlay address"),
+    (Network(id="vxlan-net", vni=5), "missing0", "underlay interface missing0 does not exist"),
+    (Network(id="flat-net", physical_interface="missing1"), False, "physical interface missing1 does not exist"),
+])
+def test_a_network_the_host_cannot_carry_is_refused_before_anything_is_made(lab, network, underlay, message):
+    host = lab.host()
+    if underlay:
+        host = replace(host, underlay_interface=underlay, local_ip="192.168.250.1")
+    with pytest.raises(ValueError, match=message):
+        bridges.ensure_network(host, network)
+    assert link(host, network.bridge) is None
 
 
 def test_vxlan_peers_follow_the_desired_list(lab):

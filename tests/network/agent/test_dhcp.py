@@ -1,12 +1,22 @@
 """dhcp: dnsmasq in qdhcp-<network id> hands the ports' fixed IPs to fake
 machines over a real bridge, follows port changes on SIGHUP, and leaves
 nothing behind when disabled."""
-import os
+from dataclasses import replace
+
+import pytest
 
 from network.agent import bridges, dhcp, iplib
 from network.agent.resources import FixedIP, Network, Port, Subnet
 
 from .conftest import mac_of, new_id
+
+
+def process_gone(pid):
+    """No such process, or only its zombie (empty command line)."""
+    try:
+        return not open(f"/proc/{pid}/cmdline").read()
+    except FileNotFoundError:
+        return True
 
 
 def dhcp_network(lab, host, machine_count):
@@ -70,8 +80,50 @@ def test_disable_removes_process_namespace_veth_and_files(lab):
     dhcp.disable(host, network)
     dhcp.disable(host, network)
 
-    assert not os.path.exists(f"/proc/{pid}/cmdline") or not open(f"/proc/{pid}/cmdline").read()
+    assert process_gone(pid)
     assert not iplib.namespace_exists(dhcp.namespace_name(network))
     with iplib.ip(host.namespace) as handle:
         assert iplib.link_index(handle, dhcp.veth_name(network)) is None
     assert not dhcp.state_dir(host, network).exists()
+
+
+def test_a_new_dhcp_port_address_is_served_and_answers_dns(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 1)
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, ports)
+    moved = replace(dhcp_port, fixed_ips=(FixedIP(subnet.id, "10.30.0.3"),))
+    dhcp.enable(host, network, [subnet], moved, ports)
+    machine = lab.machine(host, network, ports[0])
+
+    lease = machine.dhcp()
+
+    assert lease["dns"].split() == ["10.30.0.3"]
+    assert lease["staticroutes"].split()[:2] == ["169.254.169.254/32", "10.30.0.3"]
+    assert "10.30.0.10" in machine.run("busybox", "nslookup", "vm0", "10.30.0.3").stdout
+    assert machine.unreachable("10.30.0.2")
+
+
+def test_a_dhcp_server_that_cannot_start_leaves_nothing_behind(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 1)
+    with pytest.raises(iplib.CommandFailed, match="bad command line options"):
+        lab.enable_dhcp(host, network, [subnet], dhcp_port, ports, upstream_dns=("not-an-address",))
+    assert not iplib.namespace_exists(dhcp.namespace_name(network))
+    assert not dhcp.state_dir(host, network).exists()
+    with iplib.ip(host.namespace) as handle:
+        assert iplib.link_index(handle, dhcp.veth_name(network)) is None
+
+
+def test_resync_stops_dhcp_for_networks_no_longer_wanted(lab):
+    host = lab.host()
+    kept, kept_subnet, kept_dhcp_port, kept_ports = dhcp_network(lab, host, 1)
+    stale, stale_subnet, stale_dhcp_port, stale_ports = dhcp_network(lab, host, 1)
+    lab.enable_dhcp(host, kept, [kept_subnet], kept_dhcp_port, kept_ports)
+    stale_pid = lab.enable_dhcp(host, stale, [stale_subnet], stale_dhcp_port, stale_ports)
+
+    dhcp.resync(host, [kept])
+
+    assert dhcp.running_pid(host, kept) is not None
+    assert dhcp.running_pid(host, stale) is None and process_gone(stale_pid)
+    assert not iplib.namespace_exists(dhcp.namespace_name(stale))
+    assert iplib.namespace_exists(dhcp.namespace_name(kept))

@@ -117,7 +117,43 @@ def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
     assert a.reachable("10.40.0.12")
 
 
-def test_an_unknown_protocol_is_refused_naming_it(segment):
-    port = make_port(segment.network, 10, rules=(SecurityGroupRule("ingress", "IPv4", "bogus"),))
-    with pytest.raises(firewall.InvalidRule, match="protocol 'bogus'"):
-        firewall.apply_port(segment.host, port)
+@pytest.mark.parametrize("rule, message", [
+    (SecurityGroupRule("ingress", "IPv4", "bogus"), "protocol 'bogus'"),
+    (SecurityGroupRule("ingress", "IPv4", "icmp", 300), r"port_range_min \(ICMP type\) 300"),
+    (SecurityGroupRule("ingress", "IPv4", "tcp", 80, 22), "port range 80-22"),
+    (SecurityGroupRule("ingress", "IPv4", remote_ip_prefix="10.0.0.300/8"), "remote_ip_prefix '10.0.0.300/8'"),
+    (SecurityGroupRule("ingress", "IPv4", remote_ip_prefix="fd00::/8"), "remote_ip_prefix fd00::/8 is not IPv4"),
+    (SecurityGroupRule("sideways", "IPv4"), "direction 'sideways'"),
+])
+def test_a_rule_it_cannot_express_is_refused_naming_the_field_and_nothing_changes(segment, rule, message):
+    a, b = segment(10), segment(11, rules=(ALLOW_EGRESS, ALLOW_PING))
+    with pytest.raises(firewall.InvalidRule, match=message):
+        firewall.apply_port(segment.host, replace(b.port, security_group_rules=(ALLOW_EGRESS, rule)))
+    assert a.reachable("10.40.0.11")      # b's rules as they were
+
+
+def test_networks_with_the_same_addresses_do_not_share_connection_state(lab):
+    """A flow allowed on one network must not open the same addresses' flow
+    on another network of the node (a conntrack zone per bridge)."""
+    host = lab.host()
+    allow_udp = SecurityGroupRule("ingress", "IPv4", "udp", 6000, 6000)
+    machines = {}
+    for network_name in ("red", "blue"):
+        network = Network(id=new_id())
+        bridges.ensure_network(host, network)
+        for number, rules in ((10, (ALLOW_EGRESS,)),
+                              (11, (ALLOW_EGRESS, allow_udp) if network_name == "red" else (ALLOW_EGRESS,))):
+            port = make_port(network, number, rules)
+            firewall.apply_port(host, port)
+            machine = lab.machine(host, network, port)
+            machine.set_address(f"10.40.0.{number}/24")
+            machines[network_name, number] = machine
+    machines["red", 11].serve_udp_echo(6000)
+    machines["blue", 11].serve_udp_echo(6000)
+
+    assert machines["red", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+    assert not machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+
+    blue_server = machines["blue", 11].port
+    firewall.apply_port(host, replace(blue_server, security_group_rules=(ALLOW_EGRESS, allow_udp)))
+    assert machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)

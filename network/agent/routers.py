@@ -1,0 +1,149 @@
+"""L3 on the network node: a `qrouter-<router id>` namespace per router with
+a leg (veth into the network's bridge) per attached subnet (`qr-...`, holding
+the subnet's gateway address) and one into the external network (`qg-...`,
+holding the gateway port's address and the floating IPs), a default route
+to the external gateway, static routes, and NAT in one nftables table:
+SNAT of the subnets to the gateway address, and DNAT/SNAT per floating IP.
+`sync_router` converges a router to its desired state, removing legs,
+addresses, routes and NAT rules it no longer has."""
+import ipaddress
+
+from . import bridges, iplib
+from .resources import ROUTER_NAMESPACE_PREFIX, ROUTER_VETH_PREFIX
+
+NAT_TABLE = "ip stratus_nat"
+INTERNAL_PREFIX = "qr-"
+EXTERNAL_PREFIX = "qg-"
+
+
+def namespace_name(router):
+    return ROUTER_NAMESPACE_PREFIX + router.id
+
+
+def veth_name(port_id):
+    """The host side of a router leg, on the network's bridge."""
+    return ROUTER_VETH_PREFIX + port_id[:11]
+
+
+def interface_name(prefix, port_id):
+    return prefix + port_id[:11]
+
+
+def sync_router(host, router):
+    """Makes the router's namespace, legs, addresses, routes and NAT match
+    `router`. Idempotent."""
+    namespace = namespace_name(router)
+    iplib.ensure_namespace(namespace)
+    iplib.sysctl(namespace, "net.ipv4.ip_forward", 1)
+    _marker(host, router).touch()
+
+    legs = [(interface_name(INTERNAL_PREFIX, i.port_id), i, [(i.ip_address, _prefixlen(i.cidr))])
+            for i in router.interfaces]
+    gateway_device = None
+    if router.gateway:
+        gateway = router.gateway
+        gateway_device = interface_name(EXTERNAL_PREFIX, gateway.port_id)
+        addresses = [(gateway.ip_address, _prefixlen(gateway.cidr))]
+        addresses += [(f.floating_ip_address, 32) for f in router.floating_ips]
+        legs.append((gateway_device, gateway, addresses))
+
+    wanted = {device for device, _, _ in legs}
+    with iplib.ip(namespace) as handle:
+        for link in iplib.links(handle):
+            if link["name"].startswith((INTERNAL_PREFIX, EXTERNAL_PREFIX)) and link["name"] not in wanted:
+                iplib.delete_link(handle, link["name"])
+    for device, leg, addresses in legs:
+        _ensure_leg(host, namespace, device, leg, addresses)
+    _sync_routes(namespace, router, gateway_device)
+    _sync_nat(namespace, router, gateway_device)
+
+
+def delete_router(host, router):
+    """Removes the router's legs and namespace."""
+    _delete_namespace(namespace_name(router))
+    _marker(host, router).unlink(missing_ok=True)
+
+
+def resync(host, desired):
+    """Syncs each desired router and deletes the routers this host made
+    before that are no longer wanted."""
+    for router in desired:
+        sync_router(host, router)
+    wanted = {router.id for router in desired}
+    directory = host.state_dir / "routers"
+    if directory.exists():
+        for marker in directory.iterdir():
+            if marker.name not in wanted:
+                _delete_namespace(ROUTER_NAMESPACE_PREFIX + marker.name)
+                marker.unlink()
+
+
+def _delete_namespace(namespace):
+    # The kernel destroys a deleted namespace's interfaces later, in the
+    # background: delete the legs first, so their bridge ends are gone on return.
+    if iplib.namespace_exists(namespace):
+        with iplib.ip(namespace) as handle:
+            for link in iplib.links(handle):
+                if link["name"].startswith((INTERNAL_PREFIX, EXTERNAL_PREFIX)):
+                    iplib.delete_link(handle, link["name"])
+    iplib.delete_namespace(namespace)
+
+
+def _marker(host, router):
+    # Which routers this host made, so a resync finds the stale ones among
+    # the machine's namespaces without touching anyone else's.
+    directory = host.state_dir / "routers"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / router.id
+
+
+def _prefixlen(cidr):
+    return ipaddress.ip_network(cidr, strict=False).prefixlen
+
+
+def _ensure_leg(host, namespace, device, leg, addresses):
+    outside = veth_name(leg.port_id)
+    with iplib.ip(host.namespace) as handle:
+        iplib.ensure_veth(handle, outside, device, namespace)
+    bridges.plug(host, leg.network, outside)
+    with iplib.ip(namespace) as handle:
+        index = iplib.link_index(handle, device)
+        handle.link("set", index=index, address=leg.mac_address, mtu=leg.network.mtu, state="up")
+        iplib.set_addresses(handle, device, addresses)
+
+
+def _sync_routes(namespace, router, gateway_device):
+    """Routes through a next hop: the default one to the external gateway and
+    the router's static routes; any other such route is removed."""
+    wanted = {(str(ipaddress.ip_network(d, strict=False)), n) for d, n in router.routes}
+    if router.gateway and router.gateway.gateway_ip:
+        wanted.add(("0.0.0.0/0", router.gateway.gateway_ip))
+    with iplib.ip(namespace) as handle:
+        present = {}
+        for route in handle.route("dump", family=2, table=254):
+            nexthop = route.get("RTA_GATEWAY")
+            if nexthop:
+                destination = f"{route.get('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
+                present[(destination, nexthop)] = route
+        for destination, nexthop in present.keys() - wanted:
+            handle.route("del", dst=destination, gateway=nexthop)
+        for destination, nexthop in wanted - present.keys():
+            handle.route("replace", dst=destination, gateway=nexthop)
+
+
+def _sync_nat(namespace, router, gateway_device):
+    """The router's whole NAT table, replaced in one transaction."""
+    lines = [f"add table {NAT_TABLE}", f"delete table {NAT_TABLE}", f"add table {NAT_TABLE}",
+             f"add chain {NAT_TABLE} prerouting {{ type nat hook prerouting priority -100; policy accept; }}",
+             f"add chain {NAT_TABLE} postrouting {{ type nat hook postrouting priority 100; policy accept; }}"]
+    if gateway_device:
+        for floating in router.floating_ips:
+            lines.append(f"add rule {NAT_TABLE} prerouting ip daddr {floating.floating_ip_address} "
+                         f"dnat to {floating.fixed_ip_address}")
+            lines.append(f'add rule {NAT_TABLE} postrouting oifname "{gateway_device}" '
+                         f"ip saddr {floating.fixed_ip_address} snat to {floating.floating_ip_address}")
+        subnets = sorted({str(ipaddress.ip_network(i.cidr, strict=False)) for i in router.interfaces})
+        if router.enable_snat and subnets:
+            lines.append(f'add rule {NAT_TABLE} postrouting oifname "{gateway_device}" '
+                         f"ip saddr {{ {', '.join(subnets)} }} snat to {router.gateway.ip_address}")
+    iplib.run(namespace, ["nft", "-f", "-"], input="\n".join(lines) + "\n")
