@@ -312,3 +312,42 @@ def test_changes_from_a_shell_revoke_too(users, bystanders, committed_db):
     assert not users.works(through_group)
     assert users.works(own)
     assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_admin_removing_a_group_member_revokes_only_that_member(users, bystanders, operator):
+    from identity.models import Group, User
+    from tests.identity.admin_forms import post_change_form
+
+    leaving, staying, project = users.user(), users.user(), users.project()
+    group = Group.objects.create(name=unique("grp"), domain_id="default")
+    group.users.add(*User.objects.filter(id__in=[leaving["id"], staying["id"]]))
+    users.grant(project, {"id": group.id}, "reader", actor_kind="groups")
+    leaving_token, staying_token = users.token(leaving, project), users.token(staying, project)
+
+    response = post_change_form(operator, f"/admin/identity/group/{group.id}/change/", {"users": [staying["id"]]})
+    assert response.status_code == 302, response.content[-2000:]
+    assert list(group.users.values_list("id", flat=True)) == [staying["id"]]
+
+    assert not users.works(leaving_token)
+    assert users.works(staying_token)
+    assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_taking_a_role_from_an_application_credential_revokes_its_tokens(api, users, bystanders, committed_db):
+    from identity.models import ApplicationCredential, Role
+
+    user, project, token = users.member()
+    created = api.post(f"/identity/v3/users/{user['id']}/application_credentials", token=token,
+                       json={"application_credential": {"name": "ci"}}).json()["application_credential"]
+    issued = api.post("/identity/v3/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": created["id"], "secret": created["secret"]}}}})
+    credential_token = issued.headers["X-Subject-Token"]
+
+    ApplicationCredential.objects.get(id=created["id"]).roles.remove(Role.objects.get(name="member", domain=None))
+
+    assert not users.works(credential_token)
+    assert users.works(token)
+    assert_still_valid(users, bystanders)
