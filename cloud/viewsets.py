@@ -1,7 +1,8 @@
 """The one base for resource APIs: OpenStack envelopes ({"project": {...}}
 in and out, {"projects": [...]} for lists), 404s that name the resource,
 query-string filters declared per view, and the policy of cloud.policy."""
-from django.db import IntegrityError, transaction
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import IntegrityError, connection, transaction
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -18,6 +19,23 @@ def parse_bool(value, field):
     if lowered in FALSE_VALUES:
         return False
     raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a boolean.")
+
+
+def column_value(model, lookup, value, param):
+    """A filter's value, checked against the column it is compared with: one
+    the column cannot take (an address that is not one, a number that is not)
+    is a 400 naming the parameter, not an error when the query is sent."""
+    try:
+        field = model._meta.get_field(lookup)
+    except FieldDoesNotExist:  # a lookup across a relation or with a transform
+        return value
+    if field.is_relation:
+        return value
+    try:
+        field.get_db_prep_value(value, connection, prepared=False)
+    except (ValueError, TypeError, ValidationError):
+        raise BadRequest(f"Invalid input for field '{param}': {value!r} is not a valid value.")
+    return value
 
 
 class ResourceViewSet(viewsets.GenericViewSet):
@@ -42,6 +60,8 @@ class ResourceViewSet(viewsets.GenericViewSet):
             if isinstance(lookup, tuple):
                 lookup, parser = lookup
                 value = parser(value, param)
+            else:
+                value = column_value(queryset.model, lookup, value, param)
             queryset = queryset.filter(**{lookup: value})
         return queryset
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest
 from cloud.pagination import paginate, parse_sort
 from cloud.policy import ROLE_RULES
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import ResourceViewSet, column_value, parse_bool
 from network import errors
 from network.models import Tag
 
@@ -183,6 +183,8 @@ class NeutronViewSet(ResourceViewSet):
                 lookup, parser = lookup
             if parser is not None:
                 values = [parser(value, param) for value in values]
+            else:
+                values = [column_value(queryset.model, lookup, value, param) for value in values]
             queryset = queryset.filter(**{f"{lookup}__in": [v for v in values if v is not None]})
         if self.tagged:
             queryset = self.filter_tags(queryset, params)
