@@ -76,8 +76,9 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
                             fields.get("allowed_address_pairs"))
         port = ipam.create_port(network=network, project_id=project_id, **fields)
         ipam.allocate_fixed_ips(port, fixed_ips)
-        if security_groups:
-            port.security_groups.set(security_groups)
+        # A new port has no groups yet: inserted at once, without reading them first.
+        Port.security_groups.through.objects.bulk_create([
+            Port.security_groups.through(port=port, securitygroup=group) for group in security_groups])
     return port
 
 

@@ -240,7 +240,9 @@ class NeutronViewSet(ResourceViewSet):
         return {key: value for key, value in body.items() if key in fields}
 
     def show(self, row, status_code=status.HTTP_200_OK):
-        body = self.only_fields(self.render(row, self.tags_of([row])))
+        # A row just made has no tags yet.
+        tags = {} if status_code == status.HTTP_201_CREATED else self.tags_of([row])
+        body = self.only_fields(self.render(row, tags))
         return Response({self.member_name: body}, status=status_code)
 
     def list(self, request, *args, **kwargs):
