@@ -5,7 +5,7 @@ groups, quota counted) or not at all."""
 from django.db import IntegrityError, transaction
 
 from network import errors, ipam, quotas
-from network.models import FloatingIP, IPAllocation, Port, SecurityGroup, SecurityGroupRule
+from network.models import FloatingIP, IPAllocation, Network, Port, SecurityGroup, SecurityGroupRule
 
 ROUTER_INTERFACE = "network:router_interface"
 ROUTER_GATEWAY = "network:router_gateway"
@@ -67,6 +67,10 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
     with transaction.atomic():
         if count_quota and project_id:
             quotas.reserve(project_id, "port")
+        # Held until commit: a concurrent delete of the network either waits
+        # and then finds this port (409), or went first and this is a 404.
+        if Network.objects.select_for_update(no_key=True).filter(pk=network.pk).values_list("pk").first() is None:
+            raise errors.not_found("Network", network.pk)
         if security_groups is None:
             default = None
             if fields["port_security_enabled"] and not service_port:

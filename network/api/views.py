@@ -7,7 +7,7 @@ from django.db.models import Q
 from network import conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, as_bool, as_int, as_uuid, policy_denied
-from network.models import Network, Port, SecurityGroup, Subnet
+from network.models import Network, Port, SecurityGroup, Subnet, Tag
 
 
 def network_visible_to(credentials):
@@ -118,9 +118,11 @@ class NetworkViewSet(NeutronViewSet):
         if network.ports.exclude(device_owner=ports.DHCP).exists():
             raise errors.conflict("NetworkInUse", f"Unable to complete operation on network {network.id}. "
                                                   f"There are one or more ports still in use on the network.")
+        subnet_ids = list(network.subnets.values_list("id", flat=True))
         network.ports.all().delete()
         network.subnets.all().delete()
         network.delete()
+        Tag.objects.filter(resource_id__in=subnet_ids).delete()
 
 
 def default_pools(cidr, gateway_ip):
