@@ -214,8 +214,9 @@ class SubnetViewSet(NeutronViewSet):
                          values.get("dns_nameservers", []))
         with transaction.atomic():
             quotas.reserve(project_id, "subnet")
-            # The network's row lock orders concurrent subnet creates on it.
-            Network.objects.select_for_update().filter(pk=network.pk).first()
+            # The network's row lock orders concurrent subnet creates on it (and a delete of it).
+            if Network.objects.select_for_update().filter(pk=network.pk).first() is None:
+                raise errors.not_found("Network", network.pk)
             for other in network.subnets.all():
                 if ipaddress.ip_network(other.cidr).overlaps(hosts):
                     raise errors.invalid_input(f"Requested subnet with cidr: {cidr} for network: {network.id} "

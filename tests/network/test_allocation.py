@@ -119,3 +119,22 @@ def test_network_deleted_while_ports_are_created(admin):
         else:
             assert made and {p["id"] for p in admin.get("ports", params={"network_id": network["id"]}).json()[
                 "ports"]} == set(made)
+
+
+def test_network_deleted_while_subnets_are_created(admin):
+    for _ in range(5):
+        network = admin.network()
+
+        def act(index):
+            if index == 2:
+                return admin.delete(f"networks/{network['id']}")
+            return admin.post("subnets", {"subnet": {"network_id": network["id"], "cidr": f"10.{100 + index}.0.0/24",
+                                                     "ip_version": 4}})
+
+        with ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(act, range(6)))
+        assert responses[2].status_code == 204, responses[2].text
+        for response in responses[:2] + responses[3:]:
+            assert response.status_code in (201, 404), response.text
+        assert admin.get(f"networks/{network['id']}").status_code == 404
+        assert admin.get("subnets", params={"network_id": network["id"]}).json()["subnets"] == []
