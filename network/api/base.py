@@ -266,6 +266,11 @@ class NeutronViewSet(ResourceViewSet):
     def destroy(self, request, *args, **kwargs):
         obj = self.writable(self.get_object())
         with transaction.atomic():
+            # Locked first: a row being made that points at this one commits
+            # before (and is seen by perform_destroy) or finds it gone.
+            obj = type(obj).objects.select_for_update().filter(pk=obj.pk).first()
+            if obj is None:
+                raise errors.not_found(self.kind, self.kwargs[self.lookup_url_kwarg or self.lookup_field])
             self.perform_destroy(obj)
             Tag.objects.filter(resource_id=obj.id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

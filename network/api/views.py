@@ -114,7 +114,6 @@ class NetworkViewSet(NeutronViewSet):
         return self.show(network)
 
     def perform_destroy(self, network):
-        network = Network.objects.select_for_update().get(pk=network.pk)
         if network.ports.exclude(device_owner=ports.DHCP).exists():
             raise errors.conflict("NetworkInUse", f"Unable to complete operation on network {network.id}. "
                                                   f"There are one or more ports still in use on the network.")
@@ -241,7 +240,6 @@ class SubnetViewSet(NeutronViewSet):
         return self.show(subnet)
 
     def perform_destroy(self, subnet):
-        Subnet.objects.select_for_update().filter(pk=subnet.pk).first()
         if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
             raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One or "
                                                  f"more ports have an IP allocation from this subnet.")
