@@ -59,7 +59,7 @@ def create_port(**fields):
     for _ in range(ATTEMPTS):
         if not given:
             fields["mac_address"] = random_mac()
-        if Port.objects.filter(mac_address=fields["mac_address"]).exists() and given:
+        if given and Port.objects.filter(mac_address=fields["mac_address"]).exists():
             break
         try:
             with transaction.atomic():

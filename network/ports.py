@@ -5,7 +5,7 @@ groups, quota counted) or not at all."""
 from django.db import IntegrityError, transaction
 
 from network import errors, ipam, quotas
-from network.models import FloatingIP, IPAllocation, Port, SecurityGroup, SecurityGroupRule
+from network.models import FloatingIP, IPAllocation, Network, Port, SecurityGroup, SecurityGroupRule
 
 ROUTER_INTERFACE = "network:router_interface"
 ROUTER_GATEWAY = "network:router_gateway"
@@ -45,6 +45,17 @@ def default_security_group(project_id):
         return SecurityGroup.objects.get(project_id=project_id, name="default")
 
 
+def lock_groups(groups):
+    """Holds the groups a port is given until commit: one deleted meanwhile
+    is a 404 rather than a foreign key failing."""
+    if not groups:
+        return
+    ids = {group.pk for group in groups}
+    found = set(SecurityGroup.objects.select_for_update(no_key=True).filter(pk__in=ids).values_list("pk", flat=True))
+    for missing in ids - found:
+        raise errors.not_found("SecurityGroup", missing)
+
+
 def check_port_security(port_security_enabled, security_groups, allowed_address_pairs):
     if port_security_enabled:
         return
@@ -67,6 +78,11 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
     with transaction.atomic():
         if count_quota and project_id:
             quotas.reserve(project_id, "port")
+        # Held until commit: a concurrent delete of the network either waits
+        # and then finds this port (409), or went first and this is a 404.
+        if Network.objects.select_for_update(no_key=True).filter(pk=network.pk).values_list("pk").first() is None:
+            raise errors.not_found("Network", network.pk)
+        lock_groups(security_groups)
         if security_groups is None:
             default = None
             if fields["port_security_enabled"] and not service_port:
@@ -76,8 +92,9 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
                             fields.get("allowed_address_pairs"))
         port = ipam.create_port(network=network, project_id=project_id, **fields)
         ipam.allocate_fixed_ips(port, fixed_ips)
-        if security_groups:
-            port.security_groups.set(security_groups)
+        # A new port has no groups yet: inserted at once, without reading them first.
+        Port.security_groups.through.objects.bulk_create([
+            Port.security_groups.through(port=port, securitygroup=group) for group in security_groups])
     return port
 
 
@@ -88,6 +105,7 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
         port = Port.objects.select_for_update().get(pk=port.pk)
         for name, value in fields.items():
             setattr(port, name, value)
+        lock_groups(security_groups)
         groups = list(port.security_groups.all()) if security_groups is None else security_groups
         check_port_security(port.port_security_enabled, groups, port.allowed_address_pairs)
         if "mac_address" in fields and Port.objects.filter(mac_address=port.mac_address).exclude(pk=port.pk).exists():
@@ -114,6 +132,10 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
 def delete_port(port):
     """Deletes a port, its addresses and any floating IP's association."""
     with transaction.atomic():
+        # Locked first: a floating IP being associated with it commits before
+        # (and is cleared here) or finds the port gone.
+        if Port.objects.select_for_update().filter(pk=port.pk).values_list("pk").first() is None:
+            return
         FloatingIP.objects.filter(port=port).update(port=None, fixed_ip_address=None, router=None, status="DOWN")
         IPAllocation.objects.filter(port=port).delete()
         port.delete()

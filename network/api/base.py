@@ -242,7 +242,9 @@ class NeutronViewSet(ResourceViewSet):
         return {key: value for key, value in body.items() if key in fields}
 
     def show(self, row, status_code=status.HTTP_200_OK):
-        body = self.only_fields(self.render(row, self.tags_of([row])))
+        # A row just made has no tags yet.
+        tags = {} if status_code == status.HTTP_201_CREATED else self.tags_of([row])
+        body = self.only_fields(self.render(row, tags))
         return Response({self.member_name: body}, status=status_code)
 
     def list(self, request, *args, **kwargs):
@@ -266,6 +268,11 @@ class NeutronViewSet(ResourceViewSet):
     def destroy(self, request, *args, **kwargs):
         obj = self.writable(self.get_object())
         with transaction.atomic():
+            # Locked first: a row being made that points at this one commits
+            # before (and is seen by perform_destroy) or finds it gone.
+            obj = type(obj).objects.select_for_update().filter(pk=obj.pk).first()
+            if obj is None:
+                raise errors.not_found(self.kind, self.kwargs[self.lookup_url_kwarg or self.lookup_field])
             self.perform_destroy(obj)
             Tag.objects.filter(resource_id=obj.id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

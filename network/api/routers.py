@@ -148,7 +148,6 @@ class RouterViewSet(NeutronViewSet):
         return self.show(self.get_queryset().get(pk=router.pk))
 
     def perform_destroy(self, router):
-        router = Router.objects.select_for_update().get(pk=router.pk)
         if interface_ports(router).exists():
             raise errors.conflict("RouterInUse", f"Router {router.id} still has ports")
         self.set_gateway(router, None)
@@ -278,7 +277,8 @@ class FloatingIPViewSet(NeutronViewSet):
     def association(self, floating_ip_network, port_id, fixed_ip_address, exclude=None):
         """(port, fixed IP, router) for associating a floating IP of
         `floating_ip_network` with `port_id`."""
-        port = Port.objects.filter(pk=port_id).first()
+        # Locked until commit: a port deleted meanwhile is a 404, not a dangling association.
+        port = Port.objects.select_for_update(no_key=True).filter(pk=port_id).first()
         if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):
             raise errors.not_found("Port", port_id)
         allocations = list(port.fixed_ips.select_related("subnet"))
@@ -320,11 +320,12 @@ class FloatingIPViewSet(NeutronViewSet):
             if values.get("floating_ip_address"):
                 entry["ip_address"] = values["floating_ip_address"]
             fixed_ips = [entry]
-        association = (None, None, None)
-        if values.get("port_id"):
-            association = self.association(network, values["port_id"], values.get("fixed_ip_address"))
         with transaction.atomic():
+            # The project's quota lock first, as every create takes it.
             quotas.reserve(project_id, "floatingip")
+            association = (None, None, None)
+            if values.get("port_id"):
+                association = self.association(network, values["port_id"], values.get("fixed_ip_address"))
             floating_port = ports.create_port(network, "", fixed_ips=fixed_ips, count_quota=False,
                                               device_owner=ports.FLOATING_IP, port_security_enabled=False,
                                               security_groups=[])

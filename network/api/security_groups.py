@@ -97,8 +97,11 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
     def render(self, rule, tags):
         return render_rule(rule)
 
-    def group(self, group_id):
+    def group(self, group_id, lock=False):
         groups = SecurityGroup.objects.filter(pk=group_id)
+        if lock:
+            # Until commit: a group deleted meanwhile is a 404, not a rule left pointing at nothing.
+            groups = groups.select_for_update(no_key=True)
         if not self.caller.is_admin:
             groups = groups.filter(project_id=self.caller.project_id)
         group = groups.first()
@@ -158,18 +161,19 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
         values = self.validated()
         values.pop("project_id", None), values.pop("tenant_id", None)
         values.pop("remote_address_group_id", None)
-        group = self.group(values.pop("security_group_id"))
         self.check_protocol(values)
-        remote = values.pop("remote_group_id", None)
-        remote_group = self.group(remote) if remote is not None else None
-        same = SecurityGroupRule.objects.filter(
-            security_group=group, direction=values["direction"], ethertype=values["ethertype"],
-            protocol=values["protocol"], port_range_min=values["port_range_min"],
-            port_range_max=values["port_range_max"], remote_ip_prefix=values.get("remote_ip_prefix"),
-            remote_group=remote_group)
+        group_id, remote = values.pop("security_group_id"), values.pop("remote_group_id", None)
+        project_id = self.group(group_id).project_id
         with transaction.atomic():
-            quotas.reserve(group.project_id, "security_group_rule")
-            existing = same.first()
+            # The project's quota lock first, as every create takes it.
+            quotas.reserve(project_id, "security_group_rule")
+            group = self.group(group_id, lock=True)
+            remote_group = self.group(remote, lock=True) if remote is not None else None
+            existing = SecurityGroupRule.objects.filter(
+                security_group=group, direction=values["direction"], ethertype=values["ethertype"],
+                protocol=values["protocol"], port_range_min=values["port_range_min"],
+                port_range_max=values["port_range_max"], remote_ip_prefix=values.get("remote_ip_prefix"),
+                remote_group=remote_group).first()
             if existing is not None:
                 raise errors.conflict("SecurityGroupRuleExists",
                                       f"Security group rule already exists. Rule id is {existing.id}.")

@@ -7,7 +7,7 @@ from django.db.models import Q
 from network import conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, as_bool, as_int, as_uuid, policy_denied
-from network.models import Network, Port, SecurityGroup, Subnet
+from network.models import Network, Port, SecurityGroup, Subnet, Tag
 
 
 def network_visible_to(credentials):
@@ -114,13 +114,14 @@ class NetworkViewSet(NeutronViewSet):
         return self.show(network)
 
     def perform_destroy(self, network):
-        network = Network.objects.select_for_update().get(pk=network.pk)
         if network.ports.exclude(device_owner=ports.DHCP).exists():
             raise errors.conflict("NetworkInUse", f"Unable to complete operation on network {network.id}. "
                                                   f"There are one or more ports still in use on the network.")
+        subnet_ids = list(network.subnets.values_list("id", flat=True))
         network.ports.all().delete()
         network.subnets.all().delete()
         network.delete()
+        Tag.objects.filter(resource_id__in=subnet_ids).delete()
 
 
 def default_pools(cidr, gateway_ip):
@@ -212,8 +213,9 @@ class SubnetViewSet(NeutronViewSet):
                          values.get("dns_nameservers", []))
         with transaction.atomic():
             quotas.reserve(project_id, "subnet")
-            # The network's row lock orders concurrent subnet creates on it.
-            Network.objects.select_for_update().filter(pk=network.pk).first()
+            # The network's row lock orders concurrent subnet creates on it (and a delete of it).
+            if Network.objects.select_for_update().filter(pk=network.pk).first() is None:
+                raise errors.not_found("Network", network.pk)
             for other in network.subnets.all():
                 if ipaddress.ip_network(other.cidr).overlaps(hosts):
                     raise errors.invalid_input(f"Requested subnet with cidr: {cidr} for network: {network.id} "
@@ -238,7 +240,6 @@ class SubnetViewSet(NeutronViewSet):
         return self.show(subnet)
 
     def perform_destroy(self, subnet):
-        Subnet.objects.select_for_update().filter(pk=subnet.pk).first()
         if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
             raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One or "
                                                  f"more ports have an IP allocation from this subnet.")

@@ -90,3 +90,51 @@ def test_deleting_a_network_or_subnet_in_use_changes_nothing(admin):
     assert admin.delete(f"ports/{port['id']}").status_code == 204
     assert admin.delete(f"networks/{network['id']}").status_code == 204
     neutron_error(admin.get(f"subnets/{subnet['id']}"), 404, "SubnetNotFound")
+
+
+def test_network_deleted_while_ports_are_created(admin):
+    """Either the delete waits for the ports and is refused, or it goes first
+    and the creates find no network: never a 500, never a port left on a
+    network that is gone."""
+    for _ in range(5):
+        network = admin.network()
+        admin.subnet(network, "10.84.0.0/24")
+
+        def act(index):
+            if index == 3:
+                return admin.delete(f"networks/{network['id']}")
+            return admin.post("ports", {"port": {"network_id": network["id"]}})
+
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(act, range(8)))
+        deleted, creates = responses[3], responses[:3] + responses[4:]
+        assert deleted.status_code in (204, 409), deleted.text
+        for response in creates:
+            assert response.status_code in (201, 404), response.text
+            if response.status_code == 404:
+                neutron_error(response, 404, "NetworkNotFound")
+        made = [r.json()["port"]["id"] for r in creates if r.status_code == 201]
+        if deleted.status_code == 204:
+            assert made == [] and admin.get(f"networks/{network['id']}").status_code == 404
+        else:
+            assert made and {p["id"] for p in admin.get("ports", params={"network_id": network["id"]}).json()[
+                "ports"]} == set(made)
+
+
+def test_network_deleted_while_subnets_are_created(admin):
+    for _ in range(5):
+        network = admin.network()
+
+        def act(index):
+            if index == 2:
+                return admin.delete(f"networks/{network['id']}")
+            return admin.post("subnets", {"subnet": {"network_id": network["id"], "cidr": f"10.{100 + index}.0.0/24",
+                                                     "ip_version": 4}})
+
+        with ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(act, range(6)))
+        assert responses[2].status_code == 204, responses[2].text
+        for response in responses[:2] + responses[3:]:
+            assert response.status_code in (201, 404), response.text
+        assert admin.get(f"networks/{network['id']}").status_code == 404
+        assert admin.get("subnets", params={"network_id": network["id"]}).json()["subnets"] == []

@@ -237,3 +237,44 @@ def test_availability_zones_and_ip_availability(admin, demo):
     assert [a["network_id"] for a in listed["network_ip_availabilities"]] == [network["id"]]
     neutron_error(demo.get("network-ip-availabilities"), 403, "HTTPForbidden")
     neutron_error(admin.get(f"network-ip-availabilities/{uuid.uuid4()}"), 404, "NetworkNotFound")
+
+
+def test_deleted_under_a_rule_or_a_floating_ip(demo, admin, external):
+    """A group or port deleted while a rule or a floating IP is made for it:
+    the one that goes second is told why (404/409), never a 500."""
+    public, _ = external
+    private = demo.network()
+    subnet = demo.subnet(private, "10.95.0.0/24")
+    router = demo.create("routers", "router", name=unique("r"), external_gateway_info={"network_id": public["id"]})
+    demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    for round_ in range(4):
+        group = demo.create("security-groups", "security_group", name=unique("race"))
+        port = demo.port(private, port_security_enabled=False)
+
+        def act(index):
+            if index == 0:
+                return demo.delete(f"security-groups/{group['id']}")
+            if index == 1:
+                return demo.delete(f"ports/{port['id']}")
+            if index == 7:
+                return demo.post("ports", {"port": {"network_id": private["id"], "security_groups": [group["id"]]}})
+            if index % 2:
+                return demo.post("floatingips", {"floatingip": {"floating_network_id": public["id"],
+                                                                "port_id": port["id"]}})
+            return demo.post("security-group-rules", {"security_group_rule": {
+                "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
+                "port_range_min": 1000 + index, "port_range_max": 1000 + index}})
+
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(act, range(8)))
+        assert all(r.status_code < 500 for r in responses), [r.text for r in responses if r.status_code >= 500]
+        assert demo.get("floatingips", params={"port_id": port["id"]}).json()["floatingips"] == []
+        if responses[0].status_code == 204:
+            assert demo.get("security-group-rules", params={"security_group_id": group["id"]}).json()[
+                "security_group_rules"] == []
+        for floating_ip in demo.get("floatingips").json()["floatingips"]:
+            demo.delete(f"floatingips/{floating_ip['id']}")
+        if responses[7].status_code == 201:  # the port won: the group was kept for it
+            assert responses[0].status_code == 409 and demo.get(f"security-groups/{group['id']}").status_code == 200
+            demo.delete(f"ports/{responses[7].json()['port']['id']}")
+    demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})

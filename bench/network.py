@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Networking benchmark against a running Stratus (`make start` first).
+
+Prints 1,000 port creates on one subnet through the API (per second, p50 and
+p95 latency at the given concurrency), checks that every address is
+distinct, and counts the SQL queries of one port create inside an API
+process with few and with many ports on the network (flat is the target).
+Run it with the cloud's DATABASE_URL for the query count.
+
+    .venv/bin/python bench/network.py [--url http://127.0.0.1:8000] [--ports 1000] [--concurrency 8]
+"""
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def admin_token(url, password):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    issued = requests.post(f"{url}/identity/v3/auth/tokens", json=body, timeout=30)
+    if issued.status_code != 201:
+        raise SystemExit(f"cannot authenticate: {issued.status_code} {issued.text[:200]}")
+    return issued.headers["X-Subject-Token"]
+
+
+def create_ports(url, token, network_id, count, concurrency):
+    """Creates `count` ports from `concurrency` threads; returns (latencies, addresses, seconds)."""
+    latencies, addresses, lock = [], [], threading.Lock()
+    remaining = iter(range(count))
+
+    def worker():
+        session = requests.Session()
+        session.headers["X-Auth-Token"] = token
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            start = time.perf_counter()
+            response = session.post(f"{url}/network/v2.0/ports", json={"port": {"network_id": network_id}}, timeout=60)
+            elapsed = time.perf_counter() - start
+            if response.status_code != 201:
+                raise SystemExit(f"port create failed: {response.status_code} {response.text[:200]}")
+            with lock:
+                latencies.append(elapsed)
+                addresses.append(response.json()["port"]["fixed_ips"][0]["ip_address"])
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, addresses, time.perf_counter() - began
+
+
+def queries_per_create(token, network_id, rounds=20):
+    """The SQL queries of one port create through the whole Django stack,
+    in this process (the cloud's DATABASE_URL)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    counts = []
+    for _ in range(rounds):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post("/network/v2.0/ports", data={"port": {"network_id": network_id}},
+                                   content_type="application/json", HTTP_X_AUTH_TOKEN=token)
+        if response.status_code != 201:
+            raise SystemExit(f"in-process port create failed: {response.status_code} {response.content[:200]}")
+        counts.append(len(captured))
+    return statistics.median(counts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("STRATUS_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
+    parser.add_argument("--ports", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--no-queries", action="store_true", help="skip the in-process query count")
+    args = parser.parse_args()
+
+    token = admin_token(args.url, args.password)
+    session = requests.Session()
+    session.headers["X-Auth-Token"] = token
+    api = f"{args.url}/network/v2.0"
+    # Port quota raised for the run, put back after.
+    project_id = requests.get(f"{args.url}/identity/v3/auth/tokens", timeout=30, headers={
+        "X-Auth-Token": token, "X-Subject-Token": token}).json()["token"]["project"]["id"]
+    overridden = project_id in {q["project_id"] for q in session.get(f"{api}/quotas").json()["quotas"]}
+    previous_limit = session.get(f"{api}/quotas/{project_id}").json()["quota"]["port"]
+    session.put(f"{api}/quotas/{project_id}", json={"quota": {"port": -1}}).raise_for_status()
+    network = session.post(f"{api}/networks", json={"network": {"name": f"bench-{uuid.uuid4().hex[:6]}"}})
+    network.raise_for_status()
+    network_id = network.json()["network"]["id"]
+    try:
+        session.post(f"{api}/subnets", json={"subnet": {"network_id": network_id, "cidr": "10.250.0.0/20",
+                                                       "ip_version": 4}}).raise_for_status()
+        if not args.no_queries:
+            few = queries_per_create(token, network_id)
+        latencies, addresses, seconds = create_ports(args.url, token, network_id, args.ports, args.concurrency)
+        ordered = sorted(latencies)
+        p95 = ordered[max(int(len(ordered) * 0.95) - 1, 0)]
+        print(f"{args.ports} port creates, concurrency {args.concurrency}: {args.ports / seconds:7.1f} /s   "
+              f"p50 {statistics.median(ordered) * 1000:6.1f} ms   p95 {p95 * 1000:6.1f} ms")
+        print(f"distinct addresses: {len(set(addresses))} of {len(addresses)}")
+        if not args.no_queries:
+            many = queries_per_create(token, network_id)
+            print(f"SQL queries per port create: {few:.0f} on an empty network, {many:.0f} with "
+                  f"{args.ports} ports on it")
+    finally:
+        listed = session.get(f"{api}/ports", params={"network_id": network_id, "fields": "id"}).json()["ports"]
+        for port in listed:
+            session.delete(f"{api}/ports/{port['id']}")
+        session.delete(f"{api}/networks/{network_id}")
+        if overridden:
+            session.put(f"{api}/quotas/{project_id}", json={"quota": {"port": previous_limit}})
+        else:
+            session.delete(f"{api}/quotas/{project_id}")
+
+
+if __name__ == "__main__":
+    main()
