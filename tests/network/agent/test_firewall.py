@@ -113,7 +113,7 @@ def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
     firewall.resync(segment.host, [a.port])
     chains = firewall.port_chains(segment.host)
     assert chains[firewall.SG_TABLE] == {f"in-{a.port.id}", f"out-{a.port.id}"}
-    assert chains[firewall.ANTISPOOF_TABLE] == {f"spoof-{a.port.id}"}
+    assert chains[firewall.BRIDGE_TABLE] == {f"spoof-{a.port.id}"}
     assert a.reachable("10.40.0.12")
 
 
@@ -157,3 +157,14 @@ def test_networks_with_the_same_addresses_do_not_share_connection_state(lab):
     blue_server = machines["blue", 11].port
     firewall.apply_port(host, replace(blue_server, security_group_rules=(ALLOW_EGRESS, allow_udp)))
     assert machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+
+
+def test_broadcasts_reach_only_the_ports_whose_rules_allow_them(segment):
+    allow_udp = SecurityGroupRule("ingress", "IPv4", "udp", 5000, 6000)
+    sender = segment(10, rules=(ALLOW_EGRESS, allow_udp))   # takes the unicast echo back
+    listener = segment(11)
+    listener.serve_udp_echo(6000)
+    assert not sender.udp_exchange("10.40.0.255", 6000, source_port=5000)
+
+    firewall.apply_port(segment.host, replace(listener.port, security_group_rules=(ALLOW_EGRESS, allow_udp)))
+    assert sender.udp_exchange("10.40.0.255", 6000, source_port=5000)
