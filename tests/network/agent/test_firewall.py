@@ -168,3 +168,31 @@ def test_broadcasts_reach_only_the_ports_whose_rules_allow_them(segment):
 
     firewall.apply_port(segment.host, replace(listener.port, security_group_rules=(ALLOW_EGRESS, allow_udp)))
     assert sender.udp_exchange("10.40.0.255", 6000, source_port=5000)
+
+
+def test_ipv6_rules_and_source_addresses(lab):
+    host = lab.host()
+    network = Network(id=new_id())
+    bridges.ensure_network(host, network)
+    allow_ping6 = SecurityGroupRule("ingress", "IPv6", "ipv6-icmp")
+    egress6 = SecurityGroupRule("egress", "IPv6")
+    machines = []
+    for number in (10, 11):
+        port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(number),
+                    fixed_ips=(FixedIP("s6", f"fd00::{number}"),), security_group_rules=(egress6,))
+        firewall.apply_port(host, port)
+        machine = lab.machine(host, network, port)
+        machine.run("ip", "addr", "add", f"fd00::{number}/64", "dev", "eth0", "nodad", check=True)
+        machines.append(machine)
+    a, b = machines
+
+    def ping6(machine, address, count, wait):
+        return machine.run("busybox", "ping", "-6", "-c", str(count), "-W", str(wait), address).returncode == 0
+
+    assert not ping6(a, "fd00::11", 2, 1)
+    firewall.apply_port(host, replace(b.port, security_group_rules=(egress6, allow_ping6)))
+    assert any(ping6(a, "fd00::11", 1, 2) for _ in range(3))
+
+    a.run("ip", "addr", "del", "fd00::10/64", "dev", "eth0", check=True)
+    a.run("ip", "addr", "add", "fd00::50/64", "dev", "eth0", "nodad", check=True)
+    assert not ping6(a, "fd00::11", 2, 1)
