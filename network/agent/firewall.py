@@ -21,6 +21,8 @@ Every change is one `nft -f` transaction: the kernel swaps the port's rules
 at once, never showing a half-written set."""
 import ipaddress
 import json
+import threading
+from collections import defaultdict
 
 from . import iplib
 
@@ -36,6 +38,11 @@ PROTOCOLS = {
 PORTED = {"tcp", "udp", "sctp"}
 
 
+# Each change reads the maps and then writes them (port marks, zones are
+# allocated from what is there): one change at a time per host namespace.
+_host_locks = defaultdict(threading.Lock)
+
+
 class InvalidRule(ValueError):
     """A rule the firewall cannot express; the message names the field."""
 
@@ -46,20 +53,22 @@ def apply_port(host, port):
     if not port.port_security_enabled:
         return remove_port(host, port)
     _enable_bridge_netfilter(host)
-    maps = _maps(host)
-    script = (_base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge)
-              + _port_rules(port, _port_mark(maps, port)))
-    _apply(host, script)
+    with _host_locks[host.namespace]:
+        maps = _maps(host)
+        script = (_base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge)
+                  + _port_rules(port, _port_mark(maps, port)))
+        _apply(host, script)
 
 
 def remove_port(host, port):
     """Removes the port's chains and map entries (no error if none)."""
-    maps = _maps(host)
-    script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
-    for table, chain in _chains(port):
-        script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
-                   f"delete chain {table} {chain}"]
-    _apply(host, script)
+    with _host_locks[host.namespace]:
+        maps = _maps(host)
+        script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
+        for table, chain in _chains(port):
+            script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
+                       f"delete chain {table} {chain}"]
+        _apply(host, script)
 
 
 def resync(host, ports):
@@ -75,7 +84,8 @@ def resync(host, ports):
         script.append(f'add element {SG_TABLE} zones {{ "{bridge}" : {zone} }}')
     for mark, port in enumerate(secured, start=1):
         script += _port_rules(port, mark)
-    _apply(host, script)
+    with _host_locks[host.namespace]:
+        _apply(host, script)
 
 
 def port_chains(host):

@@ -1,5 +1,6 @@
 """firewall: security-group rules and anti-spoofing per port, seen from fake
 machines on one bridge: what gets through and what does not."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -196,3 +197,18 @@ def test_ipv6_rules_and_source_addresses(lab):
     a.run("ip", "addr", "del", "fd00::10/64", "dev", "eth0", check=True)
     a.run("ip", "addr", "add", "fd00::50/64", "dev", "eth0", "nodad", check=True)
     assert not ping6(a, "fd00::11", 2, 1)
+
+
+def test_ports_applied_at_once_each_keep_their_own_rules(segment):
+    """Concurrent updates on one host (the agent plumbs ports in parallel)
+    neither fail nor hand two ports the same mark."""
+    machines = [segment(10 + n) for n in range(4)]
+    with_ping = [replace(m.port, security_group_rules=(ALLOW_EGRESS, ALLOW_PING)) for m in machines[1:]]
+    fresh = [make_port(segment.network, 20 + n, rules=(ALLOW_EGRESS,)) for n in range(6)]
+    with ThreadPoolExecutor(max_workers=len(with_ping) + len(fresh)) as pool:
+        list(pool.map(lambda port: firewall.apply_port(segment.host, port), with_ping + fresh))
+
+    assert all(machines[0].reachable(f"10.40.0.{11 + n}") for n in range(3))
+    firewall.apply_port(segment.host, replace(with_ping[0], security_group_rules=(ALLOW_EGRESS,)))
+    assert machines[0].unreachable("10.40.0.11")
+    assert machines[0].reachable("10.40.0.12")
