@@ -6,10 +6,13 @@ upstream unless one is given) and gives each guest a classless static
 route to the metadata address via the DHCP port. Port changes rewrite the
 hosts files and SIGHUP dnsmasq; it is restarted only when its command line
 (the subnets it serves) changes."""
+import functools
 import os
 import shutil
 import signal
+import threading
 import time
+from collections import defaultdict
 
 from . import bridges, iplib
 from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX, Network
@@ -18,6 +21,19 @@ METADATA_ADDRESS = "169.254.169.254/32"
 # The DHCP port's end inside the namespace.
 DHCP_INTERFACE = "ns-dhcp"
 STOP_TIMEOUT = 5
+
+
+# Ports of a network are plumbed in parallel: one change to a network's
+# DHCP (files, process) at a time. Reentrant: a failed enable disables.
+_network_locks = defaultdict(threading.RLock)
+
+
+def _one_at_a_time(change):
+    @functools.wraps(change)
+    def serialized(host, network, *args, **kwargs):
+        with _network_locks[state_dir(host, network)]:
+            return change(host, network, *args, **kwargs)
+    return serialized
 
 
 def namespace_name(network):
@@ -32,6 +48,7 @@ def state_dir(host, network):
     return host.state_dir / "dhcp" / network.id
 
 
+@_one_at_a_time
 def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstream_dns=()):
     """Starts (or brings up to date) DHCP for `network`: the namespace, the
     DHCP port's veth on the bridge with its addresses, the config files and
@@ -68,6 +85,7 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         raise
 
 
+@_one_at_a_time
 def set_ports(host, network, subnets, ports):
     """Rewrites the hosts files for `ports` and has dnsmasq reread them
     (SIGHUP: leases and the process stay)."""
@@ -80,6 +98,7 @@ def set_ports(host, network, subnets, ports):
     os.kill(pid, signal.SIGHUP)
 
 
+@_one_at_a_time
 def disable(host, network):
     """Stops dnsmasq and removes the namespace, the veth and the state files.
     No error for what is already gone."""

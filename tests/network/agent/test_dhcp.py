@@ -1,6 +1,7 @@
 """dhcp: dnsmasq in qdhcp-<network id> hands the ports' fixed IPs to fake
 machines over a real bridge, follows port changes on SIGHUP, and leaves
 nothing behind when disabled."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -127,3 +128,15 @@ def test_resync_stops_dhcp_for_networks_no_longer_wanted(lab):
     assert dhcp.running_pid(host, stale) is None and process_gone(stale_pid)
     assert not iplib.namespace_exists(dhcp.namespace_name(stale))
     assert iplib.namespace_exists(dhcp.namespace_name(kept))
+
+
+def test_ports_plumbed_in_parallel_rewrite_the_hosts_files_without_failing(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 4)
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, [])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: dhcp.set_ports(host, network, [subnet], ports), range(16)))
+
+    machines = [lab.machine(host, network, port) for port in ports]
+    assert [machine.dhcp()["ip"] for machine in machines] == [f"10.30.0.{10 + n}" for n in range(4)]
