@@ -17,7 +17,8 @@ from collections import defaultdict
 from . import bridges, iplib
 from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX, Network
 
-METADATA_ADDRESS = "169.254.169.254/32"
+METADATA_IP = "169.254.169.254"
+METADATA_ADDRESS = f"{METADATA_IP}/32"
 # The DHCP port's end inside the namespace.
 DHCP_INTERFACE = "ns-dhcp"
 STOP_TIMEOUT = 5
@@ -50,9 +51,10 @@ def state_dir(host, network):
 
 @_one_at_a_time
 def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstream_dns=()):
-    """Starts (or brings up to date) DHCP for `network`: the namespace, the
-    DHCP port's veth on the bridge with its addresses, the config files and
-    dnsmasq. Idempotent; returns dnsmasq's pid."""
+    """Starts (or brings up to date) DHCP for `network`: the namespace (with
+    the metadata address on its loopback), the DHCP port's veth on the bridge
+    with its addresses, the config files and dnsmasq. Idempotent; returns
+    dnsmasq's pid."""
     subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
     namespace = namespace_name(network)
     iplib.ensure_namespace(namespace)
@@ -65,6 +67,9 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         # dnsmasq binds to the addresses it finds at start: new ones need a restart.
         readdressed = iplib.set_addresses(handle, DHCP_INTERFACE, [
             (address, subnet.network.prefixlen) for subnet, address in _addresses_by_subnet(subnets, dhcp_port)])
+        # The metadata address, which option 121 routes via the DHCP port, is
+        # this namespace's own: a metadata proxy here serves it.
+        iplib.set_addresses(handle, "lo", [("127.0.0.1", 8), (METADATA_IP, 32)])
 
     directory = state_dir(host, network)
     directory.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,9 @@ def test_machines_get_their_fixed_ips_routes_and_reach_each_other(lab):
     # DNS answers the ports' names and forwards nothing.
     answer = machines[0].run("busybox", "nslookup", "vm1", "10.30.0.2").stdout
     assert "10.30.0.11" in answer
+    # The metadata route leads into the DHCP namespace.
+    machines[0].run("ip", "route", "add", "169.254.169.254/32", "via", "10.30.0.2", check=True)
+    assert machines[0].reachable("169.254.169.254")
 
 
 def test_a_port_added_later_is_served_after_a_reload_not_a_restart(lab):
