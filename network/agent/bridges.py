@@ -4,6 +4,8 @@ network's physical interface attached, and the ports' taps plugged into it.
 Every ensure_* is idempotent; `resync` converges the node to a desired list
 of networks and removes stale devices that carry Stratus's prefixes."""
 import errno
+import threading
+from collections import defaultdict
 
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -13,12 +15,15 @@ from .resources import BRIDGE_PREFIX, VXLAN_PREFIX, vxlan_name
 VXLAN_PORT = 4789
 # A peer's flooding entry: broadcast and unknown unicast go to every peer.
 ALL_ZEROS_MAC = "00:00:00:00:00:00"
+# Ports of one network are plumbed in parallel and each ensures the network:
+# one ensure (look, then make) at a time per host namespace.
+_host_locks = defaultdict(threading.Lock)
 
 
 def ensure_network(host, network, peers=()):
     """The network's bridge, up, with its VXLAN (and `peers`, the other
     nodes' underlay addresses) or physical interface attached."""
-    with iplib.ip(host.namespace) as handle:
+    with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         _check_lower_devices(handle, host, network)
         _ensure_bridge(handle, network)
         if network.vni is not None:
@@ -30,7 +35,7 @@ def ensure_network(host, network, peers=()):
 
 def set_vxlan_peers(host, network, peers):
     """Makes the VXLAN's flooding entries exactly `peers`."""
-    with iplib.ip(host.namespace) as handle:
+    with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         _set_peers(handle, vxlan_name(network.vni), peers)
 
 
@@ -68,7 +73,7 @@ def resync(host, desired, peers=None):
     for network in desired:
         ensure_network(host, network, peers.get(network.id, ()))
     wanted = {n.bridge for n in desired} | {vxlan_name(n.vni) for n in desired if n.vni is not None}
-    with iplib.ip(host.namespace) as handle:
+    with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         for link in iplib.links(handle):
             name = link["name"]
             ours = ((link["kind"] == "bridge" and name.startswith(BRIDGE_PREFIX))

@@ -6,18 +6,35 @@ upstream unless one is given) and gives each guest a classless static
 route to the metadata address via the DHCP port. Port changes rewrite the
 hosts files and SIGHUP dnsmasq; it is restarted only when its command line
 (the subnets it serves) changes."""
+import functools
 import os
 import shutil
 import signal
+import threading
 import time
+from collections import defaultdict
 
 from . import bridges, iplib
 from .resources import DHCP_NAMESPACE_PREFIX, DHCP_VETH_PREFIX, Network
 
-METADATA_ADDRESS = "169.254.169.254/32"
+METADATA_IP = "169.254.169.254"
+METADATA_ADDRESS = f"{METADATA_IP}/32"
 # The DHCP port's end inside the namespace.
 DHCP_INTERFACE = "ns-dhcp"
 STOP_TIMEOUT = 5
+
+
+# Ports of a network are plumbed in parallel: one change to a network's
+# DHCP (files, process) at a time. Reentrant: a failed enable disables.
+_network_locks = defaultdict(threading.RLock)
+
+
+def _one_at_a_time(change):
+    @functools.wraps(change)
+    def serialized(host, network, *args, **kwargs):
+        with _network_locks[state_dir(host, network)]:
+            return change(host, network, *args, **kwargs)
+    return serialized
 
 
 def namespace_name(network):
@@ -32,10 +49,12 @@ def state_dir(host, network):
     return host.state_dir / "dhcp" / network.id
 
 
+@_one_at_a_time
 def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstream_dns=()):
-    """Starts (or brings up to date) DHCP for `network`: the namespace, the
-    DHCP port's veth on the bridge with its addresses, the config files and
-    dnsmasq. Idempotent; returns dnsmasq's pid."""
+    """Starts (or brings up to date) DHCP for `network`: the namespace (with
+    the metadata address on its loopback), the DHCP port's veth on the bridge
+    with its addresses, the config files and dnsmasq. Idempotent; returns
+    dnsmasq's pid."""
     subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
     namespace = namespace_name(network)
     iplib.ensure_namespace(namespace)
@@ -48,6 +67,9 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         # dnsmasq binds to the addresses it finds at start: new ones need a restart.
         readdressed = iplib.set_addresses(handle, DHCP_INTERFACE, [
             (address, subnet.network.prefixlen) for subnet, address in _addresses_by_subnet(subnets, dhcp_port)])
+        # The metadata address, which option 121 routes via the DHCP port, is
+        # this namespace's own: a metadata proxy here serves it.
+        iplib.set_addresses(handle, "lo", [("127.0.0.1", 8), (METADATA_IP, 32)])
 
     directory = state_dir(host, network)
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,6 +90,7 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         raise
 
 
+@_one_at_a_time
 def set_ports(host, network, subnets, ports):
     """Rewrites the hosts files for `ports` and has dnsmasq reread them
     (SIGHUP: leases and the process stay)."""
@@ -80,6 +103,7 @@ def set_ports(host, network, subnets, ports):
     os.kill(pid, signal.SIGHUP)
 
 
+@_one_at_a_time
 def disable(host, network):
     """Stops dnsmasq and removes the namespace, the veth and the state files.
     No error for what is already gone."""

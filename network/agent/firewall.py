@@ -1,16 +1,18 @@
 """Security groups and anti-spoofing as nftables rules per port.
 
 Two tables in the host's namespace, each port with its own chains:
-- `bridge stratus_antispoof`: frames a port sends must carry its MAC and
-  IPs (allowed address pairs honoured), for ARP too; it may not answer as a
-  DHCP server. Stateless, so it runs on the bridge itself.
+- `bridge stratus_ports`: frames a port sends must carry its MAC and IPs
+  (allowed address pairs honoured), for ARP too; it may not answer as a
+  DHCP server. Stateless, so it runs on the bridge itself. It also marks
+  each frame the bridge sends out of a port with that port's number.
 - `inet stratus_sg`: the port's security-group rules with conntrack, which
   the kernel gives bridged traffic through bridge netfilter (it has no
   conntrack for the bridge family). There the in/out device is the bridge,
-  so a port's traffic is found by bridge name and MAC: to the port, the
-  destination MAC; from it, the source MAC (which anti-spoofing pins).
-  Ingress is denied unless a rule allows it; egress likewise (a group with
-  no egress rule allows none); replies to allowed traffic pass.
+  so traffic to a port is found by the mark (a broadcast is checked once
+  per port it reaches) and traffic from a port by bridge name and source
+  MAC (which anti-spoofing pins). Ingress is denied unless a rule allows
+  it; egress likewise (a group with no egress rule allows none); replies to
+  allowed traffic pass.
 Each bridge has its own conntrack zone, so networks with the same
 addresses on one node never share connection state.
 A port without port security gets no chains at all.
@@ -19,10 +21,12 @@ Every change is one `nft -f` transaction: the kernel swaps the port's rules
 at once, never showing a half-written set."""
 import ipaddress
 import json
+import threading
+from collections import defaultdict
 
 from . import iplib
 
-ANTISPOOF_TABLE = "bridge stratus_antispoof"
+BRIDGE_TABLE = "bridge stratus_ports"
 SG_TABLE = "inet stratus_sg"
 
 # Protocol names and numbers Neutron accepts, as nftables names them.
@@ -32,6 +36,11 @@ PROTOCOLS = {
     "gre": "47", "esp": "50", "ah": "51", "vrrp": "112", "igmp": "2", "ipip": "4",
 }
 PORTED = {"tcp", "udp", "sctp"}
+
+
+# Each change reads the maps and then writes them (port marks, zones are
+# allocated from what is there): one change at a time per host namespace.
+_host_locks = defaultdict(threading.Lock)
 
 
 class InvalidRule(ValueError):
@@ -44,19 +53,22 @@ def apply_port(host, port):
     if not port.port_security_enabled:
         return remove_port(host, port)
     _enable_bridge_netfilter(host)
-    maps = _maps(host)
-    script = _base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge) + _port_rules(port)
-    _apply(host, script)
+    with _host_locks[host.namespace]:
+        maps = _maps(host)
+        script = (_base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge)
+                  + _port_rules(port, _port_mark(maps, port)))
+        _apply(host, script)
 
 
 def remove_port(host, port):
     """Removes the port's chains and map entries (no error if none)."""
-    maps = _maps(host)
-    script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
-    for table, chain in _chains(port):
-        script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
-                   f"delete chain {table} {chain}"]
-    _apply(host, script)
+    with _host_locks[host.namespace]:
+        maps = _maps(host)
+        script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
+        for table, chain in _chains(port):
+            script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
+                       f"delete chain {table} {chain}"]
+        _apply(host, script)
 
 
 def resync(host, ports):
@@ -64,15 +76,16 @@ def resync(host, ports):
     ports not listed are gone afterwards."""
     _enable_bridge_netfilter(host)
     script = []
-    for table in (ANTISPOOF_TABLE, SG_TABLE):
+    for table in (BRIDGE_TABLE, SG_TABLE):
         script += [f"add table {table}", f"delete table {table}"]
     script += _base()
     secured = [port for port in ports if port.port_security_enabled]
     for zone, bridge in enumerate(sorted({port.bridge for port in secured}), start=1):
         script.append(f'add element {SG_TABLE} zones {{ "{bridge}" : {zone} }}')
-    for port in secured:
-        script += _port_rules(port)
-    _apply(host, script)
+    for mark, port in enumerate(secured, start=1):
+        script += _port_rules(port, mark)
+    with _host_locks[host.namespace]:
+        _apply(host, script)
 
 
 def port_chains(host):
@@ -87,17 +100,23 @@ def port_chains(host):
 
 
 def _chains(port):
-    return [(ANTISPOOF_TABLE, f"spoof-{port.id}"), (SG_TABLE, f"in-{port.id}"), (SG_TABLE, f"out-{port.id}")]
+    return [(BRIDGE_TABLE, f"spoof-{port.id}"), (SG_TABLE, f"in-{port.id}"), (SG_TABLE, f"out-{port.id}")]
 
 
 def _base():
     """The tables, dispatch maps and hooked chains; idempotent."""
     return [
-        f"add table {ANTISPOOF_TABLE}",
-        f"add map {ANTISPOOF_TABLE} ports {{ type ifname : verdict; }}",
-        f"add chain {ANTISPOOF_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
-        f"flush chain {ANTISPOOF_TABLE} prerouting",
-        f"add rule {ANTISPOOF_TABLE} prerouting iifname vmap @ports",
+        f"add table {BRIDGE_TABLE}",
+        f"add map {BRIDGE_TABLE} ports {{ type ifname : verdict; }}",
+        f"add chain {BRIDGE_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
+        f"flush chain {BRIDGE_TABLE} prerouting",
+        f"add rule {BRIDGE_TABLE} prerouting iifname vmap @ports",
+        # Before bridge netfilter's forward hook (priority 0) hands the frame
+        # to the inet table, which sees only the bridge as its device.
+        f"add map {BRIDGE_TABLE} port_marks {{ type ifname : mark; }}",
+        f"add chain {BRIDGE_TABLE} forward {{ type filter hook forward priority -100; policy accept; }}",
+        f"flush chain {BRIDGE_TABLE} forward",
+        f"add rule {BRIDGE_TABLE} forward meta mark set oifname map @port_marks",
         f"add table {SG_TABLE}",
         # A conntrack zone per bridge: two networks with the same addresses
         # on one node must not share connection state (one's established
@@ -106,14 +125,14 @@ def _base():
         f"add chain {SG_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
         f"flush chain {SG_TABLE} prerouting",
         f"add rule {SG_TABLE} prerouting ct zone set iifname map @zones",
-        f"add map {SG_TABLE} ingress_ports {{ type ifname . ether_addr : verdict; }}",
+        f"add map {SG_TABLE} ingress_ports {{ type mark : verdict; }}",
         f"add map {SG_TABLE} egress_ports {{ type ifname . ether_addr : verdict; }}",
         f"add chain {SG_TABLE} forward {{ type filter hook forward priority 0; policy accept; }}",
         f"flush chain {SG_TABLE} forward",
         # Egress first: its chain returns when the sender may send, then the
         # receiver's ingress chain decides.
         f"add rule {SG_TABLE} forward iifname . ether saddr vmap @egress_ports",
-        f"add rule {SG_TABLE} forward oifname . ether daddr vmap @ingress_ports",
+        f"add rule {SG_TABLE} forward meta mark vmap @ingress_ports",
     ]
 
 
@@ -135,7 +154,7 @@ def _set(items):
     return "{ " + ", ".join(items) + " }"
 
 
-def _port_rules(port):
+def _port_rules(port, mark):
     spoof, ingress, egress = (chain for _, chain in _chains(port))
     # Every rule is checked before anything is written.
     rendered = [(r.direction, _rule(r)) for r in port.security_group_rules]
@@ -144,7 +163,7 @@ def _port_rules(port):
         lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
 
     def spoof_rule(text):
-        lines.append(f"add rule {ANTISPOOF_TABLE} {spoof} {text}")
+        lines.append(f"add rule {BRIDGE_TABLE} {spoof} {text}")
 
     macs, v4, v6 = _set(_macs(port)), _addresses(port, 4), _addresses(port, 6)
     spoof_rule(f"ether saddr != {macs} drop")
@@ -172,10 +191,10 @@ def _port_rules(port):
         rule("drop")
 
     for mac in _macs(port):
-        key = f'"{port.bridge}" . {mac}'
-        lines.append(f"add element {SG_TABLE} ingress_ports {{ {key} : jump {ingress} }}")
-        lines.append(f"add element {SG_TABLE} egress_ports {{ {key} : jump {egress} }}")
-    lines.append(f'add element {ANTISPOOF_TABLE} ports {{ "{port.tap}" : jump {spoof} }}')
+        lines.append(f'add element {SG_TABLE} egress_ports {{ "{port.bridge}" . {mac} : jump {egress} }}')
+    lines.append(f"add element {SG_TABLE} ingress_ports {{ {mark} : jump {ingress} }}")
+    lines.append(f'add element {BRIDGE_TABLE} port_marks {{ "{port.tap}" : {mark} }}')
+    lines.append(f'add element {BRIDGE_TABLE} ports {{ "{port.tap}" : jump {spoof} }}')
     return lines
 
 
@@ -250,7 +269,7 @@ def _maps(host):
     for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
         nft_map = item.get("map")
         table = nft_map and f"{nft_map['family']} {nft_map['table']}"
-        if table in (ANTISPOOF_TABLE, SG_TABLE):
+        if table in (BRIDGE_TABLE, SG_TABLE):
             maps[nft_map["name"]] = (table, [tuple(e) for e in nft_map.get("elem", [])])
     return maps
 
@@ -259,17 +278,37 @@ def _jumps_to(value, targets):
     return isinstance(value, dict) and value.get("jump", {}).get("target") in targets
 
 
+def _elements(maps, name):
+    return maps.get(name, (None, []))[1]
+
+
+def _old_mark(maps, port):
+    return next((key for key, value in _elements(maps, "ingress_ports")
+                 if _jumps_to(value, {f"in-{port.id}"})), None)
+
+
+def _port_mark(maps, port):
+    """The port's number: the one it has, or the lowest free one."""
+    mark = _old_mark(maps, port)
+    if mark is None:
+        taken = {key for key, _ in _elements(maps, "ingress_ports")}
+        mark = next(number for number in range(1, 2 ** 32) if number not in taken)
+    return mark
+
+
 def _drop_elements(maps, port):
-    """Deletes the map entries that lead to the port's chains (its MAC or
-    bridge may have changed since they were written)."""
+    """Deletes the map entries that lead to the port's chains or carry its
+    mark (its MAC, bridge or tap may have changed since they were written)."""
     targets = {chain for _, chain in _chains(port)}
+    mark = _old_mark(maps, port)
     return [f"delete element {table} {name} {{ {_key_text(key)} }}"
             for name, (table, elements) in maps.items()
-            for key, value in elements if _jumps_to(value, targets)]
+            for key, value in elements
+            if _jumps_to(value, targets) or (name == "port_marks" and mark is not None and value == mark)]
 
 
 def _ensure_zone(maps, bridge):
-    zones = dict(maps.get("zones", (None, []))[1])
+    zones = dict(_elements(maps, "zones"))
     if bridge in zones:
         return []
     free = next(zone for zone in range(1, 65536) if zone not in zones.values())
@@ -278,9 +317,9 @@ def _ensure_zone(maps, bridge):
 
 def _release_zone(maps, port):
     """Frees the bridge's zone when the port was the last one on it."""
-    zones = dict(maps.get("zones", (None, []))[1])
+    zones = dict(_elements(maps, "zones"))
     targets = {chain for _, chain in _chains(port)}
-    others = [key for key, value in maps.get("ingress_ports", (None, []))[1]
+    others = [key for key, value in _elements(maps, "egress_ports")
               if key["concat"][0] == port.bridge and not _jumps_to(value, targets)]
     if port.bridge in zones and not others:
         return [f'delete element {SG_TABLE} zones {{ "{port.bridge}" }}']
@@ -288,10 +327,12 @@ def _release_zone(maps, port):
 
 
 def _key_text(key):
-    # Keys are an interface name, or an interface name . a MAC address.
+    # Keys are a mark, an interface name, or an interface name . a MAC address.
     if isinstance(key, dict) and "concat" in key:
         interface, mac = key["concat"]
         return f'"{interface}" . {mac}'
+    if isinstance(key, int):
+        return str(key)
     return f'"{key}"'
 
 

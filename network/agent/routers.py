@@ -7,11 +7,16 @@ SNAT of the subnets to the gateway address, and DNAT/SNAT per floating IP.
 `sync_router` converges a router to its desired state, removing legs,
 addresses, routes and NAT rules it no longer has."""
 import ipaddress
+import threading
+from collections import defaultdict
 
 from . import bridges, iplib
 from .resources import ROUTER_NAMESPACE_PREFIX, ROUTER_VETH_PREFIX
 
 NAT_TABLE = "ip stratus_nat"
+# A router's changes (an interface, a floating IP) may arrive together: one
+# sync of a router at a time.
+_router_locks = defaultdict(threading.Lock)
 INTERNAL_PREFIX = "qr-"
 EXTERNAL_PREFIX = "qg-"
 
@@ -32,6 +37,11 @@ def interface_name(prefix, port_id):
 def sync_router(host, router):
     """Makes the router's namespace, legs, addresses, routes and NAT match
     `router`. Idempotent."""
+    with _router_locks[namespace_name(router)]:
+        _sync(host, router)
+
+
+def _sync(host, router):
     namespace = namespace_name(router)
     iplib.ensure_namespace(namespace)
     iplib.sysctl(namespace, "net.ipv4.ip_forward", 1)

@@ -28,6 +28,7 @@ while True:
 UDP_EXCHANGE = """
 import socket, sys
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 sock.bind(("0.0.0.0", int(sys.argv[3])))
 sock.settimeout(2)
 for _ in range(2):

@@ -1,5 +1,6 @@
 """bridges: a bridge per network, VXLAN between hosts, flat interfaces,
 plug/unplug and resync, on real kernel objects in namespaces."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -138,3 +139,22 @@ def test_machines_on_two_hosts_ping_over_vxlan_and_other_vnis_are_apart(lab):
     assert blue[0].reachable("10.20.0.22")
     assert red[0].unreachable("10.20.0.22")
     assert blue[1].unreachable("10.20.0.11")
+
+
+def test_ports_of_one_network_plumbed_at_once_share_one_bridge_and_vxlan(lab):
+    host = lab.host(underlay_number=1)
+    network = Network(id=new_id(), vni=3030)
+    ports = [Port(id=new_id(), network_id=network.id, mac_address=mac_of(n)) for n in range(6)]
+    for port in ports:
+        lab.machine(host, network, port, plug=False)
+
+    def plumb(port):
+        bridges.ensure_network(host, network, peers=["192.168.250.2"])
+        bridges.plug(host, network, port.tap)
+
+    with ThreadPoolExecutor(max_workers=len(ports)) as pool:
+        list(pool.map(plumb, ports))
+
+    assert all(master_of(host, port.tap) == network.bridge for port in ports)
+    assert master_of(host, vxlan_name(3030)) == network.bridge
+    assert bridges.vxlan_peers(host, network) == {"192.168.250.2"}

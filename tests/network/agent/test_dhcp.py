@@ -1,6 +1,7 @@
 """dhcp: dnsmasq in qdhcp-<network id> hands the ports' fixed IPs to fake
 machines over a real bridge, follows port changes on SIGHUP, and leaves
 nothing behind when disabled."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -53,6 +54,9 @@ def test_machines_get_their_fixed_ips_routes_and_reach_each_other(lab):
     # DNS answers the ports' names and forwards nothing.
     answer = machines[0].run("busybox", "nslookup", "vm1", "10.30.0.2").stdout
     assert "10.30.0.11" in answer
+    # The metadata route leads into the DHCP namespace.
+    machines[0].run("ip", "route", "add", "169.254.169.254/32", "via", "10.30.0.2", check=True)
+    assert machines[0].reachable("169.254.169.254")
 
 
 def test_a_port_added_later_is_served_after_a_reload_not_a_restart(lab):
@@ -127,3 +131,15 @@ def test_resync_stops_dhcp_for_networks_no_longer_wanted(lab):
     assert dhcp.running_pid(host, stale) is None and process_gone(stale_pid)
     assert not iplib.namespace_exists(dhcp.namespace_name(stale))
     assert iplib.namespace_exists(dhcp.namespace_name(kept))
+
+
+def test_ports_plumbed_in_parallel_rewrite_the_hosts_files_without_failing(lab):
+    host = lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, host, 4)
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, [])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: dhcp.set_ports(host, network, [subnet], ports), range(16)))
+
+    machines = [lab.machine(host, network, port) for port in ports]
+    assert [machine.dhcp()["ip"] for machine in machines] == [f"10.30.0.{10 + n}" for n in range(4)]

@@ -1,5 +1,6 @@
 """firewall: security-group rules and anti-spoofing per port, seen from fake
 machines on one bridge: what gets through and what does not."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -113,7 +114,7 @@ def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
     firewall.resync(segment.host, [a.port])
     chains = firewall.port_chains(segment.host)
     assert chains[firewall.SG_TABLE] == {f"in-{a.port.id}", f"out-{a.port.id}"}
-    assert chains[firewall.ANTISPOOF_TABLE] == {f"spoof-{a.port.id}"}
+    assert chains[firewall.BRIDGE_TABLE] == {f"spoof-{a.port.id}"}
     assert a.reachable("10.40.0.12")
 
 
@@ -157,3 +158,57 @@ def test_networks_with_the_same_addresses_do_not_share_connection_state(lab):
     blue_server = machines["blue", 11].port
     firewall.apply_port(host, replace(blue_server, security_group_rules=(ALLOW_EGRESS, allow_udp)))
     assert machines["blue", 10].udp_exchange("10.40.0.11", 6000, source_port=5000)
+
+
+def test_broadcasts_reach_only_the_ports_whose_rules_allow_them(segment):
+    allow_udp = SecurityGroupRule("ingress", "IPv4", "udp", 5000, 6000)
+    sender = segment(10, rules=(ALLOW_EGRESS, allow_udp))   # takes the unicast echo back
+    listener = segment(11)
+    listener.serve_udp_echo(6000)
+    assert not sender.udp_exchange("10.40.0.255", 6000, source_port=5000)
+
+    firewall.apply_port(segment.host, replace(listener.port, security_group_rules=(ALLOW_EGRESS, allow_udp)))
+    assert sender.udp_exchange("10.40.0.255", 6000, source_port=5000)
+
+
+def test_ipv6_rules_and_source_addresses(lab):
+    host = lab.host()
+    network = Network(id=new_id())
+    bridges.ensure_network(host, network)
+    allow_ping6 = SecurityGroupRule("ingress", "IPv6", "ipv6-icmp")
+    egress6 = SecurityGroupRule("egress", "IPv6")
+    machines = []
+    for number in (10, 11):
+        port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(number),
+                    fixed_ips=(FixedIP("s6", f"fd00::{number}"),), security_group_rules=(egress6,))
+        firewall.apply_port(host, port)
+        machine = lab.machine(host, network, port)
+        machine.run("ip", "addr", "add", f"fd00::{number}/64", "dev", "eth0", "nodad", check=True)
+        machines.append(machine)
+    a, b = machines
+
+    def ping6(machine, address, count, wait):
+        return machine.run("busybox", "ping", "-6", "-c", str(count), "-W", str(wait), address).returncode == 0
+
+    assert not ping6(a, "fd00::11", 2, 1)
+    firewall.apply_port(host, replace(b.port, security_group_rules=(egress6, allow_ping6)))
+    assert any(ping6(a, "fd00::11", 1, 2) for _ in range(3))
+
+    a.run("ip", "addr", "del", "fd00::10/64", "dev", "eth0", check=True)
+    a.run("ip", "addr", "add", "fd00::50/64", "dev", "eth0", "nodad", check=True)
+    assert not ping6(a, "fd00::11", 2, 1)
+
+
+def test_ports_applied_at_once_each_keep_their_own_rules(segment):
+    """Concurrent updates on one host (the agent plumbs ports in parallel)
+    neither fail nor hand two ports the same mark."""
+    machines = [segment(10 + n) for n in range(4)]
+    with_ping = [replace(m.port, security_group_rules=(ALLOW_EGRESS, ALLOW_PING)) for m in machines[1:]]
+    fresh = [make_port(segment.network, 20 + n, rules=(ALLOW_EGRESS,)) for n in range(6)]
+    with ThreadPoolExecutor(max_workers=len(with_ping) + len(fresh)) as pool:
+        list(pool.map(lambda port: firewall.apply_port(segment.host, port), with_ping + fresh))
+
+    assert all(machines[0].reachable(f"10.40.0.{11 + n}") for n in range(3))
+    firewall.apply_port(segment.host, replace(with_ping[0], security_group_rules=(ALLOW_EGRESS,)))
+    assert machines[0].unreachable("10.40.0.11")
+    assert machines[0].reachable("10.40.0.12")

@@ -1,6 +1,7 @@
 """routers: a qrouter namespace joining tenant subnets to an external network
 with SNAT and floating IPs; the outside world is a namespace on the external
 bridge that has no route to the tenant subnets."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -114,3 +115,12 @@ def test_resync_deletes_the_routers_no_longer_wanted(site):
     assert not iplib.namespace_exists(routers.namespace_name(stale))
     with iplib.ip(site.host.namespace) as handle:
         assert iplib.link_index(handle, routers.veth_name(site.gateway.port_id)) is None
+
+
+def test_syncs_of_one_router_at_once_leave_it_whole(site):
+    machine, interface = site.tenant(50, 10)
+    router = Router(id=new_id(), interfaces=(interface,), gateway=site.gateway,
+                    floating_ips=(FloatingIP("172.24.4.20", "10.50.0.10"),))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: site.lab.sync_router(site.host, router), range(4)))
+    assert site.outside_reaches("172.24.4.20")
