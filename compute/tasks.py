@@ -29,6 +29,9 @@ SCHEDULER_BINARY = "stratus-scheduler"
 # Nova's fault for a boot no host can take; which filter removed which
 # hosts is for operators (the fault's details).
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+# Errors of a boot step that no other host would avoid: the image cannot
+# back a disk (images.cache.ImageUnacceptable).
+BUILD_ABORTING_ERRORS = {"ImageUnacceptable"}
 
 
 @shared_task(name="compute.tasks.schedule_instance", ignore_result=True)
@@ -74,9 +77,10 @@ def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES,
 
 
 def step_failure(failed_task_id, instance):
-    """What went wrong in a failed step, from its result or else from the
-    last failed event of the instance; None when the step only found the
-    instance further along (UnexpectedState: a repeat, not a failure)."""
+    """What went wrong in a failed step, as (the error's class name, its
+    message), from the step's result or else from the last failed event of
+    the instance; None when the step only found the instance further along
+    (UnexpectedState: a repeat, not a failure)."""
     kind, message, traceback_text = "Error", "A boot step failed.", ""
     result = AsyncResult(failed_task_id, app=app) if failed_task_id else None
     if result is not None and result.failed():
@@ -87,9 +91,11 @@ def step_failure(failed_task_id, instance):
         if event is not None:
             message, traceback_text = event.details or event.event, event.traceback or ""
     last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else ""
+    if ":" in last_line and kind == "Error":  # "package.module.ClassName: message"
+        kind = last_line.split(":", 1)[0].rsplit(".", 1)[-1]
     if kind == "UnexpectedState" or "UnexpectedState" in last_line:
         return None
-    return message
+    return kind, message
 
 
 @shared_task(name="compute.tasks.boot_step_failed", ignore_result=True)
@@ -101,9 +107,16 @@ def boot_step_failed(failed_task_id=None, *, instance_id, host):
         return "gone"
     if instance.task_state == TaskState.DELETING or instance.host != host:
         return "moved on"  # being deleted, or already rescheduled elsewhere
-    message = step_failure(failed_task_id, instance)
-    if message is None:
+    failure = step_failure(failed_task_id, instance)
+    if failure is None:
         return "moved on"  # a repeated step found the boot further along
+    kind, message = failure
+    if kind in BUILD_ABORTING_ERRORS:
+        # The request itself cannot work (Nova's BuildAbortException): no
+        # other host would do better, and the user is told why.
+        end_build(instance, f"Build of instance {instance.pk} aborted: {message}",
+                  details=f"Build aborted on {host}: {message}")
+        return "error"
     return handle_build_failure(instance, message)
 
 
@@ -162,9 +175,10 @@ def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage)
     migration = Migration.objects.filter(pk=migration_id, instance_id=instance_id).first()
     if instance is None or migration is None:
         return "gone"
-    message = step_failure(failed_task_id, instance)
-    if message is None:
+    failure = step_failure(failed_task_id, instance)
+    if failure is None:
         return "moved on"
+    message = failure[1]
     if stage == "resize":
         return undo_resize(instance, migration, f"Resize failed, going back to flavor "
                                                 f"{migration.old_flavor['name']}.", details=message)

@@ -59,6 +59,12 @@ class ImageCacheError(Exception):
     why, for the instance's fault."""
 
 
+class ImageUnacceptable(ImageCacheError):
+    """The image itself cannot back a disk (not active, not a disk format,
+    data refused by the format check): no other node would do better, so a
+    boot from it ends instead of being rescheduled."""
+
+
 class ImageCache:
     def __init__(self, directory=None, auth_url=None, password=None, timeout=60):
         self.directory = Path(directory or settings.IMAGE_CACHE_DIR)
@@ -198,19 +204,19 @@ class ImageCache:
             return
         image = self._request("GET", f"/v2/images/{image_id}").json()
         if image.get("status") != "active":
-            raise ImageCacheError(f"Image {image_id} is {image.get('status')}, not active: it cannot be used.")
+            raise ImageUnacceptable(f"Image {image_id} is {image.get('status')}, not active: it cannot be used.")
         partial = self.directory / f".{image_id}.{uuid.uuid4().hex}.part"
         try:
             format_check = self._download(image, partial)
             disk_format = image.get("disk_format")
             if disk_format not in CONVERTIBLE_FORMATS and disk_format not in BACKING_FORMATS:
-                raise ImageCacheError(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
+                raise ImageUnacceptable(f"Image {image_id} has disk format {disk_format}, which cannot back a disk.")
             # Whatever the API let in once (an older upload, a store written
             # behind its back), nothing reaches qemu-img here unchecked.
             try:
                 format_check.verdict(disk_format, partial.stat().st_size)
             except inspection.UnsafeImage as error:
-                raise ImageCacheError(f"Image {image_id} is refused: {error}")
+                raise ImageUnacceptable(f"Image {image_id} is refused: {error}")
             if disk_format in CONVERTIBLE_FORMATS:
                 converted = partial.with_suffix(".qcow2.part")
                 self._run(["qemu-img", "convert", "-q", "-f", CONVERTIBLE_FORMATS[disk_format], "-O", "qcow2",
@@ -296,7 +302,7 @@ class ImageCache:
                 self._token = None  # expired: once more with a new token
                 continue
             if response.status_code == 404:
-                raise ImageCacheError(f"Image {path.split('/')[3]} does not exist.")
+                raise ImageUnacceptable(f"Image {path.split('/')[3]} does not exist.")
             if response.status_code >= 400:
                 raise ImageCacheError(f"The image service answered {response.status_code} to {method} {path}: "
                                       f"{response.text[:200]}")

@@ -1,7 +1,8 @@
 """A boot from image data the node's image cache refuses (here a
 monolithicFlat VMDK naming a file of the host, written into the store
 behind the API's back as an older upload could have been) ends in ERROR
-with the refusal in the server's fault, and no disk of it is made."""
+with the refusal in the server's fault, without trying another host, and
+no disk of it is made."""
 import hashlib
 
 import pytest
@@ -19,12 +20,12 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(scope="module")
 def node(live_db, cloud, tmp_path_factory):
-    """One node, and a control worker that tries one host per boot (the
-    failure is then the fault itself, not a rescheduling with no host left)."""
+    """Two nodes and a control worker that would try both: a refused image
+    must not be tried on the second."""
     base = tmp_path_factory.mktemp("refused")
-    control = ControlWorker(base / "control.log", STRATUS_SCHEDULER_MAX_ATTEMPTS="1").start()
-    worker, hosts = start_nodes(cloud, base, 1, "refused")
-    yield base, hosts[0]
+    control = ControlWorker(base / "control.log").start()
+    worker, hosts = start_nodes(cloud, base, 2, "refused")
+    yield base, hosts
     stop_nodes(worker, hosts)
     control.stop()
 
@@ -50,15 +51,23 @@ def hostile_image(cloud, api, tmp_path):
 
 
 def test_boot_from_a_refused_image_is_error_with_the_reason(cloud, node, hostile_image):
-    base, host = node
+    base, hosts = node
     unlimited_quota(cloud)
     server = cloud.openstack("server", "create", "--image", hostile_image, "--flavor", "m1.nano", "--nic", "none",
                              unique("refused"), "-f", "json")
     shown = wait_settled(cloud, [server["id"]])[server["id"]]
     assert shown.status == "ERROR"
-    # The node's reason is the fault's details, which an administrator sees.
-    assert f"Image {hostile_image} is refused" in shown.fault["details"], shown.fault
-    assert "Unsupported subformat" in shown.fault["details"]
+    # The reason is the user's to see (the fault's message); which host
+    # found it is for administrators (its details).
+    assert shown.fault["message"].startswith(f"Build of instance {server['id']} aborted: "), shown.fault
+    assert f"Image {hostile_image} is refused" in shown.fault["message"], shown.fault
+    assert "Unsupported subformat" in shown.fault["message"]
+    assert any(host in shown.fault["details"] for host in hosts), shown.fault
+    events = cloud.openstack("server", "event", "show", server["id"],
+                             cloud.openstack("server", "event", "list", server["id"], "-f", "json")[0]["Request ID"],
+                             "-f", "json")["events"]
+    # One host tried: no reschedule.
+    assert [event["event"] for event in events].count("compute_prepare_disk") == 1, events
     made = [path for path in (base / "nodes").rglob("*") if path.is_file()]
     assert not [path for path in made if b"HOST-SECRET" in path.read_bytes()], made
     cloud.openstack("server", "delete", "--wait", server["id"])
