@@ -153,6 +153,12 @@ def _sync_nat(namespace, router, gateway_device):
             lines.append(f'add rule {NAT_TABLE} postrouting oifname "{gateway_device}" '
                          f"ip saddr {floating.fixed_ip_address} snat to {floating.floating_ip_address}")
         subnets = sorted({str(ipaddress.ip_network(i.cidr, strict=False)) for i in router.interfaces})
+        if router.floating_ips and subnets:
+            # A machine reaching another's floating IP from inside: the reply
+            # must come back through the router, so the router stands in as
+            # the source.
+            lines.append(f'add rule {NAT_TABLE} postrouting oifname != "{gateway_device}" ct status dnat '
+                         f"ip saddr {{ {', '.join(subnets)} }} masquerade")
         if router.enable_snat and subnets:
             lines.append(f'add rule {NAT_TABLE} postrouting oifname "{gateway_device}" '
                          f"ip saddr {{ {', '.join(subnets)} }} snat to {router.gateway.ip_address}")

@@ -49,6 +49,10 @@ class Site:
         argv = ["busybox", "ping", "-c", str(count), "-W", str(wait), address]
         return iplib.run(self.outside, argv, check=False).returncode == 0
 
+    def outside_connects(self, address, port):
+        argv = ["busybox", "nc", "-w", "2", address, str(port)]
+        return iplib.run(self.outside, argv, check=False).returncode == 0
+
     def outside_reaches(self, address):
         return any(self.ping_from_outside(address, 1, 2) for _ in range(3))
 
@@ -77,12 +81,32 @@ def test_a_floating_ip_reaches_its_machine_from_outside_until_it_is_removed(site
     router = Router(id=new_id(), interfaces=(interface,), gateway=site.gateway, enable_snat=False,
                     floating_ips=(FloatingIP("172.24.4.20", "10.50.0.10"),))
     site.lab.sync_router(site.host, router)
-    assert site.outside_reaches("172.24.4.20")
+    machine.serve_tcp(2222)
+    # TCP: the router itself answers pings to the floating IP it holds; only
+    # the machine listens on the port.
+    assert site.outside_connects("172.24.4.20", 2222)
     assert machine.reachable("172.24.4.1")   # out through its floating IP, with SNAT off
 
     site.lab.sync_router(site.host, replace(router, floating_ips=()))
+    assert not site.outside_connects("172.24.4.20", 2222)
     assert site.outside_cannot_reach("172.24.4.20")
     assert machine.unreachable("172.24.4.1")
+
+
+def test_a_machine_reaches_a_neighbour_through_the_neighbours_floating_ip(site):
+    machine, interface = site.tenant(50, 10)
+    neighbour_port = Port(id=new_id(), network_id=interface.network.id, mac_address=mac_of(12),
+                          fixed_ips=(FixedIP("s", "10.50.0.12"),))
+    neighbour = site.lab.machine(site.host, interface.network, neighbour_port)
+    neighbour.set_address("10.50.0.12/24")
+    neighbour.set_default_route("10.50.0.1")
+    router = Router(id=new_id(), interfaces=(interface,), gateway=site.gateway,
+                    floating_ips=(FloatingIP("172.24.4.22", "10.50.0.12"),))
+    site.lab.sync_router(site.host, router)
+    neighbour.serve_tcp(2222)
+    # TCP, not ping: a reply straight from the neighbour's fixed IP would
+    # not match the connection (busybox ping takes any echo reply).
+    assert machine.tcp_connects("172.24.4.22", 2222)
 
 
 def test_the_router_joins_its_subnets_and_holds_its_static_routes(site):
