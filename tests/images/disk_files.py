@@ -3,6 +3,7 @@ format, and hostile ones that make qemu-img read a file of the host."""
 import os
 import struct
 import subprocess
+from pathlib import Path
 
 from tests.images.conftest import make_qcow2
 
@@ -57,9 +58,14 @@ def qcow2_with_backing_file(path, host_file):
 
 def qcow2_with_data_file(path, host_file):
     """A qcow2 whose clusters live in another file (an external data file,
-    raw): reading the image reads that file."""
-    qemu_img("create", "-q", "-f", "qcow2", "-o", f"data_file={host_file},data_file_raw=on", path,
+    raw): reading the image reads that file. `qemu-img create` would zero
+    the data file it names, so the image is made on a scratch file and then
+    pointed at `host_file`, which stays as it was."""
+    scratch = Path(path).with_suffix(".scratch")
+    qemu_img("create", "-q", "-f", "qcow2", "-o", f"data_file={scratch},data_file_raw=on", path,
              os.path.getsize(host_file))
+    qemu_img("amend", "-q", "-f", "qcow2", "-o", f"data_file={host_file}", path)
+    scratch.unlink()
     return path
 
 

@@ -33,7 +33,15 @@ def secret(tmp_path):
 
 
 def hostile(kind, directory, host_file):
-    """(declared disk_format, file) of one kind of bad image."""
+    """(declared disk_format, file) of one kind of bad image; making it
+    leaves `host_file` as it was."""
+    before = host_file.read_bytes()
+    made = _hostile(kind, directory, host_file)
+    assert host_file.read_bytes() == before, f"making {kind} changed {host_file}"
+    return made
+
+
+def _hostile(kind, directory, host_file):
     if kind == "vmdk-flat-extent":
         return "vmdk", disk_files.flat_vmdk_descriptor(directory / "flat.vmdk", host_file,
                                                        os.path.getsize(host_file) // 512)
@@ -64,8 +72,8 @@ def new_image(api, token, disk_format):
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
-def test_hostile_upload_is_a_400_and_stores_nothing(api, token, tmp_path, kind):
-    disk_format, path = hostile(kind, tmp_path, "/etc/passwd")
+def test_hostile_upload_is_a_400_and_stores_nothing(api, token, tmp_path, secret, kind):
+    disk_format, path = hostile(kind, tmp_path, secret)
     image_id = new_image(api, token, disk_format)
     try:
         before = store_files()
@@ -80,8 +88,8 @@ def test_hostile_upload_is_a_400_and_stores_nothing(api, token, tmp_path, kind):
         api.delete(f"/image/v2/images/{image_id}", token=token)
 
 
-def test_cli_upload_of_a_vmdk_naming_a_host_file_fails_with_the_reason(cloud, tmp_path):
-    path = disk_files.flat_vmdk_descriptor(tmp_path / "flat.vmdk", "/etc/passwd", 4)
+def test_cli_upload_of_a_vmdk_naming_a_host_file_fails_with_the_reason(cloud, tmp_path, secret):
+    path = disk_files.flat_vmdk_descriptor(tmp_path / "flat.vmdk", secret, 4)
     name = unique("flat")
     failed = cloud.openstack("image", "create", "--file", path, "--disk-format", "vmdk", "--container-format",
                              "bare", name, expect_fail=True)
