@@ -93,6 +93,8 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
                "port_range_max": ("port_range_max", as_int), "remote_ip_prefix": "remote_ip_prefix",
                "remote_group_id": ("remote_group_id", as_uuid)}
     policy = {**NeutronViewSet.policy, "partial_update": "admin", "update": "admin"}
+    # Neutron's rules cannot be changed, only made and deleted.
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def render(self, rule, tags):
         return render_rule(rule)

@@ -44,12 +44,24 @@ class MacAddressField(serializers.CharField):
         return value.lower().replace("-", ":")
 
 
-class PoolSerializer(serializers.Serializer):
+class WholeSerializer(serializers.Serializer):
+    """An object in a list that is given whole or refused: an update's
+    partial validation (PUT router with routes: [{}]) would otherwise let it
+    leave out what it requires, and fail later."""
+
+    def validate(self, attrs):
+        missing = [name for name, field in self.fields.items() if field.required and name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: "This field is required." for name in missing})
+        return attrs
+
+
+class PoolSerializer(WholeSerializer):
     start = IPAddressField()
     end = IPAddressField()
 
 
-class HostRouteSerializer(serializers.Serializer):
+class HostRouteSerializer(WholeSerializer):
     destination = CIDRField()
     nexthop = IPAddressField()
 

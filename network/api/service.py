@@ -11,6 +11,10 @@ from network import conf, errors, quotas
 from network.api.base import as_uuid
 from network.models import IPAllocation, Network, Quota
 
+# What the quota table's columns hold.
+MAX_LIMIT = 2**31 - 1
+PROJECT_ID_LENGTH = Quota._meta.get_field("project_id").max_length
+
 
 def own_or_admin(request, view):
     return view.kwargs.get("project_id") == request.auth.project_id
@@ -39,6 +43,8 @@ class QuotaView(ApiView):
         return Response({"quota": limits_body(project_id, quotas.limits_of(project_id))})
 
     def put(self, request, project_id):
+        if len(project_id) > PROJECT_ID_LENGTH:
+            raise BadRequest(f"Invalid input for project_id. Reason: '{project_id}' is longer than a project id.")
         body = request.data.get("quota") if isinstance(request.data, dict) else None
         if not isinstance(body, dict):
             raise BadRequest("Invalid input for field 'quota': the request body must be {\"quota\": {...}}.")
@@ -56,7 +62,7 @@ class QuotaView(ApiView):
                 limit = int(value)
             except (TypeError, ValueError):
                 limit = None
-            if limit is None or isinstance(value, bool) or limit < -1:
+            if limit is None or isinstance(value, bool) or not -1 <= limit <= MAX_LIMIT:
                 raise BadRequest(f"Invalid input for {resource}. Reason: '{value}' is not an integer greater "
                                  f"than or equal to -1.")
             if check_limit and limit >= 0 and quotas.usage_of(project_id, resource) > limit:
