@@ -2,6 +2,7 @@
 filters (any attribute, repeated for OR), `fields=`, `sort_key`/`sort_dir`,
 `limit`/`marker` with `<collection>_links`, tags, project scoping and the
 admin-only attributes."""
+import ipaddress
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -45,6 +46,14 @@ def as_uuid(value, field):
     """A filter on an id that is no UUID matches nothing rather than failing."""
     try:
         return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def as_address(value, field):
+    """A filter on an IP address that is no address matches nothing."""
+    try:
+        return str(ipaddress.ip_address(value))
     except ValueError:
         return None
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest
 from network import conf, errors, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_bool, as_uuid, policy_denied
+from network.api.base import NeutronViewSet, as_address, as_bool, as_uuid, policy_denied
 from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
 
 ROUTER_POLICY = {**NeutronViewSet.policy, "add_router_interface": "member", "remove_router_interface": "member"}
@@ -258,7 +258,8 @@ class FloatingIPViewSet(NeutronViewSet):
     admin_only = ("floating_ip_address",)
     filters = {"floating_network_id": ("floating_network_id", as_uuid), "port_id": ("port_id", as_uuid),
                "router_id": ("router_id", as_uuid), "status": "status",
-               "floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address"}
+               "floating_ip_address": ("floating_ip_address", as_address),
+               "fixed_ip_address": ("fixed_ip_address", as_address)}
     sort_keys = {"floating_ip_address": "floating_ip_address", "status": "status"}
 
     def render(self, floating_ip, tags):

@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from network import conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_bool, as_int, as_uuid, policy_denied
+from network.api.base import NeutronViewSet, as_address, as_bool, as_int, as_uuid, policy_denied
 from network.models import Network, Port, SecurityGroup, Subnet, Tag
 
 
@@ -176,7 +176,7 @@ class SubnetViewSet(NeutronViewSet):
     serializer_class, update_serializer_class = bodies.SubnetSerializer, bodies.SubnetUpdateSerializer
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
     filters = {"network_id": ("network_id", as_uuid), "ip_version": ("ip_version", as_int), "cidr": "cidr",
-               "gateway_ip": "gateway_ip", "enable_dhcp": ("enable_dhcp", as_bool)}
+               "gateway_ip": ("gateway_ip", as_address), "enable_dhcp": ("enable_dhcp", as_bool)}
     sort_keys = {"cidr": "cidr", "network_id": "network_id", "ip_version": "ip_version"}
 
     def visible(self, queryset):
@@ -252,7 +252,8 @@ def fixed_ip_filter(values, name):
     for value in values:
         key, _, wanted = value.partition("=")
         if key == "ip_address":
-            condition &= Q(fixed_ips__ip_address=wanted)
+            address = as_address(wanted, name)
+            condition &= Q(fixed_ips__ip_address=address) if address else Q(pk__in=[])
         elif key == "subnet_id":
             condition &= Q(fixed_ips__subnet_id=as_uuid(wanted, name))
         elif key == "ip_address_substr":
