@@ -272,6 +272,11 @@ class NeutronViewSet(ResourceViewSet):
         # Neutron's update is PUT with only the attributes that change.
         return self.partial_update(request, *args, **kwargs)
 
+    def partial_update(self, request, *args, **kwargs):
+        """Resources that can change say how; the others cannot."""
+        self.get_object()
+        raise BadRequest(f"A {self.member_name.replace('_', ' ')} cannot be updated: delete it and create another.")
+
     def destroy(self, request, *args, **kwargs):
         obj = self.writable(self.get_object())
         with transaction.atomic():

@@ -23,7 +23,9 @@ def rows(cloud, tokens):
     port = post("ports", {"port": {"network_id": network["id"]}})
     router = post("routers", {"router": {"name": "hostile"}})
     group = post("security-groups", {"security_group": {"name": "hostile"}})
-    return {"network": network, "subnet": subnet, "port": port, "router": router, "group": group}
+    rule = post("security-group-rules", {"security_group_rule": {"security_group_id": group["id"],
+                                                                 "direction": "ingress"}})
+    return {"network": network, "subnet": subnet, "port": port, "router": router, "group": group, "rule": rule}
 
 
 BODIES = [None, [], "text", 42, {"network": None}, {"network": []}, {"network": "x"}]
@@ -91,6 +93,15 @@ ACTIONS = [
     ("PUT", "networks/{network}/tags", None),
     ("PUT", "quotas/{network}", {"quota": {"network": -5}}),
     ("PUT", "quotas/{network}", {"quota": "lots"}),
+    ("PUT", "security-group-rules/{rule}", {"security_group_rule": {"direction": "egress"}}),
+    ("PATCH", "security-group-rules/{rule}", {"security_group_rule": {"description": "x"}}),
+    ("PUT", "routers/{router}", {"router": {"routes": "none"}}),
+    ("PUT", "routers/{router}", {"router": {"external_gateway_info": {"network_id": "{network}"}}}),
+    ("PUT", "security-groups/{group}", {"security_group": {"stateful": "sometimes"}}),
+    ("PUT", "networks/{network}", {"network": {"mtu": 100000}}),
+    ("PUT", "ports/{port}", {"port": {"mac_address": "zz"}}),
+    ("PUT", "ports/{port}", {"port": {"security_groups": "{group}"}}),
+    ("POST", "networks/{network}", {"network": {}}),
     ("GET", "networks?limit=-1", None),
     ("GET", "networks?limit=x", None),
     ("GET", "networks?sort_key=name&sort_dir=up", None),
