@@ -77,7 +77,9 @@ class NeutronSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise BadRequest("Invalid input: the request body must be an object.")
-        fixed = sorted(key for key in data if key in self.fixed_after_create)
+        # The owner of a row never changes.
+        fixed_after_create = (*self.fixed_after_create, "project_id", "tenant_id") if self.partial else ()
+        fixed = sorted(key for key in data if key in fixed_after_create)
         if fixed:
             raise BadRequest(f"Cannot update read-only attribute {', '.join(fixed)}")
         fields = {self.wire_names.get(key, key): value for key, value in data.items()}

@@ -104,7 +104,6 @@ class NetworkViewSet(NeutronViewSet):
         values = self.validated(partial=True)
         if {"network_type", "physical_network", "segmentation_id"} & set(values):
             raise errors.invalid_input("Plugin does not support updating provider attributes")
-        values.pop("project_id", None), values.pop("tenant_id", None)
         if values.get("mtu", 0) > (conf.FLAT_MTU if network.network_type == Network.Type.FLAT else conf.VXLAN_MTU):
             raise errors.invalid_input("Requested MTU is too big")
         with transaction.atomic():
@@ -226,7 +225,6 @@ class SubnetViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         subnet = self.writable(self.get_object())
         values = self.validated(partial=True)
-        values.pop("project_id", None), values.pop("tenant_id", None)
         if "allocation_pools" in values:
             values["allocation_pools"] = [dict(pool) for pool in values["allocation_pools"]]
         if "host_routes" in values:
@@ -348,7 +346,6 @@ class PortViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         port = self.writable(self.get_object())
         values = self.port_fields(self.validated(partial=True))
-        values.pop("project_id", None), values.pop("tenant_id", None)
         groups = None
         if "security_groups" in values:
             groups = self.named_groups(values.pop("security_groups"))
