@@ -3,6 +3,8 @@ here for its ports and never writes network rows itself). Each function
 runs in one transaction: a port is made whole (MAC, fixed IPs, security
 groups, quota counted) or not at all."""
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from network import errors, ipam, quotas
 from network.models import FloatingIP, IPAllocation, Network, Port, SecurityGroup, SecurityGroupRule
@@ -151,8 +153,13 @@ def bind_port(port, host):
 
 
 def set_status(port_id, status):
-    """The node agent's report: ACTIVE once plumbed, DOWN once unplugged."""
-    Port.objects.filter(pk=port_id).update(status=status)
+    """The node agent's report: ACTIVE once plumbed, DOWN once unplugged.
+    Returns whether the port still exists."""
+    if status not in Port.Status.values:
+        raise ValueError(f"unknown port status {status!r}")
+    return bool(Port.objects.filter(pk=port_id).exclude(status=status).update(
+        status=status, revision_number=F("revision_number") + 1, updated_at=timezone.now())
+        or Port.objects.filter(pk=port_id).exists())
 
 
 def ports_of_device(device_id):

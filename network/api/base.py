@@ -2,6 +2,7 @@
 filters (any attribute, repeated for OR), `fields=`, `sort_key`/`sort_dir`,
 `limit`/`marker` with `<collection>_links`, tags, project scoping and the
 admin-only attributes."""
+import ipaddress
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -49,6 +50,14 @@ def as_uuid(value, field):
         return None
 
 
+def as_address(value, field):
+    """A filter on an IP address that is no address matches nothing."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def as_bool(value, field):
     return parse_bool(value, field)
 
@@ -68,7 +77,9 @@ class NeutronSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise BadRequest("Invalid input: the request body must be an object.")
-        fixed = sorted(key for key in data if key in self.fixed_after_create)
+        # The owner of a row never changes.
+        fixed_after_create = (*self.fixed_after_create, "project_id", "tenant_id") if self.partial else ()
+        fixed = sorted(key for key in data if key in fixed_after_create)
         if fixed:
             raise BadRequest(f"Cannot update read-only attribute {', '.join(fixed)}")
         fields = {self.wire_names.get(key, key): value for key, value in data.items()}
@@ -264,6 +275,11 @@ class NeutronViewSet(ResourceViewSet):
     def update(self, request, *args, **kwargs):
         # Neutron's update is PUT with only the attributes that change.
         return self.partial_update(request, *args, **kwargs)
+
+    def partial_update(self, request, *args, **kwargs):
+        """Resources that can change say how; the others cannot."""
+        self.get_object()
+        raise BadRequest(f"A {self.member_name.replace('_', ' ')} cannot be updated: delete it and create another.")
 
     def destroy(self, request, *args, **kwargs):
         obj = self.writable(self.get_object())

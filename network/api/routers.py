@@ -8,10 +8,10 @@ from django.db import transaction
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest
+from cloud.errors import BadRequest, describe_validation_error
 from network import conf, errors, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_bool, as_uuid, policy_denied
+from network.api.base import NeutronViewSet, as_address, as_bool, as_uuid, policy_denied
 from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
 
 ROUTER_POLICY = {**NeutronViewSet.policy, "add_router_interface": "member", "remove_router_interface": "member"}
@@ -118,7 +118,7 @@ class RouterViewSet(NeutronViewSet):
         project_id = self.owner_of(values)
         gateway = self.gateway_body(values)
         routes = [dict(route) for route in values.pop("routes", [])]
-        values.pop("distributed", None), values.pop("ha", None)
+        values = {name: value for name, value in values.items() if name not in ("distributed", "ha")}
         with transaction.atomic():
             quotas.reserve(project_id, "router")
             router = Router.objects.create(project_id=project_id, **values)
@@ -132,8 +132,7 @@ class RouterViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         router = self.writable(self.get_object())
         values = self.validated(partial=True)
-        values.pop("project_id", None), values.pop("tenant_id", None)
-        values.pop("distributed", None), values.pop("ha", None)
+        values = {name: value for name, value in values.items() if name not in ("distributed", "ha")}
         with transaction.atomic():
             router = Router.objects.select_for_update().get(pk=router.pk)
             if "external_gateway_info" in values:
@@ -159,8 +158,7 @@ class RouterViewSet(NeutronViewSet):
         serializer = bodies.RouterInterfaceSerializer(data=self.request.data if isinstance(self.request.data, dict)
                                                       else None)
         if not serializer.is_valid():
-            raise BadRequest(f"Bad router request: {serializer.errors.get('non_field_errors', serializer.errors)}"
-                             .replace("[ErrorDetail(string='", "").replace("', code='invalid')]", ""))
+            raise BadRequest(f"Bad router request: {describe_validation_error(serializer.errors)}")
         return serializer.validated_data
 
     def subnet_for(self, subnet_id):
@@ -258,7 +256,8 @@ class FloatingIPViewSet(NeutronViewSet):
     admin_only = ("floating_ip_address",)
     filters = {"floating_network_id": ("floating_network_id", as_uuid), "port_id": ("port_id", as_uuid),
                "router_id": ("router_id", as_uuid), "status": "status",
-               "floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address"}
+               "floating_ip_address": ("floating_ip_address", as_address),
+               "fixed_ip_address": ("fixed_ip_address", as_address)}
     sort_keys = {"floating_ip_address": "floating_ip_address", "status": "status"}
 
     def render(self, floating_ip, tags):

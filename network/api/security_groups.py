@@ -66,7 +66,6 @@ class SecurityGroupViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         group = self.writable(self.get_object())
         values = self.validated(partial=True)
-        values.pop("project_id", None), values.pop("tenant_id", None)
         if group.name == "default" and values.get("name", "default") != "default":
             raise errors.conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
         with transaction.atomic():
@@ -161,7 +160,7 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
 
     def create(self, request, *args, **kwargs):
         values = self.validated()
-        values.pop("project_id", None), values.pop("tenant_id", None)
+        self.owner_of(values)  # a rule belongs to its group's project; only an admin may name another
         values.pop("remote_address_group_id", None)
         self.check_protocol(values)
         group_id, remote = values.pop("security_group_id"), values.pop("remote_group_id", None)

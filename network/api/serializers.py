@@ -6,6 +6,7 @@ import re
 from rest_framework import serializers
 
 from network.api.base import NeutronSerializer
+from network import conf, errors
 from network.models import Network
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
@@ -56,6 +57,14 @@ class WholeSerializer(serializers.Serializer):
         return attrs
 
 
+def known_zones(hints):
+    """Availability zone hints must name zones that exist (404 otherwise, as Neutron says)."""
+    for hint in hints:
+        if hint != conf.AVAILABILITY_ZONE:
+            raise errors.not_found_as("AvailabilityZoneNotFound", f"AvailabilityZone {hint} could not be found.")
+    return hints
+
+
 class PoolSerializer(WholeSerializer):
     start = IPAddressField()
     end = IPAddressField()
@@ -100,6 +109,9 @@ class NetworkSerializer(NeutronSerializer):
     physical_network = serializers.CharField(max_length=64, allow_null=True, required=False)
     segmentation_id = serializers.IntegerField(min_value=1, max_value=2 ** 24 - 1, allow_null=True, required=False)
     availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+
+    def validate_availability_zone_hints(self, hints):
+        return known_zones(hints)
 
 
 class SubnetSerializer(NeutronSerializer):
@@ -186,6 +198,9 @@ class RouterSerializer(NeutronSerializer):
     availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
     distributed = serializers.BooleanField(required=False)
     ha = serializers.BooleanField(required=False)
+
+    def validate_availability_zone_hints(self, hints):
+        return known_zones(hints)
 
     def validate_distributed(self, value):
         if value:

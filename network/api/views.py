@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from network import conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_bool, as_int, as_uuid, policy_denied
+from network.api.base import NeutronViewSet, as_address, as_bool, as_int, as_uuid, policy_denied
 from network.models import Network, Port, SecurityGroup, Subnet, Tag
 
 
@@ -104,7 +104,6 @@ class NetworkViewSet(NeutronViewSet):
         values = self.validated(partial=True)
         if {"network_type", "physical_network", "segmentation_id"} & set(values):
             raise errors.invalid_input("Plugin does not support updating provider attributes")
-        values.pop("project_id", None), values.pop("tenant_id", None)
         if values.get("mtu", 0) > (conf.FLAT_MTU if network.network_type == Network.Type.FLAT else conf.VXLAN_MTU):
             raise errors.invalid_input("Requested MTU is too big")
         with transaction.atomic():
@@ -176,7 +175,7 @@ class SubnetViewSet(NeutronViewSet):
     serializer_class, update_serializer_class = bodies.SubnetSerializer, bodies.SubnetUpdateSerializer
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
     filters = {"network_id": ("network_id", as_uuid), "ip_version": ("ip_version", as_int), "cidr": "cidr",
-               "gateway_ip": "gateway_ip", "enable_dhcp": ("enable_dhcp", as_bool)}
+               "gateway_ip": ("gateway_ip", as_address), "enable_dhcp": ("enable_dhcp", as_bool)}
     sort_keys = {"cidr": "cidr", "network_id": "network_id", "ip_version": "ip_version"}
 
     def visible(self, queryset):
@@ -226,7 +225,6 @@ class SubnetViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         subnet = self.writable(self.get_object())
         values = self.validated(partial=True)
-        values.pop("project_id", None), values.pop("tenant_id", None)
         if "allocation_pools" in values:
             values["allocation_pools"] = [dict(pool) for pool in values["allocation_pools"]]
         if "host_routes" in values:
@@ -252,7 +250,8 @@ def fixed_ip_filter(values, name):
     for value in values:
         key, _, wanted = value.partition("=")
         if key == "ip_address":
-            condition &= Q(fixed_ips__ip_address=wanted)
+            address = as_address(wanted, name)
+            condition &= Q(fixed_ips__ip_address=address) if address else Q(pk__in=[])
         elif key == "subnet_id":
             condition &= Q(fixed_ips__subnet_id=as_uuid(wanted, name))
         elif key == "ip_address_substr":
@@ -347,7 +346,6 @@ class PortViewSet(NeutronViewSet):
     def partial_update(self, request, *args, **kwargs):
         port = self.writable(self.get_object())
         values = self.port_fields(self.validated(partial=True))
-        values.pop("project_id", None), values.pop("tenant_id", None)
         groups = None
         if "security_groups" in values:
             groups = self.named_groups(values.pop("security_groups"))

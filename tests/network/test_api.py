@@ -100,6 +100,10 @@ def test_provider_attributes(admin):
                                                   "provider:physical_network": "nowhere"}})
     assert "nowhere" in neutron_error(unknown, 400, "InvalidInput")
     neutron_error(admin.post("networks", {"network": {"mtu": 9000}}), 400, "InvalidInput")
+    zoned = admin.network(availability_zone_hints=["nova"])
+    assert zoned["availability_zone_hints"] == ["nova"] and zoned["availability_zones"] == ["nova"]
+    elsewhere = admin.post("networks", {"network": {"availability_zone_hints": ["mars"]}})
+    assert neutron_error(elsewhere, 404, "AvailabilityZoneNotFound") == "AvailabilityZone mars could not be found."
     assert admin.delete(f"networks/{flat['id']}").status_code == 204
 
 

@@ -23,7 +23,9 @@ def rows(cloud, tokens):
     port = post("ports", {"port": {"network_id": network["id"]}})
     router = post("routers", {"router": {"name": "hostile"}})
     group = post("security-groups", {"security_group": {"name": "hostile"}})
-    return {"network": network, "subnet": subnet, "port": port, "router": router, "group": group}
+    rule = post("security-group-rules", {"security_group_rule": {"security_group_id": group["id"],
+                                                                 "direction": "ingress"}})
+    return {"network": network, "subnet": subnet, "port": port, "router": router, "group": group, "rule": rule}
 
 
 BODIES = [None, [], "text", 42, {"network": None}, {"network": []}, {"network": "x"}]
@@ -91,6 +93,15 @@ ACTIONS = [
     ("PUT", "networks/{network}/tags", None),
     ("PUT", "quotas/{network}", {"quota": {"network": -5}}),
     ("PUT", "quotas/{network}", {"quota": "lots"}),
+    ("PUT", "security-group-rules/{rule}", {"security_group_rule": {"direction": "egress"}}),
+    ("PATCH", "security-group-rules/{rule}", {"security_group_rule": {"description": "x"}}),
+    ("PUT", "routers/{router}", {"router": {"routes": "none"}}),
+    ("PUT", "routers/{router}", {"router": {"external_gateway_info": {"network_id": "{network}"}}}),
+    ("PUT", "security-groups/{group}", {"security_group": {"stateful": "sometimes"}}),
+    ("PUT", "networks/{network}", {"network": {"mtu": 100000}}),
+    ("PUT", "ports/{port}", {"port": {"mac_address": "zz"}}),
+    ("PUT", "ports/{port}", {"port": {"security_groups": "{group}"}}),
+    ("POST", "networks/{network}", {"network": {}}),
     ("GET", "networks?limit=-1", None),
     ("GET", "networks?limit=x", None),
     ("GET", "networks?sort_key=name&sort_dir=up", None),
@@ -139,3 +150,33 @@ def test_bad_updates_and_queries_are_refused(admin, rows, method, path, body):
     response = admin.api.request(method, "/network/v2.0/" + fill(path, rows), token=admin.token, json=fill(body, rows))
     assert_refused(response)
     assert admin.get(f"ports/{rows['port']['id']}").json()["port"]["fixed_ips"] == rows["port"]["fixed_ips"]
+
+
+def declared_queries():
+    """Every filter and sort key each collection declares, with junk values."""
+    from network.api import routers, security_groups, views
+
+    for viewset in (views.NetworkViewSet, views.SubnetViewSet, views.PortViewSet, security_groups.SecurityGroupViewSet,
+                    security_groups.SecurityGroupRuleViewSet, routers.RouterViewSet, routers.FloatingIPViewSet):
+        collection = viewset.collection_name.replace("_", "-")
+        for name in {**viewset.COMMON_FILTERS, **viewset.filters}:
+            for junk in ("", "junk", "-1", "%00", "a" * 300):
+                yield collection, {name: junk}
+        for key in {**viewset.COMMON_SORT_KEYS, **viewset.sort_keys}:
+            yield collection, {"sort_key": key, "sort_dir": "desc", "limit": "1"}
+        yield collection, {"tags": "x", "not-tags-any": "y", "fields": "id"}
+
+
+@pytest.mark.parametrize("params", [{"fixed_ips": "ip_address=junk"}, {"fixed_ips": "subnet_id=junk"},
+                                    {"fixed_ips": "ip_address_substr=%"}, {"fixed_ips": "nothing"}])
+def test_fixed_ip_filters_answer(admin, params):
+    response = admin.get("ports", params=params)
+    assert response.status_code in (200, 400), (response.status_code, response.text)
+
+
+@pytest.mark.parametrize("collection, params", list(declared_queries()))
+def test_every_declared_filter_and_sort_key_answers(admin, collection, params):
+    response = admin.get(collection, params=params)
+    assert response.status_code in (200, 400), (response.status_code, response.text)
+    if response.status_code == 400:
+        assert set(response.json()["NeutronError"]) == {"type", "message", "detail"}

@@ -53,6 +53,13 @@ def test_security_group_rules(fresh, admin):
                         remote_ip_prefix="192.0.2.0/24")
     assert (ssh["protocol"], ssh["port_range_min"], ssh["port_range_max"], ssh["remote_ip_prefix"]) == \
         ("tcp", 22, 22, "192.0.2.0/24")
+    # The CLI sends the project: the rule is the group's project's.
+    owned = member.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
+                          direction="egress", protocol="udp", port_range_min=53, port_range_max=53,
+                          project_id=group["project_id"])
+    assert owned["project_id"] == group["project_id"]
+    renamed = member.put(f"security-groups/{group['id']}", {"security_group": {"tenant_id": "someone-else"}})
+    assert neutron_error(renamed, 400, "HTTPBadRequest") == "Cannot update read-only attribute tenant_id"
     ping = member.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
                          direction="ingress", protocol="icmp", port_range_min=8, remote_group_id=group["id"])
     assert ping["remote_group_id"] == group["id"] and ping["port_range_max"] is None
