@@ -35,7 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-EXAMPLES_PER_ROUTE = 8
+EXAMPLES_PER_ROUTE = 12
 
 API_APPS = ("cloud", "identity", "compute", "images", "network", "volumes")
 BASE_DIR = Path(settings.BASE_DIR)
