@@ -40,9 +40,13 @@ def schedule_instance(instance_id):
     if instance is None or instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
         return None  # deleted, or a repeated message for a boot that moved on
     if instance.host:
-        # A repeat after the claim committed: its chain was published then
-        # (or, if this worker died in between, the reconciler ends the boot).
-        log.info("instance %s is scheduled to %s already", instance_id, instance.host)
+        # A repeat after the claim committed. Its node chain was sent then,
+        # unless the broker was away or this worker died in between; no node
+        # step has begun (the instance is still in scheduling), so it is sent
+        # again (a step that finds the boot further along does nothing).
+        log.info("instance %s is scheduled to %s already: sending its node chain again", instance_id,
+                 instance.host)
+        pipelines.run_on_node(instance.pk, instance.host)
         return instance.host
     try:
         with record_event(instance, "create", "conductor_schedule", host=settings.HOSTNAME):
@@ -244,10 +248,12 @@ def reconcile():
     Service.objects.update_or_create(host=settings.HOSTNAME, binary=SCHEDULER_BINARY,
                                      defaults={"last_seen_up": now, "topic": "control"})
     outcome = {"stuck": 0, "node_down": 0, "resent": 0}
-    # Boots no scheduler has taken for a while: their message was lost.
+    # Boots still in scheduling for a while: the scheduling message, or the
+    # node chain sent after the claim, was lost. Scheduling again claims a
+    # host, or sends the claimed host's chain again.
     waiting_since = now - timedelta(seconds=conf.SCHEDULE_RESEND_AFTER)
     for instance_id in Instance.objects.filter(
-            deleted=False, vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, host__isnull=True,
+            deleted=False, vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING,
             updated_at__lt=waiting_since).values_list("pk", flat=True):
         pipelines.schedule(instance_id)
         outcome["resent"] += 1

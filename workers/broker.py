@@ -156,8 +156,11 @@ class Request(CeleryRequest):
     def acknowledge(self):
         if self.acknowledged:
             return
+        # The acknowledgement runs now (threads pool) or later in the
+        # worker's event loop (prefork pool), where an error it raises ends
+        # the worker: AttributeError is one of the errors it logs instead.
         try:
-            super().acknowledge()
+            self._on_ack(log, (*self._connection_errors, AttributeError))
         except AttributeError:
             pass
         self.acknowledged = True

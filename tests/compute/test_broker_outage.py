@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from compute import conf
 from compute.models import Instance, TaskState, VmState
+from compute.scheduler.manager import schedule
 from compute.tasks import reconcile
 from tests.compute.nodes import wait_until
 from tests.compute.pipeline import (  # noqa: F401  (live_db is a fixture)
@@ -92,6 +93,28 @@ def test_a_lost_scheduling_message_is_sent_again(cloud, api, nodes, image, tmp_p
         assert reconcile()["resent"] >= 1
         instance = Instance.objects.get(pk=server_id)
         assert (instance.vm_state, instance.task_state) == (VmState.BUILDING, TaskState.SCHEDULING)
+    finally:
+        control.start()
+    assert wait_settled(cloud, [server_id], timeout=120)[server_id].status == "ACTIVE"
+
+
+def test_a_node_chain_lost_after_the_claim_is_sent_again(cloud, api, nodes, image, control):
+    """The claim committed but the node chain sent after it was lost (the
+    broker was away, or the control worker died in between): the
+    reconciler's resend sends the claimed host's chain again."""
+    unlimited_quota(cloud)
+    control.stop()
+    try:
+        server_id, = boot_at_once(cloud, [f"claimed-{uuid.uuid4().hex[:6]}"], image, "m1.nano")
+        wait_until(lambda: broker().llen("control") > 0, timeout=10, message="the schedule message to be queued")
+        broker().delete("control")
+        instance = Instance.objects.get(pk=server_id)
+        node = schedule(instance)  # the claim, with no chain sent after it
+        Instance.objects.filter(pk=server_id).update(
+            updated_at=timezone.now() - timedelta(seconds=conf.SCHEDULE_RESEND_AFTER + 5))
+        instance.refresh_from_db()
+        assert (instance.host, instance.task_state) == (node.host, TaskState.SCHEDULING)
+        assert reconcile()["resent"] >= 1
     finally:
         control.start()
     assert wait_settled(cloud, [server_id], timeout=120)[server_id].status == "ACTIVE"
