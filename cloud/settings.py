@@ -149,6 +149,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_mutex_expire": 30,
 }
 CELERY_WORKER_CONSUMER = "workers.broker:Consumer"
+if CELERY_BROKER_URL.startswith("redis://"):
+    # Kombu's Redis transport, keeping a message taken as Redis went away.
+    CELERY_BROKER_TRANSPORT = "workers.broker:RedisTransport"
 
 # The API and its catalog.
 API_PORT = int(os.environ.get("STRATUS_API_PORT", "8000"))

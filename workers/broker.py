@@ -10,6 +10,11 @@ a lease, the messages it still holds: while it works on one, however long,
 no other worker is handed it. And a task that ends while the broker is
 away, or after the connection it came on was replaced, is acknowledged
 later over a connection of its own instead of being run again.
+
+One window is Redis's own: a consumer's BRPOP takes the message off its
+queue, and only the next command records it as unacknowledged. A broker
+that goes away in between would leave the message nowhere but in this
+process; RedisTransport keeps it and the lease keeper puts it back.
 """
 import json
 import logging
@@ -22,12 +27,17 @@ from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from django.conf import settings
+from kombu.transport import redis as kombu_redis
 
 log = logging.getLogger(__name__)
 
 # Delivery tags of finished tasks whose acknowledgement did not reach the broker.
 _unsettled = set()
 _unsettled_lock = threading.Lock()
+# Messages taken off their queue whose unacknowledged record the broker
+# never got: (payload, exchange, routing key), to be put back.
+_orphans = []
+_orphans_lock = threading.Lock()
 
 
 def unacked_channel(connection):
@@ -100,10 +110,52 @@ def settle(channel, tags):
     pipe.execute()
 
 
+class RedisQoS(kombu_redis.QoS):
+    """Kombu's Redis QoS, keeping a message it cannot record as
+    unacknowledged (the broker went away right after handing it over)."""
+
+    def append(self, message, delivery_tag):
+        try:
+            super().append(message, delivery_tag)
+        except self.channel.connection_errors:
+            delivery = message.delivery_info
+            log.warning("broker lost while taking message %s; it goes back to %s when the broker returns",
+                        delivery_tag, delivery["routing_key"])
+            with _orphans_lock:
+                _orphans.append((message._raw, delivery["exchange"], delivery["routing_key"]))
+            raise  # the message is not run here: the connection is being reset
+
+
+class RedisChannel(kombu_redis.Channel):
+    QoS = RedisQoS
+
+
+class RedisTransport(kombu_redis.Transport):
+    """The Redis transport every Stratus worker uses (settings
+    CELERY_BROKER_TRANSPORT when the broker is Redis)."""
+    Channel = RedisChannel
+
+
+def return_orphans(channel):
+    """Puts the messages RedisQoS kept back in their queues, marked
+    redelivered. Returns how many."""
+    with _orphans_lock:
+        orphans = list(_orphans)
+    for payload, exchange, routing_key in orphans:
+        pipe = channel.client.pipeline()
+        channel._do_restore_message(payload, exchange, routing_key, pipe)
+        pipe.execute()
+        with _orphans_lock:
+            _orphans.remove((payload, exchange, routing_key))
+        log.info("message taken as the broker went away is back in %s", routing_key)
+    return len(orphans)
+
+
 class LeaseKeeper(threading.Thread):
     """Every quarter of the visibility timeout, over its own broker
-    connection: acknowledges what could not be acknowledged before, and
-    renews the leases of the messages this worker holds."""
+    connection: puts back the messages taken as the broker went away,
+    acknowledges what could not be acknowledged before, and renews the
+    leases of the messages this worker holds."""
 
     def __init__(self, app, interval):
         super().__init__(name="broker-leases", daemon=True)
@@ -118,6 +170,7 @@ class LeaseKeeper(threading.Thread):
                     channel = unacked_channel(connection)
                     if channel is None:
                         return
+                    return_orphans(channel)
                     with _unsettled_lock:
                         unsettled = set(_unsettled)
                     settle(channel, unsettled)

@@ -3,6 +3,8 @@ live worker keeps them, however long it holds them; those of a worker
 that died go back to their queue after the visibility timeout and another
 worker runs them."""
 import re
+import socket
+import subprocess
 import time
 import uuid
 
@@ -10,10 +12,11 @@ import pytest
 from celery.result import AsyncResult
 from django.conf import settings
 from kombu import Connection, Queue
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.compute.nodes import wait_until
 from tests.compute.pipeline import ControlWorker, live_db  # noqa: F401  (live_db is a fixture)
-from workers.broker import renew_leases
+from workers.broker import RedisChannel, RedisTransport, renew_leases, return_orphans
 from workers.celery import app
 
 pytestmark = pytest.mark.live
@@ -86,3 +89,67 @@ def test_a_worker_keeps_what_it_holds_and_a_dead_workers_message_runs_elsewhere(
         assert received(second, lost.id) == 1, second.output()
     finally:
         second.stop()
+
+
+class PrivateRedis:
+    """A Redis of the test's own (append-only, as scripts/services.sh runs
+    the broker), which it may stop and start without disturbing others."""
+
+    def __init__(self, directory):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory = directory
+
+    def start(self):
+        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(self.port),
+                        "--save", "", "--appendonly", "yes", "--dir", str(self.directory),
+                        "--logfile", str(self.directory / "redis.log")], check=True)
+        wait_until(self.answers, timeout=10, message="the private Redis")
+
+    def stop(self):
+        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], capture_output=True)
+        wait_until(lambda: not self.answers(), timeout=10, message="the private Redis to stop")
+
+    def answers(self):
+        return subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
+                              text=True).stdout.strip() == "PONG"
+
+
+def test_a_message_taken_as_redis_goes_away_goes_back_to_its_queue(tmp_path):
+    """Redis hands a consumer a message (BRPOP) and goes away before the
+    consumer's next command records it as unacknowledged: the message is
+    then nowhere in Redis. The worker keeps it and puts it back."""
+    redis_server = PrivateRedis(tmp_path)
+    redis_server.start()
+
+    class BrokerLostAfterThePop(RedisChannel):
+        def _get(self, queue):
+            item = super()._get(queue)
+            redis_server.stop()  # the window: popped, not yet recorded
+            return item
+
+    class Transport(RedisTransport):
+        Channel = BrokerLostAfterThePop
+
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    try:
+        with Connection(url, transport=Transport) as connection:
+            channel = connection.default_channel
+            queue = Queue("work", routing_key="work")(channel)
+            queue.declare()
+            connection.Producer(channel).publish({"boot": "step"}, routing_key="work", declare=[queue])
+            with pytest.raises(RedisConnectionError):
+                queue.get(no_ack=False)
+        redis_server.start()
+        with Connection(url, transport=RedisTransport) as connection:
+            channel = connection.default_channel
+            queue = Queue("work", routing_key="work")(channel)
+            assert channel.client.llen("work") == 0 and channel.client.hlen("unacked") == 0  # lost to Redis
+            assert return_orphans(channel) == 1
+            returned = queue.get(no_ack=False)
+            assert returned is not None and returned.payload == {"boot": "step"}
+            returned.ack()
+            assert return_orphans(channel) == 0  # put back once
+    finally:
+        redis_server.stop()
