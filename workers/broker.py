@@ -218,7 +218,10 @@ class Request(CeleryRequest):
             pass
         self.acknowledged = True
         if not self.message.acknowledged:
-            log.info("task %s done; its acknowledgement waits for the broker", self.id)
+            # Deferred to the event loop (prefork pool), or the broker is
+            # away: the lease keeper settles it either way (a settled
+            # message acknowledged meanwhile is left as it is).
+            log.debug("task %s done; its acknowledgement is not confirmed yet", self.id)
             with _unsettled_lock:
                 _unsettled.add(self.message.delivery_tag)
 
