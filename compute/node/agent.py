@@ -98,11 +98,25 @@ class Node:
     def console_log_path(self, instance_id):
         return self.instance_dir(instance_id) / "console.log"
 
+    def config_drive_path(self, instance_id):
+        return self.instance_dir(instance_id) / "disk.config"
+
     def domain_spec(self, instance):
+        """The domain of `instance` on this node. An instance with a config
+        drive gets it made here first when its directory has none (its
+        first boot, a rebuild, a resize to another node): every definition
+        of the domain finds the file it attaches."""
+        config_drive = None
+        if instance.config_drive:
+            config_drive = self.config_drive_path(instance.pk)
+            if not config_drive.exists():
+                from compute.metadata import config_drive as config_drive_builder
+
+                config_drive_builder.write(instance, config_drive)
         return DomainSpec(
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
-            disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
+            disk_path=self.disk_path(instance.pk), config_drive=config_drive, vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
 
     def remove_instance(self, instance_id):
@@ -371,6 +385,7 @@ def rebuild(node, instance):
         with record_event(instance, "rebuild", "compute_rebuild_instance", host=node.host):
             node.driver.destroy(node.domain_name(instance.pk))
             node.disk_path(instance.pk).unlink(missing_ok=True)
+            node.config_drive_path(instance.pk).unlink(missing_ok=True)  # made again from the rebuilt instance
             create_disk(node, instance)
             instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=TaskState.REBUILD_SPAWNING)
             node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
