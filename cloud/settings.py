@@ -180,6 +180,8 @@ def _allowed_hosts():
 
 
 ALLOWED_HOSTS = _allowed_hosts()
+# Where the metadata proxies on the nodes forward guests' requests to.
+METADATA_URL = os.environ.get("STRATUS_METADATA_URL", f"{PUBLIC_URL.rstrip('/')}/metadata")
 REGION = os.environ.get("STRATUS_REGION", "RegionOne")
 HOSTNAME = os.environ.get("STRATUS_HOST", socket.gethostname())
 

@@ -12,7 +12,10 @@ so upstream connections reach the API host without a route from the
 tenant network. One request per connection (Connection: close).
 
     start(namespace, network_id, upstream) / stop(network_id)
-    python -m network.agent.metadata_proxy --namespace qdhcp-ID --network-id ID --upstream URL"""
+    python -m network.agent.metadata_proxy --namespace qdhcp-ID --network-id ID [--upstream URL]
+
+The agent's upstream is settings.METADATA_URL (STRATUS_METADATA_URL, by
+default the public URL's /metadata); the secret settings.METADATA_SECRET."""
 import argparse
 import asyncio
 import os
@@ -251,11 +254,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Metadata proxy for one network, in its DHCP namespace.")
     parser.add_argument("--namespace", required=True, help="the network namespace to listen in (qdhcp-<id>)")
     parser.add_argument("--network-id", required=True)
-    parser.add_argument("--upstream", required=True, help="the metadata service, e.g. http://api:8000/metadata")
+    parser.add_argument("--upstream", help="the metadata service (default: settings.METADATA_URL, "
+                                           "$STRATUS_METADATA_URL), e.g. http://api:8000/metadata")
     parser.add_argument("--address", default=METADATA_IP)
     parser.add_argument("--port", type=int, default=METADATA_PORT)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
+    if not args.upstream:
+        from django.conf import settings
+
+        args.upstream = settings.METADATA_URL
     start(args.namespace, args.network_id, args.upstream, address=args.address, port=args.port)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
