@@ -65,11 +65,14 @@ def _by_network_address(request):
     except ValueError:
         raise MetadataError(400, f"X-Neutron-Network-ID {network_id!r} and X-Forwarded-For {address!r} "
                                  f"must be a network id and an IP address.") from None
-    device_ids = Port.objects.filter(network_id=network_uuid, fixed_ips__ip_address=address,
-                                     device_owner__startswith="compute:").values_list("device_id", flat=True)
-    for device_id in device_ids:
+    candidates = Port.objects.filter(network_id=network_uuid, fixed_ips__ip_address=address,
+                                     device_owner__startswith="compute:").values_list("device_id", "project_id")
+    for device_id, project_id in candidates:
         instance = _live_instance(device_id)
-        if instance is not None:
+        # Only a port of the instance's own project speaks for it (what
+        # Nova's X-Tenant-ID check is for): anyone may name any device_id
+        # on a port of theirs.
+        if instance is not None and instance.project_id == project_id:
             return instance
     raise MetadataError(404, f"No instance has address {address} on network {network_id}.")
 

@@ -72,6 +72,9 @@ class _Requests:
     def post(self, path, **kwargs):
         return self.request("POST", path, **kwargs)
 
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)
+
     def delete(self, path, **kwargs):
         return self.request("DELETE", path, **kwargs)
 
@@ -238,3 +241,44 @@ def test_meta_data_is_json_the_guest_script_reads(cloud, world):
     raw = get(cloud, "/openstack/latest/meta_data.json", by_instance(world["vm1"])).text
     assert json.loads(raw)["public_keys"]["k1"] == KEY_1
     assert '"hostname": "%s"' % world["vm1"].hostname in raw
+
+
+def test_a_port_of_another_project_naming_the_instance_speaks_not_for_it(cloud, world):
+    """Anyone may put any device_id on a port of theirs: only a port of the
+    instance's own project leads to it."""
+    admin = Neutron(_Requests(cloud.url), cloud.token("stratus"))
+    network = admin.network(name=unique("md-impostor"))
+    subnet = admin.subnet(network, "10.141.0.0/24")
+    impostor = admin.port(network, device_id=str(world["vm1"].pk), device_owner="compute:nova",
+                          fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.141.0.10"}])
+    try:
+        for path in ("/openstack/latest/meta_data.json", "/latest/meta-data/public-keys/0/openssh-key",
+                     "/latest/user-data"):
+            response = get(cloud, path, by_address(network["id"], "10.141.0.10"))
+            assert response.status_code == 404, response.text
+            assert "ssh-ed25519" not in response.text and "hello from user data" not in response.text
+    finally:
+        admin.delete(f"ports/{impostor['id']}")
+        admin.delete(f"networks/{network['id']}")
+
+
+def test_public_ipv4_is_the_floating_ip_of_the_instances_port(cloud, world):
+    admin = Neutron(_Requests(cloud.url), cloud.token("stratus"))
+    demo = Neutron(_Requests(cloud.url), cloud.token("stratus-demo"))
+    external = admin.network(name=unique("md-ext"), **{"router:external": True})
+    admin.subnet(external, "172.30.40.0/24", gateway_ip="172.30.40.1")
+    router = demo.create("routers", "router", name=unique("md-r"),
+                         external_gateway_info={"network_id": external["id"]})
+    subnet_a = world["ports"]["a"]["fixed_ips"][0]["subnet_id"]
+    assert demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet_a}).status_code == 200
+    floating = demo.create("floatingips", "floatingip", floating_network_id=external["id"],
+                           port_id=world["ports"]["a"]["id"])
+    try:
+        headers = by_instance(world["vm1"])
+        assert get(cloud, "/latest/meta-data/public-ipv4", headers).text == floating["floating_ip_address"]
+        assert get(cloud, "/latest/meta-data/local-ipv4", headers).text == "10.140.0.10"
+    finally:
+        demo.delete(f"floatingips/{floating['id']}")
+        demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet_a})
+        demo.delete(f"routers/{router['id']}")
+        admin.delete(f"networks/{external['id']}")
