@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from pyroute2 import netns
+
 from cloud import metadata_signature
 
 from . import iplib
@@ -62,7 +64,14 @@ class Proxy:
     secret: str
     address: str = METADATA_IP
     port: int = METADATA_PORT
+    # Which namespace of that name it listens in: one removed and made
+    # again (DHCP disabled and enabled) is another, where it does not.
+    namespace_inode: tuple = ()
     server: object = field(default=None, repr=False)  # asyncio's Server, once listening
+
+    def same_as(self, other):
+        fields = ("namespace", "namespace_inode", "upstream", "secret", "address", "port")
+        return all(getattr(self, name) == getattr(other, name) for name in fields)
 
     @property
     def serving(self):
@@ -193,6 +202,11 @@ def _listening_socket(namespace, address, port):
     return sock
 
 
+def _namespace_inode(namespace):
+    found = os.stat(os.path.join(netns.NETNS_RUN_DIR, namespace))
+    return found.st_dev, found.st_ino
+
+
 def _default_secret():
     from django.conf import settings
 
@@ -202,15 +216,19 @@ def _default_secret():
 def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, port=METADATA_PORT):
     """Serves metadata for `network_id` on address:port in `namespace`,
     forwarding to `upstream` (the API's metadata URL, e.g.
-    http://api:8000/metadata). Idempotent: a proxy serving the same is
-    kept; one with other settings is replaced. Returns the Proxy."""
+    http://api:8000/metadata). Idempotent: a proxy serving the same (in
+    the same namespace, not one made again since) is kept; one with other
+    settings is replaced. Returns the Proxy. Call stop() when the
+    namespace goes: its socket keeps the old namespace alive otherwise.
+    Upstream connections are made from the namespace of the thread that
+    first started a proxy in this process."""
     proxy = Proxy(namespace=namespace, network_id=str(network_id), upstream=upstream,
-                  secret=secret or _default_secret(), address=address, port=port)
+                  secret=secret or _default_secret(), address=address, port=port,
+                  namespace_inode=_namespace_inode(namespace))
     with _lock:
         running = _proxies.get(proxy.network_id)
         if running is not None:
-            if running.serving and (running.namespace, running.upstream, running.secret, running.address,
-                                    running.port) == (namespace, upstream, proxy.secret, address, port):
+            if running.serving and running.same_as(proxy):
                 return running
             _close(running)
         sock = _listening_socket(namespace, address, port)

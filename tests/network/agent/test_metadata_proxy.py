@@ -182,3 +182,31 @@ def test_python_m_entry_serves_until_terminated(lab, cloud, tenant):
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_a_namespace_made_again_gets_a_new_listener(lab, cloud, tenant):
+    """DHCP disabled and enabled makes a new namespace of the same name:
+    starting the proxy again listens in the new one, not the gone one."""
+    host = lab.host()
+    network = Network(id=tenant["network"]["id"], mtu=tenant["network"]["mtu"])
+    subnet = Subnet(id=tenant["subnet"]["id"], cidr="10.150.0.0/24", gateway_ip="10.150.0.1")
+    bridges.ensure_network(host, network)
+    dhcp_port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(2),
+                     fixed_ips=(FixedIP(subnet.id, "10.150.0.2"),))
+    guest_port = Port(id=tenant["port"]["id"], network_id=network.id, mac_address=tenant["port"]["mac_address"],
+                      fixed_ips=(FixedIP(subnet.id, "10.150.0.10"),))
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, [guest_port])
+    guest = lab.machine(host, network, guest_port)
+    guest.set_address("10.150.0.10/24")
+    guest.run("ip", "route", "add", "169.254.169.254/32", "via", "10.150.0.2", check=True)
+    namespace = dhcp.namespace_name(network)
+    first = metadata_proxy.start(namespace, network.id, f"{cloud.url}/metadata")
+    try:
+        assert curl(guest, "/latest/meta-data/local-ipv4") == (200, "10.150.0.10")
+        dhcp.disable(host, network)
+        lab.enable_dhcp(host, network, [subnet], dhcp_port, [guest_port])
+        second = metadata_proxy.start(namespace, network.id, f"{cloud.url}/metadata")
+        assert second is not first and not first.serving
+        assert curl(guest, "/latest/meta-data/public-keys/0/openssh-key") == (200, KEY)
+    finally:
+        metadata_proxy.stop(network.id)
