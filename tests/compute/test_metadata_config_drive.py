@@ -136,27 +136,34 @@ def test_server_create_with_config_drive_boots_with_the_drive_and_delete_removes
     assert (meta["uuid"], meta["name"], meta["meta"]) == (server["id"], name, {"role": "cd"})
     assert iso_file(iso, "openstack/latest/user_data") == USER_DATA
 
+    # A rebuild makes the drive again, from what the server is now.
+    cloud.openstack("server", "set", "--property", "role=rebuilt", name)
+    cloud.openstack("server", "rebuild", "--wait", name)
+    assert json.loads(iso_file(iso, "openstack/latest/meta_data.json"))["meta"] == {"role": "rebuilt"}
+
     cloud.openstack("server", "delete", "--wait", name)
     assert not iso.exists() and not iso.parent.exists()
 
 
 def test_an_image_that_demands_a_drive_gets_one_and_others_do_not(cloud, node, image, tmp_path):
     demanding = upload_tiny_image(cloud, tmp_path)
-    cloud.openstack("image", "set", "--property", "img_config_drive=mandatory", demanding)
-    names = [f"cd-must-{uuid.uuid4().hex[:6]}", f"cd-none-{uuid.uuid4().hex[:6]}"]
-    must = cloud.openstack("server", "create", "--image", demanding, "--flavor", "m1.nano", "--nic", "none",
-                           "--wait", names[0], "-f", "json")
-    plain = cloud.openstack("server", "create", "--image", image, "--flavor", "m1.nano", "--nic", "none",
-                            "--wait", names[1], "-f", "json")
+    conn = cloud.connect()
+    conn.image.update_image(demanding, img_config_drive="mandatory")
+    flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)
+    servers = [conn.compute.create_server(name=f"cd-{uuid.uuid4().hex[:6]}", image_id=image_id,
+                                          flavor_id=flavor.id, networks="none")
+               for image_id in (demanding, image)]
     try:
-        assert cloud.openstack("server", "show", names[0], "-f", "json")["config_drive"] == "True"
-        assert (node / "instances" / must["id"] / "disk.config").is_file()
-        assert cloud.openstack("server", "show", names[1], "-f", "json")["config_drive"] == ""
-        assert (node / "instances" / plain["id"] / "disk").exists()
-        assert not (node / "instances" / plain["id"] / "disk.config").exists()
+        must, plain = [conn.compute.wait_for_server(server, wait=120) for server in servers]
+        assert (must.has_config_drive, plain.has_config_drive) == ("True", "")
+        assert (node / "instances" / must.id / "disk.config").is_file()
+        assert (node / "instances" / plain.id / "disk").exists()
+        assert not (node / "instances" / plain.id / "disk.config").exists()
     finally:
-        cloud.openstack("server", "delete", "--wait", *names)
-    wait_until(lambda: not (node / "instances" / must["id"]).exists(), timeout=30, message="the drive removed")
+        for server in servers:
+            conn.compute.delete_server(server)
+    wait_until(lambda: not any((node / "instances" / server.id).exists() for server in servers), timeout=60,
+               message="the servers' files removed")
 
 
 def test_config_drive_that_is_no_boolean_is_a_400_naming_it(cloud, api, image):
