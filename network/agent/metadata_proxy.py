@@ -18,6 +18,7 @@ The agent's upstream is settings.METADATA_URL (STRATUS_METADATA_URL, by
 default the public URL's /metadata); the secret settings.METADATA_SECRET."""
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -32,6 +33,8 @@ from cloud import metadata_signature
 
 from . import iplib
 from .dhcp import METADATA_IP
+
+log = logging.getLogger(__name__)
 
 METADATA_PORT = 80
 # A request head larger than this, or a body, is refused: a guest reads.
@@ -87,16 +90,26 @@ class Proxy:
                 return
             except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
+            relayed = []  # chunks of the answer already sent on to the guest
             try:
-                await asyncio.wait_for(self.forward(writer, guest, method, target, headers, body), UPSTREAM_TIMEOUT)
-            except asyncio.TimeoutError:
-                await _answer(writer, 504, "The metadata service did not answer in time.")
-            except OSError as error:
-                await _answer(writer, 502, f"The metadata service cannot be reached: {error}.")
+                await asyncio.wait_for(self.forward(writer, relayed, guest, method, target, headers, body),
+                                       UPSTREAM_TIMEOUT)
+            except OSError as error:  # asyncio's TimeoutError too
+                if relayed:  # too late for an answer of our own
+                    log.warning("metadata proxy of network %s: the answer of %s broke off: %r", self.network_id,
+                                self.upstream, error)
+                elif isinstance(error, TimeoutError):
+                    log.warning("metadata proxy of network %s: %s did not answer in time", self.network_id,
+                                self.upstream)
+                    await _answer(writer, 504, "The metadata service did not answer in time.")
+                else:
+                    log.warning("metadata proxy of network %s: %s cannot be reached: %s", self.network_id,
+                                self.upstream, error)
+                    await _answer(writer, 502, f"The metadata service cannot be reached: {error}.")
         finally:
             writer.close()
 
-    async def forward(self, writer, guest, method, target, headers, body):
+    async def forward(self, writer, relayed, guest, method, target, headers, body):
         upstream = urlsplit(self.upstream)
         secure = upstream.scheme == "https"
         port = upstream.port or (443 if secure else 80)
@@ -115,6 +128,7 @@ class Proxy:
             await up_writer.drain()
             # The answer as it comes (the upstream closes after it).
             while chunk := await up_reader.read(65536):
+                relayed.append(len(chunk))
                 writer.write(chunk)
                 await writer.drain()
         finally:
