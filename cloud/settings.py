@@ -15,8 +15,9 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 def _secret(variable, file_name):
     """The environment's `variable`, else a random secret generated once
-    into var/`file_name` (mode 0600) and read from there after."""
-    if variable in os.environ:
+    into var/`file_name` (mode 0600) and read from there after. An empty
+    value counts as none: an empty key would sign for anyone."""
+    if os.environ.get(variable):
         return os.environ[variable]
     path = VAR_DIR / file_name
     if not path.exists():

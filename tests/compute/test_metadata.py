@@ -3,6 +3,9 @@ signed headers name the instance (or its network and address), and the
 answer is that instance's key, user data and addresses, never another's."""
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -282,3 +285,27 @@ def test_public_ipv4_is_the_floating_ip_of_the_instances_port(cloud, world):
         demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet_a})
         demo.delete(f"routers/{router['id']}")
         admin.delete(f"networks/{external['id']}")
+
+
+PRINT_SECRET = "from django.conf import settings; print(settings.METADATA_SECRET)"
+
+
+def metadata_secret_of(var_dir, **env):
+    environment = {key: value for key, value in os.environ.items() if key != "STRATUS_METADATA_SECRET"}
+    environment.update({"STRATUS_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "cloud.settings", **env})
+    return subprocess.Popen([sys.executable, "-c", PRINT_SECRET], env=environment, stdout=subprocess.PIPE,
+                            text=True, cwd=settings.BASE_DIR)
+
+
+def test_the_metadata_secret_is_generated_once_and_never_empty(tmp_path):
+    # Processes starting together (gunicorn's workers) all get the one secret written.
+    processes = [metadata_secret_of(tmp_path / "fresh") for _ in range(4)]
+    secrets = {process.communicate(timeout=60)[0].strip() for process in processes}
+    stored = tmp_path / "fresh" / "metadata_secret"
+    assert secrets == {stored.read_text().strip()} and len(stored.read_text().strip()) >= 40
+    assert stored.stat().st_mode & 0o777 == 0o600
+    # An empty STRATUS_METADATA_SECRET is no secret: the generated one is used.
+    empty = metadata_secret_of(tmp_path / "fresh", STRATUS_METADATA_SECRET="").communicate(timeout=60)[0].strip()
+    assert empty == stored.read_text().strip()
+    given = metadata_secret_of(tmp_path / "other", STRATUS_METADATA_SECRET="s3cret").communicate(timeout=60)[0]
+    assert given.strip() == "s3cret"
