@@ -355,8 +355,8 @@ class BootPlan:
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
                 swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id,
                 key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
-                metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone, request_spec=request_spec,
-                server_group=self.group, reservation_id=reservation_id, launch_index=index,
+                metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
+                request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
                 vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
         Instance.objects.bulk_create(instances)
         request_id = getattr(self.request._request, "request_id", "")
