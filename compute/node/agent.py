@@ -101,22 +101,26 @@ class Node:
     def config_drive_path(self, instance_id):
         return self.instance_dir(instance_id) / "disk.config"
 
-    def domain_spec(self, instance):
-        """The domain of `instance` on this node. An instance with a config
-        drive gets it made here first when its directory has none (its
-        first boot, a rebuild, a resize to another node): every definition
-        of the domain finds the file it attaches."""
-        config_drive = None
-        if instance.config_drive:
-            config_drive = self.config_drive_path(instance.pk)
-            if not config_drive.exists():
-                from compute.metadata import config_drive as config_drive_builder
+    def config_drive(self, instance):
+        """The instance's config drive, if it has one: made here first when
+        its directory has none (its first boot, a rebuild, a resize to
+        another node), so every definition of the domain finds the file it
+        attaches."""
+        if not instance.config_drive:
+            return None
+        path = self.config_drive_path(instance.pk)
+        if not path.exists():
+            from compute.metadata.config_drive import write as write_config_drive
 
-                config_drive_builder.write(instance, config_drive)
+            write_config_drive(instance, path)
+        return path
+
+    def domain_spec(self, instance):
         return DomainSpec(
+            config_drive=self.config_drive(instance),
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
-            disk_path=self.disk_path(instance.pk), config_drive=config_drive, vnc_listen=self.my_ip,
+            disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
 
     def remove_instance(self, instance_id):

@@ -4,8 +4,7 @@ Every guest gets: its serial console written (appended) to a file, so the
 console log survives reboots; VNC on the node's management address
 (spec.vnc_listen) with a port libvirt picks, reached only through the
 console proxy; no memory balloon; no network
-interface (networking plugs its own); the config drive, when it has one,
-as a read-only cdrom."""
+interface (networking plugs its own)."""
 import xml.etree.ElementTree as ET
 
 from compute.virt.driver import DomainSpec
@@ -63,18 +62,18 @@ def build(spec: DomainSpec, virt_type: str) -> str:
         _sub(disk, "driver", name="qemu", type=spec.disk_format)
         _sub(disk, "source", file=spec.disk_path)
         _sub(disk, "target", dev="vda", bus="virtio")
-    if spec.config_drive:
-        # As Nova attaches it: an IDE cdrom on the pc machine type, which
-        # every guest reads without a virtio driver.
-        cdrom = _sub(devices, "disk", type="file", device="cdrom")
-        _sub(cdrom, "driver", name="qemu", type="raw")
-        _sub(cdrom, "source", file=spec.config_drive)
-        _sub(cdrom, "target", dev="hdd", bus="ide")
-        _sub(cdrom, "readonly")
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port=0)
     graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen=spec.vnc_listen)
     _sub(graphics, "listen", type="address", address=spec.vnc_listen)
+    if spec.config_drive:
+        # The config drive as Nova attaches it: a read-only IDE cdrom on the
+        # pc machine type, which every guest reads without a virtio driver.
+        cdrom = _sub(devices, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(cdrom, "source", file=spec.config_drive)
+        _sub(cdrom, "target", dev="hdd", bus="ide")
+        _sub(cdrom, "readonly")
     _sub(devices, "memballoon", model="none")
     return ET.tostring(domain, encoding="unicode")
