@@ -13,17 +13,33 @@ VAR_DIR = Path(os.environ.get("STRATUS_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _secret_key():
-    if "STRATUS_SECRET_KEY" in os.environ:
-        return os.environ["STRATUS_SECRET_KEY"]
-    path = VAR_DIR / "secret_key"
+def _secret(variable, file_name):
+    """The environment's `variable`, else a random secret generated once
+    into var/`file_name` (mode 0600) and read from there after. An empty
+    value counts as none: an empty key would sign for anyone."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    path = VAR_DIR / file_name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Written aside and linked into place: processes starting at once
+        # (gunicorn's workers) all read the one that won, never a partial file.
+        temporary = path.with_name(f".{file_name}.{os.getpid()}")
+        temporary.write_text(secrets.token_urlsafe(50))
+        temporary.chmod(0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret("STRATUS_SECRET_KEY", "secret_key")
+# Shared by the metadata proxies and the metadata API: a proxy signs the
+# instance (or network and address) it asks for with it (HMAC-SHA256), as
+# Neutron's metadata agent signs X-Instance-ID with Nova's shared secret.
+METADATA_SECRET = _secret("STRATUS_METADATA_SECRET", "metadata_secret")
 DEBUG = os.environ.get("STRATUS_DEBUG", "") == "1"
 
 INSTALLED_APPS = [
@@ -168,6 +184,8 @@ def _allowed_hosts():
 
 
 ALLOWED_HOSTS = _allowed_hosts()
+# Where the metadata proxies on the nodes forward guests' requests to.
+METADATA_URL = os.environ.get("STRATUS_METADATA_URL", f"{PUBLIC_URL.rstrip('/')}/metadata")
 REGION = os.environ.get("STRATUS_REGION", "RegionOne")
 HOSTNAME = os.environ.get("STRATUS_HOST", socket.gethostname())
 

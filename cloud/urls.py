@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from compute.api.versions import ComputeRootView
+from compute.metadata.views import metadata
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 from network.api.versions import NetworkRootView
@@ -23,4 +24,7 @@ urlpatterns = [
     path("network", NetworkRootView.as_view()),
     path("network/", include("network.api.urls")),
     path("volume/", include("volumes.api.urls")),
+    # Nova's metadata service, for the metadata proxies (no token: they sign).
+    path("metadata", metadata),
+    path("metadata/", include("compute.metadata.urls")),
 ]

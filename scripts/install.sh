@@ -14,6 +14,9 @@ DEBIAN_PACKAGES=(
   qemu-system-x86 qemu-utils
   # networking
   iproute2 dnsmasq-base nftables
+  # config drives (genisoimage; its isoinfo reads them back in tests); curl
+  # for the fake machines of the metadata proxy's tests
+  genisoimage curl
   # guest image builder (Debian kernel + busybox userland, syslinux disk)
   busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
   # logging in to a guest over SSH (tests)

@@ -199,6 +199,7 @@ class BootPlan:
                 self.description = require_string(data["description"], "description", 255, allow_empty=True)
         self.flavor = flavor_to_use(request, data.get("flavorRef"))
         self.image = self.find_image(data)
+        self.config_drive = self.check_config_drive(data.get("config_drive"))
         self.key_name, self.key_data = self.find_key(data.get("key_name"))
         self.user_data = self.check_user_data(data.get("user_data"))
         limit = quotas.limit_of(credentials.project_id, "metadata_items")
@@ -239,6 +240,12 @@ class BootPlan:
             raise BadRequest(f"Flavor's disk is too small for requested image: flavor {self.flavor.name} has "
                              f"{self.flavor.root_gb} GiB, image {image_id} is {image_bytes} bytes.")
         return image
+
+    def check_config_drive(self, config_drive):
+        """Whether the node attaches a config drive: asked for, or demanded
+        by the image (Nova's img_config_drive=mandatory)."""
+        wanted = config_drive is not None and require_bool(config_drive, "config_drive")
+        return wanted or (self.image.properties or {}).get("img_config_drive") == "mandatory"
 
     def find_key(self, key_name):
         if key_name is None:
@@ -348,8 +355,8 @@ class BootPlan:
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
                 swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id,
                 key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
-                metadata=self.metadata, availability_zone=self.availability_zone, request_spec=request_spec,
-                server_group=self.group, reservation_id=reservation_id, launch_index=index,
+                metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
+                request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
                 vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
         Instance.objects.bulk_create(instances)
         request_id = getattr(self.request._request, "request_id", "")

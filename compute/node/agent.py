@@ -98,8 +98,26 @@ class Node:
     def console_log_path(self, instance_id):
         return self.instance_dir(instance_id) / "console.log"
 
+    def config_drive_path(self, instance_id):
+        return self.instance_dir(instance_id) / "disk.config"
+
+    def config_drive(self, instance):
+        """The instance's config drive, if it has one: made here first when
+        its directory has none (its first boot, a rebuild, a resize to
+        another node), so every definition of the domain finds the file it
+        attaches."""
+        if not instance.config_drive:
+            return None
+        path = self.config_drive_path(instance.pk)
+        if not path.exists():
+            from compute.metadata.config_drive import write as write_config_drive
+
+            write_config_drive(instance, path)
+        return path
+
     def domain_spec(self, instance):
         return DomainSpec(
+            config_drive=self.config_drive(instance),
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
             disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
@@ -371,6 +389,7 @@ def rebuild(node, instance):
         with record_event(instance, "rebuild", "compute_rebuild_instance", host=node.host):
             node.driver.destroy(node.domain_name(instance.pk))
             node.disk_path(instance.pk).unlink(missing_ok=True)
+            node.config_drive_path(instance.pk).unlink(missing_ok=True)  # made again from the rebuilt instance
             create_disk(node, instance)
             instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=TaskState.REBUILD_SPAWNING)
             node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)

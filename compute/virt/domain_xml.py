@@ -67,5 +67,13 @@ def build(spec: DomainSpec, virt_type: str) -> str:
     _sub(serial, "target", port=0)
     graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen=spec.vnc_listen)
     _sub(graphics, "listen", type="address", address=spec.vnc_listen)
+    if spec.config_drive:
+        # The config drive as Nova attaches it: a read-only IDE cdrom on the
+        # pc machine type, which every guest reads without a virtio driver.
+        cdrom = _sub(devices, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(cdrom, "source", file=spec.config_drive)
+        _sub(cdrom, "target", dev="hdd", bus="ide")
+        _sub(cdrom, "readonly")
     _sub(devices, "memballoon", model="none")
     return ET.tostring(domain, encoding="unicode")

@@ -26,6 +26,8 @@ class DomainSpec:
     console_log: Path
     disk_path: Path | None = None
     disk_format: str = "qcow2"
+    # The config drive's ISO image, attached as a read-only cdrom.
+    config_drive: Path | None = None
     kernel: Path | None = None
     initrd: Path | None = None
     cmdline: str | None = None
