@@ -197,6 +197,8 @@ class NodeAgent:
         tap = resources.tap_name(str(port_id))
         bridges.unplug(self.kernel, tap)
         if port is not None:
+            firewall.remove_port(self.kernel, resources.Port(id=str(port.pk), network_id=str(port.network_id),
+                                                             mac_address=port.mac_address))
             self.sync_network(port.network_id)
             changes.network_changed([port.network_id], exclude_host=self.host)
         else:

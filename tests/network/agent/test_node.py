@@ -120,21 +120,23 @@ def site(live_db, cloud, admin, tmp_path_factory):
     site = Site(lab, names, hosts, agents)
     try:
         yield site
-    finally:
-        for port in Port.objects.filter(binding_host_id__in=names).exclude(device_owner__startswith="network:"):
-            admin.delete(f"ports/{port.pk}")
-        for network in site.networks:
-            for subnet in admin.get(f"subnets?network_id={network['id']}").json()["subnets"]:
-                admin.delete(f"subnets/{subnet['id']}")
-            admin.delete(f"networks/{network['id']}")
+        network_ids = [network["id"] for network in site.networks]
+        for port in Port.objects.filter(network_id__in=network_ids).exclude(device_owner__startswith="network:"):
+            assert admin.delete(f"ports/{port.pk}").status_code == 204
+        for network_id in network_ids:
+            assert admin.delete(f"networks/{network_id}").status_code == 204
         # The network node removes its DHCP server once the network is gone.
-        for network in site.networks:
-            wait_until(lambda: not iplib.namespace_exists(dhcp.namespace_name(kernel.Network(id=network["id"]))),
+        for network_id in network_ids:
+            wait_until(lambda: not iplib.namespace_exists(dhcp.namespace_name(kernel.Network(id=network_id))),
                        message="the DHCP namespace to go")
+    finally:
         for agent in agents:
             agent.kill(signal.SIGTERM)
+        for network in site.networks:
+            # Whatever a failed test left of the DHCP servers goes too.
+            dhcp.disable(site.hosts[0], kernel.Network(id=network["id"]))
         lab.cleanup()
-        assert lab.leftovers() == ([], [])
+    assert lab.leftovers() == ([], [])
 
 
 def plug(site, index, port):
@@ -277,6 +279,88 @@ def test_agents_are_listed_alive_for_admins_only_and_can_be_disabled(site, admin
 
 def nft_chains(host):
     return {name for names in firewall.port_chains(host).values() for name in names}
+
+
+def test_a_subnet_change_reaches_the_dhcp_server(site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    machine = plugged[1][1]
+    response = admin.put(f"subnets/{subnet['id']}", {"subnet": {"dns_nameservers": ["10.77.0.53"]}})
+    assert response.status_code == 200, response.text
+
+    def lease_dns():
+        machine.run("ip", "addr", "flush", "dev", "eth0", check=True)
+        return machine.dhcp().get("dns")
+
+    assert wait_until(lambda: lease_dns() == "10.77.0.53", timeout=30, message="the new DNS server in the lease")
+
+
+def test_port_security_turned_off_through_the_api_lets_a_machine_use_another_address(site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    port, machine, other = ports[0], plugged[0][1], plugged[1][1]
+    address = admin.get(f"ports/{port['id']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    machine.replace_address(f"{address}/24", "10.77.0.200/24")
+    assert other.unreachable("10.77.0.200")      # anti-spoofing drops what it sends
+
+    response = admin.put(f"ports/{port['id']}", {"port": {"security_groups": [], "port_security_enabled": False}})
+    assert response.status_code == 200, response.text
+    assert wait_until(lambda: other.reachable("10.77.0.200", attempts=1), timeout=5,
+                      message="the spoofed address to pass")
+    assert not {name for name in nft_chains(site.hosts[0]) if port["id"] in name}
+    machine.replace_address("10.77.0.200/24", f"{address}/24")
+
+
+def test_unplug_removes_the_rules_and_the_bridge_with_the_hosts_last_port(site, admin, pinging_group):
+    from workers import queues
+    from workers.celery import app
+
+    network, subnet = new_network(site, admin, "10.76.0.0/24")
+    port = bound_port(admin, network, site.names[1], [pinging_group["id"]])
+    plug(site, 1, port)
+    compute_node = site.hosts[1]
+    assert f"in-{port['id']}" in nft_chains(compute_node)
+
+    queue = queues.network(site.names[1])
+    app.send_task("network.tasks.unplug_port", args=(site.names[1], port["id"]), queue=queue,
+                  routing_key=queue).get(timeout=30)
+    shown = admin.get(f"ports/{port['id']}").json()["port"]
+    assert (shown["status"], shown["binding:host_id"]) == ("DOWN", "")
+    assert not {name for name in nft_chains(compute_node) if port["id"] in name}
+    with iplib.ip(compute_node.namespace) as handle:
+        assert iplib.link_index(handle, kernel.bridge_name(network["id"])) is None
+
+
+def test_a_router_interface_added_through_the_api_routes_between_networks_and_goes_when_removed(
+        site, admin, spanning, pinging_group):
+    network, subnet, ports, plugged = spanning
+    other_network, other_subnet = new_network(site, admin, "10.79.0.0/24")
+    far = bound_port(admin, other_network, site.names[0], [pinging_group["id"]])
+    _, far_machine = plug(site, 0, far)
+    far_address = fresh_lease(far_machine)
+    near_machine = plugged[1][1]
+    near_address = admin.get(f"ports/{ports[1]['id']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    near_machine.run("ip", "route", "replace", "default", "via", subnet["gateway_ip"], check=True)
+    far_machine.run("ip", "route", "replace", "default", "via", other_subnet["gateway_ip"], check=True)
+
+    router = admin.create("routers", "router", name=unique("r"))
+    try:
+        for each in (subnet, other_subnet):
+            response = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": each["id"]})
+            assert response.status_code == 200, response.text
+        assert wait_until(lambda: near_machine.reachable(far_address, attempts=1), timeout=10,
+                          message="the route through the router")
+        assert far_machine.reachable(near_address)
+        namespace = f"qrouter-{router['id']}"
+        assert iplib.namespace_exists(namespace)
+
+        response = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": other_subnet["id"]})
+        assert response.status_code == 200, response.text
+        wait_until(lambda: near_machine.run("busybox", "ping", "-c", "1", "-W", "1", far_address).returncode != 0,
+                   timeout=5, message="the route to go")
+        response = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+        assert response.status_code == 200, response.text
+    finally:
+        admin.delete(f"routers/{router['id']}")
+    wait_until(lambda: not iplib.namespace_exists(namespace), timeout=5, message="the router's namespace to go")
 
 
 def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanning, tokens):
