@@ -363,6 +363,47 @@ def test_a_router_interface_added_through_the_api_routes_between_networks_and_go
     wait_until(lambda: not iplib.namespace_exists(namespace), timeout=5, message="the router's namespace to go")
 
 
+def test_a_floating_ip_set_through_the_api_reaches_the_machine_from_outside_and_goes_when_unset(
+        site, admin, spanning, pinging_group):
+    network, subnet, ports, plugged = spanning
+    external = admin.network(**{"router:external": True})
+    site.networks.append(external)
+    external_subnet = admin.subnet(external, "172.30.77.0/24")
+    # The outside world: a machine on the external network.
+    outside_port = bound_port(admin, external, site.names[0], [pinging_group["id"]])
+    _, outside = plug(site, 0, outside_port)
+    outside_address = fresh_lease(outside)
+    inside = plugged[1][1]
+    inside.run("ip", "route", "replace", "default", "via", subnet["gateway_ip"], check=True)
+
+    router = admin.create("routers", "router", name=unique("r"), external_gateway_info={"network_id": external["id"]})
+    floating_ip = None
+    try:
+        response = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+        assert response.status_code == 200, response.text
+        floating_ip = admin.create("floatingips", "floatingip", floating_network_id=external["id"],
+                                   port_id=ports[1]["id"])
+        address = floating_ip["floating_ip_address"]
+        assert wait_until(lambda: outside.reachable(address, attempts=1), timeout=10,
+                          message="the floating IP to answer from outside")
+        # Going out, the machine is seen as its floating IP.
+        assert inside.reachable(outside_address)
+        assert wait_until(lambda: admin.get(f"floatingips/{floating_ip['id']}").json()["floatingip"]["status"]
+                          == "ACTIVE", timeout=5, message="the floating IP to be ACTIVE")
+
+        response = admin.put(f"floatingips/{floating_ip['id']}", {"floatingip": {"port_id": None}})
+        assert response.status_code == 200, response.text
+        wait_until(lambda: outside.run("busybox", "ping", "-c", "1", "-W", "1", address).returncode != 0,
+                   timeout=5, message="the floating IP to go")
+    finally:
+        if floating_ip:
+            admin.delete(f"floatingips/{floating_ip['id']}")
+        admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+        admin.delete(f"routers/{router['id']}")
+    wait_until(lambda: not iplib.namespace_exists(f"qrouter-{router['id']}"), timeout=5,
+               message="the router's namespace to go")
+
+
 def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanning, tokens):
     network, subnet, ports, plugged = spanning
     compute_node = site.hosts[1]
