@@ -179,7 +179,7 @@ class NodeAgent:
             raise AgentError(f"port {port_id} is not bound to host {self.host}")
         network = port.network
         if not self.simulated:
-            self.sync_network(network.pk)
+            self.sync_network(network.pk, only_port=port.pk)
         port_rows.set_status(port.pk, Port.Status.ACTIVE)
         # The network's other hosts learn this one as a VXLAN peer, and its
         # DHCP host the port's entry.
@@ -319,14 +319,15 @@ class NodeAgent:
                     remote_ip_prefix=rule.remote_ip_prefix, remote_addresses=remote))
         return tuple(rules)
 
-    def sync_network(self, network_id):
+    def sync_network(self, network_id, only_port=None):
         """Converges one network on this host: its bridge and peers, the
-        rules of this host's ports on it, its DHCP server if hosted here; or
+        rules of this host's ports on it (of `only_port` alone, when given:
+        a plug touches no other port), its DHCP server if hosted here; or
         removes them all when the host no longer has a port on it."""
         with self._lock(f"network-{network_id}"):
-            self._sync_network(network_id)
+            self._sync_network(network_id, only_port)
 
-    def _sync_network(self, network_id):
+    def _sync_network(self, network_id, only_port=None):
         network = Network.objects.filter(pk=network_id).first()
         if network is not None and self.serves_dhcp:
             self.schedule_dhcp(network)
@@ -340,7 +341,7 @@ class NodeAgent:
         resource = self.network_resource(network)
         bridges.ensure_network(self.kernel, resource, self.peers(network_id))
         for port in here:
-            if is_instance_port(port):
+            if is_instance_port(port) and only_port in (None, port.pk):
                 try:
                     firewall.apply_port(self.kernel, port_resource(port, self.rules_of(port)))
                 except firewall.InvalidRule as error:

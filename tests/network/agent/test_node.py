@@ -18,7 +18,7 @@ from network.agent import bridges, dhcp, firewall, iplib
 from network.agent import resources as kernel
 from network.models import IPAllocation, Port
 from tests.conftest import server_env
-from tests.network.conftest import Neutron, unique
+from tests.network.conftest import Neutron, neutron_error, unique
 
 from .conftest import Lab
 
@@ -262,9 +262,10 @@ def test_agents_are_listed_alive_for_admins_only_and_can_be_disabled(site, admin
     assert [(agent["Agent Type"], agent["Alive"]) for agent in listed] == [("Linux bridge agent", True)]
 
     demo = Neutron(admin.api, tokens["demo"])
-    assert demo.get("agents").status_code == 403
+    neutron_error(demo.get("agents"), 403, "PolicyNotAuthorized")
     agent_id = network_node["L3 agent"]["id"]
-    assert demo.get(f"agents/{agent_id}").status_code == 403
+    neutron_error(demo.get(f"agents/{agent_id}"), 403, "PolicyNotAuthorized")
+    neutron_error(demo.put(f"agents/{agent_id}", {"agent": {"admin_state_up": False}}), 403, "PolicyNotAuthorized")
 
     response = admin.put(f"agents/{agent_id}", {"agent": {"admin_state_up": False}})
     assert response.status_code == 200, response.text
@@ -274,7 +275,15 @@ def test_agents_are_listed_alive_for_admins_only_and_can_be_disabled(site, admin
     response = admin.put(f"agents/{agent_id}", {"agent": {"host": "elsewhere"}})
     assert response.status_code == 400
     assert admin.put(f"agents/{agent_id}", {"agent": {"admin_state_up": True}}).status_code == 200
-    assert admin.get(f"agents/{uuid.uuid4()}").status_code == 404
+    neutron_error(admin.get(f"agents/{uuid.uuid4()}"), 404, "AgentNotFound")
+
+    # A deleted agent that is still running registers again with its next heartbeat.
+    bridge_agent = agents_of(admin, site.names[1])["Linux bridge agent"]
+    assert admin.delete(f"agents/{bridge_agent['id']}").status_code == 204
+    neutron_error(admin.get(f"agents/{bridge_agent['id']}"), 404, "AgentNotFound")
+    back = wait_until(lambda: agents_of(admin, site.names[1]).get("Linux bridge agent"), timeout=10,
+                      message="the agent to register again")
+    assert back["alive"] and back["id"] != bridge_agent["id"]
 
 
 def nft_chains(host):
@@ -368,7 +377,7 @@ def test_a_floating_ip_set_through_the_api_reaches_the_machine_from_outside_and_
     network, subnet, ports, plugged = spanning
     external = admin.network(**{"router:external": True})
     site.networks.append(external)
-    external_subnet = admin.subnet(external, "172.30.77.0/24")
+    admin.subnet(external, "172.30.77.0/24")
     # The outside world: a machine on the external network.
     outside_port = bound_port(admin, external, site.names[0], [pinging_group["id"]])
     _, outside = plug(site, 0, outside_port)
