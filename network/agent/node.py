@@ -199,7 +199,8 @@ class NodeAgent:
         if port is not None:
             firewall.remove_port(self.kernel, resources.Port(id=str(port.pk), network_id=str(port.network_id),
                                                              mac_address=port.mac_address))
-            self.sync_network(port.network_id)
+            # The other ports' rules stay as they are.
+            self.sync_network(port.network_id, only_port=port.pk)
             changes.network_changed([port.network_id], exclude_host=self.host)
         else:
             self.remove_stale()
