@@ -16,7 +16,10 @@ Entry points:
   which also removes what is ours and no longer wanted.
 
 Several hosts may live in one process (simulated nodes, tests): AGENTS maps
-each host this process serves to its agent."""
+each host this process serves to its agent. A process that runs the
+boot pipeline's network step fills it first: `serve(host, kernel_host(...))`
+for a real node (as `manage.py networkagent` does), `serve_simulated(hosts)`
+for simulated ones; one process per host consumes its network.<host> queue."""
 import logging
 import re
 import threading

@@ -425,6 +425,10 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
     site.agents[1].kill()
     wait_until(lambda: not agents_of(admin, site.names[1])["Linux bridge agent"]["alive"], timeout=15,
                message="the stopped agent to be shown dead")
+    dead = admin.get("agents", params={"host": site.names[1], "alive": "false"}).json()["agents"]
+    assert [agent["agent_type"] for agent in dead] == ["Linux bridge agent"]
+    assert admin.get("agents", params={"host": site.names[1], "alive": "true"}).json()["agents"] == []
+    assert admin.get("agents", params={"alive": "maybe"}).status_code == 400
     IPAllocation.objects.filter(port_id=extra["id"]).delete()
     Port.objects.filter(pk=extra["id"]).delete()
     vni = admin.get(f"networks/{network['id']}").json()["network"]["provider:segmentation_id"]
