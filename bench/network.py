@@ -4,8 +4,10 @@
 Prints 1,000 port creates on one subnet through the API (per second, p50 and
 p95 latency at the given concurrency), checks that every address is
 distinct, and counts the SQL queries of one port create inside an API
-process with few and with many ports on the network (flat is the target).
-Run it with the cloud's DATABASE_URL for the query count.
+process with few and with many ports on the network (flat is the target);
+then the node agent's time to plumb and unplug a port (p50/p95; target
+under 100 ms at p50), on a host played by a scratch namespace (root).
+Run it with the cloud's DATABASE_URL for the query count and the agent.
 
     .venv/bin/python bench/network.py [--url http://127.0.0.1:8000] [--ports 1000] [--concurrency 8]
 """
@@ -86,6 +88,66 @@ def queries_per_create(token, network_id, rounds=20):
     return statistics.median(counts)
 
 
+def agent_plumbing(network_id, count):
+    """The node agent's time to plumb and unplug a port (bridge, VXLAN, DHCP
+    entry, rules; the tap is the hypervisor's), in this process on a host
+    played by a scratch namespace, for `count` ports of the network.
+    Returns (plug latencies, unplug latencies)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
+    import django
+
+    django.setup()
+    import tempfile
+
+    from network import ports as port_rows
+    from network.agent import iplib, node
+    from network.models import Agent, Network, Port
+    from workers import queues
+    from workers.celery import app
+
+    host = f"bench-{uuid.uuid4().hex[:6]}"
+    namespace = f"stbench-{host}"
+    state_dir = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
+    iplib.ensure_namespace(namespace)
+    with iplib.ip(namespace) as handle:
+        # An underlay with nobody on the other end (veth: this kernel has no dummy links).
+        handle.link("add", ifname="ul0", kind="veth", peer={"ifname": "ul0-peer"})
+        iplib.set_addresses(handle, "ul0", [("192.168.251.1", 24)])
+        iplib.set_up(handle, "ul0")
+    agent = node.serve(host, node.kernel_host(namespace=namespace, local_ip="192.168.251.1",
+                                              state_dir=state_dir))
+    network = Network.objects.get(pk=network_id)
+    made = [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]
+    plugs, unplugs = [], []
+    try:
+        for port in made:
+            port_rows.bind_port(port, host)
+            start = time.perf_counter()
+            node.plug_port(port.pk)
+            plugs.append(time.perf_counter() - start)
+        for port in made:
+            start = time.perf_counter()
+            node.unplug_port(port.pk)
+            unplugs.append(time.perf_counter() - start)
+    finally:
+        for port in Port.objects.filter(pk__in=[port.pk for port in made]):
+            port_rows.delete_port(port)
+        agent.converge({"networks": [network_id]})
+        Port.objects.filter(network_id=network_id, binding_host_id=host).delete()
+        agent.remove_stale()
+        Agent.objects.filter(host=host).delete()
+        iplib.delete_namespace(namespace)
+        # Nobody consumes the bench host's queue: what the API told it goes.
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(queues.network(host))
+    return plugs, unplugs
+
+
+def percentiles(latencies):
+    ordered = sorted(latencies)
+    return statistics.median(ordered) * 1000, ordered[max(int(len(ordered) * 0.95) - 1, 0)] * 1000
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("STRATUS_URL", "http://127.0.0.1:8000"))
@@ -93,6 +155,8 @@ def main():
     parser.add_argument("--ports", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-queries", action="store_true", help="skip the in-process query count")
+    parser.add_argument("--agent-ports", type=int, default=50,
+                        help="ports the node agent plumbs and unplugs in this process (root; 0: skip)")
     args = parser.parse_args()
 
     token = admin_token(args.url, args.password)
@@ -123,6 +187,13 @@ def main():
             many = queries_per_create(token, network_id)
             print(f"SQL queries per port create: {few:.0f} on an empty network, {many:.0f} with "
                   f"{args.ports} ports on it")
+        if args.agent_ports and os.geteuid() != 0:
+            print("node agent: skipped (plumbing needs root)")
+        elif args.agent_ports:
+            plugs, unplugs = agent_plumbing(network_id, args.agent_ports)
+            print(f"node agent, {args.agent_ports} ports on a network with {args.ports}: plug p50 "
+                  f"{percentiles(plugs)[0]:6.1f} ms  p95 {percentiles(plugs)[1]:6.1f} ms   unplug p50 "
+                  f"{percentiles(unplugs)[0]:6.1f} ms  p95 {percentiles(unplugs)[1]:6.1f} ms")
     finally:
         listed = session.get(f"{api}/ports", params={"network_id": network_id, "fields": "id"}).json()["ports"]
         for port in listed:

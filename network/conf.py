@@ -1,6 +1,7 @@
 """Networking's tunables. Each reads a Django setting of the same name if
 the project defines one, else the environment, else Neutron's default."""
 import os
+from pathlib import Path
 
 from django.conf import settings
 
@@ -38,3 +39,18 @@ DEFAULT_QUOTAS = {
     "security_group": _int("STRATUS_QUOTA_SECURITY_GROUP", 10),
     "security_group_rule": _int("STRATUS_QUOTA_SECURITY_GROUP_RULE", 100),
 }
+# Seconds after its last heartbeat an agent is shown dead (Neutron's
+# agent_down_time); an agent that reports more often is dead once it missed
+# AGENT_MISSED_REPORTS reports.
+AGENT_DOWN_TIME = _int("STRATUS_AGENT_DOWN_TIME", 75)
+AGENT_MISSED_REPORTS = 3
+# Seconds between a node agent's heartbeats (Neutron's report_interval).
+AGENT_REPORT_INTERVAL = float(_str("STRATUS_AGENT_REPORT_INTERVAL", "30"))
+# Where a node's network agent keeps its state (DHCP files, which routers it made).
+AGENT_STATE_DIR = Path(_str("STRATUS_NETWORK_STATE_DIR", str(Path(settings.VAR_DIR) / "network")))
+# Physical networks' interfaces on this node (Neutron's
+# physical_interface_mappings), e.g. "public:br-ex,other:eth2".
+PHYSICAL_INTERFACE_MAPPINGS = dict(
+    mapping.split(":", 1) for mapping in _str("STRATUS_PHYSICAL_INTERFACE_MAPPINGS", "").split(",") if ":" in mapping)
+# The node's VXLAN underlay address (Neutron's local_ip); STRATUS_MY_IP when unset.
+TUNNEL_IP = _str("STRATUS_TUNNEL_IP", os.environ.get("STRATUS_MY_IP", "")) or None

@@ -2,9 +2,11 @@
 a network carries its segment (VXLAN VNI or flat physical network), a port
 its MAC, fixed IPs, binding host and status (DOWN until plumbed)."""
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 def new_id():
@@ -197,3 +199,50 @@ class QuotaLock(models.Model):
     after the other."""
 
     project_id = models.CharField(max_length=64, primary_key=True)
+
+
+class Agent(models.Model):
+    """A node agent's report of itself, one row per host and kind (Linux
+    bridge, DHCP, L3), as Neutron's `agents` resource shows it. Alive while
+    its heartbeats keep coming; an operator may disable it."""
+
+    LINUX_BRIDGE = "Linux bridge agent"
+    DHCP = "DHCP agent"
+    L3 = "L3 agent"
+    BINARIES = {LINUX_BRIDGE: "stratus-linuxbridge-agent", DHCP: "stratus-dhcp-agent", L3: "stratus-l3-agent"}
+    TOPICS = {LINUX_BRIDGE: "N/A", DHCP: "dhcp_agent", L3: "l3_agent"}
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    agent_type = models.CharField(max_length=64)
+    binary = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255)
+    host = models.CharField(max_length=255)
+    admin_state_up = models.BooleanField(default=True)
+    description = models.CharField(max_length=255, blank=True, default="")
+    configurations = models.JSONField(default=dict, blank=True)
+    # Seconds between the agent's heartbeats: it is dead once it has missed a few.
+    report_interval = models.FloatField(default=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField()
+    heartbeat_timestamp = models.DateTimeField()
+
+    class Meta:
+        ordering = ["host", "agent_type"]
+        constraints = [models.UniqueConstraint(fields=["host", "agent_type"], name="agent_unique_per_host")]
+
+    def __str__(self):
+        return f"{self.agent_type}@{self.host}"
+
+    @property
+    def is_alive(self):
+        """Dead once it has missed a few of its own reports, and at the
+        latest after AGENT_DOWN_TIME seconds."""
+        from network import conf
+
+        down_after = min(conf.AGENT_DOWN_TIME, conf.AGENT_MISSED_REPORTS * self.report_interval)
+        return self.heartbeat_timestamp >= timezone.now() - timedelta(seconds=down_after)
+
+    @classmethod
+    def alive(cls, **filters):
+        """The agents alive now, among those `filters` select."""
+        return [agent for agent in cls.objects.filter(**filters) if agent.is_alive]

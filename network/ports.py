@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from network import errors, ipam, quotas
+from network import changes, errors, ipam, quotas
 from network.models import FloatingIP, IPAllocation, Network, Port, SecurityGroup, SecurityGroupRule
 
 ROUTER_INTERFACE = "network:router_interface"
@@ -97,6 +97,7 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
         # A new port has no groups yet: inserted at once, without reading them first.
         Port.security_groups.through.objects.bulk_create([
             Port.security_groups.through(port=port, securitygroup=group) for group in security_groups])
+        changes.port_changed(port)
     return port
 
 
@@ -105,6 +106,9 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
     an address it has on a subnet asked for by id only."""
     with transaction.atomic():
         port = Port.objects.select_for_update().get(pk=port.pk)
+        # The hosts that plumb it now hear of the change too (a new binding
+        # or other groups may take it from them).
+        changes.port_changed(port, also_hosts={port.binding_host_id})
         for name, value in fields.items():
             setattr(port, name, value)
         lock_groups(security_groups)
@@ -128,6 +132,7 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
             ipam.allocate_fixed_ips(port, wanted)
         if security_groups is not None:
             port.security_groups.set(security_groups)
+        changes.port_changed(port)
     return port
 
 
@@ -138,6 +143,10 @@ def delete_port(port):
         # (and is cleared here) or finds the port gone.
         if Port.objects.select_for_update().filter(pk=port.pk).values_list("pk").first() is None:
             return
+        changes.port_changed(port)
+        for router_id in set(FloatingIP.objects.filter(port=port, router__isnull=False)
+                             .values_list("router_id", flat=True)):
+            changes.router_changed(router_id)
         FloatingIP.objects.filter(port=port).update(port=None, fixed_ip_address=None, router=None, status="DOWN")
         IPAllocation.objects.filter(port=port).delete()
         port.delete()
@@ -147,8 +156,10 @@ def bind_port(port, host):
     """Names the node a port is plumbed on (binding:host_id)."""
     with transaction.atomic():
         port = Port.objects.select_for_update().get(pk=port.pk)
+        previous = port.binding_host_id
         port.binding_host_id = host
         port.save(update_fields=["binding_host_id"])
+        changes.port_changed(port, also_hosts={previous})
     return port
 
 

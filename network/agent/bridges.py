@@ -72,6 +72,12 @@ def resync(host, desired, peers=None):
     peers = peers or {}
     for network in desired:
         ensure_network(host, network, peers.get(network.id, ()))
+    delete_stale(host, desired)
+
+
+def delete_stale(host, desired):
+    """Deletes the Stratus bridges and VXLAN interfaces that belong to no
+    network of `desired` (only their ids and VNIs are read)."""
     wanted = {n.bridge for n in desired} | {vxlan_name(n.vni) for n in desired if n.vni is not None}
     with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         for link in iplib.links(handle):

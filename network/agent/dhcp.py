@@ -57,6 +57,9 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     dnsmasq's pid."""
     subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
     namespace = namespace_name(network)
+    # First: the state directory is how disable() knows the namespace is this host's.
+    directory = state_dir(host, network)
+    directory.mkdir(parents=True, exist_ok=True)
     iplib.ensure_namespace(namespace)
     with iplib.ip(host.namespace) as handle:
         iplib.ensure_veth(handle, veth_name(network), DHCP_INTERFACE, namespace)
@@ -71,8 +74,6 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
         # this namespace's own: a metadata proxy here serves it.
         iplib.set_addresses(handle, "lo", [("127.0.0.1", 8), (METADATA_IP, 32)])
 
-    directory = state_dir(host, network)
-    directory.mkdir(parents=True, exist_ok=True)
     _write_hosts(directory, subnets, ports)
     _write_options(directory, network, subnets, dhcp_port)
     argv = _command_line(directory, subnets, lease_seconds, upstream_dns)
@@ -106,7 +107,11 @@ def set_ports(host, network, subnets, ports):
 @_one_at_a_time
 def disable(host, network):
     """Stops dnsmasq and removes the namespace, the veth and the state files.
-    No error for what is already gone."""
+    No error for what is already gone. A host that never served the network
+    leaves it alone: the namespace's name is the same on every host (another
+    may be serving it on this machine)."""
+    if not state_dir(host, network).exists():
+        return
     pid = running_pid(host, network)
     if pid:
         _stop(pid)

@@ -69,9 +69,13 @@ def _sync(host, router):
 
 
 def delete_router(host, router):
-    """Removes the router's legs and namespace."""
+    """Removes the router's legs and namespace, if this host made them (the
+    namespace's name is the same on every host)."""
+    marker = _marker(host, router)
+    if not marker.exists():
+        return
     _delete_namespace(namespace_name(router))
-    _marker(host, router).unlink(missing_ok=True)
+    marker.unlink()
 
 
 def resync(host, desired):
@@ -79,7 +83,11 @@ def resync(host, desired):
     before that are no longer wanted."""
     for router in desired:
         sync_router(host, router)
-    wanted = {router.id for router in desired}
+    remove_stale(host, {router.id for router in desired})
+
+
+def remove_stale(host, wanted):
+    """Deletes the routers this host made whose ids are not in `wanted`."""
     directory = host.state_dir / "routers"
     if directory.exists():
         for marker in directory.iterdir():

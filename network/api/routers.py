@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, describe_validation_error
-from network import conf, errors, ports, quotas
+from network import changes, conf, errors, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, as_address, as_bool, as_uuid, policy_denied
 from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
@@ -127,6 +127,7 @@ class RouterViewSet(NeutronViewSet):
                 self.check_routes(router, routes)
                 router.routes = routes
                 router.save()
+            changes.router_changed(router.pk)
         return self.show(self.get_queryset().get(pk=router.pk), 201)
 
     def partial_update(self, request, *args, **kwargs):
@@ -144,11 +145,13 @@ class RouterViewSet(NeutronViewSet):
             for name, value in values.items():
                 setattr(router, name, value)
             router.save()
+            changes.router_changed(router.pk)
         return self.show(self.get_queryset().get(pk=router.pk))
 
     def perform_destroy(self, router):
         if interface_ports(router).exists():
             raise errors.conflict("RouterInUse", f"Router {router.id} still has ports")
+        changes.router_changed(router.pk)
         self.set_gateway(router, None)
         router.delete()
 
@@ -218,6 +221,7 @@ class RouterViewSet(NeutronViewSet):
                     self.check_new_leg(router, allocation.subnet)
                 port.device_owner, port.device_id = ports.ROUTER_INTERFACE, str(router.id)
                 port.save()
+            changes.router_changed(router.pk)
         return Response(self.interface_info(router, port))
 
     @action(detail=True, methods=["put"])
@@ -245,7 +249,9 @@ class RouterViewSet(NeutronViewSet):
                                       f"Router interface for subnet {subnets[0].id} on router {router.id} cannot be "
                                       f"deleted, as it is required by one or more floating IPs.")
             info = self.interface_info(router, port)
+            changes.router_changed(router.pk)
             ports.delete_port(port)
+            changes.router_changed(router.pk)
         return Response(info)
 
 
@@ -335,6 +341,8 @@ class FloatingIPViewSet(NeutronViewSet):
                 port=port, fixed_ip_address=fixed_ip, router=router, status="DOWN")
             floating_port.device_id = str(floating_ip.id)
             floating_port.save(update_fields=["device_id"])
+            if router is not None:
+                changes.router_changed(router.pk)
         return self.show(floating_ip, 201)
 
     def partial_update(self, request, *args, **kwargs):
@@ -342,6 +350,7 @@ class FloatingIPViewSet(NeutronViewSet):
         values = self.validated(partial=True)
         with transaction.atomic():
             floating_ip = FloatingIP.objects.select_for_update().get(pk=floating_ip.pk)
+            previous_router = floating_ip.router_id
             if "port_id" in values:
                 if values["port_id"] is None:
                     floating_ip.port, floating_ip.fixed_ip_address, floating_ip.router = None, None, None
@@ -353,10 +362,14 @@ class FloatingIPViewSet(NeutronViewSet):
             if "description" in values:
                 floating_ip.description = values["description"]
             floating_ip.save()
+            for router_id in {previous_router, floating_ip.router_id} - {None}:
+                changes.router_changed(router_id)
         return self.show(floating_ip)
 
     def perform_destroy(self, floating_ip):
         floating_port = floating_ip.floating_port
+        if floating_ip.router_id:
+            changes.router_changed(floating_ip.router_id)
         floating_ip.delete()
         ports.delete_port(floating_port)
 

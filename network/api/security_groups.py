@@ -4,7 +4,7 @@ import ipaddress
 
 from django.db import transaction
 
-from network import errors, quotas
+from network import changes, errors, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, as_int, as_uuid
 from network.models import SecurityGroup, SecurityGroupRule
@@ -180,7 +180,9 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
                                       f"Security group rule already exists. Rule id is {existing.id}.")
             rule = SecurityGroupRule.objects.create(security_group=group, project_id=group.project_id,
                                                     remote_group=remote_group, **values)
+            changes.security_group_changed(group.pk)
         return self.show(rule, 201)
 
     def perform_destroy(self, rule):
+        changes.security_group_changed(rule.security_group_id)
         rule.delete()

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from cloud.routers import ApiRouter
-from network.api import routers, security_groups, service, versions, views
+from network.api import agents, routers, security_groups, service, versions, views
 
 app_name = "network"
 
@@ -14,6 +14,7 @@ router.register("v2.0/security-group-rules", security_groups.SecurityGroupRuleVi
                 basename="security-group-rule")
 router.register("v2.0/routers", routers.RouterViewSet, basename="router")
 router.register("v2.0/floatingips", routers.FloatingIPViewSet, basename="floatingip")
+router.register("v2.0/agents", agents.AgentViewSet, basename="agent")
 
 PROJECT = r"(?P<project_id>[^/]+)"
 

@@ -4,7 +4,7 @@ import ipaddress
 from django.db import transaction
 from django.db.models import Q
 
-from network import conf, errors, ipam, ports, quotas
+from network import changes, conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, as_address, as_bool, as_int, as_uuid, policy_denied
 from network.models import Network, Port, SecurityGroup, Subnet, Tag
@@ -110,6 +110,7 @@ class NetworkViewSet(NeutronViewSet):
             for name, value in values.items():
                 setattr(network, name, value)
             network.save()
+            changes.network_changed({network.pk})
         return self.show(network)
 
     def perform_destroy(self, network):
@@ -117,6 +118,7 @@ class NetworkViewSet(NeutronViewSet):
             raise errors.conflict("NetworkInUse", f"Unable to complete operation on network {network.id}. "
                                                   f"There are one or more ports still in use on the network.")
         subnet_ids = list(network.subnets.values_list("id", flat=True))
+        changes.network_changed({network.pk})
         network.ports.all().delete()
         network.subnets.all().delete()
         network.delete()
@@ -220,6 +222,7 @@ class SubnetViewSet(NeutronViewSet):
                     raise errors.invalid_input(f"Requested subnet with cidr: {cidr} for network: {network.id} "
                                                f"overlaps with another subnet.")
             subnet = Subnet.objects.create(network=network, project_id=project_id, **values)
+            changes.subnet_changed(subnet)
         return self.show(subnet, 201)
 
     def partial_update(self, request, *args, **kwargs):
@@ -235,12 +238,14 @@ class SubnetViewSet(NeutronViewSet):
                          subnet.dns_nameservers)
         with transaction.atomic():
             subnet.save()
+            changes.subnet_changed(subnet)
         return self.show(subnet)
 
     def perform_destroy(self, subnet):
         if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
             raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One or "
                                                  f"more ports have an IP allocation from this subnet.")
+        changes.subnet_changed(subnet)
         subnet.delete()
 
 

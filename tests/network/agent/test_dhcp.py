@@ -143,3 +143,18 @@ def test_ports_plumbed_in_parallel_rewrite_the_hosts_files_without_failing(lab):
 
     machines = [lab.machine(host, network, port) for port in ports]
     assert [machine.dhcp()["ip"] for machine in machines] == [f"10.30.0.{10 + n}" for n in range(4)]
+
+
+def test_a_host_that_never_served_a_network_leaves_its_dhcp_server_alone(lab):
+    """The qdhcp namespace's name is the same on every host: a host with no
+    DHCP for the network (another host on this machine serves it) must not
+    remove it."""
+    server, other = lab.host(), lab.host()
+    network, subnet, dhcp_port, ports = dhcp_network(lab, server, 1)
+    pid = lab.enable_dhcp(server, network, [subnet], dhcp_port, ports)
+    machine = lab.machine(server, network, ports[0])
+
+    dhcp.disable(other, network)
+    assert dhcp.running_pid(server, network) == pid
+    assert iplib.namespace_exists(dhcp.namespace_name(network))
+    assert machine.dhcp()["ip"] == "10.30.0.10"

@@ -148,3 +148,15 @@ def test_syncs_of_one_router_at_once_leave_it_whole(site):
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda _: site.lab.sync_router(site.host, router), range(4)))
     assert site.outside_reaches("172.24.4.20")
+
+
+def test_a_host_that_never_had_a_router_leaves_its_namespace_alone(lab):
+    """qrouter-<id> is the same name on every host: deleting a router this
+    host never made must not remove another host's."""
+    site = Site(lab)
+    router = Router(id=new_id(), gateway=site.gateway)
+    lab.sync_router(site.host, router)
+    routers.delete_router(lab.host(), router)
+    assert iplib.namespace_exists(routers.namespace_name(router))
+    with iplib.ip(routers.namespace_name(router)) as handle:
+        assert iplib.link_index(handle, routers.interface_name(routers.EXTERNAL_PREFIX, site.gateway.port_id))

@@ -1,0 +1,496 @@
+"""The node network agent: makes one host's kernel match the database.
+
+It reads the rows (networks, ports bound to the host, their security
+groups, DHCP ports and routers hosted here), turns them into the drivers'
+plain resources and has the drivers converge: a bridge per network with a
+port here (VXLAN to the other hosts of the network, or a flat network's
+physical interface), dnsmasq for the networks whose DHCP port is bound
+here, nftables rules per port, a namespace per router hosted here.
+
+Entry points:
+- `plug_port(port_id)` / `unplug_port(port_id)`: the boot pipeline's
+  network step, in the node worker of the port's host;
+- `NodeAgent.converge(payload)`: a "network changed" message published by
+  the API side (network.changes) to the `network.<host>` queue;
+- `NodeAgent.start()`: registration and a full resync after a (re)start,
+  which also removes what is ours and no longer wanted.
+
+Several hosts may live in one process (simulated nodes, tests): AGENTS maps
+each host this process serves to its agent. A process that runs the
+boot pipeline's network step fills it first: `serve(host, kernel_host(...))`
+for a real node (as `manage.py networkagent` does), `serve_simulated(hosts)`
+for simulated ones; one process per host consumes its network.<host> queue."""
+import logging
+import re
+import threading
+import uuid
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from network import changes, conf, ports as port_rows
+from network.agent import bridges, dhcp, firewall, iplib, resources, routers
+from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, Subnet
+
+log = logging.getLogger(__name__)
+
+AGENTS = {}
+# A DNS label, which a port's name must be to become its DHCP host name.
+HOSTNAME_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+
+
+class AgentError(RuntimeError):
+    """A port or network this host cannot plumb; the message says why."""
+
+
+def agent_for(host):
+    agent = AGENTS.get(host)
+    if agent is None:
+        raise AgentError(f"no network agent for host {host!r} runs in this process")
+    return agent
+
+
+def plug_port(port_id):
+    """Plumbs the port on the host it is bound to (binding:host_id; an
+    unbound port is bound to this process's only host): the network's
+    bridge, the port's rules and its DHCP entry. The tap itself is made by
+    the hypervisor (named resources.tap_name(port_id), on the returned
+    bridge); the rules match it by name once it appears. Idempotent.
+    Returns {"bridge": ..., "tap": ...}."""
+    port = Port.objects.filter(pk=port_id).first()
+    if port is None:
+        raise AgentError(f"port {port_id} does not exist")
+    host = port.binding_host_id
+    if not host:
+        if len(AGENTS) != 1:
+            raise AgentError(f"port {port_id} is bound to no host")
+        host = next(iter(AGENTS))
+        port_rows.bind_port(port, host)
+    return agent_for(host).plug_port(port_id)
+
+
+def unplug_port(port_id):
+    """Removes the port's rules and takes it off its host (its binding is
+    cleared, so its network leaves the host with its last port)."""
+    port = Port.objects.filter(pk=port_id).first()
+    if port is not None and port.binding_host_id:
+        agent_for(port.binding_host_id).unplug_port(port_id)
+        return
+    for agent in AGENTS.values():
+        agent.unplug_port(port_id)
+
+
+def dns_name(port):
+    return port.name if HOSTNAME_LABEL.match(port.name or "") else None
+
+
+def port_resource(port, rules):
+    return resources.Port(
+        id=str(port.id), network_id=str(port.network_id), mac_address=port.mac_address,
+        fixed_ips=tuple(resources.FixedIP(str(a.subnet_id), a.ip_address) for a in port.fixed_ips.all()),
+        security_group_rules=rules,
+        allowed_address_pairs=tuple(resources.AddressPair(pair["ip_address"], pair.get("mac_address"))
+                                    for pair in port.allowed_address_pairs),
+        port_security_enabled=port.port_security_enabled, hostname=dns_name(port))
+
+
+def subnet_resource(subnet):
+    return resources.Subnet(
+        id=str(subnet.id), cidr=subnet.cidr, gateway_ip=subnet.gateway_ip,
+        dns_nameservers=tuple(subnet.dns_nameservers),
+        host_routes=tuple((route["destination"], route["nexthop"]) for route in subnet.host_routes),
+        enable_dhcp=subnet.enable_dhcp)
+
+
+def is_instance_port(port):
+    """A machine's port (a tap), as opposed to the service's own legs."""
+    return not port.device_owner.startswith("network:")
+
+
+class NodeAgent:
+    """The network agent of one host. `kernel` is the drivers' Host (its
+    namespace, underlay and state directory); `dhcp` and `l3` say whether
+    this host serves DHCP and routers (a network node); a simulated host
+    makes no kernel objects and only reports its ports ACTIVE."""
+
+    def __init__(self, host, kernel, dhcp=True, l3=True, physical_interfaces=None, simulated=False,
+                 report_interval=None):
+        self.host = host
+        self.kernel = kernel
+        self.serves_dhcp = dhcp
+        self.serves_l3 = l3
+        self.physical_interfaces = dict(physical_interfaces or {})
+        self.simulated = simulated
+        self.report_interval = report_interval or conf.AGENT_REPORT_INTERVAL
+        self._locks = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
+
+    def __repr__(self):
+        return f"<NodeAgent {self.host}>"
+
+    def _lock(self, key):
+        with self._locks_lock:
+            return self._locks[key]
+
+    # -- registration and heartbeat -----------------------------------------
+
+    def agent_types(self):
+        types = [Agent.LINUX_BRIDGE]
+        if self.serves_dhcp:
+            types.append(Agent.DHCP)
+        if self.serves_l3:
+            types.append(Agent.L3)
+        return types
+
+    def configurations(self, agent_type):
+        if agent_type == Agent.LINUX_BRIDGE:
+            return {"tunneling_ip": self.kernel.local_ip, "tunnel_types": ["vxlan"] if self.kernel.local_ip else [],
+                    "interface_mappings": self.physical_interfaces, "simulated": self.simulated}
+        if agent_type == Agent.DHCP:
+            return {"dhcp_driver": "dnsmasq", "networks": Port.objects.filter(
+                device_owner=port_rows.DHCP, binding_host_id=self.host).count()}
+        return {"routers": Port.objects.filter(
+            device_owner=port_rows.ROUTER_GATEWAY, binding_host_id=self.host).count()}
+
+    def register(self):
+        """Creates or refreshes this host's agent rows (an operator's
+        admin_state_up and description stay)."""
+        now = timezone.now()
+        for agent_type in self.agent_types():
+            values = dict(binary=Agent.BINARIES[agent_type], topic=Agent.TOPICS[agent_type],
+                          configurations=self.configurations(agent_type), report_interval=self.report_interval,
+                          started_at=now, heartbeat_timestamp=now)
+            Agent.objects.update_or_create(host=self.host, agent_type=agent_type, defaults=values)
+        # A role this host no longer has is no longer reported.
+        Agent.objects.filter(host=self.host).exclude(agent_type__in=self.agent_types()).delete()
+
+    def heartbeat(self):
+        now = timezone.now()
+        for agent_type in self.agent_types():
+            if not Agent.objects.filter(host=self.host, agent_type=agent_type).update(
+                    heartbeat_timestamp=now, configurations=self.configurations(agent_type)):
+                self.register()  # deleted by an operator: come back
+                return
+
+    # -- the boot pipeline's calls ------------------------------------------
+
+    def plug_port(self, port_id):
+        port = Port.objects.select_related("network").filter(pk=port_id, binding_host_id=self.host).first()
+        if port is None:
+            raise AgentError(f"port {port_id} is not bound to host {self.host}")
+        network = port.network
+        if not self.simulated:
+            self.sync_network(network.pk, only_port=port.pk)
+        port_rows.set_status(port.pk, Port.Status.ACTIVE)
+        # The network's other hosts learn this one as a VXLAN peer, and its
+        # DHCP host the port's entry.
+        changes.network_changed([network.pk], exclude_host=self.host)
+        return {"bridge": resources.bridge_name(str(network.pk)), "tap": resources.tap_name(str(port.pk))}
+
+    def unplug_port(self, port_id):
+        port = Port.objects.filter(pk=port_id).first()
+        if port is not None and port.binding_host_id == self.host:
+            with transaction.atomic():
+                Port.objects.filter(pk=port.pk).update(binding_host_id="")
+                port_rows.set_status(port.pk, Port.Status.DOWN)
+        if self.simulated:
+            return
+        tap = resources.tap_name(str(port_id))
+        bridges.unplug(self.kernel, tap)
+        if port is not None:
+            firewall.remove_port(self.kernel, resources.Port(id=str(port.pk), network_id=str(port.network_id),
+                                                             mac_address=port.mac_address))
+            # The other ports' rules stay as they are.
+            self.sync_network(port.network_id, only_port=port.pk)
+            changes.network_changed([port.network_id], exclude_host=self.host)
+        else:
+            self.remove_stale()
+
+    # -- convergence --------------------------------------------------------
+
+    def converge(self, payload):
+        """Brings what a "network changed" message names up to date:
+        {"networks": [ids], "routers": [ids]}."""
+        if self.simulated:
+            return
+        for router_id in payload.get("routers", ()):
+            self.sync_router(router_id)
+        for network_id in payload.get("networks", ()):
+            self.sync_network(network_id)
+        self.remove_stale()
+
+    def start(self):
+        """Registers, then converges the whole host to the database and
+        removes our kernel objects that no longer belong to anything."""
+        self.register()
+        if not self.simulated:
+            self.resync()
+
+    def resync(self):
+        wanted = self.wanted_networks()
+        for router_id in self.hosted_routers():
+            self.sync_router(router_id)
+        for network in Network.objects.filter(pk__in=wanted):
+            try:
+                self.sync_network(network.pk)
+            except Exception:  # noqa: BLE001  (one broken network must not keep the others down)
+                log.exception("%s: could not converge network %s", self.host, network.pk)
+        self.remove_stale()
+        # Other hosts may have dropped this one as a peer while it was away.
+        changes.network_changed(wanted, exclude_host=self.host)
+
+    def wanted_networks(self):
+        return set(Port.objects.filter(binding_host_id=self.host).values_list("network_id", flat=True).distinct())
+
+    def hosted_routers(self):
+        return set(Router.objects.filter(
+            Q(gateway_port__binding_host_id=self.host)
+            | Q(id__in=self._router_ids(Port.objects.filter(binding_host_id=self.host,
+                                                            device_owner=port_rows.ROUTER_INTERFACE))))
+            .values_list("id", flat=True))
+
+    @staticmethod
+    def _router_ids(legs):
+        ids = []
+        for device_id in legs.values_list("device_id", flat=True).distinct():
+            try:
+                ids.append(str(uuid.UUID(device_id)))
+            except ValueError:
+                pass
+        return ids
+
+    def remove_stale(self):
+        """Removes our bridges, DHCP servers, routers and port rules that
+        belong to nothing this host should have."""
+        wanted = [resources.Network(id=str(network_id), vni=vni) for network_id, vni in Network.objects.filter(
+            pk__in=self.wanted_networks(), network_type=Network.Type.VXLAN).values_list("id", "segmentation_id")]
+        wanted += [resources.Network(id=str(network_id)) for network_id in Network.objects.filter(
+            pk__in=self.wanted_networks()).exclude(network_type=Network.Type.VXLAN).values_list("id", flat=True)]
+        bridges.delete_stale(self.kernel, wanted)
+        dhcp.resync(self.kernel, [resources.Network(id=str(network_id)) for network_id in Port.objects.filter(
+            binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
+        routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})
+        secured = self.instance_ports().filter(port_security_enabled=True)
+        wanted_ids = {str(port_id) for port_id in secured.values_list("id", flat=True)}
+        chains = firewall.port_chains(self.kernel)
+        present = {name.split("-", 1)[1] for names in chains.values() for name in names
+                   if name.startswith(("spoof-", "in-", "out-"))}
+        if present - wanted_ids:
+            log.info("%s: removing the rules of %d port(s) no longer here", self.host, len(present - wanted_ids))
+            firewall.resync(self.kernel, [port_resource(port, self.rules_of(port))
+                                          for port in self.instance_port_rows(secured)])
+
+    def instance_ports(self):
+        return Port.objects.filter(binding_host_id=self.host).exclude(device_owner__startswith="network:")
+
+    @staticmethod
+    def instance_port_rows(queryset):
+        return list(queryset.prefetch_related("fixed_ips", "security_groups__rules"))
+
+    def network_resource(self, network):
+        if network.network_type == Network.Type.FLAT:
+            interface = self.physical_interfaces.get(network.physical_network)
+            if interface is None:
+                raise AgentError(f"host {self.host} has no interface for physical network "
+                                 f"{network.physical_network}")
+            return resources.Network(id=str(network.pk), mtu=network.mtu, physical_interface=interface)
+        return resources.Network(id=str(network.pk), mtu=network.mtu, vni=network.segmentation_id)
+
+    def peers(self, network_id):
+        """The underlay addresses of the other hosts with a port on the network."""
+        hosts = (Port.objects.filter(network_id=network_id).exclude(binding_host_id__in=("", self.host))
+                 .values_list("binding_host_id", flat=True).distinct())
+        addresses = Agent.objects.filter(host__in=list(hosts), agent_type=Agent.LINUX_BRIDGE).values_list(
+            "configurations", flat=True)
+        return sorted({c.get("tunneling_ip") for c in addresses if c.get("tunneling_ip")}
+                      - {self.kernel.local_ip})
+
+    def rules_of(self, port):
+        """The port's security-group rules as the firewall takes them, remote
+        groups resolved to their members' addresses."""
+        rules = []
+        for group in port.security_groups.all():
+            for rule in group.rules.all():
+                remote = None
+                if rule.remote_group_id:
+                    remote = tuple(IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
+                                   .values_list("ip_address", flat=True).distinct())
+                rules.append(resources.SecurityGroupRule(
+                    direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
+                    port_range_min=rule.port_range_min, port_range_max=rule.port_range_max,
+                    remote_ip_prefix=rule.remote_ip_prefix, remote_addresses=remote))
+        return tuple(rules)
+
+    def sync_network(self, network_id, only_port=None):
+        """Converges one network on this host: its bridge and peers, the
+        rules of this host's ports on it (of `only_port` alone, when given:
+        a plug touches no other port), its DHCP server if hosted here; or
+        removes them all when the host no longer has a port on it."""
+        with self._lock(f"network-{network_id}"):
+            self._sync_network(network_id, only_port)
+
+    def _sync_network(self, network_id, only_port=None):
+        network = Network.objects.filter(pk=network_id).first()
+        if network is not None and self.serves_dhcp:
+            self.schedule_dhcp(network)
+        here = list(Port.objects.filter(network_id=network_id, binding_host_id=self.host)
+                    .prefetch_related("fixed_ips", "security_groups__rules"))
+        if network is None or not here:
+            gone = resources.Network(id=str(network_id))
+            dhcp.disable(self.kernel, gone)
+            bridges.delete_network(self.kernel, gone)
+            return
+        resource = self.network_resource(network)
+        bridges.ensure_network(self.kernel, resource, self.peers(network_id))
+        for port in here:
+            if is_instance_port(port) and only_port in (None, port.pk):
+                try:
+                    firewall.apply_port(self.kernel, port_resource(port, self.rules_of(port)))
+                except firewall.InvalidRule as error:
+                    log.error("%s: port %s keeps its previous rules: %s", self.host, port.pk, error)
+        dhcp_port = next((port for port in here if port.device_owner == port_rows.DHCP), None)
+        if dhcp_port is None:
+            dhcp.disable(self.kernel, resource)
+        else:
+            self.sync_dhcp(network, resource, dhcp_port)
+
+    # -- DHCP ---------------------------------------------------------------
+
+    def schedule_dhcp(self, network):
+        """Gives a network with DHCP subnets a DHCP port, bound to this host
+        when no other host serves it (under the network's row lock, so two
+        agents never both take it); fills in the port's address on a DHCP
+        subnet added since; deletes it when no DHCP subnet is left."""
+        subnets = [s for s in network.subnets.all() if s.enable_dhcp and s.ip_version == 4]
+        with transaction.atomic():
+            if not Network.objects.select_for_update().filter(pk=network.pk).exists():
+                return
+            existing = Port.objects.filter(network=network, device_owner=port_rows.DHCP).first()
+            if existing is not None and existing.binding_host_id not in ("", self.host):
+                return
+            if not subnets:
+                if existing is not None:
+                    port_rows.delete_port(existing)
+                return
+            if existing is None:
+                if not Agent.objects.filter(host=self.host, agent_type=Agent.DHCP, admin_state_up=True).exists():
+                    return  # disabled by an operator: takes no new network
+                port_rows.create_port(network, network.project_id, count_quota=False,
+                                      fixed_ips=[{"subnet_id": str(s.id)} for s in subnets],
+                                      device_owner=port_rows.DHCP, device_id=f"dhcp-{self.host}",
+                                      binding_host_id=self.host, port_security_enabled=False, security_groups=[])
+                return
+            served = set(existing.fixed_ips.values_list("subnet_id", flat=True))
+            wanted = {s.id for s in subnets}
+            if served != wanted:
+                current = {a.subnet_id: a.ip_address for a in existing.fixed_ips.all()}
+                port_rows.update_port(existing, fixed_ips=[
+                    {"subnet_id": str(s), **({"ip_address": current[s]} if s in current else {})} for s in wanted])
+
+    def sync_dhcp(self, network, resource, dhcp_port):
+        subnets = [subnet_resource(s) for s in Subnet.objects.filter(network=network)]
+        others = Port.objects.filter(network=network).exclude(pk=dhcp_port.pk).exclude(
+            device_owner__in=(port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP)).prefetch_related("fixed_ips")
+        entries = [port_resource(port, ()) for port in others]
+        if not any(s.enable_dhcp for s in subnets):
+            dhcp.disable(self.kernel, resource)
+            return
+        dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
+
+    # -- routers ------------------------------------------------------------
+
+    def sync_router(self, router_id):
+        with self._lock(f"router-{router_id}"):
+            self._sync_router(router_id)
+
+    def _router_legs(self, router):
+        legs = Port.objects.filter(device_owner=port_rows.ROUTER_INTERFACE, device_id=str(router.pk))
+        if router.gateway_port_id:
+            legs = legs | Port.objects.filter(pk=router.gateway_port_id)
+        return legs
+
+    def schedule_router(self, router):
+        """Binds the router's legs to this host when no other host has it;
+        returns whether it is hosted here."""
+        with transaction.atomic():
+            router = Router.objects.select_for_update().filter(pk=router.pk).first()
+            if router is None:
+                return False
+            hosts = set(self._router_legs(router).exclude(binding_host_id="")
+                        .values_list("binding_host_id", flat=True))
+            if hosts - {self.host}:
+                return False
+            if not Agent.objects.filter(host=self.host, agent_type=Agent.L3, admin_state_up=True).exists() \
+                    and not hosts:
+                return False
+            bound = list(self._router_legs(router).exclude(binding_host_id=self.host).values_list("pk", flat=True))
+            Port.objects.filter(pk__in=bound).update(binding_host_id=self.host)
+        if bound:
+            changes.network_changed(set(Port.objects.filter(pk__in=bound).values_list("network_id", flat=True)))
+        return True
+
+    def _sync_router(self, router_id):
+        router = Router.objects.select_related("gateway_port").filter(pk=router_id).first()
+        if router is None or not self.serves_l3 or not self.schedule_router(router):
+            routers.delete_router(self.kernel, resources.Router(id=str(router_id)))
+            return
+        interfaces = []
+        for leg in Port.objects.filter(device_owner=port_rows.ROUTER_INTERFACE, device_id=str(router.pk)) \
+                .select_related("network").prefetch_related("fixed_ips__subnet"):
+            address = next(iter(leg.fixed_ips.all()), None)
+            if address is None:
+                continue
+            self.sync_network(leg.network_id)
+            interfaces.append(resources.RouterInterface(
+                port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
+                ip_address=address.ip_address, cidr=address.subnet.cidr))
+        gateway = None
+        if router.gateway_port_id:
+            leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(
+                pk=router.gateway_port_id)
+            address = next(iter(leg.fixed_ips.all()), None)
+            if address is not None:
+                self.sync_network(leg.network_id)
+                gateway = resources.RouterGateway(
+                    port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
+                    ip_address=address.ip_address, cidr=address.subnet.cidr, gateway_ip=address.subnet.gateway_ip)
+        floating = FloatingIP.objects.filter(router=router, port__isnull=False, fixed_ip_address__isnull=False)
+        routers.sync_router(self.kernel, resources.Router(
+            id=str(router.pk), interfaces=tuple(interfaces), gateway=gateway, enable_snat=router.enable_snat,
+            floating_ips=tuple(resources.FloatingIP(f.floating_ip_address, f.fixed_ip_address) for f in floating),
+            routes=tuple((route["destination"], route["nexthop"]) for route in router.routes)))
+        floating.exclude(status="ACTIVE").update(status="ACTIVE")
+        FloatingIP.objects.filter(router=router).exclude(pk__in=floating.values("pk")).exclude(
+            status="DOWN").update(status="DOWN")
+        self._router_legs(router).exclude(status=Port.Status.ACTIVE).update(status=Port.Status.ACTIVE)
+
+
+def kernel_host(namespace=None, underlay_interface=None, local_ip=None, state_dir=None):
+    """The drivers' Host for this node: the underlay interface is the one
+    holding `local_ip` when not named."""
+    if local_ip and not underlay_interface:
+        with iplib.ip(namespace) as handle:
+            for address in handle.addr("dump", family=2):
+                if address.get("IFA_ADDRESS") == local_ip:
+                    underlay_interface = handle.get_links(address["index"])[0].get("ifname")
+    return resources.Host(namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
+                          state_dir=state_dir or conf.AGENT_STATE_DIR)
+
+
+def serve(host, kernel, **options):
+    """Makes and starts this process's agent for `host` (the node worker's
+    hook); returns it."""
+    agent = NodeAgent(host, kernel, **options)
+    agent.start()
+    AGENTS[host] = agent
+    return agent
+
+
+def serve_simulated(hosts):
+    """Agents for simulated nodes: no kernel objects, ports only reported."""
+    for host in hosts:
+        AGENTS[host] = NodeAgent(host, resources.Host(), dhcp=False, l3=False, simulated=True)
+        AGENTS[host].start()
+

@@ -1,0 +1,146 @@
+"""Tells the node agents that rows they plumb changed: a small "network
+changed" message to the `network.<host>` queue of each host concerned,
+sent once the writing transaction commits (an agent never reads the rows
+before they are there). Each write's owner calls one of these:
+ports.py for ports, the views for subnets, security-group rules, routers
+and floating IPs. The hosts are found when the call is made, so a delete
+calls before its rows go.
+
+A message is {"networks": [ids], "routers": [ids]}: the agent converges
+those on its host (network.agent.node.NodeAgent.converge). A lost message
+(the broker away) is made up for by the agent's resync on its next start."""
+import logging
+import uuid
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Q
+from kombu.exceptions import OperationalError
+
+from network.models import Agent, Port, Router, SecurityGroupRule, Subnet
+
+log = logging.getLogger(__name__)
+
+CONVERGE = "network.tasks.converge"
+DHCP = "network:dhcp"
+ROUTER_INTERFACE = "network:router_interface"
+
+
+def _publish(messages):
+    """Sends {host: {"networks": set, "routers": set}} after commit."""
+    messages = {host: {kind: sorted(map(str, ids)) for kind, ids in kinds.items() if ids}
+                for host, kinds in messages.items() if host}
+    messages = {host: payload for host, payload in messages.items() if payload}
+    if not messages:
+        return
+
+    def send():
+        from workers import queues
+        from workers.celery import app
+
+        for host, payload in messages.items():
+            queue = queues.network(host)
+            try:
+                app.send_task(CONVERGE, args=(host, payload), queue=queue, routing_key=queue, ignore_result=True)
+            except OperationalError as error:
+                log.warning("could not tell %s that %s changed: %s", host, payload, error)
+
+    transaction.on_commit(send)
+
+
+def _empty():
+    return defaultdict(lambda: {"networks": set(), "routers": set()})
+
+
+def _dhcp_agent_hosts():
+    """Hosts that may take a network's DHCP when none serves it yet."""
+    return [agent.host for agent in Agent.alive(agent_type=Agent.DHCP, admin_state_up=True)]
+
+
+def _add_networks(messages, network_ids, exclude_host=None):
+    network_ids = set(network_ids)
+    if not network_ids:
+        return
+    pairs = set(Port.objects.filter(network_id__in=network_ids).exclude(binding_host_id="")
+                .values_list("binding_host_id", "network_id"))
+    served = set(Port.objects.filter(network_id__in=network_ids, device_owner=DHCP)
+                 .values_list("network_id", flat=True))
+    wanting = set(Subnet.objects.filter(network_id__in=network_ids, enable_dhcp=True, ip_version=4)
+                  .values_list("network_id", flat=True))
+    unserved = wanting - served
+    if unserved:
+        # A DHCP agent takes the network (the first to lock it wins).
+        pairs |= {(host, network_id) for host in _dhcp_agent_hosts() for network_id in unserved}
+    for host, network_id in pairs:
+        if host != exclude_host:
+            messages[host]["networks"].add(network_id)
+
+
+def network_changed(network_ids, exclude_host=None, also_hosts=()):
+    """The networks' ports, subnets or hosts changed: every host with a
+    port on them (and `also_hosts`, which may have had one) converges them
+    (bridge, peers, DHCP, rules)."""
+    messages = _empty()
+    _add_networks(messages, network_ids, exclude_host)
+    for host in also_hosts:
+        if host and host != exclude_host:
+            messages[host]["networks"].update(network_ids)
+    _publish(messages)
+
+
+def _networks_of_groups(group_ids):
+    """Networks of the ports whose rules depend on the groups: their
+    members, and the members of groups with a rule naming one of them."""
+    group_ids = set(group_ids)
+    if not group_ids:
+        return set()
+    referring = set(SecurityGroupRule.objects.filter(remote_group_id__in=group_ids)
+                    .values_list("security_group_id", flat=True))
+    return set(Port.objects.filter(security_groups__in=group_ids | referring).exclude(binding_host_id="")
+               .values_list("network_id", flat=True).distinct())
+
+
+def port_changed(port, also_hosts=()):
+    """A port was made, changed or is about to be deleted: its network, and
+    the ports whose remote-group rules list its addresses."""
+    group_ids = set(port.security_groups.values_list("id", flat=True)) if port.pk else set()
+    networks = {port.network_id} | _networks_of_groups(group_ids)
+    if port.device_owner == ROUTER_INTERFACE and port.device_id:
+        router_changed(port.device_id)
+    network_changed(networks, also_hosts=also_hosts)
+
+
+def security_group_changed(group_id):
+    """A group's rules changed: the networks of its members (and of the
+    members of groups whose rules name it)."""
+    network_changed(_networks_of_groups({group_id}))
+
+
+def subnet_changed(subnet):
+    """A subnet's DHCP settings or addressing changed."""
+    network_changed({subnet.network_id})
+
+
+def router_changed(router_id):
+    """A router's interfaces, gateway, routes or floating IPs changed: the
+    host that has it, or every L3 agent's host while none has it."""
+    messages = _empty()
+    router = Router.objects.filter(pk=router_id).first() if _is_uuid(router_id) else None
+    if router is None:
+        return
+    legs = Port.objects.filter(Q(device_owner=ROUTER_INTERFACE, device_id=str(router.pk))
+                               | Q(pk=router.gateway_port_id))
+    hosts = set(legs.exclude(binding_host_id="").values_list("binding_host_id", flat=True))
+    if not hosts:
+        hosts = {agent.host for agent in Agent.alive(agent_type=Agent.L3, admin_state_up=True)}
+    for host in hosts:
+        messages[host]["routers"].add(router.pk)
+    _publish(messages)
+
+
+def _is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False
