@@ -38,3 +38,7 @@ DEFAULT_QUOTAS = {
     "security_group": _int("STRATUS_QUOTA_SECURITY_GROUP", 10),
     "security_group_rule": _int("STRATUS_QUOTA_SECURITY_GROUP_RULE", 100),
 }
+# The CIDR of the subnet auto-allocated-topology gives a project (Neutron
+# takes it from the default subnet pool, which Stratus has as this setting;
+# empty: no default pool, so no auto-allocation).
+AUTO_ALLOCATE_CIDR = _str("STRATUS_AUTO_ALLOCATE_CIDR", "10.0.0.0/24")

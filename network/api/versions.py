@@ -42,6 +42,7 @@ EXTENSIONS = [
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
 ]
 
 
