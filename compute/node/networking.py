@@ -151,3 +151,13 @@ def hot_unplug(node, instance, port_id):
     if port is not None:
         node.driver.detach_interface(node.domain_name(instance.pk), port.mac_address)
     unplug(node, port_id)
+
+
+def move_here(node, instance_id):
+    """The instance's ports bound and plugged on this node, where its
+    domain is defined again (a resize to it, or a revert back)."""
+    for port in network_ports.ports_of_device(instance_id):
+        if port.binding_host_id != node.host:
+            network_ports.bind_port(port, node.host)
+        plug(node, port)
+        network_ports.set_status(port.pk, Port.Status.ACTIVE)
