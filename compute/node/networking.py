@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 
 from compute import networking
-from compute.models import Instance
+from compute.models import Instance, UnexpectedState, VmState
 from compute.virt import Interface
 from network import ports as network_ports
 from network import topology
@@ -53,6 +53,9 @@ def allocate(node, instance):
     transaction with the record of which ones were made."""
     with transaction.atomic():
         instance = Instance.objects.select_for_update().get(pk=instance.pk)
+        if instance.deleted or instance.vm_state != VmState.BUILDING:
+            # Deleted (its ports released) or ended meanwhile: nothing to make.
+            raise UnexpectedState(instance.pk, VmState.BUILDING, instance.vm_state)
         held = networking.held_ports(instance.pk)
         if not held:
             groups = None
