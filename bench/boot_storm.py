@@ -10,7 +10,12 @@ resizing them all at once (m1.nano to m1.tiny) and confirming, and for
 deleting them; then the p50 of GET /servers/detail over 1,000 servers and
 its query count.
 
-    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20]
+    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20] [--network]
+
+With --network the storm is booted twice, with `networks: none` and then
+with a port each on one tenant network (made, bound and ACTIVE on the
+simulated nodes), and both are printed; the resize, delete and listing
+figures are then of the servers with ports.
 """
 import argparse
 import os
@@ -168,6 +173,8 @@ def main():
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--network", action="store_true",
+                        help="boot the storm a second time with a port each on one tenant network, and compare")
     args = parser.parse_args()
 
     stack = Stack(args)
@@ -184,9 +191,7 @@ def run(stack, args):
     import django
 
     django.setup()
-    from django.db import close_old_connections
-
-    from compute.models import ComputeNode, Instance, VmState
+    from compute.models import ComputeNode
 
     auth, project_id = token(stack)
     headers = {"X-Auth-Token": auth, **V}
@@ -195,15 +200,58 @@ def run(stack, args):
     requests.put(f"{stack.url}/compute/v2.1/os-quota-sets/{project_id}", headers=headers, timeout=30,
                  json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
     image_id = upload_image(stack, headers)
-    print(f"Boot storm: {args.servers} servers on {args.nodes} simulated nodes (flavor m1.nano, networks none)")
-
     session = pooled_session()
+    ids, rate = boot_storm(stack, args, session, headers, image_id, "none", "networks none")
+    if args.network:
+        # The same storm again, each server with a port on one tenant network.
+        delete_storm(stack, args, session, headers, ids, quiet=True)
+        network_id = tenant_network(stack, headers)
+        ids, network_rate = boot_storm(stack, args, session, headers, image_id, [{"uuid": network_id}],
+                                       "a port each on one tenant network")
+        from django.db import close_old_connections
+
+        from network.models import Port
+
+        close_old_connections()
+        active_ports = Port.objects.filter(device_id__in=[str(i) for i in ids], status="ACTIVE").count()
+        print(f"  ports ACTIVE                {active_ports:8d} of {len(ids)}")
+        print(f"Boots per second, networks none {rate:.1f}, with a port {network_rate:.1f} "
+              f"({network_rate / max(rate, 1e-9) * 100:.0f}%)")
+
+    resize_storm(stack, args, session, headers, ids)
+
+    delete_storm(stack, args, session, headers, ids)
+
+    list_servers(stack, args, headers, project_id)
+
+
+def tenant_network(stack, headers):
+    """A network with a subnet large enough for every server's port."""
+    network = requests.post(stack.url + "/network/v2.0/networks", headers=headers, timeout=30,
+                            json={"network": {"name": "storm-net"}})
+    network.raise_for_status()
+    network_id = network.json()["network"]["id"]
+    requests.post(stack.url + "/network/v2.0/subnets", headers=headers, timeout=30, json={"subnet": {
+        "network_id": network_id, "ip_version": 4, "cidr": "10.128.0.0/16"}}).raise_for_status()
+    requests.put(f"{stack.url}/network/v2.0/quotas/{network.json()['network']['project_id']}", headers=headers,
+                 timeout=30, json={"quota": {"port": -1}}).raise_for_status()
+    return network_id
+
+
+def boot_storm(stack, args, session, headers, image_id, networks, label):
+    """`args.servers` boots at once with `networks`; prints the figures and
+    returns (the server ids, boots per second)."""
+    from django.db import close_old_connections
+
+    from compute.models import Instance, VmState
+
+    print(f"Boot storm: {args.servers} servers on {args.nodes} simulated nodes (flavor m1.nano, {label})")
     requested_at = {}
 
     def boot(index):
         started = time.time()
         response = session.post(stack.url + "/compute/v2.1/servers", headers=headers, timeout=120, json={
-            "server": {"name": f"storm-{index}", "imageRef": image_id, "flavorRef": "42", "networks": "none"}})
+            "server": {"name": f"storm-{index}", "imageRef": image_id, "flavorRef": "42", "networks": networks}})
         if response.status_code != 202:
             raise SystemExit(f"boot refused: {response.status_code} {response.text[:300]}")
         requested_at[response.json()["server"]["id"]] = started
@@ -226,11 +274,12 @@ def run(stack, args):
     by_process = {name: count - by_process_before[name] for name, count in stack.queries_by_process().items()}
     latencies = [row["launched_at"].timestamp() - requested_at[str(row["id"])] for row in active]
     last = max(row["launched_at"].timestamp() for row in active) if active else time.time()
+    rate = len(active) / max(last - began, 1e-9)
     print(f"  requests accepted in        {accepted:8.2f} s")
     print(f"  ACTIVE                      {len(active):8d} of {len(ids)} "
           f"({len(ids) - len(active)} ERROR)")
     print(f"  all ACTIVE after            {last - began:8.2f} s")
-    print(f"  boots per second            {len(active) / max(last - began, 1e-9):8.1f}")
+    print(f"  boots per second            {rate:8.1f}")
     if latencies:
         print(f"  request -> ACTIVE  p50      {statistics.median(latencies):8.2f} s")
         print(f"  request -> ACTIVE  p95      {percentile(latencies, 0.95):8.2f} s")
@@ -242,8 +291,13 @@ def run(stack, args):
     counts = sorted({host: per_node.count(host) for host in set(per_node)}.values())
     if counts:
         print(f"  servers per node            min {counts[0]}, max {counts[-1]}")
+    return ids, rate
 
-    resize_storm(stack, args, session, headers, ids)
+
+def delete_storm(stack, args, session, headers, ids, quiet=False):
+    from django.db import close_old_connections
+
+    from compute.models import Instance
 
     queries_before = stack.queries()
     began = time.time()
@@ -261,6 +315,8 @@ def run(stack, args):
         return Instance.objects.filter(pk__in=ids, deleted=True).count() == len(ids)
 
     wait_for(gone, args.timeout, "the deletes to finish")
+    if quiet:
+        return
     ended = [row["deleted_at"].timestamp() for row in Instance.objects.filter(pk__in=ids).values("deleted_at")]
     delete_latencies = [end - began for end in ended]
     delete_queries = stack.queries() - queries_before
@@ -269,8 +325,6 @@ def run(stack, args):
     print(f"  deletes per second          {len(ids) / max(max(ended) - began, 1e-9):8.1f}")
     print(f"  request -> deleted p50      {statistics.median(delete_latencies):8.2f} s   (from the first request)")
     print(f"  SQL queries per delete      {delete_queries / len(ids):8.1f}")
-
-    list_servers(stack, args, headers, project_id)
 
 
 def resize_storm(stack, args, session, headers, ids):

@@ -551,9 +551,13 @@ class Instance(models.Model):
 
     def mark_deleted(self):
         """The instance is gone from its node: the row stays (for usage and
-        actions history) but leaves every list. Releases its claim."""
+        actions history) but leaves every list. Releases its claim and its
+        ports (those made for it deleted, the user's own given back)."""
+        from compute.networking import release_ports
+
         now = timezone.now()
         with transaction.atomic():
+            release_ports(self.pk)
             Instance.objects.filter(pk=self.pk).update(
                 deleted=True, deleted_at=now, terminated_at=now, vm_state=VmState.DELETED, task_state=None,
                 power_state=PowerState.NOSTATE, updated_at=now)

@@ -18,6 +18,7 @@ from compute.models import (
     UnexpectedState, VmState, alive_since, confirm_claims, finish_action, record_event, release_claim, set_fault,
     start_action,
 )
+from compute.networking import release_ports
 from compute.scheduler import manager as scheduler
 from compute.scheduler.manager import NoValidHost, schedule
 from workers import pipelines
@@ -73,6 +74,7 @@ def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES,
         except UnexpectedState:
             return False
         release_claim(instance)
+        release_ports(instance.pk)
         set_fault(instance, message, code=code, details=details, host=host)
         finish_action(instance, "create")
         if host:
@@ -136,6 +138,7 @@ def handle_build_failure(instance, message):
             except UnexpectedState:
                 return "moved on"
             release_claim(instance)
+            release_ports(instance.pk)
             set_fault(instance, "Build failed, rescheduling to another host.", code=500,
                       details=f"Build failed on {host}, rescheduling: {message}", host=host)
             pipelines.reschedule(instance.pk, host)

@@ -54,3 +54,7 @@ PHYSICAL_INTERFACE_MAPPINGS = dict(
     mapping.split(":", 1) for mapping in _str("STRATUS_PHYSICAL_INTERFACE_MAPPINGS", "").split(",") if ":" in mapping)
 # The node's VXLAN underlay address (Neutron's local_ip); STRATUS_MY_IP when unset.
 TUNNEL_IP = _str("STRATUS_TUNNEL_IP", os.environ.get("STRATUS_MY_IP", "")) or None
+# The CIDR of the subnet auto-allocated-topology gives a project (Neutron
+# takes it from the default subnet pool, which Stratus has as this setting;
+# empty: no default pool, so no auto-allocation).
+AUTO_ALLOCATE_CIDR = _str("STRATUS_AUTO_ALLOCATE_CIDR", "10.0.0.0/24")

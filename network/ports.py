@@ -2,8 +2,11 @@
 here for its ports and never writes network rows itself). Each function
 runs in one transaction: a port is made whole (MAC, fixed IPs, security
 groups, quota counted) or not at all."""
+import uuid
+
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from network import changes, errors, ipam, quotas
@@ -174,4 +177,176 @@ def set_status(port_id, status):
 
 
 def ports_of_device(device_id):
-    return Port.objects.filter(device_id=device_id).prefetch_related("fixed_ips")
+    return Port.objects.filter(device_id=str(device_id)).select_related("network").prefetch_related(
+        "fixed_ips").order_by("created_at", "id")
+
+
+# -- what compute asks of networking --------------------------------------
+
+def usable_networks(project_id, is_admin=False):
+    """Networks a project may put a server on: its own and shared ones
+    (an admin: any), external networks aside unless shared."""
+    networks = Network.objects.all()
+    if not is_admin:
+        networks = networks.filter(Q(project_id=project_id) | Q(shared=True))
+    return networks
+
+
+def network_for_server(network_id, project_id, is_admin=False):
+    """The network a server create names, or None when the project may not
+    see it (another project's network is no network to it)."""
+    try:
+        return usable_networks(project_id, is_admin).filter(pk=network_id).first()
+    except (ValueError, ValidationError):
+        return None
+
+
+def networks_for_server_by_default(project_id):
+    """What Nova picks from when a create names no network: the project's
+    own and shared networks, external ones left out."""
+    return list(usable_networks(project_id).filter(external=False).order_by("created_at", "id")[:2])
+
+
+def port_for_server(port_id, project_id, is_admin=False):
+    """The port a server create or an interface attach names, or None."""
+    ports = Port.objects.select_related("network")
+    if not is_admin:
+        ports = ports.filter(project_id=project_id)
+    try:
+        return ports.filter(pk=port_id).first()
+    except (ValueError, ValidationError):
+        return None
+
+
+def check_fixed_ip(network, address):
+    """Why `address` cannot be a new port's fixed IP on `network` (a
+    Neutron error), or None when it can."""
+    subnets = [subnet for subnet in network.subnets.all() if ipam.in_subnet(subnet, address)]
+    if not subnets:
+        return errors.bad_request("InvalidIpForNetwork", f"IP address {address} is not a valid IP for any of the "
+                                                         f"subnets on the specified network.")
+    if IPAllocation.objects.filter(subnet__in=subnets, ip_address=address).exists():
+        return errors.conflict("IpAddressAlreadyAllocated",
+                               f"IP address {address} already allocated in subnet {subnets[0].id}")
+    return None
+
+
+def _named_group(project_id, name):
+    if name == "default":
+        return default_security_group(project_id)
+    group = SecurityGroup.objects.filter(project_id=project_id, name=name).first()
+    if group is None and is_uuid(name):
+        group = SecurityGroup.objects.filter(project_id=project_id, pk=name).first()
+    return group
+
+
+def missing_security_group(project_id, names):
+    """The first of `names` (group names or ids) the project has no group
+    of, or None."""
+    return next((name for name in dict.fromkeys(names) if _named_group(project_id, name) is None), None)
+
+
+def security_groups_named(project_id, names):
+    """The project's groups of `names` ("default" made on first use);
+    a 404 for the first that does not exist."""
+    groups = []
+    for name in dict.fromkeys(names):
+        group = _named_group(project_id, name)
+        if group is None:
+            raise errors.not_found("SecurityGroup", name)
+        groups.append(group)
+    return groups
+
+
+def is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def attach_port(port, device_id, device_owner, host=""):
+    """Gives a port to a server (device_id and owner), bound to `host`;
+    PortInUse (409) if another device holds it meanwhile."""
+    with transaction.atomic():
+        port = Port.objects.select_for_update().get(pk=port.pk)
+        if port.device_id and port.device_id != str(device_id):
+            raise errors.conflict("PortInUse", f"Unable to complete operation on port {port.pk} for network "
+                                               f"{port.network_id}. Port already has an attached device "
+                                               f"{port.device_id}.")
+        port.device_id, port.device_owner, port.binding_host_id = str(device_id), device_owner, host
+        port.save(update_fields=["device_id", "device_owner", "binding_host_id"])
+    return port
+
+
+def detach_port(port_id):
+    """A port given back by the server it was attached to: unbound, no
+    device, DOWN. Nothing if it is gone."""
+    with transaction.atomic():
+        port = Port.objects.select_for_update().filter(pk=port_id).first()
+        if port is None:
+            return None
+        port.device_id = port.device_owner = port.binding_host_id = ""
+        port.status = Port.Status.DOWN
+        port.save(update_fields=["device_id", "device_owner", "binding_host_id", "status"])
+    return port
+
+
+def release_device_ports(device_id, created_port_ids):
+    """What a server's delete (or failed build) does to its ports: those
+    made for it (`created_port_ids`) are deleted, the others it was given
+    are detached and left to their owner."""
+    created = {str(port_id) for port_id in created_port_ids}
+    for port in list(Port.objects.filter(device_id=str(device_id))):
+        if str(port.pk) in created:
+            delete_port(port)
+        else:
+            detach_port(port.pk)
+    # Made for it but detached meanwhile (an interface detach): still its.
+    for port in list(Port.objects.filter(pk__in=created, device_id="")):
+        delete_port(port)
+
+
+def addresses_of_devices(device_ids):
+    """{device id: [address]} of the servers `device_ids`, each address a
+    dict of network (name), port, version, addr, type ("fixed" or
+    "floating") and mac, in two queries whatever the number of servers."""
+    device_ids = [str(device_id) for device_id in device_ids]
+    addresses = {device_id: [] for device_id in device_ids}
+    if not device_ids:
+        return addresses
+    allocations = list(IPAllocation.objects.filter(port__device_id__in=device_ids).select_related(
+        "port__network", "subnet").order_by("port__created_at", "port_id", "id"))
+    floating = {}
+    for fip in FloatingIP.objects.filter(port__device_id__in=device_ids).order_by("created_at", "id"):
+        floating.setdefault((fip.port_id, fip.fixed_ip_address), []).append(fip.floating_ip_address)
+    for allocation in allocations:
+        port = allocation.port
+        common = {"network": port.network.name or str(port.network_id), "network_id": str(port.network_id),
+                  "port_id": str(port.pk), "mac": port.mac_address, "version": allocation.subnet.ip_version}
+        addresses[port.device_id].append({**common, "addr": allocation.ip_address, "type": "fixed"})
+        for address in floating.get((port.pk, allocation.ip_address), []):
+            addresses[port.device_id].append({**common, "addr": address, "type": "floating", "version": 4})
+    return addresses
+
+
+def add_security_group_to_device(device_id, group):
+    """Adds `group` to every port of the device that has port security;
+    returns how many ports there are."""
+    device_ports = list(Port.objects.filter(device_id=str(device_id)).prefetch_related("security_groups"))
+    for port in device_ports:
+        groups = list(port.security_groups.all())
+        if port.port_security_enabled and group not in groups:
+            update_port(port, security_groups=groups + [group])
+    return len(device_ports)
+
+
+def remove_security_group_from_device(device_id, group):
+    """Removes `group` from the device's ports; False if none had it."""
+    found = False
+    for port in Port.objects.filter(device_id=str(device_id), security_groups=group).prefetch_related(
+            "security_groups"):
+        update_port(port, security_groups=[held for held in port.security_groups.all() if held != group])
+        found = True
+    return found

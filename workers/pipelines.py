@@ -35,6 +35,8 @@ POWER_ACTION = "compute.node.tasks.power_action"
 REBUILD = "compute.node.tasks.rebuild"
 CONSOLE_LOG = "compute.node.tasks.console_log"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
+ATTACH_INTERFACE = "compute.node.tasks.attach_interface"
+DETACH_INTERFACE = "compute.node.tasks.detach_interface"
 PLUMB_NETWORK = "workers.tasks.plumb_network"
 ATTACH_VOLUMES = "workers.tasks.attach_volumes"
 BOOT_STEP_FAILED = "compute.tasks.boot_step_failed"
@@ -72,11 +74,11 @@ def schedule(instance_id):
     _send(SCHEDULE, (str(instance_id),), queues.CONTROL)
 
 
-def _on_node(name, args, host):
-    """A step for `host`'s queue. No step's result is kept (a failed step's
-    error is in its event): storing results would cost queries on every
-    step of every boot."""
-    queue = queues.compute(host)
+def _on_node(name, args, host, queue=None):
+    """A step for `host`'s queue (compute.<host> unless `queue` says). No
+    step's result is kept (a failed step's error is in its event): storing
+    results would cost queries on every step of every boot."""
+    queue = queue or queues.compute(host)
     return app.signature(name, args=args, immutable=True, queue=queue, routing_key=queue, ignore_result=True)
 
 
@@ -96,12 +98,12 @@ def run_on_node(instance_id, host):
     """The steps after scheduling, on the chosen host, as one chain. Any
     step that raises stops the chain and calls boot_step_failed."""
     args = (str(instance_id),)
-    # The network and volume steps only record their event until networking
-    # and block storage exist. They run on the chosen node's queue, the
-    # process that will run them for real (networking moves its step to
-    # network.<host> when node workers consume that queue), and so do not
-    # queue up behind scheduling on the control queue.
-    steps = chain(*(_on_node(name, args, host) for name in (PREPARE_DISK, PLUMB_NETWORK, ATTACH_VOLUMES, SPAWN)))
+    # The network step runs on the node's network.<host> queue (its node
+    # worker consumes it beside compute.<host>); the volume step only
+    # records its event until block storage exists, on the node's queue so
+    # it does not wait behind scheduling on the control queue.
+    steps = chain(_on_node(PREPARE_DISK, args, host), _on_node(PLUMB_NETWORK, args, host, queues.network(host)),
+                  _on_node(ATTACH_VOLUMES, args, host), _on_node(SPAWN, args, host))
     return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
 
 
@@ -164,6 +166,16 @@ def vnc_address(instance_id, host, timeout):
     """{"host", "port"} of the instance's VNC server, from its node's
     hypervisor."""
     return _call_node(VNC_ADDRESS, (str(instance_id),), host, timeout)
+
+
+def attach_interface(instance_id, host, port_id, timeout):
+    """Hot-plugs the port into the instance's domain on its node."""
+    return _call_node(ATTACH_INTERFACE, (str(instance_id), str(port_id)), host, timeout)
+
+
+def detach_interface(instance_id, host, port_id, timeout):
+    """Unplugs the port's NIC from the instance's domain on its node."""
+    return _call_node(DETACH_INTERFACE, (str(instance_id), str(port_id)), host, timeout)
 
 
 def resize(instance_id, migration_id):

@@ -1,12 +1,11 @@
-"""Boot-pipeline steps that belong to services still to come. Until
-networking and block storage exist, servers boot with `networks: none` and
-no volumes: these steps only move the instance through their task_state
-and record their event, so `server event list` shows where they will run.
-They plumb nothing and attach nothing. They run in the chosen node's worker
-(workers/pipelines.py says why)."""
+"""Boot-pipeline steps of the services compute meets: the network step
+(on the node's network.<host> queue: compute.node.networking allocates,
+binds and plugs the server's ports) and the volume step, which only moves
+the instance through its task_state and records its event until block
+storage exists."""
 from celery import shared_task
 
-from compute.models import BOOT_STEP, Instance, record_event
+from compute.models import BOOT_STEP, Instance, UnexpectedState, record_event
 
 
 def _record_step(instance_id, step_name):
@@ -17,9 +16,18 @@ def _record_step(instance_id, step_name):
     return instance_id
 
 
-@shared_task(name="workers.tasks.plumb_network", ignore_result=True)
-def plumb_network(instance_id):
-    return _record_step(instance_id, "network")
+@shared_task(bind=True, name="workers.tasks.plumb_network", ignore_result=True)
+def plumb_network(self, instance_id):
+    from compute.node import networking
+    from compute.node.tasks import _node_and_instance
+
+    node, instance = _node_and_instance(self, instance_id)
+    instance.enter_step("network")
+    with record_event(instance, "create", BOOT_STEP["network"].event, host=node.host):
+        networking.plumb(node, instance)
+    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
+        raise UnexpectedState(instance.pk, "building", "deleted")  # its delete released the ports
+    return instance_id
 
 
 @shared_task(name="workers.tasks.attach_volumes", ignore_result=True)

@@ -4,6 +4,7 @@ import hashlib
 
 from compute.api.base import nova_time
 from compute.models import TaskState, VmState
+from network import ports as network_ports
 
 # Nova's status of each vm_state, and the task_states that override it.
 STATUS = {
@@ -85,8 +86,28 @@ def flavor_of(request, instance):
             "links": [link(request, f"/compute/flavors/{instance.flavor_id_at_boot}", rel="bookmark")]}
 
 
-def server_detail(request, instance, fault=None):
-    """`fault`: the instance's latest InstanceFault (shown in ERROR)."""
+def addresses_body(addresses):
+    """Nova's `addresses`: {network name: [{version, addr, OS-EXT-IPS:type,
+    OS-EXT-IPS-MAC:mac_addr}]} from network.ports.addresses_of_devices."""
+    body = {}
+    for address in addresses:
+        body.setdefault(address["network"], []).append({
+            "version": address["version"], "addr": address["addr"], "OS-EXT-IPS:type": address["type"],
+            "OS-EXT-IPS-MAC:mac_addr": address["mac"]})
+    return body
+
+
+def addresses_of(instances):
+    """{instance id: addresses body} for a page of servers, read at once."""
+    found = network_ports.addresses_of_devices([instance.pk for instance in instances])
+    return {instance.pk: addresses_body(found.get(str(instance.pk), [])) for instance in instances}
+
+
+def server_detail(request, instance, fault=None, addresses=None):
+    """`fault`: the instance's latest InstanceFault (shown in ERROR);
+    `addresses`: its addresses body (read here when not given)."""
+    if addresses is None:
+        addresses = addresses_of([instance])[instance.pk]
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
@@ -98,8 +119,7 @@ def server_detail(request, instance, fault=None):
             link(request, f"/compute/images/{instance.image_id}", rel="bookmark")]} if instance.image_id else "",
         "flavor": flavor_of(request, instance),
         "created": nova_time(instance.created_at), "updated": nova_time(instance.updated_at),
-        # Networking is not there yet: no server has addresses.
-        "addresses": {},
+        "addresses": addresses,
         "accessIPv4": instance.access_ipv4, "accessIPv6": instance.access_ipv6,
         "links": server_links(request, instance),
         "OS-DCF:diskConfig": "MANUAL",

@@ -3,6 +3,7 @@ pipeline once it commits), list and show, update, delete, actions,
 metadata. Another project's server is a 404."""
 import base64
 import binascii
+import ipaddress
 import re
 import uuid
 from datetime import timezone as dt_timezone
@@ -18,18 +19,19 @@ from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
 from compute import lifecycle, quotas
 from compute import images as image_lookup
-from compute.api import consoles
+from compute.api import consoles, interfaces
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
     require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
-from compute.api.server_views import STATUS_FILTER, server_detail, server_summary
+from compute.api.server_views import STATUS_FILTER, addresses_of, server_detail, server_summary
 from compute.models import (
     LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
     LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
+from network import ports as network_ports
 from workers import pipelines
 
 SORT_KEYS = {"created_at": "created_at", "display_name": "name", "name": "name", "updated_at": "updated_at",
@@ -117,7 +119,8 @@ class ServerListView(ComputeView):
         rows, next_url = paginate(request, instances, pairs)
         if self.detail:
             faults = latest_faults(rows)
-            servers = [server_detail(request, row, faults.get(row.pk)) for row in rows]
+            addresses = addresses_of(rows)
+            servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk]) for row in rows]
         else:
             servers = [server_summary(request, row) for row in rows]
         body = {"servers": servers}
@@ -279,31 +282,111 @@ class BootPlan:
         return zone
 
     def check_networks(self, data):
+        """The networks the server is to be on, as the network step takes
+        them: "none", "auto" (a network made for the project on first use)
+        or a list of {"network_id", "port_id", "fixed_ip"}."""
         networks = data.get("networks")
         if networks is None:
             if self.request.api_version >= (2, 37):
                 raise BadRequest("Invalid input for field 'networks': required from microversion 2.37 on "
                                  "('none', 'auto' or a list).")
-            return "none"
+            # Before 2.37 Nova puts the server on the project's one network,
+            # and on none when the project has none.
+            return self.default_network(ambiguous_ok=False) or "none"
         if networks in ("none", "auto"):
-            # Until the networking service exists there is no network to
-            # allocate from: 'auto' boots without addresses, like 'none'.
+            if self.request.api_version < (2, 37):
+                raise BadRequest(f"Invalid input for field 'networks': {networks!r} needs microversion 2.37.")
+            if networks == "auto":
+                return self.default_network(ambiguous_ok=False) or self.check_auto_allocation()
             return networks
-        if isinstance(networks, list) and not networks:
+        if not isinstance(networks, list):
+            raise BadRequest(f"Invalid input for field 'networks': {networks!r} is not 'none', 'auto' or a list.")
+        if not networks:
             return "none"
-        if isinstance(networks, list):
-            raise BadRequest("Invalid input for field 'networks': specific networks and ports need the "
-                             "networking service, which is not available yet; use 'none' or 'auto'.")
-        raise BadRequest(f"Invalid input for field 'networks': {networks!r} is not 'none', 'auto' or a list.")
+        return [self.check_requested_network(index, entry) for index, entry in enumerate(networks)]
 
-    @staticmethod
-    def check_security_groups(groups):
+    def default_network(self, ambiguous_ok):
+        """[the project's one network] when it has exactly one, None when it
+        has none; several: NetworkAmbiguous (409) as in Nova."""
+        candidates = network_ports.networks_for_server_by_default(self.request.auth.project_id)
+        if len(candidates) > 1 and not ambiguous_ok:
+            raise Conflict("More than one possible network found. Specify network ID(s) to select which one(s) "
+                           "to connect to.")
+        return [{"network_id": str(candidates[0].pk), "port_id": None, "fixed_ip": None}] if candidates else None
+
+    def check_auto_allocation(self):
+        from network import topology
+
+        if not topology.can_allocate(self.request.auth.project_id):
+            raise BadRequest(f"Unable to automatically allocate a network for project "
+                             f"{self.request.auth.project_id}")
+        return "auto"
+
+    def check_requested_network(self, index, entry):
+        field = f"networks[{index}]"
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Invalid input for field '{field}': must be an object with 'uuid' or 'port'.")
+        unknown = set(entry) - {"uuid", "port", "fixed_ip", "tag"}
+        if unknown:
+            raise BadRequest(f"Invalid input for field '{field}': unknown attribute {sorted(unknown)[0]!r}.")
+        credentials = self.request.auth
+        port_id, network_id, fixed_ip = entry.get("port"), entry.get("uuid"), entry.get("fixed_ip")
+        if port_id:
+            if not isinstance(port_id, str) or not is_uuid(port_id):
+                raise BadRequest(f"Invalid input for field '{field}.port': {port_id!r} is not a UUID.")
+            if self.max_count > 1:
+                raise BadRequest("Unable to launch multiple instances with a single configured port ID. Please "
+                                 "launch your instance one by one with different ports.")
+            port = network_ports.port_for_server(port_id, credentials.project_id, credentials.is_admin)
+            if port is None:
+                raise BadRequest(f"Port id {port_id} could not be found.")
+            if port.device_id:
+                raise Conflict(f"Port {port_id} is still in use.")
+            return {"network_id": str(port.network_id), "port_id": str(port.pk), "fixed_ip": None}
+        if not network_id:
+            raise BadRequest(f"Invalid input for field '{field}': a network ('uuid') or a port ('port') is "
+                             f"required.")
+        if not isinstance(network_id, str) or not is_uuid(network_id):
+            raise BadRequest(f"Bad networks format: network uuid is not in proper format ({network_id!r}).")
+        network = network_ports.network_for_server(network_id, credentials.project_id, credentials.is_admin)
+        if network is None:
+            raise BadRequest(f"Network {network_id} could not be found.")
+        if not network.subnets.exists():
+            raise BadRequest(f"Network {network_id} requires a subnet in order to boot instances on.")
+        if fixed_ip is not None:
+            fixed_ip = self.check_fixed_ip(field, network, fixed_ip)
+        return {"network_id": str(network.pk), "port_id": None, "fixed_ip": fixed_ip}
+
+    def check_fixed_ip(self, field, network, fixed_ip):
+        try:
+            fixed_ip = str(ipaddress.ip_address(fixed_ip if isinstance(fixed_ip, str) else ""))
+        except ValueError:
+            raise BadRequest(f"Invalid input for field '{field}.fixed_ip': invalid fixed IP address "
+                             f"({fixed_ip!r}).") from None
+        if self.max_count > 1:
+            raise BadRequest("Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is "
+                             "specified.")
+        refused = network_ports.check_fixed_ip(network, fixed_ip)
+        if refused is not None:
+            if refused.status == 409:
+                raise BadRequest(f"Fixed IP address {fixed_ip} is already in use on network {network.pk}.")
+            raise BadRequest(f"Invalid input for field '{field}.fixed_ip': {fixed_ip} is not in any subnet of "
+                             f"network {network.pk}.")
+        return fixed_ip
+
+    def check_security_groups(self, groups):
         if groups is None:
             return []
         if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("name"), str)
                                                    for g in groups):
             raise BadRequest("Invalid input for field 'security_groups': must be a list of {\"name\": ...}.")
-        return [group["name"] for group in groups]
+        names = list(dict.fromkeys(group["name"] for group in groups))
+        if self.networks != "none":
+            project_id = self.request.auth.project_id
+            missing = network_ports.missing_security_group(project_id, names)
+            if missing is not None:
+                raise BadRequest(f"Security group {missing} not found for project {project_id}.")
+        return names
 
     def check_block_devices(self, mappings):
         if not mappings:
@@ -480,6 +563,9 @@ class ServerActionView(ComputeView):
             if name == "resize":
                 return resize_actions.resize(request, instance, argument)
             return resize_actions.revert_resize(request, instance)
+        if name in interfaces.ACTIONS:
+            check_unlocked(request, instance)
+            return interfaces.ACTIONS[name](request, instance, argument)
         if name == "confirmResize":
             check_unlocked(request, instance)
             return resize_actions.confirm_resize(request, instance)

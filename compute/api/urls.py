@@ -2,8 +2,8 @@
 from django.urls import re_path
 
 from compute.api import (
-    aggregates, flavors, hosts, instance_actions, keypairs, limits, server_groups, server_migrations, servers, usage,
-    versions,
+    aggregates, flavors, hosts, instance_actions, interfaces, keypairs, limits, server_groups, server_migrations,
+    servers, usage, versions,
 )
 
 app_name = "compute"
@@ -50,6 +50,10 @@ urlpatterns = [
     route(f"servers/{SERVER}/action", servers.ServerActionView.as_view()),
     route(f"servers/{SERVER}/remote-consoles", servers.RemoteConsoleView.as_view()),
     route(f"servers/{SERVER}/metadata", servers.MetadataView.as_view()),
+    route(f"servers/{SERVER}/ips", interfaces.IpsView.as_view()),
+    route(f"servers/{SERVER}/ips/{ID.format('label')}", interfaces.IpsNetworkView.as_view()),
+    route(f"servers/{SERVER}/os-interface", interfaces.InterfaceListView.as_view()),
+    route(f"servers/{SERVER}/os-interface/{ID.format('port_id')}", interfaces.InterfaceView.as_view()),
     route(f"servers/{SERVER}/metadata/{ID.format('key')}", servers.MetadataItemView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions", instance_actions.InstanceActionListView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions/{ID.format('request_id')}",

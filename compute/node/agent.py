@@ -22,7 +22,7 @@ from compute.models import (
     ACTIONS, ComputeNode, Instance, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
     finish_action, record_event, set_fault, zone_of_host,
 )
-from compute.node import conf
+from compute.node import conf, networking
 from compute.virt import DomainNotFound, DomainSpec
 from workers import queues
 
@@ -121,13 +121,15 @@ class Node:
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
             disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
-            metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name})
+            metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name},
+            interfaces=networking.interfaces_of(instance.pk))
 
     def remove_instance(self, instance_id):
         """Destroys the domain and deletes the instance's files (and those
         a resize set aside): what a delete or a failed build leaves on this
-        node. Safe to repeat."""
+        node, and its ports' plumbing. Safe to repeat."""
         self.driver.destroy(self.domain_name(instance_id))
+        networking.unplug_instance(self, instance_id)
         shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
         shutil.rmtree(self.aside_dir(instance_id), ignore_errors=True)
 

@@ -19,7 +19,7 @@ from compute.models import (
     ComputeNode, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action,
     instance_flavor_fields, record_event, release_claim,
 )
-from compute.node import conf
+from compute.node import conf, networking
 from compute.virt import VirtError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ def _spawn(node, instance, vm_state):
     it unless the instance is to be stopped. Returns the power state."""
     name = node.domain_name(instance.pk)
     node.driver.destroy(name)  # a half-made domain of an earlier try
+    networking.move_here(node, instance.pk)
     running = vm_state != VmState.STOPPED
     node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT, start=running)
     return PowerState.RUNNING if running else PowerState.SHUTDOWN
@@ -153,4 +154,6 @@ def confirm_resize(node, instance):
     has released the source's claim already)."""
     with record_event(instance, "confirmResize", "compute_confirm_resize", host=node.host):
         shutil.rmtree(node.aside_dir(instance.pk), ignore_errors=True)
+        if instance.host != node.host:  # the ports went with the instance: none of their plumbing stays here
+            networking.unplug_instance(node, instance.pk)
     finish_action(instance, "confirmResize")

@@ -26,8 +26,12 @@ class WrongNode(Exception):
 
 
 def _node(task, host=None):
+    """The node the task is for: the host of its queue (compute.<host> or
+    network.<host>), else `host`."""
     routing_key = (task.request.delivery_info or {}).get("routing_key") or ""
-    host = routing_key.removeprefix("compute.") if routing_key.startswith("compute.") else host
+    for prefix in ("compute.", "network."):
+        if routing_key.startswith(prefix):
+            host = routing_key.removeprefix(prefix)
     node = agent.NODES.get(host)
     if node is None:
         raise WrongNode(f"This worker serves {', '.join(agent.NODES) or 'no node'}, not {host!r}.")
@@ -206,3 +210,23 @@ def vnc_address(self, instance_id):
     node, _instance = _node_and_instance(self, instance_id)
     host, port = node.driver.vnc_address(node.domain_name(instance_id))
     return {"host": host, "port": port}
+
+
+@shared_task(bind=True, name="compute.node.tasks.attach_interface")
+def attach_interface(self, instance_id, port_id):
+    """os-interface attach: the port plugged and hot-plugged into the domain."""
+    from compute.node import networking
+
+    node, instance = _node_and_instance(self, instance_id)
+    networking.hot_plug(node, instance, port_id)
+    return str(port_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.detach_interface")
+def detach_interface(self, instance_id, port_id):
+    """os-interface detach: the NIC out of the domain, the port unplugged."""
+    from compute.node import networking
+
+    node, instance = _node_and_instance(self, instance_id)
+    networking.hot_unplug(node, instance, port_id)
+    return str(port_id)

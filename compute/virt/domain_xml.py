@@ -3,11 +3,11 @@
 Every guest gets: its serial console written (appended) to a file, so the
 console log survives reboots; VNC on the node's management address
 (spec.vnc_listen) with a port libvirt picks, reached only through the
-console proxy; no memory balloon; no network
-interface (networking plugs its own)."""
+console proxy; no memory balloon; a virtio NIC per port, on its
+network's bridge with the port's MAC (spec.interfaces)."""
 import xml.etree.ElementTree as ET
 
-from compute.virt.driver import DomainSpec
+from compute.virt.driver import DomainSpec, Interface
 
 STRATUS_NS = "https://stratus.invalid/xmlns/instance/1.0"
 
@@ -62,6 +62,8 @@ def build(spec: DomainSpec, virt_type: str) -> str:
         _sub(disk, "driver", name="qemu", type=spec.disk_format)
         _sub(disk, "source", file=spec.disk_path)
         _sub(disk, "target", dev="vda", bus="virtio")
+    for interface in spec.interfaces:
+        devices.append(interface_element(interface))
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port=0)
@@ -77,3 +79,17 @@ def build(spec: DomainSpec, virt_type: str) -> str:
         _sub(cdrom, "readonly")
     _sub(devices, "memballoon", model="none")
     return ET.tostring(domain, encoding="unicode")
+
+
+def interface_element(interface: Interface):
+    element = ET.Element("interface", type="bridge")
+    _sub(element, "mac", address=interface.mac)
+    _sub(element, "source", bridge=interface.bridge)
+    _sub(element, "target", dev=interface.tap)
+    _sub(element, "model", type="virtio")
+    return element
+
+
+def interface_xml(interface: Interface) -> str:
+    """The <interface> of one NIC, for a hot-plug."""
+    return ET.tostring(interface_element(interface), encoding="unicode")

@@ -16,6 +16,15 @@ class DomainNotFound(VirtError):
     pass
 
 
+@dataclass(frozen=True)
+class Interface:
+    """A virtio NIC on a bridge: the port's MAC, the tap libvirt makes for
+    it (named by the network agent's rule) and the network's bridge."""
+    mac: str
+    bridge: str
+    tap: str
+
+
 @dataclass
 class DomainSpec:
     """What a guest is made of, independent of the hypervisor's XML."""
@@ -32,6 +41,7 @@ class DomainSpec:
     initrd: Path | None = None
     cmdline: str | None = None
     metadata: dict = field(default_factory=dict)
+    interfaces: list[Interface] = field(default_factory=list)
     # Where the guest's VNC server listens: its node's management address.
     vnc_listen: str = "127.0.0.1"
 
@@ -97,6 +107,16 @@ class ComputeDriver:
         raise NotImplementedError
 
     def vnc_address(self, name: str) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def attach_interface(self, name: str, interface: Interface) -> None:
+        """Plugs the NIC into the domain, running and as defined (hot-plug);
+        nothing if it has it already."""
+        raise NotImplementedError
+
+    def detach_interface(self, name: str, mac: str) -> None:
+        """Unplugs the NIC of `mac`, running and as defined; nothing if the
+        domain has no such NIC."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -245,6 +245,55 @@ class LibvirtDriver(ComputeDriver):
             raise VirtError(f"{name} has no VNC server (is it running?)")
         return graphics.get("listen") or "127.0.0.1", int(graphics.get("port"))
 
+    # -- NICs ---------------------------------------------------------
+
+    def interface_macs(self, name, inactive=False):
+        """The MACs of the domain's NICs (as it runs, or as defined)."""
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        root = ET.fromstring(self._call(self._domain(name).XMLDesc, flags))
+        return [mac.get("address") for mac in root.findall("devices/interface/mac")]
+
+    def attach_interface(self, name, interface):
+        dom = self._domain(name)
+        if interface.mac in self.interface_macs(name) and interface.mac in self.interface_macs(name, inactive=True):
+            return
+        self._change_device(dom, domain_xml.interface_xml(interface), attach=True)
+
+    def detach_interface(self, name, mac):
+        dom = self._domain(name)
+        root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
+        for element in root.findall("devices/interface"):
+            found = element.find("mac")
+            if found is not None and found.get("address") == mac:
+                self._change_device(dom, ET.tostring(element, encoding="unicode"), attach=False)
+                return
+
+    def _change_device(self, dom, device_xml, attach):
+        """Hot-plugs (or unplugs) a device into the running domain and its
+        definition. libvirt's test driver has no hot-plug: there the
+        definition is changed (what the next start of the domain gets)."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        try:
+            (dom.attachDeviceFlags if attach else dom.detachDeviceFlags)(device_xml, flags)
+            return
+        except libvirt.libvirtError as error:
+            if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise VirtError(f"cannot {'attach' if attach else 'detach'} a device of {dom.name()}: "
+                                f"{error}") from error
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        devices = root.find("devices")
+        device = ET.fromstring(device_xml)
+        mac = device.find("mac").get("address")
+        for element in devices.findall("interface"):
+            found = element.find("mac")
+            if found is not None and found.get("address") == mac:
+                devices.remove(element)
+        if attach:
+            devices.append(device)
+        self._call(self.conn.defineXML, ET.tostring(root, encoding="unicode"))
+
     # -- helpers ------------------------------------------------------
 
     def _call(self, method, *args):

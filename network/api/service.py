@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest
 from cloud.views import ApiView
-from network import conf, errors, quotas
+from network import conf, errors, quotas, topology
 from network.api.base import as_uuid
 from network.models import IPAllocation, Network, Quota
 
@@ -163,3 +163,24 @@ class IpAvailabilityView(IpAvailabilityMixin, ApiView):
 def _is_uuid(value):
     return as_uuid(value, "network_id") is not None
 
+
+
+class AutoAllocatedTopologyView(ApiView):
+    """GET /v2.0/auto-allocated-topology/{project}: the project's network,
+    made (with subnet and router) on first use; `fields=dry-run` only
+    checks that it could be. DELETE removes it."""
+
+    policy = {"get": own_or_admin, "delete": own_or_admin}
+
+    def get(self, request, project_id):
+        if "dry-run" in request.query_params.getlist("fields"):
+            if topology.existing(project_id) is None:
+                topology.check_requirements()
+            return Response({"auto_allocated_topology": {"dry-run": "dry-run=pass"}})
+        network = topology.get_or_create(project_id)
+        return Response({"auto_allocated_topology": {"id": str(network.pk), "tenant_id": project_id,
+                                                     "project_id": project_id}})
+
+    def delete(self, request, project_id):
+        topology.delete(project_id)
+        return Response(status=204)

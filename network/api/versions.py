@@ -43,6 +43,7 @@ EXTENSIONS = [
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("agent", "agent", "The agent management extension."),
+    ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
 ]
 
 

@@ -61,6 +61,7 @@ def upload_image(api, token, tmp_path, virtual_size):
 def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id, tmp_path):
     token = tokens["demo"]
     before = count_servers(api, token)
+    no_such_network = str(uuid.uuid4())
     cases = [
         ({"flavorRef": "no-such-flavor"}, "Flavor no-such-flavor could not be found"),
         ({"imageRef": "00000000-0000-0000-0000-000000000000"},
@@ -70,7 +71,8 @@ def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id, tm
         ({"min_count": 3, "max_count": 2}, "min_count"),
         ({"key_name": "no-such-key"}, "key_name"),
         ({"metadata": {"k": 5}}, "metadata"),
-        ({"networks": [{"uuid": str(uuid.uuid4())}]}, "'networks'"),
+        ({"networks": [{"uuid": no_such_network}]}, f"Network {no_such_network} could not be found."),
+        ({"networks": [{"port": no_such_network}]}, f"Port id {no_such_network} could not be found."),
         ({"availability_zone": "atlantis"}, "atlantis"),
     ]
     for extra, expected in cases:

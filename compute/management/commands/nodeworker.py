@@ -1,5 +1,5 @@
 """Runs a node worker: the agent and a Celery worker consuming
-compute.<host> for one real node, or for N simulated ones in one process.
+compute.<host> and network.<host> for one real node, or for N simulated ones in one process.
 
     manage.py nodeworker                                  # this host, qemu:///system
     manage.py nodeworker --host node1 --uri qemu:///system
@@ -46,7 +46,9 @@ class Command(BaseCommand):
             raise CommandError("--simulate needs at least 1 node")
         nodes = self.simulated_nodes(prefix, simulate, my_ip) if simulate else [
             agent.Node(host, get_driver(uri, instances_dir=conf.NODES_DIR / host), my_ip=my_ip)]
-        broker.requeue_unacknowledged([queues.compute(node.host) for node in nodes])
+        # Each node's compute.<host> and network.<host> queues.
+        node_queues = [queue for node in nodes for queue in (queues.compute(node.host), queues.network(node.host))]
+        broker.requeue_unacknowledged(node_queues)
         for node in nodes:
             node.start()
             agent.NODES[node.host] = node
@@ -61,7 +63,7 @@ class Command(BaseCommand):
         worker_name = f"node@{prefix if simulate else host}"
         try:
             app.worker_main([
-                "worker", "--queues", ",".join(queues.compute(node.host) for node in nodes),
+                "worker", "--queues", ",".join(node_queues),
                 "--hostname", worker_name, "--pool", "threads",
                 "--concurrency", str(concurrency or (8 if simulate else 4)),
                 "--without-gossip", "--without-mingle", "--loglevel", loglevel,
