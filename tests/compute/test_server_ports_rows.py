@@ -15,6 +15,7 @@ from compute import conf, networking, tasks
 from compute.models import Instance, TaskState, VmState
 from network import ipam, ports
 from network.models import Port, Subnet
+from tests.compute.pipeline import upload_tiny_image
 
 pytestmark = pytest.mark.live
 
@@ -88,3 +89,44 @@ def test_the_reconcilers_local_delete_deletes_made_ports_and_gives_back_the_user
     assert not Port.objects.filter(pk=made.pk).exists()
     given_back = Port.objects.get(pk=users.pk)
     assert (given_back.device_id, given_back.binding_host_id, given_back.status) == ("", "", "DOWN")
+
+
+@pytest.fixture
+def lone_project(cloud):
+    """A project of its own and a member's token for it."""
+    name = f"lone-{uuid.uuid4().hex[:6]}"
+    project = cloud.openstack("project", "create", name, "-f", "json")
+    cloud.openstack("user", "create", "--password", "s3cret-pw", "--project", name, name, "-f", "json")
+    cloud.openstack("role", "add", "--project", name, "--user", name, "member")
+    token = cloud.openstack("--os-username", name, "--os-password", "s3cret-pw", "--os-project-name", name,
+                            "token", "issue", "-f", "json")["id"]
+    return project["id"], token
+
+
+@pytest.mark.django_db
+def test_a_create_naming_no_network_uses_the_projects_one_network_as_nova_does(cloud, lone_project, tmp_path):
+    project_id, token = lone_project
+    client = Client()
+    body = {"server": {"name": "lone", "flavorRef": "42", "imageRef": upload_tiny_image(cloud, tmp_path)}}
+
+    def create(version, **extra):
+        return client.post("/compute/v2.1/servers", {"server": {**body["server"], **extra}},
+                           content_type="application/json", HTTP_X_AUTH_TOKEN=token,
+                           HTTP_OPENSTACK_API_VERSION=f"compute {version}")
+
+    response = create("2.1")
+    assert response.status_code == 202, response.content
+    assert Instance.objects.get(pk=response.json()["server"]["id"]).request_spec["networks"] == "none"
+
+    only = network_with_subnet(project_id)
+    for version, extra in (("2.1", {}), ("2.37", {"networks": "auto"})):
+        response = create(version, **extra)
+        assert response.status_code == 202, response.content
+        spec = Instance.objects.get(pk=response.json()["server"]["id"]).request_spec
+        assert spec["networks"] == [{"network_id": str(only.pk), "port_id": None, "fixed_ip": None}]
+
+    network_with_subnet(project_id)
+    for version, extra in (("2.1", {}), ("2.37", {"networks": "auto"})):
+        response = create(version, **extra)
+        assert response.status_code == 409, response.content
+        assert response.json()["conflictingRequest"]["message"].startswith("More than one possible network found.")
