@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from network.agent import resources
+
 
 def new_id():
     return uuid.uuid4()
@@ -126,13 +128,7 @@ class Port(NetworkResource):
         if not self.binding_host_id:
             return {}
         return {"connectivity": "l2", "port_filter": True,
-                "bridge_name": bridge_name(self.network_id)}
-
-
-def bridge_name(network_id):
-    """The Linux bridge that carries a network on every node (15 characters
-    at most, as the kernel allows)."""
-    return f"brq{str(network_id)[:11]}"
+                "bridge_name": resources.bridge_name(str(self.network_id))}
 
 
 class IPAllocation(models.Model):

@@ -26,12 +26,13 @@ import threading
 import uuid
 from collections import defaultdict
 
-from django.db import transaction
+from django.conf import settings
+from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from network import changes, conf, ports as port_rows
-from network.agent import bridges, dhcp, firewall, iplib, resources, routers
+from network.agent import bridges, dhcp, firewall, iplib, metadata_proxy, resources, routers
 from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, Subnet
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class NodeAgent:
                     .prefetch_related("fixed_ips", "security_groups__rules"))
         if network is None or not here:
             gone = resources.Network(id=str(network_id))
-            dhcp.disable(self.kernel, gone)
+            self.disable_dhcp(gone)
             bridges.delete_network(self.kernel, gone)
             return
         resource = self.network_resource(network)
@@ -352,7 +353,7 @@ class NodeAgent:
                     log.error("%s: port %s keeps its previous rules: %s", self.host, port.pk, error)
         dhcp_port = next((port for port in here if port.device_owner == port_rows.DHCP), None)
         if dhcp_port is None:
-            dhcp.disable(self.kernel, resource)
+            self.disable_dhcp(resource)
         else:
             self.sync_dhcp(network, resource, dhcp_port)
 
@@ -395,9 +396,20 @@ class NodeAgent:
             device_owner__in=(port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP)).prefetch_related("fixed_ips")
         entries = [port_resource(port, ()) for port in others]
         if not any(s.enable_dhcp for s in subnets):
-            dhcp.disable(self.kernel, resource)
+            self.disable_dhcp(resource)
             return
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
+        # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
+        # classless route): the metadata proxy listens in that namespace.
+        try:
+            metadata_proxy.start(dhcp.namespace_name(resource), resource.id, settings.METADATA_URL)
+        except OSError as error:
+            log.error("%s: no metadata proxy for network %s: %s", self.host, resource.id, error)
+
+    def disable_dhcp(self, resource):
+        # The proxy's socket would keep the namespace alive.
+        metadata_proxy.stop(resource.id)
+        dhcp.disable(self.kernel, resource)
 
     # -- routers ------------------------------------------------------------
 
@@ -488,9 +500,28 @@ def serve(host, kernel, **options):
     return agent
 
 
+def keep_reporting(agents, interval, stopping):
+    """Heartbeats of `agents` every `interval` seconds until `stopping` is
+    set, in a daemon thread (the network agent's and the node worker's)."""
+    def beat():
+        while not stopping.wait(interval):
+            for agent in agents:
+                try:
+                    agent.heartbeat()
+                except Exception:  # noqa: BLE001  (the next beat tries again)
+                    log.exception("%s: heartbeat failed", agent.host)
+            close_old_connections()
+
+    thread = threading.Thread(target=beat, name="network-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve_simulated(hosts):
-    """Agents for simulated nodes: no kernel objects, ports only reported."""
+    """Agents for simulated nodes: no kernel objects, ports only reported.
+    Returns them."""
     for host in hosts:
         AGENTS[host] = NodeAgent(host, resources.Host(), dhcp=False, l3=False, simulated=True)
         AGENTS[host].start()
+    return [AGENTS[host] for host in hosts]
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from network.agent import resources
 from network.models import Network, Port
 from tests.network.conftest import neutron_error, unique
 
@@ -173,7 +174,8 @@ def test_port_attributes(admin):
     assert len(port["security_groups"]) == 1  # the project's default group
     bound = admin.put(f"ports/{port['id']}", {"port": {"binding:host_id": "node-1"}}).json()["port"]
     assert bound["binding:host_id"] == "node-1" and bound["binding:vif_type"] == "bridge"
-    assert bound["binding:vif_details"]["bridge_name"].startswith("brq")
+    # The bridge the node agent plugs the port into.
+    assert bound["binding:vif_details"]["bridge_name"] == resources.bridge_name(bound["network_id"])
     assert bound["revision_number"] == port["revision_number"] + 1
     by_address = admin.port(network, fixed_ips=[{"ip_address": "10.70.0.34"}])
     assert by_address["fixed_ips"][0]["subnet_id"] == subnet["id"]

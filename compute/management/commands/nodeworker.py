@@ -11,6 +11,7 @@ capacity of STRATUS_SIMULATED_VCPUS / _MEMORY_MB / _DISK_GB. The worker
 runs a threads pool, so every task for a node uses that node's one
 connection and sees its domains."""
 import logging
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,8 @@ from django.core.management.base import BaseCommand, CommandError
 from compute.node import agent, conf
 from compute.virt import get_driver
 from compute.virt.libvirt_driver import write_simulated_node
+from network import conf as network_conf
+from network.agent import node as network_agent
 from workers import broker, queues
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,19 @@ class Command(BaseCommand):
                           f"domain type {nodes[0].driver.virt_type})")
         background = agent.Agent(nodes)
         background.start()
+        # The node's network agent serves its network.<host> queue in this
+        # worker (bridges, VXLAN, DHCP, rules, routers; or, for simulated
+        # nodes, ports only reported), with its own heartbeats.
+        if simulate:
+            network_agents = network_agent.serve_simulated([node.host for node in nodes])
+        else:
+            host = nodes[0].host
+            kernel = network_agent.kernel_host(local_ip=network_conf.TUNNEL_IP,
+                                               state_dir=network_conf.AGENT_STATE_DIR / host)
+            network_agents = [network_agent.serve(host, kernel,
+                                                  physical_interfaces=network_conf.PHYSICAL_INTERFACE_MAPPINGS)]
+        reporting_stopped = threading.Event()
+        network_agent.keep_reporting(network_agents, network_conf.AGENT_REPORT_INTERVAL, reporting_stopped)
 
         from workers.celery import app
 
@@ -69,6 +85,7 @@ class Command(BaseCommand):
                 "--without-gossip", "--without-mingle", "--loglevel", loglevel,
             ])
         finally:
+            reporting_stopped.set()
             background.stop()
             for node in nodes:
                 node.driver.close()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from network import conf
 from network.agent import node
@@ -55,18 +54,7 @@ class Command(BaseCommand):
                            report_interval=report_interval)
         self.stdout.write(f"network agent of {host}: {', '.join(agent.agent_types())}")
         stopping = threading.Event()
-
-        def heartbeats():
-            while not stopping.wait(report_interval):
-                try:
-                    agent.heartbeat()
-                except Exception:  # noqa: BLE001  (the next beat tries again)
-                    log.exception("%s: heartbeat failed", host)
-                finally:
-                    close_old_connections()
-
-        beating = threading.Thread(target=heartbeats, name="network-heartbeat", daemon=True)
-        beating.start()
+        node.keep_reporting([agent], report_interval, stopping)
         from workers.celery import app
 
         try:
