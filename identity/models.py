@@ -241,6 +241,26 @@ class ApplicationCredential(models.Model):
         return self.name
 
 
+class Credential(models.Model):
+    """A secret kept for a user (Keystone's /v3/credentials). The blob is the
+    client's text; an `ec2` credential's blob is JSON holding its access and
+    secret keys, its id is derived from the access key and it belongs to a
+    project (identity.credentials owns those rules)."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credentials")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="credentials")
+    type = models.CharField(max_length=255)
+    blob = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.type} credential of {self.user_id}"
+
+
 class RevocationEvent(models.Model):
     """Tokens issued before `issued_before` that match every attribute set
     here are revoked. Events older than the longest token life are purged."""

@@ -15,7 +15,8 @@ WORKSPACE=$VAR_DIR/tempest
 REGEX=${CONFORMANCE_REGEX:-'^tempest\.api\.(identity|compute|image|network)\.'}
 CONCURRENCY=${CONFORMANCE_CONCURRENCY:-2}
 
-if [ ! -x "$TEMPEST_VENV/bin/tempest" ] || ! "$TEMPEST_VENV/bin/pip" show tempest 2>/dev/null | grep -qx "Version: $TEMPEST_VERSION"; then
+installed=$("$TEMPEST_VENV/bin/pip" show tempest 2>/dev/null || true)
+if ! grep -qx "Version: $TEMPEST_VERSION" <<<"$installed"; then
   echo "==> installing tempest $TEMPEST_VERSION in $TEMPEST_VENV"
   python3 -m venv "$TEMPEST_VENV"
   "$TEMPEST_VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION"

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from identity.models import (
-    DEFAULT_DOMAIN_ID, ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, Service, User,
+    DEFAULT_DOMAIN_ID, ApplicationCredential, Credential, Domain, Endpoint, Group, Project, Region, Role, Service, User,
 )
 from identity.passwords import hash_secret
 
@@ -236,3 +236,27 @@ class ApplicationCredentialSerializer(IdentitySerializer):
         request = self.context["request"]
         path = reverse("identity:application-credential-detail", args=[obj.user_id, obj.pk])
         return {"self": request.build_absolute_uri(path)}
+
+
+class CredentialSerializer(IdentitySerializer):
+    """A credential as Keystone shows it; what is written is checked by
+    CredentialBodySerializer and identity.credentials."""
+
+    route = "identity:credential-detail"
+    user_id = serializers.CharField(read_only=True)
+    project_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Credential
+        fields = ["id", "type", "blob", "user_id", "project_id", "links"]
+        read_only_fields = fields
+
+
+class CredentialBodySerializer(serializers.Serializer):
+    """Keystone's credential schema: blob, type and user_id required on
+    create, project_id optional (identity.credentials requires it for ec2)."""
+
+    blob = serializers.CharField(trim_whitespace=False)
+    type = serializers.CharField(max_length=255, trim_whitespace=False)
+    user_id = serializers.CharField(max_length=64)
+    project_id = serializers.CharField(max_length=64, required=False, allow_null=True)

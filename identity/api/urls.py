@@ -14,6 +14,7 @@ router.register("v3/roles", views.RoleViewSet, basename="role")
 router.register("v3/regions", views.RegionViewSet, basename="region")
 router.register("v3/services", views.ServiceViewSet, basename="service")
 router.register("v3/endpoints", views.EndpointViewSet, basename="endpoint")
+router.register("v3/credentials", views.CredentialViewSet, basename="credential")
 router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.ApplicationCredentialViewSet,
                 basename="application-credential")
 
@@ -37,5 +38,8 @@ urlpatterns = [
     re_path(r"^v3/OS-INHERIT/(?P<target_kind>domains)/(?P<target_id>[^/]+)/(?P<actor_kind>users|groups)/"
             r"(?P<actor_id>[^/]+)/roles/(?P<role_id>[^/]+)/inherited_to_projects/?$",
             views.GrantView.as_view(inherited=True)),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/?$", views.Ec2CredentialListView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",
+            views.Ec2CredentialView.as_view()),
     re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
 ] + router.urls

@@ -1,8 +1,9 @@
 """Keystone's resources: domains, projects, users, groups, roles, role
 assignments, regions, services, endpoints, application credentials."""
+import json
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 from rest_framework import serializers, status
@@ -12,13 +13,15 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
-from identity import assignments
+from cloud.policy import DENIED
+from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    ApplicationCredentialSerializer, CredentialBodySerializer, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
-    ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, RoleAssignment, Service, User,
+    ApplicationCredential, Credential, Domain, Endpoint, Group, Project, Region, Role, RoleAssignment, Service, User,
+    new_id,
 )
 from identity.passwords import check_secret, hash_secret
 
@@ -425,3 +428,138 @@ class ApplicationCredentialViewSet(ResourceViewSet):
                                  f"{ref.get('name') or ref.get('id')} in this project.")
             chosen.append(role)
         return chosen
+
+
+# ---------------------------------------------------------------- credentials
+
+def _found(model, kind, pk):
+    obj = model.objects.filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"Could not find {kind}: {pk}.")
+    return obj
+
+
+def _bound_ec2_blob(request, blob):
+    """An ec2 blob made with an application credential's token remembers it,
+    as Keystone's does, so what the keys later authenticate stays bound to it."""
+    if request.auth.application_credential_id:
+        blob["app_cred_id"] = request.auth.application_credential_id
+    return blob
+
+
+class CredentialViewSet(ResourceViewSet):
+    """/v3/credentials: an admin's for every user, anyone else's own only
+    (another user's credential reads as 404)."""
+
+    serializer_class = CredentialSerializer
+    member_name, collection_name = "credential", "credentials"
+    filters = {"user_id": "user_id", "type": "type"}
+    policy = {"list": "any", "retrieve": "any", "create": "any", "partial_update": "any", "destroy": "any"}
+
+    def get_queryset(self):
+        if self.request.auth.is_admin:
+            return Credential.objects.all()
+        return Credential.objects.filter(user_id=self.request.auth.user_id)
+
+    def create(self, request, *args, **kwargs):
+        body = CredentialBodySerializer(data=self.request_body())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if not request.auth.is_admin and data["user_id"] != request.auth.user_id:
+            raise Forbidden(DENIED)
+        user = _found(User, "user", data["user_id"])
+        project = _found(Project, "project", data["project_id"]) if data.get("project_id") else None
+        blob, pk = data["blob"], new_id()
+        if credential_rules.is_ec2(data["type"]):
+            if project is None:
+                raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
+            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob))
+            blob, pk = json.dumps(parsed), credential_rules.ec2_id(parsed["access"])
+        try:
+            with transaction.atomic():
+                credential = Credential.objects.create(id=pk, user=user, project=project, type=data["type"],
+                                                       blob=blob)
+        except IntegrityError:
+            raise Conflict(f"Conflict occurred attempting to store credential - Duplicate ID, {pk}.")
+        return self.envelope(self.get_serializer(credential).data, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        credential = self.get_object()
+        body = CredentialBodySerializer(data=self.request_body(), partial=True)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if "user_id" in data and data["user_id"] != credential.user_id:
+            if not request.auth.is_admin:
+                raise Forbidden("Only an administrator can give a credential to another user.")
+            credential.user = _found(User, "user", data["user_id"])
+        if "project_id" in data:
+            credential.project = _found(Project, "project", data["project_id"]) if data["project_id"] else None
+        new_type, new_blob = data.get("type", credential.type), data.get("blob", credential.blob)
+        if credential_rules.is_ec2(new_type):
+            if credential.project is None:
+                raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
+            if credential_rules.is_ec2(credential.type):
+                credential_rules.check_ec2_update(credential.blob, new_blob)
+            else:
+                credential_rules.ec2_blob(new_blob)
+        credential.type, credential.blob = new_type, new_blob
+        credential.save()
+        return self.envelope(self.get_serializer(credential).data)
+
+
+def ec2_credential_body(request, credential):
+    """A credential as /v3/users/{id}/credentials/OS-EC2 shows it."""
+    blob = json.loads(credential.blob)
+    body = {"user_id": credential.user_id, "tenant_id": credential.project_id, "access": blob.get("access"),
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id")}
+    for key in ("app_cred_id", "access_token_id"):
+        if key in blob:
+            body[key] = blob[key]
+    path = f"/identity/v3/users/{credential.user_id}/credentials/OS-EC2/{body['access']}"
+    body["links"] = {"self": request.build_absolute_uri(path)}
+    return body
+
+
+class Ec2CredentialListView(ApiView):
+    """GET/POST /v3/users/{user_id}/credentials/OS-EC2: a user's own (or an
+    admin's for anyone) ec2 keys for a project."""
+
+    policy = {"get": is_self, "post": is_self}
+
+    def get(self, request, user_id):
+        _found(User, "user", user_id)
+        rows = Credential.objects.filter(user_id=user_id, type=credential_rules.EC2)
+        return Response({"credentials": [ec2_credential_body(request, row) for row in rows],
+                         "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
+
+    def post(self, request, user_id):
+        user = _found(User, "user", user_id)
+        body = request.data if isinstance(request.data, dict) else None
+        if body is None or not isinstance(body.get("tenant_id"), str) or not body["tenant_id"]:
+            raise BadRequest("Invalid input for field 'tenant_id': expected the id of a project.")
+        project = _found(Project, "project", body["tenant_id"])
+        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob())
+        credential = Credential.objects.create(id=credential_rules.ec2_id(blob["access"]), user=user,
+                                               project=project, type=credential_rules.EC2, blob=json.dumps(blob))
+        return Response({"credential": ec2_credential_body(request, credential)}, status=status.HTTP_201_CREATED)
+
+
+class Ec2CredentialView(ApiView):
+    """GET/DELETE /v3/users/{user_id}/credentials/OS-EC2/{access}."""
+
+    policy = {"get": is_self, "delete": is_self}
+
+    def _credential(self, user_id, access):
+        _found(User, "user", user_id)
+        credential_id = credential_rules.ec2_id(access)
+        credential = Credential.objects.filter(id=credential_id, user_id=user_id, type=credential_rules.EC2).first()
+        if credential is None:
+            raise NotFound(f"Could not find credential: {credential_id}.")
+        return credential
+
+    def get(self, request, user_id, access):
+        return Response({"credential": ec2_credential_body(request, self._credential(user_id, access))})
+
+    def delete(self, request, user_id, access):
+        self._credential(user_id, access).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
