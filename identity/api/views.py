@@ -337,7 +337,17 @@ class RegionViewSet(ResourceViewSet):
     serializer_class = RegionSerializer
     member_name, collection_name = "region", "regions"
     filters = {"parent_region_id": "parent_region_id"}
-    policy = {"list": "any", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+    policy = {"list": "any", "retrieve": "any", "create": "admin", "update": "admin", "partial_update": "admin",
+              "destroy": "admin"}
+
+    def update(self, request, *args, **kwargs):
+        """PUT /v3/regions/{id}: Keystone's create with the id the caller chose."""
+        body = {**self.request_body(), "id": kwargs["pk"]}
+        if Region.objects.filter(id=kwargs["pk"]).exists():
+            raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {kwargs['pk']}.")
+        serializer = self.get_serializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        return self.envelope(self.get_serializer(self.save(serializer)).data, status.HTTP_201_CREATED)
 
     def perform_destroy(self, region):
         if region.children.exists() or region.endpoints.exists():
