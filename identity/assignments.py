@@ -11,7 +11,8 @@ def _actor(user):
 
 
 def roles_on_project(user, project):
-    targets = Q(project=project) | Q(domain_id=project.domain_id, inherited=True)
+    # A grant inherited to a project's subtree acts on the projects below it, not on it.
+    targets = Q(project=project, inherited=False) | Q(domain_id=project.domain_id, inherited=True)
     ancestors = project.ancestor_ids()
     if ancestors:
         targets |= Q(project_id__in=ancestors, inherited=True)
@@ -31,9 +32,14 @@ def roles_on_system(user):
 
 def projects_of(user):
     """Enabled projects the user holds any role on."""
-    direct = RoleAssignment.objects.filter(_actor(user), project__isnull=False).values("project_id")
+    direct = RoleAssignment.objects.filter(_actor(user), project__isnull=False, inherited=False).values("project_id")
     inherited_domains = RoleAssignment.objects.filter(_actor(user), domain__isnull=False, inherited=True).values("domain_id")
-    return Project.objects.filter(Q(id__in=direct) | Q(domain_id__in=inherited_domains)).select_related("domain").distinct()
+    subtrees = [project_id for project in Project.objects.filter(
+                    id__in=RoleAssignment.objects.filter(_actor(user), project__isnull=False, inherited=True)
+                    .values("project_id"))
+                for project_id in project.descendant_ids()]
+    return Project.objects.filter(Q(id__in=direct) | Q(domain_id__in=inherited_domains) | Q(id__in=subtrees)) \
+        .select_related("domain").distinct()
 
 
 def domains_of(user):

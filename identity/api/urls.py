@@ -35,8 +35,8 @@ urlpatterns = [
     re_path(rf"^v3/{GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
     re_path(rf"^v3/{SYSTEM_GRANT}/?$", views.GrantListView.as_view()),
     re_path(rf"^v3/{SYSTEM_GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
-    re_path(r"^v3/OS-INHERIT/(?P<target_kind>domains)/(?P<target_id>[^/]+)/(?P<actor_kind>users|groups)/"
-            r"(?P<actor_id>[^/]+)/roles/(?P<role_id>[^/]+)/inherited_to_projects/?$",
+    re_path(rf"^v3/OS-INHERIT/{GRANT}/inherited_to_projects/?$", views.GrantListView.as_view(inherited=True)),
+    re_path(rf"^v3/OS-INHERIT/{GRANT}/(?P<role_id>[^/]+)/inherited_to_projects/?$",
             views.GrantView.as_view(inherited=True)),
     re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/?$", views.Ec2CredentialListView.as_view()),
     re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",

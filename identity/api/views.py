@@ -236,6 +236,7 @@ class GrantListView(ApiView):
     """GET /v3/{projects|domains}/{t}/{users|groups}/{a}/roles"""
 
     policy = {"get": "admin"}
+    inherited = False  # the OS-INHERIT list: grants inherited by the target's projects
 
     def get(self, request, target_kind, actor_kind, actor_id, target_id=None):
         if target_kind == SYSTEM_TARGET:
@@ -244,7 +245,7 @@ class GrantListView(ApiView):
             target = {f"{TARGETS[target_kind][1]}_id": target_id}
         actor_field = ACTORS[actor_kind][1]
         role_ids = RoleAssignment.objects.filter(
-            **target, **{f"{actor_field}_id": actor_id, "inherited": False}).values("role_id")
+            **target, **{f"{actor_field}_id": actor_id, "inherited": self.inherited}).values("role_id")
         roles = Role.objects.filter(id__in=role_ids)
         data = RoleSerializer(roles, many=True, context={"request": request}).data
         return Response({"roles": data, "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
@@ -260,17 +261,28 @@ class RoleAssignmentListView(ApiView):
         params = request.query_params
         rows = RoleAssignment.objects.select_related(
             "role", "user__domain", "group__domain", "project__domain", "domain").order_by("id")
-        for param, lookup in (("role.id", "role_id"), ("scope.project.id", "project_id"),
-                              ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
+        effective = "effective" in params
+        for param, lookup in (("role.id", "role_id"), ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
             if param in params:
                 rows = rows.filter(**{lookup: params[param]})
+        scoped_project = None
+        if "scope.project.id" in params:
+            scoped_project = Project.objects.select_related("domain").filter(id=params["scope.project.id"]).first()
+            targets = Q(project_id=params["scope.project.id"])
+            if effective and scoped_project is not None:
+                # What the project inherits from its domain and its ancestors.
+                targets = (Q(project_id=scoped_project.id, inherited=False)
+                           | Q(domain_id=scoped_project.domain_id, inherited=True)
+                           | Q(project_id__in=scoped_project.ancestor_ids(), inherited=True))
+            rows = rows.filter(targets)
+        if effective and "scope.domain.id" in params:
+            rows = rows.filter(inherited=False)  # those act on the domain's projects, not on it
         if "scope.system" in params:
             if params["scope.system"] != "all":
                 raise BadRequest("Invalid input for field 'scope.system': the only system is 'all'.")
             rows = rows.filter(system=True)
         if "scope.OS-INHERIT:inherited_to" in params:
             rows = rows.filter(inherited=True)
-        effective = "effective" in params
         include_names = "include_names" in params and params["include_names"].lower() not in FALSE_VALUES
         user_id = params.get("user.id")
         if user_id and not effective:
@@ -287,13 +299,19 @@ class RoleAssignmentListView(ApiView):
 
         assignments_out = []
         for row in rows:
-            if effective and row.group_id:
-                members = [the_user] if user_id else row.group.users.all()
-                for member in members:
-                    assignments_out.append(self._render(request, row, user=member, include_names=include_names,
-                                                        via_group=row.group))
-            else:
-                assignments_out.append(self._render(request, row, user=row.user, include_names=include_names))
+            # Effective, an inherited grant is a grant on each project that inherits it.
+            on_projects = [None]
+            if effective and row.inherited:
+                on_projects = [scoped_project] if scoped_project is not None else self._inheriting_projects(row)
+            for on_project in on_projects:
+                if effective and row.group_id:
+                    members = [the_user] if user_id else row.group.users.all()
+                    for member in members:
+                        assignments_out.append(self._render(request, row, user=member, include_names=include_names,
+                                                            via_group=row.group, on_project=on_project))
+                else:
+                    assignments_out.append(self._render(request, row, user=row.user, include_names=include_names,
+                                                        on_project=on_project))
         return Response({"role_assignments": assignments_out,
                          "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
 
@@ -305,13 +323,23 @@ class RoleAssignmentListView(ApiView):
                 ref["domain"] = {"id": obj.domain_id, "name": obj.domain.name}
         return ref
 
-    def _render(self, request, row, user, include_names, via_group=None):
+    @staticmethod
+    def _inheriting_projects(row):
+        projects = Project.objects.select_related("domain").order_by("id")
+        if row.domain_id:
+            return list(projects.filter(domain_id=row.domain_id))
+        return list(projects.filter(id__in=row.project.descendant_ids()))
+
+    def _render(self, request, row, user, include_names, via_group=None, on_project=None):
         out = {"role": self._named(row.role, include_names, with_domain=False)}
         if user is not None:
             out["user"] = self._named(user, include_names)
         else:
             out["group"] = self._named(row.group, include_names)
-        if row.system:
+        if on_project is not None:
+            out["scope"] = {"project": self._named(on_project, include_names)}
+            target = f"{'domains/' + row.domain_id if row.domain_id else 'projects/' + row.project_id}"
+        elif row.system:
             out["scope"] = {"system": {"all": True}}
             target = "system"
         elif row.project_id:
@@ -320,10 +348,13 @@ class RoleAssignmentListView(ApiView):
         else:
             out["scope"] = {"domain": self._named(row.domain, include_names, with_domain=False)}
             target = f"domains/{row.domain_id}"
-        if row.inherited:
-            out["scope"]["OS-INHERIT:inherited_to"] = "projects"
         actor = f"users/{row.user_id}" if row.user_id else f"groups/{row.group_id}"
-        out["links"] = {"assignment": request.build_absolute_uri(f"/identity/v3/{target}/{actor}/roles/{row.role_id}")}
+        path = f"/identity/v3/{target}/{actor}/roles/{row.role_id}"
+        if row.inherited:
+            path = f"/identity/v3/OS-INHERIT/{target}/{actor}/roles/{row.role_id}/inherited_to_projects"
+            if on_project is None:
+                out["scope"]["OS-INHERIT:inherited_to"] = "projects"
+        out["links"] = {"assignment": request.build_absolute_uri(path)}
         if via_group is not None:
             out["links"]["membership"] = request.build_absolute_uri(
                 f"/identity/v3/groups/{via_group.id}/users/{user.id}")
