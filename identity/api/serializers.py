@@ -79,6 +79,23 @@ class ReferenceField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+MAX_TAGS = 80  # Keystone's limit of tags per project
+
+
+def checked_tags(tags):
+    """A project's tags as Keystone takes them: at most 80 strings of 1 to
+    255 characters without '/' or ',' (they would not survive the URL of
+    one tag or a ?tags= filter); repeats count once."""
+    if not isinstance(tags, list):
+        raise serializers.ValidationError("Expected a list of tags.")
+    if len(tags) > MAX_TAGS:
+        raise serializers.ValidationError(f"A project has at most {MAX_TAGS} tags.")
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= 255 or "/" in tag or "," in tag:
+            raise serializers.ValidationError(f"{tag!r} is not a tag: 1 to 255 characters, without '/' or ','.")
+    return list(dict.fromkeys(tags))
+
+
 def domain_field():
     return ReferenceField("domain", source="domain", queryset=Domain.objects.all(), default=default_domain)
 
@@ -107,7 +124,7 @@ class ProjectSerializer(IdentitySerializer):
     domain_id = domain_field()
     parent_id = ReferenceField("project", source="parent", queryset=Project.objects.all(), required=False,
                                allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    tags = serializers.JSONField(required=False)
     is_domain = serializers.SerializerMethodField()
     options = serializers.SerializerMethodField()
 
@@ -128,6 +145,9 @@ class ProjectSerializer(IdentitySerializer):
         # Keystone shows a top-level project's parent as its domain.
         data["parent_id"] = data["parent_id"] or instance.domain_id
         return data
+
+    def validate_tags(self, tags):
+        return checked_tags(tags)
 
     def validate(self, attrs):
         parent = attrs.get("parent")

@@ -10,13 +10,13 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, describe_validation_error
 from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from cloud.policy import DENIED
 from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, CredentialBodySerializer, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    ApplicationCredentialSerializer, CredentialBodySerializer, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
@@ -53,7 +53,9 @@ class ProjectViewSet(ResourceViewSet):
     member_name, collection_name = "project", "projects"
     filters = {"name": "name", "domain_id": "domain_id", "parent_id": "parent_id",
                "enabled": ("enabled", parse_bool)}
-    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin",
+              "tags": lambda request, view: request.method == "GET", "tag": lambda request, view: request.method in
+              ("GET", "HEAD")}
 
     def get_queryset(self):
         # Outside admin, a project is visible to its own tokens only.
@@ -63,9 +65,58 @@ class ProjectViewSet(ResourceViewSet):
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
-        if "is_domain" in self.request.query_params and parse_bool(self.request.query_params["is_domain"], "is_domain"):
+        params = self.request.query_params
+        if "is_domain" in params and parse_bool(params["is_domain"], "is_domain"):
             return queryset.none()
+        # Keystone's tag filters: all of, any of, not all of, none of.
+        tests = {"tags": lambda want, have: want <= have, "tags-any": lambda want, have: bool(want & have),
+                 "not-tags": lambda want, have: not want <= have, "not-tags-any": lambda want, have: not want & have}
+        chosen = {param: set(params[param].split(",")) for param in tests if param in params}
+        if chosen:
+            ids = [pk for pk, tags in queryset.values_list("id", "tags")
+                   if all(tests[param](want, set(tags or [])) for param, want in chosen.items())]
+            queryset = queryset.filter(id__in=ids)
         return queryset
+
+    # /v3/projects/{id}/tags and /v3/projects/{id}/tags/{tag}
+
+    def _set_tags(self, project, tags):
+        project.tags = tags
+        project.save(update_fields=["tags"])
+
+    @action(detail=True, methods=["get", "put", "delete"], url_path="tags")
+    def tags(self, request, pk=None):
+        project = self.get_object()
+        if request.method == "GET":
+            return Response({"tags": project.tags or [], "links": self.collection_links()})
+        if request.method == "DELETE":
+            self._set_tags(project, [])
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        body = request.data if isinstance(request.data, dict) else {}
+        try:
+            tags = checked_tags(body.get("tags"))
+        except serializers.ValidationError as error:
+            raise BadRequest(describe_validation_error({"tags": error.detail}))
+        self._set_tags(project, tags)
+        return Response({"tags": tags, "links": self.collection_links()})
+
+    @action(detail=True, methods=["get", "head", "put", "delete"], url_path="tags/(?P<tag>[^/]+)")
+    def tag(self, request, pk=None, tag=None):
+        project = self.get_object()
+        tags = list(project.tags or [])
+        if request.method == "PUT":
+            try:
+                tags = checked_tags(tags + [tag])
+            except serializers.ValidationError as error:
+                raise BadRequest(describe_validation_error({"tag": error.detail}))
+            self._set_tags(project, tags)
+            return Response({"tags": tags}, status=status.HTTP_201_CREATED,
+                            headers={"Location": request.build_absolute_uri()})
+        if tag not in tags:
+            raise NotFound(f"Could not find tag: {tag}.")
+        if request.method == "DELETE":
+            self._set_tags(project, [t for t in tags if t != tag])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_destroy(self, project):
         if project.children.exists():
