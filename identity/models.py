@@ -147,6 +147,23 @@ class Role(models.Model):
         return self.name
 
 
+class ImpliedRole(models.Model):
+    """Holding `prior_role` gives `implied_role` too (Keystone's role
+    inference rules); identity.assignments expands them."""
+
+    prior_role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="implies")
+    implied_role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="implied_by")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prior_role", "implied_role"], name="implied_role_unique"),
+            models.CheckConstraint(condition=~Q(prior_role=models.F("implied_role")), name="implied_role_not_itself"),
+        ]
+
+    def __str__(self):
+        return f"{self.prior_role} implies {self.implied_role}"
+
+
 class RoleAssignment(models.Model):
     """A role given to one actor (user or group) on one target: a project, a
     domain, or the system (the whole cloud, Keystone's system scope "all").

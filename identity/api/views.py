@@ -20,8 +20,8 @@ from identity.api.serializers import (
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
-    ApplicationCredential, Credential, Domain, Endpoint, Group, Project, Region, Role, RoleAssignment, Service, User,
-    new_id,
+    ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Project, Region, Role, RoleAssignment,
+    Service, User, new_id,
 )
 from identity.passwords import check_secret, hash_secret
 
@@ -231,6 +231,90 @@ class RoleViewSet(ResourceViewSet):
         return queryset
 
 
+# ---------------------------------------------------------------- role inference rules
+
+def role_ref(request, role):
+    return {"id": role.id, "name": role.name,
+            "links": {"self": request.build_absolute_uri(f"/identity/v3/roles/{role.id}")}}
+
+
+class RoleInferenceView(ApiView):
+    """PUT/GET/HEAD/DELETE /v3/roles/{prior}/implies/{implied}."""
+
+    policy = {"put": "admin", "get": "reader", "head": "reader", "delete": "admin"}
+
+    def _body(self, request, prior, implied):
+        path = f"/identity/v3/roles/{prior.id}/implies/{implied.id}"
+        return {"role_inference": {"prior_role": role_ref(request, prior), "implies": role_ref(request, implied)},
+                "links": {"self": request.build_absolute_uri(path)}}
+
+    def _rule(self, prior_id, implied_id):
+        prior, implied = _found(Role, "role", prior_id), _found(Role, "role", implied_id)
+        rule = ImpliedRole.objects.filter(prior_role=prior, implied_role=implied).first()
+        return prior, implied, rule
+
+    def put(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if implied.name in assignments.PROHIBITED_IMPLIED_ROLES and implied.domain_id is None:
+            raise Forbidden(f"{implied.name} is not a role another role may imply.")
+        if implied.domain_id is not None and prior.domain_id is None:
+            raise Forbidden("A global role cannot imply a domain-specific role.")
+        if prior.id == implied.id or any(
+                role.id == prior.id for role, _ in assignments.implied_by(implied, assignments.inference_rules())):
+            raise BadRequest(f"Role {implied.id} implying role {prior.id} would make a cycle of implied roles.")
+        if rule is None:
+            ImpliedRole.objects.get_or_create(prior_role=prior, implied_role=implied)
+        return Response(self._body(request, prior, implied), status=status.HTTP_201_CREATED)
+
+    def get(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if rule is None:
+            raise NotFound(f"{prior_id} does not imply {implied_id}.")
+        return Response(self._body(request, prior, implied))
+
+    def head(self, request, prior_id, implied_id):
+        self.get(request, prior_id, implied_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def delete(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if rule is None:
+            raise NotFound(f"{prior_id} does not imply {implied_id}.")
+        rule.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoleInferenceListView(ApiView):
+    """GET /v3/roles/{prior}/implies: the roles one role implies directly."""
+
+    policy = {"get": "reader", "head": "reader"}
+
+    def get(self, request, prior_id):
+        prior = _found(Role, "role", prior_id)
+        implied = [role_ref(request, rule.implied_role)
+                   for rule in ImpliedRole.objects.filter(prior_role=prior).select_related("implied_role")]
+        return Response({"role_inference": {"prior_role": role_ref(request, prior), "implies": implied},
+                         "links": {"self": request.build_absolute_uri()}})
+
+    head = get
+
+
+class RoleInferencesView(ApiView):
+    """GET /v3/role_inferences: every rule, grouped by prior role."""
+
+    policy = {"get": "reader", "head": "reader"}
+
+    def get(self, request):
+        grouped = {}
+        for rule in ImpliedRole.objects.select_related("prior_role", "implied_role").order_by("prior_role_id"):
+            entry = grouped.setdefault(rule.prior_role_id, {"prior_role": role_ref(request, rule.prior_role),
+                                                            "implies": []})
+            entry["implies"].append(role_ref(request, rule.implied_role))
+        return Response({"role_inferences": list(grouped.values()), "links": {"self": request.build_absolute_uri()}})
+
+    head = get
+
+
 # ---------------------------------------------------------------- grants
 
 TARGETS = {"projects": (Project, "project"), "domains": (Domain, "domain")}
@@ -348,21 +432,31 @@ class RoleAssignmentListView(ApiView):
         elif effective:
             rows = rows.prefetch_related(Prefetch("group__users", queryset=User.objects.select_related("domain")))
 
+        rules = assignments.inference_rules() if effective else {}
         assignments_out = []
         for row in rows:
             # Effective, an inherited grant is a grant on each project that inherits it.
             on_projects = [None]
             if effective and row.inherited:
                 on_projects = [scoped_project] if scoped_project is not None else self._inheriting_projects(row)
+            # Effective, a role is also every role it implies; a domain-specific
+            # role acts only through those.
+            roles = [(row.role, None)]
+            if effective:
+                roles = [(row.role, None)] if row.role.domain_id is None else []
+                roles += assignments.implied_by(row.role, rules)
+                roles = [(role, prior) for role, prior in roles if role.domain_id is None]
             for on_project in on_projects:
-                if effective and row.group_id:
-                    members = [the_user] if user_id else row.group.users.all()
-                    for member in members:
-                        assignments_out.append(self._render(request, row, user=member, include_names=include_names,
-                                                            via_group=row.group, on_project=on_project))
-                else:
-                    assignments_out.append(self._render(request, row, user=row.user, include_names=include_names,
-                                                        on_project=on_project))
+                for role, prior in roles:
+                    if effective and row.group_id:
+                        members = [the_user] if user_id else row.group.users.all()
+                        for member in members:
+                            assignments_out.append(self._render(
+                                request, row, user=member, include_names=include_names, via_group=row.group,
+                                on_project=on_project, role=role, prior=prior))
+                    else:
+                        assignments_out.append(self._render(request, row, user=row.user, include_names=include_names,
+                                                            on_project=on_project, role=role, prior=prior))
         return Response({"role_assignments": assignments_out,
                          "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
 
@@ -381,8 +475,8 @@ class RoleAssignmentListView(ApiView):
             return list(projects.filter(domain_id=row.domain_id))
         return list(projects.filter(id__in=row.project.descendant_ids()))
 
-    def _render(self, request, row, user, include_names, via_group=None, on_project=None):
-        out = {"role": self._named(row.role, include_names, with_domain=False)}
+    def _render(self, request, row, user, include_names, via_group=None, on_project=None, role=None, prior=None):
+        out = {"role": self._named(role or row.role, include_names, with_domain=False)}
         if user is not None:
             out["user"] = self._named(user, include_names)
         else:
@@ -406,6 +500,8 @@ class RoleAssignmentListView(ApiView):
             if on_project is None:
                 out["scope"]["OS-INHERIT:inherited_to"] = "projects"
         out["links"] = {"assignment": request.build_absolute_uri(path)}
+        if prior is not None:
+            out["links"]["prior_role"] = request.build_absolute_uri(f"/identity/v3/roles/{prior.id}")
         if via_group is not None:
             out["links"]["membership"] = request.build_absolute_uri(
                 f"/identity/v3/groups/{via_group.id}/users/{user.id}")
