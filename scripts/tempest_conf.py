@@ -27,7 +27,8 @@ SERVICES = {"keystone": True, "nova": True, "glance": True, "neutron": True,
             "cinder": False, "swift": False, "horizon": False}
 
 # What is not built yet: these features are absent, so Tempest skips them.
-IDENTITY_FEATURES = {"trust": False, "security_compliance": False, "domain_specific_drivers": False}
+IDENTITY_FEATURES = {"trust": False, "security_compliance": False, "domain_specific_drivers": False,
+                     "access_rules": False}
 COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,

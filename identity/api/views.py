@@ -564,6 +564,10 @@ class ApplicationCredentialCreateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     unrestricted = serializers.BooleanField(required=False, default=False)
     roles = serializers.ListField(child=serializers.DictField(), required=False)
+    # Not built: refused rather than ignored, since a credential made
+    # without them would allow what its owner meant to forbid.
+    access_rules = serializers.ListField(required=False, max_length=0, error_messages={
+        "max_length": "access rules are not supported: the credential would not be restricted by them."})
 
 
 class ApplicationCredentialViewSet(ResourceViewSet):
