@@ -258,6 +258,24 @@ class ApplicationCredential(models.Model):
         return self.name
 
 
+class Policy(models.Model):
+    """A policy document kept for services (Keystone's /v3/policies): the
+    blob is the client's; Stratus's own rules are in its code."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    type = models.CharField(max_length=255)
+    blob = models.TextField()
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "policies"
+
+    def __str__(self):
+        return f"{self.type} policy {self.id}"
+
+
 class Credential(models.Model):
     """A secret kept for a user (Keystone's /v3/credentials). The blob is the
     client's text; an `ec2` credential's blob is JSON holding its access and

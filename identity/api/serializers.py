@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from identity.models import (
-    DEFAULT_DOMAIN_ID, ApplicationCredential, Credential, Domain, Endpoint, Group, Project, Region, Role, Service, User,
+    DEFAULT_DOMAIN_ID, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
 )
 from cloud.errors import NotFound
 from identity.passwords import hash_secret
@@ -343,3 +343,14 @@ class CredentialBodySerializer(serializers.Serializer):
     type = serializers.CharField(max_length=255, trim_whitespace=False)
     user_id = serializers.CharField(max_length=64)
     project_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+
+class PolicySerializer(IdentitySerializer):
+    route = "identity:policy-detail"
+    blob = serializers.CharField(trim_whitespace=False)
+    type = serializers.CharField(max_length=255)
+
+    class Meta:
+        model = Policy
+        fields = ["id", "type", "blob", "links"]
+        read_only_fields = ["id"]

@@ -15,6 +15,7 @@ router.register("v3/regions", views.RegionViewSet, basename="region")
 router.register("v3/services", views.ServiceViewSet, basename="service")
 router.register("v3/endpoints", views.EndpointViewSet, basename="endpoint")
 router.register("v3/credentials", views.CredentialViewSet, basename="credential")
+router.register("v3/policies", views.PolicyViewSet, basename="policy")
 router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.ApplicationCredentialViewSet,
                 basename="application-credential")
 

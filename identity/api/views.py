@@ -16,12 +16,12 @@ from cloud.views import ApiView
 from cloud.policy import DENIED
 from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, CredentialBodySerializer, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
-    ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Project, Region, Role, RoleAssignment,
-    Service, User, new_id,
+    ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
+    RoleAssignment, Service, User, new_id,
 )
 from identity.passwords import check_secret, hash_secret
 
@@ -552,6 +552,16 @@ class EndpointViewSet(ResourceViewSet):
     serializer_class = EndpointSerializer
     member_name, collection_name = "endpoint", "endpoints"
     filters = {"service_id": "service_id", "interface": "interface", "region_id": "region_id"}
+    policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+
+class PolicyViewSet(ResourceViewSet):
+    """/v3/policies: documents kept for services, read and written by admins."""
+
+    queryset = Policy.objects.all()
+    serializer_class = PolicySerializer
+    member_name, collection_name = "policy", "policies"
+    filters = {"type": "type"}
     policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
 
 
