@@ -1,6 +1,7 @@
 """Keystone's resource bodies."""
 from datetime import timezone
 
+from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
@@ -15,9 +16,21 @@ from identity.passwords import hash_secret
 SHORT_NAME_LENGTH = 64
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false, as Keystone's schema takes it: "True" is a
+    string, a 400, not a boolean."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class IdentitySerializer(serializers.ModelSerializer):
     """Adds Keystone's `links: {"self": ...}` from the view's route name."""
 
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.BooleanField: StrictBooleanField}
     links = serializers.SerializerMethodField()
     route = None  # URL name of the member route
 

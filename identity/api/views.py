@@ -16,7 +16,7 @@ from cloud.views import ApiView
 from cloud.policy import DENIED
 from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
@@ -110,8 +110,8 @@ class ProjectViewSet(ResourceViewSet):
             except serializers.ValidationError as error:
                 raise BadRequest(describe_validation_error({"tag": error.detail}))
             self._set_tags(project, tags)
-            return Response({"tags": tags}, status=status.HTTP_201_CREATED,
-                            headers={"Location": request.build_absolute_uri()})
+            # The API working group's tags guideline: 201, the tag's URL, no body.
+            return Response(status=status.HTTP_201_CREATED, headers={"Location": request.build_absolute_uri()})
         if tag not in tags:
             raise NotFound(f"Could not find tag: {tag}.")
         if request.method == "DELETE":
@@ -572,7 +572,7 @@ class ApplicationCredentialCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     secret = serializers.CharField(required=False, allow_null=True, max_length=4096)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    unrestricted = serializers.BooleanField(required=False, default=False)
+    unrestricted = StrictBooleanField(required=False, default=False)
     roles = serializers.ListField(child=serializers.DictField(), required=False)
     # Not built: refused rather than ignored, since a credential made
     # without them would allow what its owner meant to forbid.
@@ -618,10 +618,15 @@ class ApplicationCredentialViewSet(ResourceViewSet):
         return self.envelope(body, status.HTTP_201_CREATED)
 
     def _roles(self, requested, credentials):
-        """The token's roles, or the requested subset of them."""
+        """The token's roles, or the requested ones among those the user
+        holds in the project now (granted since the token was issued too)."""
         held = {role.name: role for role in Role.objects.filter(name__in=credentials.roles, domain=None)}
         if not requested:
             return list(held.values())
+        if not credentials.application_credential_id:
+            user = User.objects.get(id=credentials.user_id)
+            held = {role.name: role for role in assignments.roles_on_project(user, Project.objects.get(
+                id=credentials.project_id))}
         chosen = []
         for index, ref in enumerate(requested):
             role = next((r for r in held.values() if r.id == ref.get("id") or r.name == ref.get("name")), None)

@@ -119,3 +119,54 @@ def test_application_credential_access_rules_are_refused_not_ignored(cloud, api)
     assert refused.status_code == 400 and "'access_rules'" in refused.json()["error"]["message"]
     listed = api.get(f"/identity/v3/users/{user_id}/application_credentials?name={name}", token=token)
     assert listed.json()["application_credentials"] == []
+
+
+def test_enabled_is_a_json_boolean(api, admin_token):
+    service = api.post("/identity/v3/services", token=admin_token,
+                       json={"service": {"type": unique("t")}}).json()["service"]
+    for collection, member, body in (
+            ("endpoints", "endpoint", {"service_id": service["id"], "interface": "public", "url": "http://x"}),
+            ("projects", "project", {"name": unique("p")}), ("domains", "domain", {"name": unique("d")}),
+            ("users", "user", {"name": unique("u")}), ("services", "service", {"type": unique("t")})):
+        for value in ("True", "False", 1):
+            response = api.post(f"/identity/v3/{collection}", token=admin_token,
+                                json={member: {**body, "enabled": value}})
+            assert response.status_code == 400, (collection, value, response.text)
+            assert "'enabled'" in response.json()["error"]["message"]
+        created = api.post(f"/identity/v3/{collection}", token=admin_token, json={member: {**body, "enabled": False}})
+        assert created.status_code == 201 and created.json()[member]["enabled"] is False
+        updated = api.patch(f"/identity/v3/{collection}/{created.json()[member]['id']}", token=admin_token,
+                            json={member: {"enabled": "True"}})
+        assert updated.status_code == 400
+
+
+def test_a_rescoped_token_says_it_came_from_a_token(api):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "demo", "domain": {"name": "Default"}, "password": "stratus-demo"}}}}}
+    unscoped = api.post("/identity/v3/auth/tokens", json=body)
+    assert unscoped.json()["token"]["methods"] == ["password"]
+    rescoped = api.post("/identity/v3/auth/tokens", json={"auth": {
+        "identity": {"methods": ["token"], "token": {"id": unscoped.headers["X-Subject-Token"]}},
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}})
+    assert rescoped.status_code == 201
+    token = rescoped.json()["token"]
+    assert token["methods"] == ["password", "token"] and token["expires_at"] == unscoped.json()["token"]["expires_at"]
+    validated = api.get("/identity/v3/auth/tokens", token=rescoped.headers["X-Subject-Token"],
+                        headers={"X-Subject-Token": rescoped.headers["X-Subject-Token"]})
+    assert validated.json()["token"]["methods"] == ["password", "token"]
+
+
+def test_an_application_credential_may_have_a_role_granted_since_the_token(cloud, api, admin_token):
+    token = cloud.token("stratus-demo")
+    me = api.get("/identity/v3/auth/tokens", token=token, headers={"X-Subject-Token": token}).json()["token"]
+    role = api.post("/identity/v3/roles", token=admin_token, json={"role": {"name": unique("r")}}).json()["role"]
+    path = f"/identity/v3/users/{me['user']['id']}/application_credentials"
+    refused = api.post(path, token=token, json={"application_credential": {
+        "name": unique("ac"), "roles": [{"id": role["id"]}]}})
+    assert refused.status_code == 400 and "roles[0]" in refused.json()["error"]["message"]
+    assert api.put(f"/identity/v3/projects/{me['project']['id']}/users/{me['user']['id']}/roles/{role['id']}",
+                   token=admin_token).status_code == 204
+    created = api.post(path, token=token, json={"application_credential": {
+        "name": unique("ac"), "roles": [{"id": role["id"]}]}})
+    assert created.status_code == 201, created.text
+    assert [r["id"] for r in created.json()["application_credential"]["roles"]] == [role["id"]]

@@ -37,7 +37,7 @@ def test_tags_of_one_project(api, admin_token):
                        json={"project": {"name": unique("p")}}).json()["project"]
     tags = f"/identity/v3/projects/{project['id']}/tags"
     added = api.put(f"{tags}/first", token=admin_token)
-    assert added.status_code == 201
+    assert added.status_code == 201 and added.content == b"" and added.headers["Location"].endswith(f"{tags}/first")
     assert api.head(f"{tags}/first", token=admin_token).status_code == 204
     replaced = api.put(tags, token=admin_token, json={"tags": ["a", "b", "c"]})
     assert replaced.status_code == 200 and sorted(replaced.json()["tags"]) == ["a", "b", "c"]
