@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export STRATUS_API_PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://stratus:stratus@127.0.0.1:5432/stratus
 
-.PHONY: up start stop test install services bootstrap guest-image bench
+.PHONY: up start stop test install services bootstrap guest-image bench conformance
 
 ## Install, migrate, bootstrap and run the all-in-one cloud in the foreground.
 up: install services guest-image bootstrap
@@ -21,6 +21,11 @@ stop:
 test: install
 	scripts/services.sh redis postgres libvirt
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## Tempest's API tests against the running cloud (`make start` first, same
+## environment): per service passed / failed / skipped. See docs/conformance.md.
+conformance: install
+	scripts/conformance.sh
 
 install:
 	scripts/install.sh

@@ -86,7 +86,8 @@ def _by_token(body):
     user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
     if not _usable(user):
         raise Unauthorized(AUTH_REQUIRED)
-    identity = Identity(user, list(credentials.methods))
+    # As Keystone's: the new token says it came from a token, and how that one was had.
+    identity = Identity(user, list(dict.fromkeys([*credentials.methods, "token"])))
     identity.audit_ids = [tokens.new_audit_id(), credentials.audit_ids[-1]]
     identity.expires_at = credentials.expires_at
     return identity

@@ -13,7 +13,9 @@ from identity.models import (
 )
 from identity.passwords import hash_secret
 
-ROLES = ("admin", "member", "reader")
+# Keystone's bootstrap roles (manager: a domain's manager; service: what
+# services' own users hold).
+ROLES = ("admin", "manager", "member", "reader", "service")
 
 # (type, name, path under the public URL)
 CATALOG = [

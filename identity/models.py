@@ -147,6 +147,23 @@ class Role(models.Model):
         return self.name
 
 
+class ImpliedRole(models.Model):
+    """Holding `prior_role` gives `implied_role` too (Keystone's role
+    inference rules); identity.assignments expands them."""
+
+    prior_role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="implies")
+    implied_role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="implied_by")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prior_role", "implied_role"], name="implied_role_unique"),
+            models.CheckConstraint(condition=~Q(prior_role=models.F("implied_role")), name="implied_role_not_itself"),
+        ]
+
+    def __str__(self):
+        return f"{self.prior_role} implies {self.implied_role}"
+
+
 class RoleAssignment(models.Model):
     """A role given to one actor (user or group) on one target: a project, a
     domain, or the system (the whole cloud, Keystone's system scope "all").
@@ -239,6 +256,44 @@ class ApplicationCredential(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Policy(models.Model):
+    """A policy document kept for services (Keystone's /v3/policies): the
+    blob is the client's; Stratus's own rules are in its code."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    type = models.CharField(max_length=255)
+    blob = models.TextField()
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "policies"
+
+    def __str__(self):
+        return f"{self.type} policy {self.id}"
+
+
+class Credential(models.Model):
+    """A secret kept for a user (Keystone's /v3/credentials). The blob is the
+    client's text; an `ec2` credential's blob is JSON holding its access and
+    secret keys, its id is derived from the access key and it belongs to a
+    project (identity.credentials owns those rules)."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credentials")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="credentials")
+    type = models.CharField(max_length=255)
+    blob = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.type} credential of {self.user_id}"
 
 
 class RevocationEvent(models.Model):

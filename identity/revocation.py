@@ -14,7 +14,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_sav
 from django.dispatch import receiver
 
 from identity import tokens
-from identity.models import ApplicationCredential, Domain, Group, Project, RoleAssignment, User
+from identity.models import ApplicationCredential, Domain, Group, ImpliedRole, Project, RoleAssignment, User
 
 # Stored fields whose change can take a permission away, per model.
 TRACKED = {
@@ -160,3 +160,16 @@ def application_credential_roles_changed(sender, instance, action, reverse, pk_s
         if pk_set is not None:
             credentials = credentials.filter(pk__in=pk_set)
         tokens.revoke_all([{"application_credential_id": pk} for pk in credentials.values_list("pk", flat=True)])
+
+
+@receiver(pre_delete, sender=ImpliedRole)
+def implied_role_deleted(sender, instance, **kwargs):
+    """Whoever held the implied role through the prior one (or through a
+    role implying that) loses it, wherever the grant is."""
+    priors, frontier = {instance.prior_role_id}, [instance.prior_role_id]
+    while frontier:
+        above = set(ImpliedRole.objects.filter(implied_role_id__in=frontier).values_list("prior_role_id", flat=True))
+        frontier = list(above - priors)
+        priors |= above
+    for grant in RoleAssignment.objects.filter(role_id__in=priors).values(*TRACKED[RoleAssignment]):
+        revoke_assignment(grant)

@@ -1,17 +1,36 @@
 """Keystone's resource bodies."""
+from datetime import timezone
+
+from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from identity.models import (
-    DEFAULT_DOMAIN_ID, ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, Service, User,
+    DEFAULT_DOMAIN_ID, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
 )
+from cloud.errors import NotFound
 from identity.passwords import hash_secret
+
+# Keystone's schema: a domain's or a project's name is 1 to 64 characters.
+SHORT_NAME_LENGTH = 64
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false, as Keystone's schema takes it: "True" is a
+    string, a 400, not a boolean."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 class IdentitySerializer(serializers.ModelSerializer):
     """Adds Keystone's `links: {"self": ...}` from the view's route name."""
 
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.BooleanField: StrictBooleanField}
     links = serializers.SerializerMethodField()
     route = None  # URL name of the member route
 
@@ -21,7 +40,25 @@ class IdentitySerializer(serializers.ModelSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict):
             data = {key: "" if value is None and key in self.NULL_AS_EMPTY else value for key, value in data.items()}
-        return super().to_internal_value(data)
+        validated = super().to_internal_value(data)
+        if isinstance(data, dict) and self._keeps_extra():
+            # Keystone keeps attributes it does not know and shows them back.
+            known = set(self.fields) | {"extra"}
+            unknown = {key: value for key, value in data.items() if key not in known}
+            if unknown:
+                validated["extra"] = {**(getattr(self.instance, "extra", None) or {}), **unknown}
+        return validated
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self._keeps_extra():
+            for key, value in (instance.extra or {}).items():
+                data.setdefault(key, value)
+        return data
+
+    def _keeps_extra(self):
+        model = getattr(getattr(self, "Meta", None), "model", None)
+        return model is not None and any(field.name == "extra" for field in model._meta.get_fields())
 
     def get_validators(self):
         return []  # uniqueness is the database's: the view answers 409 on a duplicate
@@ -41,12 +78,44 @@ def default_domain():
     return Domain.objects.get(pk=DEFAULT_DOMAIN_ID)
 
 
+class ReferenceField(serializers.PrimaryKeyRelatedField):
+    """An id naming another resource; one that names none is Keystone's 404
+    (Could not find domain: X.), not a validation error."""
+
+    def __init__(self, kind, **kwargs):
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not self.get_queryset().filter(pk=data).exists():
+            raise NotFound(f"Could not find {self.kind}: {data}.")
+        return super().to_internal_value(data)
+
+
+MAX_TAGS = 80  # Keystone's limit of tags per project
+
+
+def checked_tags(tags):
+    """A project's tags as Keystone takes them: at most 80 strings of 1 to
+    255 characters without '/' or ',' (they would not survive the URL of
+    one tag or a ?tags= filter); repeats count once."""
+    if not isinstance(tags, list):
+        raise serializers.ValidationError("Expected a list of tags.")
+    if len(tags) > MAX_TAGS:
+        raise serializers.ValidationError(f"A project has at most {MAX_TAGS} tags.")
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= 255 or "/" in tag or "," in tag:
+            raise serializers.ValidationError(f"{tag!r} is not a tag: 1 to 255 characters, without '/' or ','.")
+    return list(dict.fromkeys(tags))
+
+
 def domain_field():
-    return serializers.PrimaryKeyRelatedField(source="domain", queryset=Domain.objects.all(), default=default_domain)
+    return ReferenceField("domain", source="domain", queryset=Domain.objects.all(), default=default_domain)
 
 
 class DomainSerializer(IdentitySerializer):
     route = "identity:domain-detail"
+    name = serializers.CharField(max_length=SHORT_NAME_LENGTH)
     tags = serializers.SerializerMethodField()
     options = serializers.SerializerMethodField()
 
@@ -64,10 +133,11 @@ class DomainSerializer(IdentitySerializer):
 
 class ProjectSerializer(IdentitySerializer):
     route = "identity:project-detail"
+    name = serializers.CharField(max_length=SHORT_NAME_LENGTH)
     domain_id = domain_field()
-    parent_id = serializers.PrimaryKeyRelatedField(
-        source="parent", queryset=Project.objects.all(), required=False, allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    parent_id = ReferenceField("project", source="parent", queryset=Project.objects.all(), required=False,
+                               allow_null=True)
+    tags = serializers.JSONField(required=False)
     is_domain = serializers.SerializerMethodField()
     options = serializers.SerializerMethodField()
 
@@ -88,6 +158,9 @@ class ProjectSerializer(IdentitySerializer):
         # Keystone shows a top-level project's parent as its domain.
         data["parent_id"] = data["parent_id"] or instance.domain_id
         return data
+
+    def validate_tags(self, tags):
+        return checked_tags(tags)
 
     def validate(self, attrs):
         parent = attrs.get("parent")
@@ -204,10 +277,30 @@ class EndpointSerializer(IdentitySerializer):
         return obj.region_id
 
     def to_internal_value(self, data):
-        # Older clients send the region as `region`.
-        if isinstance(data, dict) and "region" in data and "region_id" not in data:
+        # Older clients send the region as `region`: as Keystone does, a
+        # region named so that does not exist yet is made with the endpoint
+        # (region_id must name one that exists).
+        new_region = None
+        if isinstance(data, dict) and data.get("region") is not None and data.get("region_id") is None:
             data = {**data, "region_id": data["region"]}
-        return super().to_internal_value(data)
+            if isinstance(data["region"], str) and data["region"] and \
+                    not Region.objects.filter(id=data["region"]).exists():
+                new_region = data.pop("region_id")
+        validated = super().to_internal_value(data)
+        if new_region is not None:
+            validated["new_region_id"] = new_region
+        return validated
+
+    def _with_region(self, validated):
+        if "new_region_id" in validated:
+            validated["region"], _ = Region.objects.get_or_create(id=validated.pop("new_region_id"))
+        return validated
+
+    def create(self, validated):
+        return super().create(self._with_region(validated))
+
+    def update(self, instance, validated):
+        return super().update(instance, self._with_region(validated))
 
 
 class RoleRefSerializer(serializers.ModelSerializer):
@@ -222,6 +315,9 @@ class ApplicationCredentialSerializer(IdentitySerializer):
     project_id = serializers.CharField(read_only=True)
     user_id = serializers.CharField(read_only=True)
     access_rules = serializers.SerializerMethodField()
+    # Keystone shows the expiry as it was given: UTC without a zone suffix.
+    expires_at = serializers.DateTimeField(format="%Y-%m-%dT%H:%M:%S.%f", default_timezone=timezone.utc,
+                                           read_only=True)
 
     class Meta:
         model = ApplicationCredential
@@ -236,3 +332,38 @@ class ApplicationCredentialSerializer(IdentitySerializer):
         request = self.context["request"]
         path = reverse("identity:application-credential-detail", args=[obj.user_id, obj.pk])
         return {"self": request.build_absolute_uri(path)}
+
+
+class CredentialSerializer(IdentitySerializer):
+    """A credential as Keystone shows it; what is written is checked by
+    CredentialBodySerializer and identity.credentials."""
+
+    route = "identity:credential-detail"
+    user_id = serializers.CharField(read_only=True)
+    project_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Credential
+        fields = ["id", "type", "blob", "user_id", "project_id", "links"]
+        read_only_fields = fields
+
+
+class CredentialBodySerializer(serializers.Serializer):
+    """Keystone's credential schema: blob, type and user_id required on
+    create, project_id optional (identity.credentials requires it for ec2)."""
+
+    blob = serializers.CharField(trim_whitespace=False)
+    type = serializers.CharField(max_length=255, trim_whitespace=False)
+    user_id = serializers.CharField(max_length=64)
+    project_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+
+class PolicySerializer(IdentitySerializer):
+    route = "identity:policy-detail"
+    blob = serializers.CharField(trim_whitespace=False)
+    type = serializers.CharField(max_length=255)
+
+    class Meta:
+        model = Policy
+        fields = ["id", "type", "blob", "links"]
+        read_only_fields = ["id"]

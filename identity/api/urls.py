@@ -14,6 +14,8 @@ router.register("v3/roles", views.RoleViewSet, basename="role")
 router.register("v3/regions", views.RegionViewSet, basename="region")
 router.register("v3/services", views.ServiceViewSet, basename="service")
 router.register("v3/endpoints", views.EndpointViewSet, basename="endpoint")
+router.register("v3/credentials", views.CredentialViewSet, basename="credential")
+router.register("v3/policies", views.PolicyViewSet, basename="policy")
 router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.ApplicationCredentialViewSet,
                 basename="application-credential")
 
@@ -30,12 +32,18 @@ urlpatterns = [
     re_path(r"^v3/auth/projects/?$", auth.AuthProjectsView.as_view()),
     re_path(r"^v3/auth/domains/?$", auth.AuthDomainsView.as_view()),
     re_path(r"^v3/role_assignments/?$", views.RoleAssignmentListView.as_view()),
+    re_path(r"^v3/role_inferences/?$", views.RoleInferencesView.as_view()),
+    re_path(r"^v3/roles/(?P<prior_id>[^/]+)/implies/?$", views.RoleInferenceListView.as_view()),
+    re_path(r"^v3/roles/(?P<prior_id>[^/]+)/implies/(?P<implied_id>[^/]+)/?$", views.RoleInferenceView.as_view()),
     re_path(rf"^v3/{GRANT}/?$", views.GrantListView.as_view()),
     re_path(rf"^v3/{GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
     re_path(rf"^v3/{SYSTEM_GRANT}/?$", views.GrantListView.as_view()),
     re_path(rf"^v3/{SYSTEM_GRANT}/(?P<role_id>[^/]+)/?$", views.GrantView.as_view()),
-    re_path(r"^v3/OS-INHERIT/(?P<target_kind>domains)/(?P<target_id>[^/]+)/(?P<actor_kind>users|groups)/"
-            r"(?P<actor_id>[^/]+)/roles/(?P<role_id>[^/]+)/inherited_to_projects/?$",
+    re_path(rf"^v3/OS-INHERIT/{GRANT}/inherited_to_projects/?$", views.GrantListView.as_view(inherited=True)),
+    re_path(rf"^v3/OS-INHERIT/{GRANT}/(?P<role_id>[^/]+)/inherited_to_projects/?$",
             views.GrantView.as_view(inherited=True)),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/?$", views.Ec2CredentialListView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",
+            views.Ec2CredentialView.as_view()),
     re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
 ] + router.urls

@@ -1,24 +1,27 @@
 """Keystone's resources: domains, projects, users, groups, roles, role
 assignments, regions, services, endpoints, application credentials."""
+import json
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, describe_validation_error
 from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
-from identity import assignments
+from cloud.policy import DENIED
+from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
-    ApplicationCredential, Domain, Endpoint, Group, Project, Region, Role, RoleAssignment, Service, User,
+    ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
+    RoleAssignment, Service, User, new_id,
 )
 from identity.passwords import check_secret, hash_secret
 
@@ -50,7 +53,9 @@ class ProjectViewSet(ResourceViewSet):
     member_name, collection_name = "project", "projects"
     filters = {"name": "name", "domain_id": "domain_id", "parent_id": "parent_id",
                "enabled": ("enabled", parse_bool)}
-    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+    policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin",
+              "tags": lambda request, view: request.method == "GET", "tag": lambda request, view: request.method in
+              ("GET", "HEAD")}
 
     def get_queryset(self):
         # Outside admin, a project is visible to its own tokens only.
@@ -60,9 +65,58 @@ class ProjectViewSet(ResourceViewSet):
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
-        if "is_domain" in self.request.query_params and parse_bool(self.request.query_params["is_domain"], "is_domain"):
+        params = self.request.query_params
+        if "is_domain" in params and parse_bool(params["is_domain"], "is_domain"):
             return queryset.none()
+        # Keystone's tag filters: all of, any of, not all of, none of.
+        tests = {"tags": lambda want, have: want <= have, "tags-any": lambda want, have: bool(want & have),
+                 "not-tags": lambda want, have: not want <= have, "not-tags-any": lambda want, have: not want & have}
+        chosen = {param: set(params[param].split(",")) for param in tests if param in params}
+        if chosen:
+            ids = [pk for pk, tags in queryset.values_list("id", "tags")
+                   if all(tests[param](want, set(tags or [])) for param, want in chosen.items())]
+            queryset = queryset.filter(id__in=ids)
         return queryset
+
+    # /v3/projects/{id}/tags and /v3/projects/{id}/tags/{tag}
+
+    def _set_tags(self, project, tags):
+        project.tags = tags
+        project.save(update_fields=["tags"])
+
+    @action(detail=True, methods=["get", "put", "delete"], url_path="tags")
+    def tags(self, request, pk=None):
+        project = self.get_object()
+        if request.method == "GET":
+            return Response({"tags": project.tags or [], "links": self.collection_links()})
+        if request.method == "DELETE":
+            self._set_tags(project, [])
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        body = request.data if isinstance(request.data, dict) else {}
+        try:
+            tags = checked_tags(body.get("tags"))
+        except serializers.ValidationError as error:
+            raise BadRequest(describe_validation_error({"tags": error.detail}))
+        self._set_tags(project, tags)
+        return Response({"tags": tags, "links": self.collection_links()})
+
+    @action(detail=True, methods=["get", "head", "put", "delete"], url_path="tags/(?P<tag>[^/]+)")
+    def tag(self, request, pk=None, tag=None):
+        project = self.get_object()
+        tags = list(project.tags or [])
+        if request.method == "PUT":
+            try:
+                tags = checked_tags(tags + [tag])
+            except serializers.ValidationError as error:
+                raise BadRequest(describe_validation_error({"tag": error.detail}))
+            self._set_tags(project, tags)
+            # The API working group's tags guideline: 201, the tag's URL, no body.
+            return Response(status=status.HTTP_201_CREATED, headers={"Location": request.build_absolute_uri()})
+        if tag not in tags:
+            raise NotFound(f"Could not find tag: {tag}.")
+        if request.method == "DELETE":
+            self._set_tags(project, [t for t in tags if t != tag])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_destroy(self, project):
         if project.children.exists():
@@ -177,6 +231,90 @@ class RoleViewSet(ResourceViewSet):
         return queryset
 
 
+# ---------------------------------------------------------------- role inference rules
+
+def role_ref(request, role):
+    return {"id": role.id, "name": role.name,
+            "links": {"self": request.build_absolute_uri(f"/identity/v3/roles/{role.id}")}}
+
+
+class RoleInferenceView(ApiView):
+    """PUT/GET/HEAD/DELETE /v3/roles/{prior}/implies/{implied}."""
+
+    policy = {"put": "admin", "get": "reader", "head": "reader", "delete": "admin"}
+
+    def _body(self, request, prior, implied):
+        path = f"/identity/v3/roles/{prior.id}/implies/{implied.id}"
+        return {"role_inference": {"prior_role": role_ref(request, prior), "implies": role_ref(request, implied)},
+                "links": {"self": request.build_absolute_uri(path)}}
+
+    def _rule(self, prior_id, implied_id):
+        prior, implied = _found(Role, "role", prior_id), _found(Role, "role", implied_id)
+        rule = ImpliedRole.objects.filter(prior_role=prior, implied_role=implied).first()
+        return prior, implied, rule
+
+    def put(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if implied.name in assignments.PROHIBITED_IMPLIED_ROLES and implied.domain_id is None:
+            raise Forbidden(f"{implied.name} is not a role another role may imply.")
+        if implied.domain_id is not None and prior.domain_id is None:
+            raise Forbidden("A global role cannot imply a domain-specific role.")
+        if prior.id == implied.id or any(
+                role.id == prior.id for role, _ in assignments.implied_by(implied, assignments.inference_rules())):
+            raise BadRequest(f"Role {implied.id} implying role {prior.id} would make a cycle of implied roles.")
+        if rule is None:
+            ImpliedRole.objects.get_or_create(prior_role=prior, implied_role=implied)
+        return Response(self._body(request, prior, implied), status=status.HTTP_201_CREATED)
+
+    def get(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if rule is None:
+            raise NotFound(f"{prior_id} does not imply {implied_id}.")
+        return Response(self._body(request, prior, implied))
+
+    def head(self, request, prior_id, implied_id):
+        self.get(request, prior_id, implied_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def delete(self, request, prior_id, implied_id):
+        prior, implied, rule = self._rule(prior_id, implied_id)
+        if rule is None:
+            raise NotFound(f"{prior_id} does not imply {implied_id}.")
+        rule.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoleInferenceListView(ApiView):
+    """GET /v3/roles/{prior}/implies: the roles one role implies directly."""
+
+    policy = {"get": "reader", "head": "reader"}
+
+    def get(self, request, prior_id):
+        prior = _found(Role, "role", prior_id)
+        implied = [role_ref(request, rule.implied_role)
+                   for rule in ImpliedRole.objects.filter(prior_role=prior).select_related("implied_role")]
+        return Response({"role_inference": {"prior_role": role_ref(request, prior), "implies": implied},
+                         "links": {"self": request.build_absolute_uri()}})
+
+    head = get
+
+
+class RoleInferencesView(ApiView):
+    """GET /v3/role_inferences: every rule, grouped by prior role."""
+
+    policy = {"get": "reader", "head": "reader"}
+
+    def get(self, request):
+        grouped = {}
+        for rule in ImpliedRole.objects.select_related("prior_role", "implied_role").order_by("prior_role_id"):
+            entry = grouped.setdefault(rule.prior_role_id, {"prior_role": role_ref(request, rule.prior_role),
+                                                            "implies": []})
+            entry["implies"].append(role_ref(request, rule.implied_role))
+        return Response({"role_inferences": list(grouped.values()), "links": {"self": request.build_absolute_uri()}})
+
+    head = get
+
+
 # ---------------------------------------------------------------- grants
 
 TARGETS = {"projects": (Project, "project"), "domains": (Domain, "domain")}
@@ -233,6 +371,7 @@ class GrantListView(ApiView):
     """GET /v3/{projects|domains}/{t}/{users|groups}/{a}/roles"""
 
     policy = {"get": "admin"}
+    inherited = False  # the OS-INHERIT list: grants inherited by the target's projects
 
     def get(self, request, target_kind, actor_kind, actor_id, target_id=None):
         if target_kind == SYSTEM_TARGET:
@@ -241,7 +380,7 @@ class GrantListView(ApiView):
             target = {f"{TARGETS[target_kind][1]}_id": target_id}
         actor_field = ACTORS[actor_kind][1]
         role_ids = RoleAssignment.objects.filter(
-            **target, **{f"{actor_field}_id": actor_id, "inherited": False}).values("role_id")
+            **target, **{f"{actor_field}_id": actor_id, "inherited": self.inherited}).values("role_id")
         roles = Role.objects.filter(id__in=role_ids)
         data = RoleSerializer(roles, many=True, context={"request": request}).data
         return Response({"roles": data, "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
@@ -257,17 +396,28 @@ class RoleAssignmentListView(ApiView):
         params = request.query_params
         rows = RoleAssignment.objects.select_related(
             "role", "user__domain", "group__domain", "project__domain", "domain").order_by("id")
-        for param, lookup in (("role.id", "role_id"), ("scope.project.id", "project_id"),
-                              ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
+        effective = "effective" in params
+        for param, lookup in (("role.id", "role_id"), ("scope.domain.id", "domain_id"), ("group.id", "group_id")):
             if param in params:
                 rows = rows.filter(**{lookup: params[param]})
+        scoped_project = None
+        if "scope.project.id" in params:
+            scoped_project = Project.objects.select_related("domain").filter(id=params["scope.project.id"]).first()
+            targets = Q(project_id=params["scope.project.id"])
+            if effective and scoped_project is not None:
+                # What the project inherits from its domain and its ancestors.
+                targets = (Q(project_id=scoped_project.id, inherited=False)
+                           | Q(domain_id=scoped_project.domain_id, inherited=True)
+                           | Q(project_id__in=scoped_project.ancestor_ids(), inherited=True))
+            rows = rows.filter(targets)
+        if effective and "scope.domain.id" in params:
+            rows = rows.filter(inherited=False)  # those act on the domain's projects, not on it
         if "scope.system" in params:
             if params["scope.system"] != "all":
                 raise BadRequest("Invalid input for field 'scope.system': the only system is 'all'.")
             rows = rows.filter(system=True)
         if "scope.OS-INHERIT:inherited_to" in params:
             rows = rows.filter(inherited=True)
-        effective = "effective" in params
         include_names = "include_names" in params and params["include_names"].lower() not in FALSE_VALUES
         user_id = params.get("user.id")
         if user_id and not effective:
@@ -282,15 +432,31 @@ class RoleAssignmentListView(ApiView):
         elif effective:
             rows = rows.prefetch_related(Prefetch("group__users", queryset=User.objects.select_related("domain")))
 
+        rules = assignments.inference_rules() if effective else {}
         assignments_out = []
         for row in rows:
-            if effective and row.group_id:
-                members = [the_user] if user_id else row.group.users.all()
-                for member in members:
-                    assignments_out.append(self._render(request, row, user=member, include_names=include_names,
-                                                        via_group=row.group))
-            else:
-                assignments_out.append(self._render(request, row, user=row.user, include_names=include_names))
+            # Effective, an inherited grant is a grant on each project that inherits it.
+            on_projects = [None]
+            if effective and row.inherited:
+                on_projects = [scoped_project] if scoped_project is not None else self._inheriting_projects(row)
+            # Effective, a role is also every role it implies; a domain-specific
+            # role acts only through those.
+            roles = [(row.role, None)]
+            if effective:
+                roles = [(row.role, None)] if row.role.domain_id is None else []
+                roles += assignments.implied_by(row.role, rules)
+                roles = [(role, prior) for role, prior in roles if role.domain_id is None]
+            for on_project in on_projects:
+                for role, prior in roles:
+                    if effective and row.group_id:
+                        members = [the_user] if user_id else row.group.users.all()
+                        for member in members:
+                            assignments_out.append(self._render(
+                                request, row, user=member, include_names=include_names, via_group=row.group,
+                                on_project=on_project, role=role, prior=prior))
+                    else:
+                        assignments_out.append(self._render(request, row, user=row.user, include_names=include_names,
+                                                            on_project=on_project, role=role, prior=prior))
         return Response({"role_assignments": assignments_out,
                          "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
 
@@ -302,13 +468,23 @@ class RoleAssignmentListView(ApiView):
                 ref["domain"] = {"id": obj.domain_id, "name": obj.domain.name}
         return ref
 
-    def _render(self, request, row, user, include_names, via_group=None):
-        out = {"role": self._named(row.role, include_names, with_domain=False)}
+    @staticmethod
+    def _inheriting_projects(row):
+        projects = Project.objects.select_related("domain").order_by("id")
+        if row.domain_id:
+            return list(projects.filter(domain_id=row.domain_id))
+        return list(projects.filter(id__in=row.project.descendant_ids()))
+
+    def _render(self, request, row, user, include_names, via_group=None, on_project=None, role=None, prior=None):
+        out = {"role": self._named(role or row.role, include_names, with_domain=False)}
         if user is not None:
             out["user"] = self._named(user, include_names)
         else:
             out["group"] = self._named(row.group, include_names)
-        if row.system:
+        if on_project is not None:
+            out["scope"] = {"project": self._named(on_project, include_names)}
+            target = f"{'domains/' + row.domain_id if row.domain_id else 'projects/' + row.project_id}"
+        elif row.system:
             out["scope"] = {"system": {"all": True}}
             target = "system"
         elif row.project_id:
@@ -317,10 +493,15 @@ class RoleAssignmentListView(ApiView):
         else:
             out["scope"] = {"domain": self._named(row.domain, include_names, with_domain=False)}
             target = f"domains/{row.domain_id}"
-        if row.inherited:
-            out["scope"]["OS-INHERIT:inherited_to"] = "projects"
         actor = f"users/{row.user_id}" if row.user_id else f"groups/{row.group_id}"
-        out["links"] = {"assignment": request.build_absolute_uri(f"/identity/v3/{target}/{actor}/roles/{row.role_id}")}
+        path = f"/identity/v3/{target}/{actor}/roles/{row.role_id}"
+        if row.inherited:
+            path = f"/identity/v3/OS-INHERIT/{target}/{actor}/roles/{row.role_id}/inherited_to_projects"
+            if on_project is None:
+                out["scope"]["OS-INHERIT:inherited_to"] = "projects"
+        out["links"] = {"assignment": request.build_absolute_uri(path)}
+        if prior is not None:
+            out["links"]["prior_role"] = request.build_absolute_uri(f"/identity/v3/roles/{prior.id}")
         if via_group is not None:
             out["links"]["membership"] = request.build_absolute_uri(
                 f"/identity/v3/groups/{via_group.id}/users/{user.id}")
@@ -334,7 +515,17 @@ class RegionViewSet(ResourceViewSet):
     serializer_class = RegionSerializer
     member_name, collection_name = "region", "regions"
     filters = {"parent_region_id": "parent_region_id"}
-    policy = {"list": "any", "retrieve": "any", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+    policy = {"list": "any", "retrieve": "any", "create": "admin", "update": "admin", "partial_update": "admin",
+              "destroy": "admin"}
+
+    def update(self, request, *args, **kwargs):
+        """PUT /v3/regions/{id}: Keystone's create with the id the caller chose."""
+        body = {**self.request_body(), "id": kwargs["pk"]}
+        if Region.objects.filter(id=kwargs["pk"]).exists():
+            raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {kwargs['pk']}.")
+        serializer = self.get_serializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        return self.envelope(self.get_serializer(self.save(serializer)).data, status.HTTP_201_CREATED)
 
     def perform_destroy(self, region):
         if region.children.exists() or region.endpoints.exists():
@@ -364,6 +555,16 @@ class EndpointViewSet(ResourceViewSet):
     policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
 
 
+class PolicyViewSet(ResourceViewSet):
+    """/v3/policies: documents kept for services, read and written by admins."""
+
+    queryset = Policy.objects.all()
+    serializer_class = PolicySerializer
+    member_name, collection_name = "policy", "policies"
+    filters = {"type": "type"}
+    policy = {"list": "admin", "retrieve": "admin", "create": "admin", "partial_update": "admin", "destroy": "admin"}
+
+
 # ---------------------------------------------------------------- application credentials
 
 class ApplicationCredentialCreateSerializer(serializers.Serializer):
@@ -371,8 +572,12 @@ class ApplicationCredentialCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     secret = serializers.CharField(required=False, allow_null=True, max_length=4096)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    unrestricted = serializers.BooleanField(required=False, default=False)
+    unrestricted = StrictBooleanField(required=False, default=False)
     roles = serializers.ListField(child=serializers.DictField(), required=False)
+    # Not built: refused rather than ignored, since a credential made
+    # without them would allow what its owner meant to forbid.
+    access_rules = serializers.ListField(required=False, max_length=0, error_messages={
+        "max_length": "access rules are not supported: the credential would not be restricted by them."})
 
 
 class ApplicationCredentialViewSet(ResourceViewSet):
@@ -413,10 +618,15 @@ class ApplicationCredentialViewSet(ResourceViewSet):
         return self.envelope(body, status.HTTP_201_CREATED)
 
     def _roles(self, requested, credentials):
-        """The token's roles, or the requested subset of them."""
+        """The token's roles, or the requested ones among those the user
+        holds in the project now (granted since the token was issued too)."""
         held = {role.name: role for role in Role.objects.filter(name__in=credentials.roles, domain=None)}
         if not requested:
             return list(held.values())
+        if not credentials.application_credential_id:
+            user = User.objects.get(id=credentials.user_id)
+            held = {role.name: role for role in assignments.roles_on_project(user, Project.objects.get(
+                id=credentials.project_id))}
         chosen = []
         for index, ref in enumerate(requested):
             role = next((r for r in held.values() if r.id == ref.get("id") or r.name == ref.get("name")), None)
@@ -425,3 +635,138 @@ class ApplicationCredentialViewSet(ResourceViewSet):
                                  f"{ref.get('name') or ref.get('id')} in this project.")
             chosen.append(role)
         return chosen
+
+
+# ---------------------------------------------------------------- credentials
+
+def _found(model, kind, pk):
+    obj = model.objects.filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"Could not find {kind}: {pk}.")
+    return obj
+
+
+def _bound_ec2_blob(request, blob):
+    """An ec2 blob made with an application credential's token remembers it,
+    as Keystone's does, so what the keys later authenticate stays bound to it."""
+    if request.auth.application_credential_id:
+        blob["app_cred_id"] = request.auth.application_credential_id
+    return blob
+
+
+class CredentialViewSet(ResourceViewSet):
+    """/v3/credentials: an admin's for every user, anyone else's own only
+    (another user's credential reads as 404)."""
+
+    serializer_class = CredentialSerializer
+    member_name, collection_name = "credential", "credentials"
+    filters = {"user_id": "user_id", "type": "type"}
+    policy = {"list": "any", "retrieve": "any", "create": "any", "partial_update": "any", "destroy": "any"}
+
+    def get_queryset(self):
+        if self.request.auth.is_admin:
+            return Credential.objects.all()
+        return Credential.objects.filter(user_id=self.request.auth.user_id)
+
+    def create(self, request, *args, **kwargs):
+        body = CredentialBodySerializer(data=self.request_body())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if not request.auth.is_admin and data["user_id"] != request.auth.user_id:
+            raise Forbidden(DENIED)
+        user = _found(User, "user", data["user_id"])
+        project = _found(Project, "project", data["project_id"]) if data.get("project_id") else None
+        blob, pk = data["blob"], new_id()
+        if credential_rules.is_ec2(data["type"]):
+            if project is None:
+                raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
+            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob))
+            blob, pk = json.dumps(parsed), credential_rules.ec2_id(parsed["access"])
+        try:
+            with transaction.atomic():
+                credential = Credential.objects.create(id=pk, user=user, project=project, type=data["type"],
+                                                       blob=blob)
+        except IntegrityError:
+            raise Conflict(f"Conflict occurred attempting to store credential - Duplicate ID, {pk}.")
+        return self.envelope(self.get_serializer(credential).data, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        credential = self.get_object()
+        body = CredentialBodySerializer(data=self.request_body(), partial=True)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if "user_id" in data and data["user_id"] != credential.user_id:
+            if not request.auth.is_admin:
+                raise Forbidden("Only an administrator can give a credential to another user.")
+            credential.user = _found(User, "user", data["user_id"])
+        if "project_id" in data:
+            credential.project = _found(Project, "project", data["project_id"]) if data["project_id"] else None
+        new_type, new_blob = data.get("type", credential.type), data.get("blob", credential.blob)
+        if credential_rules.is_ec2(new_type):
+            if credential.project is None:
+                raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
+            if credential_rules.is_ec2(credential.type):
+                credential_rules.check_ec2_update(credential.blob, new_blob)
+            else:
+                credential_rules.ec2_blob(new_blob)
+        credential.type, credential.blob = new_type, new_blob
+        credential.save()
+        return self.envelope(self.get_serializer(credential).data)
+
+
+def ec2_credential_body(request, credential):
+    """A credential as /v3/users/{id}/credentials/OS-EC2 shows it."""
+    blob = json.loads(credential.blob)
+    body = {"user_id": credential.user_id, "tenant_id": credential.project_id, "access": blob.get("access"),
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id")}
+    for key in ("app_cred_id", "access_token_id"):
+        if key in blob:
+            body[key] = blob[key]
+    path = f"/identity/v3/users/{credential.user_id}/credentials/OS-EC2/{body['access']}"
+    body["links"] = {"self": request.build_absolute_uri(path)}
+    return body
+
+
+class Ec2CredentialListView(ApiView):
+    """GET/POST /v3/users/{user_id}/credentials/OS-EC2: a user's own (or an
+    admin's for anyone) ec2 keys for a project."""
+
+    policy = {"get": is_self, "post": is_self}
+
+    def get(self, request, user_id):
+        _found(User, "user", user_id)
+        rows = Credential.objects.filter(user_id=user_id, type=credential_rules.EC2)
+        return Response({"credentials": [ec2_credential_body(request, row) for row in rows],
+                         "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
+
+    def post(self, request, user_id):
+        user = _found(User, "user", user_id)
+        body = request.data if isinstance(request.data, dict) else None
+        if body is None or not isinstance(body.get("tenant_id"), str) or not body["tenant_id"]:
+            raise BadRequest("Invalid input for field 'tenant_id': expected the id of a project.")
+        project = _found(Project, "project", body["tenant_id"])
+        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob())
+        credential = Credential.objects.create(id=credential_rules.ec2_id(blob["access"]), user=user,
+                                               project=project, type=credential_rules.EC2, blob=json.dumps(blob))
+        return Response({"credential": ec2_credential_body(request, credential)}, status=status.HTTP_201_CREATED)
+
+
+class Ec2CredentialView(ApiView):
+    """GET/DELETE /v3/users/{user_id}/credentials/OS-EC2/{access}."""
+
+    policy = {"get": is_self, "delete": is_self}
+
+    def _credential(self, user_id, access):
+        _found(User, "user", user_id)
+        credential_id = credential_rules.ec2_id(access)
+        credential = Credential.objects.filter(id=credential_id, user_id=user_id, type=credential_rules.EC2).first()
+        if credential is None:
+            raise NotFound(f"Could not find credential: {credential_id}.")
+        return credential
+
+    def get(self, request, user_id, access):
+        return Response({"credential": ec2_credential_body(request, self._credential(user_id, access))})
+
+    def delete(self, request, user_id, access):
+        self._credential(user_id, access).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -134,7 +134,6 @@ def test_malformed_json_is_a_400(api, admin_token):
     ({"project": {}}, "name"),
     ({"project": {"name": "x" * 300}}, "name"),
     ({"project": {"name": "ok", "enabled": "maybe"}}, "enabled"),
-    ({"project": {"name": "ok", "domain_id": "no-such-domain"}}, "domain_id"),
     ({"project": "flat"}, "project"),
     ({"name": "no envelope"}, "project"),
 ])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -40,9 +41,17 @@ def processes():
                  "--schedule", str(run / "celerybeat-schedule"), "--pidfile", ""],
         "node": [python, manage, "nodeworker", "--host", settings.HOSTNAME,
                  "--uri", os.environ.get("STRATUS_HYPERVISOR_URI", "qemu:///system")],
-        "console": [python, manage, "consoleproxy"],
+        "console": [python, manage, "consoleproxy", "--port", str(console_proxy_port())],
     }
     return table
+
+
+def console_proxy_port():
+    """The proxy listens where the console URLs it hands out point
+    (STRATUS_CONSOLE_PROXY_URL), so a second cloud on this host can run
+    beside the first on other ports."""
+    url = os.environ.get("STRATUS_CONSOLE_PROXY_URL", "http://127.0.0.1:6080/vnc_lite.html")
+    return urlsplit(url).port or 6080
 
 
 class Command(BaseCommand):
