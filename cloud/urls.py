@@ -23,4 +23,5 @@ urlpatterns = [
     path("network", NetworkRootView.as_view()),
     path("network/", include("network.api.urls")),
     path("volume/", include("volumes.api.urls")),
+    path("object-store/", include("objects.api.urls")),
 ]
