@@ -4,6 +4,7 @@ One controller per level (account, container, object), as Swift's proxy
 has; large objects, temp URLs and bulk delete are in modules of their own.
 Every answer carries X-Trans-Id; every error is Swift's status and body."""
 import json
+import math
 import mimetypes
 import time
 from urllib.parse import unquote
@@ -352,7 +353,7 @@ def parse_range(header, size):
         end = int(last) if last.strip() else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
+    if start < 0 or (last.strip() and end < start):
         return None
     if start >= size:
         raise SwiftError(416, headers={"Content-Range": f"bytes */{size}"})
@@ -477,7 +478,7 @@ class ObjectController(Controller):
                 raise bad_request("Non-integer X-Delete-After")
             if after <= 0:
                 raise bad_request("X-Delete-After in past")
-            return int(now + after)
+            return math.ceil(now + after)
         if "X-Delete-At" in headers:
             try:
                 at = int(headers["X-Delete-At"])
