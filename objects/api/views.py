@@ -155,10 +155,10 @@ def render_listing(request, kind, name, entries, headers):
             response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     for header, value in headers.items():
         response[header] = value
-    if request.method == "HEAD":
-        length = len(response.content)
+    if request.method == "HEAD":  # Swift answers a HEAD of an account or container with 204
+        response.status_code = 204
         response.content = b""
-        response["Content-Length"] = str(length)
+        response["Content-Length"] = "0"
     return response
 
 
