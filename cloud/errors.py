@@ -111,6 +111,8 @@ def swift_error_response(status, message=None, headers=None, method="GET"):
         body, content_type = f"<html><h1>{title}</h1><p>{text}</p></html>", "text/html; charset=UTF-8"
     encoded = body.encode()
     response = HttpResponse(b"" if method == "HEAD" else encoded, status=status, content_type=content_type)
+    if status in SWIFT_PAGES:
+        response.reason_phrase = SWIFT_PAGES[status][0]  # 499 is Swift's own
     response["Content-Length"] = str(len(encoded))
     for name, value in (headers or {}).items():
         response[name] = value
