@@ -8,8 +8,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 SWIFT = str(Path(sys.executable).parent / "swift")
 
 

@@ -1,7 +1,6 @@
 """Swift v1 on the wire: accounts, containers, objects, as python-swiftclient
 and raw HTTP see them from the live server."""
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -9,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.objects.conftest import stored_files, temporary_files
+from tests.objects.conftest import stored_files
 
 NOT_FOUND_PAGE = "<html><h1>Not Found</h1><p>The resource could not be found.</p></html>"
 
