@@ -28,3 +28,10 @@ def test_container_and_object_round_trip_bytes(cloud, tmp_path):
     cloud.openstack("container", "delete", container, cloud="stratus-demo")
     names = [item["Name"] for item in cloud.openstack("container", "list", "-f", "json", cloud="stratus-demo")]
     assert container not in names
+
+
+def test_catalog_names_the_object_store_of_the_project(cloud):
+    project = cloud.openstack("project", "show", "demo", "-f", "json")["id"]
+    entry = cloud.openstack("catalog", "show", "object-store", "-f", "json", cloud="stratus-demo")
+    urls = {endpoint["interface"]: endpoint["url"] for endpoint in entry["endpoints"]}
+    assert urls["public"] == f"{cloud.url}/object-store/v1/AUTH_{project}"
