@@ -173,6 +173,15 @@ def _quota_check(container, account_row, added_bytes, added_objects):
             raise QuotaExceeded("Upload exceeds quota.")
 
 
+def check_quota(container, length):
+    """QuotaExceeded when `length` more bytes could not fit now (without
+    locks: the commit's check is the exact one)."""
+    current = Container.objects.filter(pk=container.pk).first()
+    account_row = Account.objects.filter(pk=container.account_id).first()
+    if current is not None and account_row is not None:
+        _quota_check(current, account_row, length, 0)
+
+
 def commit_object(container, name, fields, if_none_match=False):
     """Writes the object's row, replacing the one of that name, and the
     counts of its container and account, in one transaction; the data the

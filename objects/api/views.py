@@ -22,6 +22,8 @@ from objects.api.errors import SwiftError, bad_request
 from objects.models import Container, Object
 
 SWIFT_VERSION = "2.35.0"
+# Swift keeps expiry times to ten digits (the year 2286).
+MAX_DELETE_AT = 9999999999
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
 ACCEPTED_TYPES = {"application/json": "json", "application/xml": "xml", "text/xml": "xml", "text/plain": "plain"}
 
@@ -478,7 +480,7 @@ class ObjectController(Controller):
                 raise bad_request("Non-integer X-Delete-After")
             if after <= 0:
                 raise bad_request("X-Delete-After in past")
-            return math.ceil(now + after)
+            return min(math.ceil(now + after), MAX_DELETE_AT)
         if "X-Delete-At" in headers:
             try:
                 at = int(headers["X-Delete-At"])
@@ -486,7 +488,7 @@ class ObjectController(Controller):
                 raise bad_request("Non-integer X-Delete-At")
             if at <= now:
                 raise bad_request("X-Delete-At in past")
-            return at
+            return min(at, MAX_DELETE_AT)
         if "X-Remove-Delete-At" in headers:
             return None
         return current
@@ -519,6 +521,13 @@ class ObjectController(Controller):
         metadata = self.new_metadata()
         delete_at = self.expiry()
         length = request_length(self.request)
+        if length is not None:
+            # Refused before the body is read when it cannot fit; the
+            # commit checks again, exactly, under the rows' locks.
+            try:
+                data.check_quota(container, length)
+            except data.QuotaExceeded as error:
+                raise SwiftError(413, str(error))
         if self.request.headers.get("If-None-Match") == "*" and Object.objects.filter(
                 container=container, name=self.name).exists():
             raise SwiftError(412)

@@ -96,6 +96,10 @@ def test_missing_length_and_bad_headers(api, tokens, container, cloud):
     assert long_meta.status_code == 400 and long_meta.text.startswith("Metadata name too long")
     long_value = api.put(f"{container}/o", token=tokens["demo"], data=b"x", headers={"X-Object-Meta-N": "v" * 257})
     assert long_value.status_code == 400 and long_value.text.startswith("Metadata value longer than 256")
+    far = api.put(f"{container}/far", token=tokens["demo"], data=b"x", headers={"X-Delete-At": "9" * 30})
+    assert far.status_code == 201
+    assert api.head(f"{container}/far", token=tokens["demo"]).headers["X-Delete-At"] == "9999999999"
+    api.delete(f"{container}/far", token=tokens["demo"])
     bad_expiry = api.put(f"{container}/o", token=tokens["demo"], data=b"x", headers={"X-Delete-After": "soon"})
     assert bad_expiry.status_code == 400 and bad_expiry.text == "Non-integer X-Delete-After"
     bad_quota = api.post(container, token=tokens["demo"], headers={"X-Container-Meta-Quota-Bytes": "lots"})
