@@ -12,7 +12,7 @@ class Account(models.Model):
     The counts are kept by the same transactions that change containers
     and objects (atomic `F()` updates), so they never drift."""
 
-    project_id = models.CharField(max_length=64, primary_key=True)
+    project_id = models.CharField(max_length=256, primary_key=True)  # Swift allows 256 bytes
     container_count = models.BigIntegerField(default=0)
     object_count = models.BigIntegerField(default=0)
     bytes_used = models.BigIntegerField(default=0)
@@ -43,7 +43,7 @@ class Object(models.Model):
     name = models.CharField(max_length=1024)
     size = models.BigIntegerField()
     etag = models.CharField(max_length=64)
-    content_type = models.CharField(max_length=256)
+    content_type = models.TextField()  # as long as a header may be
     # X-Object-Meta-* (lower-case name -> value) and the other headers an
     # object keeps: Content-Disposition, Content-Encoding.
     metadata = models.JSONField(default=dict)
@@ -54,7 +54,7 @@ class Object(models.Model):
     # Static large object: its segments [{"container", "name", "etag", "size"}].
     slo_segments = models.JSONField(null=True, blank=True)
     # Dynamic large object: "container/prefix" of its segments (X-Object-Manifest).
-    dlo_manifest = models.CharField(max_length=1281, blank=True, default="")
+    dlo_manifest = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["container", "name"], name="objects_object_name")]

@@ -100,6 +100,10 @@ def test_missing_length_and_bad_headers(api, tokens, container, cloud):
     assert far.status_code == 201
     assert api.head(f"{container}/far", token=tokens["demo"]).headers["X-Delete-At"] == "9999999999"
     api.delete(f"{container}/far", token=tokens["demo"])
+    long_type = api.put(f"{container}/typed", token=tokens["demo"], data=b"x",
+                        headers={"Content-Type": "text/plain; x=" + "y" * 1000})
+    assert long_type.status_code == 201
+    api.delete(f"{container}/typed", token=tokens["demo"])
     bad_expiry = api.put(f"{container}/o", token=tokens["demo"], data=b"x", headers={"X-Delete-After": "soon"})
     assert bad_expiry.status_code == 400 and bad_expiry.text == "Non-integer X-Delete-After"
     bad_quota = api.post(container, token=tokens["demo"], headers={"X-Container-Meta-Quota-Bytes": "lots"})
@@ -118,3 +122,11 @@ def test_missing_length_and_bad_headers(api, tokens, container, cloud):
 def test_unknown_methods_are_405(api, tokens, demo_account, container):
     assert api.request("PATCH", f"{container}/o", token=tokens["demo"]).status_code == 405
     assert api.delete(demo_account, token=tokens["demo"]).status_code == 405
+
+
+def test_account_names_up_to_swifts_limit(api, tokens):
+    long_account = f"/object-store/v1/AUTH_{'p' * 200}"
+    assert api.post(long_account, token=tokens["admin"], headers={"X-Account-Meta-Kind": "long"}).status_code == 204
+    assert api.head(long_account, token=tokens["admin"]).headers["X-Account-Meta-Kind"] == "long"
+    too_long = api.head(f"/object-store/v1/AUTH_{'p' * 260}", token=tokens["admin"])
+    assert too_long.status_code == 400
