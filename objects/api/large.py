@@ -29,6 +29,7 @@ class Body:
     etag: str  # unquoted
     etag_header: str
     chunks: Callable  # (start, end inclusive) -> iterable of bytes
+    data_key: str = ""  # the one stored piece of data holding all of it, if any
 
 
 def read_data(key, start, end):
@@ -74,7 +75,7 @@ def content_of(controller, container, row):
     if row.dlo_manifest:
         return dlo_content(controller, row)
     key = row.data_key
-    return Body(row.size, row.etag, row.etag, lambda start, end: read_data(key, start, end))
+    return Body(row.size, row.etag, row.etag, lambda start, end: read_data(key, start, end), key)
 
 
 def _segment_rows(project_id, references):

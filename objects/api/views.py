@@ -10,7 +10,7 @@ import time
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
@@ -437,6 +437,14 @@ class ObjectController(Controller):
         length = end - start + 1
         if self.request.method == "HEAD" or length <= 0:
             response = HttpResponse(b"", status=status)
+        elif status == 200 and body.data_key:
+            # The whole of one file: the server sends it with sendfile().
+            try:
+                response = FileResponse(stores.default().open(body.data_key))
+            except stores.StoreError:
+                raise SwiftError(503)
+            if "Content-Disposition" not in headers:
+                del response["Content-Disposition"]  # FileResponse names the store's file
         else:
             response = StreamingHttpResponse(body.chunks(start, end), status=status)
         for name, value in headers.items():

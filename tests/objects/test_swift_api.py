@@ -105,6 +105,9 @@ def test_object_put_get_head_with_headers(api, tokens, container):
                     headers={"Content-Type": "application/json"})
     assert typed.status_code == 201
     assert api.head(f"{container}/typed", token=tokens["demo"]).headers["Content-Type"] == "application/json"
+    got = api.get(f"{container}/typed", token=tokens["demo"])
+    assert got.content == b"{}" and got.headers["Content-Type"] == "application/json"
+    assert "Content-Disposition" not in got.headers  # none was given
 
 
 def test_range_and_conditional_requests(api, tokens, container):
