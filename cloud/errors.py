@@ -5,7 +5,7 @@ uses follows from the URL prefix the request came in on."""
 import logging
 
 from django.core.exceptions import DisallowedHost, PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,47 @@ def error_body(service, status, message, kind=None):
     return {"error": {"code": status, "message": message, "title": title}}
 
 
+# Swift answers errors as short HTML pages (webob's), or as plain text when
+# it explains a bad request itself.
+SWIFT_PAGES = {
+    401: ("Unauthorized", "This server could not verify that you are authorized to access the document you "
+                          "requested. Either you supplied the wrong credentials (e.g., bad password), or your "
+                          "browser does not understand how to supply the credentials required."),
+    403: ("Forbidden", "Access was denied to this resource."),
+    404: ("Not Found", "The resource could not be found."),
+    405: ("Method Not Allowed", "The method is not allowed for this resource."),
+    409: ("Conflict", "There was a conflict when trying to complete your request."),
+    411: ("Length Required", "Length Required"),
+    412: ("Precondition Failed", "A precondition for this request was not met."),
+    416: ("Requested Range Not Satisfiable", "The Range requested is not available."),
+    422: ("Unprocessable Entity", "Unable to process the contained instructions"),
+    499: ("Client Disconnect", "The client was disconnected during request."),
+    500: ("Internal Error", "The server has either erred or is incapable of performing the requested operation."),
+    503: ("Service Unavailable", "The server is currently unavailable. Please try again at a later time."),
+}
+
+
+def swift_error_response(status, message=None, headers=None, method="GET"):
+    """Swift's error: `message` as plain text, else Swift's page for the status."""
+    if message is not None:
+        body, content_type = message, "text/plain; charset=UTF-8"
+    else:
+        title, text = SWIFT_PAGES.get(status, (TITLES.get(status, "Error"), TITLES.get(status, "Error")))
+        body, content_type = f"<html><h1>{title}</h1><p>{text}</p></html>", "text/html; charset=UTF-8"
+    encoded = body.encode()
+    response = HttpResponse(b"" if method == "HEAD" else encoded, status=status, content_type=content_type)
+    if status in SWIFT_PAGES:
+        response.reason_phrase = SWIFT_PAGES[status][0]  # 499 is Swift's own
+    response["Content-Length"] = str(len(encoded))
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
 def error_response(request, status, message, kind=None, headers=None):
+    if service_of(request.path) == "object-store":
+        # Swift's own words for the failures every service shares (500, 503).
+        return swift_error_response(status, message if status == 400 else None, headers, request.method)
     response = JsonResponse(error_body(service_of(request.path), status, message, kind), status=status)
     for name, value in (headers or {}).items():
         response[name] = value

@@ -10,7 +10,7 @@ from cloud.errors import error_response, service_of
 
 log = logging.getLogger("cloud.api")
 
-API_PREFIXES = ("identity", "compute", "image", "network", "volume")
+API_PREFIXES = ("identity", "compute", "image", "network", "volume", "object-store")
 NUL = "\x00"
 
 # A backing service that does not answer (restarting, say): the request may

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "network",
     "images",
     "volumes",
+    "objects",
     "workers.apps.WorkersConfig",
 ]
 
@@ -218,6 +219,9 @@ IMAGE_RBD_POOL = os.environ.get("STRATUS_IMAGE_RBD_POOL", "images")
 IMAGE_MAX_VIRTUAL_SIZE = int(os.environ.get("STRATUS_IMAGE_MAX_VIRTUAL_SIZE", str(4 * 2**40)))
 # Seconds an upload may go without data before it counts as dead (its API process killed).
 IMAGE_UPLOAD_STALE_AFTER = int(os.environ.get("STRATUS_IMAGE_UPLOAD_STALE_AFTER", "300"))
+
+# Objects (Swift): where the filesystem back end keeps object data.
+OBJECT_DIR = Path(os.environ.get("STRATUS_OBJECT_DIR", VAR_DIR / "objects"))
 
 LOGGING = {
     "version": 1,

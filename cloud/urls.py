@@ -27,4 +27,5 @@ urlpatterns = [
     # Nova's metadata service, for the metadata proxies (no token: they sign).
     path("metadata", metadata),
     path("metadata/", include("compute.metadata.urls")),
+    path("object-store/", include("objects.api.urls")),
 ]

@@ -25,6 +25,7 @@ CATALOG = [
     ("network", "neutron", "/network"),
     ("block-storage", "cinder", "/volume/v3/$(project_id)s"),
     ("volumev3", "cinderv3", "/volume/v3/$(project_id)s"),
+    ("object-store", "swift", "/object-store/v1/AUTH_$(project_id)s"),
 ]
 
 SERVICE_USER = "stratus"

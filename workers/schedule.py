@@ -12,6 +12,15 @@ BEAT_SCHEDULE = {
         "task": "images.tasks.reap_stalled_uploads",
         "schedule": timedelta(seconds=60),
     },
+    # Objects past their X-Delete-At are deleted.
+    "objects-reap-expired": {
+        "task": "objects.tasks.reap_expired_objects",
+        "schedule": timedelta(seconds=60),
+    },
+    "objects-discard-stale-temporary": {
+        "task": "objects.tasks.discard_stale_temporary",
+        "schedule": timedelta(hours=1),
+    },
     "purge-revocation-events": {
         "task": "identity.tasks.purge_revocation_events",
         "schedule": timedelta(hours=1),

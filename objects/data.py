@@ -1,0 +1,338 @@
+"""The object store's data path, shared by every wire API.
+
+Object data streams from the request into the back end in bounded chunks
+with its MD5 computed on the way; only once the back end holds all of it is
+the object's row written, in one transaction with its container's and
+account's counts, so a reader sees the old object or the new one, and the
+counts are exact under any number of concurrent writers. Every writer locks
+the container row and then the account row, always in that order."""
+import hashlib
+import logging
+import time
+from datetime import datetime, timezone as dt_timezone
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from objects import stores
+from objects.models import Account, Container, Object
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 16
+# Swift's constraints (swift/common/constraints.py), also shown by /info.
+MAX_FILE_SIZE = 5 * 2**30 + 2
+MAX_META_NAME_LENGTH = 128
+MAX_META_VALUE_LENGTH = 256
+MAX_META_COUNT = 90
+MAX_META_OVERALL_SIZE = 4096
+MAX_HEADER_SIZE = 8192
+MAX_OBJECT_NAME_LENGTH = 1024
+MAX_CONTAINER_NAME_LENGTH = 256
+MAX_ACCOUNT_NAME_LENGTH = 256
+CONTAINER_LISTING_LIMIT = 10000
+ACCOUNT_LISTING_LIMIT = 10000
+EXTRA_HEADER_COUNT = 0
+# Static large objects.
+SLO_MAX_MANIFEST_SEGMENTS = 1000
+SLO_MAX_MANIFEST_SIZE = 8 * 2**20
+SLO_MIN_SEGMENT_SIZE = 1
+# Bulk delete.
+BULK_MAX_DELETES_PER_REQUEST = 10000
+
+
+class QuotaExceeded(Exception):
+    """A write would take a container or an account past its quota."""
+
+
+class ContainerGone(Exception):
+    """The container was deleted while the object was written."""
+
+
+class SizeMismatch(Exception):
+    """The body was not as long as its Content-Length said."""
+
+    def __init__(self, received, expected):
+        super().__init__(f"{received} of {expected} bytes")
+        self.received, self.expected = received, expected
+
+
+class Measured:
+    """Passes chunks through, counting them and computing their MD5, and
+    stops the stream at `limit` bytes (the largest object allowed)."""
+
+    def __init__(self, chunks, limit=MAX_FILE_SIZE):
+        self.chunks, self.limit = chunks, limit
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise QuotaExceeded("Your request is too large.")
+            self.md5.update(chunk)
+            yield chunk
+
+    @property
+    def etag(self):
+        return self.md5.hexdigest()
+
+
+def store_data(chunks):
+    """Streams chunks into the back end: (key, size, md5 hex)."""
+    measured = Measured(chunks)
+    key = stores.default().write(measured)
+    return key, measured.size, measured.etag
+
+
+def discard_data(*keys):
+    for key in keys:
+        if key:
+            try:
+                stores.default().delete(key)
+            except stores.StoreError:
+                log.exception("Could not remove object data %s", key)
+
+
+def account(project_id, create=False):
+    """The project's account row; made when `create` (Swift makes an
+    account on its first write)."""
+    if create:
+        Account.objects.get_or_create(project_id=project_id)
+    return Account.objects.filter(project_id=project_id).first()
+
+
+def _locked_account(project_id):
+    return Account.objects.select_for_update().get(project_id=project_id)
+
+
+def create_container(project_id, name, metadata, read_acl=None, write_acl=None):
+    """Makes the container, or updates the metadata of the one there:
+    True when it was made."""
+    account(project_id, create=True)
+    with transaction.atomic():
+        existing = Container.objects.select_for_update().filter(account_id=project_id, name=name).first()
+        if existing is not None:
+            update_container(existing, metadata, read_acl, write_acl)
+            return False
+        try:
+            with transaction.atomic():
+                created = Container.objects.create(account_id=project_id, name=name, metadata=metadata,
+                                                   read_acl=read_acl or "", write_acl=write_acl or "")
+        except IntegrityError:  # made by a concurrent request just now
+            existing = Container.objects.select_for_update().get(account_id=project_id, name=name)
+            update_container(existing, metadata, read_acl, write_acl)
+            return False
+        Account.objects.filter(project_id=project_id).update(container_count=F("container_count") + 1)
+    return created is not None
+
+
+def update_container(container, metadata, read_acl=None, write_acl=None):
+    """Merges metadata (a value of None removes the name) and sets the ACLs
+    given."""
+    merged = {**container.metadata, **metadata}
+    container.metadata = {name: value for name, value in merged.items() if value is not None}
+    if read_acl is not None:
+        container.read_acl = read_acl
+    if write_acl is not None:
+        container.write_acl = write_acl
+    container.save(update_fields=["metadata", "read_acl", "write_acl"])
+
+
+def delete_container(container):
+    """Removes an empty container: False when it holds objects."""
+    with transaction.atomic():
+        locked = Container.objects.select_for_update().filter(pk=container.pk).first()
+        if locked is None:
+            return True
+        if Object.objects.filter(container=locked).exists():
+            return False
+        locked.delete()
+        Account.objects.filter(project_id=locked.account_id).update(container_count=F("container_count") - 1)
+    return True
+
+
+def _quota_check(container, account_row, added_bytes, added_objects):
+    """Swift's container quotas (X-Container-Meta-Quota-Bytes/-Count) and
+    account quota (X-Account-Meta-Quota-Bytes), on rows already locked."""
+    def limit(metadata, name):
+        try:
+            return int(metadata[name])
+        except (KeyError, ValueError):
+            return None
+
+    checks = [
+        (limit(container.metadata, "quota-bytes"), container.bytes_used + added_bytes, added_bytes),
+        (limit(container.metadata, "quota-count"), container.object_count + added_objects, added_objects),
+        (limit(account_row.metadata, "quota-bytes"), account_row.bytes_used + added_bytes, added_bytes),
+    ]
+    for quota, total, added in checks:
+        if quota is not None and added > 0 and total > quota:
+            raise QuotaExceeded("Upload exceeds quota.")
+
+
+def check_quota(container, length):
+    """QuotaExceeded when `length` more bytes could not fit now (without
+    locks: the commit's check is the exact one)."""
+    current = Container.objects.filter(pk=container.pk).first()
+    account_row = Account.objects.filter(pk=container.account_id).first()
+    if current is not None and account_row is not None:
+        _quota_check(current, account_row, length, 0)
+
+
+def commit_object(container, name, fields, if_none_match=False):
+    """Writes the object's row, replacing the one of that name, and the
+    counts of its container and account, in one transaction; the data the
+    row named before is removed once the transaction commits. Returns the
+    row, or None when `if_none_match` and the object exists."""
+    with transaction.atomic():
+        locked = Container.objects.select_for_update().filter(pk=container.pk).first()
+        if locked is None:
+            raise ContainerGone()
+        account_row = _locked_account(locked.account_id)
+        previous = Object.objects.filter(container=locked, name=name).first()
+        if previous is not None and if_none_match:
+            return None
+        added_bytes = fields["size"] - (previous.size if previous else 0)
+        added_objects = 0 if previous else 1
+        _quota_check(locked, account_row, added_bytes, added_objects)
+        if previous is not None:
+            old_key = previous.data_key
+            for field, value in fields.items():
+                setattr(previous, field, value)
+            previous.save()
+            row = previous
+        else:
+            old_key = ""
+            row = Object.objects.create(container=locked, name=name, **fields)
+        Container.objects.filter(pk=locked.pk).update(
+            object_count=F("object_count") + added_objects, bytes_used=F("bytes_used") + added_bytes)
+        Account.objects.filter(pk=account_row.pk).update(
+            object_count=F("object_count") + added_objects, bytes_used=F("bytes_used") + added_bytes)
+        if old_key and old_key != fields.get("data_key"):
+            transaction.on_commit(lambda: discard_data(old_key))
+    return row
+
+
+def delete_object(container, name):
+    """Removes the object's row (and then its data): False when none."""
+    with transaction.atomic():
+        locked = Container.objects.select_for_update().filter(pk=container.pk).first()
+        if locked is None:
+            return False
+        _locked_account(locked.account_id)
+        row = Object.objects.filter(container=locked, name=name).first()
+        if row is None:
+            return False
+        row.delete()
+        Container.objects.filter(pk=locked.pk).update(
+            object_count=F("object_count") - 1, bytes_used=F("bytes_used") - row.size)
+        Account.objects.filter(pk=locked.account_id).update(
+            object_count=F("object_count") - 1, bytes_used=F("bytes_used") - row.size)
+        key = row.data_key
+        transaction.on_commit(lambda: discard_data(key))
+    return True
+
+
+def now_timestamp():
+    return time.time()
+
+
+def is_expired(row, now=None):
+    return row.delete_at is not None and row.delete_at <= (now or now_timestamp())
+
+
+def reap_expired(batch=1000):
+    """Deletes the objects whose X-Delete-At has passed (the periodic task
+    objects.tasks.reap_expired_objects); returns how many."""
+    reaped = 0
+    now = int(now_timestamp())
+    expired = Object.objects.filter(delete_at__lte=now).select_related("container").order_by("delete_at")[:batch]
+    for row in expired:
+        if delete_object(row.container, row.name):
+            reaped += 1
+    return reaped
+
+
+def discard_stale_temporary(older_than_seconds=3600):
+    """Temporary files of writes that died with their process."""
+    store = stores.default()
+    if hasattr(store, "discard_temporary"):
+        return store.discard_temporary(now_timestamp() - older_than_seconds)
+    return 0
+
+
+def successor(text):
+    """The least string greater than every string starting with `text`
+    (in code point order), or None when there is none."""
+    while text:
+        last = ord(text[-1])
+        if last < 0x10FFFF:
+            bumped = last + 1
+            if 0xD800 <= bumped <= 0xDFFF:  # surrogates cannot be stored
+                bumped = 0xE000
+            return text[:-1] + chr(bumped)
+        text = text[:-1]
+    return None
+
+
+def keyset_listing(queryset, limit, prefix="", delimiter="", marker="", end_marker="", reverse=False):
+    """Rows of `queryset` (a model with `name`) in name order after
+    `marker`, before `end_marker`, starting with `prefix`; with a
+    delimiter, names with it past the prefix roll up into one subdir
+    (a str) each. Every query walks the name index from where the previous
+    one stopped (keyset), so a page costs the same however many names come
+    before it; with a delimiter, one more query per subdir on the page."""
+    base = queryset
+    if prefix:
+        base = base.filter(name__gte=prefix)
+        upper = successor(prefix)
+        if upper is not None:
+            base = base.filter(name__lt=upper)
+    if end_marker:
+        base = base.filter(name__gt=end_marker) if reverse else base.filter(name__lt=end_marker)
+    order = "-name" if reverse else "name"
+    results = []
+    position = marker
+    while len(results) < limit:
+        page = base
+        if position:
+            page = page.filter(name__lt=position) if reverse else page.filter(name__gt=position)
+        wanted = limit - len(results)
+        rows = list(page.order_by(order)[:wanted])
+        if not rows:
+            break
+        rolled_up = False
+        for row in rows:
+            rest = row.name[len(prefix):]
+            at = rest.find(delimiter) if delimiter else -1
+            if at < 0:
+                results.append(row)
+                position = row.name
+                continue
+            subdir = prefix + rest[:at + len(delimiter)]
+            if subdir != marker:
+                results.append(subdir)
+            # Next: the first name past every name under this subdir.
+            if reverse:
+                position = subdir
+            else:
+                after = successor(subdir)
+                if after is None:
+                    return results
+                base, position = base.filter(name__gte=after), ""
+            rolled_up = True
+            break
+        if not rolled_up and len(rows) < wanted:
+            break
+    return results
+
+
+def utc_datetime(timestamp):
+    return datetime.fromtimestamp(timestamp, tz=dt_timezone.utc)
+
+
+def current_time():
+    return timezone.now()

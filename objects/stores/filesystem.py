@@ -1,0 +1,85 @@
+"""Object data as files: `<dir>/<key[:2]>/<key>`, written under `<dir>/tmp/`
+first and renamed into place once complete and on disk (fsync), so that a
+process killed mid-write leaves only a temporary file no key names."""
+import errno
+import os
+import uuid
+from pathlib import Path
+
+from objects.stores import StoreError, StoreFull
+
+
+class FilesystemStore:
+    def __init__(self, directory):
+        self.directory = Path(directory).absolute()
+        self.temporary = self.directory / "tmp"
+
+    def path(self, key):
+        if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):
+            raise StoreError(f"{key!r} is not a key of this store.")
+        return self.directory / key[:2] / key
+
+    def write(self, chunks):
+        key = uuid.uuid4().hex
+        final = self.path(key)
+        try:
+            self.temporary.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(exist_ok=True)
+            partial = self.temporary / key
+            handle = open(partial, "xb", buffering=0)
+        except OSError as error:
+            raise self._error(error)
+        try:
+            with handle:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        try:
+                            written = handle.write(view)
+                        except OSError as error:
+                            raise self._error(error)
+                        view = view[written:]
+                os.fsync(handle.fileno())
+            os.rename(partial, final)
+            self._sync_directory(final.parent)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return key
+
+    @staticmethod
+    def _sync_directory(directory):
+        # The rename itself is on disk only once its directory is.
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    @staticmethod
+    def _error(error):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreFull("The object store is full.")
+        return StoreError(f"Could not write the object data: {error.strerror}.")
+
+    def open(self, key):
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError as error:
+            raise StoreError("The object's data is missing from the store.") from error
+
+    def delete(self, key):
+        self.path(key).unlink(missing_ok=True)
+
+    def discard_temporary(self, older_than):
+        """Temporary files of writes that died (their process killed) before
+        `older_than` (a unix time); newer ones may still be written."""
+        removed = 0
+        for partial in self.temporary.glob("*") if self.temporary.exists() else ():
+            try:
+                if partial.stat().st_mtime < older_than:
+                    partial.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
