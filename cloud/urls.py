@@ -6,6 +6,7 @@ from compute.api.versions import ComputeRootView
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 from network.api.versions import NetworkRootView
+from volumes.api.versions import VolumeRootView
 
 handler400 = "cloud.errors.bad_request_view"
 handler404 = "cloud.errors.not_found_view"
@@ -22,5 +23,6 @@ urlpatterns = [
     path("image/", include("images.api.urls")),
     path("network", NetworkRootView.as_view()),
     path("network/", include("network.api.urls")),
+    path("volume", VolumeRootView.as_view()),
     path("volume/", include("volumes.api.urls")),
 ]

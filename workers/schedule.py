@@ -12,6 +12,11 @@ BEAT_SCHEDULE = {
         "task": "images.tasks.reap_stalled_uploads",
         "schedule": timedelta(seconds=60),
     },
+    # Volumes and snapshots stuck creating, deleting or extending end in error.
+    "volumes-reconcile": {
+        "task": "volumes.tasks.reconcile",
+        "schedule": timedelta(seconds=30),
+    },
     "purge-revocation-events": {
         "task": "identity.tasks.purge_revocation_events",
         "schedule": timedelta(hours=1),
