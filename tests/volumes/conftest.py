@@ -88,10 +88,12 @@ def volume_worker(live_db, cloud, control, tmp_path_factory):
     forget_backends(worker.host)
 
 
-def wait_status(cloud, volume_id, wanted, timeout=60, kind="volume", cloud_name="stratus"):
-    def status():
-        shown = cloud.openstack(kind, "show", volume_id, "-f", "json", cloud=cloud_name)
-        return shown if shown["status"] in wanted else None
-
+def wait_status(cloud, resource_id, wanted, timeout=60, kind="volume", cloud_name="stratus"):
+    """Polls the API (openstacksdk, one connection) until the volume or
+    snapshot is in one of `wanted`; returns it as `openstack ... show` does."""
+    conn = cloud.connect(cloud_name)
+    get = conn.block_storage.get_volume if kind == "volume" else conn.block_storage.get_snapshot
     wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
-    return wait_until(status, timeout=timeout, interval=0.5, message=f"{kind} {volume_id} to be {wanted}")
+    wait_until(lambda: get(resource_id).status in wanted, timeout=timeout, interval=0.2,
+               message=f"{kind} {resource_id} to be {wanted}")
+    return cloud.openstack(kind, "show", resource_id, "-f", "json", cloud=cloud_name)

@@ -25,7 +25,7 @@ class SnapshotCreateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     display_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
-    metadata = MetadataField(required=False)
+    metadata = MetadataField(required=False, allow_null=True)
 
 
 class SnapshotViewSet(CinderViewSet):
@@ -71,7 +71,7 @@ class SnapshotViewSet(CinderViewSet):
                 project_id=volume.project_id, user_id=self.caller.user_id, volume=volume, size=volume.size,
                 name=values.get("name", values.get("display_name")),
                 description=values.get("description", values.get("display_description")),
-                metadata=values.get("metadata", {}))
+                metadata=values.get("metadata") or {})
             # The copy takes room on the volume's back end.
             if claim_capacity(volume.backend_id, volume.size):
                 snapshot.set_status(Snapshot.Status.CREATING, backend=volume.backend)

@@ -65,7 +65,7 @@ class VolumeCreateSerializer(serializers.Serializer):
     display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     volume_type = serializers.CharField(max_length=255, required=False, allow_null=True)
     availability_zone = serializers.CharField(max_length=255, required=False, allow_null=True)
-    metadata = MetadataField(required=False)
+    metadata = MetadataField(required=False, allow_null=True)
     snapshot_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     source_volid = serializers.CharField(max_length=64, required=False, allow_null=True)
     imageRef = serializers.CharField(max_length=64, required=False, allow_null=True)
@@ -78,7 +78,7 @@ class VolumeUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     display_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
-    metadata = MetadataField(required=False)
+    metadata = MetadataField(required=False, allow_null=True)
 
 
 class VolumeViewSet(CinderViewSet):
@@ -185,7 +185,7 @@ class VolumeViewSet(CinderViewSet):
             quotas.reserve(self.caller.project_id, volume_type, volumes=1, gigabytes=size)
             volume = Volume.objects.create(
                 project_id=self.caller.project_id, user_id=self.caller.user_id, name=name, description=description,
-                size=size, volume_type=volume_type, availability_zone=zone, metadata=values.get("metadata", {}),
+                size=size, volume_type=volume_type, availability_zone=zone, metadata=values.get("metadata") or {},
                 snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,
                 bootable=bool(image) or bool(source_volume and source_volume.bootable),
                 multiattach=values.get("multiattach", False),
