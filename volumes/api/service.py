@@ -255,6 +255,13 @@ class AttachmentListView(AttachmentsMixin, CinderView):
         return Response({"attachment": render_attachment(attachment, info)})
 
 
+class AttachmentDetailListView(AttachmentsMixin, CinderView):
+    policy = {"get": "reader"}
+
+    def get(self, request, project_id):
+        return AttachmentListView.get(self, request, project_id, detail=True)
+
+
 class AttachmentView(AttachmentsMixin, CinderView):
     policy = {"get": "reader", "put": "member", "delete": "member"}
 

@@ -40,7 +40,7 @@ urlpatterns = [
     re_path(rf"^{PROJECT}/messages/?$", service.MessageListView.as_view()),
     re_path(rf"^{PROJECT}/messages/(?P<message_id>[^/]+)/?$", service.MessageView.as_view()),
     re_path(rf"^{PROJECT}/attachments/?$", service.AttachmentListView.as_view()),
-    re_path(rf"^{PROJECT}/attachments/detail/?$", service.AttachmentListView.as_view(), {"detail": True}),
+    re_path(rf"^{PROJECT}/attachments/detail/?$", service.AttachmentDetailListView.as_view()),
     re_path(rf"^{PROJECT}/attachments/(?P<attachment_id>[^/]+)/action/?$", service.AttachmentActionView.as_view()),
     re_path(rf"^{PROJECT}/attachments/(?P<attachment_id>[^/]+)/?$", service.AttachmentView.as_view()),
 ] + router.urls
