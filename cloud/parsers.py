@@ -30,7 +30,10 @@ def nul_field(value, path=""):
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:  # nested deeper than the decoder goes
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
         field = nul_field(data)
         if field:
             raise ParseError(f"Invalid input for field '{field}': text must not contain NUL (\\u0000) characters.")

@@ -7,6 +7,7 @@ from compute.metadata.views import metadata
 from identity.api.versions import IdentityRootView
 from images.api.versions import ImageRootView
 from network.api.versions import NetworkRootView
+from volumes.api.versions import VolumeRootView
 
 handler400 = "cloud.errors.bad_request_view"
 handler404 = "cloud.errors.not_found_view"
@@ -23,6 +24,7 @@ urlpatterns = [
     path("image/", include("images.api.urls")),
     path("network", NetworkRootView.as_view()),
     path("network/", include("network.api.urls")),
+    path("volume", VolumeRootView.as_view()),
     path("volume/", include("volumes.api.urls")),
     # Nova's metadata service, for the metadata proxies (no token: they sign).
     path("metadata", metadata),

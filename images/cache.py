@@ -99,6 +99,10 @@ class ImageCache:
         os.utime(self.path(image_id))
         return dest_path
 
+    def cached_format(self, image_id):
+        """The format of the cached copy (qcow2 or raw), once fetched."""
+        return self._read_meta(image_id)["format"]
+
     def _make_overlay(self, image_id, dest_path, size_bytes):
         meta = self._read_meta(image_id)
         if size_bytes is not None and meta.get("virtual_size") and size_bytes < meta["virtual_size"]:

@@ -21,6 +21,11 @@ BEAT_SCHEDULE = {
         "task": "objects.tasks.discard_stale_temporary",
         "schedule": timedelta(hours=1),
     },
+    # Volumes and snapshots stuck creating, deleting or extending end in error.
+    "volumes-reconcile": {
+        "task": "volumes.tasks.reconcile",
+        "schedule": timedelta(seconds=30),
+    },
     "purge-revocation-events": {
         "task": "identity.tasks.purge_revocation_events",
         "schedule": timedelta(hours=1),

@@ -16,7 +16,7 @@ from tests.conftest import server_env
 
 pytestmark = pytest.mark.live
 
-NAMES = ("api", "control", "beat", "node", "console")
+NAMES = ("api", "control", "beat", "node", "console", "volume")
 
 
 def free_port():

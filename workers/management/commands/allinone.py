@@ -1,5 +1,6 @@
 """Runs the all-in-one cloud: the API under gunicorn, a control worker,
-this host's node worker, Celery beat and the console proxy, under one
+this host's node worker, Celery beat, the console proxy and a file volume
+back end's worker, under one
 supervisor that starts again any of them that dies (a worker that lost
 its broker for good, one killed by the OOM killer...). In the foreground
 (Ctrl-C stops everything), or with --detach in the background with pid
@@ -42,6 +43,8 @@ def processes():
         "node": [python, manage, "nodeworker", "--host", settings.HOSTNAME,
                  "--uri", os.environ.get("STRATUS_HYPERVISOR_URI", "qemu:///system")],
         "console": [python, manage, "consoleproxy", "--port", str(console_proxy_port())],
+        # The file back end, volumes in STRATUS_VOLUME_DIR (var/volumes).
+        "volume": [python, manage, "volumeworker"],
     }
     return table
 

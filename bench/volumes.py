@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Block storage benchmark against a running Stratus with a file back end
+(`make start` first).
+
+Prints the time to create N volumes of 1 GiB through the API until all are
+available, beside a plain `qemu-img create` loop of as many files in the
+same run; the time of a volume from a 64 MiB image; and of a snapshot and a
+volume made from it. Everything it makes is deleted at the end.
+
+    .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50]
+"""
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+DONE = ("available", "error")
+
+
+def admin_session(url, password):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    issued = requests.post(f"{url}/identity/v3/auth/tokens", json=body, timeout=30)
+    if issued.status_code != 201:
+        raise SystemExit(f"cannot authenticate: {issued.status_code} {issued.text[:200]}")
+    session = requests.Session()
+    session.headers["X-Auth-Token"] = issued.headers["X-Subject-Token"]
+    project_id = issued.json()["token"]["project"]["id"]
+    return session, f"{url}/volume/v3/{project_id}"
+
+
+def wait(session, url, ids, collection="volumes", timeout=600):
+    """Waits until every resource is available (or in error); returns how many ended in error."""
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    errors = 0
+    while pending:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(pending)} {collection} did not finish within {timeout} s")
+        for resource_id in list(pending):
+            status = session.get(f"{url}/{collection}/{resource_id}", timeout=30).json()[collection[:-1]]["status"]
+            if status in DONE:
+                pending.discard(resource_id)
+                errors += status == "error"
+        time.sleep(0.1)
+    return errors
+
+
+def create(session, url, body, collection="volumes"):
+    response = session.post(f"{url}/{collection}", json={collection[:-1]: body}, timeout=60)
+    if response.status_code != 202:
+        raise SystemExit(f"create refused: {response.status_code} {response.text[:300]}")
+    return response.json()[collection[:-1]]["id"]
+
+
+def delete_all(session, url, volume_ids, snapshot_ids):
+    for snapshot_id in snapshot_ids:
+        session.delete(f"{url}/snapshots/{snapshot_id}", timeout=60)
+    for snapshot_id in snapshot_ids:
+        while session.get(f"{url}/snapshots/{snapshot_id}", timeout=30).status_code != 404:
+            time.sleep(0.1)
+    for volume_id in volume_ids:
+        session.delete(f"{url}/volumes/{volume_id}", timeout=60)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("STRATUS_PUBLIC_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
+    parser.add_argument("--volumes", type=int, default=50)
+    args = parser.parse_args()
+    session, url = admin_session(args.url.rstrip("/"), args.password)
+    quota = {"volumes": -1, "gigabytes": -1, "snapshots": -1}
+    project_id = url.rsplit("/", 1)[1]
+    session.put(f"{url}/os-quota-sets/{project_id}", json={"quota_set": quota}, timeout=30)
+    made, snapshots = [], []
+    try:
+        started = time.monotonic()
+        ids = [create(session, url, {"size": 1, "name": f"bench-{index}"}) for index in range(args.volumes)]
+        made += ids
+        errors = wait(session, url, ids)
+        api_seconds = time.monotonic() - started
+        with tempfile.TemporaryDirectory() as scratch:
+            started = time.monotonic()
+            for index in range(args.volumes):
+                subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(Path(scratch) / f"v{index}"), "1G"],
+                               check=True)
+            raw_seconds = time.monotonic() - started
+            image_path = Path(scratch) / "image.raw"
+            image_path.write_bytes(os.urandom(64 * 2**20))
+            image = session.post(f"{args.url}/image/v2/images", json={
+                "name": f"bench-{uuid.uuid4().hex[:6]}", "disk_format": "raw", "container_format": "bare"},
+                timeout=30).json()
+            with open(image_path, "rb") as data:
+                session.put(f"{args.url}/image/v2/images/{image['id']}/file", data=data,
+                            headers={"Content-Type": "application/octet-stream"}, timeout=120)
+        print(f"{args.volumes} volumes of 1 GiB through the API: {api_seconds:.2f} s "
+              f"({errors} in error); qemu-img create loop: {raw_seconds:.2f} s "
+              f"(ratio {api_seconds / max(raw_seconds, 1e-9):.2f})")
+        started = time.monotonic()
+        from_image = create(session, url, {"size": 1, "imageRef": image["id"], "name": "bench-image"})
+        made.append(from_image)
+        wait(session, url, [from_image])
+        print(f"volume from a 64 MiB image: {time.monotonic() - started:.2f} s")
+        started = time.monotonic()
+        snapshot = create(session, url, {"volume_id": ids[0], "name": "bench-snap"}, collection="snapshots")
+        snapshots.append(snapshot)
+        wait(session, url, [snapshot], collection="snapshots")
+        snapshot_seconds = time.monotonic() - started
+        started = time.monotonic()
+        clone = create(session, url, {"snapshot_id": snapshot, "name": "bench-clone"})
+        made.append(clone)
+        wait(session, url, [clone])
+        print(f"snapshot of 1 GiB: {snapshot_seconds:.2f} s; volume from it: {time.monotonic() - started:.2f} s")
+        session.delete(f"{args.url}/image/v2/images/{image['id']}", timeout=30)
+    finally:
+        delete_all(session, url, made, snapshots)
+
+
+if __name__ == "__main__":
+    main()

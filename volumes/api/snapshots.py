@@ -1,0 +1,147 @@
+"""Snapshots: create (`force` for an in-use volume), list/detail with
+filters, show, update, delete, metadata."""
+from django.db import transaction
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest, NotFound
+from volumes import dispatch, quotas
+from volumes.api.base import (
+    CinderViewSet, MetadataField, body_of, cinder_time, invalid_input, is_uuid, metadata_value, not_found,
+    validated,
+)
+from volumes.models import Snapshot, Volume, claim_capacity, record_message
+from volumes.tasks import CREATE_SNAPSHOT, forget_snapshot
+
+POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member", "update": "member",
+          "partial_update": "member", "destroy": "member", "metadata": "member", "metadata_item": "member"}
+
+
+class SnapshotCreateSerializer(serializers.Serializer):
+    volume_id = serializers.CharField(max_length=64)
+    force = serializers.BooleanField(required=False, default=False)
+    name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class SnapshotViewSet(CinderViewSet):
+    queryset = Snapshot.objects.select_related("volume__volume_type")
+    kind, member_name, collection_name = "Snapshot", "snapshot", "snapshots"
+    policy = POLICY
+    filters = {"name": "name", "status": "status",
+               "volume_id": ("volume_id", lambda value, field: value if is_uuid(value) else None)}
+    sort_keys = {"size": "size"}
+
+    def render(self, snapshot):
+        body = {"id": str(snapshot.id), "name": snapshot.name, "description": snapshot.description,
+                "status": snapshot.status, "size": snapshot.size, "volume_id": str(snapshot.volume_id),
+                "created_at": cinder_time(snapshot.created_at), "updated_at": cinder_time(snapshot.updated_at),
+                "metadata": snapshot.metadata, "os-extended-snapshot-attributes:project_id": snapshot.project_id,
+                "os-extended-snapshot-attributes:progress": snapshot.progress, "group_snapshot_id": None}
+        if self.request.api_version >= (3, 41):
+            body["user_id"] = snapshot.user_id
+        return body
+
+    def summary(self, snapshot):
+        return self.render(snapshot)
+
+    def show(self, snapshot, status_code=status.HTTP_200_OK):
+        return Response({"snapshot": self.render(snapshot)}, status=status_code)
+
+    def create(self, request, *args, **kwargs):
+        values = validated(SnapshotCreateSerializer, body_of(request, "snapshot"))
+        volume_id = values["volume_id"]
+        with transaction.atomic():
+            volumes = Volume.objects.select_for_update(of=("self",)).select_related("volume_type", "backend")
+            if not self.caller.is_admin:
+                volumes = volumes.filter(project_id=self.caller.project_id)
+            volume = volumes.filter(pk=volume_id).first() if is_uuid(volume_id) else None
+            if volume is None:
+                raise not_found("Volume", volume_id)
+            allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if values["force"] else (Volume.Status.AVAILABLE,)
+            if volume.status not in allowed or volume.backend_id is None:
+                raise BadRequest(f"Invalid volume: Volume {volume.pk} status must be available, but current status "
+                                 f"is: {volume.status}.")
+            quotas.reserve(volume.project_id, volume.volume_type, snapshots=1, gigabytes=volume.size)
+            snapshot = Snapshot.objects.create(
+                project_id=volume.project_id, user_id=self.caller.user_id, volume=volume, size=volume.size,
+                name=values.get("name", values.get("display_name")),
+                description=values.get("description", values.get("display_description")),
+                metadata=values.get("metadata") or {})
+            # The copy takes room on the volume's back end.
+            if claim_capacity(volume.backend_id, volume.size):
+                snapshot.set_status(Snapshot.Status.CREATING, backend=volume.backend)
+                dispatch.to_backend(dispatch.CREATE_SNAPSHOT, volume.backend.host, snapshot.pk)
+            else:
+                snapshot.set_status(Snapshot.Status.ERROR)
+                record_message(snapshot, f"create snapshot: Insufficient free space on back end "
+                                         f"{volume.backend.host} for a snapshot of {volume.size} GB.",
+                               CREATE_SNAPSHOT, resource_type="VOLUME_SNAPSHOT")
+        return self.show(snapshot, status.HTTP_202_ACCEPTED)
+
+    def update(self, request, *args, **kwargs):
+        snapshot = self.writable(self.get_object())
+        body = body_of(request, "snapshot")
+        fields = {}
+        for wire, column in (("name", "name"), ("display_name", "name"), ("description", "description"),
+                             ("display_description", "description")):
+            if wire in body:
+                if body[wire] is not None and (not isinstance(body[wire], str) or len(body[wire]) > 255):
+                    raise invalid_input(f"{wire} must be a string of at most 255 characters.")
+                fields[column] = body[wire]
+        Snapshot.objects.filter(pk=snapshot.pk).update(**fields)
+        return self.show(self.get_object())
+
+    partial_update = update
+
+    def destroy(self, request, *args, **kwargs):
+        with transaction.atomic():
+            snapshot = self.writable(self.get_object(locked=True))
+            if snapshot.status not in (Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR):
+                raise BadRequest(f"Invalid snapshot: Volume Snapshot status must be available or error, but current "
+                                 f"status is: {snapshot.status}.")
+            if snapshot.backend_id is None:
+                forget_snapshot(snapshot)
+            else:
+                snapshot.set_status(Snapshot.Status.DELETING)
+                dispatch.to_backend(dispatch.DELETE_SNAPSHOT, snapshot.backend.host, snapshot.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=True, methods=["get", "post", "put"], url_path="metadata")
+    def metadata(self, request, *args, **kwargs):
+        snapshot = self.get_object()
+        if request.method == "GET":
+            return Response({"metadata": snapshot.metadata})
+        self.writable(snapshot)
+        given = metadata_value(request.data.get("metadata") if isinstance(request.data, dict) else None)
+        with transaction.atomic():
+            snapshot = self.get_object(locked=True)
+            metadata = given if request.method == "PUT" else {**snapshot.metadata, **given}
+            Snapshot.objects.filter(pk=snapshot.pk).update(metadata=metadata)
+        return Response({"metadata": metadata})
+
+    @action(detail=True, methods=["get", "put", "delete"], url_path=r"metadata/(?P<key>[^/]+)")
+    def metadata_item(self, request, key=None, *args, **kwargs):
+        snapshot = self.get_object()
+        if request.method != "PUT" and key not in snapshot.metadata:
+            raise NotFound(f"Snapshot {snapshot.pk} has no metadata with key {key}.")
+        if request.method == "GET":
+            return Response({"meta": {key: snapshot.metadata[key]}})
+        self.writable(snapshot)
+        with transaction.atomic():
+            snapshot = self.get_object(locked=True)
+            metadata = dict(snapshot.metadata)
+            if request.method == "DELETE":
+                metadata.pop(key, None)
+                Snapshot.objects.filter(pk=snapshot.pk).update(metadata=metadata)
+                return Response(status=status.HTTP_200_OK)
+            meta = metadata_value(request.data.get("meta") if isinstance(request.data, dict) else None, "meta")
+            if list(meta) != [key]:
+                raise BadRequest("Request body and URI mismatch")
+            metadata.update(meta)
+            Snapshot.objects.filter(pk=snapshot.pk).update(metadata=metadata)
+        return Response({"meta": meta})

@@ -1,0 +1,423 @@
+"""Volumes: create (empty, from an image, a snapshot or another volume),
+list/detail with Cinder's filters, show, update, delete (with `cascade`),
+metadata, and the actions of POST /volumes/{id}/action."""
+from django.db import transaction
+from django.db.models import Q
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cloud.errors import BadRequest, Forbidden, NotFound
+from cloud.policy import DENIED
+from volumes import attachments, conf, dispatch, quotas
+from volumes.api.base import (
+    CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, is_uuid, metadata_value,
+    not_found, validated,
+)
+from volumes.images import image_for_volume
+from volumes.models import Attachment, Backend, Snapshot, Volume, VolumeType, claim_capacity
+from volumes.tasks import forget_volume
+
+GiB = 2**30
+POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member",
+          "update": "member", "partial_update": "member", "destroy": "member", "volume_action": "member",
+          "metadata": "member", "metadata_item": "member"}
+# What a volume may be deleted from (Cinder's words list them).
+DELETABLE = (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.ERROR_EXTENDING)
+ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
+
+
+def type_visible_to(credentials):
+    if credentials.is_admin:
+        return Q()
+    return Q(is_public=True) | Q(access__project_id=credentials.project_id)
+
+
+def find_type(credentials, name_or_id):
+    """The volume type a request names (by id or name), as the caller may see it."""
+    types = VolumeType.objects.filter(type_visible_to(credentials)).distinct()
+    found = types.filter(pk=name_or_id).first() if is_uuid(name_or_id) else None
+    found = found or types.filter(name=name_or_id).first()
+    if found is None:
+        raise not_found("Volume type", name_or_id) if is_uuid(name_or_id) else \
+            not_found_by_name(name_or_id)
+    return found
+
+
+def not_found_by_name(name):
+    return NotFound(f"Volume type with name {name} could not be found.")
+
+
+def default_type():
+    return VolumeType.objects.get_or_create(name=conf.DEFAULT_VOLUME_TYPE,
+                                            defaults={"description": "Default Volume Type"})[0]
+
+
+def availability_zones():
+    return {conf.AVAILABILITY_ZONE, *Backend.objects.values_list("availability_zone", flat=True)}
+
+
+class VolumeCreateSerializer(serializers.Serializer):
+    size = serializers.IntegerField(required=False, allow_null=True)
+    name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    volume_type = serializers.CharField(max_length=255, required=False, allow_null=True)
+    availability_zone = serializers.CharField(max_length=255, required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
+    snapshot_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    source_volid = serializers.CharField(max_length=64, required=False, allow_null=True)
+    imageRef = serializers.CharField(max_length=64, required=False, allow_null=True)
+    image_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    multiattach = serializers.BooleanField(required=False)
+
+
+class VolumeUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    display_description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class VolumeViewSet(CinderViewSet):
+    queryset = Volume.objects.select_related("volume_type", "backend")
+    kind, member_name, collection_name = "Volume", "volume", "volumes"
+    policy = POLICY
+    filters = {"name": "name", "status": "status", "availability_zone": "availability_zone",
+               "bootable": ("bootable", as_bool), "size": ("size", lambda v, f: int(v) if v.isdigit() else None),
+               "volume_type": "volume_type__name", "user_id": "user_id"}
+    sort_keys = {"size": "size", "availability_zone": "availability_zone", "bootable": "bootable",
+                 "volume_type": "volume_type__name", "project_id": "project_id"}
+
+    def prefetch(self, rows):
+        ids = [row.pk for row in rows]
+        by_volume = {}
+        for attachment in Attachment.objects.filter(volume_id__in=ids).exclude(status=Attachment.Status.DETACHED):
+            by_volume.setdefault(attachment.volume_id, []).append(attachment)
+        for row in rows:
+            row.live_attachments = by_volume.get(row.pk, [])
+        return rows
+
+    def render(self, volume):
+        if not hasattr(volume, "live_attachments"):
+            self.prefetch([volume])
+        body = {
+            "id": str(volume.id), "name": volume.name, "description": volume.description,
+            "status": volume.status, "size": volume.size, "availability_zone": volume.availability_zone,
+            "created_at": cinder_time(volume.created_at), "updated_at": cinder_time(volume.updated_at),
+            "attachments": [attachments.summary(attachment) for attachment in volume.live_attachments
+                            if attachment.status == Attachment.Status.ATTACHED],
+            "bootable": "true" if volume.bootable else "false", "encrypted": False,
+            "multiattach": volume.multiattach, "metadata": volume.metadata,
+            "links": self.link("volumes", volume.id),
+            "os-vol-tenant-attr:tenant_id": volume.project_id, "user_id": volume.user_id,
+            "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None,
+            "replication_status": None, "consistencygroup_id": None, "group_id": None,
+            "snapshot_id": str(volume.snapshot_id) if volume.snapshot_id else None,
+            "source_volid": str(volume.source_volume_id) if volume.source_volume_id else None,
+            "volume_type": volume.volume_type.name,
+        }
+        if volume.readonly:
+            body["metadata"] = {**volume.metadata, "readonly": "True"}
+        if volume.volume_image_metadata:
+            body["volume_image_metadata"] = volume.volume_image_metadata
+        if self.caller.is_admin:
+            body["os-vol-host-attr:host"] = volume.backend.pool_name if volume.backend_id else None
+            body["provider_id"] = None
+        return body
+
+    def show(self, volume, status_code=status.HTTP_200_OK):
+        return Response({"volume": self.render(volume)}, status=status_code)
+
+    # --- create
+
+    def create(self, request, *args, **kwargs):
+        values = validated(VolumeCreateSerializer, body_of(request, "volume"))
+        name = values.get("name", values.get("display_name"))
+        description = values.get("description", values.get("display_description"))
+        size = values.get("size")
+        snapshot = source = image = None
+        if values.get("snapshot_id"):
+            snapshot = self.source_row(Snapshot, "Snapshot", values["snapshot_id"])
+            if snapshot.status != Snapshot.Status.AVAILABLE:
+                raise invalid_input(f"Snapshot {snapshot.pk} status must be available, but current status is: "
+                                    f"{snapshot.status}.")
+        if values.get("source_volid"):
+            source = self.source_row(Volume, "Volume", values["source_volid"])
+            if source.status not in (Volume.Status.AVAILABLE, Volume.Status.IN_USE):
+                raise invalid_input(f"Unable to create a volume from an originating source volume when its status "
+                                    f"is not 'available' or 'in-use' (it is {source.status}).")
+        image_ref = values.get("imageRef") or values.get("image_id")
+        if sum(bool(x) for x in (snapshot, source, image_ref)) > 1:
+            raise invalid_input("Only one of snapshot_id, source_volid and imageRef may be given.")
+        origin = snapshot or source
+        if size is None and origin is not None:
+            size = origin.size
+        if size is None or size <= 0:
+            raise invalid_input(f"Volume size '{values.get('size')}' must be an integer and greater than 0.")
+        if origin is not None and size < origin.size:
+            what = "snapshot" if snapshot else "source volume"
+            raise invalid_input(f"Volume size '{size}'GB cannot be smaller than the {what} size {origin.size}GB. "
+                                f"They must be >= original {what} size.")
+        if image_ref:
+            image = image_for_volume(image_ref, self.caller.project_id, self.caller.is_admin)
+            if image is None:
+                raise not_found("Image", image_ref)
+            if image["status"] != "active":
+                raise invalid_input(f"Image {image_ref} is not active.")
+            needed_gb = max(image["min_disk"] or 0, -(-(image["virtual_size"] or image["size"] or 0) // GiB))
+            if needed_gb > size:
+                raise invalid_input(f"Size of specified image {needed_gb}GB is larger than volume size {size}GB.")
+        source_volume = (snapshot.volume if snapshot else source)
+        if values.get("volume_type"):
+            volume_type = find_type(self.caller, values["volume_type"])
+        elif source_volume is not None:
+            volume_type = source_volume.volume_type
+        else:
+            volume_type = default_type()
+        zone = values.get("availability_zone") or (source_volume.availability_zone if source_volume else
+                                                   conf.AVAILABILITY_ZONE)
+        if zone not in availability_zones():
+            raise invalid_input(f"Availability zone '{zone}' is invalid.")
+        with transaction.atomic():
+            quotas.reserve(self.caller.project_id, volume_type, volumes=1, gigabytes=size)
+            volume = Volume.objects.create(
+                project_id=self.caller.project_id, user_id=self.caller.user_id, name=name, description=description,
+                size=size, volume_type=volume_type, availability_zone=zone, metadata=values.get("metadata") or {},
+                snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,
+                bootable=bool(image) or bool(source_volume and source_volume.bootable),
+                multiattach=values.get("multiattach", False),
+                volume_image_metadata={key: str(image[key]) for key in (
+                    "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
+                } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
+            dispatch.schedule(volume.pk)
+        return self.show(volume, status.HTTP_202_ACCEPTED)
+
+    def source_row(self, model, kind, row_id):
+        rows = model.objects.all() if self.caller.is_admin else model.objects.filter(project_id=self.caller.project_id)
+        row = rows.select_related("volume_type" if model is Volume else "volume__volume_type").filter(
+            pk=row_id).first() if is_uuid(row_id) else None
+        if row is None:
+            raise not_found(kind, row_id)
+        return row
+
+    # --- update and delete
+
+    def update(self, request, *args, **kwargs):
+        volume = self.writable(self.get_object())
+        values = validated(VolumeUpdateSerializer, body_of(request, "volume"), partial=True)
+        fields = {}
+        for wire, column in (("name", "name"), ("display_name", "name"), ("description", "description"),
+                             ("display_description", "description"), ("metadata", "metadata")):
+            if wire in values:
+                fields[column] = values[wire]
+        Volume.objects.filter(pk=volume.pk).update(**fields)
+        return self.show(self.get_object())
+
+    partial_update = update
+
+    def destroy(self, request, *args, **kwargs):
+        cascade = as_bool(request.query_params.get("cascade", "false"), "cascade")
+        with transaction.atomic():
+            volume = self.writable(self.get_object(locked=True))
+            snapshots = list(Snapshot.objects.select_for_update().filter(volume=volume))
+            attached = volume.attachments.exclude(status=Attachment.Status.DETACHED).exists()
+            if volume.status not in DELETABLE or attached or (snapshots and not cascade):
+                raise invalid_input_volume(
+                    "Volume status must be available or error or error_restoring or error_extending or "
+                    "error_managing and must not be migrating, attached, belong to a group, have snapshots, "
+                    "awaiting a transfer, or be disassociated from snapshots after volume transfer.")
+            if cascade and any(s.status not in (Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR) for s in snapshots):
+                raise invalid_input_volume("Snapshot of the volume is not in a state that can be deleted.")
+            self.delete_volume(volume, snapshots)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    @staticmethod
+    def delete_volume(volume, snapshots):
+        """Inside the caller's transaction, with the rows locked."""
+        for snapshot in snapshots:
+            snapshot.set_status(Snapshot.Status.DELETING)
+        if volume.backend_id is None:
+            # Nothing was made anywhere (its create failed): only the row goes.
+            forget_volume(volume)
+            return
+        volume.set_status(Volume.Status.DELETING)
+        dispatch.to_backend(dispatch.DELETE, volume.backend.host, volume.pk)
+
+    # --- metadata: /volumes/{id}/metadata[/{key}]
+
+    @action(detail=True, methods=["get", "post", "put"], url_path="metadata")
+    def metadata(self, request, *args, **kwargs):
+        volume = self.get_object()
+        if request.method == "GET":
+            return Response({"metadata": volume.metadata})
+        self.writable(volume)
+        data = request.data.get("metadata") if isinstance(request.data, dict) else None
+        given = metadata_value(data)
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            metadata = given if request.method == "PUT" else {**volume.metadata, **given}
+            Volume.objects.filter(pk=volume.pk).update(metadata=metadata)
+        return Response({"metadata": metadata})
+
+    @action(detail=True, methods=["get", "put", "delete"], url_path=r"metadata/(?P<key>[^/]+)")
+    def metadata_item(self, request, key=None, *args, **kwargs):
+        volume = self.get_object()
+        if request.method == "GET":
+            if key not in volume.metadata:
+                raise not_found_metadata(volume.pk, key)
+            return Response({"meta": {key: volume.metadata[key]}})
+        self.writable(volume)
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            metadata = dict(volume.metadata)
+            if request.method == "DELETE":
+                if key not in metadata:
+                    raise not_found_metadata(volume.pk, key)
+                del metadata[key]
+                Volume.objects.filter(pk=volume.pk).update(metadata=metadata)
+                return Response(status=status.HTTP_200_OK)
+            meta = metadata_value(request.data.get("meta") if isinstance(request.data, dict) else None, "meta")
+            if list(meta) != [key]:
+                raise BadRequest("Request body and URI mismatch")
+            metadata.update(meta)
+            Volume.objects.filter(pk=volume.pk).update(metadata=metadata)
+        return Response({"meta": meta})
+
+    # --- POST /volumes/{id}/action
+
+    @action(detail=True, methods=["post"], url_path="action")
+    def volume_action(self, request, *args, **kwargs):
+        if not isinstance(request.data, dict) or len(request.data) != 1:
+            raise BadRequest("Invalid input: the body must name exactly one action.")
+        name, body = next(iter(request.data.items()))
+        handler = ACTIONS.get(name)
+        if handler is None:
+            raise BadRequest(f"There is no such action: {name}")
+        if name in ADMIN_ACTIONS and not self.caller.is_admin:
+            raise Forbidden(DENIED)
+        volume = self.writable(self.get_object())
+        return handler(self, volume, body if body is not None else {})
+
+    def extend(self, volume, body):
+        if not isinstance(body, dict) or "new_size" not in body:
+            raise invalid_input("os-extend needs new_size.")
+        try:
+            new_size = int(body["new_size"])
+        except (TypeError, ValueError):
+            raise invalid_input(f"New size for extend must be an integer, not {body['new_size']!r}.") from None
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            if volume.status != Volume.Status.AVAILABLE:
+                raise invalid_input_volume(f"Volume status must be 'available' to extend, currently "
+                                           f"{volume.status}.")
+            if new_size <= volume.size:
+                raise invalid_input(f"New size for extend must be greater than current size. "
+                                    f"(current: {volume.size}, extended: {new_size}).")
+            growth = new_size - volume.size
+            quotas.reserve(volume.project_id, volume.volume_type, gigabytes=growth)
+            if not claim_capacity(volume.backend_id, growth):
+                raise invalid_input_volume(f"Insufficient free space on back end {volume.backend.host} to extend "
+                                           f"volume {volume.pk} by {growth} GB.")
+            volume.set_status(Volume.Status.EXTENDING, expected=Volume.Status.AVAILABLE, extend_size=new_size)
+            dispatch.to_backend(dispatch.EXTEND, volume.backend.host, volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def set_bootable(self, volume, body):
+        value = body.get("bootable") if isinstance(body, dict) else None
+        if value is None:
+            raise invalid_input("os-set_bootable needs bootable.")
+        bootable = as_bool(value, "bootable")
+        Volume.objects.filter(pk=volume.pk).update(bootable=bootable)
+        return Response(status=status.HTTP_200_OK)
+
+    def update_readonly(self, volume, body):
+        value = body.get("readonly") if isinstance(body, dict) else None
+        if value is None:
+            raise invalid_input("os-update_readonly_flag needs readonly.")
+        readonly = as_bool(value, "readonly")
+        Volume.objects.filter(pk=volume.pk).update(readonly=readonly)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def reset_status(self, volume, body):
+        if not isinstance(body, dict) or not ({"status", "attach_status", "migration_status"} & set(body)):
+            raise invalid_input("Must specify 'status', 'attach_status' or 'migration_status' for update.")
+        fields = {}
+        if "status" in body:
+            if body["status"] not in Volume.Status.values:
+                raise invalid_input(f"Must specify a valid status ({body['status']!r} is not one).")
+            fields["status"] = body["status"]
+        if "attach_status" in body:
+            if body["attach_status"] not in ("attached", "detached"):
+                raise invalid_input(f"Must specify a valid attach status ({body['attach_status']!r} is not one).")
+            fields["attach_status"] = body["attach_status"]
+        Volume.objects.filter(pk=volume.pk).update(**fields)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def force_delete(self, volume, body):
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            if volume.snapshots.exists():
+                raise invalid_input_volume("Volume still has dependent snapshots.")
+            volume.attachments.all().delete()
+            self.delete_volume(volume, [])
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def reserve(self, volume, body):
+        attachments.reserve_legacy(volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def unreserve(self, volume, body):
+        attachments.unreserve_legacy(volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def attach(self, volume, body):
+        if not isinstance(body, dict) or not body.get("instance_uuid") and not body.get("host_name"):
+            raise invalid_input("os-attach needs instance_uuid or host_name.")
+        attachments.attach_legacy(volume.pk, body.get("instance_uuid"), body.get("mountpoint"),
+                                  body.get("host_name"), body.get("mode", "rw"))
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def begin_detaching(self, volume, body):
+        attachments.begin_detaching(volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def roll_detaching(self, volume, body):
+        attachments.roll_detaching(volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def detach(self, volume, body):
+        attachment_id = body.get("attachment_id") if isinstance(body, dict) else None
+        attachments.detach_legacy(volume.pk, attachment_id)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def initialize_connection(self, volume, body):
+        connector = body.get("connector") if isinstance(body, dict) else None
+        if not isinstance(connector, dict):
+            raise invalid_input("os-initialize_connection needs a connector object.")
+        return Response({"connection_info": attachments.connection_info_of(volume.pk)})
+
+    def terminate_connection(self, volume, body):
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+ACTIONS = {
+    "os-extend": VolumeViewSet.extend, "os-set_bootable": VolumeViewSet.set_bootable,
+    "os-update_readonly_flag": VolumeViewSet.update_readonly, "os-reset_status": VolumeViewSet.reset_status,
+    "os-force_delete": VolumeViewSet.force_delete, "os-reserve": VolumeViewSet.reserve,
+    "os-unreserve": VolumeViewSet.unreserve, "os-attach": VolumeViewSet.attach,
+    "os-begin_detaching": VolumeViewSet.begin_detaching, "os-roll_detaching": VolumeViewSet.roll_detaching,
+    "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
+    "os-terminate_connection": VolumeViewSet.terminate_connection,
+}
+
+
+def invalid_input_volume(reason):
+    return BadRequest(f"Invalid volume: {reason}")
+
+
+def not_found_metadata(volume_id, key):
+    return NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+

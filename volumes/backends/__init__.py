@@ -1,0 +1,31 @@
+"""Volume back ends: where a volume's data lives, behind one small
+interface that the volume worker's tasks alone call.
+
+    backend.capacity_gb() -> int               what it can hold, for the heartbeat
+    backend.create(volume_id, size_gb)         an empty volume
+    backend.create_from_image(volume_id, size_gb, image_path, image_format)
+                                               the image's bytes, then up to size
+    backend.create_from_volume(volume_id, size_gb, source_volume_id)
+    backend.create_from_snapshot(volume_id, size_gb, snapshot_id)
+    backend.extend(volume_id, size_gb)
+    backend.delete(volume_id)                  gone already: fine
+    backend.create_snapshot(snapshot_id, volume_id)
+    backend.delete_snapshot(snapshot_id)       gone already: fine
+    backend.connection_info(volume_id) -> dict what a node needs for its disk XML
+    backend.volume_ids() / snapshot_ids()      what it holds, to find strays
+
+Every create either finishes or leaves nothing behind (a worker killed
+mid-create leaves only a partial file that `discard_partial` removes on the
+next start). Ceph RBD is the next back end; it keeps the same interface."""
+
+
+class BackendError(Exception):
+    """The back end could not do it; the message says why, for the user."""
+
+
+def get(driver, **options):
+    if driver == "file":
+        from volumes.backends.file import FileBackend
+
+        return FileBackend(**options)
+    raise BackendError(f"Unknown volume back end driver {driver!r} (known: file).")

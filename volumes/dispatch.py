@@ -1,0 +1,41 @@
+"""Hands volume work to the workers once the transaction that wrote its
+rows commits (so no worker picks up a row it cannot see yet): scheduling
+on the control queue, the rest on the back end's own `volume.<host>`
+queue. Tasks are named, not imported: the API never loads a back end."""
+import logging
+
+from django.db import transaction
+from kombu.exceptions import OperationalError
+
+from workers import queues
+from workers.celery import app
+
+log = logging.getLogger(__name__)
+
+SCHEDULE = "volumes.tasks.schedule_volume"
+CREATE = "volumes.tasks.create_volume"
+DELETE = "volumes.tasks.delete_volume"
+EXTEND = "volumes.tasks.extend_volume"
+CREATE_SNAPSHOT = "volumes.tasks.create_snapshot"
+DELETE_SNAPSHOT = "volumes.tasks.delete_snapshot"
+
+
+def send(name, args, queue):
+    """Publishes now. A broker that cannot take it is logged: the
+    reconciler sends scheduling again and ends what stays stuck."""
+    try:
+        app.send_task(name, args=[str(arg) for arg in args], queue=queue, routing_key=queue, ignore_result=True)
+    except OperationalError as error:
+        log.warning("could not send %s%s now: %s", name, tuple(args), error)
+
+
+def after_commit(name, args, queue):
+    transaction.on_commit(lambda: send(name, args, queue))
+
+
+def schedule(volume_id):
+    after_commit(SCHEDULE, (volume_id,), queues.CONTROL)
+
+
+def to_backend(name, host, *args):
+    after_commit(name, (*args, host), queues.volume(host))

@@ -1,0 +1,94 @@
+"""Cinder's quotas: volumes, snapshots and gigabytes per project, and the
+same per volume type (`volumes_<type>`...), from the defaults of
+volumes.conf unless set. Usage is counted from the rows themselves (a
+volume or snapshot whose create failed holds nothing and counts nothing)
+while the project's quota lock is held, so concurrent creates of one
+project cannot together pass a limit."""
+from django.db import transaction
+from django.db.models import Count, Sum
+
+from cloud.errors import ApiError
+from volumes import conf
+from volumes.models import Quota, QuotaLock, Snapshot, Volume, VolumeType
+
+RESOURCES = tuple(conf.DEFAULT_QUOTAS)
+PER_TYPE = ("volumes", "snapshots", "gigabytes")
+
+
+class OverQuota(ApiError):
+    status = 413
+
+    def __init__(self, resource, requested, used, limit):
+        self.resource = resource
+        if resource.startswith("gigabytes") or resource == "per_volume_gigabytes":
+            message = (f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed {resource} "
+                       f"quota. Requested {requested}G, quota is {limit}G and {used}G has been consumed.")
+        else:
+            message = f"Maximum number of {resource} allowed ({limit}) exceeded for quota '{resource}'."
+        super().__init__(message)
+
+
+def type_resources():
+    return [f"{resource}_{name}" for name in VolumeType.objects.values_list("name", flat=True)
+            for resource in PER_TYPE]
+
+
+def limits_of(project_id):
+    limits = {**conf.DEFAULT_QUOTAS, **{name: -1 for name in type_resources()}}
+    limits.update(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    return limits
+
+
+def usage_of(project_id):
+    """{resource: in use} for the project, per type too."""
+    used = {resource: 0 for resource in RESOURCES}
+    used.update({name: 0 for name in type_resources()})
+    for row in Volume.counted().filter(project_id=project_id).values("volume_type__name").annotate(
+            count=Count("id"), size=Sum("size")):
+        name = row["volume_type__name"]
+        used["volumes"] += row["count"]
+        used["gigabytes"] += row["size"] or 0
+        used[f"volumes_{name}"] = row["count"]
+        used[f"gigabytes_{name}"] = row["size"] or 0
+    for row in Snapshot.counted().filter(project_id=project_id).values("volume__volume_type__name").annotate(
+            count=Count("id"), size=Sum("size")):
+        name = row["volume__volume_type__name"]
+        used["snapshots"] += row["count"]
+        used["gigabytes"] += row["size"] or 0
+        used[f"snapshots_{name}"] = row["count"]
+        used[f"gigabytes_{name}"] = used.get(f"gigabytes_{name}", 0) + (row["size"] or 0)
+    return used
+
+
+def lock_project(project_id):
+    """Takes the project's quota lock until the surrounding transaction ends."""
+    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
+    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+
+
+def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
+    """Inside the transaction that goes on to insert the rows (or grow a
+    volume): locks the project and raises OverQuota naming the first
+    resource the request would pass, overall or for its type."""
+    assert transaction.get_connection().in_atomic_block, "reserve must run inside the inserting transaction"
+    lock_project(project_id)
+    limits, used = limits_of(project_id), usage_of(project_id)
+    per_volume = limits["per_volume_gigabytes"]
+    if volumes and per_volume >= 0 and gigabytes > per_volume:
+        raise OverQuota("per_volume_gigabytes", gigabytes, 0, per_volume)
+    for resource, need in (("volumes", volumes), ("snapshots", snapshots), ("gigabytes", gigabytes)):
+        if not need:
+            continue
+        for name in (resource, f"{resource}_{volume_type.name}"):
+            limit = limits.get(name, -1)
+            if limit >= 0 and used.get(name, 0) + need > limit:
+                raise OverQuota(name, need, used.get(name, 0), limit)
+
+
+def set_limits(project_id, values):
+    for resource, hard_limit in values.items():
+        Quota.objects.update_or_create(project_id=project_id, resource=resource, defaults={"hard_limit": hard_limit})
+
+
+def reset_limits(project_id):
+    Quota.objects.filter(project_id=project_id).delete()

@@ -1,0 +1,72 @@
+"""Picks a back end for a volume and claims its size there. Filters are
+query conditions (alive and enabled, the type's volume_backend_name, the
+availability zone, room for the size); the weigher is free capacity, most
+first (Cinder's CapacityWeigher); the claim is the atomic part
+(models.claim_capacity). A volume made from a snapshot or another volume
+stays on that one's back end, where its data is."""
+from django.db import transaction
+from django.db.models import F, Q
+
+from volumes.models import Backend, InvalidStatus, Volume, alive_since, claim_capacity
+
+
+class NoValidBackend(Exception):
+    pass
+
+
+FILTERS = (
+    ("CapabilitiesFilter:alive", lambda spec: Q(disabled=False, heartbeat_at__gte=alive_since())),
+    ("AvailabilityZoneFilter", lambda spec: Q(availability_zone=spec["availability_zone"])),
+    ("CapabilitiesFilter", lambda spec: Q(backend_name=spec["backend_name"]) if spec["backend_name"] else Q()),
+    ("SameBackendFilter", lambda spec: Q(pk=spec["backend_id"]) if spec["backend_id"] else Q()),
+    ("CapacityFilter", lambda spec: Q(allocated_capacity_gb__lte=F("total_capacity_gb")
+                                      * F("max_over_subscription_ratio") - spec["size"])),
+)
+
+
+def spec_of(volume):
+    source = volume.snapshot or volume.source_volume
+    return {"availability_zone": volume.availability_zone, "backend_name": volume.volume_type.backend_name,
+            "backend_id": source.backend_id if source is not None else None, "size": volume.size}
+
+
+def explain(spec):
+    """Which filter removed how many back ends: the reason of a failure."""
+    remaining = Backend.objects.all()
+    total = remaining.count()
+    if not total:
+        return "No valid backend was found. There are no volume back ends."
+    parts = []
+    for name, condition in FILTERS:
+        before = remaining.count()
+        remaining = remaining.filter(condition(spec))
+        after = remaining.count()
+        if after < before:
+            parts.append(f"{name} removed {before - after}")
+        if not after:
+            break
+    return (f"No valid backend was found. {total} back end(s) considered; "
+            + ", ".join(parts or ["the back ends left were filled by other requests"]) + ".")
+
+
+def schedule(volume):
+    """Claims the volume's size on the best back end and records it on the
+    volume, in one transaction. Returns the Backend; raises NoValidBackend
+    (saying why), or InvalidStatus if the volume stopped creating meanwhile."""
+    spec = spec_of(volume)
+    condition = Q()
+    for _, make in FILTERS:
+        condition &= make(spec)
+    free = F("total_capacity_gb") * F("max_over_subscription_ratio") - F("allocated_capacity_gb")
+    with transaction.atomic():
+        for backend in Backend.objects.filter(condition).order_by(free.desc(), "host"):
+            # Another request may have filled it since the query read it:
+            # the claim refuses, and the next back end is tried.
+            if not claim_capacity(backend.pk, volume.size):
+                continue
+            volume.set_status(Volume.Status.CREATING, expected=Volume.Status.CREATING, backend=backend)
+            return backend
+        raise NoValidBackend(explain(spec))
+
+
+__all__ = ["NoValidBackend", "schedule", "InvalidStatus"]

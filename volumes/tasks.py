@@ -1,0 +1,236 @@
+"""Block storage's tasks. On the control queue: scheduling a new volume
+onto a back end, and the periodic reconciler that ends whatever stays in a
+transitional status past its deadline. On `volume.<host>`: what the back
+end's worker does to the data (create, delete, extend, snapshots)."""
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from volumes import conf, dispatch, worker
+from volumes.models import InvalidStatus, Snapshot, Volume, fail, release_capacity
+from volumes.scheduler import NoValidBackend, schedule
+
+log = logging.getLogger(__name__)
+
+# Cinder's message event ids: which step failed.
+SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
+CREATE_VOLUME_FROM_BACKEND = "VOLUME_VOLUME_001_003"
+DELETE_VOLUME = "VOLUME_VOLUME_004_007"
+EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
+CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
+DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
+# A volume still waiting for a back end after this long had its scheduling
+# message lost (the broker was away): the reconciler sends it again.
+SCHEDULE_RESEND_AFTER = 30
+
+
+@shared_task(name="volumes.tasks.schedule_volume", ignore_result=True)
+def schedule_volume(volume_id):
+    volume = Volume.objects.select_related("volume_type", "snapshot", "source_volume").filter(
+        pk=volume_id, status=Volume.Status.CREATING, backend__isnull=True).first()
+    if volume is None:
+        return None  # deleted, ended by the reconciler, or a repeated message
+    try:
+        with transaction.atomic():
+            # Locked: a repeated message waits, then finds the volume placed.
+            if not Volume.objects.select_for_update().filter(pk=volume_id, backend__isnull=True,
+                                                             status=Volume.Status.CREATING).exists():
+                return None
+            backend = schedule(volume)
+            dispatch.to_backend(dispatch.CREATE, backend.host, volume_id)
+    except NoValidBackend as error:
+        fail(volume, f"schedule allocate volume: {error}", SCHEDULE_ALLOCATE_VOLUME, expected=Volume.Status.CREATING)
+        return None
+    except InvalidStatus:
+        return None
+    return backend.host
+
+
+def _creating_here(volume_id, host):
+    return Volume.objects.select_related("snapshot", "source_volume").filter(
+        pk=volume_id, status=Volume.Status.CREATING, backend__host=host).first()
+
+
+@shared_task(name="volumes.tasks.create_volume", ignore_result=True)
+def create_volume(volume_id, host):
+    backend = worker.served(host)
+    volume = _creating_here(volume_id, host)
+    if volume is None:
+        return None  # ended meanwhile (reconciler, delete): nothing to make
+    try:
+        if volume.snapshot_id:
+            backend.create_from_snapshot(volume_id, volume.size, volume.snapshot_id)
+        elif volume.source_volume_id:
+            backend.create_from_volume(volume_id, volume.size, volume.source_volume_id)
+        elif volume.image_id:
+            from images.cache import ImageCache
+
+            cache = ImageCache()
+            path = cache.fetch(volume.image_id)
+            backend.create_from_image(volume_id, volume.size, path, cache.cached_format(volume.image_id))
+        else:
+            backend.create(volume_id, volume.size)
+    except Exception as error:  # noqa: BLE001 - any failure ends the create, with its reason
+        log.warning("creating volume %s failed: %s", volume_id, error)
+        backend.delete(volume_id)
+        fail(volume, f"create volume from backend storage: {error}", CREATE_VOLUME_FROM_BACKEND,
+             expected=Volume.Status.CREATING)
+        return None
+    try:
+        volume.set_status(Volume.Status.AVAILABLE, expected=Volume.Status.CREATING, launched_at=timezone.now(),
+                          connection_info=backend.connection_info(volume_id))
+    except InvalidStatus:
+        # The reconciler gave up on it meanwhile and gave its space back.
+        backend.delete(volume_id)
+        return None
+    return volume_id
+
+
+@shared_task(name="volumes.tasks.delete_volume", ignore_result=True)
+def delete_volume(volume_id, host):
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.DELETING, backend__host=host).first()
+    if volume is None:
+        return None
+    try:
+        # A cascading delete takes the volume's snapshots first.
+        for snapshot in Snapshot.objects.filter(volume=volume, status=Snapshot.Status.DELETING):
+            backend.delete_snapshot(snapshot.pk)
+            forget_snapshot(snapshot)
+        backend.delete(volume_id)
+    except Exception as error:  # noqa: BLE001
+        fail(volume, f"delete volume: {error}", DELETE_VOLUME, status=Volume.Status.ERROR_DELETING,
+             expected=Volume.Status.DELETING)
+        return None
+    forget_volume(volume)
+    return volume_id
+
+
+def forget_volume(volume):
+    """Removes a deleted volume's row and gives its space back, once."""
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume.pk).first()
+        if row is None:
+            return
+        if row.backend_id is not None:
+            release_capacity(row.backend_id, row.size)
+        row.delete()
+
+
+@shared_task(name="volumes.tasks.extend_volume", ignore_result=True)
+def extend_volume(volume_id, host):
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.EXTENDING, backend__host=host).first()
+    if volume is None or volume.extend_size is None:
+        return None
+    try:
+        backend.extend(volume_id, volume.extend_size)
+    except Exception as error:  # noqa: BLE001
+        end_extend(volume, f"extend volume: {error}")
+        return None
+    volume.set_status(Volume.Status.AVAILABLE, expected=Volume.Status.EXTENDING, size=volume.extend_size,
+                      extend_size=None)
+    return volume_id
+
+
+def end_extend(volume, message):
+    """A failed extend: the space claimed for the growth goes back, the
+    volume keeps its size in error_extending."""
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume.pk, status=Volume.Status.EXTENDING).first()
+        if row is None:
+            return False
+        if row.backend_id is not None and row.extend_size:
+            release_capacity(row.backend_id, row.extend_size - row.size)
+        row.set_status(Volume.Status.EXTENDING, extend_size=None)
+        return fail(row, message, EXTEND_VOLUME, status=Volume.Status.ERROR_EXTENDING,
+                    expected=Volume.Status.EXTENDING)
+
+
+@shared_task(name="volumes.tasks.create_snapshot", ignore_result=True)
+def create_snapshot(snapshot_id, host):
+    backend = worker.served(host)
+    snapshot = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.CREATING, backend__host=host).first()
+    if snapshot is None:
+        return None
+    try:
+        backend.create_snapshot(snapshot_id, snapshot.volume_id)
+    except Exception as error:  # noqa: BLE001
+        backend.delete_snapshot(snapshot_id)
+        fail(snapshot, f"create snapshot: {error}", CREATE_SNAPSHOT, expected=Snapshot.Status.CREATING)
+        return None
+    try:
+        snapshot.set_status(Snapshot.Status.AVAILABLE, expected=Snapshot.Status.CREATING, progress="100%")
+    except InvalidStatus:
+        backend.delete_snapshot(snapshot_id)
+    return snapshot_id
+
+
+@shared_task(name="volumes.tasks.delete_snapshot", ignore_result=True)
+def delete_snapshot(snapshot_id, host):
+    backend = worker.served(host)
+    snapshot = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.DELETING, backend__host=host).first()
+    if snapshot is None:
+        return None
+    try:
+        backend.delete_snapshot(snapshot_id)
+    except Exception as error:  # noqa: BLE001
+        fail(snapshot, f"delete snapshot: {error}", DELETE_SNAPSHOT, status=Snapshot.Status.ERROR_DELETING,
+             expected=Snapshot.Status.DELETING)
+        return None
+    forget_snapshot(snapshot)
+    return snapshot_id
+
+
+def forget_snapshot(snapshot):
+    with transaction.atomic():
+        row = Snapshot.objects.select_for_update().filter(pk=snapshot.pk).first()
+        if row is None:
+            return
+        if row.backend_id is not None:
+            release_capacity(row.backend_id, row.size)
+        row.delete()
+
+
+@shared_task(name="volumes.tasks.reconcile", ignore_result=True)
+def reconcile():
+    """Periodic (workers/schedule.py): sends scheduling again for volumes
+    whose message was lost, and ends in error (with a message, their space
+    and quota given back) the volumes and snapshots stuck in a transitional
+    status past conf.TASK_DEADLINE, such as a create whose worker was
+    killed and never came back."""
+    now = timezone.now()
+    outcome = {"resent": 0, "ended": 0}
+    for volume_id in Volume.objects.filter(status=Volume.Status.CREATING, backend__isnull=True,
+                                           updated_at__lt=now - timedelta(seconds=SCHEDULE_RESEND_AFTER)
+                                           ).values_list("pk", flat=True):
+        dispatch.send(dispatch.SCHEDULE, (volume_id,), "control")
+        outcome["resent"] += 1
+    deadline = now - timedelta(seconds=conf.TASK_DEADLINE)
+    said = f"did not finish within {conf.TASK_DEADLINE} seconds"
+    stuck_volumes = Volume.objects.filter(updated_at__lt=deadline, status__in=(
+        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING))
+    for volume in stuck_volumes:
+        if volume.status == Volume.Status.CREATING:
+            ended = fail(volume, f"create volume: the create {said}.", CREATE_VOLUME_FROM_BACKEND,
+                         expected=Volume.Status.CREATING)
+        elif volume.status == Volume.Status.DELETING:
+            ended = fail(volume, f"delete volume: the delete {said}.", DELETE_VOLUME,
+                         status=Volume.Status.ERROR_DELETING, expected=Volume.Status.DELETING)
+        else:
+            ended = end_extend(volume, f"extend volume: the extend {said}.")
+        outcome["ended"] += bool(ended)
+    for snapshot in Snapshot.objects.filter(updated_at__lt=deadline, status__in=(
+            Snapshot.Status.CREATING, Snapshot.Status.DELETING)):
+        if snapshot.status == Snapshot.Status.CREATING:
+            ended = fail(snapshot, f"create snapshot: the create {said}.", CREATE_SNAPSHOT,
+                         expected=Snapshot.Status.CREATING)
+        else:
+            ended = fail(snapshot, f"delete snapshot: the delete {said}.", DELETE_SNAPSHOT,
+                         status=Snapshot.Status.ERROR_DELETING, expected=Snapshot.Status.DELETING)
+        outcome["ended"] += bool(ended)
+    return outcome
+
