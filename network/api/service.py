@@ -20,6 +20,13 @@ def own_or_admin(request, view):
     return view.kwargs.get("project_id") == request.auth.project_id
 
 
+def checked_project_id(project_id):
+    """A project id from a path, refused (400) when longer than any project id."""
+    if len(project_id) > PROJECT_ID_LENGTH:
+        raise BadRequest(f"Invalid input for project_id. Reason: '{project_id}' is longer than a project id.")
+    return project_id
+
+
 def limits_body(project_id, limits):
     return {resource: limits[resource] for resource in quotas.RESOURCES}
 
@@ -43,8 +50,7 @@ class QuotaView(ApiView):
         return Response({"quota": limits_body(project_id, quotas.limits_of(project_id))})
 
     def put(self, request, project_id):
-        if len(project_id) > PROJECT_ID_LENGTH:
-            raise BadRequest(f"Invalid input for project_id. Reason: '{project_id}' is longer than a project id.")
+        checked_project_id(project_id)
         body = request.data.get("quota") if isinstance(request.data, dict) else None
         if not isinstance(body, dict):
             raise BadRequest("Invalid input for field 'quota': the request body must be {\"quota\": {...}}.")
@@ -173,6 +179,7 @@ class AutoAllocatedTopologyView(ApiView):
     policy = {"get": own_or_admin, "delete": own_or_admin}
 
     def get(self, request, project_id):
+        checked_project_id(project_id)
         if "dry-run" in request.query_params.getlist("fields"):
             if topology.existing(project_id) is None:
                 topology.check_requirements()
@@ -182,5 +189,5 @@ class AutoAllocatedTopologyView(ApiView):
                                                      "project_id": project_id}})
 
     def delete(self, request, project_id):
-        topology.delete(project_id)
+        topology.delete(checked_project_id(project_id))
         return Response(status=204)
