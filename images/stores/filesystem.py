@@ -5,6 +5,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from cloud.files import write_all
 from images.stores import StoreError, StoreFull
 
 
@@ -27,14 +28,7 @@ class FilesystemStore:
             raise self._error(error)
         try:
             with handle:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        try:
-                            written = handle.write(view)
-                        except OSError as error:
-                            raise self._error(error)
-                        view = view[written:]
+                write_all(handle, chunks, self._error)
             os.rename(partial, final)
         except BaseException:
             partial.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
+from cloud.files import write_all
 from objects.stores import StoreError, StoreFull
 
 
@@ -31,14 +32,7 @@ class FilesystemStore:
             raise self._error(error)
         try:
             with handle:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        try:
-                            written = handle.write(view)
-                        except OSError as error:
-                            raise self._error(error)
-                        view = view[written:]
+                write_all(handle, chunks, self._error)
                 os.fsync(handle.fileno())
             os.rename(partial, final)
             self._sync_directory(final.parent)
