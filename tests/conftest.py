@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from tests.openstack_cli import ForkedCli
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -64,21 +66,22 @@ def django_db_setup(django_test_environment, django_db_blocker):
 class Cloud:
     """A running Stratus API and the clients that talk to it."""
 
-    def __init__(self, url, clouds_yaml):
+    def __init__(self, url, clouds_yaml, cli):
         self.url = url
         self.clouds_yaml = clouds_yaml
+        self.cli = cli
 
     def openstack(self, *args, cloud="stratus", expect_fail=False, parse=True, env=None):
         """Runs the `openstack` CLI. Returns parsed JSON output (`-f json` is
         added to commands that print), or the CompletedProcess when it fails
         as expected."""
-        command = [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *map(str, args)]
+        command = ["--os-cloud", cloud, *map(str, args)]
         run_env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), **(env or {})}
-        result = subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=120)
+        result = self.cli.run(command, env=run_env, timeout=120)
         if expect_fail:
-            assert result.returncode != 0, f"{shlex.join(command)} succeeded: {result.stdout}"
+            assert result.returncode != 0, f"{shlex.join(result.args)} succeeded: {result.stdout}"
             return result
-        assert result.returncode == 0, f"{shlex.join(command)} failed:\n{result.stderr}"
+        assert result.returncode == 0, f"{shlex.join(result.args)} failed:\n{result.stderr}"
         if parse and "-f" in args:
             return json.loads(result.stdout)
         return result.stdout
@@ -124,9 +127,11 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
                 log.flush()
                 pytest.fail(f"API server did not start: {Path(log.name).read_text()[-3000:]}")
             time.sleep(0.2)
-    running = Cloud(url, clouds_yaml)
+    cli = ForkedCli(str(tmp_path_factory.mktemp("cli")))
+    running = Cloud(url, clouds_yaml, cli)
     running.console_proxy_port = console_proxy_port
     yield running
+    cli.close()
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=10)
