@@ -3,7 +3,7 @@ and where its services are (the catalog)."""
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -15,7 +15,29 @@ def new_id():
 DEFAULT_DOMAIN_ID = "default"
 
 
+class RevokingQuerySet(models.QuerySet):
+    """update() of a column whose change can take a permission away (the
+    model's REVOKING_FIELDS) saves row by row, so the revocation rule on the
+    save signals (identity/revocation.py) sees every change; other updates
+    stay one statement."""
+
+    def update(self, **values):
+        columns = {self.model._meta.get_field(name).attname for name in values}
+        if not columns & set(self.model.REVOKING_FIELDS):
+            return super().update(**values)
+        with transaction.atomic(using=self.db):
+            rows = list(self.select_for_update())
+            for row in rows:
+                for field, value in values.items():
+                    setattr(row, field, value)
+                row.save(update_fields=list(columns))
+        return len(rows)
+
+
 class Domain(models.Model):
+    REVOKING_FIELDS = ("enabled",)
+    objects = RevokingQuerySet.as_manager()
+
     id = models.CharField(max_length=64, primary_key=True, default=new_id)
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True, default="")
@@ -31,6 +53,9 @@ class Domain(models.Model):
 
 
 class Project(models.Model):
+    REVOKING_FIELDS = ("enabled", "parent_id", "is_admin_project")
+    objects = RevokingQuerySet.as_manager()
+
     id = models.CharField(max_length=64, primary_key=True, default=new_id)
     name = models.CharField(max_length=255)
     domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="projects")
@@ -91,8 +116,24 @@ class Project(models.Model):
         if problem:
             raise ValidationError({"parent": problem})
 
+    def save(self, *args, **kwargs):
+        if self._state.adding or not self.parent_id:
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            # Projects of a domain change parents one at a time, under its
+            # lock, checked again on what is stored: two moves that are each
+            # fine alone (A under B, B under A) cannot both pass.
+            Domain.objects.select_for_update().filter(pk=self.domain_id).exists()
+            problem = self.cannot_have_parent(Project.objects.filter(pk=self.parent_id).first())
+            if problem:
+                raise ValidationError({"parent": problem})
+            return super().save(*args, **kwargs)
+
 
 class User(models.Model):
+    REVOKING_FIELDS = ("enabled", "password")
+    objects = RevokingQuerySet.as_manager()
+
     id = models.CharField(max_length=64, primary_key=True, default=new_id)
     name = models.CharField(max_length=255)
     domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="users")
@@ -168,6 +209,8 @@ class RoleAssignment(models.Model):
     """A role given to one actor (user or group) on one target: a project, a
     domain, or the system (the whole cloud, Keystone's system scope "all").
     `inherited` on a domain applies to every project in it."""
+    REVOKING_FIELDS = ("role_id", "user_id", "group_id", "project_id", "domain_id", "system", "inherited")
+    objects = RevokingQuerySet.as_manager()
 
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="assignments")
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments")

@@ -3,9 +3,9 @@ revokes the tokens that carried it, and only those.
 
 It lives on the models' signals, so the REST API, the Django admin and
 `manage.py shell` all go through it; no view revokes on its own (except
-DELETE /v3/auth/tokens, which revokes one token by its audit id). Changes
-made with QuerySet.update() or raw SQL bypass signals: write identity rows
-through save() and delete().
+DELETE /v3/auth/tokens, which revokes one token by its audit id).
+QuerySet.update() of a tracked column saves row by row to come through here
+(identity.models.RevokingQuerySet); only raw SQL bypasses it.
 
 Tokens carry user, project (and its domain), domain, system scope and
 application credential ids; what reaches "every member of a group" is
@@ -16,13 +16,8 @@ from django.dispatch import receiver
 from identity import tokens
 from identity.models import ApplicationCredential, Domain, Group, ImpliedRole, Project, RoleAssignment, User
 
-# Stored fields whose change can take a permission away, per model.
-TRACKED = {
-    Domain: ("enabled",),
-    Project: ("enabled", "parent_id", "is_admin_project"),
-    User: ("enabled", "password"),
-    RoleAssignment: ("role_id", "user_id", "group_id", "project_id", "domain_id", "system", "inherited"),
-}
+# Stored columns whose change can take a permission away, per model.
+TRACKED = {model: model.REVOKING_FIELDS for model in (Domain, Project, User, RoleAssignment)}
 
 
 def remember_stored_values(sender, instance, update_fields=None, **kwargs):

@@ -1,6 +1,7 @@
 """Keystone's resource bodies."""
 from datetime import timezone
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
@@ -174,6 +175,12 @@ class ProjectSerializer(IdentitySerializer):
             if problem:
                 raise serializers.ValidationError({"parent_id": problem})
         return attrs
+
+    def update(self, instance, validated):
+        try:
+            return super().update(instance, validated)
+        except DjangoValidationError as error:  # a move that became a cycle since validate() (Project.save)
+            raise serializers.ValidationError({"parent_id": error.message_dict["parent"][0]})
 
 
 class UserSerializer(IdentitySerializer):

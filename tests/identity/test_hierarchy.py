@@ -1,7 +1,9 @@
 """Project trees: a project cannot become the child of its own descendant."""
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 
 from identity.models import Project
 from tests.identity.admin_forms import operator_client, post_change_form
@@ -59,11 +61,38 @@ def test_the_django_admin_refuses_the_cycle_too(api, admin_token, tree, committe
 def test_token_issue_into_a_tree_with_a_cycle_written_behind_the_api_ends(api, admin_token, tree, committed_db):
     """Even a cycle written straight into the database cannot make token
     issue loop: it ends (401, no role) instead of hanging."""
-    Project.objects.filter(id=tree["a"]).update(parent_id=tree["c"])
+    with connection.cursor() as cursor:  # raw SQL: the models refuse to write it
+        cursor.execute("UPDATE identity_project SET parent_id = %s WHERE id = %s", [tree["c"], tree["a"]])
     try:
         response = api.post("/identity/v3/auth/tokens", json={"auth": {
             "identity": {"methods": ["token"], "token": {"id": admin_token}},
             "scope": {"project": {"id": tree["b"]}}}})
         assert response.status_code == 401
     finally:
-        Project.objects.filter(id=tree["a"]).update(parent_id=None)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE identity_project SET parent_id = NULL WHERE id = %s", [tree["a"]])
+
+
+def test_two_moves_that_make_a_cycle_together_never_both_pass(api, admin_token):
+    """A under B and B under A at the same moment: each is fine alone, so
+    only one may win; the other is the cycle's 400."""
+    for _ in range(8):
+        first, second = (api.post("/identity/v3/projects", token=admin_token,
+                                  json={"project": {"name": unique(name)}}).json()["project"]["id"]
+                         for name in ("x", "y"))
+        start, answers = threading.Barrier(2), {}
+
+        def move(child, parent):
+            start.wait()
+            answers[child] = api.patch(f"/identity/v3/projects/{child}", token=admin_token,
+                                       json={"project": {"parent_id": parent}}).status_code
+
+        threads = [threading.Thread(target=move, args=pair) for pair in ((first, second), (second, first))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers.values()) == [200, 400], answers
+        parents = {pid: api.get(f"/identity/v3/projects/{pid}", token=admin_token).json()["project"]["parent_id"]
+                   for pid in (first, second)}
+        assert not (parents[first] == second and parents[second] == first), "a cycle was written"

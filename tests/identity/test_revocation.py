@@ -351,3 +351,23 @@ def test_taking_a_role_from_an_application_credential_revokes_its_tokens(api, us
     assert not users.works(credential_token)
     assert users.works(token)
     assert_still_valid(users, bystanders)
+
+
+@pytest.mark.live
+def test_a_queryset_update_that_takes_a_permission_away_revokes_too(users, bystanders, committed_db):
+    """QuerySet.update() sends no signals: on the columns the rule tracks it
+    saves row by row, so a bulk change from a shell or a script revokes."""
+    from identity.models import Project, RoleAssignment, User
+
+    disabled, _, disabled_token = users.member()
+    moved_out, project, moved_token = users.member()
+    kept, kept_project, kept_token = users.member()
+
+    assert User.objects.filter(id=disabled["id"]).update(enabled=False) == 1
+    RoleAssignment.objects.filter(user_id=moved_out["id"]).update(project_id=kept_project["id"])
+    Project.objects.filter(id=kept_project["id"]).update(description="only words")  # takes nothing away
+
+    assert not users.works(disabled_token)
+    assert not users.works(moved_token)
+    assert users.works(kept_token)
+    assert_still_valid(users, bystanders)
