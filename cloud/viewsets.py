@@ -32,8 +32,14 @@ def column_value(model, lookup, value, param):
     if field.is_relation:
         return value
     try:
-        field.get_db_prep_value(value, connection, prepared=False)
-    except (ValueError, TypeError, ValidationError):
+        prepared = field.get_db_prep_value(value, connection, prepared=False)
+        if isinstance(prepared, int) and not isinstance(prepared, bool):
+            # Past the column's range: the same 400 on every database (SQLite
+            # cannot even bind it).
+            low, high = connection.ops.integer_field_range(field.get_internal_type())
+            if (low is not None and prepared < low) or (high is not None and prepared > high):
+                raise ValueError(prepared)
+    except (ValueError, TypeError, ValidationError, KeyError):
         raise BadRequest(f"Invalid input for field '{param}': {value!r} is not a valid value.")
     return value
 

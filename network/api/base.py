@@ -37,9 +37,12 @@ def policy_denied(rule):
 
 def as_int(value, field):
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an integer.")
+    if not -2**63 <= number < 2**63:  # no column holds it (SQLite cannot even bind it)
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is out of range.")
+    return number
 
 
 def as_uuid(value, field):
