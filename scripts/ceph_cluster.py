@@ -8,6 +8,7 @@ of size one. Everything (conf, data, logs, pid files) lives in one directory.
 `start` makes the cluster on first use (bluestore on a sparse file, kept
 across restarts) and starts its daemons again otherwise; the tests use an
 in-memory OSD (memstore) in a directory of their own."""
+import importlib.util
 import os
 import signal
 import socket
@@ -61,10 +62,7 @@ class CephError(Exception):
 
 def missing():
     """Why a cluster cannot start here, or None."""
-    try:
-        import rados  # noqa: F401
-        import rbd  # noqa: F401
-    except ImportError:
+    if not all(importlib.util.find_spec(module) for module in ("rados", "rbd")):
         return "Ceph's rados/rbd Python modules are missing (scripts/install.sh installs them)"
     for tool in ("ceph-mon", "ceph-osd", "monmaptool", "ceph", "rados"):
         if not _which(tool):
