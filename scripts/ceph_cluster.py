@@ -87,11 +87,15 @@ def start(directory, memory=False, size=None, pools=POOLS):
     conf = directory / "ceph.conf"
 
     def ceph(*command):
-        result = subprocess.run([*command[:1], "-c", str(conf), *command[1:]], capture_output=True, text=True,
-                                timeout=120)
-        if result.returncode != 0:
-            raise CephError(f"{' '.join(command[:3])} failed: {result.stderr.strip()[-2000:]}")
-        return result.stdout.strip()
+        # A monitor just started may refuse a command for a moment
+        # ("problem getting command descriptions"): asked again, it answers.
+        for attempt in range(5 if command[0] in ("ceph", "rados") else 1):
+            result = subprocess.run([*command[:1], "-c", str(conf), *command[1:]], capture_output=True, text=True,
+                                    timeout=120)
+            if result.returncode == 0:
+                return result.stdout.strip()
+            time.sleep(0.5 * (attempt + 1))
+        raise CephError(f"{' '.join(command[:3])} failed: {result.stderr.strip()[-2000:]}")
 
     new = not conf.exists()
     if new:
