@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export STRATUS_API_PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://stratus:stratus@127.0.0.1:5432/stratus
 
-.PHONY: up start stop test install services bootstrap guest-image bench conformance
+.PHONY: up start stop test install services bootstrap guest-image bench conformance ceph ceph-stop
 
 ## Install, migrate, bootstrap and run the all-in-one cloud in the foreground.
 up: install services guest-image bootstrap
@@ -29,6 +29,15 @@ conformance: install
 
 install:
 	scripts/install.sh
+
+## A single-node Ceph cluster in var/ceph (pools images, volumes, objects)
+## for the RBD back ends: it prints the ceph.conf to set as
+## STRATUS_VOLUME_RBD_CEPH_CONF / STRATUS_IMAGE_RBD_CEPH_CONF.
+ceph: install
+	$(PY) scripts/ceph_cluster.py start var/ceph
+
+ceph-stop:
+	$(PY) scripts/ceph_cluster.py stop var/ceph
 
 services:
 	scripts/services.sh redis libvirt

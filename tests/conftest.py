@@ -170,3 +170,25 @@ def api(cloud):
             return self.request("HEAD", path, **kwargs)
 
     return Api()
+
+
+@pytest.fixture(scope="session")
+def ceph_conf(tmp_path_factory):
+    """A ceph.conf whose cluster has the pools images, volumes and objects,
+    one for the whole run (images, volumes and objects tests share it): the
+    one STRATUS_IMAGE_RBD_CEPH_CONF names, else a single-node cluster
+    started here by scripts/ceph_cluster.py (one monitor, one in-memory OSD;
+    a few seconds), else a skip that says what is missing."""
+    if settings.IMAGE_RBD_CEPH_CONF:
+        yield settings.IMAGE_RBD_CEPH_CONF
+        return
+    from scripts import ceph_cluster
+
+    reason = ceph_cluster.missing()
+    if reason:
+        pytest.skip(f"{reason}: the Ceph back ends are not exercised")
+    directory = tmp_path_factory.mktemp("ceph")
+    try:
+        yield ceph_cluster.start(directory, memory=True)
+    finally:
+        ceph_cluster.stop(directory)

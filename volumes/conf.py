@@ -24,6 +24,14 @@ VOLUME_DIR = Path(_str("STRATUS_VOLUME_DIR", settings.VAR_DIR / "volumes"))
 VOLUME_FORMAT = _str("STRATUS_VOLUME_FORMAT", "raw")
 # Capacity a file back end reports, in GiB; 0: the free space of its filesystem.
 VOLUME_CAPACITY_GB = _int("STRATUS_VOLUME_CAPACITY_GB", 0)
+# The Ceph RBD back end: the cluster's ceph.conf (empty: no RBD back end;
+# when set, the all-in-one also runs the worker of a back end named rbd),
+# its pool, the cephx user (empty: the conf's default, no auth) and the
+# libvirt secret's uuid that holds that user's key on the nodes.
+VOLUME_RBD_CEPH_CONF = _str("STRATUS_VOLUME_RBD_CEPH_CONF", "")
+VOLUME_RBD_POOL = _str("STRATUS_VOLUME_RBD_POOL", "volumes")
+VOLUME_RBD_USER = _str("STRATUS_VOLUME_RBD_USER", "")
+VOLUME_RBD_SECRET_UUID = _str("STRATUS_VOLUME_RBD_SECRET_UUID", "")
 # Cinder's max_over_subscription_ratio: how far allocations may pass capacity.
 OVER_SUBSCRIPTION_RATIO = _float("STRATUS_VOLUME_OVER_SUBSCRIPTION_RATIO", 1.0)
 # The availability zone volumes and back ends are in unless told otherwise.

@@ -16,3 +16,14 @@ def image_for_volume(image_id, project_id, is_admin=False):
             "virtual_size": image.virtual_size, "min_disk": image.min_disk, "min_ram": image.min_ram,
             "disk_format": image.disk_format, "container_format": image.container_format,
             "checksum": image.checksum}
+
+
+def store_locations(image_id):
+    """(disk_format, [location url, ...]) of the image's data in the image
+    stores, for a back end that can clone it in place."""
+    from images.models import Image
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return None, []
+    return image.disk_format, list(image.locations.values_list("url", flat=True))

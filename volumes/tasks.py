@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from volumes import conf, dispatch, worker
+from volumes.images import store_locations
 from volumes.models import InvalidStatus, Snapshot, Volume, fail, release_capacity
 from volumes.scheduler import NoValidBackend, schedule
 
@@ -66,11 +67,12 @@ def create_volume(volume_id, host):
         elif volume.source_volume_id:
             backend.create_from_volume(volume_id, volume.size, volume.source_volume_id)
         elif volume.image_id:
-            from images.cache import ImageCache
+            if not _cloned_in_place(backend, volume):
+                from images.cache import ImageCache
 
-            cache = ImageCache()
-            path = cache.fetch(volume.image_id)
-            backend.create_from_image(volume_id, volume.size, path, cache.cached_format(volume.image_id))
+                cache = ImageCache()
+                path = cache.fetch(volume.image_id)
+                backend.create_from_image(volume_id, volume.size, path, cache.cached_format(volume.image_id))
         else:
             backend.create(volume_id, volume.size)
     except Exception as error:  # noqa: BLE001 - any failure ends the create, with its reason
@@ -87,6 +89,16 @@ def create_volume(volume_id, host):
         backend.delete(volume_id)
         return None
     return volume_id
+
+
+def _cloned_in_place(backend, volume):
+    """A back end that can clone the image where an image store keeps it
+    (RBD from the RBD image store) does so instead of copying its bytes."""
+    clone_image = getattr(backend, "clone_image", None)
+    if clone_image is None:
+        return False
+    disk_format, urls = store_locations(volume.image_id)
+    return any(clone_image(volume.pk, volume.size, url, disk_format) for url in urls)
 
 
 @shared_task(name="volumes.tasks.delete_volume", ignore_result=True)

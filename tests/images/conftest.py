@@ -3,7 +3,6 @@ server with a small image quota (settings come from the environment, so a
 quota test needs its own server process on the same database)."""
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -109,100 +108,6 @@ def small_quota_url(cloud, tmp_path_factory):
     server, url = start_api(tmp_path_factory.mktemp("small-quota"), STRATUS_IMAGE_QUOTA_BYTES=str(SMALL_QUOTA))
     yield url
     stop([server])
-
-
-CEPH_CONF = """[global]
-fsid = {fsid}
-mon_host = v1:127.0.0.1:{port}
-public_addr = 127.0.0.1
-cluster_addr = 127.0.0.1
-auth_cluster_required = none
-auth_service_required = none
-auth_client_required = none
-mon_allow_pool_size_one = true
-osd_pool_default_size = 1
-osd_pool_default_min_size = 1
-osd_crush_chooseleaf_type = 0
-mon_warn_on_pool_no_redundancy = false
-run_dir = {dir}/run
-log_file = {dir}/log/$name.log
-pid_file = {dir}/run/$name.pid
-admin_socket = {dir}/run/$name.asok
-mon_data = {dir}/mon/$cluster-$id
-osd_data = {dir}/osd/$cluster-$id
-osd_objectstore = memstore
-memstore_device_bytes = 1073741824
-# The OSD is put in the CRUSH map here instead: when it does so itself at
-# start-up it may ask before it knows the cluster's fsid, and die.
-osd_class_update_on_start = false
-osd_crush_update_on_start = false
-[mon]
-paxos_propose_interval = 0.05
-paxos_min_wait = 0.01
-[client]
-admin_socket =
-log_file =
-"""
-
-
-@pytest.fixture(scope="session")
-def ceph_conf(tmp_path_factory):
-    """A ceph.conf whose cluster has a pool for images: the one settings
-    name (STRATUS_IMAGE_RBD_CEPH_CONF), else a single-node cluster started
-    here (one monitor, one in-memory OSD; a few seconds), else a skip that
-    says what is missing."""
-    if settings.IMAGE_RBD_CEPH_CONF:
-        yield settings.IMAGE_RBD_CEPH_CONF
-        return
-    try:
-        import rados  # noqa: F401
-        import rbd  # noqa: F401
-    except ImportError:
-        pytest.skip("Ceph's rados/rbd Python modules are missing (scripts/install.sh installs them): "
-                    "the RBD image store is not exercised")
-    if not shutil.which("ceph-mon") or not shutil.which("ceph-osd"):
-        pytest.skip("ceph-mon/ceph-osd are not installed (scripts/install.sh installs them): "
-                    "the RBD image store is not exercised")
-    directory = tmp_path_factory.mktemp("ceph")
-    for name in ("run", "log", "mon", "osd"):
-        (directory / name).mkdir()
-    conf = directory / "ceph.conf"
-    fsid = str(uuid.uuid4())
-    port = free_port()
-    conf.write_text(CEPH_CONF.format(fsid=fsid, port=port, dir=directory))
-
-    def ceph(*command):
-        return subprocess.run([*command[:1], "-c", str(conf), *command[1:]], check=True, capture_output=True,
-                              text=True, timeout=120).stdout.strip()
-
-    try:
-        subprocess.run(["monmaptool", "--create", "--fsid", fsid, "--addv", "a", f"[v1:127.0.0.1:{port}]",
-                        str(directory / "monmap")], check=True, capture_output=True)
-        ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(directory / "monmap"))
-        ceph("ceph-mon", "-i", "a")
-        osd_uuid = str(uuid.uuid4())
-        osd_id = ceph("ceph", "osd", "new", osd_uuid)
-        (directory / "osd" / f"ceph-{osd_id}").mkdir()
-        ceph("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
-        ceph("ceph", "osd", "crush", "add-bucket", "local", "host")
-        ceph("ceph", "osd", "crush", "move", "local", "root=default")
-        ceph("ceph", "osd", "crush", "add", f"osd.{osd_id}", "1.0", "host=local")
-        ceph("ceph-osd", "-i", osd_id)
-        ceph("ceph", "osd", "pool", "create", settings.IMAGE_RBD_POOL, "8")
-        ceph("ceph", "osd", "pool", "application", "enable", settings.IMAGE_RBD_POOL, "rbd")
-        # Ready when the pool takes a write (`ceph -s` lags behind).
-        ceph("rados", "-p", settings.IMAGE_RBD_POOL, "put", "ready", str(conf))
-        yield str(conf)
-    finally:
-        pids = [int(path.read_text()) for path in (directory / "run").glob("*.pid")]
-        for pid in pids:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
-            time.sleep(0.1)
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

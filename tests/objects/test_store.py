@@ -1,4 +1,5 @@
 """The filesystem back end and the listing queries, below the API."""
+import os
 import signal
 import subprocess
 import sys
@@ -17,54 +18,94 @@ from objects.stores.filesystem import FilesystemStore
 WRITER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from objects.stores.filesystem import FilesystemStore
+import django
+django.setup()
+from tests.objects.test_store import make_store
 
 def chunks():
     while True:
         yield b"x" * 65536
         time.sleep(0.01)
 
-FilesystemStore({directory!r}).write(chunks())
+make_store({kind!r}, {where!r}).write(chunks())
 """
 
 
-def data_files(directory):
-    return [p for p in directory.rglob("*") if p.is_file() and p.parent.name != "tmp"]
+def make_store(kind, where):
+    if kind == "filesystem":
+        return FilesystemStore(where)
+    from objects.stores.rados import RadosStore
+
+    return RadosStore(where, "objects")
 
 
-def test_a_write_killed_midway_leaves_no_object(tmp_path):
-    directory = tmp_path / "store"
+@pytest.fixture(params=["filesystem", "rados"])
+def store_kind(request, tmp_path):
+    """(kind, where): a store directory, or the ceph.conf of the shared cluster."""
+    if request.param == "filesystem":
+        return "filesystem", str(tmp_path / "store")
+    return "rados", request.getfixturevalue("ceph_conf")
+
+
+@pytest.fixture
+def store(store_kind):
+    opened = make_store(*store_kind)
+    yield opened
+    if hasattr(opened, "close"):
+        opened.close()
+
+
+def leftovers(store):
+    """What the store holds: data files or RADOS objects, whole or partial."""
+    if isinstance(store, FilesystemStore):
+        return [p for p in store.directory.rglob("*") if p.is_file()] if store.directory.exists() else []
+    return sorted(o.key for o in store.ioctx.list_objects() if o.key != "stratus.writing") + sorted(store._writing())
+
+
+def started_writing(store):
+    if isinstance(store, FilesystemStore):
+        partial = list(store.temporary.glob("*")) if store.temporary.exists() else []
+        return bool(partial) and partial[0].stat().st_size > 0
+    return any(o.key.endswith(".00000000") for o in store.ioctx.list_objects())
+
+
+def test_a_write_killed_midway_leaves_no_object(store_kind, store):
     from django.conf import settings
 
-    writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(settings.BASE_DIR),
-                                                                   directory=str(directory))])
+    before = leftovers(store)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(settings.BASE_DIR), kind=store_kind[0],
+                                                                   where=store_kind[1])],
+                              env={**os.environ, "DJANGO_SETTINGS_MODULE": "cloud.settings"})
     try:
-        deadline = time.monotonic() + 30
-        while not list((directory / "tmp").glob("*")) or list((directory / "tmp").glob("*"))[0].stat().st_size == 0:
+        deadline = time.monotonic() + 60
+        while not started_writing(store):
             assert writer.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
-    assert data_files(directory) == []
-    assert FilesystemStore(directory).discard_temporary(time.time() + 1) == 1
-    assert data_files(directory) == [] and list((directory / "tmp").iterdir()) == []
+    assert store.discard_temporary(time.time() + 1) == 1
+    assert leftovers(store) == before
 
 
-def test_a_failing_write_leaves_nothing_and_a_whole_one_reads_back(tmp_path):
-    store = FilesystemStore(tmp_path)
+def test_a_failing_write_leaves_nothing_and_a_whole_one_reads_back(store):
+    before = leftovers(store)
 
     def failing():
-        yield b"abc"
+        yield b"abc" * 2**21  # past one RADOS stripe
         raise OSError("the client went away")
 
     with pytest.raises(OSError):
         store.write(failing())
-    assert data_files(tmp_path) == [] and list((tmp_path / "tmp").iterdir()) == []
-    key = store.write([b"hello ", b"world"])
+    assert leftovers(store) == before
+    content = os.urandom(9 * 2**20 + 5)
+    key = store.write(content[start:start + 2**20] for start in range(0, len(content), 2**20))
     with store.open(key) as handle:
-        assert handle.read() == b"hello world"
+        assert handle.read() == content
+        handle.seek(4 * 2**20 - 3)
+        assert handle.read(6) == content[4 * 2**20 - 3:4 * 2**20 + 3]
     store.delete(key)
+    assert leftovers(store) == before  # delete frees the data
     with pytest.raises(StoreError):
         store.open(key)
     with pytest.raises(StoreError):

@@ -17,11 +17,13 @@ from volumes.models import Backend
 class VolumeWorker:
     """`manage.py volumeworker` as a child process."""
 
-    def __init__(self, directory, log_path, name=None, capacity_gb=100, **env):
+    def __init__(self, directory, log_path, name=None, capacity_gb=100, backend_args=None, **env):
         self.directory = directory
         self.log_path = log_path
         self.name = name or f"file-{uuid.uuid4().hex[:6]}"
         self.capacity_gb = capacity_gb
+        # The back end's own options (--driver rbd --ceph-conf ...); else a file back end in `directory`.
+        self.backend_args = backend_args or ["--directory", str(directory)]
         self.env = {"STRATUS_VOLUME_HEARTBEAT_INTERVAL": "1", **env}
         self.process = None
 
@@ -33,7 +35,7 @@ class VolumeWorker:
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen(
             [sys.executable, str(settings.BASE_DIR / "manage.py"), "volumeworker", "--name", self.name,
-             "--directory", str(self.directory), "--capacity-gb", str(self.capacity_gb)],
+             *self.backend_args, "--capacity-gb", str(self.capacity_gb)],
             env=server_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
         wait_until(lambda: " ready." in self.output() or self.process.poll() is not None, timeout=120,
                    message="volume worker")

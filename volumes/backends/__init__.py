@@ -16,7 +16,15 @@ interface that the volume worker's tasks alone call.
 
 Every create either finishes or leaves nothing behind (a worker killed
 mid-create leaves only a partial file that `discard_partial` removes on the
-next start). Ceph RBD is the next back end; it keeps the same interface."""
+next start).
+
+A back end that can make a volume from an image without copying its bytes
+(RBD, from the RBD image store) also has
+    backend.clone_image(volume_id, size_gb, image_url, image_format) -> bool
+                                               False: not possible, copy instead"""
+
+
+DRIVERS = ("file", "rbd")
 
 
 class BackendError(Exception):
@@ -28,4 +36,8 @@ def get(driver, **options):
         from volumes.backends.file import FileBackend
 
         return FileBackend(**options)
-    raise BackendError(f"Unknown volume back end driver {driver!r} (known: file).")
+    if driver == "rbd":
+        from volumes.backends.rbd import RbdBackend
+
+        return RbdBackend(**options)
+    raise BackendError(f"Unknown volume back end driver {driver!r} (known: {', '.join(DRIVERS)}).")

@@ -1,6 +1,7 @@
 """Runs the all-in-one cloud: the API under gunicorn, a control worker,
 this host's node worker, Celery beat, the console proxy and a file volume
-back end's worker, under one
+back end's worker (and a Ceph RBD one when STRATUS_VOLUME_RBD_CEPH_CONF
+names a cluster), under one
 supervisor that starts again any of them that dies (a worker that lost
 its broker for good, one killed by the OOM killer...). In the foreground
 (Ctrl-C stops everything), or with --detach in the background with pid
@@ -27,6 +28,8 @@ RESTART_RESET_SECONDS = 60
 
 def processes():
     """name -> argv of every process of the all-in-one cloud."""
+    from volumes import conf as volume_conf
+
     python = sys.executable
     bin_dir = Path(python).parent
     manage = str(settings.BASE_DIR / "manage.py")
@@ -46,6 +49,9 @@ def processes():
         # The file back end, volumes in STRATUS_VOLUME_DIR (var/volumes).
         "volume": [python, manage, "volumeworker"],
     }
+    if volume_conf.VOLUME_RBD_CEPH_CONF:
+        # Ceph RBD beside it, in STRATUS_VOLUME_RBD_POOL of that cluster.
+        table["volume-rbd"] = [python, manage, "volumeworker", "--name", "rbd", "--driver", "rbd"]
     return table
 
 

@@ -1,0 +1,183 @@
+"""Object data in Ceph RADOS (Debian's python3-rados), striped over RADOS
+objects of STRIPE bytes in one pool:
+
+    <key>.<n>            the n-th stripe (n from 0, zero-padded)
+    <key>                the head, written last: the size; its presence
+                         is what makes the data visible
+    stratus.writing      omap: key -> unix time of each write in progress,
+                         so the reaper finds the stripes of a killed write
+"""
+import io
+import json
+import time
+import uuid
+
+from objects.stores import StoreError, StoreFull
+
+STRIPE = 4 * 2**20
+WRITING = "stratus.writing"
+
+
+def _rados():
+    try:
+        import rados
+    except ImportError as error:
+        raise StoreError("The RADOS object store needs the rados Python module (python3-rados).") from error
+    return rados
+
+
+def _stripe(key, index):
+    return f"{key}.{index:08d}"
+
+
+class RadosReader(io.RawIOBase):
+    """A read-only, seekable file over a key's stripes."""
+
+    def __init__(self, ioctx, key, length):
+        self.ioctx, self.key, self.length, self.position = ioctx, key, length, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def tell(self):
+        return self.position
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.length - self.position)
+        if count <= 0:
+            return 0
+        index, offset = divmod(self.position, STRIPE)
+        count = min(count, STRIPE - offset)
+        data = self.ioctx.read(_stripe(self.key, index), count, offset)
+        if not data:
+            raise StoreError("The object's data is missing from the store.")
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+class RadosStore:
+    def __init__(self, ceph_conf, pool="objects"):
+        rados = _rados()
+        self.pool = pool
+        self.cluster = rados.Rados(conffile=ceph_conf)
+        try:
+            self.cluster.connect(timeout=10)
+            self.ioctx = self.cluster.open_ioctx(pool)
+        except rados.Error as error:
+            self.cluster.shutdown()
+            raise StoreError(f"Cannot reach the Ceph pool {pool}: {error}.") from error
+
+    def close(self):
+        self.ioctx.close()
+        self.cluster.shutdown()
+
+    @staticmethod
+    def _check(key):
+        if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):
+            raise StoreError(f"{key!r} is not a key of this store.")
+        return key
+
+    def write(self, chunks):
+        rados = _rados()
+        key = uuid.uuid4().hex
+        self._set_writing(key, time.time())
+        size, index, pending = 0, 0, bytearray()
+        try:
+            for chunk in chunks:
+                pending += chunk
+                size += len(chunk)
+                while len(pending) >= STRIPE:
+                    self.ioctx.write_full(_stripe(key, index), bytes(pending[:STRIPE]))
+                    del pending[:STRIPE]
+                    index += 1
+            if pending or index == 0:
+                self.ioctx.write_full(_stripe(key, index), bytes(pending))
+            self.ioctx.write_full(key, json.dumps({"size": size, "stripe": STRIPE}).encode())
+        except BaseException as error:
+            self._remove_stripes(key)
+            self._clear_writing(key)
+            if isinstance(error, rados.NoSpace):
+                raise StoreFull("The object store is full.") from error
+            if isinstance(error, rados.Error):
+                raise StoreError(f"Could not write the object data: {error}.") from error
+            raise
+        self._clear_writing(key)
+        return key
+
+    def _head(self, key):
+        rados = _rados()
+        try:
+            return json.loads(self.ioctx.read(self._check(key), 4096))
+        except rados.ObjectNotFound as error:
+            raise StoreError("The object's data is missing from the store.") from error
+
+    def open(self, key):
+        head = self._head(key)
+        return io.BufferedReader(RadosReader(self.ioctx, key, head["size"]), buffer_size=STRIPE)
+
+    def delete(self, key):
+        rados = _rados()
+        try:
+            self.ioctx.remove_object(self._check(key))
+        except rados.ObjectNotFound:
+            pass
+        self._remove_stripes(key)
+
+    def _remove_stripes(self, key):
+        """Removes stripe 0, 1, ... up to the first one missing."""
+        rados = _rados()
+        index = 0
+        while True:
+            try:
+                self.ioctx.remove_object(_stripe(key, index))
+            except rados.ObjectNotFound:
+                return
+            index += 1
+
+    def discard_temporary(self, older_than):
+        """The stripes of writes that died (their process killed) before
+        `older_than` (a unix time); newer ones may still be written."""
+        removed = 0
+        for key, started in self._writing().items():
+            if started < older_than:
+                self._remove_stripes(key)
+                self._clear_writing(key)
+                removed += 1
+        return removed
+
+    def _writing(self):
+        rados = _rados()
+        found, start = {}, ""
+        try:
+            while True:
+                with rados.ReadOpCtx() as op:
+                    values, _ = self.ioctx.get_omap_vals(op, start, "", 1000)
+                    self.ioctx.operate_read_op(op, WRITING)
+                    page = {key: float(value) for key, value in values}
+                found.update(page)
+                if len(page) < 1000:
+                    return found
+                start = max(page)
+        except rados.ObjectNotFound:
+            return {}
+
+    def _set_writing(self, key, started):
+        rados = _rados()
+        with rados.WriteOpCtx() as op:
+            self.ioctx.set_omap(op, (key,), (str(started).encode(),))
+            self.ioctx.operate_write_op(op, WRITING)
+
+    def _clear_writing(self, key):
+        rados = _rados()
+        with rados.WriteOpCtx() as op:
+            self.ioctx.remove_omap_keys(op, (key,))
+            self.ioctx.operate_write_op(op, WRITING)
