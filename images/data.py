@@ -298,6 +298,21 @@ def open_data(image):
     raise ApiError(f"The data of image {image.id} is in no enabled store.", status=503)
 
 
+def data_in_use(locations):
+    """Whether a store says something outside the image service still
+    depends on the data of these [(store id, url)] (a volume cloned from
+    it), so the image cannot be deleted."""
+    for store_id, url in locations:
+        store = stores.get(store_id)
+        if store is not None:
+            try:
+                if store.in_use(url):
+                    return True
+            except stores.StoreError as error:
+                raise ApiError(f"Cannot tell whether the image's data is in use: {error}", status=503)
+    return False
+
+
 def delete_data(locations):
     """Removes stored data of deleted images; [(store id, url)]."""
     for store_id, url in locations:
@@ -305,6 +320,6 @@ def delete_data(locations):
         try:
             if store is not None:
                 store.delete(url)
-        except stores.StoreError:
+        except Exception:  # after the commit: nothing may reach the client as a 500
             # The image is gone either way; the data is only an orphan now.
             log.exception("Could not remove image data at %s", url)

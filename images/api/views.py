@@ -258,6 +258,10 @@ class ImageViewSet(ImageApi, ResourceViewSet):
             if image.protected:
                 raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
             locations = list(image.locations.values_list("store", "url"))
+            if data.data_in_use(locations):
+                raise Conflict(f"Image {image.id} could not be deleted because it is in use: the image cannot be "
+                               "deleted because it is in use through the backend store outside of the image "
+                               "service.")
             image.delete()
             # The data goes once the row is surely gone; an upload still
             # streaming notices the image vanished and removes its own data.

@@ -56,6 +56,11 @@ class FilesystemStore:
     def qemu_path(self, url):
         return str(self.path(url))
 
+    def in_use(self, url):
+        """Whether something outside the image service depends on the data
+        (never for a file: volumes and caches copy it)."""
+        return False
+
     def delete(self, url):
         self.path(url).unlink(missing_ok=True)
 

@@ -145,6 +145,22 @@ class RbdStore:
     def qemu_path(self, url):
         return f"rbd:{self.pool}/{self._name(url)}@{SNAPSHOT}:conf={self.ceph_conf}"
 
+    def in_use(self, url):
+        """Whether RBD images are cloned from the image's snapshot (volumes
+        made from it copy-on-write): its data cannot go while they live."""
+        _, rbd = _modules()
+        cluster, ioctx = self._connect()
+        try:
+            with rbd.Image(ioctx, self._name(url), snapshot=SNAPSHOT, read_only=True) as image:
+                return bool(list(image.list_children()))
+        except rbd.ImageNotFound:
+            return False
+        except rbd.Error as error:
+            raise StoreError(f"Cannot read the image data in Ceph: {error}.") from error
+        finally:
+            ioctx.close()
+            cluster.shutdown()
+
     def delete(self, url):
         _, rbd = _modules()
         cluster, ioctx = self._connect()

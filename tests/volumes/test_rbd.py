@@ -140,6 +140,12 @@ def test_volume_from_an_rbd_image_is_a_clone_with_its_bytes(cloud, rbd_worker, p
         assert image.size() == 2**30
     assert pool.read(volume["id"], 0, len(data)) == data
     assert pool.read(volume["id"], len(data), MiB) == bytes(MiB)
+    # Its clone holds the image's data: the image cannot go before it (Glance's
+    # 409), through the API server that has the RBD store.
+    headers = {"X-Auth-Token": cloud.token()}
+    refused = requests.delete(f"{ceph_images_url}/image/v2/images/{image_id}", headers=headers, timeout=30)
+    assert refused.status_code == 409 and "in use" in refused.text, refused.text
+    assert cloud.openstack("image", "show", image_id, "-f", "json")["status"] == "active"
 
     # An image in the file store is copied in through the image cache.
     path = tmp_path / "image.raw"
@@ -155,6 +161,8 @@ def test_volume_from_an_rbd_image_is_a_clone_with_its_bytes(cloud, rbd_worker, p
     cloud.openstack("volume", "delete", volume["id"], copied["id"])
     wait_until(lambda: not volume_images(pool, volume["id"], copied["id"]), timeout=60,
                message="the volumes' RBD images to go")
+    deleted = requests.delete(f"{ceph_images_url}/image/v2/images/{image_id}", headers=headers, timeout=30)
+    assert deleted.status_code == 204, deleted.text  # no clone left
 
 
 def test_snapshot_then_volume_from_snapshot_and_from_volume_have_the_same_bytes(cloud, rbd_worker, pool):
