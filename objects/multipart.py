@@ -83,3 +83,17 @@ def reap_stale(older_than_seconds=STALE_UPLOAD_SECONDS, batch=1000):
     ids = list(MultipartUpload.objects.filter(initiated_at__lt=cutoff).order_by("initiated_at")
                .values_list("id", flat=True)[:batch])
     return sum(1 for upload_id in ids if remove(upload_id))
+
+
+def complete(upload, container, name, fields):
+    """Writes the object from the parts' data already joined into
+    `fields["data_key"]` and drops the upload, in one transaction (so two
+    completions cannot both win); the parts' data is then freed."""
+    with transaction.atomic():
+        if MultipartUpload.objects.select_for_update().filter(pk=upload.pk).first() is None:
+            raise NoSuchUpload()
+        row = data.commit_object(container, name, fields)
+        keys = list(UploadPart.objects.filter(upload=upload).values_list("data_key", flat=True))
+        MultipartUpload.objects.filter(pk=upload.pk).delete()
+        transaction.on_commit(lambda: data.discard_data(*keys))
+    return row
