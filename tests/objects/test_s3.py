@@ -303,7 +303,8 @@ def test_bad_input_changes_nothing(cloud, keys, s3, bucket):
     request = signed_request(cloud, keys, "PUT", f"/object-store/s3/{bucket}/short", b"",
                              {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     host, port = cloud.url.split("//")[1].split(":")
-    lines = [f"PUT /object-store/s3/{bucket}/short HTTP/1.1", "Content-Length: 1000", "Connection: close"] + \
+    lines = [f"PUT /object-store/s3/{bucket}/short HTTP/1.1", f"Host: {host}:{port}", "Content-Length: 1000",
+             "Connection: close"] + \
         [f"{name}: {value}" for name, value in request.headers.items() if name.lower() != "content-length"]
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b"only ten b")
