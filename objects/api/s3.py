@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import re
+import zlib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -96,18 +97,42 @@ class Project:
     project_id: str
 
 
-def verified(chunks, caller, content_md5):
+class Crc32:
+    def __init__(self):
+        self.value = 0
+
+    def update(self, chunk):
+        self.value = zlib.crc32(chunk, self.value)
+
+    def digest(self):
+        return self.value.to_bytes(4, "big")
+
+
+# x-amz-checksum-<name> headers checked (base64 of the digest); the others
+# (crc32c, crc64nvme) are taken unchecked.
+CHECKSUMS = {"crc32": Crc32, "sha1": lambda: hashlib.sha1(usedforsecurity=False), "sha256": hashlib.sha256}
+
+
+def verified(chunks, caller, content_md5, request_headers=None):
     """Passes the body through, and once it has all passed, fails (so the
-    store keeps nothing) when it is not the body the client signed or
-    named by Content-MD5."""
+    store keeps nothing) when it is not the body the client signed, named
+    by Content-MD5 or by an x-amz-checksum-* header."""
     sha256 = hashlib.sha256() if caller and caller.payload_hash != UNSIGNED_PAYLOAD else None
     md5 = hashlib.md5(usedforsecurity=False) if content_md5 is not None else None
+    checksums = [(name, make(), (request_headers or {}).get(f"x-amz-checksum-{name}"))
+                 for name, make in CHECKSUMS.items() if (request_headers or {}).get(f"x-amz-checksum-{name}")]
     for chunk in chunks:
         if sha256 is not None:
             sha256.update(chunk)
         if md5 is not None:
             md5.update(chunk)
+        for _, hasher, _ in checksums:
+            hasher.update(chunk)
         yield chunk
+    for name, hasher, given in checksums:
+        if base64.b64encode(hasher.digest()).decode() != given.strip():
+            raise S3Error("BadDigest", 400, f"The {name.upper()} you specified did not match the calculated "
+                                            f"checksum.")
     if sha256 is not None and sha256.hexdigest() != caller.payload_hash.lower():
         raise S3Error("XAmzContentSHA256Mismatch", 400,
                       "The provided 'x-amz-content-sha256' header does not match what was computed.")
@@ -348,7 +373,8 @@ class S3Request:
         if length is not None and length > MAX_XML_BODY:
             raise S3Error("MaxMessageLengthExceeded", 400, "Your request was too big.")
         try:
-            return b"".join(verified(body_chunks(self.request, length), self.caller, self.content_md5()))
+            return b"".join(verified(body_chunks(self.request, length), self.caller, self.content_md5(),
+                                 self.request.headers))
         except data.SizeMismatch:
             raise incomplete_body()
 
@@ -370,7 +396,8 @@ class S3Request:
                 data.check_quota(container, length)
             except data.QuotaExceeded as error:
                 raise quota_exceeded(error)
-        return self.store(verified(body_chunks(self.request, length), self.caller, self.content_md5()))
+        return self.store(verified(body_chunks(self.request, length), self.caller, self.content_md5(),
+                                 self.request.headers))
 
     @staticmethod
     def store(chunks):

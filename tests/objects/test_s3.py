@@ -2,6 +2,7 @@
 Swift serves: keys are EC2 credentials made with `openstack ec2 credentials
 create`."""
 import hashlib
+import io
 import os
 import socket
 import uuid
@@ -317,3 +318,16 @@ def test_bad_input_changes_nothing(cloud, keys, s3, bucket):
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     assert error_of(s3.list_objects_v2, Bucket=bucket, MaxKeys=-1) == ("InvalidArgument", 400)
     assert error_of(s3.get_bucket_versioning, Bucket=bucket) == ("NotImplemented", 501)
+
+
+def test_default_client_settings_with_checksums(cloud, keys, bucket):
+    """boto3 as it comes (CRC32 checksums on uploads and DeleteObjects)."""
+    plain = boto3.client("s3", endpoint_url=f"{cloud.url}/object-store/s3", aws_access_key_id=keys[0],
+                         aws_secret_access_key=keys[1], region_name="RegionOne")
+    plain.put_object(Bucket=bucket, Key="a", Body=b"abc")
+    plain.upload_fileobj(io.BytesIO(b"x" * 100), bucket, "b")
+    plain.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a"}]})
+    assert plain.get_object(Bucket=bucket, Key="b")["Body"].read() == b"x" * 100
+    assert error_of(plain.put_object, Bucket=bucket, Key="c", Body=b"abc", ChecksumCRC32="AAAAAA==") \
+        == ("BadDigest", 400)
+    assert [o["Key"] for o in plain.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]
