@@ -15,6 +15,7 @@ from objects.models import MultipartUpload, UploadPart
 MIN_PART_SIZE = 5 * 2**20  # every part but the last
 MAX_PART_NUMBER = 10000
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600
+MAX_OBJECT_SIZE = 5 * 2**40  # S3's largest object, made of parts
 
 
 class NoSuchUpload(Exception):

@@ -241,8 +241,6 @@ class S3Request:
         if Object.objects.filter(container=row).exists():
             raise S3Error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty",
                           BucketName=self.bucket)
-        for upload_id in MultipartUpload.objects.filter(container=row).values_list("id", flat=True):
-            multipart.remove(upload_id)
         if not data.delete_container(row):
             raise S3Error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty",
                           BucketName=self.bucket)
@@ -400,9 +398,9 @@ class S3Request:
                                  self.request.headers))
 
     @staticmethod
-    def store(chunks):
+    def store(chunks, limit=data.MAX_FILE_SIZE):
         try:
-            return data.store_data(chunks)
+            return data.store_data(chunks, limit)
         except data.SizeMismatch:
             raise incomplete_body()
         except data.QuotaExceeded:
@@ -741,7 +739,7 @@ class S3Request:
             parts.append(part)
         total = sum(part.size for part in parts)
         chunks = large.segmented([(part.data_key, part.size) for part in parts], 0, total - 1)
-        key, size, _ = self.store(chunks if total else iter(()))
+        key, size, _ = self.store(chunks if total else iter(()), multipart.MAX_OBJECT_SIZE)
         if size != total:  # a part's data went missing (aborted meanwhile)
             data.discard_data(key)
             raise no_such_upload(upload.id)

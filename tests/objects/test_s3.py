@@ -203,6 +203,21 @@ def test_multipart_refusals_copy_part_abort_and_reaper(s3, bucket, django_db_blo
     assert error_of(s3.list_parts, Bucket=bucket, Key="stale", UploadId=stale) == ("NoSuchUpload", 404)
 
 
+def test_deleting_a_bucket_frees_its_unfinished_uploads(cloud, api, tokens, s3):
+    before = set(stored_files())
+    for delete in ("s3", "swift"):
+        name = f"up-{uuid.uuid4().hex[:10]}"
+        s3.create_bucket(Bucket=name)
+        upload = s3.create_multipart_upload(Bucket=name, Key="k")["UploadId"]
+        s3.upload_part(Bucket=name, Key="k", UploadId=upload, PartNumber=1, Body=b"part")
+        assert len(set(stored_files()) - before) == 1
+        if delete == "s3":
+            s3.delete_bucket(Bucket=name)
+        else:
+            assert api.delete(swift_path(cloud, name), token=tokens["demo"]).status_code == 204
+        assert set(stored_files()) - before == set(), delete
+
+
 def test_presigned_get_and_put(s3, bucket):
     put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "signed"}, ExpiresIn=300)
     assert requests.put(put_url, data=b"through a link", timeout=30).status_code == 200
