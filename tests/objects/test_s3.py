@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.objects.conftest import project_id, stored_files
+from tests.objects.conftest import stored_files
 
 MiB = 2**20
 # The body is signed whole (no aws-chunked trailers), as every client can send it.
@@ -54,9 +54,8 @@ def error_of(call, *args, **kwargs):
     return raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def swift_path(cloud, bucket, key=""):
-    path = f"/object-store/v1/AUTH_{project_id(cloud, 'demo')}/{bucket}"
-    return f"{path}/{key}" if key else path
+def swift_path(account, bucket, key=""):
+    return f"{account}/{bucket}/{key}" if key else f"{account}/{bucket}"
 
 
 def test_bucket_create_head_list_delete(s3, bucket):
@@ -124,7 +123,7 @@ def test_list_v2_with_delimiter_and_pagination_and_v1_markers(s3, bucket):
     assert error_of(s3.list_objects_v2, Bucket=bucket, ContinuationToken="%%%") == ("InvalidArgument", 400)
 
 
-def test_multipart_upload_of_64_mib_in_8_mib_parts(cloud, api, tokens, s3, bucket):
+def test_multipart_upload_of_64_mib_in_8_mib_parts(demo_account, cloud, api, tokens, s3, bucket):
     upload = s3.create_multipart_upload(Bucket=bucket, Key="big", Metadata={"kind": "multi"})["UploadId"]
     assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [upload]
     whole, parts = hashlib.md5(), []
@@ -147,7 +146,7 @@ def test_multipart_upload_of_64_mib_in_8_mib_parts(cloud, api, tokens, s3, bucke
         read.update(chunk)
     assert read.hexdigest() == whole.hexdigest()
     # Swift reads the same object.
-    response = api.get(swift_path(cloud, bucket, "big"), token=tokens["demo"], stream=True)
+    response = api.get(swift_path(demo_account, bucket, "big"), token=tokens["demo"], stream=True)
     swift_md5 = hashlib.md5()
     for chunk in response.iter_content(MiB):
         swift_md5.update(chunk)
@@ -203,7 +202,7 @@ def test_multipart_refusals_copy_part_abort_and_reaper(s3, bucket, django_db_blo
     assert error_of(s3.list_parts, Bucket=bucket, Key="stale", UploadId=stale) == ("NoSuchUpload", 404)
 
 
-def test_deleting_a_bucket_frees_its_unfinished_uploads(cloud, api, tokens, s3):
+def test_deleting_a_bucket_frees_its_unfinished_uploads(demo_account, cloud, api, tokens, s3):
     before = set(stored_files())
     for delete in ("s3", "swift"):
         name = f"up-{uuid.uuid4().hex[:10]}"
@@ -214,7 +213,7 @@ def test_deleting_a_bucket_frees_its_unfinished_uploads(cloud, api, tokens, s3):
         if delete == "s3":
             s3.delete_bucket(Bucket=name)
         else:
-            assert api.delete(swift_path(cloud, name), token=tokens["demo"]).status_code == 204
+            assert api.delete(swift_path(demo_account, name), token=tokens["demo"]).status_code == 204
         assert set(stored_files()) - before == set(), delete
 
 
@@ -247,32 +246,32 @@ def test_copy_object_and_delete_objects(s3, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["replaced"]
 
 
-def test_s3_and_swift_read_each_others_objects(cloud, api, tokens, s3, bucket):
+def test_s3_and_swift_read_each_others_objects(demo_account, cloud, api, tokens, s3, bucket):
     s3.put_object(Bucket=bucket, Key="from-s3", Body=b"written by s3", Metadata={"origin": "s3"})
-    read = api.get(swift_path(cloud, bucket, "from-s3"), token=tokens["demo"])
+    read = api.get(swift_path(demo_account, bucket, "from-s3"), token=tokens["demo"])
     assert read.status_code == 200 and read.content == b"written by s3"
     assert read.headers["X-Object-Meta-Origin"] == "s3"
-    assert api.put(swift_path(cloud, bucket, "from-swift"), token=tokens["demo"], data=b"written by swift",
+    assert api.put(swift_path(demo_account, bucket, "from-swift"), token=tokens["demo"], data=b"written by swift",
                    headers={"X-Object-Meta-Origin": "swift"}).status_code == 201
     got = s3.get_object(Bucket=bucket, Key="from-swift")
     assert got["Body"].read() == b"written by swift" and got["Metadata"] == {"origin": "swift"}
     container = f"sw-{uuid.uuid4().hex[:10]}"
-    assert api.put(swift_path(cloud, container), token=tokens["demo"]).status_code == 201
+    assert api.put(swift_path(demo_account, container), token=tokens["demo"]).status_code == 201
     assert container in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_canned_acl_public_read(cloud, api, s3):
+def test_canned_acl_public_read(demo_account, cloud, api, s3):
     name = f"pub-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=name, ACL="public-read")
     s3.put_object(Bucket=name, Key="open", Body=b"for anyone")
     anonymous = requests.get(f"{cloud.url}/object-store/s3/{name}/open", timeout=30)
     assert anonymous.status_code == 200 and anonymous.content == b"for anyone"
-    assert api.get(swift_path(cloud, name, "open")).content == b"for anyone"  # no token either
+    assert api.get(swift_path(demo_account, name, "open")).content == b"for anyone"  # no token either
     grants = s3.get_bucket_acl(Bucket=name)["Grants"]
     assert {g["Permission"] for g in grants} == {"FULL_CONTROL", "READ"}
     s3.put_bucket_acl(Bucket=name, ACL="private")
     assert requests.get(f"{cloud.url}/object-store/s3/{name}/open", timeout=30).status_code == 403
-    assert api.get(swift_path(cloud, name, "open")).status_code == 401
+    assert api.get(swift_path(demo_account, name, "open")).status_code == 401
 
 
 def test_another_projects_bucket_is_not_reachable(cloud, s3, bucket, other):
