@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 from urllib.parse import parse_qsl, quote
 
+from cloud.auth import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE
 from identity import credentials as ec2
+from identity.assignments import roles_on_project
 from identity.models import Credential
 from objects.api.s3errors import S3Error
 
@@ -69,10 +71,10 @@ def _parse_time(text):
         raise S3Error("AccessDenied", 403, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 
 
-def _secret_of(access_key):
-    """(secret, project id, user id) of the EC2 credential."""
+def _credential_of(access_key):
+    """The EC2 credential and its secret."""
     row = (Credential.objects.filter(id=ec2.ec2_id(access_key), type=ec2.EC2, user__enabled=True)
-           .exclude(project=None).first())
+           .exclude(project=None).select_related("user", "project").first())
     if row is None:
         raise S3Error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.",
                       AWSAccessKeyId=access_key)
@@ -83,7 +85,17 @@ def _secret_of(access_key):
     if not isinstance(secret, str) or not secret:
         raise S3Error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided has no secret.",
                       AWSAccessKeyId=access_key)
-    return secret, row.project_id, row.user_id
+    return row, secret
+
+
+def _check_roles(request, credential):
+    """The key acts with its user's roles on its project, as a token would:
+    a member (or admin) reads and writes, a reader only reads."""
+    roles = {role.name for role in roles_on_project(credential.user, credential.project)}
+    if not credential.project.enabled or not roles & {MEMBER_ROLE, ADMIN_ROLE, READER_ROLE}:
+        raise S3Error("AccessDenied", 403, "Access Denied: the key's user has no role on its project.")
+    if not roles & {MEMBER_ROLE, ADMIN_ROLE} and request.method not in ("GET", "HEAD"):
+        raise S3Error("AccessDenied", 403, "Access Denied: the key's user may only read.")
 
 
 def _parse_credential(text):
@@ -155,7 +167,7 @@ def authenticate(request):
     access_key, date, region, service = credential[:4]
     if not amz_date.startswith(date):
         raise S3Error("SignatureDoesNotMatch", 403, "The credential's date is not the request's date.")
-    secret, project_id, user_id = _secret_of(access_key)
+    credential_row, secret = _credential_of(access_key)
     names = signed_headers.lower().split(";")
     if "host" not in names:
         raise S3Error("AccessDenied", 403, "The host header must be signed.")
@@ -174,4 +186,5 @@ def authenticate(request):
         raise S3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the "
                       "signature you provided. Check your key and signing method.",
                       AWSAccessKeyId=access_key, StringToSign=to_sign)
-    return Caller(project_id=project_id, user_id=user_id, payload_hash=payload_hash)
+    _check_roles(request, credential_row)
+    return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id, payload_hash=payload_hash)

@@ -287,6 +287,9 @@ def test_another_projects_bucket_is_not_reachable(cloud, s3, bucket, other):
     theirs.create_bucket(Bucket=bucket)  # their own, of the same name
     assert theirs.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert s3.get_object(Bucket=bucket, Key="mine")["Body"].read() == b"private"
+    # A key acts with its user's roles: without one on the project, nothing.
+    cloud.openstack("role", "remove", "--project", other_project, "--user", other_user, "member")
+    assert error_of(theirs.list_objects_v2, Bucket=bucket) == ("AccessDenied", 403)
 
 
 def test_wrong_secret_and_unknown_key(cloud, keys, bucket):
