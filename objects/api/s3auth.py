@@ -1,13 +1,18 @@
-"""AWS Signature Version 4 for the S3 API: in the Authorization header or
-in a presigned URL's query. The access key is a Keystone EC2 credential's
-`access` (the credential's id is its SHA-256), the secret its `secret`;
-the request acts for the credential's user in the credential's project."""
+"""AWS Signature Version 4 for the S3 API, in the Authorization header or
+in a presigned URL's query, and Version 2 for older clients. The access
+key is a Keystone EC2 credential's `access` (the credential's id is its
+SHA-256), the secret its `secret`; the request acts for the credential's
+user in the credential's project, with that user's roles there."""
+import base64
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 from urllib.parse import parse_qsl, quote
+
+from django.utils.http import parse_http_date_safe
 
 from cloud.auth import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE
 from identity import credentials as ec2
@@ -115,7 +120,8 @@ def authenticate(request):
     if header:
         if not header.startswith(ALGORITHM + " "):
             if header.startswith("AWS "):
-                raise S3Error("NotImplemented", 501, "Signature Version 2 is not supported; sign with AWS4-HMAC-SHA256.")
+                access_key, _, signature = header[4:].partition(":")
+                return _authenticate_v2(request, access_key.strip(), signature.strip(), None)
             raise S3Error("AccessDenied", 403, "Unsupported Authorization Type")
         fields = {}
         for item in header[len(ALGORITHM):].split(","):
@@ -162,6 +168,8 @@ def authenticate(request):
             raise S3Error("AccessDenied", 403, "Request has expired")
         payload_hash = UNSIGNED_PAYLOAD
         query = canonical_query(request, leave_out=("X-Amz-Signature",))
+    elif params.get("AWSAccessKeyId") and params.get("Signature"):
+        return _authenticate_v2(request, params["AWSAccessKeyId"], params["Signature"], params.get("Expires", ""))
     else:
         return None
     access_key, date, region, service = credential[:4]
@@ -188,3 +196,64 @@ def authenticate(request):
                       AWSAccessKeyId=access_key, StringToSign=to_sign)
     _check_roles(request, credential_row)
     return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id, payload_hash=payload_hash)
+
+
+# The query parameters that name a sub-resource, which a version 2
+# signature covers (S3's list).
+V2_SUB_RESOURCES = {
+    "acl", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy",
+    "requestPayment", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+    "website", "cors", "restore", "response-cache-control", "response-content-disposition",
+    "response-content-encoding", "response-content-language", "response-content-type", "response-expires"}
+
+
+def _authenticate_v2(request, access_key, signature, expires):
+    """Signature Version 2 (HMAC-SHA1), which older clients still send:
+    in the header (`expires` None) or in a presigned query."""
+    if expires is None:
+        sent = request.META.get("HTTP_X_AMZ_DATE") or request.META.get("HTTP_DATE", "")
+        when = parse_http_date_safe(sent)
+        if when is None:
+            raise S3Error("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+        if abs(time.time() - when) > MAX_CLOCK_SKEW.total_seconds():
+            raise S3Error("RequestTimeTooSkewed", 403,
+                          "The difference between the request time and the current time is too large.")
+        date_line = "" if request.META.get("HTTP_X_AMZ_DATE") else request.META.get("HTTP_DATE", "")
+    else:
+        try:
+            deadline = int(expires)
+        except ValueError:
+            raise S3Error("AccessDenied", 403, "Query-string authentication requires the Expires parameter")
+        if time.time() > deadline:
+            raise S3Error("AccessDenied", 403, "Request has expired")
+        date_line = expires
+    amz = sorted((name[5:].lower().replace("_", "-"), " ".join(value.split()))
+                 for name, value in request.META.items() if name.startswith("HTTP_X_AMZ_"))
+    resources = sorted((name, value) for name, value in parse_qsl(request.META.get("QUERY_STRING", ""),
+                                                                  keep_blank_values=True)
+                       if name in V2_SUB_RESOURCES)
+    query = "?" + "&".join(f"{name}={value}" if value else name for name, value in resources) if resources else ""
+    head = "\n".join([request.method, request.META.get("HTTP_CONTENT_MD5", ""), request.META.get("CONTENT_TYPE", ""),
+                      date_line]) + "\n" + "".join(f"{name}:{value}\n" for name, value in amz)
+    # Clients sign the resource as /<bucket>/<key> (a bucket as /<bucket>/,
+    # as in virtual-host addressing) or with the path the S3 API is mounted
+    # at in front.
+    full = raw_path(request)
+    below_mount = full.partition("/s3")[2] or "/"
+    candidates = [below_mount, full]
+    if below_mount.count("/") == 1 and below_mount != "/":
+        candidates.append(below_mount + "/")
+    credential_row, secret = _credential_of(access_key)
+    for resource in candidates:
+        to_sign = head + resource + query
+        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+        if hmac.compare_digest(expected, signature):
+            break
+    else:
+        raise S3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the "
+                      "signature you provided. Check your key and signing method.",
+                      AWSAccessKeyId=access_key, StringToSign=head + below_mount + query)
+    _check_roles(request, credential_row)
+    payload_hash = request.META.get("HTTP_X_AMZ_CONTENT_SHA256") or UNSIGNED_PAYLOAD
+    return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id,
+                  payload_hash=UNSIGNED_PAYLOAD if payload_hash.startswith("STREAMING-") else payload_hash)

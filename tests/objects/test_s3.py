@@ -348,3 +348,23 @@ def test_default_client_settings_with_checksums(cloud, keys, bucket):
     assert error_of(plain.put_object, Bucket=bucket, Key="c", Body=b"abc", ChecksumCRC32="AAAAAA==") \
         == ("BadDigest", 400)
     assert [o["Key"] for o in plain.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]
+
+
+def test_signature_version_2(cloud, keys, bucket):
+    old = boto3.client("s3", endpoint_url=f"{cloud.url}/object-store/s3", aws_access_key_id=keys[0],
+                       aws_secret_access_key=keys[1], region_name="RegionOne",
+                       config=Config(signature_version="s3", s3={"addressing_style": "path"},
+                                     request_checksum_calculation="when_required"))
+    old.put_object(Bucket=bucket, Key="v2 key", Body=b"old client", ContentType="text/plain")
+    assert old.get_object(Bucket=bucket, Key="v2 key")["Body"].read() == b"old client"
+    assert [o["Key"] for o in old.list_objects(Bucket=bucket)["Contents"]] == ["v2 key"]
+    upload = old.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    etag = old.upload_part(Bucket=bucket, Key="parts", UploadId=upload, PartNumber=1, Body=b"p")["ETag"]
+    old.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload,
+                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    url = old.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2 key"}, ExpiresIn=60)
+    assert requests.get(url, timeout=30).content == b"old client"
+    wrong = boto3.client("s3", endpoint_url=f"{cloud.url}/object-store/s3", aws_access_key_id=keys[0],
+                         aws_secret_access_key="wrong", region_name="RegionOne",
+                         config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    assert error_of(wrong.list_objects, Bucket=bucket) == ("SignatureDoesNotMatch", 403)
