@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from objects import stores
-from objects.models import Account, Container, Object
+from objects.models import Account, Container, Object, UploadPart
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ class Measured:
         return self.md5.hexdigest()
 
 
-def store_data(chunks):
+def store_data(chunks, limit=MAX_FILE_SIZE):
     """Streams chunks into the back end: (key, size, md5 hex)."""
-    measured = Measured(chunks)
+    measured = Measured(chunks, limit)
     key = stores.default().write(measured)
     return key, measured.size, measured.etag
 
@@ -149,7 +149,10 @@ def delete_container(container):
             return True
         if Object.objects.filter(container=locked).exists():
             return False
+        # Unfinished S3 multipart uploads go with the container: their parts' data too.
+        part_keys = list(UploadPart.objects.filter(upload__container=locked).values_list("data_key", flat=True))
         locked.delete()
+        transaction.on_commit(lambda: discard_data(*part_keys))
         Account.objects.filter(project_id=locked.account_id).update(container_count=F("container_count") - 1)
     return True
 

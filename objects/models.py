@@ -58,3 +58,29 @@ class Object(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["container", "name"], name="objects_object_name")]
+
+
+class MultipartUpload(models.Model):
+    """An S3 multipart upload in progress: what the completed object will
+    be named and carry. Its parts' data is freed when it is completed,
+    aborted, or left unfinished past the reaper's age."""
+
+    id = models.CharField(max_length=32, primary_key=True)
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="uploads")
+    name = models.CharField(max_length=1024)
+    content_type = models.TextField()
+    metadata = models.JSONField(default=dict)
+    headers = models.JSONField(default=dict)
+    initiated_at = models.DateTimeField(db_index=True)
+
+
+class UploadPart(models.Model):
+    upload = models.ForeignKey(MultipartUpload, on_delete=models.CASCADE, related_name="parts")
+    number = models.IntegerField()
+    size = models.BigIntegerField()
+    etag = models.CharField(max_length=32)
+    data_key = models.CharField(max_length=64)
+    last_modified = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["upload", "number"], name="objects_upload_part_number")]

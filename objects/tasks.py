@@ -14,3 +14,11 @@ def reap_expired_objects():
 @shared_task(name="objects.tasks.discard_stale_temporary")
 def discard_stale_temporary():
     return data.discard_stale_temporary()
+
+
+@shared_task(name="objects.tasks.reap_stale_uploads")
+def reap_stale_uploads():
+    """Periodic (workers/schedule.py): see objects.multipart.reap_stale."""
+    from objects import multipart
+
+    return multipart.reap_stale()

@@ -21,6 +21,11 @@ BEAT_SCHEDULE = {
         "task": "objects.tasks.discard_stale_temporary",
         "schedule": timedelta(hours=1),
     },
+    # S3 multipart uploads left unfinished for a week free their parts.
+    "objects-reap-stale-uploads": {
+        "task": "objects.tasks.reap_stale_uploads",
+        "schedule": timedelta(hours=1),
+    },
     # Volumes and snapshots stuck creating, deleting or extending end in error.
     "volumes-reconcile": {
         "task": "volumes.tasks.reconcile",
