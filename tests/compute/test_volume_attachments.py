@@ -9,10 +9,12 @@ import pytest
 from compute.models import Instance
 from tests.compute import pipeline
 from tests.compute.pipeline import start_nodes, stop_nodes, upload_tiny_image
-from tests.volumes.conftest import volume_worker, wait_status  # noqa: F401 (a fixture)
+from tests.volumes import conftest as volume_fixtures
+from tests.volumes.conftest import wait_status
 from volumes.models import Attachment
 
-control, live_db = pipeline.control, pipeline.live_db
+# The fixtures of the boot-pipeline and block storage tests, on the live database.
+control, live_db, volume_worker = pipeline.control, pipeline.live_db, volume_fixtures.volume_worker
 
 pytestmark = pytest.mark.live
 
@@ -32,7 +34,7 @@ def image(cloud, tmp_path_factory):
 
 
 def boot(cloud, image, cloud_name=DEMO):
-    return cloud.openstack("server", "create", "--image", image, "--flavor", "m1.nano", "--network", "none",
+    return cloud.openstack("server", "create", "--image", image, "--flavor", "m1.nano", "--nic", "none",
                            "--wait", f"vol-{uuid.uuid4().hex[:6]}", "-f", "json", cloud=cloud_name)
 
 
@@ -48,7 +50,7 @@ def attachments_api(cloud, server_id, cloud_name=DEMO, version="2.60"):
     return compute, {"OpenStack-API-Version": f"compute {version}"}, f"/servers/{server_id}/os-volume_attachments"
 
 
-def test_attach_list_show_stop_start_and_detach_with_the_cli(cloud, nodes, image, volume_worker):  # noqa: F811
+def test_attach_list_show_stop_start_and_detach_with_the_cli(cloud, nodes, image, volume_worker):
     server = boot(cloud, image)
     volume = new_volume(cloud)
     sid, vid = server["id"], volume["id"]
@@ -95,7 +97,7 @@ def test_attach_list_show_stop_start_and_detach_with_the_cli(cloud, nodes, image
     cloud.openstack("volume", "delete", vid, second["id"], cloud=DEMO)
 
 
-def test_bad_attaches_answer_as_nova_and_change_nothing(cloud, nodes, image, volume_worker):  # noqa: F811
+def test_bad_attaches_answer_as_nova_and_change_nothing(cloud, nodes, image, volume_worker):
     first, other = boot(cloud, image), boot(cloud, image)
     volume = new_volume(cloud)
     compute, headers, path = attachments_api(cloud, first["id"])
