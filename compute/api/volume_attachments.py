@@ -20,7 +20,7 @@ from volumes import attachments
 from workers import pipelines
 
 # The states a volume may be attached or detached in (Nova's).
-VOLUME_VM_STATES = (VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED, VmState.SUSPENDED)
+VOLUME_VM_STATES = (VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED)
 DEVICE = re.compile(r"^/dev/[a-z]+$")
 TAG = re.compile(r"^[^/,]{1,60}$")
 
