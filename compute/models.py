@@ -551,13 +551,16 @@ class Instance(models.Model):
 
     def mark_deleted(self):
         """The instance is gone from its node: the row stays (for usage and
-        actions history) but leaves every list. Releases its claim and its
-        ports (those made for it deleted, the user's own given back)."""
+        actions history) but leaves every list. Releases its claim, its
+        ports (those made for it deleted, the user's own given back) and its
+        volumes (detached, available again)."""
         from compute.networking import release_ports
+        from volumes.attachments import detach_instance
 
         now = timezone.now()
         with transaction.atomic():
             release_ports(self.pk)
+            detach_instance(self.pk)
             Instance.objects.filter(pk=self.pk).update(
                 deleted=True, deleted_at=now, terminated_at=now, vm_state=VmState.DELETED, task_state=None,
                 power_state=PowerState.NOSTATE, updated_at=now)

@@ -7,6 +7,9 @@ os-reserve / os-attach / os-detach actions.
     complete(attachment_id, mountpoint=None)           volume in-use
     detach(attachment_id)                              volume available once no attachment is left
 
+and what compute reads: volume_for_project, attachments_of (a server's),
+attached_volume_ids (a page of servers'), detach_instance (a deleted one's).
+
 Statuses as Cinder's: available -> reserved -> attaching -> in-use ->
 detaching -> available. A volume attached elsewhere is refused unless it is
 multiattach."""
@@ -57,15 +60,17 @@ def _check_attachable(volume, instance_uuid):
                    f"but the current status is {volume.status}.")
 
 
-def reserve(volume_id, instance_uuid, connector=None, mode="rw"):
+def reserve(volume_id, instance_uuid, connector=None, mode="rw", mountpoint=None):
     """A new attachment of the volume to the server; the volume becomes
-    reserved (attaching, with a connector)."""
+    reserved (attaching, with a connector). `mountpoint`: the device the
+    server will see it as, held from now on so no other attach takes it."""
     if mode not in ("rw", "ro"):
         raise BadRequest(f"Invalid input received: Invalid attach mode {mode!r}: it must be rw or ro.")
     with transaction.atomic():
         volume = _locked_volume(volume_id)
         _check_attachable(volume, instance_uuid)
-        attachment = Attachment.objects.create(volume=volume, instance_uuid=instance_uuid, attach_mode=mode)
+        attachment = Attachment.objects.create(volume=volume, instance_uuid=instance_uuid, attach_mode=mode,
+                                               mountpoint=mountpoint)
         if volume.status == Volume.Status.AVAILABLE:
             volume.set_status(Volume.Status.RESERVED)
         if connector is not None:
@@ -147,6 +152,43 @@ def _settle(volume):
         volume.set_status(Volume.Status.RESERVED, attach_status="detached")
     else:
         volume.set_status(Volume.Status.AVAILABLE, attach_status="detached")
+
+
+def volume_for_project(volume_id, project_id, is_admin=False):
+    """The volume if the caller may attach it (its project's, or any for an
+    admin), else None: another project's volume is not found."""
+    volumes = Volume.objects.filter(pk=volume_id)
+    if not is_admin:
+        volumes = volumes.filter(project_id=project_id)
+    return volumes.first()
+
+
+def attachments_of(instance_uuid):
+    """The server's live attachments, oldest first, with their volumes."""
+    return list(Attachment.objects.filter(instance_uuid=str(instance_uuid), status__in=LIVE)
+                .select_related("volume"))
+
+
+def attached_volume_ids(instance_uuids):
+    """{server id: [volume ids attached to it]} for a page of servers, in one query."""
+    found = {str(uuid): [] for uuid in instance_uuids}
+    for instance_uuid, volume_id in Attachment.objects.filter(
+            instance_uuid__in=list(found), status=Attachment.Status.ATTACHED).values_list("instance_uuid",
+                                                                                           "volume_id"):
+        found[instance_uuid].append(str(volume_id))
+    return found
+
+
+def detach_instance(instance_uuid):
+    """A deleted server's volumes detached: each is available again (or
+    in-use by its other servers)."""
+    with transaction.atomic():
+        volume_ids = list(Attachment.objects.filter(instance_uuid=str(instance_uuid)).values_list("volume_id",
+                                                                                               flat=True))
+        for volume in Volume.objects.select_for_update().filter(pk__in=volume_ids).order_by("pk"):
+            volume.attachments.filter(instance_uuid=str(instance_uuid)).delete()
+            _settle(volume)
+    return volume_ids
 
 
 # --- the older actions (os-reserve, os-attach, os-begin_detaching, os-detach)

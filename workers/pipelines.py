@@ -37,6 +37,8 @@ CONSOLE_LOG = "compute.node.tasks.console_log"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
 ATTACH_INTERFACE = "compute.node.tasks.attach_interface"
 DETACH_INTERFACE = "compute.node.tasks.detach_interface"
+ATTACH_VOLUME = "compute.node.tasks.attach_volume"
+DETACH_VOLUME = "compute.node.tasks.detach_volume"
 PLUMB_NETWORK = "workers.tasks.plumb_network"
 ATTACH_VOLUMES = "workers.tasks.attach_volumes"
 BOOT_STEP_FAILED = "compute.tasks.boot_step_failed"
@@ -176,6 +178,18 @@ def attach_interface(instance_id, host, port_id, timeout):
 def detach_interface(instance_id, host, port_id, timeout):
     """Unplugs the port's NIC from the instance's domain on its node."""
     return _call_node(DETACH_INTERFACE, (str(instance_id), str(port_id)), host, timeout)
+
+
+def attach_volume(instance_id, host, attachment_id, timeout):
+    """Connects the reserved attachment on the instance's node and
+    hot-plugs its disk; the node completes the attachment."""
+    return _call_node(ATTACH_VOLUME, (str(instance_id), str(attachment_id)), host, timeout)
+
+
+def detach_volume(instance_id, host, attachment_id, timeout):
+    """Unplugs the attachment's disk on the instance's node, which then
+    removes the attachment."""
+    return _call_node(DETACH_VOLUME, (str(instance_id), str(attachment_id)), host, timeout)
 
 
 def resize(instance_id, migration_id):

@@ -5,6 +5,7 @@ import hashlib
 from compute.api.base import nova_time
 from compute.models import TaskState, VmState
 from network import ports as network_ports
+from volumes import attachments
 
 # Nova's status of each vm_state, and the task_states that override it.
 STATUS = {
@@ -103,11 +104,20 @@ def addresses_of(instances):
     return {instance.pk: addresses_body(found.get(str(instance.pk), [])) for instance in instances}
 
 
-def server_detail(request, instance, fault=None, addresses=None):
+def volumes_attached_of(instances):
+    """{instance id: [volume id]} for a page of servers, read at once."""
+    found = attachments.attached_volume_ids([instance.pk for instance in instances])
+    return {instance.pk: found[str(instance.pk)] for instance in instances}
+
+
+def server_detail(request, instance, fault=None, addresses=None, volumes=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`: its addresses body (read here when not given)."""
+    `addresses`: its addresses body, `volumes`: the ids of its attached
+    volumes (each read here when not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
+    if volumes is None:
+        volumes = volumes_attached_of([instance])[instance.pk]
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
@@ -133,7 +143,10 @@ def server_detail(request, instance, fault=None, addresses=None):
         "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        # Nova adds delete_on_termination from 2.3; a hot-attached volume's is false.
+        "os-extended-volumes:volumes_attached": [
+            {"id": volume_id, **({"delete_on_termination": False} if request.api_version >= (2, 3) else {})}
+            for volume_id in volumes],
     }
     if status in PROGRESS_STATUSES:
         data["progress"] = instance.progress

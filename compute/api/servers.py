@@ -26,7 +26,7 @@ from compute.api.base import (
     require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
-from compute.api.server_views import STATUS_FILTER, addresses_of, server_detail, server_summary
+from compute.api.server_views import STATUS_FILTER, addresses_of, server_detail, server_summary, volumes_attached_of
 from compute.models import (
     LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
     LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
@@ -119,8 +119,9 @@ class ServerListView(ComputeView):
         rows, next_url = paginate(request, instances, pairs)
         if self.detail:
             faults = latest_faults(rows)
-            addresses = addresses_of(rows)
-            servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk]) for row in rows]
+            addresses, volumes = addresses_of(rows), volumes_attached_of(rows)
+            servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk], volumes[row.pk])
+                       for row in rows]
         else:
             servers = [server_summary(request, row) for row in rows]
         body = {"servers": servers}

@@ -3,7 +3,7 @@ from django.urls import re_path
 
 from compute.api import (
     aggregates, flavors, hosts, instance_actions, interfaces, keypairs, limits, server_groups, server_migrations,
-    servers, usage, versions,
+    servers, usage, versions, volume_attachments,
 )
 
 app_name = "compute"
@@ -54,6 +54,9 @@ urlpatterns = [
     route(f"servers/{SERVER}/ips/{ID.format('label')}", interfaces.IpsNetworkView.as_view()),
     route(f"servers/{SERVER}/os-interface", interfaces.InterfaceListView.as_view()),
     route(f"servers/{SERVER}/os-interface/{ID.format('port_id')}", interfaces.InterfaceView.as_view()),
+    route(f"servers/{SERVER}/os-volume_attachments", volume_attachments.VolumeAttachmentListView.as_view()),
+    route(f"servers/{SERVER}/os-volume_attachments/{ID.format('volume_id')}",
+          volume_attachments.VolumeAttachmentView.as_view()),
     route(f"servers/{SERVER}/metadata/{ID.format('key')}", servers.MetadataItemView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions", instance_actions.InstanceActionListView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions/{ID.format('request_id')}",

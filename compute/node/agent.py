@@ -22,7 +22,7 @@ from compute.models import (
     ACTIONS, ComputeNode, Instance, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
     finish_action, record_event, set_fault, zone_of_host,
 )
-from compute.node import conf, networking
+from compute.node import conf, networking, volumes
 from compute.virt import DomainNotFound, DomainSpec
 from workers import queues
 
@@ -122,7 +122,7 @@ class Node:
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
             disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name},
-            interfaces=networking.interfaces_of(instance.pk))
+            interfaces=networking.interfaces_of(instance.pk), volumes=volumes.volume_disks(instance.pk))
 
     def remove_instance(self, instance_id):
         """Destroys the domain and deletes the instance's files (and those

@@ -230,3 +230,25 @@ def detach_interface(self, instance_id, port_id):
     node, instance = _node_and_instance(self, instance_id)
     networking.hot_unplug(node, instance, port_id)
     return str(port_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.attach_volume")
+def attach_volume(self, instance_id, attachment_id):
+    """os-volume_attachments attach: the volume connected and hot-plugged
+    into the domain; the volume is in-use after."""
+    from compute.node import volumes
+
+    node, instance = _node_and_instance(self, instance_id)
+    volumes.hot_plug(node, instance, attachment_id)
+    return attachment_id
+
+
+@shared_task(bind=True, name="compute.node.tasks.detach_volume")
+def detach_volume(self, instance_id, attachment_id):
+    """os-volume_attachments detach: the disk out of the domain, the
+    attachment removed; the volume is available after."""
+    from compute.node import volumes
+
+    node, instance = _node_and_instance(self, instance_id)
+    volumes.hot_unplug(node, instance, attachment_id)
+    return attachment_id

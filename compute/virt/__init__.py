@@ -2,7 +2,7 @@
 implementation is libvirt (`LibvirtDriver`), which serves both real VMs
 (qemu:///system) and simulated nodes (libvirt's test driver)."""
 from compute.virt.driver import (  # noqa: F401
-    Capacity, ComputeDriver, DomainNotFound, DomainSpec, Interface, PowerState, VirtError,
+    Capacity, ComputeDriver, DomainNotFound, DomainSpec, Interface, PowerState, VirtError, VolumeDisk,
 )
 
 

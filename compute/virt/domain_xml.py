@@ -4,10 +4,12 @@ Every guest gets: its serial console written (appended) to a file, so the
 console log survives reboots; VNC on the node's management address
 (spec.vnc_listen) with a port libvirt picks, reached only through the
 console proxy; no memory balloon; a virtio NIC per port, on its
-network's bridge with the port's MAC (spec.interfaces)."""
+network's bridge with the port's MAC (spec.interfaces); a virtio disk per
+attached volume (spec.volumes): a file volume as a file disk, an RBD volume
+as a network disk QEMU opens itself (with its cephx secret when auth is on)."""
 import xml.etree.ElementTree as ET
 
-from compute.virt.driver import DomainSpec, Interface
+from compute.virt.driver import DomainSpec, Interface, VirtError, VolumeDisk
 
 STRATUS_NS = "https://stratus.invalid/xmlns/instance/1.0"
 
@@ -62,6 +64,8 @@ def build(spec: DomainSpec, virt_type: str) -> str:
         _sub(disk, "driver", name="qemu", type=spec.disk_format)
         _sub(disk, "source", file=spec.disk_path)
         _sub(disk, "target", dev="vda", bus="virtio")
+    for volume in spec.volumes:
+        devices.append(volume_element(volume))
     for interface in spec.interfaces:
         devices.append(interface_element(interface))
     serial = _sub(devices, "serial", type="file")
@@ -93,3 +97,38 @@ def interface_element(interface: Interface):
 def interface_xml(interface: Interface) -> str:
     """The <interface> of one NIC, for a hot-plug."""
     return ET.tostring(interface_element(interface), encoding="unicode")
+
+
+def volume_element(volume: VolumeDisk):
+    """The <disk> of one attached volume, from its connection info."""
+    kind = volume.connection_info.get("driver_volume_type")
+    data = volume.connection_info.get("data") or {}
+    if kind == "file":
+        disk = ET.Element("disk", type="file", device="disk")
+        _sub(disk, "driver", name="qemu", type=data.get("format") or "raw", cache="none")
+        _sub(disk, "source", file=data["device_path"])
+    elif kind == "rbd":
+        disk = ET.Element("disk", type="network", device="disk")
+        _sub(disk, "driver", name="qemu", type="raw", cache="writeback", discard="unmap")
+        if data.get("auth_enabled"):
+            auth = _sub(disk, "auth", username=data["auth_username"])
+            _sub(auth, "secret", type="ceph", uuid=data["secret_uuid"])
+        source = _sub(disk, "source", protocol="rbd", name=data["name"])
+        for host, port in zip(data.get("hosts") or [], data.get("ports") or []):
+            _sub(source, "host", name=host, port=port)
+        if data.get("conf"):
+            _sub(source, "config", file=data["conf"])
+    else:
+        raise VirtError(f"volume connection type {kind!r} is not one this node attaches (file, rbd)")
+    _sub(disk, "target", dev=volume.dev, bus="virtio")
+    if volume.serial:
+        # The guest finds the volume under /dev/disk/by-id/virtio-<serial>.
+        _sub(disk, "serial", volume.serial[:20])
+    if data.get("access_mode") == "ro":
+        _sub(disk, "readonly")
+    return disk
+
+
+def volume_xml(volume: VolumeDisk) -> str:
+    """The <disk> of one volume, for a hot-plug."""
+    return ET.tostring(volume_element(volume), encoding="unicode")

@@ -25,6 +25,17 @@ class Interface:
     tap: str
 
 
+@dataclass(frozen=True)
+class VolumeDisk:
+    """An attached volume as a virtio disk: its target (vdb, vdc, ...) and
+    the volumes app's connection info ({"driver_volume_type": "file" with
+    data.device_path and data.format, or "rbd" with data.name, hosts, ports
+    and, when auth is on, auth_username and secret_uuid})."""
+    dev: str
+    connection_info: dict
+    serial: str = ""
+
+
 @dataclass
 class DomainSpec:
     """What a guest is made of, independent of the hypervisor's XML."""
@@ -42,6 +53,7 @@ class DomainSpec:
     cmdline: str | None = None
     metadata: dict = field(default_factory=dict)
     interfaces: list[Interface] = field(default_factory=list)
+    volumes: list[VolumeDisk] = field(default_factory=list)
     # Where the guest's VNC server listens: its node's management address.
     vnc_listen: str = "127.0.0.1"
 
@@ -117,6 +129,16 @@ class ComputeDriver:
     def detach_interface(self, name: str, mac: str) -> None:
         """Unplugs the NIC of `mac`, running and as defined; nothing if the
         domain has no such NIC."""
+        raise NotImplementedError
+
+    def attach_volume(self, name: str, volume: VolumeDisk) -> None:
+        """Plugs the volume's disk into the domain, running and as defined;
+        nothing if it has a disk on that target already."""
+        raise NotImplementedError
+
+    def detach_volume(self, name: str, dev: str) -> None:
+        """Unplugs the disk on target `dev`, running and as defined; nothing
+        if the domain has none there."""
         raise NotImplementedError
 
     def close(self) -> None:

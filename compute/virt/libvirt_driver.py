@@ -6,6 +6,7 @@ One driver holds one long-lived connection. That matters for the test
 driver, whose state lives in the connection (test:///<file>) or in the
 process (test:///default): every task for a simulated node must go through
 its node's one connection to see its domains."""
+import base64
 import os
 import shutil
 import threading
@@ -130,6 +131,8 @@ class LibvirtDriver(ComputeDriver):
     def spawn(self, spec, timeout, start=True):
         xml = domain_xml.build(spec, self.virt_type)
         spec.console_log.parent.mkdir(parents=True, exist_ok=True)
+        for volume in spec.volumes:
+            self._ensure_ceph_secret(volume)
         try:
             dom = self.conn.defineXML(xml)
             if start and not dom.isActive():
@@ -268,6 +271,45 @@ class LibvirtDriver(ComputeDriver):
                 self._change_device(dom, ET.tostring(element, encoding="unicode"), attach=False)
                 return
 
+    # -- volumes ------------------------------------------------------
+
+    def disk_targets(self, name, inactive=False):
+        """The target devs of the domain's disks (as it runs, or as defined)."""
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        root = ET.fromstring(self._call(self._domain(name).XMLDesc, flags))
+        return [target.get("dev") for target in root.findall("devices/disk/target")]
+
+    def attach_volume(self, name, volume):
+        dom = self._domain(name)
+        if volume.dev in self.disk_targets(name) and volume.dev in self.disk_targets(name, inactive=True):
+            return
+        self._ensure_ceph_secret(volume)
+        self._change_device(dom, domain_xml.volume_xml(volume), attach=True)
+
+    def _ensure_ceph_secret(self, volume):
+        """An RBD volume with cephx auth names a libvirt secret: defined here
+        with the key when its connection info carries one (`auth_key`),
+        otherwise the node's operator defined it (as Nova's rbd_secret_uuid)."""
+        data = volume.connection_info.get("data") or {}
+        if volume.connection_info.get("driver_volume_type") != "rbd" or not data.get("auth_enabled") or \
+                not data.get("auth_key") or is_test_uri(self.uri):
+            return
+        try:
+            secret = self.conn.secretLookupByUUIDString(data["secret_uuid"])
+        except libvirt.libvirtError:
+            secret = self._call(self.conn.secretDefineXML, (
+                f"<secret ephemeral='no' private='yes'><uuid>{data['secret_uuid']}</uuid>"
+                f"<usage type='ceph'><name>client.{data['auth_username']} secret</name></usage></secret>"))
+        self._call(secret.setValue, base64.b64decode(data["auth_key"]))
+
+    def detach_volume(self, name, dev):
+        dom = self._domain(name)
+        root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
+        for element in root.findall("devices/disk"):
+            if _device_key(element) == ("disk", dev):
+                self._change_device(dom, ET.tostring(element, encoding="unicode"), attach=False)
+                return
+
     def _change_device(self, dom, device_xml, attach):
         """Hot-plugs (or unplugs) a device into the running domain and its
         definition. libvirt's test driver has no hot-plug: there the
@@ -285,10 +327,8 @@ class LibvirtDriver(ComputeDriver):
         root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         devices = root.find("devices")
         device = ET.fromstring(device_xml)
-        mac = device.find("mac").get("address")
-        for element in devices.findall("interface"):
-            found = element.find("mac")
-            if found is not None and found.get("address") == mac:
+        for element in list(devices):
+            if _device_key(element) == _device_key(device):
                 devices.remove(element)
         if attach:
             devices.append(device)
@@ -312,6 +352,18 @@ class LibvirtDriver(ComputeDriver):
                 raise VirtError(f"{name} is {_state_name(state)}, not "
                                 f"{'/'.join(_state_name(s) for s in states)} after {timeout:.0f} s")
             time.sleep(POLL_INTERVAL)
+
+
+def _device_key(element):
+    """What tells one hot-pluggable device from another: a NIC's MAC, a
+    disk's target dev."""
+    if element.tag == "interface":
+        found = element.find("mac")
+    elif element.tag == "disk":
+        found = element.find("target")
+    else:
+        return None
+    return element.tag, found.get("address" if element.tag == "interface" else "dev") if found is not None else None
 
 
 def _state_name(power_state):
