@@ -103,11 +103,20 @@ def addresses_of(instances):
     return {instance.pk: addresses_body(found.get(str(instance.pk), [])) for instance in instances}
 
 
-def server_detail(request, instance, fault=None, addresses=None):
+def security_groups_of(instances):
+    """{instance id: [group name]} of its ports' security groups, for a page of servers."""
+    found = network_ports.security_group_names_of_devices([instance.pk for instance in instances])
+    return {instance.pk: found[str(instance.pk)] for instance in instances}
+
+
+def server_detail(request, instance, fault=None, addresses=None, security_groups=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`: its addresses body (read here when not given)."""
+    `addresses`, `security_groups`: its addresses body and its ports'
+    group names (read here when not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
+    if security_groups is None:
+        security_groups = security_groups_of([instance])[instance.pk]
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
@@ -135,6 +144,9 @@ def server_detail(request, instance, fault=None, addresses=None):
         "OS-EXT-STS:power_state": instance.power_state,
         "os-extended-volumes:volumes_attached": [],
     }
+    if security_groups:
+        # As Nova with Neutron: the groups of the server's ports, by name.
+        data["security_groups"] = [{"name": name} for name in security_groups]
     if status in PROGRESS_STATUSES:
         data["progress"] = instance.progress
     if admin:
