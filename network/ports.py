@@ -331,6 +331,18 @@ def addresses_of_devices(device_ids):
     return addresses
 
 
+def security_group_names_of_devices(device_ids):
+    """{device id: [group name]} of the servers `device_ids`: the distinct
+    names of their ports' security groups, sorted, in one query."""
+    device_ids = [str(device_id) for device_id in device_ids]
+    names = {device_id: set() for device_id in device_ids}
+    pairs = Port.security_groups.through.objects.filter(port__device_id__in=device_ids).values_list(
+        "port__device_id", "securitygroup__name")
+    for device_id, name in pairs:
+        names[device_id].add(name)
+    return {device_id: sorted(found) for device_id, found in names.items()}
+
+
 def add_security_group_to_device(device_id, group):
     """Adds `group` to every port of the device that has port security;
     returns how many ports there are."""

@@ -38,6 +38,13 @@ def reserve(project_id, resource, count=1):
         raise errors.over_quota(resource)
 
 
+def headroom(project_id, resource):
+    """How many more rows of `resource` the project may have (None: no
+    limit). A check for other services' requests; creates still reserve."""
+    limit = limits_of(project_id)[resource]
+    return None if limit < 0 else max(limit - usage_of(project_id, resource), 0)
+
+
 def set_limits(project_id, limits):
     for resource, limit in limits.items():
         Quota.objects.update_or_create(project_id=project_id, resource=resource, defaults={"limit": limit})

@@ -110,14 +110,23 @@ def volumes_attached_of(instances):
     return {instance.pk: found[str(instance.pk)] for instance in instances}
 
 
-def server_detail(request, instance, fault=None, addresses=None, volumes=None):
+def security_groups_of(instances):
+    """{instance id: [group name]} of its ports' security groups, for a page of servers."""
+    found = network_ports.security_group_names_of_devices([instance.pk for instance in instances])
+    return {instance.pk: found[str(instance.pk)] for instance in instances}
+
+
+def server_detail(request, instance, fault=None, addresses=None, volumes=None, security_groups=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`: its addresses body, `volumes`: the ids of its attached
-    volumes (each read here when not given)."""
+    `addresses`, `volumes`, `security_groups`: its addresses body, the ids
+    of its attached volumes and its ports' group names (each read here when
+    not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
     if volumes is None:
         volumes = volumes_attached_of([instance])[instance.pk]
+    if security_groups is None:
+        security_groups = security_groups_of([instance])[instance.pk]
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
@@ -148,6 +157,9 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None):
             {"id": volume_id, **({"delete_on_termination": False} if request.api_version >= (2, 3) else {})}
             for volume_id in volumes],
     }
+    if security_groups:
+        # As Nova with Neutron: the groups of the server's ports, by name.
+        data["security_groups"] = [{"name": name} for name in security_groups]
     if status in PROGRESS_STATUSES:
         data["progress"] = instance.progress
     if admin:

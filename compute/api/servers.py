@@ -26,12 +26,14 @@ from compute.api.base import (
     require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
-from compute.api.server_views import STATUS_FILTER, addresses_of, server_detail, server_summary, volumes_attached_of
+from compute.api.server_views import (STATUS_FILTER, addresses_of, security_groups_of, server_detail,
+                                     server_summary, volumes_attached_of)
 from compute.models import (
     LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
     LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
 from network import ports as network_ports
+from network import quotas as network_quotas
 from workers import pipelines
 
 SORT_KEYS = {"created_at": "created_at", "display_name": "name", "name": "name", "updated_at": "updated_at",
@@ -119,8 +121,9 @@ class ServerListView(ComputeView):
         rows, next_url = paginate(request, instances, pairs)
         if self.detail:
             faults = latest_faults(rows)
-            addresses, volumes = addresses_of(rows), volumes_attached_of(rows)
-            servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk], volumes[row.pk])
+            addresses, volumes, groups = addresses_of(rows), volumes_attached_of(rows), security_groups_of(rows)
+            servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk], volumes[row.pk],
+                                     groups[row.pk])
                        for row in rows]
         else:
             servers = [server_summary(request, row) for row in rows]
@@ -171,6 +174,7 @@ class ServerListView(ComputeView):
         with transaction.atomic():
             count = quotas.reserve_boot(request.auth.project_id, plan.min_count, plan.max_count,
                                         plan.flavor.vcpus, plan.flavor.memory_mb)
+            plan.check_port_quota(count)
             instances = plan.create(count)
             pipelines.boot([instance.pk for instance in instances])
         if data.get("return_reservation_id") and require_bool(data["return_reservation_id"],
@@ -281,6 +285,16 @@ class BootPlan:
         if not ComputeNode.objects.filter(availability_zone=zone).exists():
             raise BadRequest(f"The requested availability zone is not available: {zone}.")
         return zone
+
+    def check_port_quota(self, count):
+        """Nova's check before any build: the ports the network step will
+        make for `count` servers fit the project's port quota."""
+        if self.networks == "none":
+            return
+        per_server = 1 if self.networks == "auto" else sum(1 for entry in self.networks if not entry.get("port_id"))
+        free = network_quotas.headroom(self.request.auth.project_id, "port")
+        if per_server and free is not None and per_server * count > free:
+            raise ApiError("Maximum number of ports exceeded", status=403)
 
     def check_networks(self, data):
         """The networks the server is to be on, as the network step takes

@@ -34,8 +34,9 @@ BUSYBOX_PACKAGE = "busybox-static"
 SSH_PACKAGE = "dropbear-bin"
 SSH_PROGRAMS = ("usr/sbin/dropbear", "usr/bin/dropbearkey")
 LOADER = "lib64/ld-linux-x86-64.so.2"
-# Load order matters: each module needs the ones before it.
-VIRTIO_MODULES = (
+# Load order matters: each module needs the ones before it. After virtio:
+# the IDE cdrom and ISO9660 for the config drive.
+GUEST_MODULES = (
     "kernel/drivers/virtio/virtio_ring.ko",
     "kernel/drivers/virtio/virtio.ko",
     "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
@@ -45,6 +46,13 @@ VIRTIO_MODULES = (
     "kernel/drivers/net/net_failover.ko",
     "kernel/drivers/net/virtio_net.ko",
     "kernel/drivers/block/virtio_blk.ko",
+    "kernel/drivers/scsi/scsi_common.ko",
+    "kernel/drivers/scsi/scsi_mod.ko",
+    "kernel/drivers/ata/libata.ko",
+    "kernel/drivers/ata/ata_piix.ko",
+    "kernel/drivers/cdrom/cdrom.ko",
+    "kernel/drivers/scsi/sr_mod.ko",
+    "kernel/fs/isofs/isofs.ko",
 )
 # Host command -> the Debian package that provides it.
 HOST_TOOLS = {
@@ -368,7 +376,7 @@ class GuestImageBuilder:
             raise GuestImageError(f"expected one kernel module tree, found {versions}")
         module_dir = f"lib/modules/{versions[0]}"
         loaded = []
-        for module in VIRTIO_MODULES:
+        for module in GUEST_MODULES:
             source = kernel_root / module_dir / module
             if not source.exists():
                 raise GuestImageError(f"kernel {versions[0]} has no module {module}")

@@ -127,6 +127,10 @@ class NodeAgent:
         self.report_interval = report_interval or conf.AGENT_REPORT_INTERVAL
         self._locks = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
+        # remove_stale reads what the host should have, then deletes the
+        # rest: a plug or router sync between the two would lose its
+        # bridge. Each whole convergence of this host holds this lock.
+        self._plumbing = threading.RLock()
 
     def __repr__(self):
         return f"<NodeAgent {self.host}>"
@@ -183,7 +187,8 @@ class NodeAgent:
             raise AgentError(f"port {port_id} is not bound to host {self.host}")
         network = port.network
         if not self.simulated:
-            self.sync_network(network.pk, only_port=port.pk)
+            with self._plumbing:
+                self.sync_network(network.pk, only_port=port.pk)
         port_rows.set_status(port.pk, Port.Status.ACTIVE)
         # The network's other hosts learn this one as a VXLAN peer, and its
         # DHCP host the port's entry.
@@ -198,6 +203,10 @@ class NodeAgent:
                 port_rows.set_status(port.pk, Port.Status.DOWN)
         if self.simulated:
             return
+        with self._plumbing:
+            self._unplug(port_id, port)
+
+    def _unplug(self, port_id, port):
         tap = resources.tap_name(str(port_id))
         bridges.unplug(self.kernel, tap)
         if port is not None:
@@ -216,11 +225,12 @@ class NodeAgent:
         {"networks": [ids], "routers": [ids]}."""
         if self.simulated:
             return
-        for router_id in payload.get("routers", ()):
-            self.sync_router(router_id)
-        for network_id in payload.get("networks", ()):
-            self.sync_network(network_id)
-        self.remove_stale()
+        with self._plumbing:
+            for router_id in payload.get("routers", ()):
+                self.sync_router(router_id)
+            for network_id in payload.get("networks", ()):
+                self.sync_network(network_id)
+            self.remove_stale()
 
     def start(self):
         """Registers, then converges the whole host to the database and
@@ -230,6 +240,10 @@ class NodeAgent:
             self.resync()
 
     def resync(self):
+        with self._plumbing:
+            self._resync()
+
+    def _resync(self):
         wanted = self.wanted_networks()
         for router_id in self.hosted_routers():
             self.sync_router(router_id)

@@ -76,6 +76,10 @@ def test_server_on_a_network_gets_an_address_and_an_active_port_bound_to_its_hos
     one = cloud.connect(DEMO).compute.get(f"/servers/{server['id']}/ips/{private['name']}").json()
     assert one == {private["name"]: [{"version": 4, "addr": address["addr"]}]}
     assert cloud.connect(DEMO).compute.get(f"/servers/{server['id']}/ips/no-such-net").status_code == 404
+    detail = cloud.connect(DEMO).compute.get(f"/servers/{server['id']}").json()["server"]
+    assert detail["security_groups"] == [{"name": "default"}]
+    listed = cloud.connect(DEMO).compute.get("/servers/detail").json()["servers"]
+    assert next(s for s in listed if s["id"] == server["id"])["security_groups"] == [{"name": "default"}]
 
     cloud.openstack("server", "delete", "--wait", server["id"], cloud=DEMO)
     assert not Port.objects.filter(pk=ports[0]["ID"]).exists()
@@ -280,3 +284,20 @@ def test_the_domain_gets_a_virtio_nic_per_port_on_its_bridge():
         driver.destroy(name)
         driver.close()
 
+
+
+def test_a_boot_past_the_port_quota_is_refused_before_any_row(cloud, nodes, image, private):
+    """Nova's answer: 403 "Maximum number of ports exceeded", no server made."""
+    project = cloud.openstack("project", "show", "demo", "-f", "json")["id"]
+    compute = cloud.connect(DEMO).compute
+    cloud.openstack("quota", "set", "--ports", str(Port.objects.filter(project_id=project).count()), project)
+    name = f"noport-{uuid.uuid4().hex[:6]}"
+    try:
+        response = compute.post("/servers", json={"server": {
+            "name": name, "imageRef": image, "flavorRef": compute.find_flavor("m1.nano", ignore_missing=False).id,
+            "networks": [{"uuid": private["id"]}]}})
+    finally:
+        cloud.openstack("quota", "set", "--ports", "500", project)
+    assert response.status_code == 403, response.text
+    assert response.json()["forbidden"]["message"] == "Maximum number of ports exceeded"
+    assert not Instance.objects.filter(name=name).exists()

@@ -62,7 +62,7 @@ class Guest:
     """A QEMU (TCG) guest booted from a throwaway overlay of the image, its
     serial console on a socket this test reads and types into."""
 
-    def __init__(self, image, workdir, nic="none", netns=None):
+    def __init__(self, image, workdir, nic="none", netns=None, cdrom=None):
         self.workdir = workdir
         self.console_log = workdir / "console.log"
         self.socket_path = workdir / "console.sock"
@@ -74,6 +74,9 @@ class Guest:
             "-chardev", f"socket,id=console,path={self.socket_path},server=on,wait=on,logfile={self.console_log}",
             "-serial", "chardev:console", "-nic", nic,
         ]
+        if cdrom:
+            # Where Nova (and Stratus) put the config drive: an IDE cdrom.
+            command += ["-drive", f"file={cdrom},if=ide,index=3,media=cdrom,format=raw,readonly=on"]
         if netns:
             command = ["ip", "netns", "exec", netns, *command]
         self.started = time.monotonic()
@@ -194,13 +197,14 @@ def netns():
 
 
 def write_metadata(root, flavor, hostname, public_key):
-    if flavor == "openstack":
+    if flavor in ("openstack", "config-drive"):
         path = root / "openstack" / "latest" / "meta_data.json"
         path.parent.mkdir(parents=True)
         # Nova keeps the key's trailing newline; JSON carries it as "\n".
         path.write_text(json.dumps({"uuid": "0d4c5c4e-1d7a-4d22-9b43-5d5f8bdc6f11", "name": hostname,
                                     "hostname": f"{hostname}.novalocal", "public_keys": {"test": public_key + "\n"},
                                     "keys": [{"name": "test", "type": "ssh", "data": public_key + "\n"}]}))
+        (path.parent / "user_data").write_text(f"#!/bin/sh\necho user-data-ran-on-$(hostname)-from-{flavor}\n")
     else:
         meta = root / "latest" / "meta-data"
         (meta / "public-keys" / "0").mkdir(parents=True)
@@ -231,6 +235,8 @@ def test_boots_with_dhcp_metadata_and_ssh(boot, netns, tmp_path, flavor):
         guest.wait_for(rf"STRATUS-GUEST: metadata from {flavor}")
         guest.wait_for(rf"STRATUS-GUEST: hostname {hostname}\s")
         guest.wait_for(r"STRATUS-GUEST: ssh key installed")
+        if flavor == "openstack":
+            guest.wait_for(rf"user-data-ran-on-{hostname}-from-openstack")
         _, seconds = guest.wait_for(r"STRATUS-GUEST: ssh ready")
         print(f"ssh ready after {seconds:.1f} s")
         login = subprocess.run(
@@ -245,6 +251,24 @@ def test_boots_with_dhcp_metadata_and_ssh(boot, netns, tmp_path, flavor):
     finally:
         metadata.kill()
         metadata.wait(timeout=10)
+
+
+def test_reads_the_config_drive_without_a_network(boot, tmp_path):
+    """A config-2 ISO on the IDE cdrom and no NIC: the guest takes its
+    hostname, key and user data from the drive."""
+    if shutil.which("genisoimage") is None:
+        pytest.skip("genisoimage is needed to make a config drive")
+    root = tmp_path / "drive"
+    write_metadata(root, "config-drive", "vm-drive", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDriveKey test")
+    iso = tmp_path / "config.iso"
+    subprocess.run(["genisoimage", "-quiet", "-o", str(iso), "-J", "-r", "-V", "config-2", str(root)], check=True)
+    guest = boot(cdrom=iso)
+    guest.wait_for(r"STRATUS-GUEST: no network interface")
+    guest.wait_for(r"STRATUS-GUEST: metadata from config-drive")
+    guest.wait_for(r"STRATUS-GUEST: hostname vm-drive\s")
+    guest.wait_for(r"STRATUS-GUEST: ssh key installed")
+    _, seconds = guest.wait_for(r"user-data-ran-on-vm-drive-from-config-drive")
+    print(f"config drive read after {seconds:.1f} s")
 
 
 def test_dhcp_hook_applies_classless_static_routes(netns, tmp_path):

@@ -9,8 +9,8 @@ from images.guest import GuestImageBuilder, GuestImageError
 
 class Command(BaseCommand):
     help = ("Builds the stratus-tiny guest image (qcow2, under 64 MiB) from Debian packages: a syslinux disk "
-            "with Debian's cloud kernel and a busybox initramfs that takes DHCP, reads the metadata service and "
-            "runs dropbear. Skips the build when the image exists and its inputs have not changed.")
+            "with Debian's cloud kernel and a busybox initramfs that takes DHCP, reads the config drive or the "
+            "metadata service, runs the user data and runs dropbear. Skips the build when the image exists and its inputs have not changed.")
 
     def add_arguments(self, parser):
         parser.add_argument("--output", type=Path, default=settings.GUEST_IMAGE_PATH,
