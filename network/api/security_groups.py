@@ -68,6 +68,10 @@ class SecurityGroupViewSet(NeutronViewSet):
         values = self.validated(partial=True)
         if group.name == "default" and values.get("name", "default") != "default":
             raise errors.conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
+        if group.name != "default" and values.get("name") == "default":
+            # A project has one default group; renaming another to it is
+            # the same conflict as creating a second one.
+            raise errors.conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
         with transaction.atomic():
             for name, value in values.items():
                 setattr(group, name, value)

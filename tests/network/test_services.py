@@ -42,6 +42,10 @@ def test_default_security_group_on_first_use(fresh):
     neutron_error(member.delete(f"security-groups/{groups[0]['id']}"), 409, "SecurityGroupCannotRemoveDefault")
     neutron_error(member.post("security-groups", {"security_group": {"name": "default"}}), 409,
                   "SecurityGroupDefaultAlreadyExists")
+    other = member.create("security-groups", "security_group", name="web")
+    neutron_error(member.put(f"security-groups/{other['id']}", {"security_group": {"name": "default"}}), 409,
+                  "SecurityGroupDefaultAlreadyExists")
+    assert member.get(f"security-groups/{other['id']}").json()["security_group"]["name"] == "web"
 
 
 def test_security_group_rules(fresh, admin):
