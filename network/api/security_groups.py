@@ -103,6 +103,8 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
         return render_rule(rule)
 
     def group(self, group_id, lock=False):
+        if as_uuid(group_id, "security_group_id") is None:
+            raise errors.not_found("SecurityGroup", group_id)
         groups = SecurityGroup.objects.filter(pk=group_id)
         if lock:
             # Until commit: a group deleted meanwhile is a 404, not a rule left pointing at nothing.
@@ -129,12 +131,18 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
                                          f"are supported.")
         values["protocol"] = protocol
         low, high = values.get("port_range_min"), values.get("port_range_max")
+        for port in (low, high):
+            if port is not None and not 0 <= port <= 65535:
+                raise errors.bad_request("SecurityGroupInvalidPortValue", f"Invalid value for port {port}")
         if protocol is None and (low is not None or high is not None):
             raise errors.bad_request("SecurityGroupProtocolRequiredWithPorts",
                                      "Must also specify protocol if port range is given.")
         if protocol in PORTED:
-            if (low is None) != (high is None):
-                low, high = (low, low) if high is None else (high, high)
+            if low is None and high is not None:
+                raise errors.bad_request("SecurityGroupInvalidPortRange",
+                                         "For TCP/UDP protocols, port_range_min must be <= port_range_max")
+            if high is None:
+                high = low
             if low is not None and (low < 1 or high > 65535 or low > high):
                 raise errors.bad_request("SecurityGroupInvalidPortRange",
                                          "For TCP/UDP protocols, port_range_min must be <= port_range_max")
