@@ -37,6 +37,8 @@ COMPUTE_FEATURES = {
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
 IMAGE_FEATURES = {"import_image": False, "manage_locations": False}
+# Swift's container sync and object versioning are not built.
+OBJECT_STORAGE_FEATURES = {"container_sync": False, "object_versioning": False, "discoverability": True}
 # Volumes have snapshots and clones; no backup service, no manage/unmanage,
 # no replication.
 VOLUME_FEATURES = {"snapshot": True, "clone": True, "backup": False, "manage_snapshot": False,
@@ -73,6 +75,7 @@ def main(output):
             sys.exit(f"tempest_conf: the cloud has no flavor {name}")
     compute_version = get("/compute/v2.1/", token)["version"]
     volume_version = get("/volume/v3", token)["versions"][0]
+    object_apis = sorted(get("/object-store/info", token))
     external = get("/network/v2.0/networks?router:external=true", token)["networks"]
     extensions = sorted(extension["alias"] for extension in get("/network/v2.0/extensions", token)["extensions"])
 
@@ -108,6 +111,9 @@ def main(output):
                       "max_microversion": volume_version["version"]}
     conf["volume-feature-enabled"] = {name: str(value).lower() for name, value in VOLUME_FEATURES.items()}
     conf["object-storage"] = {"region": "RegionOne", "endpoint_type": "publicURL", "operator_role": "member"}
+    conf["object-storage-feature-enabled"] = {name: str(value).lower() for name, value in
+                                              OBJECT_STORAGE_FEATURES.items()}
+    conf["object-storage-feature-enabled"]["discoverable_apis"] = ",".join(object_apis)
     conf["validation"] = {"run_validation": "false"}
     conf["service_available"] = {name: str(value).lower() for name, value in SERVICES.items()}
     with open(output, "w") as out:
