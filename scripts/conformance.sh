@@ -12,7 +12,7 @@ TEMPEST_VERSION=47.0.0
 VAR_DIR=${STRATUS_VAR_DIR:-var}
 TEMPEST_VENV=${TEMPEST_VENV:-$VAR_DIR/tempest-venv}
 WORKSPACE=$VAR_DIR/tempest
-REGEX=${CONFORMANCE_REGEX:-'^tempest\.api\.(identity|compute|image|network)\.'}
+REGEX=${CONFORMANCE_REGEX:-'^tempest\.api\.(identity|compute|image|network|volume|object_storage)\.'}
 CONCURRENCY=${CONFORMANCE_CONCURRENCY:-2}
 
 installed=$("$TEMPEST_VENV/bin/pip" show tempest 2>/dev/null || true)

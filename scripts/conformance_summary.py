@@ -1,6 +1,7 @@
 """Reads a Tempest run's subunit stream and prints, per service, how many
 tests passed, failed and were skipped; with --list, every test that failed
-or was skipped as well (with the skip's reason).
+or was skipped as well (with the skip's reason, or the failure's last
+traceback line: the exception and, for an HTTP error, its status and body).
 
     conformance_summary.py RESULTS.subunit [--list]
 
@@ -18,6 +19,16 @@ import testtools
 SERVICE = re.compile(r"^(?:setUpClass \()?tempest\.api\.(\w+)\.")
 
 
+def last_line(traceback, width=240):
+    """The line of a traceback that says what went wrong, shortened."""
+    lines = [line.strip() for line in traceback.splitlines() if line.strip()]
+    # An HTTP error's body is on the "Details:" line after the exception's.
+    for index, line in enumerate(lines):
+        if line.startswith("Details:") and index:
+            return f"{lines[index - 1]} {line}"[:width]
+    return lines[-1][:width] if lines else ""
+
+
 def read(path):
     """test id -> (status, skip reason)."""
     results = {}
@@ -29,6 +40,8 @@ def read(path):
         reason = ""
         if "reason" in details:
             reason = details["reason"].as_text().strip()
+        elif "traceback" in details:
+            reason = last_line(details["traceback"].as_text())
         results[test["id"]] = (test["status"], reason)
 
     with open(path, "rb") as stream:

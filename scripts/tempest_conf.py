@@ -24,7 +24,7 @@ FLAVOR_NAME, FLAVOR_ALT_NAME = "m1.nano", "m1.tiny"
 # Services Stratus serves today (service_available); the others are off
 # until they land.
 SERVICES = {"keystone": True, "nova": True, "glance": True, "neutron": True,
-            "cinder": False, "swift": False, "horizon": False}
+            "cinder": True, "swift": True, "horizon": False}
 
 # What is not built yet: these features are absent, so Tempest skips them.
 IDENTITY_FEATURES = {"trust": False, "security_compliance": False, "domain_specific_drivers": False,
@@ -33,10 +33,16 @@ COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,
     "shelve": False, "rescue": False, "snapshot": False, "cold_migration": False,
-    "live_migration": False, "interface_attach": False, "config_drive": False, "change_password": False,
+    "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
 IMAGE_FEATURES = {"import_image": False, "manage_locations": False}
+# Swift's container sync and object versioning are not built.
+OBJECT_STORAGE_FEATURES = {"container_sync": False, "object_versioning": False, "discoverability": True}
+# Volumes have snapshots and clones; no backup service, no manage/unmanage,
+# no replication.
+VOLUME_FEATURES = {"snapshot": True, "clone": True, "backup": False, "manage_snapshot": False,
+                   "manage_volume": False, "replication": False, "multi_backend": False}
 
 
 def admin_token():
@@ -68,6 +74,8 @@ def main(output):
         if name not in flavors:
             sys.exit(f"tempest_conf: the cloud has no flavor {name}")
     compute_version = get("/compute/v2.1/", token)["version"]
+    volume_version = get("/volume/v3", token)["versions"][0]
+    object_apis = sorted(get("/object-store/info", token))
     external = get("/network/v2.0/networks?router:external=true", token)["networks"]
     extensions = sorted(extension["alias"] for extension in get("/network/v2.0/extensions", token)["extensions"])
 
@@ -98,6 +106,14 @@ def main(output):
         conf["network"]["public_network_id"] = external[0]["id"]
         conf["network"]["floating_network_name"] = external[0]["name"]
     conf["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "None", "ipv6": "true"}
+    conf["volume"] = {"region": "RegionOne", "endpoint_type": "publicURL", "catalog_type": "volumev3",
+                      "min_microversion": volume_version["min_version"],
+                      "max_microversion": volume_version["version"]}
+    conf["volume-feature-enabled"] = {name: str(value).lower() for name, value in VOLUME_FEATURES.items()}
+    conf["object-storage"] = {"region": "RegionOne", "endpoint_type": "publicURL", "operator_role": "member"}
+    conf["object-storage-feature-enabled"] = {name: str(value).lower() for name, value in
+                                              OBJECT_STORAGE_FEATURES.items()}
+    conf["object-storage-feature-enabled"]["discoverable_apis"] = ",".join(object_apis)
     conf["validation"] = {"run_validation": "false"}
     conf["service_available"] = {name: str(value).lower() for name, value in SERVICES.items()}
     with open(output, "w") as out:

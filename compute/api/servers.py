@@ -26,8 +26,9 @@ from compute.api.base import (
     require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
-from compute.api.server_views import (STATUS_FILTER, addresses_of, security_groups_of, server_detail,
-                                     server_summary, volumes_attached_of)
+from compute.api.server_views import (
+    STATUS_FILTER, addresses_of, security_groups_of, server_detail, server_links, server_summary, volumes_attached_of,
+)
 from compute.models import (
     LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
     LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
@@ -181,8 +182,9 @@ class ServerListView(ComputeView):
                                                               "return_reservation_id"):
             return Response({"reservation_id": instances[0].reservation_id}, status=202)
         first = instances[0]
-        body = server_summary(request, first)
-        body.update({"OS-DCF:diskConfig": "MANUAL", "adminPass": plan.admin_pass})
+        # Nova's create body: no name (strict clients check its schema).
+        body = {"id": str(first.id), "links": server_links(request, first),
+                "OS-DCF:diskConfig": "MANUAL", "adminPass": plan.admin_pass}
         if plan.security_groups:
             body["security_groups"] = [{"name": name} for name in plan.security_groups]
         return Response({"server": body}, status=202)

@@ -1,5 +1,6 @@
-"""JSON patch of an image (`application/openstack-images-v2.1-json-patch`):
-add, remove and replace of base attributes, custom properties and the tags
+"""JSON patch of an image (`application/openstack-images-v2.1-json-patch`,
+`{"op": "replace", "path": "/name"}`, or the older v2.0 form Glance still
+takes, `{"replace": "/name"}`): add, remove and replace of base attributes, custom properties and the tags
 list (as a whole: `/tags`; one tag at a time is PUT/DELETE .../tags/<tag>),
 with Glance's answers (403 for read-only attributes, 409 for a missing
 property). All operations are checked before any is saved."""
@@ -9,7 +10,7 @@ from cloud.errors import BadRequest, Conflict, Forbidden
 from images.api.serializers import WRITABLE, check_name, check_value
 from images.models import QUEUED
 
-MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch",)
+MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
 OPERATIONS = ("add", "remove", "replace")
 
 
@@ -20,7 +21,19 @@ def _name(path):
     return path[1:].replace("~1", "/").replace("~0", "~")
 
 
-def parse(body):
+def _v20_operation(operation):
+    """A v2.0 operation ({"replace": "/name", "value": ...}) in the v2.1 form."""
+    named = [op for op in OPERATIONS if op in operation]
+    if len(named) != 1:
+        raise BadRequest('Invalid operation: an operation object must contain exactly one member named "add", '
+                         '"remove" or "replace".')
+    converted = {"op": named[0], "path": operation[named[0]]}
+    if "value" in operation:
+        converted["value"] = operation["value"]
+    return converted
+
+
+def parse(body, media_type=MEDIA_TYPES[0]):
     """[(op, path, attribute name, value)] of a patch body."""
     if not isinstance(body, list):
         raise BadRequest("Invalid input: a JSON patch is a JSON array of operation objects.")
@@ -28,6 +41,8 @@ def parse(body):
     for index, operation in enumerate(body):
         if not isinstance(operation, dict):
             raise BadRequest(f"Invalid input for operation {index}: not a JSON object.")
+        if media_type == MEDIA_TYPES[1]:
+            operation = _v20_operation(operation)
         path = operation.get("path")
         name = _name(path)
         op = operation.get("op")

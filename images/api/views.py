@@ -78,6 +78,10 @@ class JsonPatchParser(JSONParser):
     media_type = patch.MEDIA_TYPES[0]
 
 
+class JsonPatchV20Parser(JSONParser):
+    media_type = patch.MEDIA_TYPES[1]
+
+
 class AnyAccept(DefaultContentNegotiation):
     """JSON whatever the Accept header says: openstacksdk sends an empty
     one with uploads and patches, and Glance answers them all the same."""
@@ -117,7 +121,7 @@ def owned_image(request, image_id, for_update=False):
 class ImageViewSet(ImageApi, ResourceViewSet):
     queryset = Image.objects.all()
     member_name, collection_name = "image", "images"
-    parser_classes = [JSONParser, JsonPatchParser]
+    parser_classes = [JSONParser, JsonPatchParser, JsonPatchV20Parser]
     policy = {
         "list": "reader", "retrieve": "reader", "create": "member", "partial_update": "member",
         "destroy": "member", "upload": "member", "download": "reader", "deactivate": "member",
@@ -244,7 +248,7 @@ class ImageViewSet(ImageApi, ResourceViewSet):
             raise ApiError(f"Unsupported Content-Type {content_type!r}: image updates are JSON patches of type "
                            f"{patch.MEDIA_TYPES[0]}.", status=415,
                            headers={"Accept-Patch": ", ".join(patch.MEDIA_TYPES)})
-        changes = patch.parse(request.data)
+        changes = patch.parse(request.data, content_type)
         with transaction.atomic():
             image = self.get_owned_object(for_update=True)
             state = patch.ImageState(image)

@@ -68,6 +68,10 @@ class SecurityGroupViewSet(NeutronViewSet):
         values = self.validated(partial=True)
         if group.name == "default" and values.get("name", "default") != "default":
             raise errors.conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
+        if group.name != "default" and values.get("name") == "default":
+            # A project has one default group; renaming another to it is
+            # the same conflict as creating a second one.
+            raise errors.conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
         with transaction.atomic():
             for name, value in values.items():
                 setattr(group, name, value)
@@ -99,6 +103,8 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
         return render_rule(rule)
 
     def group(self, group_id, lock=False):
+        if as_uuid(group_id, "security_group_id") is None:
+            raise errors.not_found("SecurityGroup", group_id)
         groups = SecurityGroup.objects.filter(pk=group_id)
         if lock:
             # Until commit: a group deleted meanwhile is a 404, not a rule left pointing at nothing.
@@ -125,12 +131,18 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
                                          f"are supported.")
         values["protocol"] = protocol
         low, high = values.get("port_range_min"), values.get("port_range_max")
+        for port in (low, high):
+            if port is not None and not 0 <= port <= 65535:
+                raise errors.bad_request("SecurityGroupInvalidPortValue", f"Invalid value for port {port}")
         if protocol is None and (low is not None or high is not None):
             raise errors.bad_request("SecurityGroupProtocolRequiredWithPorts",
                                      "Must also specify protocol if port range is given.")
         if protocol in PORTED:
-            if (low is None) != (high is None):
-                low, high = (low, low) if high is None else (high, high)
+            if low is None and high is not None:
+                raise errors.bad_request("SecurityGroupInvalidPortRange",
+                                         "For TCP/UDP protocols, port_range_min must be <= port_range_max")
+            if high is None:
+                high = low
             if low is not None and (low < 1 or high > 65535 or low > high):
                 raise errors.bad_request("SecurityGroupInvalidPortRange",
                                          "For TCP/UDP protocols, port_range_min must be <= port_range_max")

@@ -169,10 +169,13 @@ class SecurityGroupRuleSerializer(NeutronSerializer):
     direction = serializers.ChoiceField(choices=["ingress", "egress"])
     ethertype = serializers.ChoiceField(choices=["IPv4", "IPv6"], required=False)
     protocol = serializers.CharField(max_length=16, allow_null=True, required=False)
-    port_range_min = serializers.IntegerField(min_value=0, max_value=65535, allow_null=True, required=False)
-    port_range_max = serializers.IntegerField(min_value=0, max_value=65535, allow_null=True, required=False)
+    # Port bounds and the remote group's existence are checked by the view,
+    # with Neutron's messages (Invalid value for port N; a 404 for a group
+    # that is not there, whatever its id looks like).
+    port_range_min = serializers.IntegerField(allow_null=True, required=False)
+    port_range_max = serializers.IntegerField(allow_null=True, required=False)
     remote_ip_prefix = CIDRField(allow_null=True, required=False)
-    remote_group_id = serializers.UUIDField(allow_null=True, required=False)
+    remote_group_id = serializers.CharField(max_length=255, allow_null=True, required=False)
     remote_address_group_id = serializers.UUIDField(allow_null=True, required=False)
 
     def validate_remote_address_group_id(self, value):
@@ -185,6 +188,12 @@ class GatewaySerializer(serializers.Serializer):
     network_id = serializers.UUIDField()
     enable_snat = serializers.BooleanField(required=False)
     external_fixed_ips = FixedIPSerializer(many=True, required=False)
+
+    def run_validation(self, data=serializers.empty):
+        # Neutron takes an empty object as no gateway, as null is.
+        if data == {}:
+            return {}
+        return super().run_validation(data)
 
 
 class RouteSerializer(HostRouteSerializer):

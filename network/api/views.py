@@ -242,11 +242,17 @@ class SubnetViewSet(NeutronViewSet):
         return self.show(subnet)
 
     def perform_destroy(self, subnet):
-        if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
-            raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One or "
-                                                 f"more ports have an IP allocation from this subnet.")
-        changes.subnet_changed(subnet)
-        subnet.delete()
+        with transaction.atomic():
+            # The lock IPAM takes to allocate: no address is handed out
+            # from the subnet between the check and the delete.
+            subnet = Subnet.objects.select_for_update().get(pk=subnet.pk)
+            if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
+                raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One "
+                                                     f"or more ports have an IP allocation from this subnet.")
+            # The DHCP port gives up its address here, as in Neutron.
+            subnet.allocations.all().delete()
+            changes.subnet_changed(subnet)
+            subnet.delete()
 
 
 def fixed_ip_filter(values, name):

@@ -131,6 +131,10 @@ def test_over_quota_is_403_naming_the_quota_and_concurrent_boots_respect_it(clou
 def test_another_projects_server_is_404(api, tokens, image_id):
     created = create(api, tokens["admin"], image_id)
     server_id = created.json()["server"]["id"]
+    # The create body has Nova's keys and no others (Tempest checks its schema).
+    keys = set(created.json()["server"])
+    assert {"id", "links", "OS-DCF:diskConfig", "adminPass"} <= keys <= \
+        {"id", "links", "OS-DCF:diskConfig", "adminPass", "security_groups"}, keys
     try:
         for method, path, body in (("GET", "", None), ("DELETE", "", None), ("PUT", "", {"server": {"name": "x"}}),
                                    ("POST", "/action", {"os-stop": None}), ("GET", "/metadata", None),

@@ -162,6 +162,21 @@ def test_patch_answers_as_glance_does(api, token, queued):
     assert api.get(url, token=token).json()["name"] != "renamed"
 
 
+def test_patch_in_the_v20_form_glance_still_takes(api, token, queued):
+    """Tempest's image client sends `{"replace": "/name"}` as
+    application/openstack-images-v2.0-json-patch; Glance applies it."""
+    url, v20 = f"/image/v2/images/{queued}", {"Content-Type": "application/openstack-images-v2.0-json-patch"}
+    renamed = api.patch(url, token=token, headers=v20, json=[
+        {"replace": "/name", "value": "renamed-v20"}, {"add": "/os_distro", "value": "cirros"}])
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["os_distro"]) == ("renamed-v20", "cirros")
+    removed = api.patch(url, token=token, headers=v20, json=[{"remove": "/os_distro"}])
+    assert removed.status_code == 200 and "os_distro" not in removed.json()
+    both = api.patch(url, token=token, headers=v20, json=[{"add": "/name", "replace": "/name", "value": "x"}])
+    assert both.status_code == 400 and '"replace"' in both.json()["message"]
+    assert api.get(url, token=token).json()["name"] == "renamed-v20"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("body, field", [
     ({"disk_format": "floppy"}, "disk_format"),

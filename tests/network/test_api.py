@@ -160,6 +160,21 @@ def test_subnet_on_another_projects_network(admin, demo):
                                                    "ip_version": 4}}), 404, "NetworkNotFound")
 
 
+def test_subnet_deleted_under_its_dhcp_port(admin):
+    """Only the DHCP port holds an address: the subnet goes, the port stays
+    without it (Neutron's answer); a server's port still makes it a 409."""
+    network = admin.network()
+    subnet = admin.subnet(network, "10.71.0.0/24")
+    dhcp = admin.port(network, device_owner="network:dhcp", device_id="dhcp-host",
+                      fixed_ips=[{"subnet_id": subnet["id"]}])
+    server = admin.port(network, device_owner="compute:nova", fixed_ips=[{"subnet_id": subnet["id"]}])
+    neutron_error(admin.delete(f"subnets/{subnet['id']}"), 409, "SubnetInUse")
+    assert admin.delete(f"ports/{server['id']}").status_code == 204
+    assert admin.delete(f"subnets/{subnet['id']}").status_code == 204
+    assert admin.get(f"subnets/{subnet['id']}").status_code == 404
+    assert admin.get(f"ports/{dhcp['id']}").json()["port"]["fixed_ips"] == []
+
+
 def test_port_attributes(admin):
     network = admin.network()
     subnet = admin.subnet(network, "10.70.0.0/24")

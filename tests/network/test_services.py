@@ -42,6 +42,10 @@ def test_default_security_group_on_first_use(fresh):
     neutron_error(member.delete(f"security-groups/{groups[0]['id']}"), 409, "SecurityGroupCannotRemoveDefault")
     neutron_error(member.post("security-groups", {"security_group": {"name": "default"}}), 409,
                   "SecurityGroupDefaultAlreadyExists")
+    other = member.create("security-groups", "security_group", name="web")
+    neutron_error(member.put(f"security-groups/{other['id']}", {"security_group": {"name": "default"}}), 409,
+                  "SecurityGroupDefaultAlreadyExists")
+    assert member.get(f"security-groups/{other['id']}").json()["security_group"]["name"] == "web"
 
 
 def test_security_group_rules(fresh, admin):
@@ -80,6 +84,17 @@ def test_security_group_rules(fresh, admin):
          "SecurityGroupRemoteGroupAndRemoteIpPrefix", "remote_group_id"),
         ({"direction": "ingress", "protocol": "icmp", "port_range_min": 300}, 400, "SecurityGroupInvalidIcmpValue",
          "300"),
+        # Neutron's words, which Tempest's negative tests look for.
+        ({"direction": "ingress", "protocol": "tcp", "port_range_min": -16, "port_range_max": 80}, 400,
+         "SecurityGroupInvalidPortValue", "Invalid value for port -16"),
+        ({"direction": "ingress", "protocol": "icmp", "port_range_min": -1, "port_range_max": 25}, 400,
+         "SecurityGroupInvalidPortValue", "Invalid value for port -1"),
+        ({"direction": "ingress", "protocol": "tcp", "port_range_max": 6}, 400, "SecurityGroupInvalidPortRange",
+         "port_range_min must be <= port_range_max"),
+        ({"direction": "ingress", "protocol": "tcp", "remote_group_id": "bad_group_id"}, 404,
+         "SecurityGroupNotFound", "bad_group_id"),
+        ({"direction": "ingress", "protocol": "tcp", "remote_group_id": str(uuid.uuid4())}, 404,
+         "SecurityGroupNotFound", "Security group"),
     ]
     for attributes, status, kind, words in bad:
         response = member.post("security-group-rules", {"security_group_rule": {"security_group_id": group["id"],
@@ -202,7 +217,8 @@ def test_routers_and_floating_ips(demo, admin, external):
 def test_router_interface_by_port_and_policy(demo, admin, external):
     private = demo.network()
     subnet = demo.subnet(private, "10.93.0.0/24")
-    router = demo.create("routers", "router", name=unique("r"))
+    # Neutron takes an empty gateway object as no gateway (Tempest sends one).
+    router = demo.create("routers", "router", name=unique("r"), external_gateway_info={})
     assert router["external_gateway_info"] is None
     port = demo.port(private, fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.93.0.254"}])
     leg = demo.put(f"routers/{router['id']}/add_router_interface", {"port_id": port["id"]})
