@@ -207,18 +207,20 @@ def test_bad_networks_are_refused_and_leave_no_port(api, cloud, nodes, image, pr
     assert Instance.objects.count() == instances_before
 
 
-def test_a_network_step_that_fails_ends_the_boot_with_a_fault_and_no_port(cloud, nodes, image, private):
-    """The port quota is spent: the network step cannot make the port, the
-    boot is tried on every host and ends in ERROR with nothing left."""
+def test_a_network_step_that_fails_ends_the_boot_with_a_fault_and_no_port(cloud, nodes, image):
+    """The network has no free address: the network step cannot make the
+    port, the boot is tried on every host and ends in ERROR with nothing left
+    (the API cannot know it ahead, as Nova cannot)."""
     project = cloud.openstack("project", "show", "demo", "-f", "json")["id"]
-    cloud.openstack("quota", "set", "--ports", Port.objects.filter(project_id=project).count(), project)
-    try:
-        result = cloud.openstack("server", "create", "--image", image, "--flavor", "m1.nano", "--network",
-                                 private["name"], "--wait", f"fail-{uuid.uuid4().hex[:6]}", cloud=DEMO,
-                                 expect_fail=True)
-        assert "ERROR" in result.stderr or "Error" in result.stderr, result.stderr
-    finally:
-        cloud.openstack("quota", "set", "--ports", "500", project)
+    full = cloud.openstack("network", "create", f"full-{uuid.uuid4().hex[:6]}", "-f", "json", cloud=DEMO)
+    cloud.openstack("subnet", "create", "--network", full["id"], "--subnet-range", "10.78.9.0/29", "--no-dhcp",
+                    "--allocation-pool", "start=10.78.9.2,end=10.78.9.2", f"full-{uuid.uuid4().hex[:6]}",
+                    "-f", "json", cloud=DEMO)
+    taken = cloud.openstack("port", "create", "--network", full["id"], f"taken-{uuid.uuid4().hex[:6]}",
+                            "-f", "json", cloud=DEMO)
+    result = cloud.openstack("server", "create", "--image", image, "--flavor", "m1.nano", "--network",
+                             full["id"], "--wait", f"fail-{uuid.uuid4().hex[:6]}", cloud=DEMO, expect_fail=True)
+    assert "ERROR" in result.stderr or "Error" in result.stderr, result.stderr
     instance = Instance.objects.filter(project_id=project).order_by("-created_at").first()
     shown = cloud.openstack("server", "show", str(instance.pk), "-f", "json", cloud=DEMO)
     assert shown["status"] == "ERROR" and shown["fault"]["message"]
@@ -228,6 +230,8 @@ def test_a_network_step_that_fails_ends_the_boot_with_a_fault_and_no_port(cloud,
                                              cloud=DEMO)[0]["Request ID"], "-f", "json")
     assert any(event["event"] == "network_plumb" and event["result"] == "Error" for event in events["events"])
     cloud.openstack("server", "delete", "--wait", str(instance.pk), cloud=DEMO)
+    cloud.openstack("port", "delete", taken["id"], cloud=DEMO)
+    cloud.openstack("network", "delete", full["id"], cloud=DEMO)
 
 
 def test_interfaces_attach_and_detach_on_a_running_server(cloud, nodes, image, private):

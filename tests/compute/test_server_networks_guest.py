@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from compute.models import Instance
 from network.agent import resources
 from network.models import Port
 from tests.compute import pipeline, test_node_qemu
@@ -80,6 +81,13 @@ def real_node(live_db, cloud, hypervisor, outside, tmp_path_factory):
                         STRATUS_TUNNEL_IP=UNDERLAY_ADDRESS,
                         STRATUS_SHUTDOWN_TIMEOUT="2").start()
     yield {"host": host, "state_dir": base / "network", "worker": worker}
+    # A test that failed half way leaves no guest running under TCG for the rest of the run.
+    left = [str(pk) for pk in Instance.objects.filter(host=host, deleted=False).values_list("pk", flat=True)]
+    if left:
+        try:
+            cloud.openstack("server", "delete", "--wait", *left)
+        except AssertionError:
+            pass  # a best effort: the test's own failure is what it reports
     worker.stop()
     control.stop()
     forget_hosts([host])
@@ -147,8 +155,10 @@ def test_boot_with_key_and_user_data_then_ssh_through_the_router_and_a_floating_
                    message=f"{marker!r} on the guest's console")
 
     router_namespace = f"{resources.ROUTER_NAMESPACE_PREFIX}{router['id']}"
-    login = ssh(router_namespace, key, fixed_ip, "cat /root/.ssh/authorized_keys; ip -4 -o addr show eth0")
-    assert login.returncode == 0, login.stderr
+    login = wait_until(lambda: (lambda r: r if r.returncode == 0 else None)(
+        ssh(router_namespace, key, fixed_ip, "cat /root/.ssh/authorized_keys; ip -4 -o addr show eth0",
+            connect_timeout=5)),
+        timeout=60, interval=1, message=f"SSH to {fixed_ip} from the router's namespace")
     assert key.with_suffix(".pub").read_text().split()[1] in login.stdout
     assert f"inet {fixed_ip}/24" in login.stdout
 
