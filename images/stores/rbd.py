@@ -3,6 +3,7 @@ snapshot `snap` that instance disks can be cloned from. Needs Debian's
 python3-rados/python3-rbd (see ../shared/notes/storage.md) and a cluster."""
 import io
 
+from cloud.files import SeekableReader
 from images.stores import StoreError, StoreFull
 
 SNAPSHOT = "snap"
@@ -19,27 +20,12 @@ def _modules():
     return rados, rbd
 
 
-class RbdReader(io.RawIOBase):
+class RbdReader(SeekableReader):
     """A read-only, seekable file over an RBD snapshot."""
 
     def __init__(self, cluster, ioctx, image):
+        super().__init__(image.size())
         self.cluster, self.ioctx, self.image = cluster, ioctx, image
-        self.length = image.size()
-        self.position = 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def tell(self):
-        return self.position
 
     def readinto(self, buffer):
         count = min(len(buffer), self.length - self.position)

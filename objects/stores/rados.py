@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 
+from cloud.files import SeekableReader
 from objects.stores import StoreError, StoreFull
 
 STRIPE = 4 * 2**20
@@ -30,25 +31,12 @@ def _stripe(key, index):
     return f"{key}.{index:08d}"
 
 
-class RadosReader(io.RawIOBase):
+class RadosReader(SeekableReader):
     """A read-only, seekable file over a key's stripes."""
 
     def __init__(self, ioctx, key, length):
-        self.ioctx, self.key, self.length, self.position = ioctx, key, length, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def tell(self):
-        return self.position
+        super().__init__(length)
+        self.ioctx, self.key = ioctx, key
 
     def readinto(self, buffer):
         count = min(len(buffer), self.length - self.position)
