@@ -22,13 +22,21 @@ A back end that can make a volume from an image without copying its bytes
 (RBD, from the RBD image store) also has
     backend.clone_image(volume_id, size_gb, image_url, image_format) -> bool
                                                False: not possible, copy instead"""
-
+import subprocess
 
 DRIVERS = ("file", "rbd")
 
 
 class BackendError(Exception):
     """The back end could not do it; the message says why, for the user."""
+
+
+def qemu_img(*args):
+    """Runs qemu-img; its output, or a BackendError with its message."""
+    result = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BackendError(f"qemu-img {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
 
 
 def get(driver, **options):

@@ -8,10 +8,9 @@ each snapshot a full copy beside it, made and changed with qemu-img.
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from volumes.backends import BackendError
+from volumes.backends import BackendError, qemu_img
 
 FORMATS = ("raw", "qcow2")
 GiB = 2**30
@@ -50,7 +49,7 @@ class FileBackend:
 
     def create(self, volume_id, size_gb):
         with self._making(self.volume_path(volume_id)) as partial:
-            self._qemu_img("create", "-q", "-f", self.format, str(partial), str(size_gb * GiB))
+            qemu_img("create", "-q", "-f", self.format, str(partial), str(size_gb * GiB))
 
     def create_from_image(self, volume_id, size_gb, image_path, image_format):
         self._copy(Path(image_path), image_format, self.volume_path(volume_id), size_gb)
@@ -65,7 +64,7 @@ class FileBackend:
 
     def extend(self, volume_id, size_gb):
         path = self._existing(self.volume_path(volume_id))
-        self._qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB))
+        qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB))
 
     def delete(self, volume_id):
         self.volume_path(volume_id).unlink(missing_ok=True)
@@ -73,7 +72,7 @@ class FileBackend:
     def create_snapshot(self, snapshot_id, volume_id):
         source = self._existing(self.volume_path(volume_id))
         with self._making(self.snapshot_path(snapshot_id)) as partial:
-            self._qemu_img("convert", "-q", "-f", self.format, "-O", self.format, str(source), str(partial))
+            qemu_img("convert", "-q", "-f", self.format, "-O", self.format, str(source), str(partial))
 
     def delete_snapshot(self, snapshot_id):
         self.snapshot_path(snapshot_id).unlink(missing_ok=True)
@@ -110,11 +109,11 @@ class FileBackend:
             raise BackendError(f"The source's virtual size of {virtual_size} bytes does not fit in a volume of "
                                f"{size_gb} GiB.")
         with self._making(dest) as partial:
-            self._qemu_img("convert", "-q", "-f", source_format, "-O", self.format, str(source), str(partial))
-            self._qemu_img("resize", "-q", "-f", self.format, str(partial), str(size_gb * GiB))
+            qemu_img("convert", "-q", "-f", source_format, "-O", self.format, str(source), str(partial))
+            qemu_img("resize", "-q", "-f", self.format, str(partial), str(size_gb * GiB))
 
     def _virtual_size(self, path, path_format):
-        output = self._qemu_img("info", "--output=json", "-f", path_format, str(path))
+        output = qemu_img("info", "--output=json", "-f", path_format, str(path))
         return json.loads(output)["virtual-size"]
 
     class _making:
@@ -136,9 +135,3 @@ class FileBackend:
                 self.partial.unlink(missing_ok=True)
             return False
 
-    @staticmethod
-    def _qemu_img(*args):
-        result = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackendError(f"qemu-img {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
-        return result.stdout

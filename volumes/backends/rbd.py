@@ -12,9 +12,8 @@ same cluster are copy-on-write clones; volume from volume is a full copy.
 Nodes attach the volumes with QEMU's own librbd driver as network disks."""
 import json
 import re
-import subprocess
 
-from volumes.backends import BackendError
+from volumes.backends import BackendError, qemu_img
 
 GiB = 2**30
 PARTIAL = ".part"
@@ -108,12 +107,12 @@ class RbdBackend:
         return True
 
     def create_from_image(self, volume_id, size_gb, image_path, image_format):
-        virtual_size = json.loads(self._qemu_img("info", "--output=json", "-f", image_format,
+        virtual_size = json.loads(qemu_img("info", "--output=json", "-f", image_format,
                                                  str(image_path)))["virtual-size"]
         self._fits(virtual_size, size_gb)
         with _Session(self) as session, self._making(session, volume_id) as partial:
             # qemu-img makes the RBD image itself, of the image's virtual size.
-            self._qemu_img("convert", "-q", "-f", image_format, "-O", "raw", str(image_path), self._qemu_path(partial))
+            qemu_img("convert", "-q", "-f", image_format, "-O", "raw", str(image_path), self._qemu_path(partial))
             self._grow(session, partial, size_gb)
 
     def create_from_volume(self, volume_id, size_gb, source_volume_id):
@@ -334,9 +333,3 @@ class RbdBackend:
                 ports.append(match.group(2))
         return hosts, ports
 
-    @staticmethod
-    def _qemu_img(*args):
-        result = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackendError(f"qemu-img {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
-        return result.stdout
