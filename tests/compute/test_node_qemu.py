@@ -18,6 +18,7 @@ from tests.compute.test_console import WebSocketClient, proxy, rfb_handshake  # 
 
 pytestmark = pytest.mark.live
 MARKER = "STRATUS-GUEST: booted"
+READY = "STRATUS-GUEST: ssh ready"
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,9 @@ def test_real_instance_boots_and_power_sync_follows_the_domain(qemu_node, guest_
     wait_until(lambda: MARKER in console_log(instance, host), timeout=180, interval=1,
                message="the guest's boot marker on its serial console")
     assert console_log(instance, host).count(MARKER) == 1
+    # The guest's last line; after it the log stops growing, so a whole read and a tail read agree.
+    wait_until(lambda: READY in console_log(instance, host), timeout=180, interval=1,
+               message="the guest's last boot line")
     assert console_log(instance, host).endswith(run(tasks.console_log, instance, host, 3))
 
     # The console URL the API hands out opens the guest's screen through the proxy, once.

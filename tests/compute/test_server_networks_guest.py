@@ -19,7 +19,7 @@ from network.agent import resources
 from network.models import Port
 from tests.compute import pipeline, test_node_qemu
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
-from tests.compute.pipeline import ControlWorker, unlimited_quota
+from tests.compute.pipeline import ControlWorker
 from tests.compute.test_real_boot import guest_image_path
 
 # Fixtures of the real-boot tests: the live database and qemu:///system.
@@ -110,7 +110,6 @@ def test_boot_with_key_and_user_data_then_ssh_through_the_router_and_a_floating_
     admin = cloud.openstack
     name = f"guestnet-{uuid.uuid4().hex[:6]}"
     outside_namespace, _ = outside
-    unlimited_quota(cloud, "demo")
 
     public = admin("network", "create", "--external", "--provider-network-type", "flat",
                    "--provider-physical-network", "public", f"{name}-public", "-f", "json")

@@ -95,7 +95,8 @@ def test_bad_input_names_the_field_and_creates_nothing(api, tokens, image_id, tm
 
 def test_over_quota_is_403_naming_the_quota_and_concurrent_boots_respect_it(cloud, api, tokens, image_id):
     demo = cloud.openstack("project", "show", "demo", "-f", "json")["id"]
-    cloud.openstack("quota", "set", "--instances", "4", demo)
+    # The limits this test asserts, whatever an earlier test left behind.
+    cloud.openstack("quota", "set", "--instances", "4", "--cores", "20", "--ram", "51200", demo)
     token = tokens["demo"]
     try:
         assert count_servers(api, token) == 0
@@ -125,7 +126,7 @@ def test_over_quota_is_403_naming_the_quota_and_concurrent_boots_respect_it(clou
     finally:
         for server in api.get("/compute/v2.1/servers", token=token, headers=V).json()["servers"]:
             delete(api, token, server["id"])
-        cloud.openstack("quota", "set", "--instances", "10", demo)
+        cloud.openstack("quota", "set", "--instances", "10", demo)  # Nova's default
 
 
 def test_another_projects_server_is_404(api, tokens, image_id):
