@@ -1,4 +1,5 @@
 import logging
+import time
 import uuid
 
 import redis.exceptions
@@ -32,12 +33,28 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.request_id = f"req-{uuid.uuid4()}"
+        service = service_of(request.path)
+        request.request_id = swift_trans_id() if service == "object-store" else f"req-{uuid.uuid4()}"
         response = self.get_response(request)
         response["X-Openstack-Request-Id"] = request.request_id
-        if service_of(request.path) == "compute":
+        if service == "compute":
             response["X-Compute-Request-Id"] = request.request_id
+        elif service == "object-store":
+            response["X-Trans-Id"] = request.request_id
+            if request.path.startswith(S3_PREFIX):
+                # S3 clients log these two; Swift's s3api gives both the transaction id.
+                response["x-amz-request-id"] = request.request_id
+                response["x-amz-id-2"] = request.request_id
         return response
+
+
+S3_PREFIX = "/object-store/s3"
+
+
+def swift_trans_id():
+    """A transaction id in Swift's form, `tx` + 21 hex digits + `-` + the
+    unix time in 10 hex digits, which Swift's clients and Tempest match."""
+    return f"tx{uuid.uuid4().hex[:21]}-{int(time.time()):010x}"
 
 
 class RequestTextMiddleware:

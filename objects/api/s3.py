@@ -58,7 +58,6 @@ def s3(request, bucket="", key=""):
     except SwiftError as error:
         code, status = FROM_SWIFT.get(error.status, ("InternalError", 500))
         response = S3Error(code, status, error.message or code).response(request)
-    response["x-amz-request-id"] = request.request_id
     return response
 
 

@@ -2,7 +2,8 @@
 
 One controller per level (account, container, object), as Swift's proxy
 has; large objects, temp URLs and bulk delete are in modules of their own.
-Every answer carries X-Trans-Id; every error is Swift's status and body."""
+Every answer carries X-Trans-Id (cloud.middleware); every error is Swift's
+status and body."""
 import json
 import math
 import mimetypes
@@ -34,7 +35,6 @@ def swift(request, project_id, rest=None):
         response = route(request, project_id, rest)
     except SwiftError as error:
         response = swift_error_response(error.status, error.message, error.headers, request.method)
-    response["X-Trans-Id"] = request.request_id
     return response
 
 
@@ -176,6 +176,7 @@ class AccountController(Controller):
             "X-Account-Storage-Policy-Policy-0-Object-Count": str(row.object_count if row else 0),
             "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(row.bytes_used if row else 0),
             "X-Timestamp": swift_headers.timestamp_header(row.created_at) if row else f"{time.time():.5f}",
+            "Accept-Ranges": "bytes",
         }
         if row:
             found.update(swift_headers.meta_headers("account", row.metadata))
@@ -258,6 +259,7 @@ class ContainerController(Controller):
             "X-Timestamp": swift_headers.timestamp_header(row.created_at),
             "X-Put-Timestamp": swift_headers.timestamp_header(row.created_at),
             "X-Storage-Policy": "Policy-0",
+            "Accept-Ranges": "bytes",
             "Last-Modified": swift_headers.last_modified_header(row.created_at),
             **swift_headers.meta_headers("container", row.metadata),
         }

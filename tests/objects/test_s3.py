@@ -4,6 +4,7 @@ create`."""
 import hashlib
 import io
 import os
+import re
 import socket
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -368,3 +369,24 @@ def test_signature_version_2(cloud, keys, bucket):
                          aws_secret_access_key="wrong", region_name="RegionOne",
                          config=Config(signature_version="s3", s3={"addressing_style": "path"}))
     assert error_of(wrong.list_objects, Bucket=bucket) == ("SignatureDoesNotMatch", 403)
+
+
+def test_every_answer_carries_request_ids(cloud, keys, s3, bucket):
+    put = s3.put_object(Bucket=bucket, Key="ids", Body=b"x")["ResponseMetadata"]
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="missing")
+    missing = raised.value.response
+    anonymous = requests.get(f"{cloud.url}/object-store/s3/", timeout=30)
+    assert anonymous.status_code == 403
+    ids = []
+    for headers, body_id in ((put["HTTPHeaders"], None),
+                             (missing["ResponseMetadata"]["HTTPHeaders"], missing["ResponseMetadata"]["RequestId"]),
+                             ({k.lower(): v for k, v in anonymous.headers.items()},
+                              anonymous.text.split("<RequestId>")[1].split("<")[0])):
+        request_id = headers["x-amz-request-id"]
+        assert re.match(r"^tx[0-9a-f]{21}-[0-9a-f]{10}$", request_id)
+        assert headers["x-amz-id-2"] == headers["x-trans-id"] == headers["x-openstack-request-id"] == request_id
+        if body_id is not None:  # the error body names the same request
+            assert body_id == request_id
+        ids.append(request_id)
+    assert len(set(ids)) == 3 and put["RequestId"] == ids[0]

@@ -2,6 +2,7 @@
 and raw HTTP see them from the live server."""
 import hashlib
 import os
+import re
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -192,3 +193,48 @@ def test_info_lists_capabilities(cloud):
     assert info.swift["max_object_name_length"] == 1024
     assert "sha256" in info.tempurl["allowed_digests"]
     assert "slo" in info and "bulk_delete" in info
+
+
+TRANS_ID = re.compile(r"^tx[0-9a-f]{21}-[0-9a-f]{10}$")  # as Swift makes them, and Tempest matches
+
+
+def test_every_answer_carries_a_swift_transaction_id(api, tokens, demo_account, container):
+    token = tokens["demo"]
+    name = container.rsplit("/", 1)[1]
+    answers = {
+        "account HEAD": api.head(demo_account, token=token),
+        "account GET": api.get(demo_account, token=token),
+        "container PUT": api.put(f"{container}-2", token=token),
+        "container HEAD": api.head(container, token=token),
+        "object PUT": api.put(f"{container}/o", token=token, data=b"o"),
+        "container GET": api.get(container, token=token),
+        "object GET": api.get(f"{container}/o", token=token),
+        "object HEAD": api.head(f"{container}/o", token=token),
+        "object COPY": api.request("COPY", f"{container}/o", token=token, headers={"Destination": f"{name}/o2"}),
+        "conflict": api.delete(container, token=token),
+        "not found": api.get(f"{container}/missing", token=token),
+        "no token": api.get(f"{container}/o"),
+        "bad limit": api.get(f"{container}?limit=x", token=token),
+        "not allowed": api.request("PATCH", f"{container}/o", token=token),
+        "NUL in the path": api.get(f"{container}/a%00b", token=token),
+        "object DELETE": api.delete(f"{container}/o2", token=token),
+        "info": api.get("/object-store/info"),
+    }
+    assert [answer.status_code for answer in answers.values()] == [
+        204, 200, 201, 204, 201, 200, 200, 200, 201, 409, 404, 401, 412, 405, 400, 204, 200]
+    seen = set()
+    for what, answer in answers.items():
+        trans_id = answer.headers.get("X-Trans-Id", "")
+        assert TRANS_ID.match(trans_id), (what, trans_id)
+        assert answer.headers["X-Openstack-Request-Id"] == trans_id, what
+        assert abs(int(trans_id[-10:], 16) - time.time()) < 300, what
+        seen.add(trans_id)
+        # What Tempest's ExistsAllResponseHeaders asks of every answer (not
+        # Content-Length of a 204, which HTTP forbids and gunicorn drops).
+        assert {"Content-Type", "Date"} <= answer.headers.keys(), what
+        assert answer.status_code == 204 or answer.headers["Content-Length"].isdigit(), what
+    assert len(seen) == len(answers)
+    for what in ("account HEAD", "account GET", "container HEAD", "container GET", "object GET", "object HEAD"):
+        headers = answers[what].headers
+        assert headers["Accept-Ranges"] == "bytes" and re.match(r"^\d+\.?\d*$", headers["X-Timestamp"]), what
+    assert answers["object COPY"].headers["X-Copied-From"] == f"{name}/o"
