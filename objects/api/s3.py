@@ -18,7 +18,7 @@ from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from objects import data, multipart, stores
-from objects.api import access, headers as swift_headers, large
+from objects.api import access, headers as swift_headers, large, s3chunked
 from objects.api.errors import SwiftError
 from objects.api.s3auth import UNSIGNED_PAYLOAD, authenticate
 from objects.api.s3errors import S3Error, malformed_xml, no_such_bucket, no_such_key, no_such_upload
@@ -115,20 +115,30 @@ CHECKSUMS = {"crc32": Crc32, "sha1": lambda: hashlib.sha1(usedforsecurity=False)
 def verified(chunks, caller, content_md5, request_headers=None):
     """Passes the body through, and once it has all passed, fails (so the
     store keeps nothing) when it is not the body the client signed, named
-    by Content-MD5 or by an x-amz-checksum-* header."""
+    by Content-MD5 or by an x-amz-checksum-* header (or trailer, after an
+    aws-chunked body)."""
+    request_headers = request_headers or {}
     sha256 = hashlib.sha256() if caller and caller.payload_hash != UNSIGNED_PAYLOAD else None
     md5 = hashlib.md5(usedforsecurity=False) if content_md5 is not None else None
-    checksums = [(name, make(), (request_headers or {}).get(f"x-amz-checksum-{name}"))
-                 for name, make in CHECKSUMS.items() if (request_headers or {}).get(f"x-amz-checksum-{name}")]
+    streaming = caller.streaming if caller else None
+    trailers = streaming.trailers if streaming else {}
+    declared = {name.strip().lower() for name in request_headers.get("x-amz-trailer", "").split(",")} \
+        if streaming else set()
+    checksums = [(name, make()) for name, make in CHECKSUMS.items()
+                 if request_headers.get(f"x-amz-checksum-{name}") or f"x-amz-checksum-{name}" in declared]
     for chunk in chunks:
         if sha256 is not None:
             sha256.update(chunk)
         if md5 is not None:
             md5.update(chunk)
-        for _, hasher, _ in checksums:
+        for _, hasher in checksums:
             hasher.update(chunk)
         yield chunk
-    for name, hasher, given in checksums:
+    for name, hasher in checksums:
+        given = request_headers.get(f"x-amz-checksum-{name}") or trailers.get(f"x-amz-checksum-{name}")
+        if given is None:
+            raise S3Error("MalformedTrailerError", 400, f"The trailer x-amz-checksum-{name} the request "
+                                                        f"announced is missing.")
         if base64.b64encode(hasher.digest()).decode() != given.strip():
             raise S3Error("BadDigest", 400, f"The {name.upper()} you specified did not match the calculated "
                                             f"checksum.")
@@ -364,14 +374,31 @@ class S3Request:
             raise S3Error("InvalidDigest", 400, "The Content-MD5 you specified was invalid.", Content_MD5=header)
         return digest
 
+    def body(self, length):
+        """The request body's chunks (decoded when aws-chunked) and their
+        length, None when unknown; `length` is what the request declares."""
+        chunks = body_chunks(self.request, length)
+        streaming = self.caller.streaming if self.caller else None
+        if streaming is None:
+            return chunks, length
+        raw = self.request.headers.get("x-amz-decoded-content-length")
+        try:
+            decoded_length = int(raw)
+            if decoded_length < 0:
+                raise ValueError(raw)
+        except (TypeError, ValueError):
+            raise S3Error("MissingContentLength", 411, "An aws-chunked upload needs an "
+                                                       "x-amz-decoded-content-length header.")
+        return s3chunked.decoded(chunks, streaming, decoded_length), decoded_length
+
     def small_body(self):
         """A request's XML body, checked against its signature and Content-MD5."""
         length = request_length(self.request) if self.request.META.get("CONTENT_LENGTH") else 0
         if length is not None and length > MAX_XML_BODY:
             raise S3Error("MaxMessageLengthExceeded", 400, "Your request was too big.")
+        chunks, _ = self.body(length)
         try:
-            return b"".join(verified(body_chunks(self.request, length), self.caller, self.content_md5(),
-                                 self.request.headers))
+            return b"".join(verified(chunks, self.caller, self.content_md5(), self.request.headers))
         except data.SizeMismatch:
             raise incomplete_body()
 
@@ -387,14 +414,13 @@ class S3Request:
 
     def store_body(self, container):
         """Streams the request body into the store: (key, size, md5 hex)."""
-        length = request_length(self.request)
+        chunks, length = self.body(request_length(self.request))
         if length is not None:
             try:
                 data.check_quota(container, length)
             except data.QuotaExceeded as error:
                 raise quota_exceeded(error)
-        return self.store(verified(body_chunks(self.request, length), self.caller, self.content_md5(),
-                                 self.request.headers))
+        return self.store(verified(chunks, self.caller, self.content_md5(), self.request.headers))
 
     @staticmethod
     def store(chunks, limit=data.MAX_FILE_SIZE):
@@ -416,7 +442,14 @@ class S3Request:
         return metadata
 
     def kept_headers(self):
-        return {name: self.request.headers[name] for name in KEPT_HEADERS if self.request.headers.get(name)}
+        kept = {name: self.request.headers[name] for name in KEPT_HEADERS if self.request.headers.get(name)}
+        if "Content-Encoding" in kept:
+            # aws-chunked is how this request's body came, not how the object is.
+            encodings = [part.strip() for part in kept.pop("Content-Encoding").split(",")
+                         if part.strip() and part.strip().lower() != "aws-chunked"]
+            if encodings:
+                kept["Content-Encoding"] = ", ".join(encodings)
+        return kept
 
     def content_type(self):
         return self.request.headers.get("Content-Type") or "binary/octet-stream"

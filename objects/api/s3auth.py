@@ -18,6 +18,8 @@ from cloud.auth import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE
 from identity import credentials as ec2
 from identity.assignments import roles_on_project
 from identity.models import Credential
+from objects.api import s3chunked
+from objects.api.s3chunked import Streaming
 from objects.api.s3errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -32,6 +34,8 @@ class Caller:
     project_id: str
     user_id: str
     payload_hash: str  # the body's SHA-256 the signature covers, or UNSIGNED-PAYLOAD
+    # An aws-chunked body: how to check its chunks (they, not payload_hash, cover it).
+    streaming: Streaming | None = None
 
 
 def raw_path(request):
@@ -140,9 +144,9 @@ def authenticate(request):
         payload_hash = request.META.get("HTTP_X_AMZ_CONTENT_SHA256", "")
         if not payload_hash:
             raise S3Error("InvalidRequest", 400, "Missing required header for this request: x-amz-content-sha256")
-        if payload_hash.startswith("STREAMING-"):
-            raise S3Error("NotImplemented", 501, "Chunked (aws-chunked) uploads are not supported; "
-                                                 "send the payload whole.")
+        if payload_hash.startswith("STREAMING-") and payload_hash not in s3chunked.FORMS:
+            raise S3Error("NotImplemented", 501, f"Chunked uploads signed as {payload_hash} are not supported; "
+                                                 f"use {', '.join(s3chunked.FORMS)} or send the payload whole.")
         query = canonical_query(request)
     elif params.get("X-Amz-Algorithm"):
         if params["X-Amz-Algorithm"] != ALGORITHM:
@@ -189,13 +193,19 @@ def authenticate(request):
     ])
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    expected = hmac.new(signing_key(secret, date, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
+    key = signing_key(secret, date, region, service)
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise S3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the "
                       "signature you provided. Check your key and signing method.",
                       AWSAccessKeyId=access_key, StringToSign=to_sign)
     _check_roles(request, credential_row)
-    return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id, payload_hash=payload_hash)
+    streaming = None
+    if payload_hash in s3chunked.FORMS:
+        streaming = Streaming(payload_hash, key, amz_date, scope, signature)
+        payload_hash = UNSIGNED_PAYLOAD
+    return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id, payload_hash=payload_hash,
+                  streaming=streaming)
 
 
 # The query parameters that name a sub-resource, which a version 2

@@ -1,9 +1,13 @@
 """Fixtures of the object store's tests: tokens of the demo and admin
-projects, and a second project with a member of its own."""
+projects, a second project with a member of its own, and the demo project's
+S3 key and boto3 client."""
 import uuid
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 
@@ -44,3 +48,30 @@ def stored_files():
 
 def temporary_files():
     return [name for name in stored_files() if name.startswith("tmp/")]
+
+
+# The body is signed whole (no aws-chunked trailers), as every client can send it.
+CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                request_checksum_calculation="when_required", response_checksum_validation="when_required")
+
+
+def client(cloud, access, secret):
+    return boto3.client("s3", endpoint_url=f"{cloud.url}/object-store/s3", aws_access_key_id=access,
+                        aws_secret_access_key=secret, region_name="RegionOne", config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def keys(cloud):
+    made = cloud.openstack("ec2", "credentials", "create", "-f", "json", cloud="stratus-demo")
+    return made["access"], made["secret"]
+
+
+@pytest.fixture(scope="module")
+def s3(cloud, keys):
+    return client(cloud, *keys)
+
+
+def error_of(call, *args, **kwargs):
+    with pytest.raises(ClientError) as raised:
+        call(*args, **kwargs)
+    return raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]

@@ -14,7 +14,7 @@ import requests
 
 from objects.models import Object
 from tests.images.conftest import start_api, stop
-from tests.objects.test_s3 import CONFIG
+from tests.objects.conftest import CONFIG
 
 MiB = 2**20
 STRIPE = 4 * MiB  # objects.stores.rados.STRIPE: bodies below cross it

@@ -18,28 +18,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.objects.conftest import stored_files
+from tests.objects.conftest import client, error_of, stored_files
 
 MiB = 2**20
-# The body is signed whole (no aws-chunked trailers), as every client can send it.
-CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                request_checksum_calculation="when_required", response_checksum_validation="when_required")
-
-
-def client(cloud, access, secret):
-    return boto3.client("s3", endpoint_url=f"{cloud.url}/object-store/s3", aws_access_key_id=access,
-                        aws_secret_access_key=secret, region_name="RegionOne", config=CONFIG)
-
-
-@pytest.fixture(scope="module")
-def keys(cloud):
-    made = cloud.openstack("ec2", "credentials", "create", "-f", "json", cloud="stratus-demo")
-    return made["access"], made["secret"]
-
-
-@pytest.fixture(scope="module")
-def s3(cloud, keys):
-    return client(cloud, *keys)
 
 
 @pytest.fixture
@@ -47,12 +28,6 @@ def bucket(s3):
     name = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(ClientError) as raised:
-        call(*args, **kwargs)
-    return raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def swift_path(account, bucket, key=""):
