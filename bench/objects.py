@@ -1,10 +1,12 @@
-"""Object store throughput through the Swift API (a gunicorn worker as the
-all-in-one runs it, filesystem back end): PUT and GET of 4 KiB, 1 MiB and
-64 MiB objects (ops/s, MiB/s, p50/p95) beside a `cp` of the same bytes on
-the same disk, a listing page at the start and deep in a container of
---listing objects, and the API worker's peak memory.
+"""Object store throughput through the Swift API (gunicorn as the
+all-in-one runs it: 2 workers of 4 threads, filesystem back end): PUT and
+GET of 4 KiB, 1 MiB and 64 MiB objects one at a time (ops/s, MiB/s,
+p50/p95) beside a `cp` of the same bytes on the same disk, 4 KiB PUT and GET
+from --clients clients at once, the queries one 4 KiB PUT makes, a listing
+page at the start and deep in a container of --listing objects, and the API
+workers' peak memory.
 
-    .venv/bin/python bench/objects.py [--listing 20000]
+    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16]
 
 Runs its own cloud (SQLite, a temporary var dir) and prints its figures."""
 import argparse
@@ -15,14 +17,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR / "bench"))
-from images import free_port, memory_mib, token, worker_pid  # noqa: E402
+from images import free_port, memory_mib, token  # noqa: E402
 
 PYTHON = sys.executable
 SIZES = [("4 KiB", 4 << 10, 500), ("1 MiB", 1 << 20, 50), ("64 MiB", 64 << 20, 4)]
@@ -52,6 +56,69 @@ def report(label, size, durations, cp_rate=None):
     print(line)
 
 
+def concurrent(url_of, body, count, clients, auth):
+    """(wall seconds, per-request durations) of `count` PUTs (body given)
+    or GETs (body None) from `clients` threads at once, a session each."""
+    local = threading.local()
+
+    def one(index):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["X-Auth-Token"] = auth
+        started = time.perf_counter()
+        if body is None:
+            response = local.session.get(url_of(index))
+        else:
+            response = local.session.put(url_of(index), data=body)
+        response.raise_for_status()
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        durations = list(pool.map(one, range(count)))
+    return time.perf_counter() - started, durations
+
+
+def cpu_seconds(pids):
+    """User and system CPU the processes have used (clock ticks of /proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def report_concurrent(label, wall, durations, cpu):
+    print(f"  {label:24} {len(durations) / wall:9.1f} ops/s  p50 {1000 * statistics.median(durations):7.2f} ms  "
+          f"p95 {1000 * percentile(durations, 0.95):7.2f} ms  API CPU {1000 * cpu / len(durations):5.2f} ms/op")
+
+
+def queries_of_a_put(env):
+    """The SQL one 4 KiB PUT runs, counted in a process of its own."""
+    script = """
+import json, os, django
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+client = Client(HTTP_HOST="127.0.0.1")
+auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+        "domain": {"id": "default"}, "password": os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin")}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+answer = client.post("/identity/v3/auth/tokens", json.dumps(auth), content_type="application/json")
+headers = {"HTTP_X_AUTH_TOKEN": answer["X-Subject-Token"]}
+account = "/object-store/v1/AUTH_" + answer.json()["token"]["project"]["id"]
+client.put(account + "/bench-queries", **headers)
+client.put(account + "/bench-queries/warm", b"x" * 4096, content_type="application/octet-stream", **headers)
+with CaptureQueriesContext(connection) as queries:
+    client.put(account + "/bench-queries/one", b"x" * 4096, content_type="application/octet-stream", **headers)
+print(len(queries))
+"""
+    result = subprocess.run([PYTHON, "-c", script], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+    return int(result.stdout.split()[-1])
+
+
 def cp_rate(work, size, count):
     source = work / "cp-source"
     source.write_bytes(os.urandom(size))
@@ -68,6 +135,7 @@ def cp_rate(work, size, count):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listing", type=int, default=20000, help="objects in the listed container")
+    parser.add_argument("--clients", type=int, default=16, help="clients at once for the 4 KiB rates")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-objects-", dir=BASE_DIR / "var"))
@@ -83,7 +151,7 @@ def main():
                            stdout=subprocess.DEVNULL)
         server = subprocess.Popen(
             [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind",
-             f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
+             f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
             stdout=open(work / "api.log", "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -94,7 +162,7 @@ def main():
                 if time.monotonic() > deadline:
                     raise SystemExit((work / "api.log").read_text()[-2000:])
                 time.sleep(0.2)
-        pid = worker_pid(server.pid)
+        pids = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
         auth = token(url)
         session = requests.Session()
         session.headers["X-Auth-Token"] = auth
@@ -103,7 +171,7 @@ def main():
                        for e in s["endpoints"] if e["interface"] == "public")
         session.put(f"{account}/bench").raise_for_status()
 
-        print("objects through the Swift API (filesystem back end, one API worker, same disk as cp)")
+        print("objects through the Swift API (filesystem back end, 2 API workers of 4 threads, same disk as cp)")
         for label, size, count in SIZES:
             body = os.urandom(size)
             puts = timed(lambda index=index: session.put(f"{account}/bench/{label}-{index}", data=body)
@@ -113,6 +181,13 @@ def main():
             reference = cp_rate(work, size, min(count, 20)) if size >= 1 << 20 else None
             report(f"PUT {label}", size, puts, reference)
             report(f"GET {label}", size, gets, reference)
+            if size == 4 << 10:
+                many = args.clients * 100
+                for method, sent in (("PUT", body), ("GET", None)):
+                    cpu = cpu_seconds(pids)
+                    wall, durations = concurrent(lambda index: f"{account}/bench/many-{index}", sent, many,
+                                                 args.clients, auth)
+                    report_concurrent(f"{method} {label} x{args.clients}", wall, durations, cpu_seconds(pids) - cpu)
 
         body = b"x"
         started = time.perf_counter()
@@ -127,7 +202,9 @@ def main():
         print(f"  listing of {args.listing} objects (filled at {args.listing / fill:.0f} PUT/s): 1000 names "
               f"p50 {1000 * statistics.median(first):.1f} ms at the start, "
               f"{1000 * statistics.median(deep):.1f} ms deep (keyset: should match)")
-        print(f"  API worker peak RSS: {memory_mib(pid, 'VmHWM'):.1f} MiB (target: flat, well under 150 MiB)")
+        print(f"  one 4 KiB PUT: {queries_of_a_put(env)} SQL statements (BEGIN and COMMIT included)")
+        peak = max(memory_mib(pid, "VmHWM") for pid in pids)
+        print(f"  API worker peak RSS: {peak:.1f} MiB (the larger worker; target: flat, well under 150 MiB)")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

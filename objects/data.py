@@ -104,8 +104,11 @@ def account(project_id, create=False):
     return Account.objects.filter(project_id=project_id).first()
 
 
-def _locked_account(project_id):
-    return Account.objects.select_for_update().get(project_id=project_id)
+def _locked_container(container):
+    """The container's row and its account's (`.account`), locked by one
+    statement in the order of its join, container first, as every writer
+    takes them; None when the container is gone."""
+    return Container.objects.select_for_update().select_related("account").filter(pk=container.pk).first()
 
 
 def create_container(project_id, name, metadata, read_acl=None, write_acl=None):
@@ -177,12 +180,10 @@ def _quota_check(container, account_row, added_bytes, added_objects):
 
 
 def check_quota(container, length):
-    """QuotaExceeded when `length` more bytes could not fit now (without
-    locks: the commit's check is the exact one)."""
-    current = Container.objects.filter(pk=container.pk).first()
-    account_row = Account.objects.filter(pk=container.account_id).first()
-    if current is not None and account_row is not None:
-        _quota_check(current, account_row, length, 0)
+    """QuotaExceeded when `length` more bytes could not fit in the
+    container and its account as the request read them (no new query, no
+    lock: the commit's check is the exact one)."""
+    _quota_check(container, container.account, length, 0)
 
 
 def commit_object(container, name, fields, if_none_match=False):
@@ -191,10 +192,10 @@ def commit_object(container, name, fields, if_none_match=False):
     row named before is removed once the transaction commits. Returns the
     row, or None when `if_none_match` and the object exists."""
     with transaction.atomic():
-        locked = Container.objects.select_for_update().filter(pk=container.pk).first()
+        locked = _locked_container(container)
         if locked is None:
             raise ContainerGone()
-        account_row = _locked_account(locked.account_id)
+        account_row = locked.account
         previous = Object.objects.filter(container=locked, name=name).first()
         if previous is not None and if_none_match:
             return None
@@ -222,10 +223,9 @@ def commit_object(container, name, fields, if_none_match=False):
 def delete_object(container, name):
     """Removes the object's row (and then its data): False when none."""
     with transaction.atomic():
-        locked = Container.objects.select_for_update().filter(pk=container.pk).first()
+        locked = _locked_container(container)
         if locked is None:
             return False
-        _locked_account(locked.account_id)
         row = Object.objects.filter(container=locked, name=name).first()
         if row is None:
             return False

@@ -196,7 +196,8 @@ class S3Request:
         unsigned request reaches only a public-read one (`anonymous` READ or
         LIST), the one container of that name that is."""
         if self.caller is not None:
-            row = Container.objects.filter(account_id=self.caller.project_id, name=self.bucket).first()
+            row = Container.objects.filter(account_id=self.caller.project_id, name=self.bucket) \
+                .select_related("account").first()
             if row is None:
                 raise no_such_bucket(self.bucket)
             return row

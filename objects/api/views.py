@@ -379,7 +379,9 @@ class ObjectController(Controller):
         self.via_tempurl = tempurl.is_tempurl(request)
 
     def container(self, operation):
-        row = Container.objects.filter(account_id=self.project_id, name=self.container_name).first()
+        # With its account: a write's quota check reads both (objects.data.check_quota).
+        row = Container.objects.filter(account_id=self.project_id, name=self.container_name) \
+            .select_related("account").first()
         if self.via_tempurl:
             tempurl.verify(self.request, self.request.path, tempurl.keys_of(self.account_row(), row))
         else:

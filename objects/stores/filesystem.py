@@ -23,18 +23,26 @@ class FilesystemStore:
     def write(self, chunks):
         key = uuid.uuid4().hex
         final = self.path(key)
+        partial = self.temporary / key
         try:
-            self.temporary.mkdir(parents=True, exist_ok=True)
-            final.parent.mkdir(exist_ok=True)
-            partial = self.temporary / key
-            handle = open(partial, "xb", buffering=0)
+            # The directories are made when missing (the first write), not
+            # asked for on every write.
+            try:
+                handle = open(partial, "xb", buffering=0)
+            except FileNotFoundError:
+                self.temporary.mkdir(parents=True, exist_ok=True)
+                handle = open(partial, "xb", buffering=0)
         except OSError as error:
             raise self._error(error)
         try:
             with handle:
                 write_all(handle, chunks, self._error)
                 os.fsync(handle.fileno())
-            os.rename(partial, final)
+            try:
+                os.rename(partial, final)
+            except FileNotFoundError:
+                final.parent.mkdir(exist_ok=True)
+                os.rename(partial, final)
             self._sync_directory(final.parent)
         except BaseException:
             partial.unlink(missing_ok=True)

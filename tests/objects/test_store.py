@@ -4,9 +4,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -70,8 +73,6 @@ def started_writing(store):
 
 
 def test_a_write_killed_midway_leaves_no_object(store_kind, store):
-    from django.conf import settings
-
     before = leftovers(store)
     writer = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(settings.BASE_DIR), kind=store_kind[0],
                                                                    where=store_kind[1])],
@@ -141,3 +142,42 @@ def test_listing_a_page_costs_the_same_queries_at_any_depth():
     assert rolled == ["a/", "b/"] and rolled_queries == 3  # one per subdir, one to find the end
     ending, _ = page(prefix="b/", end_marker="b/00003")
     assert ending == ["b/00000", "b/00001", "b/00002"]
+
+
+@pytest.mark.django_db
+def test_a_put_costs_the_same_few_queries_however_full_its_container(tokens, demo_account):
+    """A 4 KiB PUT through the Swift view: one read of the container with
+    its account, then one transaction (lock both, find the name, write
+    the row, the two counts); the same with a thousand objects beside it
+    and when it replaces one."""
+    client = Client(HTTP_HOST="127.0.0.1")
+    headers = {"HTTP_X_AUTH_TOKEN": tokens["demo"]}
+    project, name = demo_account.split("AUTH_")[1], f"queries-{uuid.uuid4().hex[:8]}"
+    container = f"{demo_account}/{name}"
+    assert client.put(container, **headers).status_code == 201
+    written = []
+
+    def put_queries(object_name):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.put(f"{container}/{object_name}", b"x" * 4096,
+                                  content_type="application/octet-stream", **headers)
+        assert response.status_code == 201
+        written.append(Object.objects.get(container__account_id=project, container__name=name,
+                                          name=object_name).data_key)
+        return len(queries)
+
+    try:
+        first = put_queries("first")
+        row = Container.objects.get(account_id=project, name=name)
+        now = timezone.now()
+        Object.objects.bulk_create([Object(container=row, name=f"many/{index:04d}", size=1, etag="e",
+                                           content_type="t", last_modified=now) for index in range(1000)])
+        assert put_queries("after-many") == first
+        assert put_queries("first") == first  # a replacement
+        # In a test's transaction BEGIN and COMMIT are a savepoint and its release.
+        assert first == 8
+    finally:
+        # Rolled back with the test: the data the rows named goes here.
+        store = FilesystemStore(settings.OBJECT_DIR)
+        for key in written:
+            store.delete(key)
