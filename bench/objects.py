@@ -46,11 +46,12 @@ def timed(calls):
     return durations
 
 
-def report(label, size, durations, cp_rate=None):
+def report(label, size, durations, cpu, cp_rate=None):
     total = sum(durations)
     rate = size * len(durations) / total / 2**20
     line = (f"  {label:14} {len(durations) / total:9.1f} ops/s {rate:8.1f} MiB/s  "
-            f"p50 {1000 * statistics.median(durations):7.2f} ms  p95 {1000 * percentile(durations, 0.95):7.2f} ms")
+            f"p50 {1000 * statistics.median(durations):7.2f} ms  p95 {1000 * percentile(durations, 0.95):7.2f} ms"
+            f"  API CPU {1000 * cpu / len(durations):6.2f} ms/op")
     if cp_rate:
         line += f"  {100 * rate / cp_rate:5.1f}% of cp"
     print(line)
@@ -174,13 +175,16 @@ def main():
         print("objects through the Swift API (filesystem back end, 2 API workers of 4 threads, same disk as cp)")
         for label, size, count in SIZES:
             body = os.urandom(size)
+            cpu = cpu_seconds(pids)
             puts = timed(lambda index=index: session.put(f"{account}/bench/{label}-{index}", data=body)
                          .raise_for_status() for index in range(count))
+            put_cpu, cpu = cpu_seconds(pids) - cpu, cpu_seconds(pids)
             gets = timed(lambda index=index: len(session.get(f"{account}/bench/{label}-{index}").content)
                          for index in range(count))
+            get_cpu = cpu_seconds(pids) - cpu
             reference = cp_rate(work, size, min(count, 20)) if size >= 1 << 20 else None
-            report(f"PUT {label}", size, puts, reference)
-            report(f"GET {label}", size, gets, reference)
+            report(f"PUT {label}", size, puts, put_cpu, reference)
+            report(f"GET {label}", size, gets, get_cpu, reference)
             if size == 4 << 10:
                 many = args.clients * 100
                 for method, sent in (("PUT", body), ("GET", None)):
