@@ -88,13 +88,19 @@ def link_kind(message):
 
 
 def links(handle):
-    """Every link as a dict: name, index, kind, master (an index or None)."""
+    """Every link as a dict: name, index, kind, master (an index or None),
+    alias (its ifalias: which agent made it)."""
     return [
         {"name": m.get("ifname"), "index": m.get("index"), "kind": link_kind(m),
          "master": m.get("master"), "mtu": m.get("mtu"), "address": m.get("address"),
-         "message": m}
+         "alias": m.get("IFLA_IFALIAS"), "message": m}
         for m in handle.link("dump")
     ]
+
+
+def set_alias(handle, name, alias):
+    # Not taken by "add": a separate "set".
+    handle.link("set", index=link_index(handle, name), IFLA_IFALIAS=alias)
 
 
 def set_up(handle, name, **attributes):

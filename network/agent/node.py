@@ -288,14 +288,9 @@ class NodeAgent:
             binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
         routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})
         secured = self.instance_ports().filter(port_security_enabled=True)
-        wanted_ids = {str(port_id) for port_id in secured.values_list("id", flat=True)}
-        chains = firewall.port_chains(self.kernel)
-        present = {name.split("-", 1)[1] for names in chains.values() for name in names
-                   if name.startswith(("spoof-", "in-", "out-"))}
-        if present - wanted_ids:
-            log.info("%s: removing the rules of %d port(s) no longer here", self.host, len(present - wanted_ids))
-            firewall.resync(self.kernel, [port_resource(port, self.rules_of(port))
-                                          for port in self.instance_port_rows(secured)])
+        gone = firewall.remove_stale(self.kernel, {str(port_id) for port_id in secured.values_list("id", flat=True)})
+        if gone:
+            log.info("%s: removed the rules of %d port(s) no longer here", self.host, len(gone))
 
     def instance_ports(self):
         return Port.objects.filter(binding_host_id=self.host).exclude(device_owner__startswith="network:")
@@ -493,16 +488,16 @@ class NodeAgent:
         self._router_legs(router).exclude(status=Port.Status.ACTIVE).update(status=Port.Status.ACTIVE)
 
 
-def kernel_host(namespace=None, underlay_interface=None, local_ip=None, state_dir=None):
-    """The drivers' Host for this node: the underlay interface is the one
-    holding `local_ip` when not named."""
+def kernel_host(name, namespace=None, underlay_interface=None, local_ip=None, state_dir=None):
+    """The drivers' Host for the node `name`: the underlay interface is the
+    one holding `local_ip` when not named."""
     if local_ip and not underlay_interface:
         with iplib.ip(namespace) as handle:
             for address in handle.addr("dump", family=2):
                 if address.get("IFA_ADDRESS") == local_ip:
                     underlay_interface = handle.get_links(address["index"])[0].get("ifname")
     return resources.Host(namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
-                          state_dir=state_dir or conf.AGENT_STATE_DIR)
+                          state_dir=state_dir or conf.AGENT_STATE_DIR / name, name=name)
 
 
 def serve(host, kernel, **options):

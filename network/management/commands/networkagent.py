@@ -46,7 +46,7 @@ class Command(BaseCommand):
                no_dhcp, no_l3, report_interval, concurrency, loglevel, **options):
         mappings = dict(conf.PHYSICAL_INTERFACE_MAPPINGS)
         mappings.update(dict(item.split(":", 1) for item in physical_interface))
-        kernel = node.kernel_host(namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
+        kernel = node.kernel_host(host, namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
                                   state_dir=Path(state_dir % {"host": host}))
         queue = queues.network(host)
         broker.requeue_unacknowledged([queue])

@@ -434,8 +434,13 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
     vni = admin.get(f"networks/{network['id']}").json()["network"]["provider:segmentation_id"]
     with iplib.ip(compute_node.namespace) as handle:
         iplib.delete_link(handle, kernel.vxlan_name(vni))
+        # Left by this agent (its mark on it), and one of another agent's.
         stale = kernel.Network(id=str(uuid.uuid4()), vni=4000)
         handle.link("add", ifname=stale.bridge, kind="bridge")
+        iplib.set_alias(handle, stale.bridge, f"stratus:{site.names[1]}")
+        foreign = kernel.Network(id=str(uuid.uuid4()), vni=4001)
+        handle.link("add", ifname=foreign.bridge, kind="bridge")
+        iplib.set_alias(handle, foreign.bridge, "stratus:another-host")
     iplib.run(compute_node.namespace, ["nft", "delete", "table", "inet", "stratus_sg"])
 
     site.agents[1].start()
@@ -446,7 +451,9 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
     with iplib.ip(compute_node.namespace) as handle:
         names = {link["name"] for link in iplib.links(handle)}
     assert kernel.vxlan_name(vni) in names and kernel.bridge_name(network["id"]) in names
-    assert stale.bridge not in names
+    assert stale.bridge not in names and foreign.bridge in names
+    with iplib.ip(compute_node.namespace) as handle:
+        iplib.delete_link(handle, foreign.bridge)
     assert bridges.vxlan_peers(compute_node, kernel.Network(id=network["id"], vni=vni)) == {site.hosts[0].local_ip}
     first, second = plugged[0][1], plugged[1][1]
     assert first.reachable(admin.get(f"ports/{ports[1]['id']}").json()["port"]["fixed_ips"][0]["ip_address"])
