@@ -107,6 +107,41 @@ def _owned(host):
     return directory
 
 
+def set_admin_down(host, devices):
+    """Drops every frame from and to `devices` (the bridge ports of this
+    host's ports that are administratively down), in a table of this
+    host's own: another agent in the namespace keeps its list. An empty
+    list removes the table."""
+    table = f"bridge stratus_down_{host.tag}"
+    script = [f"add table {table}", f"delete table {table}"]
+    if devices:
+        names = ", ".join(f'"{device}"' for device in sorted(devices))
+        script += [
+            f"add table {table}",
+            f"add set {table} down {{ type ifname; elements = {{ {names} }}; }}",
+            # Before the ports' own chains (priority -300): a port that is
+            # down sends and receives nothing, whatever its rules allow.
+            f"add chain {table} prerouting {{ type filter hook prerouting priority -310; policy accept; }}",
+            f"add rule {table} prerouting iifname @down drop",
+            f"add chain {table} forward {{ type filter hook forward priority -310; policy accept; }}",
+            f"add rule {table} forward oifname @down drop",
+        ]
+    with _host_locks[host.namespace]:
+        _apply(host, script)
+
+
+def admin_down(host):
+    """The devices set_admin_down last listed (for inspection)."""
+    result = iplib.run(host.namespace, ["nft", "-j", "list", "set", "bridge", f"stratus_down_{host.tag}", "down"],
+                       check=False)
+    if result.returncode != 0:
+        return set()
+    for item in json.loads(result.stdout)["nftables"]:
+        if "set" in item:
+            return set(item["set"].get("elem", []))
+    return set()
+
+
 def port_chains(host):
     """The names of the per-port chains present, by table (for inspection)."""
     result = iplib.run(host.namespace, ["nft", "-j", "list", "chains"])

@@ -107,7 +107,11 @@ def subnet_resource(subnet):
 
 def is_instance_port(port):
     """A machine's port (a tap), as opposed to the service's own legs."""
-    return not port.device_owner.startswith("network:")
+    return is_instance_port_owner(port.device_owner)
+
+
+def is_instance_port_owner(device_owner):
+    return not device_owner.startswith("network:")
 
 
 class NodeAgent:
@@ -131,6 +135,7 @@ class NodeAgent:
         # rest: a plug or router sync between the two would lose its
         # bridge. Each whole convergence of this host holds this lock.
         self._plumbing = threading.RLock()
+        self._admin_down = None   # the devices last made to drop everything
 
     def __repr__(self):
         return f"<NodeAgent {self.host}>"
@@ -189,7 +194,9 @@ class NodeAgent:
         if not self.simulated:
             with self._plumbing:
                 self.sync_network(network.pk, only_port=port.pk)
-        port_rows.set_status(port.pk, Port.Status.ACTIVE)
+                self.sync_admin_state()
+        up = port.admin_state_up and network.admin_state_up
+        port_rows.set_status(port.pk, Port.Status.ACTIVE if up else Port.Status.DOWN)
         # The network's other hosts learn this one as a VXLAN peer, and its
         # DHCP host the port's entry.
         changes.network_changed([network.pk], exclude_host=self.host)
@@ -231,6 +238,7 @@ class NodeAgent:
             for network_id in payload.get("networks", ()):
                 self.sync_network(network_id)
             self.remove_stale()
+            self.sync_admin_state()
 
     def start(self):
         """Registers, then converges the whole host to the database and
@@ -253,6 +261,7 @@ class NodeAgent:
             except Exception:  # noqa: BLE001  (one broken network must not keep the others down)
                 log.exception("%s: could not converge network %s", self.host, network.pk)
         self.remove_stale()
+        self.sync_admin_state(force=True)
         # Other hosts may have dropped this one as a peer while it was away.
         changes.network_changed(wanted, exclude_host=self.host)
 
@@ -291,6 +300,41 @@ class NodeAgent:
         gone = firewall.remove_stale(self.kernel, {str(port_id) for port_id in secured.values_list("id", flat=True)})
         if gone:
             log.info("%s: removed the rules of %d port(s) no longer here", self.host, len(gone))
+
+    def sync_admin_state(self, force=False):
+        """Stops the traffic of this host's ports that are administratively
+        down, or on a network that is (their taps, DHCP and router legs
+        drop every frame), restores the others', and reports the machines'
+        ports DOWN, or ACTIVE again once up with their tap there. The
+        kernel is written only when the list changed (or `force`)."""
+        rows = list(Port.objects.filter(binding_host_id=self.host)
+                    .values_list("id", "network_id", "device_owner", "admin_state_up", "network__admin_state_up",
+                                 "status"))
+        down = {row for row in rows if not (row[3] and row[4])}
+        devices = {device for device in (self.bridge_port(*row[:3]) for row in down) if device}
+        if force or devices != self._admin_down:
+            firewall.set_admin_down(self.kernel, devices)
+            self._admin_down = devices
+        machines = [row for row in rows if is_instance_port_owner(row[2])]
+        for port_id, *_ in (row for row in machines if row in down and row[5] != Port.Status.DOWN):
+            port_rows.set_status(port_id, Port.Status.DOWN)
+        waking = [row for row in machines if row not in down and row[5] == Port.Status.DOWN]
+        if waking:
+            with iplib.ip(self.kernel.namespace) as handle:
+                for port_id, *_ in waking:
+                    if iplib.link_index(handle, resources.tap_name(str(port_id))) is not None:
+                        port_rows.set_status(port_id, Port.Status.ACTIVE)
+
+    @staticmethod
+    def bridge_port(port_id, network_id, device_owner):
+        """The device a port of this host has on its network's bridge."""
+        if device_owner == port_rows.DHCP:
+            return dhcp.veth_name(resources.Network(id=str(network_id)))
+        if device_owner in (port_rows.ROUTER_INTERFACE, port_rows.ROUTER_GATEWAY):
+            return routers.veth_name(str(port_id))
+        if is_instance_port_owner(device_owner):
+            return resources.tap_name(str(port_id))
+        return None
 
     def instance_ports(self):
         return Port.objects.filter(binding_host_id=self.host).exclude(device_owner__startswith="network:")
@@ -480,6 +524,7 @@ class NodeAgent:
         floating = FloatingIP.objects.filter(router=router, port__isnull=False, fixed_ip_address__isnull=False)
         routers.sync_router(self.kernel, resources.Router(
             id=str(router.pk), interfaces=tuple(interfaces), gateway=gateway, enable_snat=router.enable_snat,
+            admin_state_up=router.admin_state_up,
             floating_ips=tuple(resources.FloatingIP(f.floating_ip_address, f.fixed_ip_address) for f in floating),
             routes=tuple((route["destination"], route["nexthop"]) for route in router.routes)))
         floating.exclude(status="ACTIVE").update(status="ACTIVE")

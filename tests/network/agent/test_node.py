@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from django.conf import settings
@@ -113,7 +114,8 @@ def site(live_db, cloud, admin, tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("netagent"))
     run = uuid.uuid4().hex[:6]
     names = [f"nh{run}-1", f"nh{run}-2"]
-    hosts = [lab.host(underlay_number=1), lab.host(underlay_number=2)]
+    # Named as their agents are, whose marks the tests read.
+    hosts = [replace(lab.host(underlay_number=number), name=name) for number, name in enumerate(names, start=1)]
     logs = tmp_path_factory.mktemp("netagent-logs")
     agents = [AgentProcess(names[0], hosts[0], logs / "host1.log").start(),
               AgentProcess(names[1], hosts[1], logs / "host2.log", "--no-dhcp", "--no-l3").start()]
@@ -221,6 +223,55 @@ def test_a_rule_removed_through_the_api_blocks_at_once_and_re_added_allows(site,
         direction="ingress", ethertype="IPv4", protocol="icmp")
     wait_until(lambda: first.run("busybox", "ping", "-c", "1", "-W", "1", target).returncode == 0, timeout=3,
                message="the ping to pass again")
+
+
+def blocked(machine, address):
+    return machine.run("busybox", "ping", "-c", "1", "-W", "1", address).returncode != 0
+
+
+def status_of(admin, kind, item_id):
+    return admin.get(f"{kind}s/{item_id}").json()[kind]["status"]
+
+
+def test_admin_state_down_stops_a_ports_or_a_networks_traffic_and_up_restores_it(site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    first, second = (machine for _, machine in plugged)
+    addresses = [admin.get(f"ports/{port['id']}").json()["port"]["fixed_ips"][0]["ip_address"] for port in ports]
+    assert first.reachable(addresses[1])
+
+    response = admin.put(f"ports/{ports[1]['id']}", {"port": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    wait_until(lambda: blocked(first, addresses[1]), timeout=5, message="the port's traffic to stop")
+    assert blocked(second, addresses[0])   # what it sends is dropped too
+    assert wait_until(lambda: status_of(admin, "port", ports[1]["id"]) == "DOWN", message="the port DOWN")
+    assert kernel.tap_name(ports[1]["id"]) in firewall.admin_down(site.hosts[1])
+    assert first.reachable(dhcp_address(admin, network))   # the other port is untouched
+
+    assert admin.put(f"ports/{ports[1]['id']}", {"port": {"admin_state_up": True}}).status_code == 200
+    wait_until(lambda: first.reachable(addresses[1], attempts=1), timeout=5, message="the port's traffic back")
+    assert wait_until(lambda: status_of(admin, "port", ports[1]["id"]) == "ACTIVE", message="the port ACTIVE")
+    assert firewall.admin_down(site.hosts[1]) == set()
+
+    # A network down: all its ports, on every host, and its DHCP server.
+    response = admin.put(f"networks/{network['id']}", {"network": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    assert response.json()["network"]["status"] == "DOWN"
+    wait_until(lambda: blocked(first, addresses[1]) and blocked(second, dhcp_address(admin, network)),
+               timeout=5, message="the network's traffic to stop")
+    assert wait_until(lambda: {status_of(admin, "port", port["id"]) for port in ports} == {"DOWN"},
+                      message="the network's ports DOWN")
+    response = admin.put(f"networks/{network['id']}", {"network": {"admin_state_up": True}})
+    assert response.json()["network"]["status"] == "ACTIVE"
+    wait_until(lambda: first.reachable(addresses[1], attempts=1) and second.reachable(dhcp_address(admin, network),
+                                                                                      attempts=1),
+               timeout=5, message="the network's traffic back")
+    assert wait_until(lambda: {status_of(admin, "port", port["id"]) for port in ports} == {"ACTIVE"},
+                      message="the network's ports ACTIVE")
+
+
+def dhcp_address(admin, network):
+    dhcp_ports = admin.get("ports", params={"network_id": network["id"], "device_owner": "network:dhcp"})
+    return dhcp_ports.json()["ports"][0]["fixed_ips"][0]["ip_address"]
 
 
 def fresh_lease(machine):
@@ -360,6 +411,17 @@ def test_a_router_interface_added_through_the_api_routes_between_networks_and_go
         assert far_machine.reachable(near_address)
         namespace = f"qrouter-{router['id']}"
         assert iplib.namespace_exists(namespace)
+
+        # Down, the router keeps its legs but routes nothing; up, it routes again.
+        response = admin.put(f"routers/{router['id']}", {"router": {"admin_state_up": False}})
+        assert response.status_code == 200, response.text
+        assert response.json()["router"]["status"] == "DOWN"
+        wait_until(lambda: blocked(near_machine, far_address), timeout=5, message="the router to stop routing")
+        assert near_machine.reachable(subnet["gateway_ip"])
+        response = admin.put(f"routers/{router['id']}", {"router": {"admin_state_up": True}})
+        assert response.json()["router"]["status"] == "ACTIVE"
+        wait_until(lambda: near_machine.reachable(far_address, attempts=1), timeout=5,
+                   message="the router to route again")
 
         response = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": other_subnet["id"]})
         assert response.status_code == 200, response.text
