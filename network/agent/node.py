@@ -13,7 +13,9 @@ Entry points:
 - `NodeAgent.converge(payload)`: a "network changed" message published by
   the API side (network.changes) to the `network.<host>` queue;
 - `NodeAgent.start()`: registration and a full resync after a (re)start,
-  which also removes what is ours and no longer wanted.
+  which also removes what is ours and no longer wanted;
+- `keep_resyncing`: the same resync on a timer, for what changed behind
+  the agent's back or in a message that was lost.
 
 Several hosts may live in one process (simulated nodes, tests): AGENTS maps
 each host this process serves to its agent. A process that runs the
@@ -136,6 +138,7 @@ class NodeAgent:
         # bridge. Each whole convergence of this host holds this lock.
         self._plumbing = threading.RLock()
         self._admin_down = None   # the devices last made to drop everything
+        self.resync_wanted = threading.Event()   # set: keep_resyncing resyncs now
 
     def __repr__(self):
         return f"<NodeAgent {self.host}>"
@@ -247,11 +250,14 @@ class NodeAgent:
         if not self.simulated:
             self.resync()
 
-    def resync(self):
+    def resync(self, announce=True):
+        """Converges the whole host to the database; `announce` tells the
+        network's other hosts to converge too (after a restart, when they
+        may have dropped this one as a peer)."""
         with self._plumbing:
-            self._resync()
+            self._resync(announce)
 
-    def _resync(self):
+    def _resync(self, announce=True):
         wanted = self.wanted_networks()
         for router_id in self.hosted_routers():
             self.sync_router(router_id)
@@ -262,8 +268,8 @@ class NodeAgent:
                 log.exception("%s: could not converge network %s", self.host, network.pk)
         self.remove_stale()
         self.sync_admin_state(force=True)
-        # Other hosts may have dropped this one as a peer while it was away.
-        changes.network_changed(wanted, exclude_host=self.host)
+        if announce:
+            changes.network_changed(wanted, exclude_host=self.host)
 
     def wanted_networks(self):
         return set(Port.objects.filter(binding_host_id=self.host).values_list("network_id", flat=True).distinct())
@@ -398,6 +404,11 @@ class NodeAgent:
             return
         resource = self.network_resource(network)
         bridges.ensure_network(self.kernel, resource, self.peers(network_id))
+        # A bridge made again has lost the taps the hypervisor had put on it.
+        adopted = bridges.adopt(self.kernel, resource, [resources.tap_name(str(port.pk)) for port in here
+                                                        if is_instance_port(port)])
+        if adopted:
+            log.warning("%s: put %s back on the bridge of network %s", self.host, ", ".join(adopted), network_id)
         for port in here:
             if is_instance_port(port) and only_port in (None, port.pk):
                 try:
@@ -557,6 +568,8 @@ def serve(host, kernel, **options):
 def keep_reporting(agents, interval, stopping):
     """Heartbeats of `agents` every `interval` seconds until `stopping` is
     set, in a daemon thread (the network agent's and the node worker's)."""
+    failing = set()
+
     def beat():
         while not stopping.wait(interval):
             for agent in agents:
@@ -564,11 +577,49 @@ def keep_reporting(agents, interval, stopping):
                     agent.heartbeat()
                 except Exception:  # noqa: BLE001  (the next beat tries again)
                     log.exception("%s: heartbeat failed", agent.host)
+                    failing.add(agent.host)
+                    continue
+                if agent.host in failing:
+                    # The database is back: what changed meanwhile is converged now.
+                    failing.discard(agent.host)
+                    agent.resync_wanted.set()
             close_old_connections()
 
     thread = threading.Thread(target=beat, name="network-heartbeat", daemon=True)
     thread.start()
     return thread
+
+
+def keep_resyncing(agents, interval, stopping, retry=5):
+    """Resyncs each real agent of `agents` every `interval` seconds until
+    `stopping` is set, in a daemon thread each: whatever was changed behind
+    an agent's back, or told in a message lost with the broker, is
+    converged within a period. A resync that fails (the database away) is
+    tried again every `retry` seconds until one succeeds; a heartbeat that
+    works again after failing asks for one at once."""
+    threads = []
+    for agent in agents:
+        if agent.simulated:
+            continue
+
+        def loop(agent=agent):
+            wait = interval
+            while not stopping.is_set():
+                agent.resync_wanted.wait(wait)
+                agent.resync_wanted.clear()
+                if stopping.is_set():
+                    return
+                close_old_connections()
+                try:
+                    agent.resync(announce=False)
+                    wait = interval
+                except Exception:  # noqa: BLE001  (the next try converges)
+                    log.exception("%s: resync failed; trying again in %s s", agent.host, retry)
+                    wait = min(interval, retry)
+
+        threads.append(threading.Thread(target=loop, name=f"network-resync-{agent.host}", daemon=True))
+        threads[-1].start()
+    return threads
 
 
 def serve_simulated(hosts):

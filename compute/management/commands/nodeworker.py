@@ -73,6 +73,7 @@ class Command(BaseCommand):
                                                   physical_interfaces=network_conf.PHYSICAL_INTERFACE_MAPPINGS)]
         reporting_stopped = threading.Event()
         network_agent.keep_reporting(network_agents, network_conf.AGENT_REPORT_INTERVAL, reporting_stopped)
+        network_agent.keep_resyncing(network_agents, network_conf.AGENT_RESYNC_INTERVAL, reporting_stopped)
 
         from workers.celery import app
 

@@ -24,6 +24,8 @@ from tests.network.conftest import Neutron, neutron_error, unique
 from .conftest import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (namespaces, bridges)")
+# Seconds between the agents' periodic resyncs.
+RESYNC_INTERVAL = 2
 
 
 def wait_until(predicate, timeout=10, interval=0.05, message="condition"):
@@ -45,7 +47,8 @@ class AgentProcess:
         self.argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "networkagent", "--host", name,
                      "--namespace", host.namespace, "--local-ip", host.local_ip,
                      "--underlay-interface", host.underlay_interface, "--state-dir", str(host.state_dir),
-                     "--report-interval", "1", "--concurrency", "2", *options]
+                     "--report-interval", "1", "--resync-interval", str(RESYNC_INTERVAL), "--concurrency", "2",
+                     *options]
         self.process = None
 
     def start(self):
@@ -473,6 +476,35 @@ def test_a_floating_ip_set_through_the_api_reaches_the_machine_from_outside_and_
         admin.delete(f"routers/{router['id']}")
     wait_until(lambda: not iplib.namespace_exists(f"qrouter-{router['id']}"), timeout=5,
                message="the router's namespace to go")
+
+
+def test_the_periodic_resync_restores_what_was_deleted_by_hand_and_removes_what_the_database_lost(
+        site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    compute_node = site.hosts[1]
+    first = plugged[0][1]
+    target = admin.get(f"ports/{ports[1]['id']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    assert first.reachable(target)
+    extra = bound_port(admin, network, site.names[1], [])
+    plug(site, 1, extra)
+    assert f"in-{extra['id']}" in nft_chains(compute_node)
+
+    # Behind the agent's back (no message): the bridge and the port rules
+    # go from the kernel, a port goes from the database.
+    with iplib.ip(compute_node.namespace) as handle:
+        iplib.delete_link(handle, kernel.bridge_name(network["id"]))
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", "bridge", "stratus_ports"])
+    IPAllocation.objects.filter(port_id=extra["id"]).delete()
+    Port.objects.filter(pk=extra["id"]).delete()
+
+    timeout = RESYNC_INTERVAL * 5
+    wait_until(lambda: first.reachable(target, attempts=1), timeout=timeout,
+               message="the bridge to come back with the machine's tap on it")
+    wait_until(lambda: f"spoof-{ports[1]['id']}" in nft_chains(compute_node), timeout=timeout,
+               message="the port's anti-spoofing rules to come back")
+    wait_until(lambda: not {name for name in nft_chains(compute_node) if extra["id"] in name}, timeout=timeout,
+               message="the rules of the port deleted from the database to go")
+    assert extra["id"] not in firewall.owned_ports(compute_node)
 
 
 def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanning, tokens):
