@@ -197,7 +197,7 @@ class NodeAgent:
         if not self.simulated:
             with self._plumbing:
                 self.sync_network(network.pk, only_port=port.pk)
-                self.sync_admin_state()
+                self.sync_admin_state(statuses=False)   # this port's is set below
         up = port.admin_state_up and network.admin_state_up
         port_rows.set_status(port.pk, Port.Status.ACTIVE if up else Port.Status.DOWN)
         # The network's other hosts learn this one as a VXLAN peer, and its
@@ -307,12 +307,13 @@ class NodeAgent:
         if gone:
             log.info("%s: removed the rules of %d port(s) no longer here", self.host, len(gone))
 
-    def sync_admin_state(self, force=False):
+    def sync_admin_state(self, force=False, statuses=True):
         """Stops the traffic of this host's ports that are administratively
         down, or on a network that is (their taps, DHCP and router legs
-        drop every frame), restores the others', and reports the machines'
-        ports DOWN, or ACTIVE again once up with their tap there. The
-        kernel is written only when the list changed (or `force`)."""
+        drop every frame), restores the others', and (with `statuses`)
+        reports the machines' ports DOWN, or ACTIVE again once up with their
+        tap there. The kernel is written only when the list changed (or
+        `force`)."""
         rows = list(Port.objects.filter(binding_host_id=self.host)
                     .values_list("id", "network_id", "device_owner", "admin_state_up", "network__admin_state_up",
                                  "status"))
@@ -321,15 +322,18 @@ class NodeAgent:
         if force or devices != self._admin_down:
             firewall.set_admin_down(self.kernel, devices)
             self._admin_down = devices
+        if not statuses:
+            return
         machines = [row for row in rows if is_instance_port_owner(row[2])]
         for port_id, *_ in (row for row in machines if row in down and row[5] != Port.Status.DOWN):
             port_rows.set_status(port_id, Port.Status.DOWN)
         waking = [row for row in machines if row not in down and row[5] == Port.Status.DOWN]
         if waking:
             with iplib.ip(self.kernel.namespace) as handle:
-                for port_id, *_ in waking:
-                    if iplib.link_index(handle, resources.tap_name(str(port_id))) is not None:
-                        port_rows.set_status(port_id, Port.Status.ACTIVE)
+                present = {link["name"] for link in iplib.links(handle)}
+            for port_id, *_ in waking:
+                if resources.tap_name(str(port_id)) in present:
+                    port_rows.set_status(port_id, Port.Status.ACTIVE)
 
     @staticmethod
     def bridge_port(port_id, network_id, device_owner):
@@ -404,11 +408,14 @@ class NodeAgent:
             return
         resource = self.network_resource(network)
         bridges.ensure_network(self.kernel, resource, self.peers(network_id))
-        # A bridge made again has lost the taps the hypervisor had put on it.
-        adopted = bridges.adopt(self.kernel, resource, [resources.tap_name(str(port.pk)) for port in here
-                                                        if is_instance_port(port)])
-        if adopted:
-            log.warning("%s: put %s back on the bridge of network %s", self.host, ", ".join(adopted), network_id)
+        if only_port is None:
+            # A bridge made again has lost the taps the hypervisor had put
+            # on it (a plug's own tap comes later, from the hypervisor).
+            adopted = bridges.adopt(self.kernel, resource, [resources.tap_name(str(port.pk)) for port in here
+                                                            if is_instance_port(port)])
+            if adopted:
+                log.warning("%s: put %s back on the bridge of network %s", self.host, ", ".join(adopted),
+                            network_id)
         for port in here:
             if is_instance_port(port) and only_port in (None, port.pk):
                 try:
