@@ -108,7 +108,8 @@ def delete_stale(host, desired):
 
 
 def _ensure_bridge(handle, host, network):
-    if iplib.link_index(handle, network.bridge) is None:
+    alias = iplib.link_alias(handle, network.bridge)
+    if alias is None:
         try:
             # No STP and no forwarding delay: a plugged port forwards at once.
             handle.link("add", ifname=network.bridge, kind="bridge",
@@ -118,6 +119,9 @@ def _ensure_bridge(handle, host, network):
                 raise
         else:
             iplib.set_alias(handle, network.bridge, host.owner)
+    elif not alias:
+        # Made before bridges were marked: the host that wants it takes it.
+        iplib.set_alias(handle, network.bridge, host.owner)
     iplib.set_up(handle, network.bridge, mtu=network.mtu)
 
 
@@ -144,6 +148,8 @@ def _ensure_vxlan(handle, host, network):
         handle.link("add", ifname=name, kind="vxlan", vxlan_id=network.vni,
                     vxlan_local=host.local_ip, vxlan_link=underlay,
                     vxlan_port=VXLAN_PORT, vxlan_learning=1)
+        iplib.set_alias(handle, name, host.owner)
+    elif not existing["alias"]:
         iplib.set_alias(handle, name, host.owner)
     _plug(handle, network.bridge, name, network.mtu)
 

@@ -82,6 +82,18 @@ def link_index(handle, name):
     return found[0] if found else None
 
 
+def link_alias(handle, name):
+    """The link's ifalias ("" when it has none), or None when there is no
+    such link."""
+    try:
+        message = handle.link("get", ifname=name)[0]
+    except NetlinkError as error:
+        if error.code == errno.ENODEV:
+            return None
+        raise
+    return message.get("IFLA_IFALIAS") or ""
+
+
 def link_kind(message):
     info = message.get("IFLA_LINKINFO")
     return info.get_attr("IFLA_INFO_KIND") if info else None

@@ -69,3 +69,20 @@ def test_an_agents_cleanup_removes_only_what_it_made(lab):
 
     NodeAgent("own-b", second).remove_stale()
     assert present(second, *theirs) == dict.fromkeys(everything, False)
+
+
+def test_an_unmarked_bridge_of_a_wanted_network_is_taken_and_an_unmarked_stale_one_is_left(lab):
+    shared = lab.host(underlay_number=1)
+    host = replace(shared, name="own-c", state_dir=lab.tmp / "own-c")
+    wanted, unknown = Network(id=new_id(), vni=603), Network(id=new_id(), vni=604)
+    with iplib.ip(host.namespace) as handle:
+        for network in (wanted, unknown):
+            handle.link("add", ifname=network.bridge, kind="bridge")   # as an older agent made them
+
+    bridges.ensure_network(host, wanted)
+    with iplib.ip(host.namespace) as handle:
+        assert iplib.link_alias(handle, wanted.bridge) == host.owner
+        assert iplib.link_alias(handle, unknown.bridge) == ""
+    bridges.delete_stale(host, [])
+    assert wanted.bridge not in links(host) and vxlan_name(wanted.vni) not in links(host)
+    assert unknown.bridge in links(host)
