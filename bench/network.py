@@ -114,7 +114,7 @@ def agent_plumbing(network_id, count):
         handle.link("add", ifname="ul0", kind="veth", peer={"ifname": "ul0-peer"})
         iplib.set_addresses(handle, "ul0", [("192.168.251.1", 24)])
         iplib.set_up(handle, "ul0")
-    agent = node.serve(host, node.kernel_host(namespace=namespace, local_ip="192.168.251.1",
+    agent = node.serve(host, node.kernel_host(host, namespace=namespace, local_ip="192.168.251.1",
                                               state_dir=state_dir))
     network = Network.objects.get(pk=network_id)
     made = [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]

@@ -46,6 +46,10 @@ AGENT_DOWN_TIME = _int("STRATUS_AGENT_DOWN_TIME", 75)
 AGENT_MISSED_REPORTS = 3
 # Seconds between a node agent's heartbeats (Neutron's report_interval).
 AGENT_REPORT_INTERVAL = float(_str("STRATUS_AGENT_REPORT_INTERVAL", "30"))
+# Seconds between a node agent's full resyncs (the kernel made to match the
+# database again: what was deleted behind its back comes back, what the
+# database no longer has goes, a change whose message was lost arrives).
+AGENT_RESYNC_INTERVAL = float(_str("STRATUS_AGENT_RESYNC_INTERVAL", "60"))
 # Where a node's network agent keeps its state (DHCP files, which routers it made).
 AGENT_STATE_DIR = Path(_str("STRATUS_NETWORK_STATE_DIR", str(Path(settings.VAR_DIR) / "network")))
 # Physical networks' interfaces on this node (Neutron's

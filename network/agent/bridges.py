@@ -2,7 +2,9 @@
 interface (VNI = segmentation id, tunnels to peers by FDB entries) or a flat
 network's physical interface attached, and the ports' taps plugged into it.
 Every ensure_* is idempotent; `resync` converges the node to a desired list
-of networks and removes stale devices that carry Stratus's prefixes."""
+of networks and removes stale devices that carry Stratus's prefixes and the
+host's mark (their ifalias is Host.owner: another agent in the same
+namespace keeps its own)."""
 import errno
 import threading
 from collections import defaultdict
@@ -25,7 +27,7 @@ def ensure_network(host, network, peers=()):
     nodes' underlay addresses) or physical interface attached."""
     with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         _check_lower_devices(handle, host, network)
-        _ensure_bridge(handle, network)
+        _ensure_bridge(handle, host, network)
         if network.vni is not None:
             _ensure_vxlan(handle, host, network)
             _set_peers(handle, vxlan_name(network.vni), peers)
@@ -75,21 +77,39 @@ def resync(host, desired, peers=None):
     delete_stale(host, desired)
 
 
+def adopt(host, network, devices):
+    """Plugs those of `devices` (taps, veths) that exist but are off the
+    network's bridge: a bridge made again (deleted behind the agent's back)
+    has lost the ports the hypervisor had plugged. Returns their names."""
+    adopted = []
+    with iplib.ip(host.namespace) as handle:
+        bridge_index = iplib.link_index(handle, network.bridge)
+        present = {link["name"]: link for link in iplib.links(handle)}
+        for device in devices:
+            link = present.get(device)
+            if bridge_index is not None and link is not None and link["master"] != bridge_index:
+                handle.link("set", index=link["index"], master=bridge_index, state="up")
+                adopted.append(device)
+    return adopted
+
+
 def delete_stale(host, desired):
-    """Deletes the Stratus bridges and VXLAN interfaces that belong to no
-    network of `desired` (only their ids and VNIs are read)."""
+    """Deletes this host's Stratus bridges and VXLAN interfaces that belong
+    to no network of `desired` (only their ids and VNIs are read)."""
     wanted = {n.bridge for n in desired} | {vxlan_name(n.vni) for n in desired if n.vni is not None}
     with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         for link in iplib.links(handle):
             name = link["name"]
-            ours = ((link["kind"] == "bridge" and name.startswith(BRIDGE_PREFIX))
-                    or (link["kind"] == "vxlan" and name.startswith(VXLAN_PREFIX)))
+            ours = link["alias"] == host.owner and (
+                (link["kind"] == "bridge" and name.startswith(BRIDGE_PREFIX))
+                or (link["kind"] == "vxlan" and name.startswith(VXLAN_PREFIX)))
             if ours and name not in wanted:
                 iplib.delete_link(handle, name)
 
 
-def _ensure_bridge(handle, network):
-    if iplib.link_index(handle, network.bridge) is None:
+def _ensure_bridge(handle, host, network):
+    alias = iplib.link_alias(handle, network.bridge)
+    if alias is None:
         try:
             # No STP and no forwarding delay: a plugged port forwards at once.
             handle.link("add", ifname=network.bridge, kind="bridge",
@@ -97,6 +117,11 @@ def _ensure_bridge(handle, network):
         except NetlinkError as error:
             if error.code != errno.EEXIST:
                 raise
+        else:
+            iplib.set_alias(handle, network.bridge, host.owner)
+    elif not alias:
+        # Made before bridges were marked: the host that wants it takes it.
+        iplib.set_alias(handle, network.bridge, host.owner)
     iplib.set_up(handle, network.bridge, mtu=network.mtu)
 
 
@@ -123,6 +148,9 @@ def _ensure_vxlan(handle, host, network):
         handle.link("add", ifname=name, kind="vxlan", vxlan_id=network.vni,
                     vxlan_local=host.local_ip, vxlan_link=underlay,
                     vxlan_port=VXLAN_PORT, vxlan_learning=1)
+        iplib.set_alias(handle, name, host.owner)
+    elif not existing["alias"]:
+        iplib.set_alias(handle, name, host.owner)
     _plug(handle, network.bridge, name, network.mtu)
 
 

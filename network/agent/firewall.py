@@ -25,6 +25,7 @@ import threading
 from collections import defaultdict
 
 from . import iplib
+from .resources import Port
 
 BRIDGE_TABLE = "bridge stratus_ports"
 SG_TABLE = "inet stratus_sg"
@@ -53,6 +54,8 @@ def apply_port(host, port):
     if not port.port_security_enabled:
         return remove_port(host, port)
     _enable_bridge_netfilter(host)
+    # Marked first: chains made but not marked would never be found stale.
+    (_owned(host) / port.id).write_text(port.network_id)
     with _host_locks[host.namespace]:
         maps = _maps(host)
         script = (_base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge)
@@ -69,23 +72,74 @@ def remove_port(host, port):
             script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
                        f"delete chain {table} {chain}"]
         _apply(host, script)
+    (_owned(host) / port.id).unlink(missing_ok=True)
 
 
 def resync(host, ports):
-    """Rebuilds both tables for exactly `ports` in one transaction: rules of
-    ports not listed are gone afterwards."""
-    _enable_bridge_netfilter(host)
-    script = []
-    for table in (BRIDGE_TABLE, SG_TABLE):
-        script += [f"add table {table}", f"delete table {table}"]
-    script += _base()
-    secured = [port for port in ports if port.port_security_enabled]
-    for zone, bridge in enumerate(sorted({port.bridge for port in secured}), start=1):
-        script.append(f'add element {SG_TABLE} zones {{ "{bridge}" : {zone} }}')
-    for mark, port in enumerate(secured, start=1):
-        script += _port_rules(port, mark)
+    """Installs the rules of exactly `ports` among this host's: rules of
+    ports it installed before and not listed are gone afterwards. Rules
+    another agent installed in the same namespace stay."""
+    for port in ports:
+        apply_port(host, port)
+    remove_stale(host, {port.id for port in ports if port.port_security_enabled})
+
+
+def remove_stale(host, wanted_ids):
+    """Removes the rules this host installed for ports not in `wanted_ids`;
+    returns their ids."""
+    stale = [marker for marker in _owned(host).iterdir() if marker.name not in wanted_ids]
+    for marker in stale:
+        remove_port(host, Port(id=marker.name, network_id=marker.read_text().strip(), mac_address=""))
+    return {marker.name for marker in stale}
+
+
+def owned_ports(host):
+    """The ids of the ports whose rules this host installed."""
+    return {marker.name for marker in _owned(host).iterdir()}
+
+
+def _owned(host):
+    # One file per port whose chains this host made (its network id
+    # inside), so a resync finds its stale chains among every agent's in
+    # the shared tables without touching the others'.
+    directory = host.state_dir / "ports"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def set_admin_down(host, devices):
+    """Drops every frame from and to `devices` (the bridge ports of this
+    host's ports that are administratively down), in a table of this
+    host's own: another agent in the namespace keeps its list. An empty
+    list removes the table."""
+    table = f"bridge stratus_down_{host.tag}"
+    script = [f"add table {table}", f"delete table {table}"]
+    if devices:
+        names = ", ".join(f'"{device}"' for device in sorted(devices))
+        script += [
+            f"add table {table}",
+            f"add set {table} down {{ type ifname; elements = {{ {names} }}; }}",
+            # Before the ports' own chains (priority -300): a port that is
+            # down sends and receives nothing, whatever its rules allow.
+            f"add chain {table} prerouting {{ type filter hook prerouting priority -310; policy accept; }}",
+            f"add rule {table} prerouting iifname @down drop",
+            f"add chain {table} forward {{ type filter hook forward priority -310; policy accept; }}",
+            f"add rule {table} forward oifname @down drop",
+        ]
     with _host_locks[host.namespace]:
         _apply(host, script)
+
+
+def admin_down(host):
+    """The devices set_admin_down last listed (for inspection)."""
+    result = iplib.run(host.namespace, ["nft", "-j", "list", "set", "bridge", f"stratus_down_{host.tag}", "down"],
+                       check=False)
+    if result.returncode != 0:
+        return set()
+    for item in json.loads(result.stdout)["nftables"]:
+        if "set" in item:
+            return set(item["set"].get("elem", []))
+    return set()
 
 
 def port_chains(host):

@@ -82,19 +82,37 @@ def link_index(handle, name):
     return found[0] if found else None
 
 
+def link_alias(handle, name):
+    """The link's ifalias ("" when it has none), or None when there is no
+    such link."""
+    try:
+        message = handle.link("get", ifname=name)[0]
+    except NetlinkError as error:
+        if error.code == errno.ENODEV:
+            return None
+        raise
+    return message.get("IFLA_IFALIAS") or ""
+
+
 def link_kind(message):
     info = message.get("IFLA_LINKINFO")
     return info.get_attr("IFLA_INFO_KIND") if info else None
 
 
 def links(handle):
-    """Every link as a dict: name, index, kind, master (an index or None)."""
+    """Every link as a dict: name, index, kind, master (an index or None),
+    alias (its ifalias: which agent made it)."""
     return [
         {"name": m.get("ifname"), "index": m.get("index"), "kind": link_kind(m),
          "master": m.get("master"), "mtu": m.get("mtu"), "address": m.get("address"),
-         "message": m}
+         "alias": m.get("IFLA_IFALIAS"), "message": m}
         for m in handle.link("dump")
     ]
+
+
+def set_alias(handle, name, alias):
+    # Not taken by "add": a separate "set".
+    handle.link("set", index=link_index(handle, name), IFLA_IFALIAS=alias)
 
 
 def set_up(handle, name, **attributes):

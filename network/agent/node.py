@@ -13,7 +13,9 @@ Entry points:
 - `NodeAgent.converge(payload)`: a "network changed" message published by
   the API side (network.changes) to the `network.<host>` queue;
 - `NodeAgent.start()`: registration and a full resync after a (re)start,
-  which also removes what is ours and no longer wanted.
+  which also removes what is ours and no longer wanted;
+- `keep_resyncing`: the same resync on a timer, for what changed behind
+  the agent's back or in a message that was lost.
 
 Several hosts may live in one process (simulated nodes, tests): AGENTS maps
 each host this process serves to its agent. A process that runs the
@@ -107,7 +109,11 @@ def subnet_resource(subnet):
 
 def is_instance_port(port):
     """A machine's port (a tap), as opposed to the service's own legs."""
-    return not port.device_owner.startswith("network:")
+    return is_instance_port_owner(port.device_owner)
+
+
+def is_instance_port_owner(device_owner):
+    return not device_owner.startswith("network:")
 
 
 class NodeAgent:
@@ -131,6 +137,8 @@ class NodeAgent:
         # rest: a plug or router sync between the two would lose its
         # bridge. Each whole convergence of this host holds this lock.
         self._plumbing = threading.RLock()
+        self._admin_down = None   # the devices last made to drop everything
+        self.resync_wanted = threading.Event()   # set: keep_resyncing resyncs now
 
     def __repr__(self):
         return f"<NodeAgent {self.host}>"
@@ -189,7 +197,9 @@ class NodeAgent:
         if not self.simulated:
             with self._plumbing:
                 self.sync_network(network.pk, only_port=port.pk)
-        port_rows.set_status(port.pk, Port.Status.ACTIVE)
+                self.sync_admin_state(statuses=False)   # this port's is set below
+        up = port.admin_state_up and network.admin_state_up
+        port_rows.set_status(port.pk, Port.Status.ACTIVE if up else Port.Status.DOWN)
         # The network's other hosts learn this one as a VXLAN peer, and its
         # DHCP host the port's entry.
         changes.network_changed([network.pk], exclude_host=self.host)
@@ -231,6 +241,7 @@ class NodeAgent:
             for network_id in payload.get("networks", ()):
                 self.sync_network(network_id)
             self.remove_stale()
+            self.sync_admin_state()
 
     def start(self):
         """Registers, then converges the whole host to the database and
@@ -239,11 +250,14 @@ class NodeAgent:
         if not self.simulated:
             self.resync()
 
-    def resync(self):
+    def resync(self, announce=True):
+        """Converges the whole host to the database; `announce` tells the
+        network's other hosts to converge too (after a restart, when they
+        may have dropped this one as a peer)."""
         with self._plumbing:
-            self._resync()
+            self._resync(announce)
 
-    def _resync(self):
+    def _resync(self, announce=True):
         wanted = self.wanted_networks()
         for router_id in self.hosted_routers():
             self.sync_router(router_id)
@@ -253,8 +267,9 @@ class NodeAgent:
             except Exception:  # noqa: BLE001  (one broken network must not keep the others down)
                 log.exception("%s: could not converge network %s", self.host, network.pk)
         self.remove_stale()
-        # Other hosts may have dropped this one as a peer while it was away.
-        changes.network_changed(wanted, exclude_host=self.host)
+        self.sync_admin_state(force=True)
+        if announce:
+            changes.network_changed(wanted, exclude_host=self.host)
 
     def wanted_networks(self):
         return set(Port.objects.filter(binding_host_id=self.host).values_list("network_id", flat=True).distinct())
@@ -288,14 +303,48 @@ class NodeAgent:
             binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
         routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})
         secured = self.instance_ports().filter(port_security_enabled=True)
-        wanted_ids = {str(port_id) for port_id in secured.values_list("id", flat=True)}
-        chains = firewall.port_chains(self.kernel)
-        present = {name.split("-", 1)[1] for names in chains.values() for name in names
-                   if name.startswith(("spoof-", "in-", "out-"))}
-        if present - wanted_ids:
-            log.info("%s: removing the rules of %d port(s) no longer here", self.host, len(present - wanted_ids))
-            firewall.resync(self.kernel, [port_resource(port, self.rules_of(port))
-                                          for port in self.instance_port_rows(secured)])
+        gone = firewall.remove_stale(self.kernel, {str(port_id) for port_id in secured.values_list("id", flat=True)})
+        if gone:
+            log.info("%s: removed the rules of %d port(s) no longer here", self.host, len(gone))
+
+    def sync_admin_state(self, force=False, statuses=True):
+        """Stops the traffic of this host's ports that are administratively
+        down, or on a network that is (their taps, DHCP and router legs
+        drop every frame), restores the others', and (with `statuses`)
+        reports the machines' ports DOWN, or ACTIVE again once up with their
+        tap there. The kernel is written only when the list changed (or
+        `force`)."""
+        rows = list(Port.objects.filter(binding_host_id=self.host)
+                    .values_list("id", "network_id", "device_owner", "admin_state_up", "network__admin_state_up",
+                                 "status"))
+        down = {row for row in rows if not (row[3] and row[4])}
+        devices = {device for device in (self.bridge_port(*row[:3]) for row in down) if device}
+        if force or devices != self._admin_down:
+            firewall.set_admin_down(self.kernel, devices)
+            self._admin_down = devices
+        if not statuses:
+            return
+        machines = [row for row in rows if is_instance_port_owner(row[2])]
+        for port_id, *_ in (row for row in machines if row in down and row[5] != Port.Status.DOWN):
+            port_rows.set_status(port_id, Port.Status.DOWN)
+        waking = [row for row in machines if row not in down and row[5] == Port.Status.DOWN]
+        if waking:
+            with iplib.ip(self.kernel.namespace) as handle:
+                present = {link["name"] for link in iplib.links(handle)}
+            for port_id, *_ in waking:
+                if resources.tap_name(str(port_id)) in present:
+                    port_rows.set_status(port_id, Port.Status.ACTIVE)
+
+    @staticmethod
+    def bridge_port(port_id, network_id, device_owner):
+        """The device a port of this host has on its network's bridge."""
+        if device_owner == port_rows.DHCP:
+            return dhcp.veth_name(resources.Network(id=str(network_id)))
+        if device_owner in (port_rows.ROUTER_INTERFACE, port_rows.ROUTER_GATEWAY):
+            return routers.veth_name(str(port_id))
+        if is_instance_port_owner(device_owner):
+            return resources.tap_name(str(port_id))
+        return None
 
     def instance_ports(self):
         return Port.objects.filter(binding_host_id=self.host).exclude(device_owner__startswith="network:")
@@ -359,6 +408,14 @@ class NodeAgent:
             return
         resource = self.network_resource(network)
         bridges.ensure_network(self.kernel, resource, self.peers(network_id))
+        if only_port is None:
+            # A bridge made again has lost the taps the hypervisor had put
+            # on it (a plug's own tap comes later, from the hypervisor).
+            adopted = bridges.adopt(self.kernel, resource, [resources.tap_name(str(port.pk)) for port in here
+                                                            if is_instance_port(port)])
+            if adopted:
+                log.warning("%s: put %s back on the bridge of network %s", self.host, ", ".join(adopted),
+                            network_id)
         for port in here:
             if is_instance_port(port) and only_port in (None, port.pk):
                 try:
@@ -485,6 +542,7 @@ class NodeAgent:
         floating = FloatingIP.objects.filter(router=router, port__isnull=False, fixed_ip_address__isnull=False)
         routers.sync_router(self.kernel, resources.Router(
             id=str(router.pk), interfaces=tuple(interfaces), gateway=gateway, enable_snat=router.enable_snat,
+            admin_state_up=router.admin_state_up,
             floating_ips=tuple(resources.FloatingIP(f.floating_ip_address, f.fixed_ip_address) for f in floating),
             routes=tuple((route["destination"], route["nexthop"]) for route in router.routes)))
         floating.exclude(status="ACTIVE").update(status="ACTIVE")
@@ -493,16 +551,16 @@ class NodeAgent:
         self._router_legs(router).exclude(status=Port.Status.ACTIVE).update(status=Port.Status.ACTIVE)
 
 
-def kernel_host(namespace=None, underlay_interface=None, local_ip=None, state_dir=None):
-    """The drivers' Host for this node: the underlay interface is the one
-    holding `local_ip` when not named."""
+def kernel_host(name, namespace=None, underlay_interface=None, local_ip=None, state_dir=None):
+    """The drivers' Host for the node `name`: the underlay interface is the
+    one holding `local_ip` when not named."""
     if local_ip and not underlay_interface:
         with iplib.ip(namespace) as handle:
             for address in handle.addr("dump", family=2):
                 if address.get("IFA_ADDRESS") == local_ip:
                     underlay_interface = handle.get_links(address["index"])[0].get("ifname")
     return resources.Host(namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
-                          state_dir=state_dir or conf.AGENT_STATE_DIR)
+                          state_dir=state_dir or conf.AGENT_STATE_DIR / name, name=name)
 
 
 def serve(host, kernel, **options):
@@ -517,6 +575,8 @@ def serve(host, kernel, **options):
 def keep_reporting(agents, interval, stopping):
     """Heartbeats of `agents` every `interval` seconds until `stopping` is
     set, in a daemon thread (the network agent's and the node worker's)."""
+    failing = set()
+
     def beat():
         while not stopping.wait(interval):
             for agent in agents:
@@ -524,11 +584,49 @@ def keep_reporting(agents, interval, stopping):
                     agent.heartbeat()
                 except Exception:  # noqa: BLE001  (the next beat tries again)
                     log.exception("%s: heartbeat failed", agent.host)
+                    failing.add(agent.host)
+                    continue
+                if agent.host in failing:
+                    # The database is back: what changed meanwhile is converged now.
+                    failing.discard(agent.host)
+                    agent.resync_wanted.set()
             close_old_connections()
 
     thread = threading.Thread(target=beat, name="network-heartbeat", daemon=True)
     thread.start()
     return thread
+
+
+def keep_resyncing(agents, interval, stopping, retry=5):
+    """Resyncs each real agent of `agents` every `interval` seconds until
+    `stopping` is set, in a daemon thread each: whatever was changed behind
+    an agent's back, or told in a message lost with the broker, is
+    converged within a period. A resync that fails (the database away) is
+    tried again every `retry` seconds until one succeeds; a heartbeat that
+    works again after failing asks for one at once."""
+    threads = []
+    for agent in agents:
+        if agent.simulated:
+            continue
+
+        def loop(agent=agent):
+            wait = interval
+            while not stopping.is_set():
+                agent.resync_wanted.wait(wait)
+                agent.resync_wanted.clear()
+                if stopping.is_set():
+                    return
+                close_old_connections()
+                try:
+                    agent.resync(announce=False)
+                    wait = interval
+                except Exception:  # noqa: BLE001  (the next try converges)
+                    log.exception("%s: resync failed; trying again in %s s", agent.host, retry)
+                    wait = min(interval, retry)
+
+        threads.append(threading.Thread(target=loop, name=f"network-resync-{agent.host}", daemon=True))
+        threads[-1].start()
+    return threads
 
 
 def serve_simulated(hosts):

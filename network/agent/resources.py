@@ -1,12 +1,14 @@
 """What the agent is asked to make, as plain data the API's rows are turned
 into. Every driver takes these; none of them knows about the database."""
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 # Names of the kernel objects Stratus owns start with these prefixes, so a
-# resync removes what is ours and stale, and never touches anything else.
-# Interface names are at most 15 characters (IFNAMSIZ - 1).
+# resync never touches anything else; among them, each agent removes only
+# what it made (Host.owner). Interface names are at most 15 characters
+# (IFNAMSIZ - 1).
 BRIDGE_PREFIX = "sbr"
 VXLAN_PREFIX = "svx"
 TAP_PREFIX = "stap"
@@ -30,11 +32,25 @@ def tap_name(port_id):
 class Host:
     """The node the agent runs on: its network namespace (None: the root
     namespace; tests run several hosts as namespaces), the underlay
-    interface and address VXLAN tunnels use, and where state files live."""
+    interface and address VXLAN tunnels use, where state files live, and
+    the agent's host name, which marks what it makes: several agents may
+    share one namespace (tests, simulated nodes beside a real one), and
+    none may remove another's bridges or rules as stale."""
     namespace: str | None = None
     underlay_interface: str | None = None
     local_ip: str | None = None
     state_dir: Path = Path("var/network")
+    name: str = ""
+
+    @property
+    def owner(self):
+        """The mark on this agent's links (their ifalias)."""
+        return f"stratus:{self.name}" if self.name else "stratus"
+
+    @property
+    def tag(self):
+        """The owner as an nftables name may carry it."""
+        return re.sub(r"[^A-Za-z0-9_]", "_", self.name or "default")
 
 
 @dataclass(frozen=True)
@@ -155,3 +171,4 @@ class Router:
     enable_snat: bool = True
     floating_ips: tuple[FloatingIP, ...] = ()
     routes: tuple[tuple[str, str], ...] = ()   # (destination, nexthop)
+    admin_state_up: bool = True     # False: the namespace routes nothing

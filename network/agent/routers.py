@@ -44,7 +44,8 @@ def sync_router(host, router):
 def _sync(host, router):
     namespace = namespace_name(router)
     iplib.ensure_namespace(namespace)
-    iplib.sysctl(namespace, "net.ipv4.ip_forward", 1)
+    # A router that is administratively down keeps its legs but routes nothing.
+    iplib.sysctl(namespace, "net.ipv4.ip_forward", 1 if router.admin_state_up else 0)
     _marker(host, router).touch()
 
     legs = [(interface_name(INTERNAL_PREFIX, i.port_id), i, [(i.ip_address, _prefixlen(i.cidr))])

@@ -61,6 +61,12 @@ def as_address(value, field):
         return None
 
 
+def admin_status(admin_state_up):
+    """A network's or router's status, which follows its admin state (its
+    ports' follow their plumbing too, reported by the agents)."""
+    return "ACTIVE" if admin_state_up else "DOWN"
+
+
 def as_bool(value, field):
     return parse_bool(value, field)
 

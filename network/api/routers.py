@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest, describe_validation_error
 from network import changes, conf, errors, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_address, as_bool, as_uuid, policy_denied
+from network.api.base import NeutronViewSet, admin_status, as_address, as_bool, as_uuid, policy_denied
 from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
 
 ROUTER_POLICY = {**NeutronViewSet.policy, "add_router_interface": "member", "remove_router_interface": "member"}
@@ -121,7 +121,8 @@ class RouterViewSet(NeutronViewSet):
         values = {name: value for name, value in values.items() if name not in ("distributed", "ha")}
         with transaction.atomic():
             quotas.reserve(project_id, "router")
-            router = Router.objects.create(project_id=project_id, **values)
+            router = Router.objects.create(project_id=project_id, status=admin_status(
+                values.get("admin_state_up", True)), **values)
             self.set_gateway(router, gateway)
             if routes:
                 self.check_routes(router, routes)
@@ -144,6 +145,7 @@ class RouterViewSet(NeutronViewSet):
                 router.routes = routes
             for name, value in values.items():
                 setattr(router, name, value)
+            router.status = admin_status(router.admin_state_up)
             router.save()
             changes.router_changed(router.pk)
         return self.show(self.get_queryset().get(pk=router.pk))

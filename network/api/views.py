@@ -6,7 +6,8 @@ from django.db.models import Q
 
 from network import changes, conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
-from network.api.base import NeutronViewSet, as_address, as_bool, as_int, as_uuid, policy_denied
+from network.api.base import (NeutronViewSet, admin_status, as_address, as_bool, as_int, as_uuid,
+                              policy_denied)
 from network.models import Network, Port, SecurityGroup, Subnet, Tag
 
 
@@ -94,6 +95,7 @@ class NetworkViewSet(NeutronViewSet):
         values.setdefault("mtu", largest)
         if values["mtu"] > largest:
             raise errors.invalid_input(f"Requested MTU is too big, maximum is {largest}")
+        values["status"] = admin_status(values.get("admin_state_up", True))
         with transaction.atomic():
             quotas.reserve(project_id, "network")
             network = ipam.create_network(project_id=project_id, **values)
@@ -109,6 +111,7 @@ class NetworkViewSet(NeutronViewSet):
         with transaction.atomic():
             for name, value in values.items():
                 setattr(network, name, value)
+            network.status = admin_status(network.admin_state_up)
             network.save()
             changes.network_changed({network.pk})
         return self.show(network)

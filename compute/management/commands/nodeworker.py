@@ -67,12 +67,13 @@ class Command(BaseCommand):
             network_agents = network_agent.serve_simulated([node.host for node in nodes])
         else:
             host = nodes[0].host
-            kernel = network_agent.kernel_host(local_ip=network_conf.TUNNEL_IP,
+            kernel = network_agent.kernel_host(host, local_ip=network_conf.TUNNEL_IP,
                                                state_dir=network_conf.AGENT_STATE_DIR / host)
             network_agents = [network_agent.serve(host, kernel,
                                                   physical_interfaces=network_conf.PHYSICAL_INTERFACE_MAPPINGS)]
         reporting_stopped = threading.Event()
         network_agent.keep_reporting(network_agents, network_conf.AGENT_REPORT_INTERVAL, reporting_stopped)
+        network_agent.keep_resyncing(network_agents, network_conf.AGENT_RESYNC_INTERVAL, reporting_stopped)
 
         from workers.celery import app
 

@@ -1,7 +1,7 @@
 """Runs a node's network agent: registers it (Linux bridge, and DHCP and L3
 on a network node), resyncs the kernel to the database, then converges
 what the API says changed, from a Celery worker on network.<host>, with a
-heartbeat thread.
+heartbeat thread and a periodic resync.
 
     manage.py networkagent --host node1 --local-ip 10.0.0.11
     manage.py networkagent --host node2 --no-dhcp --no-l3      # a compute-only node
@@ -39,14 +39,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-l3", action="store_true", help="host no routers (not a network node)")
         parser.add_argument("--report-interval", type=float, default=conf.AGENT_REPORT_INTERVAL,
                             help="seconds between heartbeats")
+        parser.add_argument("--resync-interval", type=float, default=conf.AGENT_RESYNC_INTERVAL,
+                            help="seconds between full resyncs of the kernel to the database")
         parser.add_argument("--concurrency", type=int, default=4)
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args, host, namespace, local_ip, underlay_interface, state_dir, physical_interface,
-               no_dhcp, no_l3, report_interval, concurrency, loglevel, **options):
+               no_dhcp, no_l3, report_interval, resync_interval, concurrency, loglevel, **options):
         mappings = dict(conf.PHYSICAL_INTERFACE_MAPPINGS)
         mappings.update(dict(item.split(":", 1) for item in physical_interface))
-        kernel = node.kernel_host(namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
+        kernel = node.kernel_host(host, namespace=namespace, underlay_interface=underlay_interface, local_ip=local_ip,
                                   state_dir=Path(state_dir % {"host": host}))
         queue = queues.network(host)
         broker.requeue_unacknowledged([queue])
@@ -55,6 +57,7 @@ class Command(BaseCommand):
         self.stdout.write(f"network agent of {host}: {', '.join(agent.agent_types())}")
         stopping = threading.Event()
         node.keep_reporting([agent], report_interval, stopping)
+        node.keep_resyncing([agent], resync_interval, stopping)
         from workers.celery import app
 
         try:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from django.conf import settings
@@ -23,6 +24,8 @@ from tests.network.conftest import Neutron, neutron_error, unique
 from .conftest import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (namespaces, bridges)")
+# Seconds between the agents' periodic resyncs.
+RESYNC_INTERVAL = 2
 
 
 def wait_until(predicate, timeout=10, interval=0.05, message="condition"):
@@ -44,7 +47,8 @@ class AgentProcess:
         self.argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "networkagent", "--host", name,
                      "--namespace", host.namespace, "--local-ip", host.local_ip,
                      "--underlay-interface", host.underlay_interface, "--state-dir", str(host.state_dir),
-                     "--report-interval", "1", "--concurrency", "2", *options]
+                     "--report-interval", "1", "--resync-interval", str(RESYNC_INTERVAL), "--concurrency", "2",
+                     *options]
         self.process = None
 
     def start(self):
@@ -113,7 +117,8 @@ def site(live_db, cloud, admin, tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("netagent"))
     run = uuid.uuid4().hex[:6]
     names = [f"nh{run}-1", f"nh{run}-2"]
-    hosts = [lab.host(underlay_number=1), lab.host(underlay_number=2)]
+    # Named as their agents are, whose marks the tests read.
+    hosts = [replace(lab.host(underlay_number=number), name=name) for number, name in enumerate(names, start=1)]
     logs = tmp_path_factory.mktemp("netagent-logs")
     agents = [AgentProcess(names[0], hosts[0], logs / "host1.log").start(),
               AgentProcess(names[1], hosts[1], logs / "host2.log", "--no-dhcp", "--no-l3").start()]
@@ -221,6 +226,55 @@ def test_a_rule_removed_through_the_api_blocks_at_once_and_re_added_allows(site,
         direction="ingress", ethertype="IPv4", protocol="icmp")
     wait_until(lambda: first.run("busybox", "ping", "-c", "1", "-W", "1", target).returncode == 0, timeout=3,
                message="the ping to pass again")
+
+
+def blocked(machine, address):
+    return machine.run("busybox", "ping", "-c", "1", "-W", "1", address).returncode != 0
+
+
+def status_of(admin, kind, item_id):
+    return admin.get(f"{kind}s/{item_id}").json()[kind]["status"]
+
+
+def test_admin_state_down_stops_a_ports_or_a_networks_traffic_and_up_restores_it(site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    first, second = (machine for _, machine in plugged)
+    addresses = [admin.get(f"ports/{port['id']}").json()["port"]["fixed_ips"][0]["ip_address"] for port in ports]
+    assert first.reachable(addresses[1])
+
+    response = admin.put(f"ports/{ports[1]['id']}", {"port": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    wait_until(lambda: blocked(first, addresses[1]), timeout=5, message="the port's traffic to stop")
+    assert blocked(second, addresses[0])   # what it sends is dropped too
+    assert wait_until(lambda: status_of(admin, "port", ports[1]["id"]) == "DOWN", message="the port DOWN")
+    assert kernel.tap_name(ports[1]["id"]) in firewall.admin_down(site.hosts[1])
+    assert first.reachable(dhcp_address(admin, network))   # the other port is untouched
+
+    assert admin.put(f"ports/{ports[1]['id']}", {"port": {"admin_state_up": True}}).status_code == 200
+    wait_until(lambda: first.reachable(addresses[1], attempts=1), timeout=5, message="the port's traffic back")
+    assert wait_until(lambda: status_of(admin, "port", ports[1]["id"]) == "ACTIVE", message="the port ACTIVE")
+    assert firewall.admin_down(site.hosts[1]) == set()
+
+    # A network down: all its ports, on every host, and its DHCP server.
+    response = admin.put(f"networks/{network['id']}", {"network": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    assert response.json()["network"]["status"] == "DOWN"
+    wait_until(lambda: blocked(first, addresses[1]) and blocked(second, dhcp_address(admin, network)),
+               timeout=5, message="the network's traffic to stop")
+    assert wait_until(lambda: {status_of(admin, "port", port["id"]) for port in ports} == {"DOWN"},
+                      message="the network's ports DOWN")
+    response = admin.put(f"networks/{network['id']}", {"network": {"admin_state_up": True}})
+    assert response.json()["network"]["status"] == "ACTIVE"
+    wait_until(lambda: first.reachable(addresses[1], attempts=1) and second.reachable(dhcp_address(admin, network),
+                                                                                      attempts=1),
+               timeout=5, message="the network's traffic back")
+    assert wait_until(lambda: {status_of(admin, "port", port["id"]) for port in ports} == {"ACTIVE"},
+                      message="the network's ports ACTIVE")
+
+
+def dhcp_address(admin, network):
+    dhcp_ports = admin.get("ports", params={"network_id": network["id"], "device_owner": "network:dhcp"})
+    return dhcp_ports.json()["ports"][0]["fixed_ips"][0]["ip_address"]
 
 
 def fresh_lease(machine):
@@ -361,6 +415,17 @@ def test_a_router_interface_added_through_the_api_routes_between_networks_and_go
         namespace = f"qrouter-{router['id']}"
         assert iplib.namespace_exists(namespace)
 
+        # Down, the router keeps its legs but routes nothing; up, it routes again.
+        response = admin.put(f"routers/{router['id']}", {"router": {"admin_state_up": False}})
+        assert response.status_code == 200, response.text
+        assert response.json()["router"]["status"] == "DOWN"
+        wait_until(lambda: blocked(near_machine, far_address), timeout=5, message="the router to stop routing")
+        assert near_machine.reachable(subnet["gateway_ip"])
+        response = admin.put(f"routers/{router['id']}", {"router": {"admin_state_up": True}})
+        assert response.json()["router"]["status"] == "ACTIVE"
+        wait_until(lambda: near_machine.reachable(far_address, attempts=1), timeout=5,
+                   message="the router to route again")
+
         response = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": other_subnet["id"]})
         assert response.status_code == 200, response.text
         wait_until(lambda: near_machine.run("busybox", "ping", "-c", "1", "-W", "1", far_address).returncode != 0,
@@ -413,6 +478,35 @@ def test_a_floating_ip_set_through_the_api_reaches_the_machine_from_outside_and_
                message="the router's namespace to go")
 
 
+def test_the_periodic_resync_restores_what_was_deleted_by_hand_and_removes_what_the_database_lost(
+        site, admin, spanning):
+    network, subnet, ports, plugged = spanning
+    compute_node = site.hosts[1]
+    first = plugged[0][1]
+    target = admin.get(f"ports/{ports[1]['id']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    assert first.reachable(target)
+    extra = bound_port(admin, network, site.names[1], [])
+    plug(site, 1, extra)
+    assert f"in-{extra['id']}" in nft_chains(compute_node)
+
+    # Behind the agent's back (no message): the bridge and the port rules
+    # go from the kernel, a port goes from the database.
+    with iplib.ip(compute_node.namespace) as handle:
+        iplib.delete_link(handle, kernel.bridge_name(network["id"]))
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", "bridge", "stratus_ports"])
+    IPAllocation.objects.filter(port_id=extra["id"]).delete()
+    Port.objects.filter(pk=extra["id"]).delete()
+
+    timeout = RESYNC_INTERVAL * 5
+    wait_until(lambda: first.reachable(target, attempts=1), timeout=timeout,
+               message="the bridge to come back with the machine's tap on it")
+    wait_until(lambda: f"spoof-{ports[1]['id']}" in nft_chains(compute_node), timeout=timeout,
+               message="the port's anti-spoofing rules to come back")
+    wait_until(lambda: not {name for name in nft_chains(compute_node) if extra["id"] in name}, timeout=timeout,
+               message="the rules of the port deleted from the database to go")
+    assert extra["id"] not in firewall.owned_ports(compute_node)
+
+
 def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanning, tokens):
     network, subnet, ports, plugged = spanning
     compute_node = site.hosts[1]
@@ -434,8 +528,13 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
     vni = admin.get(f"networks/{network['id']}").json()["network"]["provider:segmentation_id"]
     with iplib.ip(compute_node.namespace) as handle:
         iplib.delete_link(handle, kernel.vxlan_name(vni))
+        # Left by this agent (its mark on it), and one of another agent's.
         stale = kernel.Network(id=str(uuid.uuid4()), vni=4000)
         handle.link("add", ifname=stale.bridge, kind="bridge")
+        iplib.set_alias(handle, stale.bridge, f"stratus:{site.names[1]}")
+        foreign = kernel.Network(id=str(uuid.uuid4()), vni=4001)
+        handle.link("add", ifname=foreign.bridge, kind="bridge")
+        iplib.set_alias(handle, foreign.bridge, "stratus:another-host")
     iplib.run(compute_node.namespace, ["nft", "delete", "table", "inet", "stratus_sg"])
 
     site.agents[1].start()
@@ -446,7 +545,9 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
     with iplib.ip(compute_node.namespace) as handle:
         names = {link["name"] for link in iplib.links(handle)}
     assert kernel.vxlan_name(vni) in names and kernel.bridge_name(network["id"]) in names
-    assert stale.bridge not in names
+    assert stale.bridge not in names and foreign.bridge in names
+    with iplib.ip(compute_node.namespace) as handle:
+        iplib.delete_link(handle, foreign.bridge)
     assert bridges.vxlan_peers(compute_node, kernel.Network(id=network["id"], vni=vni)) == {site.hosts[0].local_ip}
     first, second = plugged[0][1], plugged[1][1]
     assert first.reachable(admin.get(f"ports/{ports[1]['id']}").json()["port"]["fixed_ips"][0]["ip_address"])
