@@ -200,8 +200,8 @@ class RouterViewSet(NeutronViewSet):
             if "subnet_id" in body:
                 subnet = self.subnet_for(body["subnet_id"])
                 if not subnet.gateway_ip:
-                    raise errors.bad_request("BadRequest", f"Bad router request: Subnet for router interface "
-                                                           f"must have a gateway IP.")
+                    raise errors.bad_request("BadRequest", "Bad router request: Subnet for router interface "
+                                                           "must have a gateway IP.")
                 self.check_new_leg(router, subnet)
                 port = ports.create_port(subnet.network, router.project_id, count_quota=False,
                                          fixed_ips=[{"subnet_id": str(subnet.id), "ip_address": subnet.gateway_ip}],
@@ -217,8 +217,8 @@ class RouterViewSet(NeutronViewSet):
                                                        f"device {port.device_id}.")
                 allocations = list(port.fixed_ips.select_related("subnet"))
                 if not allocations:
-                    raise errors.bad_request("BadRequest", f"Bad router request: Router port must have at least "
-                                                           f"one fixed IP.")
+                    raise errors.bad_request("BadRequest", "Bad router request: Router port must have at least "
+                                                           "one fixed IP.")
                 for allocation in allocations:
                     self.check_new_leg(router, allocation.subnet)
                 port.device_owner, port.device_id = ports.ROUTER_INTERFACE, str(router.id)
