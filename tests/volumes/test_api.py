@@ -168,3 +168,23 @@ def test_limits_services_and_quota_defaults(cloud, api, admin):
     assert any(row["Binary"] == "cinder-volume" and row["State"] == "up" for row in services)
     defaults = api.get(path(admin, f"os-quota-sets/{admin['project']}/defaults"), token=admin["token"]).json()
     assert defaults["quota_set"]["volumes"] == 10 and defaults["quota_set"]["gigabytes"] == 1000
+
+
+def test_where_a_volume_lives_is_shown_to_admins_only(cloud, api, admin, demo, volume_worker):
+    """Cinder's policy: the host and migration attributes are for admins,
+    the tenant attribute for whoever sees the volume."""
+    volume = api.post(path(demo, "volumes"), token=demo["token"], json={"volume": {"size": 1}}).json()["volume"]
+    wait_status(cloud, volume["id"], "available", cloud_name="stratus-demo")
+    admin_only = {"os-vol-host-attr:host", "os-vol-mig-status-attr:migstat", "os-vol-mig-status-attr:name_id"}
+    shown = api.get(path(demo, f"volumes/{volume['id']}"), token=demo["token"]).json()["volume"]
+    listed = api.get(path(demo, "volumes/detail"), token=demo["token"]).json()["volumes"]
+    for body in (shown, next(row for row in listed if row["id"] == volume["id"])):
+        assert not admin_only & body.keys(), body
+        assert body["os-vol-tenant-attr:tenant_id"] == demo["project"]
+    by_admin = api.get(path(admin, f"volumes/{volume['id']}"), token=admin["token"]).json()["volume"]
+    assert admin_only <= by_admin.keys()
+    assert by_admin["os-vol-host-attr:host"].startswith(volume_worker.host)
+    by_sdk = cloud.connect("stratus-demo").block_storage.get_volume(volume["id"])
+    assert by_sdk.host is None and by_sdk.project_id == demo["project"]
+    cloud.openstack("volume", "delete", volume["id"], cloud="stratus-demo")
+    wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=30, message="the delete")

@@ -113,7 +113,6 @@ class VolumeViewSet(CinderViewSet):
             "multiattach": volume.multiattach, "metadata": volume.metadata,
             "links": self.link("volumes", volume.id),
             "os-vol-tenant-attr:tenant_id": volume.project_id, "user_id": volume.user_id,
-            "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None,
             "replication_status": None, "consistencygroup_id": None, "group_id": None,
             "snapshot_id": str(volume.snapshot_id) if volume.snapshot_id else None,
             "source_volid": str(volume.source_volume_id) if volume.source_volume_id else None,
@@ -123,8 +122,12 @@ class VolumeViewSet(CinderViewSet):
             body["metadata"] = {**volume.metadata, "readonly": "True"}
         if volume.volume_image_metadata:
             body["volume_image_metadata"] = volume.volume_image_metadata
+        # Cinder's policy shows where a volume lives and how it migrates to
+        # admins only (volume_host_attribute, volume_mig_status_attribute);
+        # the owning project sees its tenant attribute.
         if self.caller.is_admin:
             body["os-vol-host-attr:host"] = volume.backend.pool_name if volume.backend_id else None
+            body["os-vol-mig-status-attr:migstat"] = body["os-vol-mig-status-attr:name_id"] = None
             body["provider_id"] = None
         return body
 
