@@ -443,6 +443,19 @@ class MemberViewSet(ImageApi, ResourceViewSet):
         return Response(status=204)
 
 
+class NoImageView(ImageApi, ApiView):
+    """GET, PATCH or DELETE /v2/images/ (an empty image id) names no image:
+    Glance's 404, where the router would take the trailing slash for the
+    collection."""
+
+    policy = {method: "any" for method in ("get", "put", "patch", "delete", "post")}
+
+    def dispatch_empty(self, request):
+        raise NotFound("No image found with ID .")
+
+    get = put = patch = delete = post = dispatch_empty
+
+
 class SchemaView(ImageApi, ApiView):
     policy = {"get": "any"}
 
