@@ -2,7 +2,7 @@
 from django.urls import re_path
 
 from compute.api import (
-    aggregates, flavors, hosts, instance_actions, interfaces, keypairs, limits, server_groups, server_migrations,
+    aggregates, flavors, hosts, images, instance_actions, interfaces, keypairs, limits, server_groups, server_migrations,
     servers, usage, versions, volume_attachments,
 )
 
@@ -44,6 +44,11 @@ urlpatterns = [
     route("os-hypervisors/statistics", hosts.HypervisorStatisticsView.as_view()),
     route(f"os-hypervisors/{ID.format('hypervisor_id')}", hosts.HypervisorView.as_view()),
     route(f"os-hypervisors/{ID.format('hypervisor_id')}/uptime", hosts.HypervisorUptimeView.as_view()),
+    route("images", images.ImageListView.as_view()),
+    route("images/detail", images.ImageDetailListView.as_view()),
+    route(f"images/{ID.format('image_id')}", images.ImageView.as_view()),
+    route(f"images/{ID.format('image_id')}/metadata", images.ImageMetadataView.as_view()),
+    route(f"images/{ID.format('image_id')}/metadata/{ID.format('key')}", images.ImageMetadataItemView.as_view()),
     route("servers", servers.ServerListView.as_view()),
     route("servers/detail", servers.ServerDetailListView.as_view()),
     route(f"servers/{SERVER}", servers.ServerView.as_view()),
