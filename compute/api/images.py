@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from cloud.errors import BadRequest, NotFound
 from cloud.pagination import paginate
 from compute import quotas
-from compute.api.base import ComputeView, nova_time, require_metadata
+from compute.api.base import ProxyView, nova_time, require_metadata
 from compute.api.server_views import base_url, link
 from images import service
 
@@ -54,16 +54,7 @@ def image_detail(request, image):
     return body
 
 
-class ProxyView(ComputeView):
-    """Answers 404 from microversion `removed_in` on, as Nova does."""
-
-    removed_in = (2, 36)
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.api_version >= self.removed_in:
-            raise NotFound("The resource could not be found.")
-
+class ImageProxyView(ProxyView):
     def image(self, image_id):
         image = service.visible(image_id, project_of(self.request))
         if image is None:
@@ -71,7 +62,7 @@ class ProxyView(ComputeView):
         return image
 
 
-class ImageListView(ProxyView):
+class ImageListView(ImageProxyView):
     policy = {"get": "reader"}
     detail = False
 
@@ -109,7 +100,7 @@ class ImageDetailListView(ImageListView):
     detail = True
 
 
-class ImageView(ProxyView):
+class ImageView(ImageProxyView):
     policy = {"get": "reader", "delete": "member"}
 
     def get(self, request, image_id):
@@ -125,7 +116,7 @@ class ImageView(ProxyView):
         return service.owned_for_update(image_id, project_of(self.request))
 
 
-class MetadataProxyView(ProxyView):
+class MetadataProxyView(ImageProxyView):
     removed_in = (2, 39)
 
     def change(self, image_id, change):
