@@ -81,10 +81,11 @@ def after_marker(queryset, marker_row, pairs):
 
 
 def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id", markers=None,
-             marker_not_found="marker [{marker}] not found"):
+             marker_not_found="marker [{marker}] not found", marker_error=BadRequest):
     """(rows, next_url or None). The marker is looked for by `marker_field`
     in `markers` (by default every row of the model; narrower where the
-    field is unique only within it, its first row taken)."""
+    field is unique only within it, its first row taken); a marker found
+    nowhere raises `marker_error` (a 400; Cinder's is a 404)."""
     limit = parse_limit(request, max_limit)
     queryset = queryset.order_by(*order_by(pairs))
     marker = request.query_params.get("marker")
@@ -95,7 +96,7 @@ def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id", m
         except (ValueError, ValidationError):  # not even the shape of a marker (a UUID column)
             marker_row = None
         if marker_row is None:
-            raise BadRequest(marker_not_found.format(marker=marker))
+            raise marker_error(marker_not_found.format(marker=marker))
         queryset = after_marker(queryset, marker_row, pairs)
     rows = list(queryset[:limit])
     next_url = None

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.parsers import JSONParser
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from images import data, service, stores
 from images.api import patch
@@ -118,7 +118,7 @@ def owned_image(request, image_id, for_update=False):
     return image
 
 
-class ImageViewSet(ImageApi, ResourceViewSet):
+class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
     queryset = Image.objects.all()
     member_name, collection_name = "image", "images"
     parser_classes = [JSONParser, JsonPatchParser, JsonPatchV20Parser]
@@ -430,19 +430,6 @@ class MemberViewSet(ImageApi, ResourceViewSet):
         member = self.get_object()
         member.delete()
         return Response(status=204)
-
-
-class NoImageView(ImageApi, ApiView):
-    """GET, PATCH or DELETE /v2/images/ (an empty image id) names no image:
-    Glance's 404, where the router would take the trailing slash for the
-    collection."""
-
-    policy = {method: "any" for method in ("get", "put", "patch", "delete", "post")}
-
-    def dispatch_empty(self, request):
-        raise NotFound("No image found with ID .")
-
-    get = put = patch = delete = post = dispatch_empty
 
 
 class SchemaView(ImageApi, ApiView):

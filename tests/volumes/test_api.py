@@ -210,3 +210,48 @@ def test_volume_summary(cloud, api, demo, volume_worker):
     assert "gold" in with_metadata["volume-summary"]["metadata"]["tier"]
     cloud.openstack("volume", "delete", volume["id"], cloud="stratus-demo")
     wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=30, message="the delete")
+
+
+def test_snapshot_bodies_per_call_and_microversion(cloud, api, demo, volume_worker):
+    """As Cinder (and Tempest's schemas): the extended attributes on show and
+    detail only, group_snapshot_id from 3.14, user_id from 3.41; a snapshot
+    of no volume is a 404; an unknown marker a 404."""
+    volume = api.post(path(demo, "volumes"), token=demo["token"], json={"volume": {"size": 1}}).json()["volume"]
+    wait_status(cloud, volume["id"], "available", cloud_name="stratus-demo")
+    snapshots = path(demo, "snapshots")
+    extended = {"os-extended-snapshot-attributes:project_id", "os-extended-snapshot-attributes:progress"}
+    created = api.post(snapshots, token=demo["token"], json={"snapshot": {"volume_id": volume["id"]}})
+    snapshot = created.json()["snapshot"]
+    assert created.status_code == 202 and not (extended | {"group_snapshot_id", "user_id"}) & snapshot.keys()
+    wait_status(cloud, snapshot["id"], "available", kind="volume snapshot", cloud_name="stratus-demo")
+    shown = api.get(f"{snapshots}/{snapshot['id']}", token=demo["token"]).json()["snapshot"]
+    assert extended <= shown.keys() and shown["os-extended-snapshot-attributes:project_id"] == demo["project"]
+    listed = api.get(snapshots, token=demo["token"]).json()["snapshots"]
+    assert not extended & next(row for row in listed if row["id"] == snapshot["id"]).keys()
+    detail = api.get(f"{snapshots}/detail", token=demo["token"]).json()["snapshots"]
+    assert extended <= next(row for row in detail if row["id"] == snapshot["id"]).keys()
+    updated = api.put(f"{snapshots}/{snapshot['id']}", token=demo["token"],
+                      json={"snapshot": {"name": "renamed"}}).json()["snapshot"]
+    assert updated["name"] == "renamed" and not extended & updated.keys()
+    later = api.get(f"{snapshots}/{snapshot['id']}", token=demo["token"],
+                    headers={"OpenStack-API-Version": "volume 3.41"}).json()["snapshot"]
+    assert later["group_snapshot_id"] is None and later["user_id"]
+    missing = api.post(snapshots, token=demo["token"], json={"snapshot": {"volume_id": None}})
+    assert missing.status_code == 404 and "itemNotFound" in missing.json()
+    marker = api.get(snapshots, token=demo["token"], params={"marker": "00000000-0000-0000-0000-000000000000"})
+    assert marker.status_code == 404 and "itemNotFound" in marker.json()
+    cloud.openstack("volume", "snapshot", "delete", snapshot["id"], cloud="stratus-demo")
+    wait_until(lambda: not api.get(f"{snapshots}/{snapshot['id']}", token=demo["token"]).ok, timeout=30,
+               message="the snapshot delete")
+    cloud.openstack("volume", "delete", volume["id"], cloud="stratus-demo")
+    wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=30, message="the delete")
+
+
+def test_an_empty_volume_id_is_404(api, demo):
+    """GET, PUT and DELETE /volumes/ (Tempest's calls without a volume id)."""
+    for method in ("GET", "PUT", "DELETE"):
+        response = api.request(method, path(demo, "volumes/"), token=demo["token"],
+                               json={"volume": {"name": "x"}} if method == "PUT" else None)
+        assert response.status_code == 404 and "itemNotFound" in response.json(), (method, response.text)
+    assert api.get(path(demo, "volumes/"), token=None).status_code == 401
+    assert "volumes" in api.get(path(demo, "volumes"), token=demo["token"]).json()

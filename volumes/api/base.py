@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate, parse_sort
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 
 MIN_VERSION = (3, 0)
@@ -157,7 +157,7 @@ class CinderView(CinderMixin, ApiView):
     pass
 
 
-class CinderViewSet(CinderMixin, ResourceViewSet):
+class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
     """A Cinder collection. Subclasses declare the queryset, `kind` (the
     resource's name in errors), `filters` and `sort_keys` by wire name, and
     `render(row)` / `summary(row)`."""
@@ -238,7 +238,7 @@ class CinderViewSet(CinderMixin, ResourceViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         pairs = parse_sort(self.request, {**self.COMMON_SORT_KEYS, **self.sort_keys}, self.default_sort)
         rows, next_url = paginate(self.request, queryset, pairs,
-                                  marker_not_found="Marker {marker} could not be found.")
+                                  marker_not_found="Marker {marker} could not be found.", marker_error=NotFound)
         rows = self.prefetch(rows)
         body = {self.collection_name: [self.render(row) if detail else self.summary(row) for row in rows]}
         if next_url:
