@@ -236,13 +236,23 @@ def test_snapshot_bodies_per_call_and_microversion(cloud, api, demo, volume_work
     later = api.get(f"{snapshots}/{snapshot['id']}", token=demo["token"],
                     headers={"OpenStack-API-Version": "volume 3.41"}).json()["snapshot"]
     assert later["group_snapshot_id"] is None and later["user_id"]
+    second = api.post(snapshots, token=demo["token"], json={"snapshot": {"volume_id": volume["id"], "name": "b"}})
+    wait_status(cloud, second.json()["snapshot"]["id"], "available", kind="volume snapshot", cloud_name="stratus-demo")
+    # Cinder's offset (after the marker, if any) and its display_name sort key.
+    by_name = api.get(snapshots, token=demo["token"], params={"sort": "display_name:asc"}).json()["snapshots"]
+    assert [row["name"] for row in by_name] == ["b", "renamed"]
+    offset = api.get(snapshots, token=demo["token"], params={"sort": "name:asc", "offset": 1, "limit": 3})
+    assert [row["name"] for row in offset.json()["snapshots"]] == ["renamed"]
+    assert api.get(snapshots, token=demo["token"], params={"offset": "-1"}).status_code == 400
+    cloud.openstack("volume", "snapshot", "delete", second.json()["snapshot"]["id"], cloud="stratus-demo")
     missing = api.post(snapshots, token=demo["token"], json={"snapshot": {"volume_id": None}})
     assert missing.status_code == 404 and "itemNotFound" in missing.json()
     marker = api.get(snapshots, token=demo["token"], params={"marker": "00000000-0000-0000-0000-000000000000"})
     assert marker.status_code == 404 and "itemNotFound" in marker.json()
     cloud.openstack("volume", "snapshot", "delete", snapshot["id"], cloud="stratus-demo")
-    wait_until(lambda: not api.get(f"{snapshots}/{snapshot['id']}", token=demo["token"]).ok, timeout=30,
-               message="the snapshot delete")
+    gone = [f"{snapshots}/{snapshot['id']}", f"{snapshots}/{second.json()['snapshot']['id']}"]
+    wait_until(lambda: not any(api.get(url, token=demo["token"]).ok for url in gone), timeout=30,
+               message="the snapshot deletes")
     cloud.openstack("volume", "delete", volume["id"], cloud="stratus-demo")
     wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=30, message="the delete")
 

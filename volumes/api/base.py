@@ -167,8 +167,8 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
     sort_keys = {}
     default_sort = (("created_at", "desc"),)
     lookup_value_regex = "[^/]+"
-    COMMON_SORT_KEYS = {"id": "id", "name": "name", "created_at": "created_at", "updated_at": "updated_at",
-                        "status": "status"}
+    COMMON_SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "created_at": "created_at",
+                        "updated_at": "updated_at", "status": "status"}
 
     def visible(self, queryset):
         """An admin sees every project's rows (listing them asks for
@@ -237,7 +237,7 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
     def page(self, detail):
         queryset = self.filter_queryset(self.get_queryset())
         pairs = parse_sort(self.request, {**self.COMMON_SORT_KEYS, **self.sort_keys}, self.default_sort)
-        rows, next_url = paginate(self.request, queryset, pairs,
+        rows, next_url = paginate(self.request, queryset, pairs, offset=self.offset(),
                                   marker_not_found="Marker {marker} could not be found.", marker_error=NotFound)
         rows = self.prefetch(rows)
         body = {self.collection_name: [self.render(row) if detail else self.summary(row) for row in rows]}
@@ -247,6 +247,12 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
 
     def prefetch(self, rows):
         return rows
+
+    def offset(self):
+        raw = self.request.query_params.get("offset", "0")
+        if not raw.isdigit():
+            raise BadRequest(f"Invalid input for field 'offset': {raw!r} is not a non-negative integer.")
+        return int(raw)
 
     def list(self, request, *args, **kwargs):
         return self.page(detail=False)
