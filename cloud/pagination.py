@@ -81,10 +81,12 @@ def after_marker(queryset, marker_row, pairs):
 
 
 def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id", markers=None,
-             marker_not_found="marker [{marker}] not found"):
+             marker_not_found="marker [{marker}] not found", marker_error=BadRequest, offset=0):
     """(rows, next_url or None). The marker is looked for by `marker_field`
     in `markers` (by default every row of the model; narrower where the
-    field is unique only within it, its first row taken)."""
+    field is unique only within it, its first row taken); a marker found
+    nowhere raises `marker_error` (a 400; Cinder's is a 404). `offset`
+    rows after the marker are skipped (Cinder's `offset`)."""
     limit = parse_limit(request, max_limit)
     queryset = queryset.order_by(*order_by(pairs))
     marker = request.query_params.get("marker")
@@ -95,12 +97,13 @@ def paginate(request, queryset, pairs, max_limit=MAX_LIMIT, marker_field="id", m
         except (ValueError, ValidationError):  # not even the shape of a marker (a UUID column)
             marker_row = None
         if marker_row is None:
-            raise BadRequest(marker_not_found.format(marker=marker))
+            raise marker_error(marker_not_found.format(marker=marker))
         queryset = after_marker(queryset, marker_row, pairs)
-    rows = list(queryset[:limit])
+    rows = list(queryset[offset:offset + limit])
     next_url = None
     if rows and len(rows) == limit:
         params = request.query_params.copy()
+        params.pop("offset", None)  # the marker already stands past it
         params["marker"] = str(getattr(rows[-1], marker_field))
         params["limit"] = str(limit)
         next_url = request.build_absolute_uri(request.path) + "?" + urlencode(params, doseq=True)

@@ -126,3 +126,18 @@ class ResourceViewSet(viewsets.GenericViewSet):
 
     def perform_destroy(self, instance):
         instance.delete()
+
+
+class EmptyIdIsNotFound:
+    """For Glance and Cinder, where `<collection>/` with its trailing slash
+    is a resource with an empty id rather than the collection: anything but
+    a POST there is a 404 (once the caller's token is checked as for the
+    list), not the list nor a 403 for a method the collection lacks."""
+
+    def initial(self, request, *args, **kwargs):
+        empty_id = request.method != "POST" and self.action in (None, "list") and request.path.endswith("/")
+        if empty_id:
+            self.action = "list"
+        super().initial(request, *args, **kwargs)
+        if empty_id:
+            raise NotFound("The resource could not be found.")

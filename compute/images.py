@@ -1,7 +1,7 @@
 """What compute needs to know of an image to boot it: visible to the
 project, active, and its min_ram/min_disk. Who sees which image is the
-images app's rule (Image.objects.visible_to); this is the one place
-compute asks it."""
+images app's rule (Image.objects.visible_to); this is where the boot
+path asks it (Nova's /images proxy asks images.service)."""
 from dataclasses import dataclass
 
 

@@ -192,6 +192,15 @@ def usable_networks(project_id, is_admin=False):
     return networks
 
 
+def visible_networks(project_id, is_admin=False):
+    """Networks a project sees in Neutron's list: its own, shared and
+    external ones (what Nova's os-networks proxies list)."""
+    networks = Network.objects.all()
+    if not is_admin:
+        networks = networks.filter(Q(project_id=project_id) | Q(shared=True) | Q(external=True))
+    return networks
+
+
 def network_for_server(network_id, project_id, is_admin=False):
     """The network a server create names, or None when the project may not
     see it (another project's network is no network to it)."""

@@ -8,7 +8,7 @@ import uuid
 from django.db import DataError, connection, transaction
 from rest_framework.negotiation import BaseContentNegotiation
 
-from cloud.errors import ApiError, BadRequest, Conflict
+from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from cloud.pagination import order_by, paginate
 from cloud.views import ApiView
 from compute.models import InvalidState
@@ -133,6 +133,18 @@ class ComputeView(ApiView):
     @property
     def credentials(self):
         return self.request.auth
+
+
+class ProxyView(ComputeView):
+    """One of Nova's proxy APIs (to images, networks...): served below
+    microversion `removed_in`, 404 from it on, as in Nova."""
+
+    removed_in = (2, 36)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.api_version >= self.removed_in:
+            raise NotFound("The resource could not be found.")
 
 
 def require_int(value, field, minimum=0, maximum=2 ** 31 - 1):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate
 from compute import lifecycle
-from compute.api.base import ComputeView, nova_time, nova_time_usec, require_bool, require_string
+from compute.api.base import ComputeView, ProxyView, nova_time, nova_time_usec, require_bool, require_string
 from compute.models import ComputeNode, Instance, Service, alive_since
 
 
@@ -299,3 +299,68 @@ class HypervisorUptimeView(ComputeView):
         body = hypervisor_summary(request, node, compute_services().get(node.host))
         body["uptime"] = uptime_text(node.booted_at, node.load_average, timezone.now())
         return Response({"hypervisor": body})
+
+
+class OsHostsView(ProxyView):
+    """Nova's os-hosts (below 2.43, where os-services and os-hypervisors
+    replace it): every service's host, with its zone."""
+
+    removed_in = (2, 43)
+    policy = {"get": "admin"}
+
+    def get(self, request):
+        zone = request.query_params.get("zone")
+        hosts = []
+        for service in Service.objects.order_by("host", "binary"):
+            service_zone = service.availability_zone if service.binary == Service.COMPUTE_BINARY else "internal"
+            if zone is None or zone == service_zone:
+                hosts.append({"host_name": service.host, "service": service.binary.split("-", 1)[-1],
+                              "zone": service_zone})
+        return Response({"hosts": hosts})
+
+
+class OsHostView(ProxyView):
+    """GET /os-hosts/{host}: the compute host's capacity, what it uses now,
+    what its servers ask for at most, and that per project. Enabling,
+    maintenance and power actions are Nova's libvirt answer: 501."""
+
+    removed_in = (2, 43)
+    policy = {"get": "admin", "put": "admin"}
+
+    def get(self, request, host_name, host_action=None):
+        if host_action is not None:
+            return self.not_implemented(host_action)
+        node = ComputeNode.objects.filter(host=host_name).first()
+        if node is None:
+            raise NotFound(f"Compute host {host_name} could not be found.")
+
+        def resource(project, cpu, memory_mb, disk_gb):
+            return {"resource": {"host": host_name, "project": project, "cpu": cpu or 0,
+                                 "memory_mb": memory_mb or 0, "disk_gb": disk_gb or 0}}
+
+        usage = Instance.objects.filter(host=host_name, deleted=False).values("project_id").annotate(
+            cpu=Sum("vcpus"), memory_mb=Sum("memory_mb"), disk_gb=Sum("root_gb") + Sum("ephemeral_gb"))
+        usage = sorted(usage, key=lambda row: row["project_id"])
+        body = [resource("(total)", node.vcpus, node.memory_mb, node.local_gb),
+                resource("(used_now)", node.vcpus_used, node.memory_mb_used, node.local_gb_used),
+                resource("(used_max)", *(sum(row[key] or 0 for row in usage)
+                                         for key in ("cpu", "memory_mb", "disk_gb")))]
+        body += [resource(row["project_id"], row["cpu"], row["memory_mb"], row["disk_gb"]) for row in usage]
+        return Response({"host": body})
+
+    def put(self, request, host_name):
+        data = request.data if isinstance(request.data, dict) else None
+        if not data or not set(data) <= {"status", "maintenance_mode"}:
+            raise BadRequest("Invalid input for field 'host': give status and/or maintenance_mode.")
+        for field, value in data.items():
+            if value not in ("enable", "disable"):
+                raise BadRequest(f"Invalid input for field '{field}': must be 'enable' or 'disable'.")
+        if not ComputeNode.objects.filter(host=host_name).exists():
+            raise NotFound(f"Compute host {host_name} could not be found.")
+        return self.not_implemented("update")
+
+    @staticmethod
+    def not_implemented(what):
+        # os-services disables a host; the libvirt driver answers these with NotImplemented in Nova too.
+        raise ApiError(f"os-hosts {what} is not implemented by this cloud's hypervisor driver "
+                       f"(use os-services to enable or disable a host).", status=501)

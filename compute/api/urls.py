@@ -2,8 +2,8 @@
 from django.urls import re_path
 
 from compute.api import (
-    aggregates, flavors, hosts, instance_actions, interfaces, keypairs, limits, server_groups, server_migrations,
-    servers, usage, versions, volume_attachments,
+    aggregates, extensions, flavors, hosts, images, instance_actions, interfaces, keypairs, limits, networks,
+    server_groups, server_migrations, servers, usage, versions, volume_attachments,
 )
 
 app_name = "compute"
@@ -19,6 +19,8 @@ def route(pattern, view):
 urlpatterns = [
     re_path(r"^$", versions.ComputeRootView.as_view()),
     re_path(r"^v2\.1/?$", versions.ComputeV21View.as_view()),
+    route("extensions", extensions.ExtensionListView.as_view()),
+    route(f"extensions/{ID.format('alias')}", extensions.ExtensionView.as_view()),
     route("flavors", flavors.FlavorListView.as_view()),
     route("flavors/detail", flavors.FlavorDetailListView.as_view()),
     route(f"flavors/{ID.format('flavor_id')}", flavors.FlavorView.as_view()),
@@ -39,11 +41,23 @@ urlpatterns = [
     route("os-aggregates", aggregates.AggregateListView.as_view()),
     route(f"os-aggregates/{ID.format('aggregate_id')}", aggregates.AggregateView.as_view()),
     route(f"os-aggregates/{ID.format('aggregate_id')}/action", aggregates.AggregateActionView.as_view()),
+    route("os-hosts", hosts.OsHostsView.as_view()),
+    route(f"os-hosts/{ID.format('host_name')}", hosts.OsHostView.as_view()),
+    route(f"os-hosts/{ID.format('host_name')}/(?P<host_action>startup|shutdown|reboot)", hosts.OsHostView.as_view()),
     route("os-hypervisors", hosts.HypervisorListView.as_view()),
     route("os-hypervisors/detail", hosts.HypervisorDetailListView.as_view()),
     route("os-hypervisors/statistics", hosts.HypervisorStatisticsView.as_view()),
     route(f"os-hypervisors/{ID.format('hypervisor_id')}", hosts.HypervisorView.as_view()),
     route(f"os-hypervisors/{ID.format('hypervisor_id')}/uptime", hosts.HypervisorUptimeView.as_view()),
+    route("images", images.ImageListView.as_view()),
+    route("images/detail", images.ImageDetailListView.as_view()),
+    route(f"images/{ID.format('image_id')}", images.ImageView.as_view()),
+    route(f"images/{ID.format('image_id')}/metadata", images.ImageMetadataView.as_view()),
+    route(f"images/{ID.format('image_id')}/metadata/{ID.format('key')}", images.ImageMetadataItemView.as_view()),
+    route("os-networks", networks.NetworkListView.as_view()),
+    route(f"os-networks/{ID.format('network_id')}", networks.NetworkView.as_view()),
+    route("os-tenant-networks", networks.TenantNetworkListView.as_view()),
+    route(f"os-tenant-networks/{ID.format('network_id')}", networks.TenantNetworkView.as_view()),
     route("servers", servers.ServerListView.as_view()),
     route("servers/detail", servers.ServerDetailListView.as_view()),
     route(f"servers/{SERVER}", servers.ServerView.as_view()),

@@ -16,9 +16,9 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.parsers import JSONParser
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
-from images import data, stores
+from images import data, service, stores
 from images.api import patch
 from images.api.schemas import SCHEMAS
 from images.api.serializers import check_new_image, image_view, member_view
@@ -118,7 +118,7 @@ def owned_image(request, image_id, for_update=False):
     return image
 
 
-class ImageViewSet(ImageApi, ResourceViewSet):
+class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
     queryset = Image.objects.all()
     member_name, collection_name = "image", "images"
     parser_classes = [JSONParser, JsonPatchParser, JsonPatchV20Parser]
@@ -258,18 +258,7 @@ class ImageViewSet(ImageApi, ResourceViewSet):
 
     def destroy(self, request, *args, **kwargs):
         with transaction.atomic():
-            image = self.get_owned_object(for_update=True)
-            if image.protected:
-                raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
-            locations = list(image.locations.values_list("store", "url"))
-            if data.data_in_use(locations):
-                raise Conflict(f"Image {image.id} could not be deleted because it is in use: the image cannot be "
-                               "deleted because it is in use through the backend store outside of the image "
-                               "service.")
-            image.delete()
-            # The data goes once the row is surely gone; an upload still
-            # streaming notices the image vanished and removes its own data.
-            transaction.on_commit(lambda: data.delete_data(locations))
+            service.delete(self.get_owned_object(for_update=True))
         return Response(status=204)
 
     @action(detail=True, methods=["put"], url_path="file", parser_classes=[])

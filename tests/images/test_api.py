@@ -327,3 +327,12 @@ def test_without_a_token_is_401_in_glance_format(api):
     response = api.get("/image/v2/images")
     assert response.status_code == 401
     assert response.json()["code"] == "401 Unauthorized"
+
+
+def test_an_empty_image_id_is_404_not_the_list(api, token):
+    """GET and DELETE /v2/images/ (Tempest's null-id tests) name no image."""
+    for method in (api.get, api.delete):
+        response = method("/image/v2/images/", token=token)
+        assert response.status_code == 404 and response.json()["code"] == "404 Not Found", response.text
+    assert api.get("/image/v2/images/", token=None).status_code == 401
+    assert "images" in api.get("/image/v2/images", token=token).json()

@@ -118,4 +118,4 @@ def test_unknown_action_and_bad_bodies_are_400s(api, admin, volume_worker):
     fault(api.post(missing, token=admin["token"], json={"os-extend": {}, "os-detach": {}}), 400, "badRequest")
     fault(api.get(f"{path}?sort=nope:asc", token=admin["token"]), 400, "badRequest")
     fault(api.get(f"{path}?limit=x", token=admin["token"]), 400, "badRequest")
-    fault(api.get(f"{path}?marker=nope", token=admin["token"]), 400, "badRequest")
+    fault(api.get(f"{path}?marker=nope", token=admin["token"]), 404, "itemNotFound")  # Cinder: MarkerNotFound

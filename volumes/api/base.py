@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, NotFound
 from cloud.pagination import paginate, parse_sort
-from cloud.viewsets import ResourceViewSet, parse_bool
+from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 
 MIN_VERSION = (3, 0)
@@ -157,7 +157,7 @@ class CinderView(CinderMixin, ApiView):
     pass
 
 
-class CinderViewSet(CinderMixin, ResourceViewSet):
+class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
     """A Cinder collection. Subclasses declare the queryset, `kind` (the
     resource's name in errors), `filters` and `sort_keys` by wire name, and
     `render(row)` / `summary(row)`."""
@@ -167,8 +167,8 @@ class CinderViewSet(CinderMixin, ResourceViewSet):
     sort_keys = {}
     default_sort = (("created_at", "desc"),)
     lookup_value_regex = "[^/]+"
-    COMMON_SORT_KEYS = {"id": "id", "name": "name", "created_at": "created_at", "updated_at": "updated_at",
-                        "status": "status"}
+    COMMON_SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "created_at": "created_at",
+                        "updated_at": "updated_at", "status": "status"}
 
     def visible(self, queryset):
         """An admin sees every project's rows (listing them asks for
@@ -237,8 +237,8 @@ class CinderViewSet(CinderMixin, ResourceViewSet):
     def page(self, detail):
         queryset = self.filter_queryset(self.get_queryset())
         pairs = parse_sort(self.request, {**self.COMMON_SORT_KEYS, **self.sort_keys}, self.default_sort)
-        rows, next_url = paginate(self.request, queryset, pairs,
-                                  marker_not_found="Marker {marker} could not be found.")
+        rows, next_url = paginate(self.request, queryset, pairs, offset=self.offset(),
+                                  marker_not_found="Marker {marker} could not be found.", marker_error=NotFound)
         rows = self.prefetch(rows)
         body = {self.collection_name: [self.render(row) if detail else self.summary(row) for row in rows]}
         if next_url:
@@ -247,6 +247,12 @@ class CinderViewSet(CinderMixin, ResourceViewSet):
 
     def prefetch(self, rows):
         return rows
+
+    def offset(self):
+        raw = self.request.query_params.get("offset", "0")
+        if not raw.isdigit():
+            raise BadRequest(f"Invalid input for field 'offset': {raw!r} is not a non-negative integer.")
+        return int(raw)
 
     def list(self, request, *args, **kwargs):
         return self.page(detail=False)

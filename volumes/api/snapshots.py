@@ -19,7 +19,7 @@ POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "crea
 
 
 class SnapshotCreateSerializer(serializers.Serializer):
-    volume_id = serializers.CharField(max_length=64)
+    volume_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     force = serializers.BooleanField(required=False, default=False)
     name = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     description = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
@@ -36,30 +36,37 @@ class SnapshotViewSet(CinderViewSet):
                "volume_id": ("volume_id", lambda value, field: value if is_uuid(value) else None)}
     sort_keys = {"size": "size"}
 
-    def render(self, snapshot):
+    def render(self, snapshot, extended=True):
+        """Cinder's snapshot view; `extended` adds the extended snapshot
+        attributes, which Cinder shows on show and detail only."""
         body = {"id": str(snapshot.id), "name": snapshot.name, "description": snapshot.description,
                 "status": snapshot.status, "size": snapshot.size, "volume_id": str(snapshot.volume_id),
                 "created_at": cinder_time(snapshot.created_at), "updated_at": cinder_time(snapshot.updated_at),
-                "metadata": snapshot.metadata, "os-extended-snapshot-attributes:project_id": snapshot.project_id,
-                "os-extended-snapshot-attributes:progress": snapshot.progress, "group_snapshot_id": None}
+                "metadata": snapshot.metadata}
+        if extended:
+            body["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
+            body["os-extended-snapshot-attributes:progress"] = snapshot.progress
+        if self.request.api_version >= (3, 14):
+            body["group_snapshot_id"] = None
         if self.request.api_version >= (3, 41):
             body["user_id"] = snapshot.user_id
         return body
 
     def summary(self, snapshot):
-        return self.render(snapshot)
+        return self.render(snapshot, extended=False)
 
-    def show(self, snapshot, status_code=status.HTTP_200_OK):
-        return Response({"snapshot": self.render(snapshot)}, status=status_code)
+    def show(self, snapshot, status_code=status.HTTP_200_OK, extended=True):
+        return Response({"snapshot": self.render(snapshot, extended)}, status=status_code)
 
     def create(self, request, *args, **kwargs):
         values = validated(SnapshotCreateSerializer, body_of(request, "snapshot"))
-        volume_id = values["volume_id"]
+        # No volume named is no volume found, as Cinder answers.
+        volume_id = values.get("volume_id")
         with transaction.atomic():
             volumes = Volume.objects.select_for_update(of=("self",)).select_related("volume_type", "backend")
             if not self.caller.is_admin:
                 volumes = volumes.filter(project_id=self.caller.project_id)
-            volume = volumes.filter(pk=volume_id).first() if is_uuid(volume_id) else None
+            volume = volumes.filter(pk=volume_id).first() if volume_id and is_uuid(volume_id) else None
             if volume is None:
                 raise not_found("Volume", volume_id)
             allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if values["force"] else (Volume.Status.AVAILABLE,)
@@ -81,7 +88,7 @@ class SnapshotViewSet(CinderViewSet):
                 record_message(snapshot, f"create snapshot: Insufficient free space on back end "
                                          f"{volume.backend.host} for a snapshot of {volume.size} GB.",
                                CREATE_SNAPSHOT, resource_type="VOLUME_SNAPSHOT")
-        return self.show(snapshot, status.HTTP_202_ACCEPTED)
+        return self.show(snapshot, status.HTTP_202_ACCEPTED, extended=False)
 
     def update(self, request, *args, **kwargs):
         snapshot = self.writable(self.get_object())
@@ -94,7 +101,7 @@ class SnapshotViewSet(CinderViewSet):
                     raise invalid_input(f"{wire} must be a string of at most 255 characters.")
                 fields[column] = body[wire]
         Snapshot.objects.filter(pk=snapshot.pk).update(**fields)
-        return self.show(self.get_object())
+        return self.show(self.get_object(), extended=False)
 
     partial_update = update
 

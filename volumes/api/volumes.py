@@ -2,7 +2,7 @@
 list/detail with Cinder's filters, show, update, delete (with `cascade`),
 metadata, and the actions of POST /volumes/{id}/action."""
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -21,7 +21,7 @@ from volumes.tasks import forget_volume
 GiB = 2**30
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member",
           "update": "member", "partial_update": "member", "destroy": "member", "volume_action": "member",
-          "metadata": "member", "metadata_item": "member"}
+          "metadata": "member", "metadata_item": "member", "summary_of_volumes": "reader"}
 # What a volume may be deleted from (Cinder's words list them).
 DELETABLE = (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.ERROR_EXTENDING)
 ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
@@ -100,7 +100,9 @@ class VolumeViewSet(CinderViewSet):
             row.live_attachments = by_volume.get(row.pk, [])
         return rows
 
-    def render(self, volume):
+    def render(self, volume, extended=True):
+        """Cinder's volume view; `extended` adds what its extensions add to
+        show and detail only (not to the create and update answers)."""
         if not hasattr(volume, "live_attachments"):
             self.prefetch([volume])
         body = {
@@ -111,9 +113,7 @@ class VolumeViewSet(CinderViewSet):
                             if attachment.status == Attachment.Status.ATTACHED],
             "bootable": "true" if volume.bootable else "false", "encrypted": False,
             "multiattach": volume.multiattach, "metadata": volume.metadata,
-            "links": self.link("volumes", volume.id),
-            "os-vol-tenant-attr:tenant_id": volume.project_id, "user_id": volume.user_id,
-            "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None,
+            "links": self.link("volumes", volume.id), "user_id": volume.user_id,
             "replication_status": None, "consistencygroup_id": None, "group_id": None,
             "snapshot_id": str(volume.snapshot_id) if volume.snapshot_id else None,
             "source_volid": str(volume.source_volume_id) if volume.source_volume_id else None,
@@ -121,15 +121,39 @@ class VolumeViewSet(CinderViewSet):
         }
         if volume.readonly:
             body["metadata"] = {**volume.metadata, "readonly": "True"}
+        if self.caller.is_admin:
+            body["provider_id"] = None
+        if not extended:
+            return body
+        body["os-vol-tenant-attr:tenant_id"] = volume.project_id
         if volume.volume_image_metadata:
             body["volume_image_metadata"] = volume.volume_image_metadata
+        # Cinder's policy shows where a volume lives and how it migrates to
+        # admins only (volume_host_attribute, volume_mig_status_attribute);
+        # the owning project sees its tenant attribute.
         if self.caller.is_admin:
             body["os-vol-host-attr:host"] = volume.backend.pool_name if volume.backend_id else None
-            body["provider_id"] = None
+            body["os-vol-mig-status-attr:migstat"] = body["os-vol-mig-status-attr:name_id"] = None
         return body
 
-    def show(self, volume, status_code=status.HTTP_200_OK):
-        return Response({"volume": self.render(volume)}, status=status_code)
+    def show(self, volume, status_code=status.HTTP_200_OK, extended=True):
+        return Response({"volume": self.render(volume, extended)}, status=status_code)
+
+    @action(detail=False, methods=["get"], url_path="summary")
+    def summary_of_volumes(self, request, *args, **kwargs):
+        """GET /volumes/summary (3.12; its metadata from 3.36): the count
+        and total size of the volumes the caller lists."""
+        self.needs_version((3, 12), "Volume summary")
+        volumes = self.filter_queryset(self.get_queryset())
+        totals = volumes.aggregate(total_count=Count("id"), total_size=Sum("size"))
+        body = {"total_count": totals["total_count"], "total_size": totals["total_size"] or 0}
+        if request.api_version >= (3, 36):
+            metadata = {}
+            for row in volumes.values_list("metadata", flat=True):
+                for key, value in (row or {}).items():
+                    metadata.setdefault(key, set()).add(value)
+            body["metadata"] = {key: sorted(values) for key, values in sorted(metadata.items())}
+        return Response({"volume-summary": body})
 
     # --- create
 
@@ -193,7 +217,7 @@ class VolumeViewSet(CinderViewSet):
                     "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
                 } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
             dispatch.schedule(volume.pk)
-        return self.show(volume, status.HTTP_202_ACCEPTED)
+        return self.show(volume, status.HTTP_202_ACCEPTED, extended=False)
 
     def source_row(self, model, kind, row_id):
         rows = model.objects.all() if self.caller.is_admin else model.objects.filter(project_id=self.caller.project_id)
@@ -214,7 +238,7 @@ class VolumeViewSet(CinderViewSet):
             if wire in values:
                 fields[column] = values[wire]
         Volume.objects.filter(pk=volume.pk).update(**fields)
-        return self.show(self.get_object())
+        return self.show(self.get_object(), extended=False)
 
     partial_update = update
 
