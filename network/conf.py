@@ -56,8 +56,12 @@ AGENT_STATE_DIR = Path(_str("STRATUS_NETWORK_STATE_DIR", str(Path(settings.VAR_D
 # physical_interface_mappings), e.g. "public:br-ex,other:eth2".
 PHYSICAL_INTERFACE_MAPPINGS = dict(
     mapping.split(":", 1) for mapping in _str("STRATUS_PHYSICAL_INTERFACE_MAPPINGS", "").split(",") if ":" in mapping)
-# The node's VXLAN underlay address (Neutron's local_ip); STRATUS_MY_IP when unset.
-TUNNEL_IP = _str("STRATUS_TUNNEL_IP", os.environ.get("STRATUS_MY_IP", "")) or None
+# The node's VXLAN underlay address (Neutron's local_ip) when it is not the
+# node's management address; without it a node tunnels from its management
+# address (STRATUS_MY_IP, 127.0.0.1 by default), so an all-in-one cloud's
+# project networks work with nothing set.
+TUNNEL_IP_SETTING = _str("STRATUS_TUNNEL_IP", "") or None
+TUNNEL_IP = TUNNEL_IP_SETTING or os.environ.get("STRATUS_MY_IP") or "127.0.0.1"
 # The CIDR of the subnet auto-allocated-topology gives a project (Neutron
 # takes it from the default subnet pool, which Stratus has as this setting;
 # empty: no default pool, so no auto-allocation).

@@ -61,6 +61,12 @@ def status(cloud, name):
 
 def test_boot_stratus_tiny_on_qemu_and_drive_it(cloud, real_node, hypervisor):
     assert set(ComputeNode.objects.values_list("host", flat=True)) == {real_node}
+    # With no tunnel address set, the node tunnels from its management
+    # address, so project (VXLAN) networks can be plugged on it.
+    (agent,) = cloud.openstack("network", "agent", "list", "--host", real_node, "--agent-type", "linux-bridge",
+                               "-f", "json")
+    shown = cloud.openstack("network", "agent", "show", agent["ID"], "-f", "json")
+    assert shown["configuration"]["tunneling_ip"] == "127.0.0.1", shown
     name, server = boot_tiny(cloud, "m1.tiny")
     assert server["status"] == "ACTIVE" and server["OS-EXT-SRV-ATTR:host"] == real_node
     domain = hypervisor.lookupByName(f"instance-{server['id']}")

@@ -67,7 +67,7 @@ class Command(BaseCommand):
             network_agents = network_agent.serve_simulated([node.host for node in nodes])
         else:
             host = nodes[0].host
-            kernel = network_agent.kernel_host(host, local_ip=network_conf.TUNNEL_IP,
+            kernel = network_agent.kernel_host(host, local_ip=network_conf.TUNNEL_IP_SETTING or my_ip,
                                                state_dir=network_conf.AGENT_STATE_DIR / host)
             network_agents = [network_agent.serve(host, kernel,
                                                   physical_interfaces=network_conf.PHYSICAL_INTERFACE_MAPPINGS)]
