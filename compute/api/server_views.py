@@ -2,6 +2,7 @@
 Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
+from compute import block_devices
 from compute.api.base import nova_time
 from compute.models import TaskState, VmState
 from network import ports as network_ports
@@ -130,6 +131,7 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
+    on_termination = block_devices.delete_on_termination_of(instance)
     data = {
         "id": str(instance.id), "name": instance.name, "status": status,
         "tenant_id": instance.project_id, "user_id": instance.user_id, "metadata": instance.metadata,
@@ -152,9 +154,11 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
-        # Nova adds delete_on_termination from 2.3; a hot-attached volume's is false.
+        # Nova adds delete_on_termination from 2.3: a hot-attached volume's
+        # is false, a boot mapping's what it asked.
         "os-extended-volumes:volumes_attached": [
-            {"id": volume_id, **({"delete_on_termination": False} if request.api_version >= (2, 3) else {})}
+            {"id": volume_id, **({"delete_on_termination": on_termination.get(volume_id, False)}
+                                 if request.api_version >= (2, 3) else {})}
             for volume_id in volumes],
     }
     if security_groups:

@@ -2,59 +2,24 @@
 list/detail with Cinder's filters, show, update, delete (with `cascade`),
 metadata, and the actions of POST /volumes/{id}/action."""
 from django.db import transaction
-from django.db.models import Q
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden, NotFound
 from cloud.policy import DENIED
-from volumes import attachments, conf, dispatch, quotas
+from volumes import attachments, dispatch, lifecycle, quotas
 from volumes.api.base import (
-    CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, is_uuid, metadata_value,
-    not_found, validated,
+    CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, metadata_value, validated,
 )
-from volumes.images import image_for_volume
-from volumes.models import Attachment, Backend, Snapshot, Volume, VolumeType, claim_capacity
-from volumes.tasks import forget_volume
+from volumes.models import Attachment, Snapshot, Volume, claim_capacity
 
-GiB = 2**30
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member",
           "update": "member", "partial_update": "member", "destroy": "member", "volume_action": "member",
           "metadata": "member", "metadata_item": "member"}
 # What a volume may be deleted from (Cinder's words list them).
 DELETABLE = (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.ERROR_EXTENDING)
 ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
-
-
-def type_visible_to(credentials):
-    if credentials.is_admin:
-        return Q()
-    return Q(is_public=True) | Q(access__project_id=credentials.project_id)
-
-
-def find_type(credentials, name_or_id):
-    """The volume type a request names (by id or name), as the caller may see it."""
-    types = VolumeType.objects.filter(type_visible_to(credentials)).distinct()
-    found = types.filter(pk=name_or_id).first() if is_uuid(name_or_id) else None
-    found = found or types.filter(name=name_or_id).first()
-    if found is None:
-        raise not_found("Volume type", name_or_id) if is_uuid(name_or_id) else \
-            not_found_by_name(name_or_id)
-    return found
-
-
-def not_found_by_name(name):
-    return NotFound(f"Volume type with name {name} could not be found.")
-
-
-def default_type():
-    return VolumeType.objects.get_or_create(name=conf.DEFAULT_VOLUME_TYPE,
-                                            defaults={"description": "Default Volume Type"})[0]
-
-
-def availability_zones():
-    return {conf.AVAILABILITY_ZONE, *Backend.objects.values_list("availability_zone", flat=True)}
 
 
 class VolumeCreateSerializer(serializers.Serializer):
@@ -135,73 +100,14 @@ class VolumeViewSet(CinderViewSet):
 
     def create(self, request, *args, **kwargs):
         values = validated(VolumeCreateSerializer, body_of(request, "volume"))
-        name = values.get("name", values.get("display_name"))
-        description = values.get("description", values.get("display_description"))
-        size = values.get("size")
-        snapshot = source = image = None
-        if values.get("snapshot_id"):
-            snapshot = self.source_row(Snapshot, "Snapshot", values["snapshot_id"])
-            if snapshot.status != Snapshot.Status.AVAILABLE:
-                raise invalid_input(f"Snapshot {snapshot.pk} status must be available, but current status is: "
-                                    f"{snapshot.status}.")
-        if values.get("source_volid"):
-            source = self.source_row(Volume, "Volume", values["source_volid"])
-            if source.status not in (Volume.Status.AVAILABLE, Volume.Status.IN_USE):
-                raise invalid_input(f"Unable to create a volume from an originating source volume when its status "
-                                    f"is not 'available' or 'in-use' (it is {source.status}).")
-        image_ref = values.get("imageRef") or values.get("image_id")
-        if sum(bool(x) for x in (snapshot, source, image_ref)) > 1:
-            raise invalid_input("Only one of snapshot_id, source_volid and imageRef may be given.")
-        origin = snapshot or source
-        if size is None and origin is not None:
-            size = origin.size
-        if size is None or size <= 0:
-            raise invalid_input(f"Volume size '{values.get('size')}' must be an integer and greater than 0.")
-        if origin is not None and size < origin.size:
-            what = "snapshot" if snapshot else "source volume"
-            raise invalid_input(f"Volume size '{size}'GB cannot be smaller than the {what} size {origin.size}GB. "
-                                f"They must be >= original {what} size.")
-        if image_ref:
-            image = image_for_volume(image_ref, self.caller.project_id, self.caller.is_admin)
-            if image is None:
-                raise not_found("Image", image_ref)
-            if image["status"] != "active":
-                raise invalid_input(f"Image {image_ref} is not active.")
-            needed_gb = max(image["min_disk"] or 0, -(-(image["virtual_size"] or image["size"] or 0) // GiB))
-            if needed_gb > size:
-                raise invalid_input(f"Size of specified image {needed_gb}GB is larger than volume size {size}GB.")
-        source_volume = (snapshot.volume if snapshot else source)
-        if values.get("volume_type"):
-            volume_type = find_type(self.caller, values["volume_type"])
-        elif source_volume is not None:
-            volume_type = source_volume.volume_type
-        else:
-            volume_type = default_type()
-        zone = values.get("availability_zone") or (source_volume.availability_zone if source_volume else
-                                                   conf.AVAILABILITY_ZONE)
-        if zone not in availability_zones():
-            raise invalid_input(f"Availability zone '{zone}' is invalid.")
-        with transaction.atomic():
-            quotas.reserve(self.caller.project_id, volume_type, volumes=1, gigabytes=size)
-            volume = Volume.objects.create(
-                project_id=self.caller.project_id, user_id=self.caller.user_id, name=name, description=description,
-                size=size, volume_type=volume_type, availability_zone=zone, metadata=values.get("metadata") or {},
-                snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,
-                bootable=bool(image) or bool(source_volume and source_volume.bootable),
-                multiattach=values.get("multiattach", False),
-                volume_image_metadata={key: str(image[key]) for key in (
-                    "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
-                } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
-            dispatch.schedule(volume.pk)
+        volume = lifecycle.create_volume(
+            self.caller, size=values.get("size"), name=values.get("name", values.get("display_name")),
+            description=values.get("description", values.get("display_description")),
+            volume_type=values.get("volume_type"), availability_zone=values.get("availability_zone"),
+            metadata=values.get("metadata"), snapshot_id=values.get("snapshot_id"),
+            source_volid=values.get("source_volid"), image_ref=values.get("imageRef") or values.get("image_id"),
+            multiattach=values.get("multiattach", False))
         return self.show(volume, status.HTTP_202_ACCEPTED)
-
-    def source_row(self, model, kind, row_id):
-        rows = model.objects.all() if self.caller.is_admin else model.objects.filter(project_id=self.caller.project_id)
-        row = rows.select_related("volume_type" if model is Volume else "volume__volume_type").filter(
-            pk=row_id).first() if is_uuid(row_id) else None
-        if row is None:
-            raise not_found(kind, row_id)
-        return row
 
     # --- update and delete
 
@@ -231,20 +137,8 @@ class VolumeViewSet(CinderViewSet):
                     "awaiting a transfer, or be disassociated from snapshots after volume transfer.")
             if cascade and any(s.status not in (Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR) for s in snapshots):
                 raise invalid_input_volume("Snapshot of the volume is not in a state that can be deleted.")
-            self.delete_volume(volume, snapshots)
+            lifecycle.delete_volume(volume, snapshots)
         return Response(status=status.HTTP_202_ACCEPTED)
-
-    @staticmethod
-    def delete_volume(volume, snapshots):
-        """Inside the caller's transaction, with the rows locked."""
-        for snapshot in snapshots:
-            snapshot.set_status(Snapshot.Status.DELETING)
-        if volume.backend_id is None:
-            # Nothing was made anywhere (its create failed): only the row goes.
-            forget_volume(volume)
-            return
-        volume.set_status(Volume.Status.DELETING)
-        dispatch.to_backend(dispatch.DELETE, volume.backend.host, volume.pk)
 
     # --- metadata: /volumes/{id}/metadata[/{key}]
 
@@ -362,7 +256,7 @@ class VolumeViewSet(CinderViewSet):
             if volume.snapshots.exists():
                 raise invalid_input_volume("Volume still has dependent snapshots.")
             volume.attachments.all().delete()
-            self.delete_volume(volume, [])
+            lifecycle.delete_volume(volume)
         return Response(status=status.HTTP_202_ACCEPTED)
 
     def reserve(self, volume, body):
