@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from volumes import conf, dispatch, worker
 from volumes.images import store_locations
-from volumes.models import InvalidStatus, Snapshot, Volume, fail, release_capacity
+from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, release_capacity
 from volumes.scheduler import NoValidBackend, schedule
+
+GiB = 2**30
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +140,21 @@ def extend_volume(volume_id, host):
     volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.EXTENDING, backend__host=host).first()
     if volume is None or volume.extend_size is None:
         return None
+    attached = list(volume.attachments.filter(status=Attachment.Status.ATTACHED))
+    new_size = volume.extend_size
     try:
-        backend.extend(volume_id, volume.extend_size)
+        backend.extend(volume_id, new_size, in_use=bool(attached))
     except Exception as error:  # noqa: BLE001
         end_extend(volume, f"extend volume: {error}")
         return None
-    volume.set_status(Volume.Status.AVAILABLE, expected=Volume.Status.EXTENDING, size=volume.extend_size,
-                      extend_size=None)
+    volume.set_status(Volume.Status.IN_USE if attached else Volume.Status.AVAILABLE,
+                      expected=Volume.Status.EXTENDING, size=new_size, extend_size=None)
+    # As Cinder tells Nova (the volume-extended event): each server's node
+    # grows the disk in its running domain.
+    for attachment in attached:
+        if attachment.attached_host and attachment.instance_uuid:
+            dispatch.to_node(dispatch.NODE_EXTEND_VOLUME, attachment.attached_host, attachment.instance_uuid,
+                             volume_id, new_size * GiB)
     return volume_id
 
 

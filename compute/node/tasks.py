@@ -255,3 +255,14 @@ def detach_volume(self, instance_id, attachment_id):
     volumes.hot_unplug(node, instance, attachment_id)
     return attachment_id
 
+
+@shared_task(bind=True, name="compute.node.tasks.extend_volume", ignore_result=True)
+def extend_volume(self, instance_id, volume_id, size_bytes):
+    """The volumes app grew an attached volume (Nova's volume-extended
+    event): the running domain's disk is told its new size, so the guest
+    sees it."""
+    from compute.node import volumes
+
+    node, instance = _node_and_instance(self, instance_id)
+    volumes.grow(node, instance, volume_id, int(size_bytes))
+    return volume_id

@@ -116,3 +116,11 @@ def wait_available(volume_ids, timeout, interval):
         if waiting:
             time.sleep(interval)
 
+
+def grow(node, instance, volume_id, size_bytes):
+    """The attached volume's disk resized in the running domain (libvirt
+    blockResize); a stopped domain reads the new size at its next start."""
+    found = [attachment for attachment in attachments.attachments_of(instance.pk)
+             if str(attachment.volume_id) == str(volume_id) and attachment.mountpoint]
+    if found:
+        node.driver.resize_volume(node.domain_name(instance.pk), target_of(found[0].mountpoint), size_bytes)

@@ -202,11 +202,15 @@ class VolumeViewSet(CinderViewSet):
             new_size = int(body["new_size"])
         except (TypeError, ValueError):
             raise invalid_input(f"New size for extend must be an integer, not {body['new_size']!r}.") from None
+        # From 3.42 an attached volume grows too: its back end first, then
+        # the server's node tells the running guest (libvirt blockResize).
+        extendable = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if self.request.api_version >= (3, 42) else (
+            Volume.Status.AVAILABLE,)
         with transaction.atomic():
             volume = self.get_object(locked=True)
-            if volume.status != Volume.Status.AVAILABLE:
-                raise invalid_input_volume(f"Volume status must be 'available' to extend, currently "
-                                           f"{volume.status}.")
+            if volume.status not in extendable:
+                raise invalid_input_volume(f"Volume status must be '{' or '.join(extendable)}' to extend, "
+                                           f"currently {volume.status}.")
             if new_size <= volume.size:
                 raise invalid_input(f"New size for extend must be greater than current size. "
                                     f"(current: {volume.size}, extended: {new_size}).")
@@ -215,7 +219,7 @@ class VolumeViewSet(CinderViewSet):
             if not claim_capacity(volume.backend_id, growth):
                 raise invalid_input_volume(f"Insufficient free space on back end {volume.backend.host} to extend "
                                            f"volume {volume.pk} by {growth} GB.")
-            volume.set_status(Volume.Status.EXTENDING, expected=Volume.Status.AVAILABLE, extend_size=new_size)
+            volume.set_status(Volume.Status.EXTENDING, expected=volume.status, extend_size=new_size)
             dispatch.to_backend(dispatch.EXTEND, volume.backend.host, volume.pk)
         return Response(status=status.HTTP_202_ACCEPTED)
 
