@@ -18,6 +18,7 @@ DELETE = "volumes.tasks.delete_volume"
 EXTEND = "volumes.tasks.extend_volume"
 CREATE_SNAPSHOT = "volumes.tasks.create_snapshot"
 DELETE_SNAPSHOT = "volumes.tasks.delete_snapshot"
+UPLOAD_IMAGE = "volumes.tasks.upload_to_image"
 # On a compute node: grow an attached volume's disk in the running domain.
 NODE_EXTEND_VOLUME = "compute.node.tasks.extend_volume"
 

@@ -136,6 +136,7 @@ class Volume(StatusMixin, models.Model):
         ERROR_EXTENDING = "error_extending"
         MAINTENANCE = "maintenance"
         DOWNLOADING = "downloading"
+        UPLOADING = "uploading"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     project_id = models.CharField(max_length=64, db_index=True)

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden, NotFound
 from cloud.policy import DENIED
+from images import from_volume
 from volumes import attachments, dispatch, lifecycle, quotas
 from volumes.api.base import (
     CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, metadata_value, validated,
@@ -301,6 +302,46 @@ class VolumeViewSet(CinderViewSet):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
+    def upload_image(self, volume, body):
+        """os-volume_upload_image: a new image of the caller's project from
+        the volume's data, made by its back end's worker."""
+        if not isinstance(body, dict) or not isinstance(body.get("image_name"), str) or not body["image_name"]:
+            raise invalid_input("os-volume_upload_image needs image_name.")
+        disk_format = body.get("disk_format") or "raw"
+        if disk_format not in UPLOAD_DISK_FORMATS:
+            raise invalid_input(f"Invalid disk-format '{disk_format}' is specified. Allowed disk-formats are "
+                                f"{', '.join(UPLOAD_DISK_FORMATS)}.")
+        container_format = body.get("container_format") or "bare"
+        if container_format != "bare":
+            raise invalid_input(f"Invalid container-format '{container_format}' is specified. Allowed "
+                                f"container-formats are bare.")
+        force = as_bool(body.get("force", False), "force")
+        visibility = body.get("visibility") or "private"
+        if visibility not in ("private", "shared", "community", "public"):
+            raise invalid_input(f"Invalid visibility '{visibility}' is specified.")
+        if visibility == "public" and not self.caller.is_admin:
+            raise Forbidden(DENIED)
+        protected = as_bool(body.get("protected", False), "protected")
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if force else (Volume.Status.AVAILABLE,)
+            if volume.status not in allowed:
+                raise invalid_input_volume(f"Volume {volume.pk} status must be available{' or in-use' * force}"
+                                           f" to upload to an image, but the current status is {volume.status}"
+                                           f"{'' if force else ' (in-use needs force)'}.")
+            image_id = from_volume.new_image(volume.project_id, body["image_name"], disk_format, container_format,
+                                             visibility, protected)
+            volume.set_status(Volume.Status.UPLOADING, expected=volume.status)
+            dispatch.to_backend(dispatch.UPLOAD_IMAGE, volume.backend.host, volume.pk, image_id, disk_format)
+        return Response({"os-volume_upload_image": {
+            "id": str(volume.pk), "updated_at": cinder_time(volume.updated_at), "status": volume.status,
+            "display_description": volume.description, "size": volume.size,
+            "volume_type": {"id": str(volume.volume_type_id), "name": volume.volume_type.name},
+            "image_id": image_id, "container_format": container_format, "disk_format": disk_format,
+            "image_name": body["image_name"], "visibility": visibility, "protected": protected}},
+            status=status.HTTP_202_ACCEPTED)
+
+
 ACTIONS = {
     "os-extend": VolumeViewSet.extend, "os-set_bootable": VolumeViewSet.set_bootable,
     "os-update_readonly_flag": VolumeViewSet.update_readonly, "os-reset_status": VolumeViewSet.reset_status,
@@ -309,7 +350,10 @@ ACTIONS = {
     "os-begin_detaching": VolumeViewSet.begin_detaching, "os-roll_detaching": VolumeViewSet.roll_detaching,
     "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
     "os-terminate_connection": VolumeViewSet.terminate_connection,
+    "os-volume_upload_image": VolumeViewSet.upload_image,
 }
+# What qemu-img writes an uploaded volume's image as.
+UPLOAD_DISK_FORMATS = ("raw", "qcow2")
 
 
 def invalid_input_volume(reason):

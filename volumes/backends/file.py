@@ -75,6 +75,9 @@ class FileBackend:
         # An attached qcow2 file is grown by the QEMU that holds it: the
         # node's blockResize, told after this.
 
+    def qemu_source(self, volume_id):
+        return str(self._existing(self.volume_path(volume_id))), self.format
+
     def delete(self, volume_id):
         self.volume_path(volume_id).unlink(missing_ok=True)
 

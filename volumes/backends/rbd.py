@@ -140,6 +140,9 @@ class RbdBackend:
         with _Session(self) as session, self._open(session, self.volume_name(volume_id)) as image:
             image.resize(size_gb * GiB)
 
+    def qemu_source(self, volume_id):
+        return self._qemu_path(self.volume_name(volume_id)), "raw"
+
     def delete(self, volume_id):
         with _Session(self) as session:
             self._remove(session, self.volume_name(volume_id))
