@@ -27,11 +27,6 @@ def boots_from_volume(instance):
     return any(device.get("boot_index") == 0 for device in of(instance))
 
 
-def delete_on_termination_of(instance):
-    """{volume id: delete_on_termination} of the volumes mapped at boot."""
-    return {device["volume_id"]: device["delete_on_termination"] for device in of(instance) if device.get("volume_id")}
-
-
 def _invalid_bdm(reason):
     return BadRequest(f"Block Device Mapping is Invalid: {reason}")
 

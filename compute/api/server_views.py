@@ -2,7 +2,6 @@
 Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
-from compute import block_devices
 from compute.api.base import nova_time
 from compute.models import TaskState, VmState
 from network import ports as network_ports
@@ -106,7 +105,7 @@ def addresses_of(instances):
 
 
 def volumes_attached_of(instances):
-    """{instance id: [volume id]} for a page of servers, read at once."""
+    """{instance id: [(volume id, delete_on_termination)]} for a page of servers, read at once."""
     found = attachments.attached_volume_ids([instance.pk for instance in instances])
     return {instance.pk: found[str(instance.pk)] for instance in instances}
 
@@ -119,8 +118,8 @@ def security_groups_of(instances):
 
 def server_detail(request, instance, fault=None, addresses=None, volumes=None, security_groups=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`, `volumes`, `security_groups`: its addresses body, the ids
-    of its attached volumes and its ports' group names (each read here when
+    `addresses`, `volumes`, `security_groups`: its addresses body, (id,
+    delete_on_termination) of its attached volumes and its ports' group names (each read here when
     not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
@@ -131,7 +130,6 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
     admin = request.auth.is_admin
     node = instance.node if instance.node_id else None
     status = status_of(instance)
-    on_termination = block_devices.delete_on_termination_of(instance)
     data = {
         "id": str(instance.id), "name": instance.name, "status": status,
         "tenant_id": instance.project_id, "user_id": instance.user_id, "metadata": instance.metadata,
@@ -157,9 +155,8 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         # Nova adds delete_on_termination from 2.3: a hot-attached volume's
         # is false, a boot mapping's what it asked.
         "os-extended-volumes:volumes_attached": [
-            {"id": volume_id, **({"delete_on_termination": on_termination.get(volume_id, False)}
-                                 if request.api_version >= (2, 3) else {})}
-            for volume_id in volumes],
+            {"id": volume_id, **({"delete_on_termination": on_termination} if request.api_version >= (2, 3) else {})}
+            for volume_id, on_termination in volumes],
     }
     if security_groups:
         # As Nova with Neutron: the groups of the server's ports, by name.

@@ -607,6 +607,9 @@ class ServerActionView(ComputeView):
             raise BadRequest("Invalid input for field 'rebuild': must be an object holding 'imageRef'.")
         if "imageRef" not in argument:
             raise BadRequest("Invalid input for field 'rebuild.imageRef': an image is required.")
+        if block_devices.boots_from_volume(instance):
+            # Nova's words before 2.93: the root disk is a volume, not the image's.
+            raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
         flavor = SimpleNamespace(name=instance.flavor_name, memory_mb=instance.memory_mb, root_gb=instance.root_gb)
         image = BootPlan.find_image(SimpleNamespace(request=request, flavor=flavor), argument)
         changes = {}

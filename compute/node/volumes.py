@@ -94,7 +94,8 @@ def connect_block_devices(node, instance, timeout=None, interval=0.5):
             continue
         mountpoint = f"/dev/vd{string.ascii_lowercase[position]}" if devices[0]["boot_index"] == 0 else \
             f"/dev/vd{string.ascii_lowercase[position + 1]}"
-        attachment, _info = attachments.reserve(device["volume_id"], str(instance.pk), mountpoint=mountpoint)
+        attachment, _info = attachments.reserve(device["volume_id"], str(instance.pk), mountpoint=mountpoint,
+                                                delete_on_termination=device["delete_on_termination"])
         attachments.update(attachment.pk, connector(node))
         attachments.complete(attachment.pk, mountpoint)
 
