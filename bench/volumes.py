@@ -4,13 +4,18 @@
 
 Prints the time to create N volumes of 1 GiB through the API until all are
 available, beside a plain `qemu-img create` loop of as many files in the
-same run; the time of a volume from a 64 MiB image; and of a snapshot and a
-volume made from it. Everything it makes is deleted at the end.
+same run; the time of a volume from a 64 MiB image; of a snapshot and a
+volume made from it; of an upload of that volume to an image; and, given
+an ACTIVE server of the admin project (`--server`), the p50 of attaching a
+volume to it and of detaching it (through Nova's os-volume_attachments,
+until the volume is in-use / available again). Everything it makes is
+deleted at the end.
 
-    .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50]
+    .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
 """
 import argparse
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -59,6 +64,32 @@ def create(session, url, body, collection="volumes"):
     return response.json()[collection[:-1]]["id"]
 
 
+def wait_status(session, url, volume_id, wanted, timeout=120):
+    deadline = time.monotonic() + timeout
+    while session.get(f"{url}/volumes/{volume_id}", timeout=30).json()["volume"]["status"] != wanted:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"volume {volume_id} did not become {wanted} within {timeout} s")
+        time.sleep(0.02)
+
+
+def attach_detach(session, base, url, server_id, volume_id, rounds):
+    """(attach seconds, detach seconds) of each round on the server."""
+    compute = f"{base}/compute/v2.1/servers/{server_id}/os-volume_attachments"
+    attaches, detaches = [], []
+    for _ in range(rounds):
+        started = time.monotonic()
+        answer = session.post(compute, json={"volumeAttachment": {"volumeId": volume_id}}, timeout=120)
+        if answer.status_code != 200:
+            raise SystemExit(f"attach refused: {answer.status_code} {answer.text[:300]}")
+        wait_status(session, url, volume_id, "in-use")
+        attaches.append(time.monotonic() - started)
+        started = time.monotonic()
+        session.delete(f"{compute}/{volume_id}", timeout=120)
+        wait_status(session, url, volume_id, "available")
+        detaches.append(time.monotonic() - started)
+    return attaches, detaches
+
+
 def delete_all(session, url, volume_ids, snapshot_ids):
     for snapshot_id in snapshot_ids:
         session.delete(f"{url}/snapshots/{snapshot_id}", timeout=60)
@@ -74,6 +105,8 @@ def main():
     parser.add_argument("--url", default=os.environ.get("STRATUS_PUBLIC_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--volumes", type=int, default=50)
+    parser.add_argument("--server", help="an ACTIVE server of the admin project to attach to and detach from")
+    parser.add_argument("--rounds", type=int, default=10, help="attach/detach rounds on --server")
     args = parser.parse_args()
     session, url = admin_session(args.url.rstrip("/"), args.password)
     quota = {"volumes": -1, "gigabytes": -1, "snapshots": -1}
@@ -119,6 +152,20 @@ def main():
         wait(session, url, [clone])
         print(f"snapshot of 1 GiB: {snapshot_seconds:.2f} s; volume from it: {time.monotonic() - started:.2f} s")
         session.delete(f"{args.url}/image/v2/images/{image['id']}", timeout=30)
+        started = time.monotonic()
+        answer = session.post(f"{url}/volumes/{clone}/action", json={"os-volume_upload_image": {
+            "image_name": f"bench-upload-{uuid.uuid4().hex[:6]}", "disk_format": "qcow2"}}, timeout=60)
+        if answer.status_code != 202:
+            raise SystemExit(f"upload refused: {answer.status_code} {answer.text[:300]}")
+        uploaded = answer.json()["os-volume_upload_image"]["image_id"]
+        wait_status(session, url, clone, "available", timeout=600)
+        image_status = session.get(f"{args.url}/image/v2/images/{uploaded}", timeout=30).json().get("status")
+        print(f"upload of a 1 GiB volume to a qcow2 image: {time.monotonic() - started:.2f} s (image {image_status})")
+        session.delete(f"{args.url}/image/v2/images/{uploaded}", timeout=30)
+        if args.server:
+            attaches, detaches = attach_detach(session, args.url, url, args.server, ids[0], args.rounds)
+            print(f"attach to server {args.server}: p50 {statistics.median(attaches):.3f} s, detach: p50 "
+                  f"{statistics.median(detaches):.3f} s ({args.rounds} rounds)")
     finally:
         delete_all(session, url, made, snapshots)
 

@@ -553,14 +553,15 @@ class Instance(models.Model):
         """The instance is gone from its node: the row stays (for usage and
         actions history) but leaves every list. Releases its claim, its
         ports (those made for it deleted, the user's own given back) and its
-        volumes (detached, available again)."""
+        volumes (detached, available again, or deleted when mapped at boot
+        with delete_on_termination)."""
+        from compute import block_devices
         from compute.networking import release_ports
-        from volumes.attachments import detach_instance
 
         now = timezone.now()
         with transaction.atomic():
             release_ports(self.pk)
-            detach_instance(self.pk)
+            block_devices.release(self, deleting=True)
             Instance.objects.filter(pk=self.pk).update(
                 deleted=True, deleted_at=now, terminated_at=now, vm_state=VmState.DELETED, task_state=None,
                 power_state=PowerState.NOSTATE, updated_at=now)

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from compute import conf
+from compute import block_devices, conf
 from compute.models import (
     BOOT_TASK_STATES, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState,
     UnexpectedState, VmState, alive_since, confirm_claims, finish_action, record_event, release_claim, set_fault,
@@ -31,8 +31,9 @@ SCHEDULER_BINARY = "stratus-scheduler"
 # hosts is for operators (the fault's details).
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 # Errors of a boot step that no other host would avoid: the image cannot
-# back a disk (images.cache.ImageUnacceptable).
-BUILD_ABORTING_ERRORS = {"ImageUnacceptable"}
+# back a disk (images.cache.ImageUnacceptable), a volume of the server
+# could not be made (compute.node.volumes.VolumeNotCreated, as Nova's).
+BUILD_ABORTING_ERRORS = {"ImageUnacceptable", "VolumeNotCreated"}
 
 
 @shared_task(name="compute.tasks.schedule_instance", ignore_result=True)
@@ -75,6 +76,7 @@ def end_build(instance, message, code=500, expected_task_state=BOOT_TASK_STATES,
             return False
         release_claim(instance)
         release_ports(instance.pk)
+        block_devices.release(instance)
         set_fault(instance, message, code=code, details=details, host=host)
         finish_action(instance, "create")
         if host:
@@ -139,6 +141,7 @@ def handle_build_failure(instance, message):
                 return "moved on"
             release_claim(instance)
             release_ports(instance.pk)
+            block_devices.release(instance)
             set_fault(instance, "Build failed, rescheduling to another host.", code=500,
                       details=f"Build failed on {host}, rescheduling: {message}", host=host)
             pipelines.reschedule(instance.pk, host)

@@ -60,7 +60,7 @@ def _check_attachable(volume, instance_uuid):
                    f"but the current status is {volume.status}.")
 
 
-def reserve(volume_id, instance_uuid, connector=None, mode="rw", mountpoint=None):
+def reserve(volume_id, instance_uuid, connector=None, mode="rw", mountpoint=None, delete_on_termination=False):
     """A new attachment of the volume to the server; the volume becomes
     reserved (attaching, with a connector). `mountpoint`: the device the
     server will see it as, held from now on so no other attach takes it."""
@@ -70,7 +70,7 @@ def reserve(volume_id, instance_uuid, connector=None, mode="rw", mountpoint=None
         volume = _locked_volume(volume_id)
         _check_attachable(volume, instance_uuid)
         attachment = Attachment.objects.create(volume=volume, instance_uuid=instance_uuid, attach_mode=mode,
-                                               mountpoint=mountpoint)
+                                               mountpoint=mountpoint, delete_on_termination=delete_on_termination)
         if volume.status == Volume.Status.AVAILABLE:
             volume.set_status(Volume.Status.RESERVED)
         if connector is not None:
@@ -170,12 +170,13 @@ def attachments_of(instance_uuid):
 
 
 def attached_volume_ids(instance_uuids):
-    """{server id: [volume ids attached to it]} for a page of servers, in one query."""
+    """{server id: [(volume id, delete_on_termination) of each volume
+    attached to it]} for a page of servers, in one query."""
     found = {str(uuid): [] for uuid in instance_uuids}
-    for instance_uuid, volume_id in Attachment.objects.filter(
-            instance_uuid__in=list(found), status=Attachment.Status.ATTACHED).values_list("instance_uuid",
-                                                                                           "volume_id"):
-        found[instance_uuid].append(str(volume_id))
+    for instance_uuid, volume_id, on_termination in Attachment.objects.filter(
+            instance_uuid__in=list(found), status=Attachment.Status.ATTACHED).values_list(
+            "instance_uuid", "volume_id", "delete_on_termination"):
+        found[instance_uuid].append((str(volume_id), on_termination))
     return found
 
 

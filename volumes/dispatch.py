@@ -18,6 +18,9 @@ DELETE = "volumes.tasks.delete_volume"
 EXTEND = "volumes.tasks.extend_volume"
 CREATE_SNAPSHOT = "volumes.tasks.create_snapshot"
 DELETE_SNAPSHOT = "volumes.tasks.delete_snapshot"
+UPLOAD_IMAGE = "volumes.tasks.upload_to_image"
+# On a compute node: grow an attached volume's disk in the running domain.
+NODE_EXTEND_VOLUME = "compute.node.tasks.extend_volume"
 
 
 def send(name, args, queue):
@@ -39,3 +42,8 @@ def schedule(volume_id):
 
 def to_backend(name, host, *args):
     after_commit(name, (*args, host), queues.volume(host))
+
+
+def to_node(name, host, *args):
+    """A task for compute node `host` (the node a volume is attached on)."""
+    after_commit(name, args, queues.compute(host))

@@ -136,6 +136,7 @@ class Volume(StatusMixin, models.Model):
         ERROR_EXTENDING = "error_extending"
         MAINTENANCE = "maintenance"
         DOWNLOADING = "downloading"
+        UPLOADING = "uploading"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     project_id = models.CharField(max_length=64, db_index=True)
@@ -224,6 +225,9 @@ class Attachment(models.Model):
     attached_host = models.CharField(max_length=255, null=True, blank=True)
     mountpoint = models.CharField(max_length=255, null=True, blank=True)
     attach_mode = models.CharField(max_length=4, default="rw")
+    # Nova's flag, kept here so a page of servers shows it in one query:
+    # the server's delete deletes the volume too.
+    delete_on_termination = models.BooleanField(default=False)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.RESERVED)
     connector = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -3,7 +3,9 @@ onto a back end, and the periodic reconciler that ends whatever stays in a
 transitional status past its deadline. On `volume.<host>`: what the back
 end's worker does to the data (create, delete, extend, snapshots)."""
 import logging
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from celery import shared_task
 from django.db import transaction
@@ -11,8 +13,11 @@ from django.utils import timezone
 
 from volumes import conf, dispatch, worker
 from volumes.images import store_locations
-from volumes.models import InvalidStatus, Snapshot, Volume, fail, release_capacity
+from volumes.backends import qemu_img
+from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, record_message, release_capacity
 from volumes.scheduler import NoValidBackend, schedule
+
+GiB = 2**30
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +26,7 @@ SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
 CREATE_VOLUME_FROM_BACKEND = "VOLUME_VOLUME_001_003"
 DELETE_VOLUME = "VOLUME_VOLUME_004_007"
 EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
+UPLOAD_TO_IMAGE = "VOLUME_VOLUME_005_005"
 CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
 DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
 # A volume still waiting for a back end after this long had its scheduling
@@ -138,14 +144,58 @@ def extend_volume(volume_id, host):
     volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.EXTENDING, backend__host=host).first()
     if volume is None or volume.extend_size is None:
         return None
+    attached = list(volume.attachments.filter(status=Attachment.Status.ATTACHED))
+    new_size = volume.extend_size
     try:
-        backend.extend(volume_id, volume.extend_size)
+        backend.extend(volume_id, new_size, in_use=bool(attached))
     except Exception as error:  # noqa: BLE001
         end_extend(volume, f"extend volume: {error}")
         return None
-    volume.set_status(Volume.Status.AVAILABLE, expected=Volume.Status.EXTENDING, size=volume.extend_size,
-                      extend_size=None)
+    volume.set_status(Volume.Status.IN_USE if attached else Volume.Status.AVAILABLE,
+                      expected=Volume.Status.EXTENDING, size=new_size, extend_size=None)
+    # As Cinder tells Nova (the volume-extended event): each server's node
+    # grows the disk in its running domain.
+    for attachment in attached:
+        if attachment.attached_host and attachment.instance_uuid:
+            dispatch.to_node(dispatch.NODE_EXTEND_VOLUME, attachment.attached_host, attachment.instance_uuid,
+                             volume_id, new_size * GiB)
     return volume_id
+
+
+@shared_task(name="volumes.tasks.upload_to_image", ignore_result=True)
+def upload_to_image(volume_id, image_id, disk_format, host):
+    """os-volume_upload_image: the volume's data converted to `disk_format`
+    in a scratch file, stored as the image's data; the volume is available
+    (or in-use) again after, the image active, or deleted on failure."""
+    from images import from_volume
+
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.UPLOADING, backend__host=host).first()
+    if volume is None:
+        return None
+    try:
+        source, source_format = backend.qemu_source(volume_id)
+        with tempfile.TemporaryDirectory(prefix="upload-", dir=conf.VOLUME_DIR.parent if
+                                         conf.VOLUME_DIR.parent.exists() else None) as scratch:
+            path = Path(scratch) / "image"
+            qemu_img("convert", "-q", "-f", source_format, "-O", disk_format, source, str(path))
+            from_volume.store_file(image_id, path)
+    except Exception as error:  # noqa: BLE001  (the message says why)
+        from_volume.forget(image_id)
+        settle_after_upload(volume)
+        record_message(volume, f"upload to image: {error}", UPLOAD_TO_IMAGE)
+        return None
+    settle_after_upload(volume)
+    return image_id
+
+
+def settle_after_upload(volume):
+    attached = volume.attachments.filter(status=Attachment.Status.ATTACHED).exists()
+    try:
+        volume.set_status(Volume.Status.IN_USE if attached else Volume.Status.AVAILABLE,
+                          expected=Volume.Status.UPLOADING)
+    except InvalidStatus:
+        pass  # reset meanwhile
 
 
 def end_extend(volume, message):
@@ -224,9 +274,13 @@ def reconcile():
     deadline = now - timedelta(seconds=conf.TASK_DEADLINE)
     said = f"did not finish within {conf.TASK_DEADLINE} seconds"
     stuck_volumes = Volume.objects.filter(updated_at__lt=deadline, status__in=(
-        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING))
+        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING, Volume.Status.UPLOADING))
     for volume in stuck_volumes:
-        if volume.status == Volume.Status.CREATING:
+        if volume.status == Volume.Status.UPLOADING:
+            settle_after_upload(volume)
+            record_message(volume, f"upload to image: the upload {said}.", UPLOAD_TO_IMAGE)
+            ended = True
+        elif volume.status == Volume.Status.CREATING:
             ended = fail(volume, f"create volume: the create {said}.", CREATE_VOLUME_FROM_BACKEND,
                          expected=Volume.Status.CREATING)
         elif volume.status == Volume.Status.DELETING:

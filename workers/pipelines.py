@@ -101,9 +101,8 @@ def run_on_node(instance_id, host):
     step that raises stops the chain and calls boot_step_failed."""
     args = (str(instance_id),)
     # The network step runs on the node's network.<host> queue (its node
-    # worker consumes it beside compute.<host>); the volume step only
-    # records its event until block storage exists, on the node's queue so
-    # it does not wait behind scheduling on the control queue.
+    # worker consumes it beside compute.<host>); the volume step on the
+    # node's queue, which waits for the volume workers' creates.
     steps = chain(_on_node(PREPARE_DISK, args, host), _on_node(PLUMB_NETWORK, args, host, queues.network(host)),
                   _on_node(ATTACH_VOLUMES, args, host), _on_node(SPAWN, args, host))
     return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()

@@ -10,7 +10,7 @@ from django.db import transaction
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Conflict
-from compute import quotas
+from compute import block_devices, quotas
 from compute.api.base import begin_or_conflict, request_ids
 from compute.api.flavors import flavor_to_use
 from compute.models import (
@@ -40,6 +40,11 @@ def resize(request, instance, argument):
     unknown = set(argument) - {"flavorRef", "OS-DCF:diskConfig"}
     if unknown:
         raise BadRequest(f"Invalid input for field 'resize': unknown attribute {sorted(unknown)[0]!r}.")
+    if block_devices.boots_from_volume(instance):
+        # The resize path moves the local disk between nodes; a server whose
+        # root is a volume has none (and its attachments name their host).
+        raise Conflict(f"Cannot 'resize' instance {instance.pk}: it boots from a volume, which this cloud "
+                       f"does not resize yet.")
     flavor = flavor_to_use(request, argument["flavorRef"], field="resize.flavorRef")
     new_flavor, old_flavor = flavor_snapshot(flavor), flavor_snapshot(instance)
     if new_flavor["id"] == old_flavor["id"]:

@@ -105,7 +105,7 @@ def addresses_of(instances):
 
 
 def volumes_attached_of(instances):
-    """{instance id: [volume id]} for a page of servers, read at once."""
+    """{instance id: [(volume id, delete_on_termination)]} for a page of servers, read at once."""
     found = attachments.attached_volume_ids([instance.pk for instance in instances])
     return {instance.pk: found[str(instance.pk)] for instance in instances}
 
@@ -118,8 +118,8 @@ def security_groups_of(instances):
 
 def server_detail(request, instance, fault=None, addresses=None, volumes=None, security_groups=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`, `volumes`, `security_groups`: its addresses body, the ids
-    of its attached volumes and its ports' group names (each read here when
+    `addresses`, `volumes`, `security_groups`: its addresses body, (id,
+    delete_on_termination) of its attached volumes and its ports' group names (each read here when
     not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
@@ -152,10 +152,11 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
-        # Nova adds delete_on_termination from 2.3; a hot-attached volume's is false.
+        # Nova adds delete_on_termination from 2.3: a hot-attached volume's
+        # is false, a boot mapping's what it asked.
         "os-extended-volumes:volumes_attached": [
-            {"id": volume_id, **({"delete_on_termination": False} if request.api_version >= (2, 3) else {})}
-            for volume_id in volumes],
+            {"id": volume_id, **({"delete_on_termination": on_termination} if request.api_version >= (2, 3) else {})}
+            for volume_id, on_termination in volumes],
     }
     if security_groups:
         # As Nova with Neutron: the groups of the server's ports, by name.

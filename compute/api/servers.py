@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
-from compute import lifecycle, quotas
+from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, interfaces
 from compute.api import resize as resize_actions
@@ -221,16 +221,23 @@ class BootPlan:
             raise BadRequest("Invalid input for field 'min_count': min_count must be <= max_count.")
         self.networks = self.check_networks(data)
         self.security_groups = self.check_security_groups(data.get("security_groups"))
-        self.check_block_devices(data.get("block_device_mapping_v2"))
+        self.block_devices = block_devices.parse(data.get("block_device_mapping_v2"), credentials, self.image,
+                                                 self.max_count)
+        if self.block_devices and self.block_devices[0]["boot_index"] == 0:
+            self.image = None  # the root disk is the volume: the server has no image (Nova's "")
         self.group = self.find_group(hints)
         self.hints = hints if isinstance(hints, dict) else {}
         self.admin_pass = data.get("adminPass") or uuid.uuid4().hex[:12]
 
     def find_image(self, data):
+        """The image of the server's local disk; None when it boots from a
+        volume (imageRef "" or absent, a boot_index 0 volume mapping)."""
         image_ref = data.get("imageRef")
         if not image_ref:
-            raise BadRequest("Invalid input for field 'imageRef': an image is required (boot from volume needs "
-                             "block storage, which Stratus does not offer yet).")
+            if self.boot_volume_requested(data.get("block_device_mapping_v2")):
+                return None
+            raise BadRequest("Invalid input for field 'imageRef': an image is required unless "
+                             "block_device_mapping_v2 has a volume with boot_index 0.")
         if not isinstance(image_ref, str):
             raise BadRequest(f"Invalid input for field 'imageRef': {image_ref!r} is not an image id.")
         image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
@@ -255,7 +262,15 @@ class BootPlan:
         """Whether the node attaches a config drive: asked for, or demanded
         by the image (Nova's img_config_drive=mandatory)."""
         wanted = config_drive is not None and require_bool(config_drive, "config_drive")
-        return wanted or (self.image.properties or {}).get("img_config_drive") == "mandatory"
+        return wanted or self.image is not None and (self.image.properties or {}).get("img_config_drive") == \
+            "mandatory"
+
+    @staticmethod
+    def boot_volume_requested(mappings):
+        return isinstance(mappings, list) and any(
+            isinstance(mapping, dict) and str(mapping.get("boot_index")) == "0"
+            and (mapping.get("destination_type") == "volume" or mapping.get("source_type") in ("volume", "snapshot"))
+            for mapping in mappings)
 
     def find_key(self, key_name):
         if key_name is None:
@@ -405,20 +420,6 @@ class BootPlan:
                 raise BadRequest(f"Security group {missing} not found for project {project_id}.")
         return names
 
-    def check_block_devices(self, mappings):
-        if not mappings:
-            return
-        if not isinstance(mappings, list):
-            raise BadRequest("Invalid input for field 'block_device_mapping_v2': must be a list.")
-        for index, mapping in enumerate(mappings):
-            if not isinstance(mapping, dict):
-                raise BadRequest(f"Invalid input for field 'block_device_mapping_v2[{index}]': must be an object.")
-            local_image = (mapping.get("source_type") == "image" and mapping.get("destination_type", "local")
-                           == "local" and mapping.get("uuid") in (None, self.image.id))
-            if not local_image:
-                raise BadRequest(f"Invalid input for field 'block_device_mapping_v2[{index}]': only the local "
-                                 f"image disk is supported; volumes need the block storage service.")
-
     def find_group(self, hints):
         if not isinstance(hints, dict):
             raise BadRequest("Invalid input for field 'os:scheduler_hints': must be an object.")
@@ -444,6 +445,8 @@ class BootPlan:
         now = timezone.now()
         request_spec = {"networks": self.networks, "security_groups": self.security_groups,
                         "scheduler_hints": self.hints}
+        if self.block_devices:
+            request_spec["block_devices"] = self.block_devices
         instances = []
         for index in range(count):
             name = self.name if count == 1 else f"{self.name}-{index + 1}"
@@ -453,7 +456,7 @@ class BootPlan:
                 project_id=credentials.project_id, user_id=credentials.user_id, flavor=flavor,
                 flavor_id_at_boot=flavor.id, flavor_name=flavor.name, vcpus=flavor.vcpus,
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
-                swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id,
+                swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id if self.image else "",
                 key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
                 metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
                 request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
@@ -604,6 +607,9 @@ class ServerActionView(ComputeView):
             raise BadRequest("Invalid input for field 'rebuild': must be an object holding 'imageRef'.")
         if "imageRef" not in argument:
             raise BadRequest("Invalid input for field 'rebuild.imageRef': an image is required.")
+        if block_devices.boots_from_volume(instance):
+            # Nova's words before 2.93: the root disk is a volume, not the image's.
+            raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
         flavor = SimpleNamespace(name=instance.flavor_name, memory_mb=instance.memory_mb, root_gb=instance.root_gb)
         image = BootPlan.find_image(SimpleNamespace(request=request, flavor=flavor), argument)
         changes = {}

@@ -146,5 +146,8 @@ def attach_volume(request, instance, volume_id, device=None):
 
 def detach_volume(instance, attachment):
     check_volume_state(instance, "detach_volume")
+    if attachment.mountpoint == "/dev/vda":
+        raise BadRequest(f"Cannot detach a root device volume (volume {attachment.volume_id} of server "
+                         f"{instance.pk}).")
     with waiting_for_node(instance, "Detaching a volume"):
         pipelines.detach_volume(instance.pk, instance.host, attachment.pk, conf.NODE_CALL_TIMEOUT)

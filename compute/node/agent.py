@@ -17,6 +17,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from compute import block_devices
 from compute import conf as compute_conf
 from compute.models import (
     ACTIONS, ComputeNode, Instance, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
@@ -120,7 +121,8 @@ class Node:
             config_drive=self.config_drive(instance),
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
             memory_mb=instance.memory_mb, console_log=self.console_log_path(instance.pk),
-            disk_path=self.disk_path(instance.pk), vnc_listen=self.my_ip,
+            disk_path=None if block_devices.boots_from_volume(instance) else self.disk_path(instance.pk),
+            vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name},
             interfaces=networking.interfaces_of(instance.pk), volumes=volumes.volume_disks(instance.pk))
 

@@ -37,3 +37,6 @@ MY_IP = _get("STRATUS_MY_IP", "127.0.0.1", str)
 SIMULATED_VCPUS = _get("STRATUS_SIMULATED_VCPUS", 16, int)
 SIMULATED_MEMORY_MB = _get("STRATUS_SIMULATED_MEMORY_MB", 32768, int)
 SIMULATED_DISK_GB = _get("STRATUS_SIMULATED_DISK_GB", 500, int)
+# How long the boot's volume step waits for the server's new volumes to
+# become available (Nova's block_device_allocate_retries times its interval).
+BLOCK_DEVICE_TIMEOUT = _get("STRATUS_BLOCK_DEVICE_TIMEOUT", 180, float)

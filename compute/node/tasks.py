@@ -12,6 +12,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from compute import block_devices
 from compute.models import (
     ACTIONS, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action, record_event,
 )
@@ -54,7 +55,8 @@ def prepare_disk(self, instance_id):
     node, instance = _node_and_instance(self, instance_id)
     instance.enter_step("prepare_disk")
     with record_event(instance, "create", "compute_prepare_disk", host=node.host):
-        agent.create_disk(node, instance)
+        if not block_devices.boots_from_volume(instance):  # else the volume step brings the root disk
+            agent.create_disk(node, instance)
     if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
         node.remove_instance(instance.pk)  # deleted while the disk was made
         raise UnexpectedState(instance.pk, "building", "deleted")
@@ -72,7 +74,7 @@ def spawn(self, instance_id):
         return str(instance_id)
     instance.enter_step("spawn")
     with record_event(instance, "create", "compute_spawn", host=node.host):
-        if not node.disk_path(instance.pk).exists():
+        if not node.disk_path(instance.pk).exists() and not block_devices.boots_from_volume(instance):
             raise VirtError(f"Instance {instance.pk} has no disk on {node.host}: prepare_disk has not run here.")
         node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
         try:
@@ -252,3 +254,15 @@ def detach_volume(self, instance_id, attachment_id):
     node, instance = _node_and_instance(self, instance_id)
     volumes.hot_unplug(node, instance, attachment_id)
     return attachment_id
+
+
+@shared_task(bind=True, name="compute.node.tasks.extend_volume", ignore_result=True)
+def extend_volume(self, instance_id, volume_id, size_bytes):
+    """The volumes app grew an attached volume (Nova's volume-extended
+    event): the running domain's disk is told its new size, so the guest
+    sees it."""
+    from compute.node import volumes
+
+    node, instance = _node_and_instance(self, instance_id)
+    volumes.grow(node, instance, volume_id, int(size_bytes))
+    return volume_id

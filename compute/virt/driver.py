@@ -136,6 +136,11 @@ class ComputeDriver:
         nothing if it has a disk on that target already."""
         raise NotImplementedError
 
+    def resize_volume(self, name: str, dev: str, size_bytes: int) -> None:
+        """Tells the running domain its disk on `dev` is now `size_bytes`
+        (QEMU grows a file it holds itself); nothing if it is not running."""
+        raise NotImplementedError
+
     def detach_volume(self, name: str, dev: str) -> None:
         """Unplugs the disk on target `dev`, running and as defined; nothing
         if the domain has none there."""

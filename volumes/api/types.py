@@ -9,7 +9,7 @@ from cloud.errors import BadRequest, Conflict, Forbidden, NotFound
 from cloud.policy import DENIED
 from volumes import conf
 from volumes.api.base import CinderViewSet, as_bool, body_of, is_uuid, metadata_value, validated
-from volumes.api.volumes import type_visible_to
+from volumes.lifecycle import type_visible_to
 from volumes.models import VolumeType, VolumeTypeAccess
 
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "extra_specs": "reader",

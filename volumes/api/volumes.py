@@ -2,59 +2,26 @@
 list/detail with Cinder's filters, show, update, delete (with `cascade`),
 metadata, and the actions of POST /volumes/{id}/action."""
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden, NotFound
 from cloud.policy import DENIED
-from volumes import attachments, conf, dispatch, quotas
+from images import from_volume
+from volumes import attachments, dispatch, lifecycle, quotas
 from volumes.api.base import (
-    CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, is_uuid, metadata_value,
-    not_found, validated,
+    CinderViewSet, MetadataField, as_bool, body_of, cinder_time, invalid_input, metadata_value, validated,
 )
-from volumes.images import image_for_volume
-from volumes.models import Attachment, Backend, Snapshot, Volume, VolumeType, claim_capacity
-from volumes.tasks import forget_volume
+from volumes.models import Attachment, Snapshot, Volume, claim_capacity
 
-GiB = 2**30
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member",
           "update": "member", "partial_update": "member", "destroy": "member", "volume_action": "member",
           "metadata": "member", "metadata_item": "member", "summary_of_volumes": "reader"}
 # What a volume may be deleted from (Cinder's words list them).
 DELETABLE = (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.ERROR_EXTENDING)
 ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
-
-
-def type_visible_to(credentials):
-    if credentials.is_admin:
-        return Q()
-    return Q(is_public=True) | Q(access__project_id=credentials.project_id)
-
-
-def find_type(credentials, name_or_id):
-    """The volume type a request names (by id or name), as the caller may see it."""
-    types = VolumeType.objects.filter(type_visible_to(credentials)).distinct()
-    found = types.filter(pk=name_or_id).first() if is_uuid(name_or_id) else None
-    found = found or types.filter(name=name_or_id).first()
-    if found is None:
-        raise not_found("Volume type", name_or_id) if is_uuid(name_or_id) else \
-            not_found_by_name(name_or_id)
-    return found
-
-
-def not_found_by_name(name):
-    return NotFound(f"Volume type with name {name} could not be found.")
-
-
-def default_type():
-    return VolumeType.objects.get_or_create(name=conf.DEFAULT_VOLUME_TYPE,
-                                            defaults={"description": "Default Volume Type"})[0]
-
-
-def availability_zones():
-    return {conf.AVAILABILITY_ZONE, *Backend.objects.values_list("availability_zone", flat=True)}
 
 
 class VolumeCreateSerializer(serializers.Serializer):
@@ -159,73 +126,14 @@ class VolumeViewSet(CinderViewSet):
 
     def create(self, request, *args, **kwargs):
         values = validated(VolumeCreateSerializer, body_of(request, "volume"))
-        name = values.get("name", values.get("display_name"))
-        description = values.get("description", values.get("display_description"))
-        size = values.get("size")
-        snapshot = source = image = None
-        if values.get("snapshot_id"):
-            snapshot = self.source_row(Snapshot, "Snapshot", values["snapshot_id"])
-            if snapshot.status != Snapshot.Status.AVAILABLE:
-                raise invalid_input(f"Snapshot {snapshot.pk} status must be available, but current status is: "
-                                    f"{snapshot.status}.")
-        if values.get("source_volid"):
-            source = self.source_row(Volume, "Volume", values["source_volid"])
-            if source.status not in (Volume.Status.AVAILABLE, Volume.Status.IN_USE):
-                raise invalid_input(f"Unable to create a volume from an originating source volume when its status "
-                                    f"is not 'available' or 'in-use' (it is {source.status}).")
-        image_ref = values.get("imageRef") or values.get("image_id")
-        if sum(bool(x) for x in (snapshot, source, image_ref)) > 1:
-            raise invalid_input("Only one of snapshot_id, source_volid and imageRef may be given.")
-        origin = snapshot or source
-        if size is None and origin is not None:
-            size = origin.size
-        if size is None or size <= 0:
-            raise invalid_input(f"Volume size '{values.get('size')}' must be an integer and greater than 0.")
-        if origin is not None and size < origin.size:
-            what = "snapshot" if snapshot else "source volume"
-            raise invalid_input(f"Volume size '{size}'GB cannot be smaller than the {what} size {origin.size}GB. "
-                                f"They must be >= original {what} size.")
-        if image_ref:
-            image = image_for_volume(image_ref, self.caller.project_id, self.caller.is_admin)
-            if image is None:
-                raise not_found("Image", image_ref)
-            if image["status"] != "active":
-                raise invalid_input(f"Image {image_ref} is not active.")
-            needed_gb = max(image["min_disk"] or 0, -(-(image["virtual_size"] or image["size"] or 0) // GiB))
-            if needed_gb > size:
-                raise invalid_input(f"Size of specified image {needed_gb}GB is larger than volume size {size}GB.")
-        source_volume = (snapshot.volume if snapshot else source)
-        if values.get("volume_type"):
-            volume_type = find_type(self.caller, values["volume_type"])
-        elif source_volume is not None:
-            volume_type = source_volume.volume_type
-        else:
-            volume_type = default_type()
-        zone = values.get("availability_zone") or (source_volume.availability_zone if source_volume else
-                                                   conf.AVAILABILITY_ZONE)
-        if zone not in availability_zones():
-            raise invalid_input(f"Availability zone '{zone}' is invalid.")
-        with transaction.atomic():
-            quotas.reserve(self.caller.project_id, volume_type, volumes=1, gigabytes=size)
-            volume = Volume.objects.create(
-                project_id=self.caller.project_id, user_id=self.caller.user_id, name=name, description=description,
-                size=size, volume_type=volume_type, availability_zone=zone, metadata=values.get("metadata") or {},
-                snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,
-                bootable=bool(image) or bool(source_volume and source_volume.bootable),
-                multiattach=values.get("multiattach", False),
-                volume_image_metadata={key: str(image[key]) for key in (
-                    "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
-                } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
-            dispatch.schedule(volume.pk)
+        volume = lifecycle.create_volume(
+            self.caller, size=values.get("size"), name=values.get("name", values.get("display_name")),
+            description=values.get("description", values.get("display_description")),
+            volume_type=values.get("volume_type"), availability_zone=values.get("availability_zone"),
+            metadata=values.get("metadata"), snapshot_id=values.get("snapshot_id"),
+            source_volid=values.get("source_volid"), image_ref=values.get("imageRef") or values.get("image_id"),
+            multiattach=values.get("multiattach", False))
         return self.show(volume, status.HTTP_202_ACCEPTED, extended=False)
-
-    def source_row(self, model, kind, row_id):
-        rows = model.objects.all() if self.caller.is_admin else model.objects.filter(project_id=self.caller.project_id)
-        row = rows.select_related("volume_type" if model is Volume else "volume__volume_type").filter(
-            pk=row_id).first() if is_uuid(row_id) else None
-        if row is None:
-            raise not_found(kind, row_id)
-        return row
 
     # --- update and delete
 
@@ -255,20 +163,8 @@ class VolumeViewSet(CinderViewSet):
                     "awaiting a transfer, or be disassociated from snapshots after volume transfer.")
             if cascade and any(s.status not in (Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR) for s in snapshots):
                 raise invalid_input_volume("Snapshot of the volume is not in a state that can be deleted.")
-            self.delete_volume(volume, snapshots)
+            lifecycle.delete_volume(volume, snapshots)
         return Response(status=status.HTTP_202_ACCEPTED)
-
-    @staticmethod
-    def delete_volume(volume, snapshots):
-        """Inside the caller's transaction, with the rows locked."""
-        for snapshot in snapshots:
-            snapshot.set_status(Snapshot.Status.DELETING)
-        if volume.backend_id is None:
-            # Nothing was made anywhere (its create failed): only the row goes.
-            forget_volume(volume)
-            return
-        volume.set_status(Volume.Status.DELETING)
-        dispatch.to_backend(dispatch.DELETE, volume.backend.host, volume.pk)
 
     # --- metadata: /volumes/{id}/metadata[/{key}]
 
@@ -332,11 +228,15 @@ class VolumeViewSet(CinderViewSet):
             new_size = int(body["new_size"])
         except (TypeError, ValueError):
             raise invalid_input(f"New size for extend must be an integer, not {body['new_size']!r}.") from None
+        # From 3.42 an attached volume grows too: its back end first, then
+        # the server's node tells the running guest (libvirt blockResize).
+        extendable = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if self.request.api_version >= (3, 42) else (
+            Volume.Status.AVAILABLE,)
         with transaction.atomic():
             volume = self.get_object(locked=True)
-            if volume.status != Volume.Status.AVAILABLE:
-                raise invalid_input_volume(f"Volume status must be 'available' to extend, currently "
-                                           f"{volume.status}.")
+            if volume.status not in extendable:
+                raise invalid_input_volume(f"Volume status must be '{' or '.join(extendable)}' to extend, "
+                                           f"currently {volume.status}.")
             if new_size <= volume.size:
                 raise invalid_input(f"New size for extend must be greater than current size. "
                                     f"(current: {volume.size}, extended: {new_size}).")
@@ -345,7 +245,7 @@ class VolumeViewSet(CinderViewSet):
             if not claim_capacity(volume.backend_id, growth):
                 raise invalid_input_volume(f"Insufficient free space on back end {volume.backend.host} to extend "
                                            f"volume {volume.pk} by {growth} GB.")
-            volume.set_status(Volume.Status.EXTENDING, expected=Volume.Status.AVAILABLE, extend_size=new_size)
+            volume.set_status(Volume.Status.EXTENDING, expected=volume.status, extend_size=new_size)
             dispatch.to_backend(dispatch.EXTEND, volume.backend.host, volume.pk)
         return Response(status=status.HTTP_202_ACCEPTED)
 
@@ -386,7 +286,7 @@ class VolumeViewSet(CinderViewSet):
             if volume.snapshots.exists():
                 raise invalid_input_volume("Volume still has dependent snapshots.")
             volume.attachments.all().delete()
-            self.delete_volume(volume, [])
+            lifecycle.delete_volume(volume)
         return Response(status=status.HTTP_202_ACCEPTED)
 
     def reserve(self, volume, body):
@@ -427,6 +327,46 @@ class VolumeViewSet(CinderViewSet):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
+    def upload_image(self, volume, body):
+        """os-volume_upload_image: a new image of the caller's project from
+        the volume's data, made by its back end's worker."""
+        if not isinstance(body, dict) or not isinstance(body.get("image_name"), str) or not body["image_name"]:
+            raise invalid_input("os-volume_upload_image needs image_name.")
+        disk_format = body.get("disk_format") or "raw"
+        if disk_format not in UPLOAD_DISK_FORMATS:
+            raise invalid_input(f"Invalid disk-format '{disk_format}' is specified. Allowed disk-formats are "
+                                f"{', '.join(UPLOAD_DISK_FORMATS)}.")
+        container_format = body.get("container_format") or "bare"
+        if container_format != "bare":
+            raise invalid_input(f"Invalid container-format '{container_format}' is specified. Allowed "
+                                f"container-formats are bare.")
+        force = as_bool(body.get("force", False), "force")
+        visibility = body.get("visibility") or "private"
+        if visibility not in ("private", "shared", "community", "public"):
+            raise invalid_input(f"Invalid visibility '{visibility}' is specified.")
+        if visibility == "public" and not self.caller.is_admin:
+            raise Forbidden(DENIED)
+        protected = as_bool(body.get("protected", False), "protected")
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if force else (Volume.Status.AVAILABLE,)
+            if volume.status not in allowed:
+                raise invalid_input_volume(f"Volume {volume.pk} status must be available{' or in-use' * force}"
+                                           f" to upload to an image, but the current status is {volume.status}"
+                                           f"{'' if force else ' (in-use needs force)'}.")
+            image_id = from_volume.new_image(volume.project_id, body["image_name"], disk_format, container_format,
+                                             visibility, protected)
+            volume.set_status(Volume.Status.UPLOADING, expected=volume.status)
+            dispatch.to_backend(dispatch.UPLOAD_IMAGE, volume.backend.host, volume.pk, image_id, disk_format)
+        return Response({"os-volume_upload_image": {
+            "id": str(volume.pk), "updated_at": cinder_time(volume.updated_at), "status": volume.status,
+            "display_description": volume.description, "size": volume.size,
+            "volume_type": {"id": str(volume.volume_type_id), "name": volume.volume_type.name},
+            "image_id": image_id, "container_format": container_format, "disk_format": disk_format,
+            "image_name": body["image_name"], "visibility": visibility, "protected": protected}},
+            status=status.HTTP_202_ACCEPTED)
+
+
 ACTIONS = {
     "os-extend": VolumeViewSet.extend, "os-set_bootable": VolumeViewSet.set_bootable,
     "os-update_readonly_flag": VolumeViewSet.update_readonly, "os-reset_status": VolumeViewSet.reset_status,
@@ -435,7 +375,10 @@ ACTIONS = {
     "os-begin_detaching": VolumeViewSet.begin_detaching, "os-roll_detaching": VolumeViewSet.roll_detaching,
     "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
     "os-terminate_connection": VolumeViewSet.terminate_connection,
+    "os-volume_upload_image": VolumeViewSet.upload_image,
 }
+# What qemu-img writes an uploaded volume's image as.
+UPLOAD_DISK_FORMATS = ("raw", "qcow2")
 
 
 def invalid_input_volume(reason):

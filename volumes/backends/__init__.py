@@ -7,8 +7,9 @@ interface that the volume worker's tasks alone call.
                                                the image's bytes, then up to size
     backend.create_from_volume(volume_id, size_gb, source_volume_id)
     backend.create_from_snapshot(volume_id, size_gb, snapshot_id)
-    backend.extend(volume_id, size_gb)
+    backend.extend(volume_id, size_gb, in_use)  in_use: attached, a QEMU holds it open
     backend.delete(volume_id)                  gone already: fine
+    backend.qemu_source(volume_id) -> (str, format)  what qemu-img reads the volume as
     backend.create_snapshot(snapshot_id, volume_id)
     backend.delete_snapshot(snapshot_id)       gone already: fine
     backend.connection_info(volume_id) -> dict what a node needs for its disk XML

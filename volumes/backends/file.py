@@ -62,9 +62,21 @@ class FileBackend:
         self._copy(self._existing(self.snapshot_path(snapshot_id)), self.format, self.volume_path(volume_id),
                    size_gb)
 
-    def extend(self, volume_id, size_gb):
+    def extend(self, volume_id, size_gb, in_use=False):
         path = self._existing(self.volume_path(volume_id))
-        qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB))
+        if self.format == "raw":
+            # A raw file grows by its length alone, also while QEMU holds it
+            # (which keeps qemu-img from opening it).
+            with open(path, "r+b") as file:
+                if file.seek(0, 2) < size_gb * GiB:
+                    file.truncate(size_gb * GiB)
+        elif not in_use:
+            qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB))
+        # An attached qcow2 file is grown by the QEMU that holds it: the
+        # node's blockResize, told after this.
+
+    def qemu_source(self, volume_id):
+        return str(self._existing(self.volume_path(volume_id))), self.format
 
     def delete(self, volume_id):
         self.volume_path(volume_id).unlink(missing_ok=True)

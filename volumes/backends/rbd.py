@@ -136,9 +136,12 @@ class RbdBackend:
                                 features=rbd.RBD_FEATURE_LAYERING)
                 self._grow(session, partial, size_gb)
 
-    def extend(self, volume_id, size_gb):
+    def extend(self, volume_id, size_gb, in_use=False):
         with _Session(self) as session, self._open(session, self.volume_name(volume_id)) as image:
             image.resize(size_gb * GiB)
+
+    def qemu_source(self, volume_id):
+        return self._qemu_path(self.volume_name(volume_id)), "raw"
 
     def delete(self, volume_id):
         with _Session(self) as session:

@@ -1,0 +1,193 @@
+"""Making and deleting volumes, the same way whoever asks: the Block Storage
+API's create and delete, and compute's boot from volume (the volume step
+makes the server's volumes through here; it never writes volume rows).
+
+    create_volume(caller, size, ...) -> Volume   in creating, scheduled once committed
+    delete_volume(volume)                        inside the caller's transaction, row locked
+
+`caller` is anything with project_id, user_id and is_admin (the API's
+credentials). Errors are Cinder's words: BadRequest naming the field,
+NotFound for what the caller may not see, quotas.OverQuota."""
+from django.db import transaction
+from django.db.models import Q
+
+from cloud.errors import BadRequest, NotFound
+from volumes import conf, dispatch, quotas
+from volumes.images import image_for_volume
+from volumes.models import Backend, Snapshot, Volume, VolumeType
+
+GiB = 2**30
+
+
+def invalid_input(reason):
+    return BadRequest(f"Invalid input received: {reason}")
+
+
+def not_found(kind, resource_id):
+    return NotFound(f"{kind} {resource_id} could not be found.")
+
+
+def type_visible_to(caller):
+    if caller.is_admin:
+        return Q()
+    return Q(is_public=True) | Q(access__project_id=caller.project_id)
+
+
+def find_type(caller, name_or_id):
+    """The volume type a request names (by id or name), as the caller may see it."""
+    from volumes.api.base import is_uuid
+
+    types = VolumeType.objects.filter(type_visible_to(caller)).distinct()
+    found = types.filter(pk=name_or_id).first() if is_uuid(name_or_id) else None
+    found = found or types.filter(name=name_or_id).first()
+    if found is None:
+        if is_uuid(name_or_id):
+            raise not_found("Volume type", name_or_id)
+        raise NotFound(f"Volume type with name {name_or_id} could not be found.")
+    return found
+
+
+def default_type():
+    return VolumeType.objects.get_or_create(name=conf.DEFAULT_VOLUME_TYPE,
+                                            defaults={"description": "Default Volume Type"})[0]
+
+
+def availability_zones():
+    return {conf.AVAILABILITY_ZONE, *Backend.objects.values_list("availability_zone", flat=True)}
+
+
+def visible(model, caller, row_id, kind):
+    """The caller's volume or snapshot `row_id` (any for an admin), else NotFound."""
+    from volumes.api.base import is_uuid
+
+    rows = model.objects.all() if caller.is_admin else model.objects.filter(project_id=caller.project_id)
+    related = "volume_type" if model is Volume else "volume__volume_type"
+    row = rows.select_related(related).filter(pk=row_id).first() if is_uuid(row_id) else None
+    if row is None:
+        raise not_found(kind, row_id)
+    return row
+
+
+def create_volume(caller, size=None, name=None, description=None, volume_type=None, availability_zone=None,
+                  metadata=None, snapshot_id=None, source_volid=None, image_ref=None, multiattach=False):
+    """A new volume (empty, or from a snapshot, another volume or an image)
+    after every check, its quota reserved, handed to the scheduler once the
+    caller's transaction commits."""
+    snapshot = source = image = None
+    if snapshot_id:
+        snapshot = visible(Snapshot, caller, snapshot_id, "Snapshot")
+        if snapshot.status != Snapshot.Status.AVAILABLE:
+            raise invalid_input(f"Snapshot {snapshot.pk} status must be available, but current status is: "
+                                f"{snapshot.status}.")
+    if source_volid:
+        source = visible(Volume, caller, source_volid, "Volume")
+        if source.status not in (Volume.Status.AVAILABLE, Volume.Status.IN_USE):
+            raise invalid_input(f"Unable to create a volume from an originating source volume when its status "
+                                f"is not 'available' or 'in-use' (it is {source.status}).")
+    if sum(bool(x) for x in (snapshot, source, image_ref)) > 1:
+        raise invalid_input("Only one of snapshot_id, source_volid and imageRef may be given.")
+    origin = snapshot or source
+    given_size = size
+    if size is None and origin is not None:
+        size = origin.size
+    if size is None or size <= 0:
+        raise invalid_input(f"Volume size '{given_size}' must be an integer and greater than 0.")
+    if origin is not None and size < origin.size:
+        what = "snapshot" if snapshot else "source volume"
+        raise invalid_input(f"Volume size '{size}'GB cannot be smaller than the {what} size {origin.size}GB. "
+                            f"They must be >= original {what} size.")
+    if image_ref:
+        image = image_for_volume(image_ref, caller.project_id, caller.is_admin)
+        if image is None:
+            raise not_found("Image", image_ref)
+        if image["status"] != "active":
+            raise invalid_input(f"Image {image_ref} is not active.")
+        needed_gb = image_size_gb(image)
+        if needed_gb > size:
+            raise invalid_input(f"Size of specified image {needed_gb}GB is larger than volume size {size}GB.")
+    source_volume = snapshot.volume if snapshot else source
+    if volume_type:
+        volume_type = find_type(caller, volume_type)
+    elif source_volume is not None:
+        volume_type = source_volume.volume_type
+    else:
+        volume_type = default_type()
+    zone = availability_zone or (source_volume.availability_zone if source_volume else conf.AVAILABILITY_ZONE)
+    if zone not in availability_zones():
+        raise invalid_input(f"Availability zone '{zone}' is invalid.")
+    with transaction.atomic():
+        quotas.reserve(caller.project_id, volume_type, volumes=1, gigabytes=size)
+        volume = Volume.objects.create(
+            project_id=caller.project_id, user_id=caller.user_id, name=name, description=description,
+            size=size, volume_type=volume_type, availability_zone=zone, metadata=metadata or {},
+            snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,
+            bootable=bool(image) or bool(source_volume and source_volume.bootable),
+            multiattach=multiattach,
+            volume_image_metadata={key: str(image[key]) for key in (
+                "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
+            } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
+        dispatch.schedule(volume.pk)
+    return volume
+
+
+def image_size_gb(image):
+    """The GiB a volume needs to hold the image: its min_disk or its (virtual) size, rounded up."""
+    return max(image["min_disk"] or 0, -(-(image["virtual_size"] or image["size"] or 0) // GiB))
+
+
+def delete_volume(volume, snapshots=()):
+    """Starts deleting the volume (and `snapshots`, its own), inside the
+    caller's transaction with the rows locked."""
+    from volumes.tasks import forget_volume
+
+    for snapshot in snapshots:
+        snapshot.set_status(Snapshot.Status.DELETING)
+    if volume.backend_id is None:
+        # Nothing was made anywhere (its create failed): only the row goes.
+        forget_volume(volume)
+        return
+    volume.set_status(Volume.Status.DELETING)
+    dispatch.to_backend(dispatch.DELETE, volume.backend.host, volume.pk)
+
+
+def snapshot_for_project(snapshot_id, project_id, is_admin=False):
+    """The snapshot if the caller may see it (its project's, or any for an admin), else None."""
+    snapshots = Snapshot.objects.filter(pk=snapshot_id)
+    if not is_admin:
+        snapshots = snapshots.filter(project_id=project_id)
+    return snapshots.first()
+
+
+def delete_unattached(volume_id):
+    """Deletes the volume once nothing holds it (compute's
+    delete_on_termination, a failed boot's own volume): a volume still
+    attached elsewhere, or busy, is left as it is. Whether it was deleted."""
+    from volumes.attachments import LIVE
+
+    with transaction.atomic():
+        volume = Volume.objects.select_for_update(of=("self",)).select_related("backend").filter(pk=volume_id).first()
+        if volume is None:
+            return False
+        if volume.status not in (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.CREATING) or \
+                volume.attachments.filter(status__in=LIVE).exists() or volume.snapshots.exists():
+            return False
+        if volume.status == Volume.Status.CREATING and volume.backend_id is not None:
+            # Its back end is making it: deleting now would race the create.
+            return False
+        delete_volume(volume)
+    return True
+
+
+def progress_of(volume_id):
+    """(status, why it failed or "") of a volume being made, for a caller
+    waiting on it; (None, "") if it is gone."""
+    from volumes.models import Message
+
+    volume = Volume.objects.filter(pk=volume_id).values_list("status", flat=True).first()
+    if volume is None:
+        return None, ""
+    reason = ""
+    if volume == Volume.Status.ERROR:
+        reason = Message.objects.filter(resource_uuid=str(volume_id)).values_list("user_message", flat=True).first() \
+            or ""
+    return volume, reason
