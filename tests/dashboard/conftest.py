@@ -1,0 +1,21 @@
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.compute import pipeline
+
+live_db = pipeline.live_db
+
+
+@pytest.fixture
+def login(cloud, live_db):
+    """A logged-in Django test client: login("demo")."""
+
+    def log_in(user="demo", password=None, client=None):
+        client = client or Client()
+        password = password or (settings.DEMO_PASSWORD if user == "demo" else settings.ADMIN_PASSWORD)
+        response = client.post("/dashboard/login/", {"domain": "Default", "username": user, "password": password})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        return client
+
+    return log_in
