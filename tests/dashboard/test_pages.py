@@ -194,7 +194,7 @@ def test_the_instances_page_query_count_does_not_grow_with_servers(login, cloud)
     add(300, "qc-b")
     many, page = queries(limit=1000)
     assert page.content.count(b'<tr id="server-') >= 303
-    assert many == few, (few, many)
+    assert few > 0 and many == few, (few, many)
     # Paging on the server: a page of 50 and a link to the next.
     _, page = queries(limit=50)
     assert page.content.count(b'<tr id="server-') == 50 and b'id="next-page"' in page.content
