@@ -19,6 +19,7 @@ urlpatterns = [
     path("instances/live/", views.live, name="live"),
     path("instances/launch/", views.launch, name="launch"),
     path("instances/<str:server_id>/", views.instance, name="instance"),
+    path("instances/<str:server_id>/console/", views.instance_console, name="instance_console"),
     path("instances/<str:server_id>/action/", views.instance_action, name="instance_action"),
     path("images/", views.images, name="images"),
     path("keypairs/", views.keypairs, name="keypairs"),

@@ -124,7 +124,7 @@ def action_events(request, server_id):
 def console_tail(request, server_id):
     try:
         return request.api.post(f"{COMPUTE}/servers/{server_id}/action",
-                                {"os-getConsoleOutput": {"length": 40}})["output"], ""
+                                {"os-getConsoleOutput": {"length": 100}})["output"], ""
     except ApiFailure as failure:
         if failure.status in (401, 403, 404):
             raise
@@ -141,6 +141,23 @@ def instance(request, server_id):
     if request.GET.get("partial"):  # the live region, re-read when the server changes
         return render(request, "dashboard/_instance_live.html", context)
     return render(request, "dashboard/instance.html", context)
+
+
+@panel
+def instance_console(request, server_id):
+    """noVNC in the page: a one-time URL of the console proxy (the API's
+    remote-consoles), embedded in a frame."""
+    server = request.api.get(f"{COMPUTE}/servers/{server_id}")["server"]
+    url, error = "", ""
+    try:
+        url = request.api.post(f"{COMPUTE}/servers/{server_id}/remote-consoles",
+                               {"remote_console": {"protocol": "vnc", "type": "novnc"}})["remote_console"]["url"]
+    except ApiFailure as failure:
+        if failure.status in (401, 403, 404):
+            raise
+        error = failure.message
+    return render(request, "dashboard/instance_console.html", {
+        "row": server_row(server), "url": url, "error": error, "section": "instances"})
 
 
 ACTIONS = {

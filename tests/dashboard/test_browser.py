@@ -109,6 +109,15 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     assert "conductor_schedule" in text(browser, "#timeline") and "compute_spawn" in text(browser, "#timeline")
     shot("instance")
 
+    # A simulated node's guest has no VNC server: the console page says
+    # so in place, in the API's words (test_console_page.py opens a real one).
+    browser.find_element(By.ID, "console-link").click()
+    wait_until(lambda: browser.find_elements(By.ID, "console-error"), timeout=30, message="the console page")
+    assert "has no VNC server" in text(browser, "#console-error")
+    assert not browser.find_elements(By.ID, "console-frame")
+    browser.back()
+    wait_until(lambda: text(browser, "#server-status") == "ACTIVE", timeout=30, message="the instance page")
+
     browser.find_element(By.ID, "action-stop").click()
     assert confirm(browser) == f"Stop {name}?"
     wait_until(lambda: text(browser, "#server-status") == "SHUTOFF", timeout=120, interval=0.3,
