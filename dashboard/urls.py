@@ -24,6 +24,8 @@ urlpatterns = [
     path("images/", views.images, name="images"),
     path("keypairs/", views.keypairs, name="keypairs"),
     path("keypairs/<str:name>/delete/", views.keypair_delete, name="keypair_delete"),
+    path("networks/", views.networks, name="networks"),
+    path("routers/", views.routers, name="routers"),
     path("admin/hypervisors/", views.hypervisors, name="hypervisors"),
     # The dashboard's own few files, served by the project (no CDN, no
     # collectstatic step for the all-in-one).

@@ -73,6 +73,11 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     browser.find_element(By.CSS_SELECTOR, "#keypair-import button").click()
     wait_until(lambda: browser.find_elements(By.ID, f"keypair-{key}"), timeout=30, message="the imported key")
     shot("keypairs")
+    for panel in ("images", "networks", "routers"):
+        browser.get(f"{cloud.url}/dashboard/{panel}/")
+        wait_until(lambda: browser.find_elements(By.TAG_NAME, "h1"), timeout=30, message=f"the {panel} page")
+        assert browser.find_element(By.TAG_NAME, "h1").text == panel.capitalize()
+        shot(panel)
 
     browser.get(cloud.url + "/dashboard/instances/launch/")
     shot("launch")

@@ -242,3 +242,30 @@ def test_the_live_stream_sends_each_changed_server_as_its_row(login, cloud, sett
         assert client.get("/dashboard/instances/live/")["Location"].startswith("/dashboard/login/")
     finally:
         server.delete()
+
+
+def test_networks_and_routers_are_made_with_the_forms(login, cloud):
+    client = login("demo")
+    name = f"dash-net-{uuid.uuid4().hex[:6]}"
+    assert client.post("/dashboard/networks/", {"name": name, "cidr": "10.77.0.0/24"}).status_code == 302
+    page = client.get("/dashboard/networks/").content.decode()
+    assert name in page and "10.77.0.0/24" in page
+    # A bad CIDR: the API's message in place, and what was made said.
+    bad = client.post("/dashboard/networks/", {"name": f"{name}-bad", "cidr": "10.77.0.0/99"})
+    assert bad.status_code == 400
+    message = bad.content.decode()
+    assert 'id="network-error"' in message and "cidr" in message and "(network made)" in message
+    router = f"dash-router-{uuid.uuid4().hex[:6]}"
+    try:
+        assert client.post("/dashboard/routers/", {"name": router}).status_code == 302
+        page = client.get("/dashboard/routers/")
+        router_row = next(row for row in page.context["routers"] if row["name"] == router)
+        subnet = next(subnet for subnet in page.context["subnets"] if subnet["cidr"] == "10.77.0.0/24")
+        assert client.post("/dashboard/routers/", {"router_id": router_row["id"],
+                                                   "subnet_id": subnet["id"]}).status_code == 302
+        page = client.get("/dashboard/routers/")
+        assert f"{name} 10.77.0.1" in page.content.decode()
+    finally:
+        cloud.openstack("router", "remove", "subnet", router, f"{name}-subnet", cloud="stratus-demo")
+        cloud.openstack("router", "delete", router, cloud="stratus-demo")
+        cloud.openstack("network", "delete", name, f"{name}-bad", cloud="stratus-demo")
