@@ -2,6 +2,7 @@
 (`request.api`, see dashboard.client) with the session's token."""
 import base64
 import json
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -196,6 +197,18 @@ def sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+LIVE_RETRY_MS = 3000
+_live_streams = []
+
+
+def live_streams():
+    """The process's semaphore of open live streams (made at first use, from
+    the setting)."""
+    if not _live_streams:
+        _live_streams.append(threading.BoundedSemaphore(settings.DASHBOARD_LIVE_STREAMS))
+    return _live_streams[0]
+
+
 @panel
 def live(request):
     """Server-Sent Events: every change of the project's servers (the API's
@@ -207,10 +220,21 @@ def live(request):
     api = request.api
 
     def stream():
+        # A stream holds one of the API process's few threads: past
+        # DASHBOARD_LIVE_STREAMS open ones, a browser gets one look and
+        # comes back later (polling) rather than starving the API.
+        held = live_streams().acquire(blocking=False)
+        yield "retry: 1000\n\n" if held else f"retry: {LIVE_RETRY_MS}\n\n"
+        deadline = time.monotonic() + (settings.DASHBOARD_LIVE_SECONDS if held else 0)
+        try:
+            yield from polls(deadline)
+        finally:
+            if held:
+                live_streams().release()
+
+    def polls(deadline):
         nonlocal since
-        yield "retry: 1000\n\n"
-        deadline = time.monotonic() + settings.DASHBOARD_LIVE_SECONDS
-        while time.monotonic() < deadline:
+        while True:
             if current_credentials(request) is None:
                 yield sse("logout", {})
                 return
@@ -229,6 +253,8 @@ def live(request):
                 yield sse("server", {**row, "html": html})
             since = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             yield f"id: {since}\n: poll\n\n"
+            if time.monotonic() >= deadline:
+                return
             time.sleep(settings.DASHBOARD_LIVE_INTERVAL)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")

@@ -37,8 +37,21 @@ def image_id(cloud, tmp_path_factory):
 
 
 def text(browser, selector):
-    found = browser.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else None
+    """The element's text, read in one script (live updates replace elements)."""
+    return browser.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.textContent.trim() : null;",
+        selector)
+
+
+def visit(browser, url, ready):
+    """Opens `url` and waits until its page has loaded and shows `ready`
+    (a CSS selector): a navigation still under way may hide the new page."""
+    browser.get(url)
+    try:
+        wait_until(lambda: browser.execute_script("return document.readyState") == "complete" and
+                   browser.find_elements(By.CSS_SELECTOR, ready), timeout=30, message=f"{url} to show {ready}")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the browser is at {browser.current_url}: {browser.title}") from None
 
 
 def confirm(browser):
@@ -60,26 +73,25 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     browser.find_element(By.ID, "login").click()
     # Back where it was going.
     wait_until(lambda: browser.current_url.endswith("/dashboard/instances/"), timeout=30, message="the list")
-    browser.get(cloud.url + "/dashboard/")
-    assert "Overview of demo" in browser.page_source
+    visit(browser, cloud.url + "/dashboard/", ".bars")
+    assert "Overview of demo" in text(browser, "h1")
     shot("overview")
 
     # The server's key pair, imported on the Key pairs page.
     key = f"dash-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True)
-    browser.get(cloud.url + "/dashboard/keypairs/")
+    visit(browser, cloud.url + "/dashboard/keypairs/", "#keypair-import")
     browser.find_element(By.ID, "import-name").send_keys(key)
     browser.find_element(By.ID, "public_key").send_keys((tmp_path / "key.pub").read_text().strip())
     browser.find_element(By.CSS_SELECTOR, "#keypair-import button").click()
     wait_until(lambda: browser.find_elements(By.ID, f"keypair-{key}"), timeout=30, message="the imported key")
     shot("keypairs")
     for panel in ("images", "networks", "routers"):
-        browser.get(f"{cloud.url}/dashboard/{panel}/")
-        wait_until(lambda: browser.find_elements(By.TAG_NAME, "h1"), timeout=30, message=f"the {panel} page")
-        assert browser.find_element(By.TAG_NAME, "h1").text == panel.capitalize()
+        visit(browser, f"{cloud.url}/dashboard/{panel}/", f".side a[aria-current][href$='/{panel}/']")
+        assert text(browser, "h1") == panel.capitalize()
         shot(panel)
 
-    browser.get(cloud.url + "/dashboard/instances/launch/")
+    visit(browser, cloud.url + "/dashboard/instances/launch/", "#launch-form")
     shot("launch")
     name = f"dash-{uuid.uuid4().hex[:6]}"
     browser.find_element(By.ID, "name").send_keys(name)
@@ -89,9 +101,10 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     for box in browser.find_elements(By.CSS_SELECTOR, "input[name=security_group]:checked"):
         box.click()  # no network, so no port to put in a group
     browser.find_element(By.ID, "launch-submit").click()
-    wait_until(lambda: browser.find_elements(By.LINK_TEXT, name), timeout=30, message="the new server's row")
-    row = browser.find_element(By.LINK_TEXT, name).find_element(By.XPATH, "./ancestor::tr")
-    row_id = row.get_attribute("id")
+    # In one script: the live stream may replace the row at any moment.
+    row_id = wait_until(lambda: browser.execute_script(
+        "const link = [...document.querySelectorAll('#instances a')].find((a) => a.textContent === arguments[0]);"
+        "return link ? link.closest('tr').id : null;", name), timeout=30, message="the new server's row")
     browser.execute_script("window.notReloaded = true")
 
     seen = []
@@ -109,7 +122,7 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     assert browser.execute_script("return window.notReloaded === true"), "the page was reloaded"
     shot("instances")
 
-    browser.find_element(By.LINK_TEXT, name).click()
+    visit(browser, f"{cloud.url}/dashboard/instances/{row_id.removeprefix('server-')}/", "#live-region")
     wait_until(lambda: text(browser, "#server-status") == "ACTIVE", timeout=30, message="the instance page")
     assert "conductor_schedule" in text(browser, "#timeline") and "compute_spawn" in text(browser, "#timeline")
     shot("instance")
@@ -135,17 +148,19 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
 
     browser.find_element(By.ID, "action-delete").click()
     assert "cannot be undone" in confirm(browser)
-    wait_until(lambda: browser.current_url.endswith("/dashboard/instances/"), timeout=30, message="the list")
+    wait_until(lambda: browser.current_url.endswith("/dashboard/instances/") and
+               browser.execute_script("return document.readyState") == "complete" and
+               browser.find_elements(By.ID, "instances"), timeout=30, message="the list")
     wait_until(lambda: not browser.find_elements(By.ID, row_id), timeout=120, interval=0.3,
                message="the deleted server's row to go")
     shot("instances-after-delete")
     browser.set_window_size(390, 844)  # a phone's width: the same page, one column
-    browser.get(cloud.url + "/dashboard/")
+    visit(browser, cloud.url + "/dashboard/", ".bars")
     shot("overview-phone")
     browser.set_window_size(1366, 768)
 
     browser.find_element(By.ID, "logout").click()
     wait_until(lambda: "/dashboard/login/" in browser.current_url, timeout=30, message="the login page")
-    browser.get(cloud.url + "/dashboard/")
+    visit(browser, cloud.url + "/dashboard/", "#login")
     assert "/dashboard/login/" in browser.current_url
     cloud.openstack("keypair", "delete", key, cloud="stratus-demo")

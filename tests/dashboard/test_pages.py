@@ -236,6 +236,18 @@ def test_the_live_stream_sends_each_changed_server_as_its_row(login, cloud, sett
         other = login("admin")
         assert not [data for event, data in events(other.get("/dashboard/instances/live/", {"since": since}))
                     if event == "server" and data["id"] == str(server.pk)]
+        # Every stream of the process taken: one look, and come back later.
+        from dashboard.views import live_streams
+        taken = [live_streams().acquire(blocking=False) for _ in range(settings.DASHBOARD_LIVE_STREAMS)]
+        try:
+            settings.DASHBOARD_LIVE_SECONDS = 30  # would be held that long if the stream were granted
+            response = client.get("/dashboard/instances/live/", {"since": since})
+            body = b"".join(response.streaming_content).decode()
+            assert body.startswith("retry: 3000") and body.count(": poll") == 1
+        finally:
+            for acquired in taken:
+                if acquired:
+                    live_streams().release()
         # A revoked token ends the stream with a logout event.
         token = token_of(client)
         Client().delete("/identity/v3/auth/tokens", HTTP_X_AUTH_TOKEN=token, HTTP_X_SUBJECT_TOKEN=token)
