@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "images",
     "volumes",
     "objects",
+    "dashboard",
     "workers.apps.WorkersConfig",
 ]
 
@@ -131,6 +132,15 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "/static/"
+# The dashboard's live status: how long one Server-Sent Events stream lasts
+# before the browser reconnects, and how often it looks for changes.
+DASHBOARD_LIVE_SECONDS = float(os.environ.get("STRATUS_DASHBOARD_LIVE_SECONDS", "25"))
+DASHBOARD_LIVE_INTERVAL = float(os.environ.get("STRATUS_DASHBOARD_LIVE_INTERVAL", "1"))
+# Streams open at once per API process (each holds a thread); browsers past
+# it poll every few seconds instead.
+DASHBOARD_LIVE_STREAMS = int(os.environ.get("STRATUS_DASHBOARD_LIVE_STREAMS", "2"))
+# Served over HTTPS (directly or behind a TLS proxy): cookies only over HTTPS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("STRATUS_HTTPS", "") == "1"
 STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {

@@ -15,6 +15,7 @@ handler500 = "cloud.errors.server_error_view"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
     # Clients ask for a service root with and without the trailing slash.
     path("identity", IdentityRootView.as_view()),
     path("identity/", include("identity.api.urls")),
