@@ -348,7 +348,10 @@ class OsHostView(ProxyView):
         body += [resource(row["project_id"], row["cpu"], row["memory_mb"], row["disk_gb"]) for row in usage]
         return Response({"host": body})
 
-    def put(self, request, host_name):
+    def put(self, request, host_name, host_action=None):
+        if host_action is not None:
+            # Nova's power actions are GETs; their paths take no update.
+            self.http_method_not_allowed(request)
         data = request.data if isinstance(request.data, dict) else None
         if not data or not set(data) <= {"status", "maintenance_mode"}:
             raise BadRequest("Invalid input for field 'host': give status and/or maintenance_mode.")

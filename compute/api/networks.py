@@ -30,12 +30,15 @@ def tenant_network_body(request, network):
     return {"id": str(network.id), "cidr": "None", "label": network.name}
 
 
-class NetworkListView(ProxyView):
-    policy = {"get": "reader", "post": "reader"}
+class NetworkProxy(ProxyView):
     render = staticmethod(network_body)
 
     def networks(self):
         return network_ports.visible_networks(self.request.auth.project_id, self.request.auth.is_admin)
+
+
+class NetworkListView(NetworkProxy):
+    policy = {"get": "reader", "post": "reader"}
 
     def get(self, request):
         networks = self.networks().order_by("created_at", "id")
@@ -45,7 +48,7 @@ class NetworkListView(ProxyView):
         raise ApiError(GONE, status=410)
 
 
-class NetworkView(NetworkListView):
+class NetworkView(NetworkProxy):
     policy = {"get": "reader", "delete": "reader"}
 
     def get(self, request, network_id):

@@ -605,7 +605,7 @@ class ServerActionView(ComputeView):
         the server's flavor), optionally a new name and metadata."""
         if not isinstance(argument, dict):
             raise BadRequest("Invalid input for field 'rebuild': must be an object holding 'imageRef'.")
-        if "imageRef" not in argument:
+        if not argument.get("imageRef"):
             raise BadRequest("Invalid input for field 'rebuild.imageRef': an image is required.")
         if block_devices.boots_from_volume(instance):
             # Nova's words before 2.93: the root disk is a volume, not the image's.

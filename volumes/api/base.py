@@ -250,7 +250,8 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
 
     def offset(self):
         raw = self.request.query_params.get("offset", "0")
-        if not raw.isdigit():
+        # Bounded so the database's 64-bit OFFSET takes it.
+        if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
             raise BadRequest(f"Invalid input for field 'offset': {raw!r} is not a non-negative integer.")
         return int(raw)
 
