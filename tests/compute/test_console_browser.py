@@ -4,15 +4,12 @@ of a real stratus-tiny guest on qemu:///system, opened in headless Chromium
 serves noVNC's page, the page says it is connected, and its canvas shows
 the guest's screen. The node's management address is 127.0.0.2: its
 guests' VNC servers listen there, not on the proxy's loopback address."""
-import shutil
 import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 
+from tests.chromium import headless_chromium
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
 from tests.compute.pipeline import ControlWorker, live_db  # noqa: F401  (live_db is a fixture)
 from tests.compute.test_console import NODE_IP, run_proxy
@@ -21,8 +18,6 @@ from tests.compute.test_real_boot import MARKER, boot_tiny
 
 pytestmark = pytest.mark.live
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 # Pixels of the noVNC canvas that are not all one colour (a blank or
 # never-drawn canvas has one).
@@ -40,18 +35,7 @@ return {width: canvas.width, height: canvas.height, differing: differing};
 
 @pytest.fixture(scope="module")
 def browser():
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(path):
-            pytest.skip(f"{path} is not installed (Debian's chromium and chromium-driver: scripts/install.sh)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900"):
-        options.add_argument(argument)
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    except WebDriverException as error:
-        pytest.skip(f"headless Chromium does not start here: {error.msg}")
+    driver = headless_chromium(1280, 900)
     yield driver
     driver.quit()
 

@@ -2,6 +2,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from tests.chromium import headless_chromium
 from tests.compute import pipeline
 
 live_db = pipeline.live_db
@@ -21,31 +22,10 @@ def login(cloud, live_db):
     return log_in
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium from Debian's packages, driven by Selenium, at the
     smallest laptop size the dashboard is laid out for."""
-    import shutil
-
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(path):
-            pytest.skip(f"{path} is not installed (Debian's chromium and chromium-driver: scripts/install.sh)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1366,768"):
-        options.add_argument(argument)
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    except WebDriverException as error:
-        pytest.skip(f"headless Chromium does not start here: {error.msg}")
+    driver = headless_chromium(1366, 768)
     yield driver
     driver.quit()
