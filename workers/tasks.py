@@ -8,18 +8,26 @@ from celery import shared_task
 from compute.models import BOOT_STEP, Instance, UnexpectedState, record_event
 
 
+def _boot_step(task, instance_id, step, work):
+    """One node-side step of the build: the instance enters `step`, its
+    event records `work(node, instance)`, and a server deleted meanwhile
+    ends the chain (its delete released what the step made)."""
+    from compute.node.tasks import _node_and_instance
+
+    node, instance = _node_and_instance(task, instance_id)
+    instance.enter_step(step)
+    with record_event(instance, "create", BOOT_STEP[step].event, host=node.host):
+        work(node, instance)
+    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
+        raise UnexpectedState(instance.pk, "building", "deleted")
+    return instance_id
+
+
 @shared_task(bind=True, name="workers.tasks.plumb_network", ignore_result=True)
 def plumb_network(self, instance_id):
     from compute.node import networking
-    from compute.node.tasks import _node_and_instance
 
-    node, instance = _node_and_instance(self, instance_id)
-    instance.enter_step("network")
-    with record_event(instance, "create", BOOT_STEP["network"].event, host=node.host):
-        networking.plumb(node, instance)
-    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
-        raise UnexpectedState(instance.pk, "building", "deleted")  # its delete released the ports
-    return instance_id
+    return _boot_step(self, instance_id, "network", networking.plumb)
 
 
 @shared_task(bind=True, name="workers.tasks.attach_volumes", ignore_result=True)
@@ -27,12 +35,5 @@ def attach_volumes(self, instance_id):
     """The server's block device mappings: volumes made through the
     volumes app, waited for and attached to its node (compute.node.volumes)."""
     from compute.node import volumes
-    from compute.node.tasks import _node_and_instance
 
-    node, instance = _node_and_instance(self, instance_id)
-    instance.enter_step("volumes")
-    with record_event(instance, "create", BOOT_STEP["volumes"].event, host=node.host):
-        volumes.connect_block_devices(node, instance)
-    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
-        raise UnexpectedState(instance.pk, "building", "deleted")  # its delete released the volumes
-    return instance_id
+    return _boot_step(self, instance_id, "volumes", volumes.connect_block_devices)
