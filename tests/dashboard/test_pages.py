@@ -237,7 +237,7 @@ def test_the_live_stream_sends_each_changed_server_as_its_row(login, cloud, sett
         assert not [data for event, data in events(other.get("/dashboard/instances/live/", {"since": since}))
                     if event == "server" and data["id"] == str(server.pk)]
         # Every stream of the process taken: one look, and come back later.
-        from dashboard.views import live_streams
+        from dashboard.views.instances import live_streams
         taken = [live_streams().acquire(blocking=False) for _ in range(settings.DASHBOARD_LIVE_STREAMS)]
         try:
             settings.DASHBOARD_LIVE_SECONDS = 30  # would be held that long if the stream were granted

@@ -1,26 +1,21 @@
-"""The dashboard's pages. Each reads and acts through the REST API
-(`request.api`, see dashboard.client) with the session's token."""
+"""Instances: the list with its live stream, an instance's page, console
+and actions, and the launch form."""
 import base64
-import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from compute.models import BOOT_STEPS
 from dashboard.auth import current_credentials, panel
 from dashboard.client import ApiFailure
-
-COMPUTE = "/compute/v2.1"
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, image_names, now_iso, page_size, sse
 
 # A building server's task_state, as the boot pipeline's step it stands for
 # ("step 3 of 5: network"); two steps share block_device_mapping.
@@ -54,43 +49,6 @@ def server_row(server, images=None):
 
 
 POWER_STATES = {0: "no state", 1: "running", 3: "paused", 4: "shut down", 6: "crashed", 7: "suspended"}
-
-
-def image_names(request):
-    return {image["id"]: image["name"] or image["id"]
-            for image in request.api.get("/image/v2/images", limit=MAX_PAGE_SIZE)["images"]}
-
-
-def bar(label, used, limit, unit=""):
-    """A quota bar: `limit` -1 is unlimited."""
-    percent = 0 if limit in (-1, 0, None) else min(100, round(100 * used / limit))
-    return {"label": label, "used": used, "limit": "unlimited" if limit == -1 else limit, "unit": unit,
-            "percent": percent, "level": "high" if percent >= 90 else "mid" if percent >= 70 else "low"}
-
-
-@panel
-def overview(request):
-    project = request.credentials.project_id
-    compute = request.api.get(f"{COMPUTE}/limits")["limits"]["absolute"]
-    volume = request.api.get(f"/volume/v3/{project}/limits")["limits"]["absolute"]
-    network = request.api.get(f"/network/v2.0/quotas/{project}/details")["quota"]
-    bars = [
-        bar("Instances", compute["totalInstancesUsed"], compute["maxTotalInstances"]),
-        bar("vCPUs", compute["totalCoresUsed"], compute["maxTotalCores"]),
-        bar("RAM", compute["totalRAMUsed"], compute["maxTotalRAMSize"], "MB"),
-        bar("Volumes", volume["totalVolumesUsed"], volume["maxTotalVolumes"]),
-        bar("Volume storage", volume["totalGigabytesUsed"], volume["maxTotalVolumeGigabytes"], "GB"),
-        bar("Floating IPs", network["floatingip"]["used"], network["floatingip"]["limit"]),
-        bar("Security groups", network["security_group"]["used"], network["security_group"]["limit"]),
-    ]
-    return render(request, "dashboard/overview.html", {"bars": bars, "section": "overview"})
-
-
-def page_size(request):
-    try:
-        return max(1, min(MAX_PAGE_SIZE, int(request.GET.get("limit", PAGE_SIZE))))
-    except ValueError:
-        return PAGE_SIZE
 
 
 @panel
@@ -187,14 +145,6 @@ def instance_action(request, server_id):
             raise
         messages.error(request, failure.message)
     return redirect("dashboard:instance", server_id=server_id)
-
-
-def now_iso():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sse(event, data):
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 LIVE_RETRY_MS = 3000
@@ -312,149 +262,3 @@ def launch(request):
     context["selected_networks"] = request.POST.getlist("network")
     context["selected_groups"] = request.POST.getlist("security_group") or ["default"]
     return render(request, "dashboard/launch.html", context, status=400 if context.get("error") else 200)
-
-
-# ---------------------------------------------------------------- images, key pairs
-
-@panel
-def images(request):
-    listing = request.api.get("/image/v2/images", limit=MAX_PAGE_SIZE)["images"]
-    return render(request, "dashboard/images.html", {"images": listing, "section": "images"})
-
-
-@panel
-def keypairs(request):
-    error = ""
-    if request.method == "POST":
-        name = request.POST.get("name", "").strip()
-        keypair = {"name": name}
-        if request.POST.get("public_key", "").strip():
-            keypair["public_key"] = request.POST["public_key"].strip()
-        try:
-            created = request.api.post(f"{COMPUTE}/os-keypairs", {"keypair": keypair})["keypair"]
-        except ApiFailure as failure:
-            if failure.status in (401, 403):
-                raise
-            error = failure.message
-        else:
-            if "private_key" in created:
-                # The only time the private key exists outside the user's
-                # machine: it is sent once, never stored.
-                response = HttpResponse(created["private_key"], content_type="application/x-pem-file")
-                response["Content-Disposition"] = f'attachment; filename="{name}.pem"'
-                return response
-            messages.success(request, f"Imported key pair {name}.")
-            return redirect("dashboard:keypairs")
-    listing = [entry["keypair"] for entry in request.api.get(f"{COMPUTE}/os-keypairs")["keypairs"]]
-    return render(request, "dashboard/keypairs.html", {"keypairs": listing, "error": error, "section": "keypairs",
-                                                       "form": request.POST}, status=400 if error else 200)
-
-
-@require_POST
-@panel
-def keypair_delete(request, name):
-    request.api.delete(f"{COMPUTE}/os-keypairs/{name}")
-    messages.success(request, f"Deleted key pair {name}.")
-    return redirect("dashboard:keypairs")
-
-
-# ---------------------------------------------------------------- networks, routers
-
-NETWORK = "/network/v2.0"
-
-
-def neutron_form(request, steps):
-    """Runs the API calls of a form in order; the first refusal is shown in
-    place (what the earlier calls made stays, and the message says so)."""
-    done = []
-    try:
-        for label, call in steps:
-            call()
-            done.append(label)
-    except ApiFailure as failure:
-        if failure.status in (401, 403):
-            raise
-        made = f" ({', '.join(done)} made)" if done else ""
-        return f"{failure.message}{made}"
-    return ""
-
-
-@panel
-def networks(request):
-    error = ""
-    if request.method == "POST":
-        name, cidr = request.POST.get("name", "").strip(), request.POST.get("cidr", "").strip()
-        made = {}
-
-        def create_network():
-            made["network"] = request.api.post(f"{NETWORK}/networks", {"network": {"name": name}})["network"]
-
-        def create_subnet():
-            request.api.post(f"{NETWORK}/subnets", {"subnet": {
-                "network_id": made["network"]["id"], "name": f"{name}-subnet", "cidr": cidr, "ip_version": 4}})
-
-        steps = [("network", create_network)] + ([("subnet", create_subnet)] if cidr else [])
-        error = neutron_form(request, steps)
-        if not error:
-            messages.success(request, f"Created network {name}.")
-            return redirect("dashboard:networks")
-    subnets = {}
-    for subnet in request.api.get(f"{NETWORK}/subnets")["subnets"]:
-        subnets.setdefault(subnet["network_id"], []).append(subnet)
-    listing = [{**network, "subnet_rows": subnets.get(network["id"], []),
-                "external": network.get("router:external")}
-               for network in request.api.get(f"{NETWORK}/networks")["networks"]]
-    return render(request, "dashboard/networks.html", {"networks": listing, "error": error, "form": request.POST,
-                                                      "section": "networks"}, status=400 if error else 200)
-
-
-@panel
-def routers(request):
-    error = ""
-    if request.method == "POST":
-        if request.POST.get("router_id"):
-            router_id, subnet_id = request.POST["router_id"], request.POST.get("subnet_id", "")
-            error = neutron_form(request, [("interface", lambda: request.api.put(
-                f"{NETWORK}/routers/{router_id}/add_router_interface", {"subnet_id": subnet_id}))])
-            done = "Added the interface."
-        else:
-            router = {"name": request.POST.get("name", "").strip()}
-            if request.POST.get("external_network"):
-                router["external_gateway_info"] = {"network_id": request.POST["external_network"]}
-            error = neutron_form(request, [("router", lambda: request.api.post(f"{NETWORK}/routers",
-                                                                               {"router": router}))])
-            done = f"Created router {router['name']}."
-        if not error:
-            messages.success(request, done)
-            return redirect("dashboard:routers")
-    networks = request.api.get(f"{NETWORK}/networks")["networks"]
-    names = {network["id"]: network["name"] or network["id"] for network in networks}
-    subnets = request.api.get(f"{NETWORK}/subnets")["subnets"]
-    interfaces = {}
-    for port in request.api.get(f"{NETWORK}/ports", device_owner="network:router_interface")["ports"]:
-        interfaces.setdefault(port["device_id"], []).append(
-            ", ".join(f"{names.get(port['network_id'], port['network_id'])} {ip['ip_address']}"
-                      for ip in port.get("fixed_ips", [])))
-    listing = [{**router, "gateway": names.get((router.get("external_gateway_info") or {}).get("network_id"), ""),
-                "interfaces": interfaces.get(router["id"], [])}
-               for router in request.api.get(f"{NETWORK}/routers")["routers"]]
-    return render(request, "dashboard/routers.html", {
-        "routers": listing, "subnets": subnets, "names": names, "error": error, "form": request.POST,
-        "external_networks": [network for network in networks if network.get("router:external")],
-        "section": "routers"}, status=400 if error else 200)
-
-
-# ---------------------------------------------------------------- admin
-
-@panel
-def hypervisors(request):
-    """Admin only: the API refuses other tokens, and that is the 403 page."""
-    listing = request.api.get(f"{COMPUTE}/os-hypervisors/detail")["hypervisors"]
-    rows = [{"name": hypervisor["hypervisor_hostname"], "state": hypervisor.get("state"),
-             "status": hypervisor.get("status"),
-             "bars": [bar("vCPUs", hypervisor["vcpus_used"], hypervisor["vcpus"]),
-                      bar("RAM", hypervisor["memory_mb_used"], hypervisor["memory_mb"], "MB"),
-                      bar("Disk", hypervisor["local_gb_used"], hypervisor["local_gb"], "GB")]}
-            for hypervisor in listing]
-    return render(request, "dashboard/hypervisors.html", {"rows": rows, "section": "hypervisors",
-                                                          "admin_url": reverse("admin:index")})

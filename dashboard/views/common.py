@@ -1,0 +1,54 @@
+"""What the dashboard's pages share: the API roots, paging, quota bars,
+image names and the way a form's API calls report a refusal."""
+import json
+from datetime import datetime, timezone
+
+from dashboard.client import ApiFailure
+
+COMPUTE = "/compute/v2.1"
+NETWORK = "/network/v2.0"
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def image_names(request):
+    return {image["id"]: image["name"] or image["id"]
+            for image in request.api.get("/image/v2/images", limit=MAX_PAGE_SIZE)["images"]}
+
+
+def bar(label, used, limit, unit=""):
+    """A quota bar: `limit` -1 is unlimited."""
+    percent = 0 if limit in (-1, 0, None) else min(100, round(100 * used / limit))
+    return {"label": label, "used": used, "limit": "unlimited" if limit == -1 else limit, "unit": unit,
+            "percent": percent, "level": "high" if percent >= 90 else "mid" if percent >= 70 else "low"}
+
+
+def page_size(request):
+    try:
+        return max(1, min(MAX_PAGE_SIZE, int(request.GET.get("limit", PAGE_SIZE))))
+    except ValueError:
+        return PAGE_SIZE
+
+
+def now_iso():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def neutron_form(request, steps):
+    """Runs the API calls of a form in order; the first refusal is shown in
+    place (what the earlier calls made stays, and the message says so)."""
+    done = []
+    try:
+        for label, call in steps:
+            call()
+            done.append(label)
+    except ApiFailure as failure:
+        if failure.status in (401, 403):
+            raise
+        made = f" ({', '.join(done)} made)" if done else ""
+        return f"{failure.message}{made}"
+    return ""
