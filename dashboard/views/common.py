@@ -1,8 +1,5 @@
 """What the dashboard's pages share: the API roots, paging, quota bars,
 image names and the way a form's API calls report a refusal."""
-import json
-from datetime import datetime, timezone
-
 from dashboard.client import ApiFailure
 
 COMPUTE = "/compute/v2.1"
@@ -28,14 +25,6 @@ def page_size(request):
         return max(1, min(MAX_PAGE_SIZE, int(request.GET.get("limit", PAGE_SIZE))))
     except ValueError:
         return PAGE_SIZE
-
-
-def now_iso():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sse(event, data):
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 def neutron_form(request, steps):

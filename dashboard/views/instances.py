@@ -1,6 +1,7 @@
 """Instances: the list with its live stream, an instance's page, console
 and actions, and the launch form."""
 import base64
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 from compute.models import BOOT_STEPS
 from dashboard.auth import current_credentials, panel
 from dashboard.client import ApiFailure
-from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, image_names, now_iso, page_size, sse
+from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, image_names, page_size
 
 # A building server's task_state, as the boot pipeline's step it stands for
 # ("step 3 of 5: network"); two steps share block_device_mapping.
@@ -147,6 +148,19 @@ def instance_action(request, server_id):
     return redirect("dashboard:instance", server_id=server_id)
 
 
+def iso(moment):
+    """A UTC time as the API's changes-since takes it."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_iso():
+    return iso(datetime.now(timezone.utc))
+
+
+def sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
 LIVE_RETRY_MS = 3000
 _live_streams = []
 
@@ -201,7 +215,7 @@ def live(request):
                 html = "" if server.get("status") == "DELETED" else render_to_string(
                     "dashboard/_instance_row.html", {"row": row})
                 yield sse("server", {**row, "html": html})
-            since = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            since = iso(started)
             yield f"id: {since}\n: poll\n\n"
             if time.monotonic() >= deadline:
                 return
