@@ -352,6 +352,12 @@ def security_group_names_of_devices(device_ids):
     return {device_id: sorted(found) for device_id, found in names.items()}
 
 
+def security_group_ids_of_device(device_id):
+    """The ids of the security groups on the ports of server `device_id`."""
+    return {str(group_id) for group_id in Port.security_groups.through.objects.filter(
+        port__device_id=str(device_id)).values_list("securitygroup_id", flat=True)}
+
+
 def add_security_group_to_device(device_id, group):
     """Adds `group` to every port of the device that has port security;
     returns how many ports there are."""

@@ -8,6 +8,7 @@ import uuid
 from django.db import DataError, connection, transaction
 from rest_framework.negotiation import BaseContentNegotiation
 
+from cloud import inprocess
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from cloud.pagination import order_by, paginate
 from cloud.views import ApiView
@@ -145,6 +146,48 @@ class ProxyView(ComputeView):
         super().initial(request, *args, **kwargs)
         if request.api_version >= self.removed_in:
             raise NotFound("The resource could not be found.")
+
+
+# Nova's status for another service's refusal, by the refusal's type or
+# status: a conflict is a 400 in most of Nova's proxies, an over-quota a 403.
+PROXIED_STATUSES = {409: 400, 413: 403, "OverQuota": 403}
+
+
+def forward(request, method, path, body=None, params=None, headers=None, statuses=PROXIED_STATUSES):
+    """Another service's API (Neutron's, Cinder's) called in-process with
+    the caller's token, as Nova calls them over HTTP: that service's policy,
+    validation and quotas decide. Its answer's body, or its refusal in
+    Nova's envelope with the status `statuses` gives it."""
+    result = inprocess.call(request._request, method, path, request.META.get("HTTP_X_AUTH_TOKEN"), body, params,
+                            headers)
+    if result.status >= 400:
+        error = result.data.get("NeutronError") if isinstance(result.data, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else None
+        status = statuses.get(kind, statuses.get(result.status, result.status))
+        raise ApiError(inprocess.error_message(result.status, result.data), status=status)
+    return result.data
+
+
+def neutron(request, method, path, body=None, params=None, statuses=PROXIED_STATUSES):
+    return forward(request, method, f"/network/v2.0{path}", body, params, statuses=statuses)
+
+
+def cinder(request, method, path, body=None, params=None, statuses=PROXIED_STATUSES):
+    """A Block Storage v3 call in the caller's project (`path` after it)."""
+    return forward(request, method, f"/volume/v3/{request.auth.project_id}{path}", body, params,
+                   {"OpenStack-API-Version": "volume 3.0"}, statuses)
+
+
+class ServiceProxy(ProxyView):
+    """A proxy to another service's API: `neutron` and `cinder` call it."""
+
+    statuses = PROXIED_STATUSES
+
+    def neutron(self, method, path, body=None, params=None):
+        return neutron(self.request, method, path, body, params, self.statuses)
+
+    def cinder(self, method, path, body=None, params=None):
+        return cinder(self.request, method, path, body, params, self.statuses)
 
 
 def require_int(value, field, minimum=0, maximum=2 ** 31 - 1):

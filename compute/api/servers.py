@@ -19,7 +19,7 @@ from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
-from compute.api import consoles, interfaces
+from compute.api import consoles, floating_ips, interfaces
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
@@ -586,6 +586,9 @@ class ServerActionView(ComputeView):
         if name in interfaces.ACTIONS:
             check_unlocked(request, instance)
             return interfaces.ACTIONS[name](request, instance, argument)
+        if name in floating_ips.ACTIONS and request.api_version < (2, 44):
+            check_unlocked(request, instance)
+            return floating_ips.ACTIONS[name](request, instance, argument)
         if name == "confirmResize":
             check_unlocked(request, instance)
             return resize_actions.confirm_resize(request, instance)

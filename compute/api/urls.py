@@ -2,8 +2,9 @@
 from django.urls import re_path
 
 from compute.api import (
-    aggregates, extensions, flavors, hosts, images, instance_actions, interfaces, keypairs, limits, networks,
-    server_groups, server_migrations, servers, usage, versions, volume_attachments,
+    aggregates, extensions, flavors, floating_ips, hosts, images, instance_actions, interfaces, keypairs, limits,
+    networks, security_groups, server_groups, server_migrations, servers, usage, versions, volume_attachments,
+    volumes,
 )
 
 app_name = "compute"
@@ -58,6 +59,20 @@ urlpatterns = [
     route(f"os-networks/{ID.format('network_id')}", networks.NetworkView.as_view()),
     route("os-tenant-networks", networks.TenantNetworkListView.as_view()),
     route(f"os-tenant-networks/{ID.format('network_id')}", networks.TenantNetworkView.as_view()),
+    route("os-security-groups", security_groups.SecurityGroupListView.as_view()),
+    route(f"os-security-groups/{ID.format('group_id')}", security_groups.SecurityGroupView.as_view()),
+    route("os-security-group-rules", security_groups.SecurityGroupRuleListView.as_view()),
+    route(f"os-security-group-rules/{ID.format('rule_id')}", security_groups.SecurityGroupRuleView.as_view()),
+    route(f"servers/{SERVER}/os-security-groups", security_groups.ServerSecurityGroupsView.as_view()),
+    route("os-floating-ips", floating_ips.FloatingIpListView.as_view()),
+    route(f"os-floating-ips/{ID.format('floating_ip_id')}", floating_ips.FloatingIpView.as_view()),
+    route("os-floating-ip-pools", floating_ips.FloatingIpPoolListView.as_view()),
+    route("os-volumes", volumes.VolumeListView.as_view()),
+    route("os-volumes/detail", volumes.VolumeDetailListView.as_view()),
+    route(f"os-volumes/{ID.format('volume_id')}", volumes.VolumeView.as_view()),
+    route("os-snapshots", volumes.SnapshotListView.as_view()),
+    route("os-snapshots/detail", volumes.SnapshotDetailListView.as_view()),
+    route(f"os-snapshots/{ID.format('snapshot_id')}", volumes.SnapshotView.as_view()),
     route("servers", servers.ServerListView.as_view()),
     route("servers/detail", servers.ServerDetailListView.as_view()),
     route(f"servers/{SERVER}", servers.ServerView.as_view()),
