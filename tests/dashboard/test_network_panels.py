@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from compute.models import Instance, VmState
 from tests.network import conftest as neutron
 from tests.network.conftest import unique
 
@@ -122,3 +123,136 @@ def test_a_network_page_lists_its_subnets_and_ports_and_makes_and_deletes_subnet
     assert page.request["PATH_INFO"] == "/dashboard/networks/" and f"Deleted network {name}." in messages_of(page)
     assert demo.get(f"networks/{network_id}").status_code == 404
     assert client.get(path).status_code == 404
+
+
+def private_network(demo, cidr):
+    network = demo.network(name=unique("dash-private"))
+    return network, demo.subnet(network, cidr)
+
+
+def test_a_router_page_adds_and_removes_interfaces_sets_and_clears_the_gateway_and_deletes(
+        login, demo, admin, external):
+    client = login("demo")
+    network, subnet = private_network(demo, "10.86.0.0/24")
+    name = unique("dash-router")
+    router = demo.create("routers", "router", name=name)
+    path = f"/dashboard/routers/{router['id']}/"
+    try:
+        page = client.get(path)
+        assert page.status_code == 200 and b"No interfaces yet" in page.content
+        assert subnet["id"] in [choice["id"] for choice in page.context["subnets"]]
+        assert external["id"] not in [choice["network_id"] for choice in page.context["subnets"]]
+
+        page = follow(client, path, {"action": "add_interface", "subnet_id": subnet["id"]})
+        html = page.content.decode()
+        assert "Added the interface." in messages_of(page)
+        row = html[html.index(f'id="interface-{subnet["id"]}"'):].split("</tr>")[0]
+        assert network["name"] in row and "10.86.0.1" in row
+        # The same subnet twice: Neutron's refusal, in place.
+        bad = client.post(path, {"action": "add_interface", "subnet_id": subnet["id"]})
+        assert bad.status_code == 400 and 'id="router-error"' in bad.content.decode()
+
+        page = follow(client, path, {"action": "set_gateway", "network_id": external["id"]})
+        assert "Set the external gateway." in messages_of(page)
+        gateway = page.content.decode().split('id="router-gateway">')[1].split("</dd>")[0]
+        assert external["name"] in gateway and "198.51.100." in gateway
+        assert demo.get(f"routers/{router['id']}").json()["router"]["external_gateway_info"]["network_id"] == \
+            external["id"]
+        # A network that is not external: the message names it.
+        bad = client.post(path, {"action": "set_gateway", "network_id": network["id"]})
+        assert bad.status_code == 400 and "is not a valid external network" in bad.content.decode()
+
+        # A router with an interface cannot go: said on its page.
+        page = follow(client, f"/dashboard/routers/{router['id']}/delete/")
+        assert any("still has ports" in message for message in messages_of(page)), messages_of(page)
+        assert 'data-confirm="Remove the interface' in page.content.decode()
+        page = follow(client, path, {"action": "remove_interface", "subnet_id": subnet["id"]})
+        assert "Removed the interface." in messages_of(page) and b"No interfaces yet" in page.content
+        assert 'data-confirm="Clear the external gateway' in page.content.decode()
+        page = follow(client, path, {"action": "clear_gateway"})
+        assert "Cleared the external gateway." in messages_of(page) and b'id="gateway-clear"' not in page.content
+        assert demo.get(f"routers/{router['id']}").json()["router"]["external_gateway_info"] is None
+
+        # Another project's router: the 404 page for reading and for every action.
+        others = admin.create("routers", "router", name=unique("admins-router"))
+        try:
+            assert client.get(f"/dashboard/routers/{others['id']}/").status_code == 404
+            assert client.post(f"/dashboard/routers/{others['id']}/", {"action": "add_interface",
+                                                                       "subnet_id": subnet["id"]}).status_code == 404
+            assert client.post(f"/dashboard/routers/{others['id']}/delete/").status_code == 404
+            assert admin.get(f"routers/{others['id']}").status_code == 200
+        finally:
+            admin.delete(f"routers/{others['id']}")
+
+        page = follow(client, f"/dashboard/routers/{router['id']}/delete/")
+        assert page.request["PATH_INFO"] == "/dashboard/routers/" and f"Deleted router {name}." in messages_of(page)
+        assert demo.get(f"routers/{router['id']}").status_code == 404
+    finally:
+        demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+        demo.delete(f"routers/{router['id']}")
+        demo.delete(f"networks/{network['id']}")
+
+
+def test_floating_ips_are_allocated_associated_with_a_servers_port_disassociated_and_released(
+        login, demo, admin, external):
+    client = login("demo")
+    project = client.session["dashboard.account"]["project"]["id"]
+    network, subnet = private_network(demo, "10.87.0.0/24")
+    router = demo.create("routers", "router", name=unique("dash-router"),
+                         external_gateway_info={"network_id": external["id"]})
+    demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    server = Instance.objects.create(name=unique("fip-server"), project_id=project, user_id="u",
+                                     flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
+                                     root_gb=1, vm_state=VmState.ACTIVE)
+    port = demo.port(network, device_id=str(server.pk), device_owner="compute:nova")
+    try:
+        page = client.get("/dashboard/floating-ips/")
+        assert page.status_code == 200
+        assert external["id"] in [choice["id"] for choice in page.context["external_networks"]]
+        page = follow(client, "/dashboard/floating-ips/", {"floating_network_id": external["id"]})
+        assert "Allocated a floating IP." in messages_of(page)
+        floating_ip = next(row for row in page.context["floating_ips"] if row["floating_network_id"] == external["id"])
+        assert floating_ip["floating_ip_address"].startswith("198.51.100.")
+        html = page.content.decode()
+        row = html[html.index(f'id="fip-{floating_ip["id"]}"'):].split("</tr>")[0]
+        address = port["fixed_ips"][0]["ip_address"]
+        assert f"{server.name} ({address})" in row  # the server's port is offered by its server's name
+        # From a network that is not external: the API's message in place.
+        bad = client.post("/dashboard/floating-ips/", {"floating_network_id": network["id"]})
+        assert bad.status_code == 400 and "is not a valid external network" in bad.content.decode()
+
+        action = f"/dashboard/floating-ips/{floating_ip['id']}/"
+        page = follow(client, action, {"action": "associate", "port_id": port["id"]})
+        assert "Associated the floating IP." in messages_of(page)
+        body = demo.get(f"floatingips/{floating_ip['id']}").json()["floatingip"]
+        assert body["port_id"] == port["id"] and body["fixed_ip_address"] == address
+        html = page.content.decode()
+        row = html[html.index(f'id="fip-{floating_ip["id"]}"'):].split("</tr>")[0]
+        assert f"{server.name} ({address})" in row.split('class="association">')[1].split("</td>")[0]
+        # A port that is not there: the refusal said on the page, nothing changed.
+        page = follow(client, action, {"action": "associate", "port_id": str(uuid.uuid4())})
+        assert any("could not be found" in message for message in messages_of(page)), messages_of(page)
+        assert demo.get(f"floatingips/{floating_ip['id']}").json()["floatingip"]["port_id"] == port["id"]
+
+        page = follow(client, action, {"action": "disassociate"})
+        assert "Disassociated the floating IP." in messages_of(page)
+        assert demo.get(f"floatingips/{floating_ip['id']}").json()["floatingip"]["port_id"] is None
+
+        # Another project's floating IP: the 404 page, whatever the action.
+        others = admin.create("floatingips", "floatingip", floating_network_id=external["id"])
+        for data in ({"action": "release"}, {"action": "associate", "port_id": port["id"]}, {"action": "x"}):
+            assert client.post(f"/dashboard/floating-ips/{others['id']}/", data).status_code == 404
+        assert admin.get(f"floatingips/{others['id']}").status_code == 200
+
+        assert f'data-confirm="Release {floating_ip["floating_ip_address"]}?"' in page.content.decode()
+        page = follow(client, action, {"action": "release"})
+        assert "Released the floating IP." in messages_of(page)
+        assert demo.get(f"floatingips/{floating_ip['id']}").status_code == 404
+        assert b"No floating IPs yet" in page.content
+    finally:
+        demo.delete(f"ports/{port['id']}")
+        server.delete()
+        demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+        demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
+        demo.delete(f"routers/{router['id']}")
+        demo.delete(f"networks/{network['id']}")
