@@ -5,6 +5,7 @@ groups and their rules, and the topology document. Each refusal of the
 API is shown in place in its words; another project's resource by URL is
 the 404 page."""
 import uuid
+from html import unescape
 
 import pytest
 
@@ -256,3 +257,81 @@ def test_floating_ips_are_allocated_associated_with_a_servers_port_disassociated
         demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
         demo.delete(f"routers/{router['id']}")
         demo.delete(f"networks/{network['id']}")
+
+
+def test_security_groups_are_made_and_deleted_with_their_rules(login, demo, admin):
+    client = login("demo")
+    page = client.get("/dashboard/security-groups/")
+    assert page.status_code == 200 and "default" in [group["name"] for group in page.context["groups"]]
+    name = unique("dash-sg")
+    made = client.post("/dashboard/security-groups/", {"name": name, "description": "web servers"})
+    assert made.status_code == 302
+    path = made["Location"]
+    group_id = path.rstrip("/").rsplit("/", 1)[-1]
+    page = client.get(path)
+    html = page.content.decode()
+    assert f"Security group {name}" in html and "web servers" in html
+    assert [(rule["direction"], rule["ethertype"]) for rule in page.context["rules"]] == \
+        [("egress", "IPv4"), ("egress", "IPv6")]
+    # "default" is refused as a name: the API's message in place.
+    bad = client.post("/dashboard/security-groups/", {"name": "default"})
+    assert bad.status_code == 400 and "Default security group already exists." in bad.content.decode()
+    try:
+        page = follow(client, path, {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                                     "port_range_min": "8000", "port_range_max": "8080", "remote": "cidr",
+                                     "remote_ip_prefix": "192.0.2.0/24"})
+        assert "Added the rule." in messages_of(page)
+        default = next(group for group in demo.get("security-groups").json()["security_groups"]
+                       if group["name"] == "default")
+        page = follow(client, path, {"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp",
+                                     "remote": "group", "remote_group_id": default["id"],
+                                     "remote_ip_prefix": "ignored when the remote is a group"})
+        rules = {(rule["protocol_label"], rule["ports"], rule["remote"]) for rule in page.context["rules"]}
+        assert ("tcp", "8000–8080", "192.0.2.0/24") in rules and ("icmp", "any", "group default") in rules
+        rules = demo.get("security-group-rules", params={"security_group_id": group_id}).json()["security_group_rules"]
+        tcp = next(rule for rule in rules if rule["protocol"] == "tcp")
+        assert (tcp["port_range_min"], tcp["port_range_max"], tcp["remote_ip_prefix"]) == (8000, 8080, "192.0.2.0/24")
+        assert next(rule for rule in rules if rule["protocol"] == "icmp")["remote_group_id"] == default["id"]
+
+        # Bad rules: each refusal in Neutron's words, in place, nothing added.
+        for form, said in (
+                ({"protocol": "tcp", "port_range_min": "90", "port_range_max": "80"}, "port_range_min must be <="),
+                ({"protocol": "", "port_range_min": "22"}, "Must also specify protocol if port range is given."),
+                ({"protocol": "tcp", "port_range_min": "ssh"}, "port_range_min"),
+                ({"ethertype": "IPv6", "remote_ip_prefix": "192.0.2.0/24"}, "Conflicting value ethertype IPv6"),
+                ({"protocol": "tcp", "port_range_min": "8000", "port_range_max": "8080",
+                  "remote_ip_prefix": "192.0.2.0/24"}, "Security group rule already exists.")):
+            bad = client.post(path, {"direction": "ingress", "ethertype": "IPv4", "remote": "cidr", **form})
+            html = bad.content.decode()
+            assert bad.status_code in (400, 409) and 'id="rule-error"' in html, (form, bad.status_code)
+            assert said in unescape(html.split('id="rule-error">')[1].split("</p>")[0]), (form, said)
+        assert len(demo.get("security-group-rules", params={"security_group_id": group_id})
+                   .json()["security_group_rules"]) == 4
+
+        # Deleting a rule (confirmed first) and the group.
+        page = client.get(path).content.decode()
+        assert 'data-confirm="Delete this ingress tcp rule?"' in page
+        page = follow(client, f"/dashboard/security-group-rules/{tcp['id']}/delete/")
+        assert "Deleted the rule." in messages_of(page) and f'id="rule-{tcp["id"]}"' not in page.content.decode()
+
+        # Another project's group and rule: the 404 page, nothing done.
+        others = admin.create("security-groups", "security_group", name=unique("admins-sg"))
+        try:
+            others_rule = others["security_group_rules"][0]
+            assert client.get(f"/dashboard/security-groups/{others['id']}/").status_code == 404
+            assert client.post(f"/dashboard/security-groups/{others['id']}/",
+                               {"direction": "ingress", "protocol": "tcp"}).status_code == 404
+            assert client.post(f"/dashboard/security-groups/{others['id']}/delete/").status_code == 404
+            assert client.post(f"/dashboard/security-group-rules/{others_rule['id']}/delete/").status_code == 404
+            assert len(admin.get(f"security-groups/{others['id']}").json()["security_group"]
+                       ["security_group_rules"]) == len(others["security_group_rules"])
+        finally:
+            admin.delete(f"security-groups/{others['id']}")
+
+        assert 'data-confirm="Delete security group' in client.get(path).content.decode()
+        page = follow(client, f"/dashboard/security-groups/{group_id}/delete/")
+        assert page.request["PATH_INFO"] == "/dashboard/security-groups/"
+        assert f"Deleted security group {name}." in messages_of(page)
+        assert demo.get(f"security-groups/{group_id}").status_code == 404
+    finally:
+        demo.delete(f"security-groups/{group_id}")
