@@ -8,6 +8,9 @@ import uuid
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from compute.models import Instance, VmState
 from tests.network import conftest as neutron
@@ -335,3 +338,77 @@ def test_security_groups_are_made_and_deleted_with_their_rules(login, demo, admi
         assert demo.get(f"security-groups/{group_id}").status_code == 404
     finally:
         demo.delete(f"security-groups/{group_id}")
+
+
+def test_the_topology_document_links_the_projects_networks_routers_and_servers_in_flat_queries(
+        login, demo, admin, external):
+    client = login("demo")
+    project = client.session["dashboard.account"]["project"]["id"]
+    made = {"networks": [], "routers": [], "servers": []}
+
+    def add(count, cidr_base):
+        for index in range(count):
+            network, subnet = private_network(demo, f"10.{cidr_base + index}.0.0/24")
+            router = demo.create("routers", "router", name=unique("topo-router"),
+                                 external_gateway_info={"network_id": external["id"]})
+            demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+            server = Instance.objects.create(name=unique("topo-server"), project_id=project, user_id="u",
+                                             flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
+                                             root_gb=1, vm_state=VmState.ACTIVE)
+            port = demo.port(network, device_id=str(server.pk), device_owner="compute:nova")
+            made["networks"].append((network, subnet, router))
+            made["servers"].append((server, port))
+
+    def document():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/dashboard/topology/data/")
+        assert response.status_code == 200 and response["Content-Type"] == "application/json"
+        return len(captured), response.json()
+
+    others = admin.network(name=unique("admins-net"))
+    try:
+        add(1, 120)
+        document()
+        few, data = document()
+        network, subnet, router = made["networks"][0]
+        server, port = made["servers"][0]
+        drawn = {entry["id"]: entry for entry in data["networks"]}
+        assert drawn[network["id"]]["subnets"] == [{"id": subnet["id"], "name": subnet["name"],
+                                                    "cidr": "10.120.0.0/24"}]
+        assert drawn[external["id"]]["external"] is True
+        assert others["id"] not in drawn  # another project's own network is not drawn
+        routers = {entry["id"]: entry for entry in data["routers"]}
+        assert [leg["network_id"] for leg in routers[router["id"]]["ports"]] == [network["id"]]
+        assert routers[router["id"]]["ports"][0]["addresses"] == ["10.120.0.1"]
+        assert routers[router["id"]]["gateway"]["network_id"] == external["id"]
+        servers = {entry["id"]: entry for entry in data["servers"]}
+        assert servers[str(server.pk)]["ports"] == [{"id": port["id"], "network_id": network["id"],
+                                                     "addresses": [port["fixed_ips"][0]["ip_address"]]}]
+
+        add(4, 121)
+        many, data = document()
+        assert {network["id"] for network, _, _ in made["networks"]} <= {entry["id"] for entry in data["networks"]}
+        assert len(data["servers"]) >= 5 and len(data["routers"]) >= 5
+        assert few > 0 and many == few, (few, many)
+
+        page = client.get("/dashboard/topology/")
+        assert page.status_code == 200 and b'id="topology-svg"' in page.content and b"topology.js" in page.content
+        assert client.get("/dashboard/static/topology.js").status_code == 200
+    finally:
+        admin.delete(f"networks/{others['id']}")
+        for server, port in made["servers"]:
+            demo.delete(f"ports/{port['id']}")
+            server.delete()
+        for network, subnet, router in made["networks"]:
+            demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+            demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
+            demo.delete(f"routers/{router['id']}")
+            demo.delete(f"networks/{network['id']}")
+
+
+def test_the_network_panels_send_a_logged_out_browser_to_the_login_page(cloud, live_db):
+    for path in ("/dashboard/networks/", f"/dashboard/networks/{uuid.uuid4()}/", f"/dashboard/routers/{uuid.uuid4()}/",
+                 "/dashboard/floating-ips/", "/dashboard/security-groups/", "/dashboard/topology/",
+                 "/dashboard/topology/data/"):
+        response = Client().get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/dashboard/login/?next="), path
