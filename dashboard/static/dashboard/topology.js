@@ -41,7 +41,11 @@
     ];
     const barX = new Map(data.networks.map((network, index) => [network.id, BAR.left + index * BAR.gap]));
     const boxX = BAR.left + Math.max(data.networks.length, 1) * BAR.gap + BOX.left;
-    const height = Math.max(220, BAR.top * 2 + 40 + devices.length * BOX.row);
+    const labels = data.networks.map((network) =>
+      [network.name || network.id.slice(0, 8), ...network.subnets.map((subnet) => subnet.cidr)].join("  "));
+    // Tall enough for the devices' rows and for the longest bar's label (about 7 px a character).
+    const height = Math.max(220, BAR.top * 2 + 40 + devices.length * BOX.row,
+                            BAR.top * 2 + 24 + 7 * Math.max(0, ...labels.map((label) => label.length)));
     svg.setAttribute("viewBox", `0 0 ${boxX + BOX.width + 16} ${height}`);
     svg.setAttribute("width", boxX + BOX.width + 16);
     svg.setAttribute("height", height);
@@ -54,9 +58,9 @@
         (network.subnets.map((subnet) => subnet.cidr).join(", ") || "no subnet"));
       element("rect", {x, y: BAR.top, width: BAR.width, height: height - BAR.top * 2, rx: 6,
                        fill: COLORS[index % COLORS.length], class: network.external ? "external" : ""}, group);
-      const label = [network.name || network.id.slice(0, 8), ...network.subnets.map((subnet) => subnet.cidr)].join("  ");
-      text(group, label, {x: x + BAR.width / 2 + 5, y: BAR.top + 10, class: "network-label",
-                          transform: `rotate(90 ${x + BAR.width / 2 + 5} ${BAR.top + 10})`});
+      const middle = x + BAR.width / 2;
+      text(group, labels[index], {x: middle, y: BAR.top + 12, class: "network-label", "dominant-baseline": "central",
+                                  transform: `rotate(90 ${middle} ${BAR.top + 12})`});
     });
     devices.forEach((device, row) => {
       const y = BAR.top + 40 + row * BOX.row;
@@ -100,8 +104,11 @@
           draw(container, svg, data);
           empty.hidden = data.networks.length > 0;
         }
-        state.textContent = `${svg.querySelectorAll("g.network").length} networks, ` +
-          `${svg.querySelectorAll("g.router").length} routers, ${svg.querySelectorAll("g.server").length} servers` +
+        const count = (kind) => {
+          const found = svg.querySelectorAll(`g.${kind}`).length;
+          return `${found} ${kind}${found === 1 ? "" : "s"}`;
+        };
+        state.textContent = `${count("network")}, ${count("router")}, ${count("server")}` +
           ` · updated ${new Date().toLocaleTimeString()}`;
       } catch (error) {
         state.textContent = `Not updated: ${error.message}`;
