@@ -5,16 +5,8 @@ from django.views.decorators.http import require_POST
 
 from dashboard.auth import panel
 from dashboard.client import ApiFailure
-from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, NETWORK, neutron_form, neutron_page, split_list
-
-
-def refused(request, failure):
-    """A refused action, said on the page it returns to (the resource was
-    read first: another project's is a 404 page before this); the API's
-    401 and 403 are the dashboard's own pages."""
-    if failure.status in (401, 403):
-        raise failure
-    messages.error(request, failure.message)
+from dashboard.views.common import (COMPUTE, MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, neutron_page, said_next,
+                                    split_list)
 
 
 def network_names(networks):
@@ -108,24 +100,16 @@ def network(request, network_id):
 @panel
 def network_delete(request, network_id):
     network = request.api.get(f"{NETWORK}/networks/{network_id}")["network"]
-    try:
-        request.api.delete(f"{NETWORK}/networks/{network_id}")
-    except ApiFailure as failure:
-        refused(request, failure)
-        return redirect("dashboard:network", network_id=network_id)
-    messages.success(request, f"Deleted network {network['name'] or network_id}.")
-    return redirect("dashboard:networks")
+    if deleted(request, f"{NETWORK}/networks/{network_id}", f"Deleted network {network['name'] or network_id}."):
+        return redirect("dashboard:networks")
+    return redirect("dashboard:network", network_id=network_id)
 
 
 @require_POST
 @panel
 def subnet_delete(request, subnet_id):
     subnet = request.api.get(f"{NETWORK}/subnets/{subnet_id}")["subnet"]
-    try:
-        request.api.delete(f"{NETWORK}/subnets/{subnet_id}")
-        messages.success(request, f"Deleted subnet {subnet['name'] or subnet['cidr']}.")
-    except ApiFailure as failure:
-        refused(request, failure)
+    deleted(request, f"{NETWORK}/subnets/{subnet_id}", f"Deleted subnet {subnet['name'] or subnet['cidr']}.")
     return redirect("dashboard:network", network_id=subnet["network_id"])
 
 
@@ -227,13 +211,9 @@ def router(request, router_id):
 @panel
 def router_delete(request, router_id):
     router = request.api.get(f"{NETWORK}/routers/{router_id}")["router"]
-    try:
-        request.api.delete(f"{NETWORK}/routers/{router_id}")
-    except ApiFailure as failure:
-        refused(request, failure)
-        return redirect("dashboard:router", router_id=router_id)
-    messages.success(request, f"Deleted router {router['name'] or router_id}.")
-    return redirect("dashboard:routers")
+    if deleted(request, f"{NETWORK}/routers/{router_id}", f"Deleted router {router['name'] or router_id}."):
+        return redirect("dashboard:routers")
+    return redirect("dashboard:router", router_id=router_id)
 
 
 # ---------------------------------------------------------------- floating IPs
@@ -287,10 +267,9 @@ def floating_ip_action(request, floating_ip_id):
             request.api.put(path, {"floatingip": {"port_id": None}})
             messages.success(request, "Disassociated the floating IP.")
         elif action == "release":
-            request.api.delete(path)
-            messages.success(request, "Released the floating IP.")
+            deleted(request, path, "Released the floating IP.")
         else:
             messages.error(request, f"Unknown action {action!r}.")
     except ApiFailure as failure:
-        refused(request, failure)
+        said_next(request, failure)
     return redirect("dashboard:floating_ips")

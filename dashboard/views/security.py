@@ -4,8 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.auth import panel
-from dashboard.client import ApiFailure
-from dashboard.views.common import MAX_PAGE_SIZE, NETWORK, neutron_form, neutron_page
+from dashboard.views.common import MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, neutron_page
 
 GROUPS = f"{NETWORK}/security-groups"
 RULES = f"{NETWORK}/security-group-rules"
@@ -90,26 +89,14 @@ def security_group(request, group_id):
 @panel
 def security_group_delete(request, group_id):
     group = request.api.get(f"{GROUPS}/{group_id}")["security_group"]
-    try:
-        request.api.delete(f"{GROUPS}/{group_id}")
-    except ApiFailure as failure:
-        if failure.status in (401, 403):
-            raise
-        messages.error(request, failure.message)
-        return redirect("dashboard:security_group", group_id=group_id)
-    messages.success(request, f"Deleted security group {group['name'] or group_id}.")
-    return redirect("dashboard:security_groups")
+    if deleted(request, f"{GROUPS}/{group_id}", f"Deleted security group {group['name'] or group_id}."):
+        return redirect("dashboard:security_groups")
+    return redirect("dashboard:security_group", group_id=group_id)
 
 
 @require_POST
 @panel
 def rule_delete(request, rule_id):
     rule = request.api.get(f"{RULES}/{rule_id}")["security_group_rule"]
-    try:
-        request.api.delete(f"{RULES}/{rule_id}")
-        messages.success(request, "Deleted the rule.")
-    except ApiFailure as failure:
-        if failure.status in (401, 403):
-            raise
-        messages.error(request, failure.message)
+    deleted(request, f"{RULES}/{rule_id}", "Deleted the rule.")
     return redirect("dashboard:security_group", group_id=rule["security_group_id"])

@@ -197,18 +197,36 @@ def test_a_router_page_adds_and_removes_interfaces_sets_and_clears_the_gateway_a
         demo.delete(f"networks/{network['id']}")
 
 
+def routed_server(demo, project, external, cidr):
+    """A network routed to `external` and a server on it: (network, subnet,
+    router, server, its port). The server is a row (nothing boots): its
+    port is what the pages show."""
+    network, subnet = private_network(demo, cidr)
+    router = demo.create("routers", "router", name=unique("dash-router"),
+                         external_gateway_info={"network_id": external["id"]})
+    demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    server = Instance.objects.create(name=unique("dash-server"), project_id=project, user_id="u",
+                                     flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
+                                     root_gb=1, vm_state=VmState.ACTIVE)
+    port = demo.port(network, device_id=str(server.pk), device_owner="compute:nova")
+    return network, subnet, router, server, port
+
+
+def remove_routed_server(demo, network, subnet, router, server, port):
+    demo.delete(f"ports/{port['id']}")
+    server.delete()
+    demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+    demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
+    demo.delete(f"routers/{router['id']}")
+    demo.delete(f"networks/{network['id']}")
+
+
 def test_floating_ips_are_allocated_associated_with_a_servers_port_disassociated_and_released(
         login, demo, admin, external):
     client = login("demo")
     project = client.session["dashboard.account"]["project"]["id"]
-    network, subnet = private_network(demo, "10.87.0.0/24")
-    router = demo.create("routers", "router", name=unique("dash-router"),
-                         external_gateway_info={"network_id": external["id"]})
-    demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
-    server = Instance.objects.create(name=unique("fip-server"), project_id=project, user_id="u",
-                                     flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
-                                     root_gb=1, vm_state=VmState.ACTIVE)
-    port = demo.port(network, device_id=str(server.pk), device_owner="compute:nova")
+    made = routed_server(demo, project, external, "10.87.0.0/24")
+    network, subnet, router, server, port = made
     try:
         page = client.get("/dashboard/floating-ips/")
         assert page.status_code == 200
@@ -254,12 +272,7 @@ def test_floating_ips_are_allocated_associated_with_a_servers_port_disassociated
         assert demo.get(f"floatingips/{floating_ip['id']}").status_code == 404
         assert b"No floating IPs yet" in page.content
     finally:
-        demo.delete(f"ports/{port['id']}")
-        server.delete()
-        demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
-        demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
-        demo.delete(f"routers/{router['id']}")
-        demo.delete(f"networks/{network['id']}")
+        remove_routed_server(demo, *made)
 
 
 def test_security_groups_are_made_and_deleted_with_their_rules(login, demo, admin):
@@ -344,20 +357,11 @@ def test_the_topology_document_links_the_projects_networks_routers_and_servers_i
         login, demo, admin, external):
     client = login("demo")
     project = client.session["dashboard.account"]["project"]["id"]
-    made = {"networks": [], "routers": [], "servers": []}
+    made = []
 
     def add(count, cidr_base):
-        for index in range(count):
-            network, subnet = private_network(demo, f"10.{cidr_base + index}.0.0/24")
-            router = demo.create("routers", "router", name=unique("topo-router"),
-                                 external_gateway_info={"network_id": external["id"]})
-            demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
-            server = Instance.objects.create(name=unique("topo-server"), project_id=project, user_id="u",
-                                             flavor_id_at_boot="42", flavor_name="m1.nano", vcpus=1, memory_mb=128,
-                                             root_gb=1, vm_state=VmState.ACTIVE)
-            port = demo.port(network, device_id=str(server.pk), device_owner="compute:nova")
-            made["networks"].append((network, subnet, router))
-            made["servers"].append((server, port))
+        made.extend(routed_server(demo, project, external, f"10.{cidr_base + index}.0.0/24")
+                    for index in range(count))
 
     def document():
         with CaptureQueriesContext(connection) as captured:
@@ -370,8 +374,7 @@ def test_the_topology_document_links_the_projects_networks_routers_and_servers_i
         add(1, 120)
         document()
         few, data = document()
-        network, subnet, router = made["networks"][0]
-        server, port = made["servers"][0]
+        network, subnet, router, server, port = made[0]
         drawn = {entry["id"]: entry for entry in data["networks"]}
         assert drawn[network["id"]]["subnets"] == [{"id": subnet["id"], "name": subnet["name"],
                                                     "cidr": "10.120.0.0/24"}]
@@ -387,7 +390,7 @@ def test_the_topology_document_links_the_projects_networks_routers_and_servers_i
 
         add(4, 121)
         many, data = document()
-        assert {network["id"] for network, _, _ in made["networks"]} <= {entry["id"] for entry in data["networks"]}
+        assert {network["id"] for network, *_ in made} <= {entry["id"] for entry in data["networks"]}
         assert len(data["servers"]) >= 5 and len(data["routers"]) >= 5
         assert few > 0 and many == few, (few, many)
 
@@ -396,14 +399,8 @@ def test_the_topology_document_links_the_projects_networks_routers_and_servers_i
         assert client.get("/dashboard/static/topology.js").status_code == 200
     finally:
         admin.delete(f"networks/{others['id']}")
-        for server, port in made["servers"]:
-            demo.delete(f"ports/{port['id']}")
-            server.delete()
-        for network, subnet, router in made["networks"]:
-            demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
-            demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": None}})
-            demo.delete(f"routers/{router['id']}")
-            demo.delete(f"networks/{network['id']}")
+        for routed in made:
+            remove_routed_server(demo, *routed)
 
 
 def test_the_network_panels_send_a_logged_out_browser_to_the_login_page(cloud, live_db):
