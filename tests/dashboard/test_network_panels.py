@@ -409,3 +409,47 @@ def test_the_network_panels_send_a_logged_out_browser_to_the_login_page(cloud, l
                  "/dashboard/topology/data/"):
         response = Client().get(path)
         assert response.status_code == 302 and response["Location"].startswith("/dashboard/login/?next="), path
+
+
+GARBAGE_IDS = ("x", "0", "%20", "..", "null", "9" * 40, "\u00e9t\u00e9")
+PANEL_FORMS = [
+    ("/dashboard/networks/", {"name": "x" * 300, "cidr": "garbage"}),
+    ("/dashboard/routers/", {"router_id": "x", "subnet_id": "y"}),
+    ("/dashboard/routers/", {"name": "r", "external_network": "not-an-id"}),
+    ("/dashboard/floating-ips/", {"floating_network_id": "x"}),
+    ("/dashboard/security-groups/", {"name": "x" * 300}),
+]
+
+
+def test_garbage_ids_and_forms_on_the_network_panels_are_never_a_5xx(login, demo):
+    client = login("demo")
+    network = demo.network(name=unique("dash-garbage"))
+    group = demo.create("security-groups", "security_group", name=unique("dash-garbage"))
+    try:
+        for garbage in GARBAGE_IDS:
+            for path in ("networks/{}/", "routers/{}/", "security-groups/{}/"):
+                assert client.get(f"/dashboard/{path.format(garbage)}").status_code == 404, (path, garbage)
+            for path in ("networks/{}/delete/", "subnets/{}/delete/", "routers/{}/delete/", "floating-ips/{}/",
+                         "security-groups/{}/delete/", "security-group-rules/{}/delete/"):
+                assert client.post(f"/dashboard/{path.format(garbage)}", {"action": "release"}).status_code == 404
+        for path, form in PANEL_FORMS:
+            response = client.post(path, form)
+            assert response.status_code == 400 and b'role="alert"' in response.content, (path, form)
+        bad_subnet = {"cidr": "10.88.0.0/24", "gateway_ip": "garbage", "allocation_pools": "a-b\n-\n",
+                      "dns_nameservers": "x y z"}
+        response = client.post(f"/dashboard/networks/{network['id']}/", bad_subnet)
+        assert response.status_code == 400 and b'id="subnet-error"' in response.content
+        for rule in ({"direction": "sideways"}, {"direction": "ingress", "ethertype": "IPv5"},
+                     {"direction": "ingress", "protocol": "x" * 40},
+                     {"direction": "ingress", "protocol": "tcp", "port_range_min": "-1"},
+                     {"direction": "ingress", "protocol": "tcp", "port_range_min": "99999999999999999999999"},
+                     {"direction": "ingress", "remote": "group", "remote_group_id": "x"},
+                     {"direction": "ingress", "remote_ip_prefix": "300.0.0.0/8"}):
+            response = client.post(f"/dashboard/security-groups/{group['id']}/", rule)
+            assert response.status_code in (400, 404, 409) and b'id="rule-error"' in response.content, rule
+        for path in ("networks", "routers", "floating-ips", "security-groups"):
+            for query in ({"limit": "x"}, {"limit": "-5"}, {"marker": "x"}, {"marker": str(uuid.uuid4())}):
+                assert client.get(f"/dashboard/{path}/", query).status_code < 500, (path, query)
+    finally:
+        demo.delete(f"security-groups/{group['id']}")
+        demo.delete(f"networks/{network['id']}")

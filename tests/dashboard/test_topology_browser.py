@@ -72,6 +72,18 @@ def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, brows
         assert "10.131.0.1" in browser.find_element(By.ID, "interfaces").text
         shot("router")
 
+        # The other network panels, from the side navigation, for their screenshots.
+        for panel, heading, ready in (("floating-ips", "Floating IPs", "#fip-allocate"),
+                                      ("security-groups", "Security groups", "#security-groups")):
+            visit(browser, cloud.url + "/dashboard/", ".bars")
+            browser.find_element(By.LINK_TEXT, heading).click()
+            wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ready), timeout=30, message=heading)
+            assert browser.find_element(By.TAG_NAME, "h1").text == heading
+            shot(panel)
+        browser.find_element(By.LINK_TEXT, "default").click()
+        wait_until(lambda: browser.find_elements(By.ID, "rule-create"), timeout=30, message="the default group")
+        shot("security-group")
+
         visit(browser, cloud.url + "/dashboard/topology/", "#topology-svg g.network")
         network_bar = f"#topology-svg g.network[data-id='{made['network']}']"
         router_box = f"#topology-svg g.router[data-id='{made['router']}']"
