@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.compute.nodes import wait_until
-from tests.dashboard.test_browser import visit
+from tests.dashboard.test_browser import confirm, visit
 from tests.network import conftest as neutron
 from tests.network.conftest import unique
 
@@ -120,6 +120,27 @@ def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, brows
         visit(browser, cloud.url + "/dashboard/topology/", f"#topology-svg g.router[data-id='{made['router']}']")
         shot("topology-phone")
         browser.set_window_size(1366, 768)
+
+        # Deleting, confirmed in the browser: a network a router still has a leg on is refused in place;
+        # once the leg is removed it goes, and the drawing follows.
+        visit(browser, f"{cloud.url}/dashboard/networks/{made['network']}/", "#network-delete")
+        browser.find_element(By.ID, "network-delete").click()
+        assert confirm(browser).startswith(f"Delete network {name}")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".messages li.error"), timeout=30,
+                   message="the refusal")
+        assert "in use" in browser.find_element(By.CSS_SELECTOR, ".messages li.error").text.lower()
+        assert browser.find_element(By.LINK_TEXT, f"router {made['router'][:12]}…")
+        visit(browser, f"{cloud.url}/dashboard/routers/{made['router']}/", "#interfaces")
+        browser.find_element(By.CSS_SELECTOR, "#interfaces button.danger").click()
+        assert "Remove the interface" in confirm(browser)
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".messages li.success"), timeout=30,
+                   message="the interface removed")
+        visit(browser, cloud.url + "/dashboard/topology/", f"#topology-svg g.network[data-id='{made['network']}']")
+        assert not drawn(browser, link)
+        demo.delete(f"networks/{made['network']}")
+        wait_until(lambda: not drawn(browser, network_bar), timeout=30, interval=0.3,
+                   message="the deleted network to leave the drawing")
+        del made["network"]
     finally:
         if "router" in made and "network" in made:
             subnets = demo.get("subnets", params={"network_id": made["network"]}).json()["subnets"]
