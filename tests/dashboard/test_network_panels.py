@@ -453,3 +453,32 @@ def test_garbage_ids_and_forms_on_the_network_panels_are_never_a_5xx(login, demo
     finally:
         demo.delete(f"security-groups/{group['id']}")
         demo.delete(f"networks/{network['id']}")
+
+
+def test_the_network_panels_lists_page_on_the_server_in_flat_queries(login, demo):
+    client = login("demo")
+    networks = [demo.network(name=unique("dash-page")) for _ in range(3)]
+    groups = [demo.create("security-groups", "security_group", name=unique("dash-page")) for _ in range(2)]
+
+    def rows(path, **query):
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(path, query)
+        assert page.status_code == 200
+        return page, len(captured)
+
+    try:
+        for path, row, listed in (("/dashboard/networks/", 'id="network-', "networks"),
+                                  ("/dashboard/security-groups/", 'id="group-', "groups")):
+            page, few = rows(path, limit=2)
+            assert page.content.decode().count(f"<tr {row}") == 2 and b'id="next-page"' in page.content
+            seen = {entry["id"] for entry in page.context[listed]}
+            page, _ = rows(path + page.context["next_page"])
+            later = {entry["id"] for entry in page.context[listed]}
+            assert later and not later & seen and b"First page" in page.content
+            _, many = rows(path, limit=1000)
+            assert few == many, (path, few, many)
+    finally:
+        for group in groups:
+            demo.delete(f"security-groups/{group['id']}")
+        for network in networks:
+            demo.delete(f"networks/{network['id']}")
