@@ -10,13 +10,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.compute.nodes import wait_until
+from tests.dashboard import test_network_panels as panels
 from tests.dashboard.test_browser import confirm, visit
 from tests.network import conftest as neutron
 from tests.network.conftest import unique
 
 pytestmark = pytest.mark.live
 
-tokens, demo = neutron.tokens, neutron.demo
+tokens, admin, demo = neutron.tokens, neutron.admin, neutron.demo
+external = panels.external
 
 
 def drawn(browser, selector):
@@ -24,7 +26,7 @@ def drawn(browser, selector):
     return browser.execute_script("return document.querySelectorAll(arguments[0]).length;", selector)
 
 
-def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, browser, demo, tmp_path):
+def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, browser, demo, external, tmp_path):
     def shot(name):
         browser.save_screenshot(str(tmp_path / f"{name}.png"))
 
@@ -72,14 +74,25 @@ def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, brows
         assert "10.131.0.1" in browser.find_element(By.ID, "interfaces").text
         shot("router")
 
-        # The other network panels, from the side navigation, for their screenshots.
-        for panel, heading, ready in (("floating-ips", "Floating IPs", "#fip-allocate"),
-                                      ("security-groups", "Security groups", "#security-groups")):
-            visit(browser, cloud.url + "/dashboard/", ".bars")
-            browser.find_element(By.LINK_TEXT, heading).click()
-            wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ready), timeout=30, message=heading)
-            assert browser.find_element(By.TAG_NAME, "h1").text == heading
-            shot(panel)
+        # The router's way out, set with its form.
+        Select(browser.find_element(By.ID, "network_id")).select_by_value(external["id"])
+        browser.find_element(By.ID, "gateway-submit").click()
+        wait_until(lambda: browser.find_elements(By.ID, "gateway-clear"), timeout=30, message="the gateway set")
+        assert external["name"] in browser.find_element(By.ID, "router-gateway").text
+
+        # The other network panels, from the side navigation: a floating IP allocated with the form.
+        visit(browser, cloud.url + "/dashboard/", ".bars")
+        browser.find_element(By.LINK_TEXT, "Floating IPs").click()
+        wait_until(lambda: browser.find_elements(By.ID, "fip-allocate"), timeout=30, message="Floating IPs")
+        Select(browser.find_element(By.ID, "floating_network_id")).select_by_value(external["id"])
+        browser.find_element(By.ID, "fip-submit").click()
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#floating-ips tbody tr"), timeout=30,
+                   message="the floating IP's row")
+        assert "198.51.100." in browser.find_element(By.ID, "floating-ips").text
+        shot("floating-ips")
+        browser.find_element(By.LINK_TEXT, "Security groups").click()
+        wait_until(lambda: browser.find_elements(By.ID, "security-groups"), timeout=30, message="Security groups")
+        shot("security-groups")
         browser.find_element(By.LINK_TEXT, "default").click()
         wait_until(lambda: browser.find_elements(By.ID, "rule-create"), timeout=30, message="the default group")
         shot("security-group")
@@ -95,6 +108,8 @@ def test_demo_draws_a_network_subnet_and_router_made_with_the_forms(cloud, brows
         # Linked: one line from the router to the network's bar, with the router's address on it.
         link = f"#topology-svg line.link[data-device='{made['router']}'][data-network='{made['network']}']"
         assert drawn(browser, link) == 1
+        gateway = f"#topology-svg line.link.gateway[data-device='{made['router']}'][data-network='{external['id']}']"
+        assert drawn(browser, gateway) == 1 and drawn(browser, f"#topology-svg g.network[data-id='{external['id']}']")
         assert "10.131.0.1" in browser.find_element(By.CSS_SELECTOR, "#topology-svg g.links").text
         # The line reaches from the bar to the box.
         geometry = browser.execute_script("""
