@@ -92,6 +92,8 @@
     const empty = document.getElementById("topology-empty");
     let last = null;
     async function refresh() {
+      // A tab in the background is not redrawn; it catches up when shown.
+      if (document.hidden) { setTimeout(refresh, Number(container.dataset.interval) || 3000); return; }
       try {
         const response = await fetch(container.dataset.source, {credentials: "same-origin",
                                                                   headers: {Accept: "application/json"}});
