@@ -5,7 +5,7 @@ from django.urls import path, re_path
 from django.views.static import serve
 
 from dashboard import auth
-from dashboard.views import admin, images, instances, network, overview
+from dashboard.views import admin, images, instances, network, overview, security, topology
 
 app_name = "dashboard"
 
@@ -25,8 +25,22 @@ urlpatterns = [
     path("images/", images.images, name="images"),
     path("keypairs/", images.keypairs, name="keypairs"),
     path("keypairs/<str:name>/delete/", images.keypair_delete, name="keypair_delete"),
+    # Network panels: networks, subnets, routers, floating IPs, security groups, topology.
     path("networks/", network.networks, name="networks"),
+    path("networks/<str:network_id>/", network.network, name="network"),
+    path("networks/<str:network_id>/delete/", network.network_delete, name="network_delete"),
+    path("subnets/<str:subnet_id>/delete/", network.subnet_delete, name="subnet_delete"),
     path("routers/", network.routers, name="routers"),
+    path("routers/<str:router_id>/", network.router, name="router"),
+    path("routers/<str:router_id>/delete/", network.router_delete, name="router_delete"),
+    path("floating-ips/", network.floating_ips, name="floating_ips"),
+    path("floating-ips/<str:floating_ip_id>/", network.floating_ip_action, name="floating_ip_action"),
+    path("security-groups/", security.security_groups, name="security_groups"),
+    path("security-groups/<str:group_id>/", security.security_group, name="security_group"),
+    path("security-groups/<str:group_id>/delete/", security.security_group_delete, name="security_group_delete"),
+    path("security-group-rules/<str:rule_id>/delete/", security.rule_delete, name="rule_delete"),
+    path("topology/", topology.topology, name="topology"),
+    path("topology/data/", topology.topology_data, name="topology_data"),
     path("admin/hypervisors/", admin.hypervisors, name="hypervisors"),
     # The dashboard's own few files, served by the project (no CDN, no
     # collectstatic step for the all-in-one).

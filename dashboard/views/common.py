@@ -1,5 +1,7 @@
 """What the dashboard's pages share: the API roots, paging, quota bars,
 image names and the way a form's API calls report a refusal."""
+from django.contrib import messages
+
 from dashboard.client import ApiFailure
 
 COMPUTE = "/compute/v2.1"
@@ -41,3 +43,44 @@ def neutron_form(request, steps):
         made = f" ({', '.join(done)} made)" if done else ""
         return f"{failure.message}{made}"
     return ""
+
+
+def neutron_page(request, collection, **params):
+    """One page of a Neutron collection ("floatingips", "security-groups")
+    at the request's limit and marker, and the query string of the next
+    page (None on the last)."""
+    limit = page_size(request)
+    params["limit"] = limit
+    if request.GET.get("marker"):
+        params["marker"] = request.GET["marker"]
+    key = collection.replace("-", "_")
+    body = request.api.get(f"{NETWORK}/{collection}", **params)
+    rows = body[key]
+    more = any(link.get("rel") == "next" for link in body.get(f"{key}_links", []))
+    return rows, (f"?limit={limit}&marker={rows[-1]['id']}" if more and rows else None)
+
+
+def split_list(text):
+    """The entries of a free-text list (commas, spaces or new lines)."""
+    return [entry for entry in text.replace(",", " ").split() if entry]
+
+
+def said_next(request, failure):
+    """A refused action, said on the page the browser is sent to next; the
+    API's 401 and 403 are the dashboard's own pages."""
+    if failure.status in (401, 403):
+        raise failure
+    messages.error(request, failure.message)
+
+
+def deleted(request, path, done):
+    """DELETEs `path`: True when gone (`done` said next), False when the API
+    refused (its message said next). The caller reads the resource first,
+    so another project's is the 404 page before this."""
+    try:
+        request.api.delete(path)
+    except ApiFailure as failure:
+        said_next(request, failure)
+        return False
+    messages.success(request, done)
+    return True
