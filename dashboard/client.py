@@ -54,18 +54,24 @@ class ApiClient:
         self.outer = outer_request
         self.token = token
 
-    def call(self, method, path, body=None, params=None, headers=None):
+    def call(self, method, path, body=None, params=None, headers=None, content_type="application/json",
+             stream=None, length=None):
+        """`stream` (a file-like object of `length` bytes) is the body read
+        as the API reads it, never held whole (image data); else `body` is
+        sent as JSON."""
         try:
             match = resolve(path)
         except Resolver404:
             raise ApiFailure(404, "The resource could not be found.") from None
-        payload = json.dumps(body).encode() if body is not None else b""
+        if stream is None:
+            payload = json.dumps(body).encode() if body is not None else b""
+            stream, length = io.BytesIO(payload), len(payload)
         environ = {key: self.outer.META[key] for key in FORWARDED if key in self.outer.META}
         environ.update({
             "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
             "QUERY_STRING": urlencode(params or {}, doseq=True),
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(payload)),
-            "wsgi.input": io.BytesIO(payload), "wsgi.url_scheme": self.outer.scheme,
+            "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(length),
+            "wsgi.input": stream, "wsgi.url_scheme": self.outer.scheme,
             "HTTP_ACCEPT": "application/json", "HTTP_OPENSTACK_API_VERSION": API_VERSIONS,
         })
         environ.setdefault("SERVER_NAME", "localhost")
@@ -93,6 +99,9 @@ class ApiClient:
 
     def put(self, path, body, **options):
         return self.call("PUT", path, body=body, **options).data
+
+    def patch(self, path, body, **options):
+        return self.call("PATCH", path, body=body, **options).data
 
     def delete(self, path, **options):
         return self.call("DELETE", path, **options).data
