@@ -7,12 +7,16 @@ agents, and every project's instances filtered and paged on the server."""
 import uuid
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from selenium.webdriver.common.by import By
 
 from cloud.auth import validator
 from compute.models import Instance, VmState
 from dashboard.auth import TOKEN
+from tests.compute.nodes import wait_until
+from tests.dashboard.test_browser import confirm, visit
 
 pytestmark = pytest.mark.live
 
@@ -257,3 +261,40 @@ def test_all_instances_are_filtered_and_paged_on_the_server_with_flat_queries(lo
         assert b"No instances match." in shown(host=f"nowhere-{tag}")[1].content
     finally:
         Instance.objects.filter(pk__in=[instance.pk for instance in made]).delete()
+
+
+def test_admin_panels_in_chromium_from_laptop_to_phone_width(cloud, browser, tmp_path):
+    """The flavor form and its confirmed delete as a person uses them, and
+    every admin panel laid out without sideways scrolling of the page at
+    1366x768 and at a phone's width (screenshots kept)."""
+    browser.delete_all_cookies()
+    browser.set_window_size(1366, 768)
+    browser.get(cloud.url + "/dashboard/admin/flavors/")
+    browser.find_element(By.ID, "username").send_keys("admin")
+    browser.find_element(By.ID, "password").send_keys(settings.ADMIN_PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    visit(browser, cloud.url + "/dashboard/admin/flavors/", "#flavor-create")
+    name = unique("browser-flavor")
+    browser.find_element(By.ID, "flavor-create-name").send_keys(name)
+    ram = browser.find_element(By.ID, "flavor-create-ram")
+    ram.clear()
+    ram.send_keys("96")
+    browser.find_element(By.CSS_SELECTOR, "#flavor-create button[type=submit]").click()
+    wait_until(lambda: name in browser.find_element(By.ID, "flavors").text, timeout=30, message="the new flavor")
+    assert f"Created flavor {name}." in browser.find_element(By.CSS_SELECTOR, ".messages").text
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Delete {name}']").click()
+    assert confirm(browser) == f"Delete flavor {name}?"
+    wait_until(lambda: f"Deleted flavor {name}." in browser.execute_script(
+        "return (document.querySelector('.messages') || {}).textContent || ''"), timeout=30,
+        message="the flavor deleted")
+    assert name not in cloud.openstack("flavor", "list", "--all", parse=False)
+
+    for width, height in ((1366, 768), (390, 844)):
+        browser.set_window_size(width, height)
+        for path in PANELS:
+            visit(browser, cloud.url + path, "main h1")
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 1, (path, width, overflow)
+            browser.save_screenshot(str(tmp_path / f"{path.strip('/').replace('/', '-')}-{width}.png"))
+    browser.set_window_size(1366, 768)
