@@ -16,7 +16,7 @@ from cloud.auth import validator
 from compute.models import Instance, VmState
 from dashboard.auth import TOKEN
 from tests.compute.nodes import wait_until
-from tests.dashboard.test_browser import confirm, visit
+from tests.dashboard.test_browser import confirm, text, visit
 
 pytestmark = pytest.mark.live
 
@@ -280,13 +280,13 @@ def test_admin_panels_in_chromium_from_laptop_to_phone_width(cloud, browser, tmp
     ram.clear()
     ram.send_keys("96")
     browser.find_element(By.CSS_SELECTOR, "#flavor-create button[type=submit]").click()
-    wait_until(lambda: name in browser.find_element(By.ID, "flavors").text, timeout=30, message="the new flavor")
-    assert f"Created flavor {name}." in browser.find_element(By.CSS_SELECTOR, ".messages").text
+    wait_until(lambda: f"Created flavor {name}." in (text(browser, ".messages") or ""), timeout=30,
+               message="the new flavor")
+    assert name in text(browser, "#flavors")
     browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Delete {name}']").click()
     assert confirm(browser) == f"Delete flavor {name}?"
-    wait_until(lambda: f"Deleted flavor {name}." in browser.execute_script(
-        "return (document.querySelector('.messages') || {}).textContent || ''"), timeout=30,
-        message="the flavor deleted")
+    wait_until(lambda: f"Deleted flavor {name}." in (text(browser, ".messages") or ""), timeout=30,
+               message="the flavor deleted")
     assert name not in cloud.openstack("flavor", "list", "--all", parse=False)
 
     for width, height in ((1366, 768), (390, 844)):
