@@ -84,8 +84,11 @@ def image_file(request, image_id):
     """PUT: the browser's file, forwarded to Glance as it arrives."""
     if request.method != "PUT":
         return HttpResponseNotAllowed(["PUT"])
+    if not request.META.get("CONTENT_LENGTH", "").isdigit():
+        # Browsers send a file's length; the stream is passed on with it.
+        return JsonResponse({"error": "The upload needs a Content-Length header."}, status=411)
     try:
-        send_file(request, image_id, request, int(request.META.get("CONTENT_LENGTH") or 0))
+        send_file(request, image_id, request, int(request.META["CONTENT_LENGTH"]))
         image = request.api.get(f"{IMAGES}/{image_id}")
     except ApiFailure as failure:
         if failure.status == 401:

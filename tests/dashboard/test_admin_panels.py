@@ -5,15 +5,17 @@ flavors with extra specs and access, external networks, volume types,
 projects, users, groups, roles and role assignments, quotas, services and
 agents, and every project's instances filtered and paged on the server."""
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from selenium.webdriver.common.by import By
 
 from cloud.auth import validator
-from compute.models import Instance, VmState
+from compute.models import Instance, Service as ComputeService, VmState
 from dashboard.auth import TOKEN
 from tests.compute.nodes import wait_until
 from tests.dashboard.test_browser import confirm, text, visit
@@ -215,14 +217,36 @@ def test_external_networks_and_volume_types_are_made_by_admin(login, cloud):
     assert volume_type not in cloud.openstack("volume", "type", "list", parse=False)
 
 
-def test_services_and_agents_show_their_liveness(login, cloud):
-    page = login("admin").get("/dashboard/admin/services/")
-    tables = {table["id"]: table for table in page.context["tables"]}
-    assert set(tables) == {"compute-services", "network-agents", "volume-services"}
-    for table in tables.values():
-        for row in table["rows"]:
-            states = [cell for cell in row["cells"] if isinstance(cell, dict) and "state" in cell]
-            assert states and states[0]["state"] in ("up", "down")
+def test_services_and_agents_show_their_liveness_and_a_service_is_disabled(login, cloud):
+    admin = login("admin")
+    host = unique("dash-host")
+    # A node that reported a moment ago and one silent for an hour.
+    fresh = ComputeService.objects.create(binary=ComputeService.COMPUTE_BINARY, host=host,
+                                          last_seen_up=timezone.now())
+    stale = ComputeService.objects.create(binary=ComputeService.COMPUTE_BINARY, host=f"{host}-silent",
+                                          last_seen_up=timezone.now() - timedelta(hours=1))
+    try:
+        page = admin.get("/dashboard/admin/services/")
+        tables = {table["id"]: table for table in page.context["tables"]}
+        assert set(tables) == {"compute-services", "network-agents", "volume-services"}
+        for table in tables.values():
+            for row in table["rows"]:
+                states = [cell for cell in row["cells"] if isinstance(cell, dict) and "state" in cell]
+                assert states and states[0]["state"] in ("up", "down")
+        rows = {row["id"]: row for row in tables["compute-services"]["rows"]}
+        assert rows[str(fresh.pk)]["cells"][4] == {"text": "up", "state": "up"}
+        assert rows[str(stale.pk)]["cells"][4] == {"text": "down", "state": "down"}
+        # Disable and enable again, as `openstack compute service set` does.
+        for status, button in (("disabled", "Disable"), ("enabled", "Enable")):
+            row = {entry["id"]: entry for entry in next(table for table in admin.get(
+                "/dashboard/admin/services/").context["tables"] if table["id"] == "compute-services")["rows"]}
+            assert row[str(fresh.pk)]["actions"][0]["label"] == button
+            assert admin.post("/dashboard/admin/services/", row[str(fresh.pk)]["actions"][0]["fields"]
+                              ).status_code == 302
+            listed = cloud.openstack("compute", "service", "list", "--host", host, "-f", "json")
+            assert [entry["Status"] for entry in listed] == [status]
+    finally:
+        ComputeService.objects.filter(pk__in=[fresh.pk, stale.pk]).delete()
 
 
 @pytest.mark.django_db

@@ -10,11 +10,13 @@ import tracemalloc
 import uuid
 
 import pytest
+import requests
 from django.conf import settings
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.compute.nodes import wait_until
+from tests.dashboard.test_reverse_proxy import log_in
 
 pytestmark = pytest.mark.live
 
@@ -171,3 +173,17 @@ def test_the_progress_bar_reaches_100_percent_in_chromium(cloud, browser, tmp_pa
     assert browser.find_element(By.ID, "image-checksum").text == hashlib.md5(data).hexdigest()
     browser.save_screenshot(str(tmp_path / "image.png"))
     cloud.openstack("image", "delete", image["id"], cloud="stratus-demo")
+
+
+def test_a_chunked_upload_without_length_is_refused_in_place(cloud):
+    session = requests.Session()
+    assert log_in(session, cloud.url).status_code == 302
+    csrf = session.cookies["csrftoken"]
+    headers = {"Accept": "application/json", "X-CSRFToken": csrf, "Origin": cloud.url}
+    record = session.post(f"{cloud.url}/dashboard/images/upload/", headers=headers, data={
+        "name": unique("dash-chunked"), "disk_format": "raw", "container_format": "bare"}).json()
+    response = session.put(cloud.url + record["file_url"], data=iter([b"x" * 1024] * 4), headers={
+        "X-CSRFToken": csrf, "Origin": cloud.url, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 411 and "Content-Length" in response.json()["error"]
+    assert cloud.openstack("image", "show", record["id"], "-f", "json", cloud="stratus-demo")["status"] == "queued"
+    cloud.openstack("image", "delete", record["id"], cloud="stratus-demo")
