@@ -3,7 +3,9 @@ test cloud: each opens for admin and is the 403 page for the demo user;
 their forms act through the APIs (checked with the `openstack` CLI):
 flavors with extra specs and access, external networks, volume types,
 projects, users, groups, roles and role assignments, quotas, services and
-agents, and every project's instances filtered and paged on the server."""
+agents, every project's instances filtered and paged on the server and
+every project's volumes; and in headless Chromium, a form, its confirmed
+delete and the layout from laptop to phone width."""
 import uuid
 from datetime import timedelta
 
@@ -19,8 +21,13 @@ from compute.models import Instance, Service as ComputeService, VmState
 from dashboard.auth import TOKEN
 from tests.compute.nodes import wait_until
 from tests.dashboard.test_browser import confirm, text, visit
+from tests.volumes import conftest as volume_fixtures
+from tests.volumes.conftest import wait_status
 
 pytestmark = pytest.mark.live
+
+control = volume_fixtures.control
+volume_worker = volume_fixtures.volume_worker
 
 PANELS = ["/dashboard/admin/instances/", "/dashboard/admin/flavors/", "/dashboard/admin/flavors/42/",
           "/dashboard/admin/images/", "/dashboard/admin/networks/", "/dashboard/admin/volumes/",
@@ -322,3 +329,16 @@ def test_admin_panels_in_chromium_from_laptop_to_phone_width(cloud, browser, tmp
             assert overflow <= 1, (path, width, overflow)
             browser.save_screenshot(str(tmp_path / f"{path.strip('/').replace('/', '-')}-{width}.png"))
     browser.set_window_size(1366, 768)
+
+
+def test_all_volumes_shows_another_projects_volume_with_its_host_and_deletes_it(login, cloud, volume_worker):
+    admin = login("admin")
+    name = unique("dash-volume")
+    volume = cloud.openstack("volume", "create", "--size", "1", name, "-f", "json", cloud="stratus-demo")
+    wait_status(cloud, volume["id"], "available", cloud_name="stratus-demo")
+    page = admin.get("/dashboard/admin/volumes/", {"limit": 1000})
+    row = next(row for table in page.context["tables"] for row in table["rows"] if row["id"] == volume["id"])
+    assert row["cells"][:5] == [name, "demo", row["cells"][2], "available", "1 GB"] and row["cells"][2] != "—"
+    assert admin.post("/dashboard/admin/volumes/", row["actions"][0]["fields"]).status_code == 302
+    wait_until(lambda: volume["id"] not in cloud.openstack("volume", "list", "--all-projects", parse=False),
+               timeout=60, interval=0.5, message="the volume to go")
