@@ -2,9 +2,9 @@
 create, edit, delete), group members, and role assignments (assign a role
 to a user or group on a project, revoke it). Keystone does not page these
 lists (it has no marker): each is one call."""
-from django.http import Http404
 from django.urls import reverse
 
+from dashboard.client import ApiFailure
 from dashboard.views.admin import (
     action, admin_panel, checked, deleting, field, filters, form, link, page, project_names, project_options, row,
     submit, table,
@@ -84,7 +84,7 @@ def kind_fields(kind, values, creating, names):
 
 def known(kind):
     if kind not in KINDS:
-        raise Http404(f"No identity panel {kind}.")
+        raise ApiFailure(404, f"There is no identity panel {kind!r}: {', '.join(KINDS)}.")
     return KINDS[kind]
 
 

@@ -134,6 +134,16 @@ def test_identity_panels_create_edit_assign_and_delete(login, cloud):
             "op": "edit", "name": user, "email": "u@example.org", "enabled": "1",
             "default_project_id": project_id}).status_code == 302
         assert cloud.openstack("user", "show", user, "-f", "json")["email"] == "u@example.org"
+        assert admin.post(f"/dashboard/admin/identity/groups/{group_id}/", {
+            "op": "edit", "name": group, "description": "operators"}).status_code == 302
+        assert cloud.openstack("group", "show", group, "-f", "json")["description"] == "operators"
+        assert admin.post(f"/dashboard/admin/identity/roles/{role_id}/", {
+            "op": "edit", "name": role, "description": "reads logs"}).status_code == 302
+        assert cloud.openstack("role", "show", role, "-f", "json")["description"] == "reads logs"
+        missing = admin.get(f"/dashboard/admin/identity/projects/{uuid.uuid4().hex}/")
+        assert missing.status_code == 404 and b"Not found (404)" in missing.content
+        nowhere = admin.get("/dashboard/admin/identity/domains-of-nowhere/")
+        assert nowhere.status_code == 404 and b"Not found (404)" in nowhere.content
         # Members of a group.
         assert admin.post(f"/dashboard/admin/identity/groups/{group_id}/", {
             "op": "add_member", "user_id": user_id}).status_code == 302
