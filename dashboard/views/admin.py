@@ -53,6 +53,8 @@ def row(key, name, cells, actions=()):
 
 
 def table(key, columns, rows, empty, caption="", pages=None):
+    for entry in rows:  # each cell with its column's name (a phone's layout shows it beside the value)
+        entry["labelled"] = list(zip(columns, entry["cells"]))
     return {"id": key, "columns": columns, "rows": rows, "empty": empty, "caption": caption,
             "has_actions": any(entry["actions"] for entry in rows), **(pages or {})}
 
