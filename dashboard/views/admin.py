@@ -43,9 +43,10 @@ def state(text, up):
     return {"text": text, "state": "up" if up else "down"}
 
 
-def action(label, url="", confirm="", **fields):
-    """A row's button: a POST of `fields` (to the page itself unless `url`)."""
-    return {"label": label, "url": url, "confirm": confirm, "fields": fields}
+def action(label, confirm="", **fields):
+    """A row's button: a POST of `fields` to the page itself (asking
+    `confirm` first, for what cannot be undone)."""
+    return {"label": label, "confirm": confirm, "fields": fields}
 
 
 def row(key, name, cells, actions=()):
@@ -66,9 +67,8 @@ def field(name, label, kind="text", value="", options=(), required=False, **extr
             "required": required, **extra}
 
 
-def form(key, title, op, fields, submit="Create", help_text="", url=""):
-    return {"id": key, "title": title, "op": op, "fields": fields, "submit": submit, "help": help_text,
-            "action": url}
+def form(key, title, op, fields, submit="Create", help_text=""):
+    return {"id": key, "title": title, "op": op, "fields": fields, "submit": submit, "help": help_text}
 
 
 def filters(request, key, fields):

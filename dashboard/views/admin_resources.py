@@ -101,7 +101,9 @@ def networks(request):
             field("segmentation_id", "Segmentation ID (VXLAN VNI, optional)", value=post.get("segmentation_id", "")),
             field("cidr", "Subnet CIDR (optional)", value=post.get("cidr", ""), placeholder="172.24.4.0/24"),
             field("gateway", "Gateway (optional)", value=post.get("gateway", ""), placeholder="172.24.4.1"),
-        ])])
+        ], help_text="A flat network sits on one of the nodes' physical networks (STRATUS_PHYSICAL_NETWORKS); "
+                     "a VXLAN network gets a VNI. An external network's subnet holds routers' gateways and "
+                     "floating IPs (no DHCP on it).")])
 
 
 @admin_panel
