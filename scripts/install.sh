@@ -25,6 +25,8 @@ DEBIAN_PACKAGES=(
   # `openstack console url show --novnc` returns; headless Chromium and its
   # WebDriver open that URL in the console tests
   novnc chromium chromium-driver
+  # the one-origin reverse proxy's sample (docs/nginx-stratus.conf) and its test
+  nginx
   # Ceph RBD: a single-node cluster for the RBD image store's tests, the
   # rados/rbd Python bindings (Debian's; not on PyPI), QEMU's rbd driver
   ceph-mon ceph-osd ceph-common python3-rados python3-rbd qemu-block-extra

@@ -109,35 +109,47 @@ def cloud(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         call_command("bootstrap", public_url=url, clouds_yaml=str(clouds_yaml))
         connection.close()
-    log = open(tmp_path_factory.mktemp("logs") / "api.log", "w")
-    server = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4",
-         "cloud.wsgi"],
-        cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-        env=server_env(STRATUS_API_PORT=str(port),
-                       STRATUS_CONSOLE_PROXY_URL=f"http://127.0.0.1:{console_proxy_port}/vnc_lite.html"))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/identity/", timeout=5)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"API server did not start: {Path(log.name).read_text()[-3000:]}")
-            time.sleep(0.2)
+    server = start_api_server(port, tmp_path_factory.mktemp("logs") / "api.log",
+                              STRATUS_CONSOLE_PROXY_URL=f"http://127.0.0.1:{console_proxy_port}/vnc_lite.html")
     cli = ForkedCli(str(tmp_path_factory.mktemp("cli")))
     running = Cloud(url, clouds_yaml, cli)
     running.console_proxy_port = console_proxy_port
     yield running
     cli.close()
+    stop_api_server(server)
+
+
+def start_api_server(port, log_path, **env):
+    """The API server (gunicorn) on 127.0.0.1:`port` with this run's
+    database and `env`, answering; its output goes to `log_path`."""
+    log = open(log_path, "w")
+    server = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4",
+         "cloud.wsgi"],
+        cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+        env=server_env(STRATUS_API_PORT=str(port), **env))
+    server.log = log
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/identity/", timeout=5)
+            return server
+        except (requests.ConnectionError, requests.Timeout):
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                stop_api_server(server)
+                pytest.fail(f"API server did not start: {Path(log_path).read_text()[-3000:]}")
+            time.sleep(0.2)
+
+
+def stop_api_server(server):
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.kill()
-    log.close()
+    server.log.close()
 
 
 @pytest.fixture

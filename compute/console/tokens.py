@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -71,8 +71,13 @@ def consume_token(token, timeout=conf.NODE_CALL_TIMEOUT):
 
 
 def console_url(token):
-    # noVNC takes the websocket path (with the token) from `path`.
-    return f"{PROXY_BASE_URL}?path={quote('?token=' + token, safe='')}"
+    """noVNC's page with the websocket's path (and the token) in `path`,
+    which noVNC takes from the root of the page's origin: behind a reverse
+    proxy that serves the console under a prefix (/console/vnc_lite.html),
+    the websocket is under the same prefix."""
+    prefix = urlsplit(PROXY_BASE_URL).path.rsplit("/", 1)[0].strip("/")
+    websocket = f"{prefix}/?token={token}" if prefix else f"?token={token}"
+    return f"{PROXY_BASE_URL}?path={quote(websocket, safe='')}"
 
 
 def novnc_url(instance, timeout):

@@ -1,5 +1,7 @@
 """What the dashboard's pages share: the API roots, paging, quota bars,
 image names and the way a form's API calls report a refusal."""
+from urllib.parse import urlencode
+
 from django.contrib import messages
 
 from dashboard.client import ApiFailure
@@ -84,3 +86,31 @@ def deleted(request, path, done):
         return False
     messages.success(request, done)
     return True
+
+
+def has_next(body, key):
+    """Whether the API said there is a page after this one (Glance's
+    `next`, the others' `<collection>_links`)."""
+    if body.get("next"):
+        return True
+    return any(entry.get("rel") == "next" for entry in body.get(f"{key}_links") or [])
+
+
+def paged(request, path, key, **params):
+    """One page of an API listing (marker/limit passed through) and the
+    links to the first and the next page, keeping the page's filters."""
+    limit = page_size(request)
+    query = {"limit": limit, **params}
+    marker = request.GET.get("marker")
+    if marker:
+        query["marker"] = marker
+    body = request.api.get(path, **query)
+    items = body[key]
+    kept = {name: value for name, value in request.GET.items() if name not in ("marker", "limit")}
+    kept["limit"] = limit
+    pages = {}
+    if marker:
+        pages["first_page"] = "?" + urlencode(kept)
+    if items and has_next(body, key):
+        pages["next_page"] = "?" + urlencode({**kept, "marker": items[-1]["id"]})
+    return items, pages

@@ -62,6 +62,24 @@ def settled(text):
     return text.startswith("Connected") or "Disconnected" in text or "went wrong" in text
 
 
+def connected_in_frame(browser, frame, server_id):
+    """Waits for noVNC in `frame` (an iframe element) to connect to the
+    server's screen and draw it; asserts it did, and leaves the frame."""
+    browser.switch_to.frame(frame)
+    try:
+        def status():
+            return browser.execute_script("return (document.getElementById('status') || {}).textContent || ''")
+
+        wait_until(lambda: settled(status()), timeout=60, interval=0.5, message="noVNC in the frame to connect")
+        assert status().startswith("Connected") and server_id in status(), status()
+        screen = wait_until(lambda: (browser.execute_script(CANVAS_COLOURS) or {}).get("differing") and
+                            browser.execute_script(CANVAS_COLOURS), timeout=60, interval=0.5,
+                            message="the guest's screen on the canvas")
+        assert screen["width"] > 0 and screen["height"] > 0
+    finally:
+        browser.switch_to.default_content()
+
+
 def test_the_novnc_url_opens_the_guest_screen_in_chromium(cloud, console_node, browser, hypervisor, tmp_path):
     assert cloud.openstack("hypervisor", "show", console_node, "-f", "json")["host_ip"] == NODE_IP
     name, server = boot_tiny(cloud, "m1.nano")

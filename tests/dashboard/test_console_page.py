@@ -3,6 +3,7 @@ stratus-tiny guest on qemu:///system (TCG: a few minutes), the console
 proxy where the API's URLs point, and Debian's headless Chromium. The
 frame shows noVNC connected to this server's screen, and the instance
 page's console log shows the guest's boot text."""
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -19,19 +20,37 @@ hypervisor = test_node_qemu.hypervisor
 live_db = test_console_browser.live_db
 
 
-def test_the_console_page_embeds_novnc_connected_to_the_guest(cloud, console_node, browser, tmp_path):
+@contextmanager
+def tiny_guest(cloud, browser):
+    """A stratus-tiny guest of the admin project, booted to its marker
+    (deleted at the end), and the browser logged out."""
     if not settings.GUEST_IMAGE_PATH.exists():
         pytest.skip(f"no stratus-tiny image at {settings.GUEST_IMAGE_PATH} (make guest-image, or "
                     f"STRATUS_GUEST_IMAGE_PATH)")
-    name, server = boot_tiny(cloud, "m1.nano")  # the admin project's: admin logs in below
+    name, server = boot_tiny(cloud, "m1.nano")
     try:
         wait_until(lambda: MARKER in cloud.openstack("console", "log", "show", name, parse=False), timeout=300,
                    interval=3, message="the guest's boot marker on its console")
         browser.delete_all_cookies()
-        browser.get(f"{cloud.url}/dashboard/instances/{server['id']}/")
-        browser.find_element(By.ID, "username").send_keys("admin")
-        browser.find_element(By.ID, "password").send_keys(settings.ADMIN_PASSWORD)
-        browser.find_element(By.ID, "login").click()
+        yield server
+    finally:
+        browser.switch_to.default_content()
+        browser.get("about:blank")
+        cloud.openstack("server", "delete", "--wait", name)
+        browser.delete_all_cookies()
+
+
+def log_in_as_admin(browser, url):
+    """Opens `url` (a dashboard page: the login page comes first) as admin."""
+    browser.get(url)
+    browser.find_element(By.ID, "username").send_keys("admin")
+    browser.find_element(By.ID, "password").send_keys(settings.ADMIN_PASSWORD)
+    browser.find_element(By.ID, "login").click()
+
+
+def test_the_console_page_embeds_novnc_connected_to_the_guest(cloud, console_node, browser, tmp_path):
+    with tiny_guest(cloud, browser) as server:
+        log_in_as_admin(browser, f"{cloud.url}/dashboard/instances/{server['id']}/")
         wait_until(lambda: browser.find_elements(By.ID, "console-log"), timeout=30, message="the instance page")
         assert MARKER in browser.find_element(By.ID, "console-log").text
 
@@ -39,21 +58,5 @@ def test_the_console_page_embeds_novnc_connected_to_the_guest(cloud, console_nod
         wait_until(lambda: browser.find_elements(By.ID, "console-frame"), timeout=30, message="the console frame")
         frame = browser.find_element(By.ID, "console-frame")
         assert frame.get_attribute("src").startswith(f"http://127.0.0.1:{cloud.console_proxy_port}/vnc_lite.html")
-        browser.switch_to.frame(frame)
-
-        def status():
-            return browser.execute_script("return (document.getElementById('status') || {}).textContent || ''")
-
-        wait_until(lambda: test_console_browser.settled(status()), timeout=60, interval=0.5,
-                   message="noVNC in the frame to connect")
-        assert status().startswith("Connected") and server["id"] in status(), status()
-        screen = wait_until(lambda: (browser.execute_script(test_console_browser.CANVAS_COLOURS) or {})
-                            .get("differing") and browser.execute_script(test_console_browser.CANVAS_COLOURS),
-                            timeout=60, interval=0.5, message="the guest's screen on the canvas")
-        assert screen["width"] > 0 and screen["height"] > 0
-        browser.switch_to.default_content()
+        test_console_browser.connected_in_frame(browser, frame, server["id"])
         browser.save_screenshot(str(tmp_path / "console.png"))
-    finally:
-        browser.switch_to.default_content()
-        cloud.openstack("server", "delete", "--wait", name)
-        browser.delete_all_cookies()
