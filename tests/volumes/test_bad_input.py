@@ -104,6 +104,9 @@ def test_another_projects_volume_is_404(cloud, api, admin, demo, volume_worker):
     assert "No Volume found" in failed.stderr
     listed = api.get(f"/volume/v3/{demo['project']}/volumes", token=demo["token"]).json()["volumes"]
     assert volume["id"] not in [row["id"] for row in listed]
+    # Nor is its id a position in the demo user's list (Cinder looks the marker up in the project).
+    fault(api.get(f"/volume/v3/{demo['project']}/volumes", token=demo["token"], params={"marker": volume["id"]}),
+          404, "itemNotFound")
     cloud.openstack("volume", "delete", volume["id"])
 
 

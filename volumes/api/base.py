@@ -237,7 +237,9 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
     def page(self, detail):
         queryset = self.filter_queryset(self.get_queryset())
         pairs = parse_sort(self.request, {**self.COMMON_SORT_KEYS, **self.sort_keys}, self.default_sort)
-        rows, next_url = paginate(self.request, queryset, pairs, offset=self.offset(),
+        # The marker is looked for among what the caller sees, as Cinder does:
+        # another project's id is no position in this list.
+        rows, next_url = paginate(self.request, queryset, pairs, offset=self.offset(), markers=self.get_queryset(),
                                   marker_not_found="Marker {marker} could not be found.", marker_error=NotFound)
         rows = self.prefetch(rows)
         body = {self.collection_name: [self.render(row) if detail else self.summary(row) for row in rows]}
