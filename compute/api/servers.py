@@ -119,7 +119,10 @@ class ServerListView(ComputeView):
         instances = self.filter(request, instances, admin)
         sort_keys = SORT_KEYS if admin else {k: v for k, v in SORT_KEYS.items() if k not in ADMIN_SORT_KEYS}
         pairs = parse_sort(request, sort_keys, [("created_at", "desc")])
-        rows, next_url = paginate(request, instances, pairs)
+        # The marker is looked for among the servers the caller may see:
+        # another project's server is no position in a member's list.
+        markers = None if admin else Instance.objects.filter(project_id=request.auth.project_id)
+        rows, next_url = paginate(request, instances, pairs, markers=markers)
         if self.detail:
             faults = latest_faults(rows)
             addresses, volumes, groups = addresses_of(rows), volumes_attached_of(rows), security_groups_of(rows)

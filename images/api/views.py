@@ -209,7 +209,9 @@ class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
 
     def list(self, request, *args, **kwargs):
         pairs = parse_sort(request, SORT_KEYS, DEFAULT_SORT)
-        rows, next_url = paginate(request, self.filter_queryset(self.get_queryset()), pairs)
+        # The marker is looked for among the images the caller sees.
+        rows, next_url = paginate(request, self.filter_queryset(self.get_queryset()), pairs,
+                                  markers=self.get_queryset())
         body = {"images": [image_view(image) for image in rows], "first": "/v2/images",
                 "schema": "/v2/schemas/images"}
         if next_url:

@@ -270,7 +270,8 @@ class NeutronViewSet(ResourceViewSet):
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         pairs = parse_sort(request, {**self.COMMON_SORT_KEYS, **self.sort_keys}, self.default_sort)
-        rows, next_url = paginate(request, queryset, pairs,
+        # The marker is looked for among what the caller sees.
+        rows, next_url = paginate(request, queryset, pairs, markers=self.get_queryset(),
                                   marker_not_found=f"{self.kind} {{marker}} could not be found.")
         tags = self.tags_of(rows)
         body = {self.collection_name: [self.only_fields(self.render(row, tags)) for row in rows]}
