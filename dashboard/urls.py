@@ -5,7 +5,7 @@ from django.urls import path, re_path
 from django.views.static import serve
 
 from dashboard import auth
-from dashboard.views import admin, images, instances, network, overview
+from dashboard.views import admin, images, instances, network, overview, volumes
 
 app_name = "dashboard"
 
@@ -27,6 +27,12 @@ urlpatterns = [
     path("keypairs/<str:name>/delete/", images.keypair_delete, name="keypair_delete"),
     path("networks/", network.networks, name="networks"),
     path("routers/", network.routers, name="routers"),
+    # Volumes and snapshots.
+    path("volumes/", volumes.volumes, name="volumes"),
+    path("volumes/<str:volume_id>/", volumes.volume, name="volume"),
+    path("volumes/<str:volume_id>/action/", volumes.volume_action, name="volume_action"),
+    path("snapshots/", volumes.snapshots, name="snapshots"),
+    path("snapshots/<str:snapshot_id>/delete/", volumes.snapshot_delete, name="snapshot_delete"),
     path("admin/hypervisors/", admin.hypervisors, name="hypervisors"),
     # The dashboard's own few files, served by the project (no CDN, no
     # collectstatic step for the all-in-one).
