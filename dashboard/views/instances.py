@@ -237,10 +237,10 @@ def instance_action(request, server_id):
         if action not in ACTIONS:
             messages.error(request, f"Unknown action {action!r}.")
         else:
-            if action.endswith("floating_ip"):
-                # A floating IP is the network API's: act only for this
-                # server of the caller's (another project's is a 404).
-                request.api.get(f"{COMPUTE}/servers/{server_id}")
+            # Another project's server is the 404 page whatever the form
+            # holds (an API checks a body before it looks the server up, and
+            # a floating IP is the network API's, which knows no server).
+            request.api.get(f"{COMPUTE}/servers/{server_id}")
             done, call = ACTIONS[action]
             call(request, server_id)
             messages.success(request, done)
