@@ -169,3 +169,37 @@ def test_the_launch_form_boots_from_a_new_volume(login, cloud, nodes, image_id, 
         assert root["device"] == "/dev/vda" and root["size"] == 2 and page.context["row"]["image"] == "(volume)"
     finally:
         cloud.openstack("server", "delete", "--wait", server.id, cloud=DEMO)
+
+
+def test_a_floating_ip_is_associated_and_disassociated_from_the_page(login, cloud, nodes, image_id, network):
+    external = f"dashact-ext-{uuid.uuid4().hex[:6]}"
+    cloud.openstack("network", "create", "--external", external)
+    cloud.openstack("subnet", "create", "--network", external, "--subnet-range", "172.31.77.0/24", "--no-dhcp",
+                    f"{external}-subnet")
+    router = f"dashact-router-{uuid.uuid4().hex[:6]}"
+    cloud.openstack("router", "create", router, cloud=DEMO)
+    cloud.openstack("router", "set", "--external-gateway", external, router, cloud=DEMO)
+    cloud.openstack("router", "add", "subnet", router, f"{network['name']}-subnet", cloud=DEMO)
+    floating = cloud.openstack("floating", "ip", "create", external, "-f", "json", cloud=DEMO)
+    server = cloud.openstack("server", "create", "--image", image_id, "--flavor", "m1.nano", "--network",
+                             network["id"], "--wait", f"fip-{uuid.uuid4().hex[:6]}", "-f", "json", cloud=DEMO)
+    try:
+        client = login("demo")
+        page = client.get(f"/dashboard/instances/{server['id']}/")
+        assert 'id="associate-floating-ip"' in page.content.decode()
+        (port,) = page.context["ports"]
+        done = act(client, server["id"], "associate_floating_ip", floating_ip_id=floating["id"], port_id=port["id"])
+        assert "Associated the floating IP." in done
+        (port,) = client.get(f"/dashboard/instances/{server['id']}/").context["ports"]
+        assert [ip["floating_ip_address"] for ip in port["floating_ips"]] == [floating["floating_ip_address"]]
+        assert floating["floating_ip_address"] in act(client, server["id"], "stop")  # shown on the page
+        done = act(client, server["id"], "disassociate_floating_ip", floating_ip_id=floating["id"])
+        assert "Disassociated the floating IP." in done
+        (port,) = client.get(f"/dashboard/instances/{server['id']}/").context["ports"]
+        assert port["floating_ips"] == []
+    finally:
+        cloud.openstack("server", "delete", "--wait", server["id"], cloud=DEMO)
+        cloud.openstack("floating", "ip", "delete", floating["id"], cloud=DEMO)
+        cloud.openstack("router", "remove", "subnet", router, f"{network['name']}-subnet", cloud=DEMO)
+        cloud.openstack("router", "delete", router, cloud=DEMO)
+        cloud.openstack("network", "delete", external)
