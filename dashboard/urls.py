@@ -7,6 +7,7 @@ from django.views.static import serve
 from dashboard import auth
 from dashboard.views import (
     admin, admin_compute, admin_identity, admin_resources, images, instances, network, overview, security, topology,
+    volumes,
 )
 
 app_name = "dashboard"
@@ -43,6 +44,12 @@ urlpatterns = [
     path("security-group-rules/<str:rule_id>/delete/", security.rule_delete, name="rule_delete"),
     path("topology/", topology.topology, name="topology"),
     path("topology/data/", topology.topology_data, name="topology_data"),
+    # Volumes and snapshots.
+    path("volumes/", volumes.volumes, name="volumes"),
+    path("volumes/<str:volume_id>/", volumes.volume, name="volume"),
+    path("volumes/<str:volume_id>/action/", volumes.volume_action, name="volume_action"),
+    path("snapshots/", volumes.snapshots, name="snapshots"),
+    path("snapshots/<str:snapshot_id>/delete/", volumes.snapshot_delete, name="snapshot_delete"),
     path("admin/hypervisors/", admin.hypervisors, name="hypervisors"),
     # Admin panels (besides hypervisors above) and the images panel's pages.
     path("images/upload/", images.image_upload, name="image_upload"),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from compute.models import BOOT_STEPS
 from dashboard.auth import current_credentials, panel
 from dashboard.client import ApiFailure
-from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, image_names, page_size
+from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, NETWORK, image_names, page_size
 
 # A building server's task_state, as the boot pipeline's step it stands for
 # ("step 3 of 5: network"); two steps share block_device_mapping.
@@ -91,13 +91,75 @@ def console_tail(request, server_id):
         return "", failure.message
 
 
+def attached_volumes(request, server_id):
+    """The server's volumes with their device, name and size."""
+    root = f"/volume/v3/{request.credentials.project_id}"
+    found = []
+    for attachment in request.api.get(f"{COMPUTE}/servers/{server_id}/os-volume_attachments")["volumeAttachments"]:
+        volume = request.api.get(f"{root}/volumes/{attachment['volumeId']}")["volume"]
+        found.append({"id": volume["id"], "name": volume["name"] or volume["id"], "size": volume["size"],
+                      "device": attachment["device"], "status": volume["status"]})
+    return found
+
+
+def server_ports(request, server_id, network_names):
+    """The server's ports with their addresses and floating IPs, and the
+    project's floating IPs free to associate."""
+    floating_ips = request.api.get(f"{NETWORK}/floatingips",
+                                   project_id=request.credentials.project_id)["floatingips"]
+    ports = []
+    for port in request.api.get(f"{NETWORK}/ports", device_id=server_id)["ports"]:
+        ports.append({
+            "id": port["id"], "network": network_names.get(port["network_id"], port["network_id"]),
+            "mac": port["mac_address"], "status": port["status"],
+            "addresses": [ip["ip_address"] for ip in port.get("fixed_ips", [])],
+            "floating_ips": [floating for floating in floating_ips if floating.get("port_id") == port["id"]],
+        })
+    return ports, [floating for floating in floating_ips if not floating.get("port_id")]
+
+
+# What each status allows (the states the compute API accepts each
+# action in); while a task runs only delete is offered.
+STATE_ACTIONS = {
+    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "volumes", "interfaces",
+               "floating_ips"},
+    "SHUTOFF": {"start", "resize", "rebuild", "volumes", "interfaces", "floating_ips"},
+    "PAUSED": {"unpause", "volumes", "interfaces", "floating_ips"},
+    "SUSPENDED": {"resume"},
+    "VERIFY_RESIZE": {"confirm_resize", "revert_resize"},
+    "ERROR": {"rebuild"},
+}
+
+
+def offered_actions(server, is_admin):
+    if server.get("OS-EXT-STS:task_state"):
+        return {"delete"}
+    if server.get("locked") and not is_admin:
+        return {"unlock"}  # the owner's locked server refuses every other action
+    return STATE_ACTIONS.get(server.get("status"), set()) | {"delete", "unlock" if server.get("locked") else "lock"}
+
+
 @panel
 def instance(request, server_id):
     server = request.api.get(f"{COMPUTE}/servers/{server_id}")["server"]
-    row = server_row(server, image_names(request))
+    images = request.api.get("/image/v2/images", limit=MAX_PAGE_SIZE)["images"]
+    row = server_row(server, {image["id"]: image["name"] or image["id"] for image in images})
     console, console_error = console_tail(request, server_id)
-    context = {"server": server, "row": row, "actions": action_events(request, server_id), "console": console,
-               "console_error": console_error, "section": "instances", "live_since": now_iso()}
+    networks = request.api.get(f"{NETWORK}/networks")["networks"]
+    ports, free_floating_ips = server_ports(request, server_id,
+                                            {network["id"]: network["name"] or network["id"] for network in networks})
+    context = {
+        "server": server, "row": row, "actions": action_events(request, server_id), "console": console,
+        "console_error": console_error, "section": "instances", "live_since": now_iso(),
+        "offered": offered_actions(server, request.credentials.is_admin),
+        "volumes": attached_volumes(request, server_id), "ports": ports, "free_floating_ips": free_floating_ips,
+        "networks": [network for network in networks if not network.get("router:external")],
+        "images": [image for image in images if image.get("status") == "active"],
+        "flavors": sorted(request.api.get(f"{COMPUTE}/flavors/detail")["flavors"],
+                          key=lambda flavor: (flavor["ram"], flavor["vcpus"], flavor["name"])),
+        "available_volumes": request.api.get(f"/volume/v3/{request.credentials.project_id}/volumes/detail",
+                                             status="available", limit=MAX_PAGE_SIZE)["volumes"],
+    }
     if request.GET.get("partial"):  # the live region, re-read when the server changes
         return render(request, "dashboard/_instance_live.html", context)
     return render(request, "dashboard/instance.html", context)
@@ -120,10 +182,46 @@ def instance_console(request, server_id):
         "row": server_row(server), "url": url, "error": error, "section": "instances"})
 
 
+def server_action(body):
+    """An action of POST /servers/{id}/action; `body` may be made from the form."""
+    return lambda request, server_id: request.api.post(
+        f"{COMPUTE}/servers/{server_id}/action", body(request.POST) if callable(body) else body)
+
+
+def floating_ip_to(port_of):
+    return lambda request, server_id: request.api.put(
+        f"{NETWORK}/floatingips/{request.POST.get('floating_ip_id', '')}",
+        {"floatingip": {"port_id": port_of(request.POST)}})
+
+
+# action -> (what the page says when the API took it, the API call).
 ACTIONS = {
-    "start": {"os-start": None},
-    "stop": {"os-stop": None},
-    "reboot": {"reboot": {"type": "SOFT"}},
+    "start": ("Start requested.", server_action({"os-start": None})),
+    "stop": ("Stop requested.", server_action({"os-stop": None})),
+    "reboot": ("Reboot requested.", server_action({"reboot": {"type": "SOFT"}})),
+    "pause": ("Pause requested.", server_action({"pause": None})),
+    "unpause": ("Unpause requested.", server_action({"unpause": None})),
+    "suspend": ("Suspend requested.", server_action({"suspend": None})),
+    "resume": ("Resume requested.", server_action({"resume": None})),
+    "lock": ("Locked.", server_action({"lock": None})),
+    "unlock": ("Unlocked.", server_action({"unlock": None})),
+    "resize": ("Resizing; confirm or revert when it is done.",
+               server_action(lambda post: {"resize": {"flavorRef": post.get("flavor", "")}})),
+    "confirm_resize": ("Resize confirmed.", server_action({"confirmResize": None})),
+    "revert_resize": ("Reverting the resize.", server_action({"revertResize": None})),
+    "rebuild": ("Rebuilding.", server_action(lambda post: {"rebuild": {"imageRef": post.get("image", "")}})),
+    "attach_volume": ("Attached the volume.", lambda request, server_id: request.api.post(
+        f"{COMPUTE}/servers/{server_id}/os-volume_attachments",
+        {"volumeAttachment": {"volumeId": request.POST.get("volume_id", "")}})),
+    "detach_volume": ("Detached the volume.", lambda request, server_id: request.api.delete(
+        f"{COMPUTE}/servers/{server_id}/os-volume_attachments/{request.POST.get('volume_id', '')}")),
+    "attach_interface": ("Attached an interface.", lambda request, server_id: request.api.post(
+        f"{COMPUTE}/servers/{server_id}/os-interface",
+        {"interfaceAttachment": {"net_id": request.POST.get("network_id", "")}})),
+    "detach_interface": ("Detached the interface.", lambda request, server_id: request.api.delete(
+        f"{COMPUTE}/servers/{server_id}/os-interface/{request.POST.get('port_id', '')}")),
+    "associate_floating_ip": ("Associated the floating IP.", floating_ip_to(lambda post: post.get("port_id", ""))),
+    "disassociate_floating_ip": ("Disassociated the floating IP.", floating_ip_to(lambda post: None)),
 }
 
 
@@ -139,8 +237,13 @@ def instance_action(request, server_id):
         if action not in ACTIONS:
             messages.error(request, f"Unknown action {action!r}.")
         else:
-            request.api.post(f"{COMPUTE}/servers/{server_id}/action", ACTIONS[action])
-            messages.success(request, f"{action.capitalize()} requested.")
+            # Another project's server is the 404 page whatever the form
+            # holds (an API checks a body before it looks the server up, and
+            # a floating IP is the network API's, which knows no server).
+            request.api.get(f"{COMPUTE}/servers/{server_id}")
+            done, call = ACTIONS[action]
+            call(request, server_id)
+            messages.success(request, done)
     except ApiFailure as failure:
         if failure.status in (401, 403, 404):
             raise
@@ -243,8 +346,15 @@ def launch_choices(request):
 
 
 def launch_body(post):
-    server = {"name": post.get("name", "").strip(), "imageRef": post.get("image", ""),
-              "flavorRef": post.get("flavor", "")}
+    server = {"name": post.get("name", "").strip(), "flavorRef": post.get("flavor", "")}
+    if post.get("boot_from_volume"):
+        # The root disk a new volume made from the image, gone with the server.
+        size = post.get("volume_size", "").strip()
+        server["block_device_mapping_v2"] = [{
+            "boot_index": 0, "uuid": post.get("image", ""), "source_type": "image", "destination_type": "volume",
+            "volume_size": int(size) if size.isdigit() else size, "delete_on_termination": True}]
+    else:
+        server["imageRef"] = post.get("image", "")
     networks = post.getlist("network")
     server["networks"] = [{"uuid": network} for network in networks] if networks else "none"
     if post.get("key_name"):

@@ -94,12 +94,17 @@ def test_demo_launches_watches_stops_starts_and_deletes_a_server(cloud, nodes, i
     visit(browser, cloud.url + "/dashboard/instances/launch/", "#launch-form")
     shot("launch")
     name = f"dash-{uuid.uuid4().hex[:6]}"
+    # The form's steps (one shown at a time), reached by their buttons.
     browser.find_element(By.ID, "name").send_keys(name)
+    browser.find_element(By.ID, "wizard-step-2").click()
     Select(browser.find_element(By.ID, "image")).select_by_value(image_id)
+    browser.find_element(By.ID, "wizard-step-3").click()
     Select(browser.find_element(By.ID, "flavor")).select_by_value("42")
+    browser.find_element(By.ID, "wizard-step-5").click()
     Select(browser.find_element(By.ID, "key_name")).select_by_value(key)
     for box in browser.find_elements(By.CSS_SELECTOR, "input[name=security_group]:checked"):
         box.click()  # no network, so no port to put in a group
+    browser.find_element(By.ID, "wizard-step-6").click()
     browser.find_element(By.ID, "launch-submit").click()
     # In one script: the live stream may replace the row at any moment.
     row_id = wait_until(lambda: browser.execute_script(
