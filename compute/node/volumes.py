@@ -41,13 +41,20 @@ def hot_plug(node, instance, attachment_id):
 
 
 def hot_unplug(node, instance, attachment_id):
-    """The volume's disk out of the domain, then the attachment removed."""
+    """The volume's disk out of the domain (the driver waits for the guest
+    to let go), then the attachment removed; if the disk cannot be
+    unplugged, the volume is in-use again and the error raised."""
     found = [attachment for attachment in attachments.attachments_of(instance.pk)
              if str(attachment.pk) == attachment_id]
-    if found and found[0].mountpoint:
-        node.driver.detach_volume(node.domain_name(instance.pk), target_of(found[0].mountpoint))
-    if found:
-        attachments.detach(attachment_id)
+    if not found:
+        return
+    if found[0].mountpoint:
+        try:
+            node.driver.detach_volume(node.domain_name(instance.pk), target_of(found[0].mountpoint))
+        except Exception:
+            attachments.roll_detaching(found[0].volume_id)
+            raise
+    attachments.detach(attachment_id)
 
 
 class VolumeNotCreated(Exception):
