@@ -30,6 +30,12 @@ def volume_disks(instance_id):
             if attachment.status != attachment.Status.RESERVED and attachment.mountpoint]
 
 
+def connect_here(node, instance):
+    """The server's attachments recorded on this node (its domain is about
+    to be defined here, after a resize moved it)."""
+    attachments.move_instance(instance.pk, connector(node))
+
+
 def hot_plug(node, instance, attachment_id):
     """The reserved attachment connected to this node and its disk plugged
     into the domain (running or stopped); the volume is in-use after."""
