@@ -69,12 +69,15 @@ class VolumeNotCreated(Exception):
 
 
 class BootCaller:
-    """Who makes a booting server's volumes: its project and user."""
-
-    is_admin = False
+    """Who makes a booting server's volumes: its project and user, with an
+    admin's rights when an admin booted it (an image or snapshot of another
+    project that the admin could name)."""
 
     def __init__(self, instance):
+        from compute import block_devices
+
         self.project_id, self.user_id = instance.project_id, instance.user_id
+        self.is_admin = block_devices.requested_by_admin(instance)
 
 
 def connect_block_devices(node, instance, timeout=None, interval=0.5):
