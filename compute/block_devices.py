@@ -2,7 +2,7 @@
 volume destination: boot from volume and volumes made or attached at boot.
 
 The API checks them (`parse`) and keeps them in the instance's
-request_spec["block_devices"]; the boot's volume step
+request_spec["block_devices"] (`spec_entries`); the boot's volume step
 (compute.node.volumes.connect_block_devices) makes the volumes through the
 volumes app and records their ids there; a delete detaches them and
 deletes those marked delete_on_termination; a failed build gives back what
@@ -21,6 +21,18 @@ DESTINATIONS = ("local", "volume")
 
 def of(instance):
     return (instance.request_spec or {}).get("block_devices") or []
+
+
+def spec_entries(devices, credentials):
+    """What the instance's request_spec keeps of its mappings: the devices,
+    and whether an admin asked for them (the volume step then makes the
+    volumes with the admin's rights to read images and snapshots, as Nova
+    hands Cinder the requester's context)."""
+    return {"block_devices": devices, "block_devices_by_admin": bool(credentials.is_admin)}
+
+
+def requested_by_admin(instance):
+    return bool((instance.request_spec or {}).get("block_devices_by_admin"))
 
 
 def boots_from_volume(instance):

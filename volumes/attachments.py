@@ -8,7 +8,8 @@ os-reserve / os-attach / os-detach actions.
     detach(attachment_id)                              volume available once no attachment is left
 
 and what compute reads: volume_for_project, attachments_of (a server's),
-attached_volume_ids (a page of servers'), detach_instance (a deleted one's).
+attached_volume_ids (a page of servers'), detach_instance (a deleted one's),
+move_instance (a resized one's, on its new node).
 
 Statuses as Cinder's: available -> reserved -> attaching -> in-use ->
 detaching -> available. A volume attached elsewhere is refused unless it is
@@ -152,6 +153,15 @@ def _settle(volume):
         volume.set_status(Volume.Status.RESERVED, attach_status="detached")
     else:
         volume.set_status(Volume.Status.AVAILABLE, attach_status="detached")
+
+
+def move_instance(instance_uuid, connector):
+    """The server's attachments now name the node that attaches them (a
+    resize moved it there, or a revert back): its connector and host."""
+    if not isinstance(connector, dict):
+        raise BadRequest("Invalid input received: connector must be an object.")
+    return Attachment.objects.filter(instance_uuid=str(instance_uuid), status__in=LIVE).update(
+        connector=connector, attached_host=connector.get("host"), updated_at=timezone.now())
 
 
 def volume_for_project(volume_id, project_id, is_admin=False):

@@ -185,10 +185,11 @@ def attach_volume(instance_id, host, attachment_id, timeout):
     return _call_node(ATTACH_VOLUME, (str(instance_id), str(attachment_id)), host, timeout)
 
 
-def detach_volume(instance_id, host, attachment_id, timeout):
-    """Unplugs the attachment's disk on the instance's node, which then
-    removes the attachment."""
-    return _call_node(DETACH_VOLUME, (str(instance_id), str(attachment_id)), host, timeout)
+def detach_volume(instance_id, host, attachment_id):
+    """Unplugs the attachment's disk on the instance's node once the current
+    transaction commits; the node removes the attachment when the guest has
+    let go (which may take a while: the API does not wait)."""
+    _to_node_after_commit(DETACH_VOLUME, (str(instance_id), str(attachment_id)), host)
 
 
 def resize(instance_id, migration_id):

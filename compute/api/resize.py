@@ -40,17 +40,13 @@ def resize(request, instance, argument):
     unknown = set(argument) - {"flavorRef", "OS-DCF:diskConfig"}
     if unknown:
         raise BadRequest(f"Invalid input for field 'resize': unknown attribute {sorted(unknown)[0]!r}.")
-    if block_devices.boots_from_volume(instance):
-        # The resize path moves the local disk between nodes; a server whose
-        # root is a volume has none (and its attachments name their host).
-        raise Conflict(f"Cannot 'resize' instance {instance.pk}: it boots from a volume, which this cloud "
-                       f"does not resize yet.")
     flavor = flavor_to_use(request, argument["flavorRef"], field="resize.flavorRef")
     new_flavor, old_flavor = flavor_snapshot(flavor), flavor_snapshot(instance)
     if new_flavor["id"] == old_flavor["id"]:
         raise BadRequest("Invalid input for field 'resize.flavorRef': when resizing, instances must change "
                          "flavor.")
-    if new_flavor["root_gb"] < old_flavor["root_gb"]:
+    # As Nova's: a root volume keeps its size whatever the flavor's disk says.
+    if new_flavor["root_gb"] < old_flavor["root_gb"] and not block_devices.boots_from_volume(instance):
         raise BadRequest(f"Invalid input for field 'resize.flavorRef': flavor {flavor.name} has a "
                          f"{new_flavor['root_gb']} GiB root disk, smaller than the server's "
                          f"{old_flavor['root_gb']} GiB; a disk cannot shrink.")

@@ -449,7 +449,7 @@ class BootPlan:
         request_spec = {"networks": self.networks, "security_groups": self.security_groups,
                         "scheduler_hints": self.hints}
         if self.block_devices:
-            request_spec["block_devices"] = self.block_devices
+            request_spec.update(block_devices.spec_entries(self.block_devices, credentials))
         instances = []
         for index in range(count):
             name = self.name if count == 1 else f"{self.name}-{index + 1}"

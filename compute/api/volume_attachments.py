@@ -1,9 +1,10 @@
 """A server's volumes (os-volume_attachments: list, show, attach, detach;
 swap refused), as Nova's API up to this cloud's microversion. The volumes
 app owns the volume rows (volumes.attachments); the server's node plugs
-and unplugs the disks (compute.node.volumes), answering within
-compute.conf.NODE_CALL_TIMEOUT. Attached volumes are virtio disks vdb,
-vdc, ... (vda is the root disk)."""
+and unplugs the disks (compute.node.volumes): an attach answers within
+compute.conf.NODE_CALL_TIMEOUT, a detach is 202 with the volume detaching
+(a guest takes its time to let go of a disk). Attached volumes are virtio
+disks vdb, vdc, ... (vda is the root disk)."""
 import re
 import string
 
@@ -149,5 +150,9 @@ def detach_volume(instance, attachment):
     if attachment.mountpoint == "/dev/vda":
         raise BadRequest(f"Cannot detach a root device volume (volume {attachment.volume_id} of server "
                          f"{instance.pk}).")
-    with waiting_for_node(instance, "Detaching a volume"):
-        pipelines.detach_volume(instance.pk, instance.host, attachment.pk, conf.NODE_CALL_TIMEOUT)
+    if not instance.node.is_up:
+        raise Conflict(f"Compute host {instance.host} is not available.")
+    # As Nova's: the volume is detaching at once, its node finishes the detach.
+    with transaction.atomic():
+        attachments.begin_detaching(attachment.volume_id)
+        pipelines.detach_volume(instance.pk, instance.host, attachment.pk)

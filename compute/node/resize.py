@@ -3,8 +3,11 @@ the instance's directory aside (`<id>_resize`); the destination (the same
 node, or another one) copies the disk from there, grows it to the new
 flavor and defines the new domain; the instance is then RESIZED. Confirm
 deletes what was set aside; revert removes the new domain and brings the
-old one back. Each step may run twice (late acknowledgement) and checks
-the instance's task_state to know whether it is done already.
+old one back. A server whose root is a volume has no disk to copy: its
+volumes stay as they are and its attachments are recorded on the node its
+domain is defined on (compute.node.volumes.connect_here). Each step may
+run twice (late acknowledgement) and checks the instance's task_state to
+know whether it is done already.
 
 A disk is copied between nodes by path under STRATUS_NODES_DIR: nodes of
 one machine share it; nodes on different machines need it on shared
@@ -19,7 +22,8 @@ from compute.models import (
     ComputeNode, Instance, Migration, PowerState, TaskState, UnexpectedState, VmState, finish_action,
     instance_flavor_fields, record_event, release_claim,
 )
-from compute.node import conf, networking
+from compute import block_devices
+from compute.node import conf, networking, volumes
 from compute.virt import VirtError
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ def _spawn(node, instance, vm_state):
     name = node.domain_name(instance.pk)
     node.driver.destroy(name)  # a half-made domain of an earlier try
     networking.move_here(node, instance.pk)
+    volumes.connect_here(node, instance)
     running = vm_state != VmState.STOPPED
     node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT, start=running)
     return PowerState.RUNNING if running else PowerState.SHUTDOWN
@@ -53,6 +58,8 @@ def resize_instance(node, instance, migration):
         if current.exists():
             shutil.rmtree(aside, ignore_errors=True)  # the leftover of a resize confirmed while its node was away
             current.rename(aside)
+        elif block_devices.boots_from_volume(instance):
+            aside.mkdir(parents=True, exist_ok=True)  # its root is a volume: no disk to set aside
         elif not aside.exists():
             raise VirtError(f"Instance {instance.pk} has no files on {node.host} to resize.")
         migration.set_status(Migration.Status.POST_MIGRATING)
@@ -67,25 +74,13 @@ def finish_resize(node, instance, migration):
         return
     instance.update_state(expected_task_state=(TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH),
                           task_state=TaskState.RESIZE_FINISH)
-    new_flavor, old_flavor = migration.new_flavor, migration.old_flavor
+    new_flavor = migration.new_flavor
     try:
         with record_event(instance, "resize", "compute_finish_resize", host=node.host):
-            # The source's directory as this node sees it (see the module's doc).
-            source = type(node)(migration.source_compute, node.driver)
-            source_disk = source.aside_dir(instance.pk) / "disk"
-            if not source_disk.exists():
-                raise VirtError(f"The disk of instance {instance.pk} on {migration.source_compute} is not "
-                                f"reachable from {node.host} ({source_disk}): nodes on different machines "
-                                f"need STRATUS_NODES_DIR on shared storage.")
-            disk = node.disk_path(instance.pk)
-            disk.parent.mkdir(parents=True, exist_ok=True)
-            partial = disk.with_name("disk.part")
-            # The overlay keeps pointing at the image cache's base image.
-            shutil.copyfile(source_disk, partial)
-            if new_flavor["root_gb"] > old_flavor["root_gb"]:
-                subprocess.run(["qemu-img", "resize", "-q", str(partial), f"{new_flavor['root_gb']}G"],
-                               check=True, capture_output=True)
-            partial.rename(disk)
+            node.instance_dir(instance.pk).mkdir(parents=True, exist_ok=True)
+            # A root volume stays as it is (as Nova's: the flavor's disk size is not applied to it).
+            if not block_devices.boots_from_volume(instance):
+                _copy_disk(node, instance, migration)
             fields = instance_flavor_fields(new_flavor)
             for name, value in fields.items():
                 setattr(instance, name, value)
@@ -101,6 +96,26 @@ def finish_resize(node, instance, migration):
         raise
     finally:
         finish_action(instance, "resize")
+
+
+def _copy_disk(node, instance, migration):
+    """The source's disk copied here, grown to the new flavor's root size."""
+    new_flavor, old_flavor = migration.new_flavor, migration.old_flavor
+    # The source's directory as this node sees it (see the module's doc).
+    source = type(node)(migration.source_compute, node.driver)
+    source_disk = source.aside_dir(instance.pk) / "disk"
+    if not source_disk.exists():
+        raise VirtError(f"The disk of instance {instance.pk} on {migration.source_compute} is not "
+                        f"reachable from {node.host} ({source_disk}): nodes on different machines "
+                        f"need STRATUS_NODES_DIR on shared storage.")
+    disk = node.disk_path(instance.pk)
+    partial = disk.with_name("disk.part")
+    # The overlay keeps pointing at the image cache's base image.
+    shutil.copyfile(source_disk, partial)
+    if new_flavor["root_gb"] > old_flavor["root_gb"]:
+        subprocess.run(["qemu-img", "resize", "-q", str(partial), f"{new_flavor['root_gb']}G"],
+                       check=True, capture_output=True)
+    partial.rename(disk)
 
 
 def revert_resize(node, instance, migration, action):

@@ -247,8 +247,9 @@ def attach_volume(self, instance_id, attachment_id):
 
 @shared_task(bind=True, name="compute.node.tasks.detach_volume")
 def detach_volume(self, instance_id, attachment_id):
-    """os-volume_attachments detach: the disk out of the domain, the
-    attachment removed; the volume is available after."""
+    """os-volume_attachments detach (the volume is detaching): the disk out
+    of the domain, the attachment removed; the volume is available after,
+    or in-use again when the guest does not let go of it."""
     from compute.node import volumes
 
     node, instance = _node_and_instance(self, instance_id)

@@ -30,6 +30,12 @@ def volume_disks(instance_id):
             if attachment.status != attachment.Status.RESERVED and attachment.mountpoint]
 
 
+def connect_here(node, instance):
+    """The server's attachments recorded on this node (its domain is about
+    to be defined here, after a resize moved it)."""
+    attachments.move_instance(instance.pk, connector(node))
+
+
 def hot_plug(node, instance, attachment_id):
     """The reserved attachment connected to this node and its disk plugged
     into the domain (running or stopped); the volume is in-use after."""
@@ -41,13 +47,20 @@ def hot_plug(node, instance, attachment_id):
 
 
 def hot_unplug(node, instance, attachment_id):
-    """The volume's disk out of the domain, then the attachment removed."""
+    """The volume's disk out of the domain (the driver waits for the guest
+    to let go), then the attachment removed; if the disk cannot be
+    unplugged, the volume is in-use again and the error raised."""
     found = [attachment for attachment in attachments.attachments_of(instance.pk)
              if str(attachment.pk) == attachment_id]
-    if found and found[0].mountpoint:
-        node.driver.detach_volume(node.domain_name(instance.pk), target_of(found[0].mountpoint))
-    if found:
-        attachments.detach(attachment_id)
+    if not found:
+        return
+    if found[0].mountpoint:
+        try:
+            node.driver.detach_volume(node.domain_name(instance.pk), target_of(found[0].mountpoint))
+        except Exception:
+            attachments.roll_detaching(found[0].volume_id)
+            raise
+    attachments.detach(attachment_id)
 
 
 class VolumeNotCreated(Exception):
@@ -56,12 +69,15 @@ class VolumeNotCreated(Exception):
 
 
 class BootCaller:
-    """Who makes a booting server's volumes: its project and user."""
-
-    is_admin = False
+    """Who makes a booting server's volumes: its project and user, with an
+    admin's rights when an admin booted it (an image or snapshot of another
+    project that the admin could name)."""
 
     def __init__(self, instance):
+        from compute import block_devices
+
         self.project_id, self.user_id = instance.project_id, instance.user_id
+        self.is_admin = block_devices.requested_by_admin(instance)
 
 
 def connect_block_devices(node, instance, timeout=None, interval=0.5):

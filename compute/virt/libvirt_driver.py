@@ -35,6 +35,10 @@ _POWER_STATES = {
 }
 
 POLL_INTERVAL = 0.1
+# How long a running guest gets to release a detached disk, and how often it
+# is asked again meanwhile.
+DETACH_TIMEOUT = 60
+DETACH_RETRY_INTERVAL = 10
 
 
 def is_test_uri(uri):
@@ -308,13 +312,39 @@ class LibvirtDriver(ComputeDriver):
             return  # libvirt's test driver has no block devices to resize
         self._call(dom.blockResize, dev, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
 
-    def detach_volume(self, name, dev):
+    def detach_volume(self, name, dev, timeout=DETACH_TIMEOUT):
+        """The disk out of the domain's definition and, when it runs, out of
+        the guest: QEMU lets go only once the guest acknowledges the unplug,
+        so this waits for the disk to leave the running domain, asking again
+        every DETACH_RETRY_INTERVAL (a guest may miss a request, as Nova's
+        detach retries assume), and raises if it is still there after
+        `timeout`."""
         dom = self._domain(name)
-        root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
-        for element in root.findall("devices/disk"):
+        inactive = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
+        defined = [element for element in inactive.findall("devices/disk") if _device_key(element) == ("disk", dev)]
+        if defined:
+            self._change_device(dom, ET.tostring(defined[0], encoding="unicode"), attach=False)
+        if not dom.isActive() or is_test_uri(self.uri):
+            return
+        deadline = time.monotonic() + timeout
+        asked_at = time.monotonic() if defined else -DETACH_RETRY_INTERVAL  # an earlier try left it running
+        while dev in self.disk_targets(name):
+            if time.monotonic() > deadline:
+                raise VirtError(f"the guest of {name} did not release its disk {dev} within {timeout:g} s")
+            if time.monotonic() - asked_at > DETACH_RETRY_INTERVAL:
+                self._unplug_live_disk(dom, dev)
+                asked_at = time.monotonic()
+            time.sleep(POLL_INTERVAL)
+
+    def _unplug_live_disk(self, dom, dev):
+        """Asks the running domain once more to unplug `dev` (its definition
+        no longer has it); an unplug still in progress is no error."""
+        for element in ET.fromstring(self._call(dom.XMLDesc)).findall("devices/disk"):
             if _device_key(element) == ("disk", dev):
-                self._change_device(dom, ET.tostring(element, encoding="unicode"), attach=False)
-                return
+                try:
+                    dom.detachDeviceFlags(ET.tostring(element, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                except libvirt.libvirtError:
+                    pass  # the guest is still working on the first request
 
     def _change_device(self, dom, device_xml, attach):
         """Hot-plugs (or unplugs) a device into the running domain and its

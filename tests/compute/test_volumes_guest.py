@@ -4,20 +4,27 @@ CLI's --boot-from-volume, plus a blank data volume mapped at boot as vdb),
 its user data writes a marker onto the data volume and then waits for the
 disk to grow; `openstack volume set --size` on the in-use volume (Cinder
 3.42) grows it on the file back end and the node tells the running domain
-(libvirt blockResize): the guest prints the new size. Deleting the server
-leaves the data volume available, with the guest's marker in its file.
-One guest for the module: a TCG boot takes minutes."""
+(libvirt blockResize): the guest prints the new size. Then `openstack
+server add volume` hot-plugs a third volume into the running guest, which
+sees vdc appear and writes a marker onto it; `server remove volume`
+unplugs it (the guest sees vdc go) and the volume is available; attached
+to another server (on a simulated node), the guest's marker is there
+through that attachment. Deleting the server leaves the data volume
+available, with the guest's marker in its file. One guest for the module:
+a TCG boot takes minutes."""
 import base64
 import uuid
+import xml.etree.ElementTree as ET
 
+import libvirt
 import pytest
 
 from tests.compute import pipeline, test_node_qemu
 from tests.compute.nodes import NodeWorker, forget_hosts, wait_until
-from tests.compute.pipeline import ControlWorker, unlimited_quota
+from tests.compute.pipeline import ControlWorker, start_nodes, stop_nodes, unlimited_quota
 from tests.compute.test_real_boot import MARKER, guest_image_path
-from tests.volumes.conftest import VolumeWorker, forget_backends
-from volumes import quotas
+from tests.volumes.conftest import VolumeWorker, forget_backends, wait_status
+from volumes import attachments, quotas
 from volumes.models import Backend, Volume
 
 # The live database and qemu:///system, as the other real-guest tests have them.
@@ -37,6 +44,13 @@ echo "VOLTEST: wrote the marker, vdb has $(cat /sys/block/vdb/size) sectors"
 old=$(cat /sys/block/vdb/size)
 while [ "$(cat /sys/block/vdb/size)" = "$old" ]; do sleep 1; done
 echo "VOLTEST: vdb grew to $(cat /sys/block/vdb/size) sectors"
+) &
+(
+while [ ! -b /dev/vdc ]; do sleep 1; done
+echo "HOTPLUG-{TOKEN}" | dd of=/dev/vdc bs=512 conv=fsync 2> /dev/null
+echo "VOLTEST: vdc appeared, $(cat /sys/block/vdc/size) sectors, wrote its marker"
+while [ -b /dev/vdc ]; do sleep 1; done
+echo "VOLTEST: vdc went away"
 ) &
 """
 
@@ -87,7 +101,7 @@ def guest(cloud, stack, hypervisor):
     wait_until(lambda: compute.get_server(server_id).status in ("ACTIVE", "ERROR"), timeout=300, interval=1,
                message="the server to boot")
     server = cloud.openstack("server", "show", server_id, "-f", "json")
-    yield server, data.id
+    yield server, data.id, image["id"]
     if compute.find_server(server_id):
         cloud.openstack("server", "delete", "--wait", server_id)
 
@@ -96,10 +110,10 @@ def console(cloud, server_id):
     return cloud.openstack("console", "log", "show", server_id, parse=False)
 
 
-def test_the_guest_boots_from_its_volume_writes_its_data_volume_and_sees_it_grow(
-        cloud, stack, guest, hypervisor):
+def test_the_guest_boots_from_its_volume_writes_its_data_volume_sees_it_grow_and_takes_a_hot_plugged_one(
+        cloud, stack, guest, hypervisor, tmp_path):
     host, volumes = stack
-    server, data_id = guest
+    server, data_id, image_id = guest
     assert server["status"] == "ACTIVE", server.get("fault")
     assert server["OS-EXT-SRV-ATTR:host"] == host
     attached = {row["Device"]: row["Volume ID"] for row in cloud.openstack(
@@ -126,6 +140,8 @@ def test_the_guest_boots_from_its_volume_writes_its_data_volume_and_sees_it_grow
     wait_until(lambda: "VOLTEST: vdb grew to 4194304 sectors" in console(cloud, server["id"]), timeout=120,
                interval=2, message="the guest to see its disk grow")
 
+    hot_plug_write_unplug_and_read_on_another_server(cloud, server, image_id, hypervisor, tmp_path)
+
     # Deleted, the server leaves its data volume available with the guest's marker on it,
     # and its root volume (delete_on_termination) goes.
     cloud.openstack("server", "delete", "--wait", server["id"])
@@ -135,3 +151,50 @@ def test_the_guest_boots_from_its_volume_writes_its_data_volume_and_sees_it_grow
     assert (volumes.directory / f"volume-{data_id}").stat().st_size == 2 * GiB
     wait_until(lambda: not Volume.objects.filter(pk=root_id).exists(), timeout=60, message="root volume deleted")
     cloud.connect().block_storage.delete_volume(data_id)
+
+
+def hot_plug_write_unplug_and_read_on_another_server(cloud, server, image_id, hypervisor, tmp_path):
+    """`server add volume` into the running guest, which writes onto the new
+    disk; `server remove volume` out of it; then the same volume on a
+    server of a simulated node carries the guest's bytes."""
+    domain = hypervisor.lookupByName(f"instance-{server['id']}")
+    storage = cloud.connect().block_storage
+    hot = storage.create_volume(size=1, name=f"volguest-hot-{TOKEN[:6]}")
+    wait_status(cloud, hot.id, "available")
+    cloud.openstack("server", "add", "volume", server["id"], hot.id)
+    assert wait_status(cloud, hot.id, "in-use")["attachments"][0]["device"] == "/dev/vdc"
+    assert "vdc" in disk_targets(domain.XMLDesc())
+    wait_until(lambda: "VOLTEST: vdc appeared, 2097152 sectors, wrote its marker" in console(cloud, server["id"]),
+               timeout=120, interval=2, message="the guest to see the hot-plugged disk and write onto it")
+
+    cloud.openstack("server", "remove", "volume", server["id"], hot.id)
+    wait_status(cloud, hot.id, "available", timeout=90)
+    assert "vdc" not in disk_targets(domain.XMLDesc())
+    assert "vdc" not in disk_targets(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    wait_until(lambda: "VOLTEST: vdc went away" in console(cloud, server["id"]), timeout=60, interval=2,
+               message="the guest to see the disk unplugged")
+    listed = cloud.openstack("server", "volume", "list", server["id"], "-f", "json")
+    assert hot.id not in {row["Volume ID"] for row in listed}
+
+    # Another server, on a simulated node of its own (its roomy memory wins the weighing).
+    worker, (other_host,) = start_nodes(cloud, tmp_path, 1, "volsim", memory_mb=10**7)
+    try:
+        other = cloud.openstack("server", "create", "--image", image_id, "--flavor", "m1.tiny", "--nic", "none",
+                                "--wait", f"volguest-other-{TOKEN[:6]}", "-f", "json")
+        assert other["OS-EXT-SRV-ATTR:host"] == other_host
+        cloud.openstack("server", "add", "volume", other["id"], hot.id)
+        wait_status(cloud, hot.id, "in-use")
+        (attachment,) = attachments.attachments_of(other["id"])
+        assert attachment.attached_host == other_host
+        path = attachments.connection_info(attachment.volume, attachment)["data"]["device_path"]
+        with open(path, "rb") as file:
+            assert file.read(512).startswith(f"HOTPLUG-{TOKEN}\n".encode())
+        cloud.openstack("server", "delete", "--wait", other["id"])
+    finally:
+        stop_nodes(worker, [other_host])
+    wait_status(cloud, hot.id, "available")
+    storage.delete_volume(hot.id)
+
+
+def disk_targets(xml):
+    return [target.get("dev") for target in ET.fromstring(xml).findall("devices/disk/target")]

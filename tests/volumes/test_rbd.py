@@ -19,7 +19,7 @@ from tests.images.conftest import start_api, stop
 from tests.volumes.conftest import VolumeWorker, forget_backends, wait_status
 from volumes.backends import BackendError
 from volumes.backends.rbd import RbdBackend
-from volumes.models import Backend, Snapshot, Volume
+from volumes.models import Backend, Message, Snapshot, Volume
 
 pytestmark = pytest.mark.django_db
 POOL = "volumes"
@@ -200,6 +200,38 @@ def test_snapshot_then_volume_from_snapshot_and_from_volume_have_the_same_bytes(
     made = (volume["id"], from_snapshot["id"], from_volume["id"])
     cloud.openstack("volume", "delete", *made)
     wait_until(lambda: not volume_images(pool, *made), timeout=60, message="the volumes' RBD images to go")
+
+
+def test_image_create_from_an_rbd_volume_has_its_bytes(cloud, rbd_worker, pool, tmp_path):
+    """`openstack image create --volume`: the worker reads the RBD image
+    through QEMU's rbd driver and stores it as the image's data."""
+    volume = cloud.openstack("volume", "create", "--size", "1", "rbd-upload", "-f", "json")
+    wait_status(cloud, volume["id"], "available")
+    head, far = os.urandom(MiB), os.urandom(4096)
+    with pool.image(f"volume-{volume['id']}") as image:  # what a guest would have written
+        image.write(head, 0)
+        image.write(far, 700 * MiB)
+
+    name = f"rbd-uploaded-{uuid.uuid4().hex[:6]}"
+    cloud.openstack("image", "create", "--volume", volume["id"], "--disk-format", "raw", name)
+    conn = cloud.connect()
+    wait_until(lambda: (conn.image.find_image(name) or {}).get("status") in ("active", "killed", None) and
+               Volume.objects.get(pk=volume["id"]).status == "available", timeout=120, interval=0.5,
+               message="the upload to finish")
+    image = conn.image.find_image(name)
+    assert image is not None and image.status == "active", list(Message.objects.filter(
+        resource_uuid=volume["id"]).values_list("user_message", flat=True))
+    assert image.size == 2**30 and image.disk_format == "raw"
+    downloaded = tmp_path / "image.raw"
+    with open(downloaded, "wb") as out:
+        conn.image.download_image(image, output=out)
+    with open(downloaded, "rb") as data:
+        assert data.read(MiB) == head
+        data.seek(700 * MiB)
+        assert data.read(4096) == far
+    conn.image.delete_image(image)
+    cloud.openstack("volume", "delete", volume["id"])
+    wait_until(lambda: not volume_images(pool, volume["id"]), timeout=60, message="the volume's RBD image to go")
 
 
 def test_concurrent_creates_never_pass_the_back_ends_capacity(cloud, rbd_worker, pool):

@@ -77,7 +77,16 @@ class RbdBackend:
         if self.configured_capacity_gb:
             return self.configured_capacity_gb
         with _Session(self) as session:
-            return session.cluster.get_cluster_stats()["kb"] // 2**20
+            kb = session.cluster.get_cluster_stats()["kb"]
+            if kb:
+                return kb // 2**20
+            # No manager aggregates the cluster's statistics (a small cluster
+            # may run none): the monitors still know each bluestore OSD's size.
+            code, output, _status = session.cluster.mon_command(
+                json.dumps({"prefix": "osd metadata", "format": "json"}), b"")
+            if code != 0:
+                return 0
+            return sum(int(osd.get("bluestore_bdev_size") or 0) for osd in json.loads(output)) // GiB
 
     def create(self, volume_id, size_gb):
         _, rbd = _modules()
