@@ -493,7 +493,7 @@ def test_the_periodic_resync_restores_what_was_deleted_by_hand_and_removes_what_
     # go from the kernel, a port goes from the database.
     with iplib.ip(compute_node.namespace) as handle:
         iplib.delete_link(handle, kernel.bridge_name(network["id"]))
-    iplib.run(compute_node.namespace, ["nft", "delete", "table", "bridge", "stratus_ports"])
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", *firewall.tables(compute_node)[0].split()])
     IPAllocation.objects.filter(port_id=extra["id"]).delete()
     Port.objects.filter(pk=extra["id"]).delete()
 
@@ -535,7 +535,7 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
         foreign = kernel.Network(id=str(uuid.uuid4()), vni=4001)
         handle.link("add", ifname=foreign.bridge, kind="bridge")
         iplib.set_alias(handle, foreign.bridge, "stratus:another-host")
-    iplib.run(compute_node.namespace, ["nft", "delete", "table", "inet", "stratus_sg"])
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", *firewall.tables(compute_node)[1].split()])
 
     site.agents[1].start()
     assert agents_of(admin, site.names[1])["Linux bridge agent"]["alive"]
