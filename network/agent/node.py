@@ -36,6 +36,7 @@ from django.utils import timezone
 from network import changes, conf, ports as port_rows
 from network.agent import bridges, dhcp, firewall, iplib, metadata_proxy, resources, routers
 from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, Subnet
+from workers import broker
 
 log = logging.getLogger(__name__)
 
@@ -603,11 +604,17 @@ def keep_resyncing(agents, interval, stopping, retry=5):
     an agent's back, or told in a message lost with the broker, is
     converged within a period. A resync that fails (the database away) is
     tried again every `retry` seconds until one succeeds; a heartbeat that
-    works again after failing asks for one at once."""
+    works again after failing, or the worker's broker connection restored
+    (messages published meanwhile never came), asks for one at once."""
+    real = [agent for agent in agents if not agent.simulated]
+
+    def broker_back(**kwargs):
+        for agent in real:
+            agent.resync_wanted.set()
+
+    broker.connection_restored.connect(broker_back, weak=False)
     threads = []
-    for agent in agents:
-        if agent.simulated:
-            continue
+    for agent in real:
 
         def loop(agent=agent):
             wait = interval

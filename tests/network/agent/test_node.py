@@ -42,8 +42,8 @@ def wait_until(predicate, timeout=10, interval=0.05, message="condition"):
 class AgentProcess:
     """`manage.py networkagent` for one host, as a child process."""
 
-    def __init__(self, name, host, log_path, *options):
-        self.name, self.host, self.log_path = name, host, log_path
+    def __init__(self, name, host, log_path, *options, env=None):
+        self.name, self.host, self.log_path, self.env = name, host, log_path, env or {}
         self.argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "networkagent", "--host", name,
                      "--namespace", host.namespace, "--local-ip", host.local_ip,
                      "--underlay-interface", host.underlay_interface, "--state-dir", str(host.state_dir),
@@ -54,7 +54,7 @@ class AgentProcess:
     def start(self):
         self.log = open(self.log_path, "a")
         self.log_offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(self.argv, env=server_env(), stdout=self.log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(self.argv, env=server_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT,
                                         cwd=settings.BASE_DIR)
         wait_until(lambda: " ready." in self.output() or self.process.poll() is not None, timeout=120,
                    message=f"the network agent of {self.name}")
