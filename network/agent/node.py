@@ -299,7 +299,8 @@ class NodeAgent:
             pk__in=self.wanted_networks(), network_type=Network.Type.VXLAN).values_list("id", "segmentation_id")]
         wanted += [resources.Network(id=str(network_id)) for network_id in Network.objects.filter(
             pk__in=self.wanted_networks()).exclude(network_type=Network.Type.VXLAN).values_list("id", flat=True)]
-        bridges.delete_stale(self.kernel, wanted)
+        bridges.delete_stale(self.kernel, wanted, taps=[resources.tap_name(str(port_id)) for port_id in
+                                                        self.instance_ports().values_list("id", flat=True)])
         dhcp.resync(self.kernel, [resources.Network(id=str(network_id)) for network_id in Port.objects.filter(
             binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
         routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})

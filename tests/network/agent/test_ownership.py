@@ -38,6 +38,10 @@ def plumb(lab, host, vni, number):
     port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(number),
                 fixed_ips=(FixedIP(subnet.id, f"10.{number}.0.10"),))
     firewall.apply_port(host, port)
+    # The port's "tap" (a machine's veth), as the hypervisor plugs it and a
+    # resync marks it.
+    lab.machine(host, network, port)
+    bridges.adopt(host, network, [port.tap])
     dhcp_port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(number + 100),
                      fixed_ips=(FixedIP(subnet.id, f"10.{number}.0.2"),))
     lab.enable_dhcp(host, network, [subnet], dhcp_port, [port])
@@ -51,29 +55,32 @@ def plumb(lab, host, vni, number):
 def present(host, network, port, router):
     return {
         "bridge": network.bridge in links(host), "vxlan": vxlan_name(network.vni) in links(host),
+        "tap": port.tap in links(host),
         "rules": f"in-{port.id}" in chains(host) and f"spoof-{port.id}" in chains(host),
         "dhcp": dhcp.running_pid(host, network) is not None,
         "router": iplib.namespace_exists(routers.namespace_name(router)),
     }
 
 
-def test_an_agents_cleanup_removes_only_what_it_made(lab):
+def test_an_agent_restarted_removes_only_what_it_made_that_the_database_lost(lab):
     shared = lab.host(underlay_number=1)
     first = replace(shared, name="own-a", state_dir=lab.tmp / "own-a")
     second = replace(shared, name="own-b", state_dir=lab.tmp / "own-b")
     mine = plumb(lab, first, 601, 61)
     theirs = plumb(lab, second, 602, 62)
-    everything = dict.fromkeys(("bridge", "vxlan", "rules", "dhcp", "router"), True)
+    everything = dict.fromkeys(("bridge", "vxlan", "tap", "rules", "dhcp", "router"), True)
     assert present(first, *mine) == present(second, *theirs) == everything
 
-    # The database has nothing for the first agent's host: all it made is stale.
-    NodeAgent("own-a", first).remove_stale()
+    # As left by a run that crashed: the database has no row for any of it
+    # (no network, port or router), only the kernel and the agent's state
+    # files remember. The first agent starts again and resyncs.
+    NodeAgent("own-a", first).start()
 
     assert present(first, *mine) == dict.fromkeys(everything, False)
     assert present(second, *theirs) == everything
     assert firewall.owned_ports(second) == {theirs[1].id} and firewall.owned_ports(first) == set()
 
-    NodeAgent("own-b", second).remove_stale()
+    NodeAgent("own-b", second).start()
     assert present(second, *theirs) == dict.fromkeys(everything, False)
 
 
