@@ -109,7 +109,7 @@ def agent_plumbing(network_id, count):
     import tempfile
 
     from network import ports as port_rows
-    from network.agent import iplib, node
+    from network.agent import firewall, iplib, node
     from network.models import Agent, Network, Port
     from workers import queues
     from workers.celery import app
@@ -146,6 +146,7 @@ def agent_plumbing(network_id, count):
         agent.remove_stale()
         Agent.objects.filter(host=host).delete()
         iplib.delete_namespace(namespace)
+        firewall.forget_namespace(namespace)
         # Nobody consumes the bench host's queue: what the API told it goes.
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(queues.network(host))

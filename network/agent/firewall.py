@@ -62,14 +62,23 @@ def tables(host):
     return f"bridge {BRIDGE_TABLE_PREFIX}{host.tag}", f"inet {SG_TABLE_PREFIX}{host.tag}"
 
 
+def lock_path(namespace):
+    """The lock file of `namespace` (None: the root namespace)."""
+    return LOCK_DIR / f"stratus-nft-{(namespace or 'root').replace('/', '_')}.lock"
+
+
+def forget_namespace(namespace):
+    """Removes the lock file of a namespace that is gone (nobody holds it)."""
+    lock_path(namespace).unlink(missing_ok=True)
+
+
 @contextmanager
 def _namespace_lock(host):
     """Holds the namespace's lock: each change reads the maps of every
     agent there (taken marks and zones) and then writes its own, one
     change at a time across threads and processes. flock: released when
     the holder dies."""
-    name = (host.namespace or "root").replace("/", "_")
-    with open(LOCK_DIR / f"stratus-nft-{name}.lock", "a") as lock:
+    with open(lock_path(host.namespace), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
