@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Networking benchmark against a running Stratus (`make start` first).
+"""Networking benchmark.
 
 Prints 1,000 port creates on one subnet through the API (per second, p50 and
 p95 latency at the given concurrency), checks that every address is
 distinct, and counts the SQL queries of one port create inside an API
 process with few and with many ports on the network (flat is the target);
 then the node agent's time to plumb and unplug a port (p50/p95; target
-under 100 ms at p50), on a host played by a scratch namespace (root).
-Run it with the cloud's DATABASE_URL for the query count and the agent.
+under 100 ms at p50), on a host played by a scratch namespace (root); then
+the boot storm of bench/boot_storm.py (--storm servers on simulated nodes)
+with `networks: none` and with a port each on one tenant network (target:
+with ports at least 80% of the rate without).
 
-    .venv/bin/python bench/network.py [--url http://127.0.0.1:8000] [--ports 1000] [--concurrency 8]
+By default it starts its own scratch cloud (as bench/boot_storm.py does,
+in --database-url with --broker-url); with --url it measures a running
+Stratus instead (run it with that cloud's DATABASE_URL for the query count
+and the agent), and skips the storm.
+
+    .venv/bin/python bench/network.py [--ports 1000] [--concurrency 8] [--storm 200]
+    .venv/bin/python bench/network.py --url http://127.0.0.1:8000
 """
 import argparse
 import os
@@ -23,6 +31,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # boot_storm
 
 
 def admin_token(url, password):
@@ -76,7 +85,7 @@ def queries_per_create(token, network_id, rounds=20):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")   # a host the cloud answers to (loopback always is)
     counts = []
     for _ in range(rounds):
         with CaptureQueriesContext(connection) as captured:
@@ -100,7 +109,7 @@ def agent_plumbing(network_id, count):
     import tempfile
 
     from network import ports as port_rows
-    from network.agent import iplib, node
+    from network.agent import firewall, iplib, node
     from network.models import Agent, Network, Port
     from workers import queues
     from workers.celery import app
@@ -137,6 +146,7 @@ def agent_plumbing(network_id, count):
         agent.remove_stale()
         Agent.objects.filter(host=host).delete()
         iplib.delete_namespace(namespace)
+        firewall.forget_namespace(namespace)
         # Nobody consumes the bench host's queue: what the API told it goes.
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(queues.network(host))
@@ -150,15 +160,44 @@ def percentiles(latencies):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("STRATUS_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--url", default=os.environ.get("STRATUS_URL"),
+                        help="a running Stratus to measure (default: a scratch cloud of its own)")
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--ports", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-queries", action="store_true", help="skip the in-process query count")
     parser.add_argument("--agent-ports", type=int, default=50,
                         help="ports the node agent plumbs and unplugs in this process (root; 0: skip)")
+    parser.add_argument("--storm", type=int, default=200, dest="servers",
+                        help="servers of the boot storms on the scratch cloud (0: skip)")
+    parser.add_argument("--nodes", type=int, default=20, help="simulated nodes of the scratch cloud")
+    parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    if args.url:
+        measure(args)
+        return
+    import boot_storm
 
+    stack = boot_storm.Stack(args)
+    os.environ.update(DATABASE_URL=args.database_url, STRATUS_VAR_DIR=str(stack.var),
+                      DJANGO_SETTINGS_MODULE="cloud.settings")
+    stack.up()
+    try:
+        args.url = stack.url
+        measure(args)
+        if args.servers:
+            args.network = True
+            session, headers, image_id, _ = boot_storm.prepare(stack, args)
+            ids = boot_storm.storms(stack, args, session, headers, image_id)
+            boot_storm.delete_storm(stack, args, session, headers, ids, quiet=True)
+    finally:
+        stack.down()
+
+
+def measure(args):
+    """The port creates, their queries and the agent's plumbing, against args.url."""
     token = admin_token(args.url, args.password)
     session = requests.Session()
     session.headers["X-Auth-Token"] = token

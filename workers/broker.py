@@ -23,6 +23,7 @@ import time
 
 from celery import signals
 from celery.contrib.django.task import DjangoTask
+from celery.utils.dispatch import Signal
 from celery.worker import state
 from celery.worker.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
@@ -30,6 +31,12 @@ from django.conf import settings
 from kombu.transport import redis as kombu_redis
 
 log = logging.getLogger(__name__)
+
+# Sent (by the worker's consumer, sender: the consumer) when the consumer is
+# connected to the broker again after losing it: messages published while
+# it was away are lost to this worker, so whoever keeps state from them
+# converges now rather than at its next periodic pass.
+connection_restored = Signal(name="connection_restored")
 
 # Delivery tags of finished tasks whose acknowledgement did not reach the broker.
 _unsettled = set()
@@ -233,12 +240,24 @@ class Task(DjangoTask):
 
 
 class Consumer(CeleryConsumer):
-    """Celery's consumer, surviving its own cleanup of a lost connection:
+    """Celery's consumer, telling `connection_restored` when it is connected
+    again after losing the broker, and surviving its own cleanup of a lost
+    connection:
     Celery 5.7 closes the broken connection once more after collect() has
     already detached its transport, and with messages to give back that
     close raises AttributeError, which ends the whole worker. The close is
     only tidying a dead connection; the messages it meant to give back
     return through the visibility timeout."""
+
+    _connected_before = False
+
+    def connect(self):
+        connection = super().connect()
+        if self._connected_before:
+            log.info("broker connection restored")
+            connection_restored.send(sender=self)
+        self._connected_before = True
+        return connection
 
     def on_connection_error_after_connected(self, exc):
         try:

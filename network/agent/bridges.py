@@ -2,9 +2,9 @@
 interface (VNI = segmentation id, tunnels to peers by FDB entries) or a flat
 network's physical interface attached, and the ports' taps plugged into it.
 Every ensure_* is idempotent; `resync` converges the node to a desired list
-of networks and removes stale devices that carry Stratus's prefixes and the
-host's mark (their ifalias is Host.owner: another agent in the same
-namespace keeps its own)."""
+of networks and removes stale devices (bridges, VXLANs, taps) that carry
+Stratus's prefixes and the host's mark (their ifalias is Host.owner:
+another agent in the same namespace keeps its own)."""
 import errno
 import threading
 from collections import defaultdict
@@ -12,7 +12,7 @@ from collections import defaultdict
 from pyroute2.netlink.exceptions import NetlinkError
 
 from . import iplib
-from .resources import BRIDGE_PREFIX, VXLAN_PREFIX, vxlan_name
+from .resources import BRIDGE_PREFIX, TAP_PREFIX, VXLAN_PREFIX, vxlan_name
 
 VXLAN_PORT = 4789
 # A peer's flooding entry: broadcast and unknown unicast go to every peer.
@@ -67,42 +67,53 @@ def unplug(host, device):
             handle.link("set", index=index, master=0)
 
 
-def resync(host, desired, peers=None):
+def resync(host, desired, peers=None, taps=()):
     """Converges the node to `desired` networks: ensures each (with
     peers[network.id] as its VXLAN peers) and deletes Stratus bridges and
-    VXLAN interfaces that belong to no desired network."""
+    VXLAN interfaces that belong to no desired network, and taps not in
+    `taps`."""
     peers = peers or {}
     for network in desired:
         ensure_network(host, network, peers.get(network.id, ()))
-    delete_stale(host, desired)
+    delete_stale(host, desired, taps)
 
 
 def adopt(host, network, devices):
     """Plugs those of `devices` (taps, veths) that exist but are off the
     network's bridge: a bridge made again (deleted behind the agent's back)
-    has lost the ports the hypervisor had plugged. Returns their names."""
+    has lost the ports the hypervisor had plugged. Marks those without a
+    mark as this host's (the hypervisor made them), so that once their
+    port is gone delete_stale removes them. Returns the names plugged."""
     adopted = []
     with iplib.ip(host.namespace) as handle:
         bridge_index = iplib.link_index(handle, network.bridge)
         present = {link["name"]: link for link in iplib.links(handle)}
         for device in devices:
             link = present.get(device)
-            if bridge_index is not None and link is not None and link["master"] != bridge_index:
+            if link is None:
+                continue
+            if not link["alias"]:
+                iplib.set_alias(handle, device, host.owner)
+            if bridge_index is not None and link["master"] != bridge_index:
                 handle.link("set", index=link["index"], master=bridge_index, state="up")
                 adopted.append(device)
     return adopted
 
 
-def delete_stale(host, desired):
+def delete_stale(host, desired, taps=()):
     """Deletes this host's Stratus bridges and VXLAN interfaces that belong
-    to no network of `desired` (only their ids and VNIs are read)."""
-    wanted = {n.bridge for n in desired} | {vxlan_name(n.vni) for n in desired if n.vni is not None}
+    to no network of `desired` (only their ids and VNIs are read), and its
+    taps not among `taps` (a port's tap left when its port went while the
+    agent was away)."""
+    wanted = ({n.bridge for n in desired} | {vxlan_name(n.vni) for n in desired if n.vni is not None}
+              | set(taps))
     with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:
         for link in iplib.links(handle):
             name = link["name"]
             ours = link["alias"] == host.owner and (
                 (link["kind"] == "bridge" and name.startswith(BRIDGE_PREFIX))
-                or (link["kind"] == "vxlan" and name.startswith(VXLAN_PREFIX)))
+                or (link["kind"] == "vxlan" and name.startswith(VXLAN_PREFIX))
+                or (link["kind"] in ("tun", "veth") and name.startswith(TAP_PREFIX)))
             if ours and name not in wanted:
                 iplib.delete_link(handle, name)
 

@@ -1,34 +1,48 @@
 """Security groups and anti-spoofing as nftables rules per port.
 
-Two tables in the host's namespace, each port with its own chains:
-- `bridge stratus_ports`: frames a port sends must carry its MAC and IPs
-  (allowed address pairs honoured), for ARP too; it may not answer as a
-  DHCP server. Stateless, so it runs on the bridge itself. It also marks
+Each agent has two tables of its own in the host's namespace (named with
+its Host.tag: several agents may share a namespace, and none may flush or
+prune another's), each port with its own chains:
+- `bridge stratus_ports_<tag>`: frames a port sends must carry its MAC and
+  IPs (allowed address pairs honoured), for ARP too; it may not answer as
+  a DHCP server. Stateless, so it runs on the bridge itself. It also marks
   each frame the bridge sends out of a port with that port's number.
-- `inet stratus_sg`: the port's security-group rules with conntrack, which
-  the kernel gives bridged traffic through bridge netfilter (it has no
-  conntrack for the bridge family). There the in/out device is the bridge,
-  so traffic to a port is found by the mark (a broadcast is checked once
-  per port it reaches) and traffic from a port by bridge name and source
-  MAC (which anti-spoofing pins). Ingress is denied unless a rule allows
-  it; egress likewise (a group with no egress rule allows none); replies to
-  allowed traffic pass.
+- `inet stratus_sg_<tag>`: the port's security-group rules with conntrack,
+  which the kernel gives bridged traffic through bridge netfilter (it has
+  no conntrack for the bridge family). There the in/out device is the
+  bridge, so traffic to a port is found by the mark (a broadcast is checked
+  once per port it reaches) and traffic from a port by bridge name and
+  source MAC (which anti-spoofing pins). Ingress is denied unless a rule
+  allows it; egress likewise (a group with no egress rule allows none);
+  replies to allowed traffic pass.
 Each bridge has its own conntrack zone, so networks with the same
-addresses on one node never share connection state.
-A port without port security gets no chains at all.
+addresses on one node never share connection state. Marks and zones are
+the namespace's, not a table's: they are given out among every agent's
+tables, under a lock file all the namespace's agents take.
+A port without port security gets no chains at all. The chains in an
+agent's tables are its record of what it made: a resync removes those of
+ports it no longer has, even when nothing else remembers them.
 
 Every change is one `nft -f` transaction: the kernel swaps the port's rules
 at once, never showing a half-written set."""
+import fcntl
 import ipaddress
 import json
-import threading
-from collections import defaultdict
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 from . import iplib
-from .resources import Port
 
-BRIDGE_TABLE = "bridge stratus_ports"
-SG_TABLE = "inet stratus_sg"
+BRIDGE_TABLE_PREFIX = "stratus_ports_"
+SG_TABLE_PREFIX = "stratus_sg_"
+# The tables of one shared by every agent of a namespace, as earlier
+# versions made them; an agent that has its marker directory from then
+# takes its ports out of them (see _leave_shared_tables).
+SHARED_TABLES = ("bridge stratus_ports", "inet stratus_sg")
+# Where the namespaces' lock files are: one machine's agents all see it.
+LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
 
 # Protocol names and numbers Neutron accepts, as nftables names them.
 PROTOCOLS = {
@@ -39,13 +53,37 @@ PROTOCOLS = {
 PORTED = {"tcp", "udp", "sctp"}
 
 
-# Each change reads the maps and then writes them (port marks, zones are
-# allocated from what is there): one change at a time per host namespace.
-_host_locks = defaultdict(threading.Lock)
-
-
 class InvalidRule(ValueError):
     """A rule the firewall cannot express; the message names the field."""
+
+
+def tables(host):
+    """This host's (bridge table, inet table), as nft names them."""
+    return f"bridge {BRIDGE_TABLE_PREFIX}{host.tag}", f"inet {SG_TABLE_PREFIX}{host.tag}"
+
+
+def lock_path(namespace):
+    """The lock file of `namespace` (None: the root namespace)."""
+    return LOCK_DIR / f"stratus-nft-{(namespace or 'root').replace('/', '_')}.lock"
+
+
+def forget_namespace(namespace):
+    """Removes the lock file of a namespace that is gone (nobody holds it)."""
+    lock_path(namespace).unlink(missing_ok=True)
+
+
+@contextmanager
+def _namespace_lock(host):
+    """Holds the namespace's lock: each change reads the maps of every
+    agent there (taken marks and zones) and then writes its own, one
+    change at a time across threads and processes. flock: released when
+    the holder dies."""
+    with open(lock_path(host.namespace), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def apply_port(host, port):
@@ -54,25 +92,31 @@ def apply_port(host, port):
     if not port.port_security_enabled:
         return remove_port(host, port)
     _enable_bridge_netfilter(host)
-    # Marked first: chains made but not marked would never be found stale.
-    (_owned(host) / port.id).write_text(port.network_id)
-    with _host_locks[host.namespace]:
+    bridge_table, sg_table = tables(host)
+    with _namespace_lock(host):
         maps = _maps(host)
-        script = (_base() + _drop_elements(maps, port) + _ensure_zone(maps, port.bridge)
-                  + _port_rules(port, _port_mark(maps, port)))
+        script = (_base(host) + _drop_elements(maps, bridge_table, sg_table, port.id)
+                  + _ensure_zone(host, maps, port.bridge) + _port_rules(host, port, _port_mark(maps, sg_table, port)))
         _apply(host, script)
 
 
 def remove_port(host, port):
     """Removes the port's chains and map entries (no error if none)."""
-    with _host_locks[host.namespace]:
+    _remove_ports(host, [port.id])
+
+
+def _remove_ports(host, port_ids):
+    bridge_table, sg_table = tables(host)
+    with _namespace_lock(host):
         maps = _maps(host)
-        script = _base() + _drop_elements(maps, port) + _release_zone(maps, port)
-        for table, chain in _chains(port):
-            script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
-                       f"delete chain {table} {chain}"]
+        script = _base(host)
+        for port_id in port_ids:
+            script += (_drop_elements(maps, bridge_table, sg_table, port_id)
+                       + _release_zones(sg_table, maps.get(sg_table, {}), port_id))
+            for table, chain in _chains(host, port_id):
+                script += [f"add chain {table} {chain}", f"flush chain {table} {chain}",
+                           f"delete chain {table} {chain}"]
         _apply(host, script)
-    (_owned(host) / port.id).unlink(missing_ok=True)
 
 
 def resync(host, ports):
@@ -85,26 +129,47 @@ def resync(host, ports):
 
 
 def remove_stale(host, wanted_ids):
-    """Removes the rules this host installed for ports not in `wanted_ids`;
-    returns their ids."""
-    stale = [marker for marker in _owned(host).iterdir() if marker.name not in wanted_ids]
-    for marker in stale:
-        remove_port(host, Port(id=marker.name, network_id=marker.read_text().strip(), mac_address=""))
-    return {marker.name for marker in stale}
+    """Removes the rules this host installed for ports not in `wanted_ids`
+    (found in its own tables); returns their ids."""
+    _leave_shared_tables(host)
+    stale = owned_ports(host) - set(wanted_ids)
+    if stale:
+        _remove_ports(host, sorted(stale))
+    return stale
 
 
 def owned_ports(host):
     """The ids of the ports whose rules this host installed."""
-    return {marker.name for marker in _owned(host).iterdir()}
+    found = set()
+    for names in port_chains(host).values():
+        found |= {name.split("-", 1)[1] for name in names if name.startswith(("spoof-", "in-", "out-"))}
+    return found
 
 
-def _owned(host):
-    # One file per port whose chains this host made (its network id
-    # inside), so a resync finds its stale chains among every agent's in
-    # the shared tables without touching the others'.
-    directory = host.state_dir / "ports"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+def _leave_shared_tables(host):
+    """Takes this host's ports (its marker files of then) out of the tables
+    every agent shared before each had its own, and removes those tables
+    once they hold no port's chains."""
+    markers = host.state_dir / "ports"
+    if not markers.is_dir():
+        return
+    mine = {marker.name for marker in markers.iterdir()}
+    bridge_table, sg_table = SHARED_TABLES
+    with _namespace_lock(host):
+        maps, present = _maps(host), _chains_by_table(host)
+        script = []
+        for port_id in mine:
+            script += _drop_elements(maps, bridge_table, sg_table, port_id)
+            for table, chain in _chains_of(bridge_table, sg_table, port_id):
+                if chain in present.get(table, ()):
+                    script += [f"flush chain {table} {chain}", f"delete chain {table} {chain}"]
+        if script:
+            _apply(host, script)
+        left = _chains_by_table(host)
+        empty = [table for table in SHARED_TABLES if table in left and not left[table]]
+        if empty:
+            _apply(host, [f"delete table {table}" for table in empty])
+    shutil.rmtree(markers)
 
 
 def set_admin_down(host, devices):
@@ -126,7 +191,7 @@ def set_admin_down(host, devices):
             f"add chain {table} forward {{ type filter hook forward priority -310; policy accept; }}",
             f"add rule {table} forward oifname @down drop",
         ]
-    with _host_locks[host.namespace]:
+    with _namespace_lock(host):
         _apply(host, script)
 
 
@@ -143,50 +208,64 @@ def admin_down(host):
 
 
 def port_chains(host):
-    """The names of the per-port chains present, by table (for inspection)."""
+    """The names of the per-port chains in this host's tables, by table."""
+    own = set(tables(host))
+    return {table: chains for table, chains in _chains_by_table(host).items() if table in own}
+
+
+def _chains_by_table(host):
+    """Every table's chains that are not hooked, by table ("family name")."""
     result = iplib.run(host.namespace, ["nft", "-j", "list", "chains"])
     chains = {}
     for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
         chain = item.get("chain")
-        if chain and not chain.get("hook"):
-            chains.setdefault(f"{chain['family']} {chain['table']}", set()).add(chain["name"])
+        if chain:
+            names = chains.setdefault(f"{chain['family']} {chain['table']}", set())
+            if not chain.get("hook"):
+                names.add(chain["name"])
     return chains
 
 
-def _chains(port):
-    return [(BRIDGE_TABLE, f"spoof-{port.id}"), (SG_TABLE, f"in-{port.id}"), (SG_TABLE, f"out-{port.id}")]
+def _chains(host, port_id):
+    return _chains_of(*tables(host), port_id)
 
 
-def _base():
-    """The tables, dispatch maps and hooked chains; idempotent."""
+def _chains_of(bridge_table, sg_table, port_id):
+    return [(bridge_table, f"spoof-{port_id}"), (sg_table, f"in-{port_id}"), (sg_table, f"out-{port_id}")]
+
+
+def _base(host):
+    """The host's tables, dispatch maps and hooked chains; idempotent."""
+    bridge_table, sg_table = tables(host)
     return [
-        f"add table {BRIDGE_TABLE}",
-        f"add map {BRIDGE_TABLE} ports {{ type ifname : verdict; }}",
-        f"add chain {BRIDGE_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
-        f"flush chain {BRIDGE_TABLE} prerouting",
-        f"add rule {BRIDGE_TABLE} prerouting iifname vmap @ports",
+        f"add table {bridge_table}",
+        f"add map {bridge_table} ports {{ type ifname : verdict; }}",
+        f"add chain {bridge_table} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
+        f"flush chain {bridge_table} prerouting",
+        f"add rule {bridge_table} prerouting iifname vmap @ports",
         # Before bridge netfilter's forward hook (priority 0) hands the frame
-        # to the inet table, which sees only the bridge as its device.
-        f"add map {BRIDGE_TABLE} port_marks {{ type ifname : mark; }}",
-        f"add chain {BRIDGE_TABLE} forward {{ type filter hook forward priority -100; policy accept; }}",
-        f"flush chain {BRIDGE_TABLE} forward",
-        f"add rule {BRIDGE_TABLE} forward meta mark set oifname map @port_marks",
-        f"add table {SG_TABLE}",
+        # to the inet table, which sees only the bridge as its device. A tap
+        # of another agent's is not in the map: its mark is left as it is.
+        f"add map {bridge_table} port_marks {{ type ifname : mark; }}",
+        f"add chain {bridge_table} forward {{ type filter hook forward priority -100; policy accept; }}",
+        f"flush chain {bridge_table} forward",
+        f"add rule {bridge_table} forward meta mark set oifname map @port_marks",
+        f"add table {sg_table}",
         # A conntrack zone per bridge: two networks with the same addresses
         # on one node must not share connection state (one's established
         # flow would let the other's packets through).
-        f"add map {SG_TABLE} zones {{ typeof iifname : ct zone; }}",
-        f"add chain {SG_TABLE} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
-        f"flush chain {SG_TABLE} prerouting",
-        f"add rule {SG_TABLE} prerouting ct zone set iifname map @zones",
-        f"add map {SG_TABLE} ingress_ports {{ type mark : verdict; }}",
-        f"add map {SG_TABLE} egress_ports {{ type ifname . ether_addr : verdict; }}",
-        f"add chain {SG_TABLE} forward {{ type filter hook forward priority 0; policy accept; }}",
-        f"flush chain {SG_TABLE} forward",
+        f"add map {sg_table} zones {{ typeof iifname : ct zone; }}",
+        f"add chain {sg_table} prerouting {{ type filter hook prerouting priority -300; policy accept; }}",
+        f"flush chain {sg_table} prerouting",
+        f"add rule {sg_table} prerouting ct zone set iifname map @zones",
+        f"add map {sg_table} ingress_ports {{ type mark : verdict; }}",
+        f"add map {sg_table} egress_ports {{ type ifname . ether_addr : verdict; }}",
+        f"add chain {sg_table} forward {{ type filter hook forward priority 0; policy accept; }}",
+        f"flush chain {sg_table} forward",
         # Egress first: its chain returns when the sender may send, then the
         # receiver's ingress chain decides.
-        f"add rule {SG_TABLE} forward iifname . ether saddr vmap @egress_ports",
-        f"add rule {SG_TABLE} forward meta mark vmap @ingress_ports",
+        f"add rule {sg_table} forward iifname . ether saddr vmap @egress_ports",
+        f"add rule {sg_table} forward meta mark vmap @ingress_ports",
     ]
 
 
@@ -208,16 +287,17 @@ def _set(items):
     return "{ " + ", ".join(items) + " }"
 
 
-def _port_rules(port, mark):
-    spoof, ingress, egress = (chain for _, chain in _chains(port))
+def _port_rules(host, port, mark):
+    bridge_table, sg_table = tables(host)
+    spoof, ingress, egress = (chain for _, chain in _chains(host, port.id))
     # Every rule is checked before anything is written.
     rendered = [(r.direction, _rule(r)) for r in port.security_group_rules]
     lines = []
-    for table, chain in _chains(port):
+    for table, chain in _chains(host, port.id):
         lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
 
     def spoof_rule(text):
-        lines.append(f"add rule {BRIDGE_TABLE} {spoof} {text}")
+        lines.append(f"add rule {bridge_table} {spoof} {text}")
 
     macs, v4, v6 = _set(_macs(port)), _addresses(port, 4), _addresses(port, 6)
     spoof_rule(f"ether saddr != {macs} drop")
@@ -233,7 +313,7 @@ def _port_rules(port, mark):
     for chain, direction, dhcp in ((ingress, "ingress", "udp sport 67 udp dport 68"),
                                    (egress, "egress", "udp sport 68 udp dport 67")):
         def rule(text, chain=chain):
-            lines.append(f"add rule {SG_TABLE} {chain} {text}")
+            lines.append(f"add rule {sg_table} {chain} {text}")
         rule("ct state established,related return")
         rule("ct state invalid drop")
         rule(f"{dhcp} return")
@@ -245,10 +325,10 @@ def _port_rules(port, mark):
         rule("drop")
 
     for mac in _macs(port):
-        lines.append(f'add element {SG_TABLE} egress_ports {{ "{port.bridge}" . {mac} : jump {egress} }}')
-    lines.append(f"add element {SG_TABLE} ingress_ports {{ {mark} : jump {ingress} }}")
-    lines.append(f'add element {BRIDGE_TABLE} port_marks {{ "{port.tap}" : {mark} }}')
-    lines.append(f'add element {BRIDGE_TABLE} ports {{ "{port.tap}" : jump {spoof} }}')
+        lines.append(f'add element {sg_table} egress_ports {{ "{port.bridge}" . {mac} : jump {egress} }}')
+    lines.append(f"add element {sg_table} ingress_ports {{ {mark} : jump {ingress} }}")
+    lines.append(f'add element {bridge_table} port_marks {{ "{port.tap}" : {mark} }}')
+    lines.append(f'add element {bridge_table} ports {{ "{port.tap}" : jump {spoof} }}')
     return lines
 
 
@@ -317,67 +397,79 @@ def _protocol_match(rule, version):
 
 
 def _maps(host):
-    """Our maps as they are in the kernel: {name: (table, [(key, value)])}."""
+    """Every Stratus table's maps in the namespace, as they are in the
+    kernel: {table: {map name: [(key, value)]}}."""
     result = iplib.run(host.namespace, ["nft", "-j", "list", "maps"])
     maps = {}
     for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]:
         nft_map = item.get("map")
-        table = nft_map and f"{nft_map['family']} {nft_map['table']}"
-        if table in (BRIDGE_TABLE, SG_TABLE):
-            maps[nft_map["name"]] = (table, [tuple(e) for e in nft_map.get("elem", [])])
+        if nft_map and nft_map["table"].startswith(("stratus_ports", "stratus_sg")):
+            table = maps.setdefault(f"{nft_map['family']} {nft_map['table']}", {})
+            table[nft_map["name"]] = [tuple(e) for e in nft_map.get("elem", [])]
     return maps
+
+
+def _every(maps, family, name):
+    """The elements of map `name` in every agent's table of `family`."""
+    return [element for table, table_maps in maps.items() if table.startswith(family + " ")
+            for element in table_maps.get(name, [])]
 
 
 def _jumps_to(value, targets):
     return isinstance(value, dict) and value.get("jump", {}).get("target") in targets
 
 
-def _elements(maps, name):
-    return maps.get(name, (None, []))[1]
+def _old_mark(sg_maps, port_id):
+    return next((key for key, value in sg_maps.get("ingress_ports", [])
+                 if _jumps_to(value, {f"in-{port_id}"})), None)
 
 
-def _old_mark(maps, port):
-    return next((key for key, value in _elements(maps, "ingress_ports")
-                 if _jumps_to(value, {f"in-{port.id}"})), None)
-
-
-def _port_mark(maps, port):
-    """The port's number: the one it has, or the lowest free one."""
-    mark = _old_mark(maps, port)
+def _port_mark(maps, sg_table, port):
+    """The port's number: the one it has, or the lowest one no agent's
+    port in the namespace has (marks are the namespace's)."""
+    mark = _old_mark(maps.get(sg_table, {}), port.id)
     if mark is None:
-        taken = {key for key, _ in _elements(maps, "ingress_ports")}
+        taken = {key for key, _ in _every(maps, "inet", "ingress_ports")}
         mark = next(number for number in range(1, 2 ** 32) if number not in taken)
     return mark
 
 
-def _drop_elements(maps, port):
-    """Deletes the map entries that lead to the port's chains or carry its
-    mark (its MAC, bridge or tap may have changed since they were written)."""
-    targets = {chain for _, chain in _chains(port)}
-    mark = _old_mark(maps, port)
+def _drop_elements(maps, bridge_table, sg_table, port_id):
+    """Deletes the entries of the two tables' maps that lead to the port's
+    chains or carry its mark (its MAC, bridge or tap may have changed since
+    they were written)."""
+    targets = {chain for _, chain in _chains_of(bridge_table, sg_table, port_id)}
+    mark = _old_mark(maps.get(sg_table, {}), port_id)
     return [f"delete element {table} {name} {{ {_key_text(key)} }}"
-            for name, (table, elements) in maps.items()
+            for table in (bridge_table, sg_table)
+            for name, elements in maps.get(table, {}).items()
             for key, value in elements
             if _jumps_to(value, targets) or (name == "port_marks" and mark is not None and value == mark)]
 
 
-def _ensure_zone(maps, bridge):
-    zones = dict(_elements(maps, "zones"))
-    if bridge in zones:
+def _ensure_zone(host, maps, bridge):
+    """The bridge's zone in this host's table: the one another agent's
+    table gives the bridge, else the lowest zone none gives."""
+    sg_table = tables(host)[1]
+    if bridge in dict(maps.get(sg_table, {}).get("zones", [])):
         return []
-    free = next(zone for zone in range(1, 65536) if zone not in zones.values())
-    return [f'add element {SG_TABLE} zones {{ "{bridge}" : {free} }}']
+    everywhere = _every(maps, "inet", "zones")
+    zone = dict(everywhere).get(bridge)
+    if zone is None:
+        taken = {value for _, value in everywhere}
+        zone = next(number for number in range(1, 65536) if number not in taken)
+    return [f'add element {sg_table} zones {{ "{bridge}" : {zone} }}']
 
 
-def _release_zone(maps, port):
-    """Frees the bridge's zone when the port was the last one on it."""
-    zones = dict(_elements(maps, "zones"))
-    targets = {chain for _, chain in _chains(port)}
-    others = [key for key, value in _elements(maps, "egress_ports")
-              if key["concat"][0] == port.bridge and not _jumps_to(value, targets)]
-    if port.bridge in zones and not others:
-        return [f'delete element {SG_TABLE} zones {{ "{port.bridge}" }}']
-    return []
+def _release_zones(sg_table, sg_maps, port_id):
+    """Frees the zones of the bridges the port was the last one on."""
+    targets = {f"in-{port_id}", f"out-{port_id}"}
+    egress = sg_maps.get("egress_ports", [])
+    bridges = {key["concat"][0] for key, value in egress if _jumps_to(value, targets)}
+    zones = dict(sg_maps.get("zones", []))
+    return [f'delete element {sg_table} zones {{ "{bridge}" }}' for bridge in sorted(bridges)
+            if bridge in zones and not any(key["concat"][0] == bridge and not _jumps_to(value, targets)
+                                           for key, value in egress)]
 
 
 def _key_text(key):

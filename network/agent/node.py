@@ -36,6 +36,7 @@ from django.utils import timezone
 from network import changes, conf, ports as port_rows
 from network.agent import bridges, dhcp, firewall, iplib, metadata_proxy, resources, routers
 from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, Subnet
+from workers import broker
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,8 @@ class NodeAgent:
             pk__in=self.wanted_networks(), network_type=Network.Type.VXLAN).values_list("id", "segmentation_id")]
         wanted += [resources.Network(id=str(network_id)) for network_id in Network.objects.filter(
             pk__in=self.wanted_networks()).exclude(network_type=Network.Type.VXLAN).values_list("id", flat=True)]
-        bridges.delete_stale(self.kernel, wanted)
+        bridges.delete_stale(self.kernel, wanted, taps=[resources.tap_name(str(port_id)) for port_id in
+                                                        self.instance_ports().values_list("id", flat=True)])
         dhcp.resync(self.kernel, [resources.Network(id=str(network_id)) for network_id in Port.objects.filter(
             binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
         routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})
@@ -603,11 +605,17 @@ def keep_resyncing(agents, interval, stopping, retry=5):
     an agent's back, or told in a message lost with the broker, is
     converged within a period. A resync that fails (the database away) is
     tried again every `retry` seconds until one succeeds; a heartbeat that
-    works again after failing asks for one at once."""
+    works again after failing, or the worker's broker connection restored
+    (messages published meanwhile never came), asks for one at once."""
+    real = [agent for agent in agents if not agent.simulated]
+
+    def broker_back(**kwargs):
+        for agent in real:
+            agent.resync_wanted.set()
+
+    broker.connection_restored.connect(broker_back, weak=False)
     threads = []
-    for agent in agents:
-        if agent.simulated:
-            continue
+    for agent in real:
 
         def loop(agent=agent):
             wait = interval

@@ -3,8 +3,6 @@ live worker keeps them, however long it holds them; those of a worker
 that died go back to their queue after the visibility timeout and another
 worker runs them."""
 import re
-import socket
-import subprocess
 import time
 import uuid
 
@@ -16,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.compute.nodes import wait_until
 from tests.compute.pipeline import ControlWorker, live_db  # noqa: F401  (live_db is a fixture)
+from tests.private_redis import PrivateRedis
 from workers.broker import RedisChannel, RedisTransport, renew_leases, return_orphans
 from workers.celery import app
 
@@ -89,31 +88,6 @@ def test_a_worker_keeps_what_it_holds_and_a_dead_workers_message_runs_elsewhere(
         assert received(second, lost.id) == 1, second.output()
     finally:
         second.stop()
-
-
-class PrivateRedis:
-    """A Redis of the test's own (append-only, as scripts/services.sh runs
-    the broker), which it may stop and start without disturbing others."""
-
-    def __init__(self, directory):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.directory = directory
-
-    def start(self):
-        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(self.port),
-                        "--save", "", "--appendonly", "yes", "--dir", str(self.directory),
-                        "--logfile", str(self.directory / "redis.log")], check=True)
-        wait_until(self.answers, timeout=10, message="the private Redis")
-
-    def stop(self):
-        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], capture_output=True)
-        wait_until(lambda: not self.answers(), timeout=10, message="the private Redis to stop")
-
-    def answers(self):
-        return subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                              text=True).stdout.strip() == "PONG"
 
 
 def test_a_message_taken_as_redis_goes_away_goes_back_to_its_queue(tmp_path):

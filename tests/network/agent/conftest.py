@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from network.agent import bridges, dhcp, iplib, routers
+from network.agent import bridges, dhcp, firewall, iplib, routers
 from network.agent.resources import Host
 
 if os.geteuid() != 0:
@@ -192,6 +192,7 @@ class Lab:
             routers.delete_router(host, router)
         for name in reversed(self.namespaces):
             iplib.delete_namespace(name)
+            firewall.forget_namespace(name)
 
 
     def leftovers(self):

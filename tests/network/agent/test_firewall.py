@@ -101,7 +101,8 @@ def test_port_security_off_lets_a_port_send_from_any_address(segment):
     a = segment(10, port_security_enabled=False)
     a.replace_address("10.40.0.10/24", "10.40.0.50/24")
     assert a.reachable("10.40.0.11")
-    assert firewall.port_chains(segment.host).get(firewall.SG_TABLE, set()) & {f"in-{a.port.id}"} == set()
+    assert firewall.port_chains(segment.host).get(firewall.tables(segment.host)[1], set()) & {f"in-{a.port.id}"} \
+        == set()
 
 
 def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
@@ -113,8 +114,9 @@ def test_remove_and_resync_drop_the_rules_of_ports_not_wanted(segment):
 
     firewall.resync(segment.host, [a.port])
     chains = firewall.port_chains(segment.host)
-    assert chains[firewall.SG_TABLE] == {f"in-{a.port.id}", f"out-{a.port.id}"}
-    assert chains[firewall.BRIDGE_TABLE] == {f"spoof-{a.port.id}"}
+    bridge_table, sg_table = firewall.tables(segment.host)
+    assert chains[sg_table] == {f"in-{a.port.id}", f"out-{a.port.id}"}
+    assert chains[bridge_table] == {f"spoof-{a.port.id}"}
     assert a.reachable("10.40.0.12")
 
 

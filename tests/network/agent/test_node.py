@@ -42,8 +42,8 @@ def wait_until(predicate, timeout=10, interval=0.05, message="condition"):
 class AgentProcess:
     """`manage.py networkagent` for one host, as a child process."""
 
-    def __init__(self, name, host, log_path, *options):
-        self.name, self.host, self.log_path = name, host, log_path
+    def __init__(self, name, host, log_path, *options, env=None):
+        self.name, self.host, self.log_path, self.env = name, host, log_path, env or {}
         self.argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "networkagent", "--host", name,
                      "--namespace", host.namespace, "--local-ip", host.local_ip,
                      "--underlay-interface", host.underlay_interface, "--state-dir", str(host.state_dir),
@@ -54,7 +54,7 @@ class AgentProcess:
     def start(self):
         self.log = open(self.log_path, "a")
         self.log_offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(self.argv, env=server_env(), stdout=self.log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(self.argv, env=server_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT,
                                         cwd=settings.BASE_DIR)
         wait_until(lambda: " ready." in self.output() or self.process.poll() is not None, timeout=120,
                    message=f"the network agent of {self.name}")
@@ -493,7 +493,7 @@ def test_the_periodic_resync_restores_what_was_deleted_by_hand_and_removes_what_
     # go from the kernel, a port goes from the database.
     with iplib.ip(compute_node.namespace) as handle:
         iplib.delete_link(handle, kernel.bridge_name(network["id"]))
-    iplib.run(compute_node.namespace, ["nft", "delete", "table", "bridge", "stratus_ports"])
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", *firewall.tables(compute_node)[0].split()])
     IPAllocation.objects.filter(port_id=extra["id"]).delete()
     Port.objects.filter(pk=extra["id"]).delete()
 
@@ -535,7 +535,7 @@ def test_kill_and_restart_resyncs_the_kernel_to_the_database(site, admin, spanni
         foreign = kernel.Network(id=str(uuid.uuid4()), vni=4001)
         handle.link("add", ifname=foreign.bridge, kind="bridge")
         iplib.set_alias(handle, foreign.bridge, "stratus:another-host")
-    iplib.run(compute_node.namespace, ["nft", "delete", "table", "inet", "stratus_sg"])
+    iplib.run(compute_node.namespace, ["nft", "delete", "table", *firewall.tables(compute_node)[1].split()])
 
     site.agents[1].start()
     assert agents_of(admin, site.names[1])["Linux bridge agent"]["alive"]
