@@ -105,7 +105,9 @@ def main(output):
     if external:
         conf["network"]["public_network_id"] = external[0]["id"]
         conf["network"]["floating_network_name"] = external[0]["name"]
-    conf["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "None", "ipv6": "true"}
+    conf["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "None", "ipv6": "true",
+                                       # Floating IPs need an external network to come from.
+                                       "floating_ips": str(bool(external)).lower()}
     conf["volume"] = {"region": "RegionOne", "endpoint_type": "publicURL", "catalog_type": "volumev3",
                       "min_microversion": volume_version["min_version"],
                       "max_microversion": volume_version["version"]}

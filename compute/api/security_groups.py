@@ -148,7 +148,11 @@ class SecurityGroupRuleListView(SecurityGroupProxy):
             rule.update(remote_ip_prefix=str(network), ethertype=f"IPv{network.version}")
         made = self.neutron("POST", "/security-group-rules", {"security_group_rule": rule})["security_group_rule"]
         names = self.names_of([{"id": "", "name": "", "security_group_rules": [made]}])
-        return Response({"security_group_rule": nova_rule(made, names)})
+        shown = nova_rule(made, names)
+        if shown["ip_range"]:
+            # Nova answers the create with the CIDR as it was given (10.2.3.124/24).
+            shown["ip_range"] = {"cidr": cidr}
+        return Response({"security_group_rule": shown})
 
 
 class SecurityGroupRuleView(SecurityGroupProxy):

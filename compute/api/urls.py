@@ -17,6 +17,13 @@ def route(pattern, view):
     return re_path(rf"^v2\.1/{pattern}/?$", view)
 
 
+def proxy_routes(collection, id_name, list_view, item_view):
+    """A proxied collection's routes as Nova has them: its trailing slash
+    names a member with an empty id (a 404), not the collection."""
+    return [re_path(rf"^v2\.1/{collection}$", list_view.as_view()),
+            re_path(rf"^v2\.1/{collection}/(?P<{id_name}>[^/]*)$", item_view.as_view())]
+
+
 urlpatterns = [
     re_path(r"^$", versions.ComputeRootView.as_view()),
     re_path(r"^v2\.1/?$", versions.ComputeV21View.as_view()),
@@ -59,20 +66,17 @@ urlpatterns = [
     route(f"os-networks/{ID.format('network_id')}", networks.NetworkView.as_view()),
     route("os-tenant-networks", networks.TenantNetworkListView.as_view()),
     route(f"os-tenant-networks/{ID.format('network_id')}", networks.TenantNetworkView.as_view()),
-    route("os-security-groups", security_groups.SecurityGroupListView.as_view()),
-    route(f"os-security-groups/{ID.format('group_id')}", security_groups.SecurityGroupView.as_view()),
-    route("os-security-group-rules", security_groups.SecurityGroupRuleListView.as_view()),
-    route(f"os-security-group-rules/{ID.format('rule_id')}", security_groups.SecurityGroupRuleView.as_view()),
+    *proxy_routes("os-security-groups", "group_id", security_groups.SecurityGroupListView,
+                  security_groups.SecurityGroupView),
+    *proxy_routes("os-security-group-rules", "rule_id", security_groups.SecurityGroupRuleListView,
+                  security_groups.SecurityGroupRuleView),
     route(f"servers/{SERVER}/os-security-groups", security_groups.ServerSecurityGroupsView.as_view()),
-    route("os-floating-ips", floating_ips.FloatingIpListView.as_view()),
-    route(f"os-floating-ips/{ID.format('floating_ip_id')}", floating_ips.FloatingIpView.as_view()),
+    *proxy_routes("os-floating-ips", "floating_ip_id", floating_ips.FloatingIpListView, floating_ips.FloatingIpView),
     route("os-floating-ip-pools", floating_ips.FloatingIpPoolListView.as_view()),
-    route("os-volumes", volumes.VolumeListView.as_view()),
     route("os-volumes/detail", volumes.VolumeDetailListView.as_view()),
-    route(f"os-volumes/{ID.format('volume_id')}", volumes.VolumeView.as_view()),
-    route("os-snapshots", volumes.SnapshotListView.as_view()),
+    *proxy_routes("os-volumes", "volume_id", volumes.VolumeListView, volumes.VolumeView),
     route("os-snapshots/detail", volumes.SnapshotDetailListView.as_view()),
-    route(f"os-snapshots/{ID.format('snapshot_id')}", volumes.SnapshotView.as_view()),
+    *proxy_routes("os-snapshots", "snapshot_id", volumes.SnapshotListView, volumes.SnapshotView),
     route("servers", servers.ServerListView.as_view()),
     route("servers/detail", servers.ServerDetailListView.as_view()),
     route(f"servers/{SERVER}", servers.ServerView.as_view()),

@@ -78,8 +78,10 @@ class NeutronSerializer(serializers.Serializer):
 
     wire_names = {}
     fixed_after_create = ()  # attributes an update may not carry
-    name = serializers.CharField(max_length=255, allow_blank=True, required=False)
-    description = serializers.CharField(max_length=255, allow_blank=True, allow_null=True, required=False)
+    # Kept as given, spaces included, as Neutron keeps them.
+    name = serializers.CharField(max_length=255, allow_blank=True, required=False, trim_whitespace=False)
+    description = serializers.CharField(max_length=255, allow_blank=True, allow_null=True, required=False,
+                                        trim_whitespace=False)
     project_id = serializers.CharField(max_length=64, required=False)
     tenant_id = serializers.CharField(max_length=64, required=False)
 

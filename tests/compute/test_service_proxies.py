@@ -37,7 +37,8 @@ def nova(api, method, path, token, version=OLD, **kwargs):
 
 def test_security_groups_and_rules_through_nova_are_neutrons(cloud, api, tokens):
     demo, admin = tokens["demo"], tokens["admin"]
-    name = f"web-{uuid.uuid4().hex[:6]}"
+    # Leading, trailing and inner spaces are kept, as Neutron and Nova keep them.
+    name = f" web {uuid.uuid4().hex[:6]} "
     made = nova(api, "POST", "os-security-groups", demo, json={"security_group": {
         "name": name, "description": "web servers"}})
     assert made.status_code == 200, made.text
@@ -50,12 +51,14 @@ def test_security_groups_and_rules_through_nova_are_neutrons(cloud, api, tokens)
 
     rule = nova(api, "POST", "os-security-group-rules", demo, json={"security_group_rule": {
         "parent_group_id": group["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
-        "cidr": "10.0.0.0/8"}})
+        "cidr": "10.1.2.3/8"}})
     assert rule.status_code == 200, rule.text
     rule = rule.json()["security_group_rule"]
     assert set(rule) == RULE_KEYS
     assert (rule["ip_protocol"], rule["from_port"], rule["to_port"], rule["ip_range"]) == (
-        "tcp", 22, 22, {"cidr": "10.0.0.0/8"})
+        "tcp", 22, 22, {"cidr": "10.1.2.3/8"})  # the create echoes the CIDR as given
+    assert nova(api, "GET", f"os-security-groups/{group['id']}", demo).json()["security_group"]["rules"][0][
+        "ip_range"] == {"cidr": "10.0.0.0/8"}
     from_group = nova(api, "POST", "os-security-group-rules", demo, json={"security_group_rule": {
         "parent_group_id": group["id"], "ip_protocol": "icmp", "from_port": -1, "to_port": -1,
         "group_id": group["id"]}}).json()["security_group_rule"]
@@ -86,10 +89,14 @@ def test_security_groups_and_rules_through_nova_are_neutrons(cloud, api, tokens)
     assert nova(api, "GET", f"os-security-groups/{admin_group['id']}", demo).status_code == 404
     assert nova(api, "DELETE", f"os-security-groups/{admin_group['id']}", demo).status_code == 404
     assert nova(api, "GET", "os-security-groups", demo, version=NEW).status_code == 404
+    # A trailing slash names a member with no id, as in Nova.
+    for path in ("os-security-groups/", "os-floating-ips/", "os-volumes/", "os-snapshots/"):
+        assert nova(api, "GET", path, demo).status_code == 404, path
+        assert nova(api, "DELETE", path, demo).status_code == 404, path
 
     renamed = nova(api, "PUT", f"os-security-groups/{group['id']}", demo, json={"security_group": {
-        "name": name + "-2", "description": "renamed"}})
-    assert renamed.status_code == 200 and renamed.json()["security_group"]["name"] == name + "-2"
+        "name": name + "2", "description": "renamed"}})
+    assert renamed.status_code == 200 and renamed.json()["security_group"]["name"] == name + "2"
     assert nova(api, "DELETE", f"os-security-group-rules/{rule['id']}", demo).status_code == 202
     assert nova(api, "DELETE", f"os-security-group-rules/{rule['id']}", demo).status_code == 404
     assert nova(api, "DELETE", f"os-security-groups/{group['id']}", demo).status_code == 202
