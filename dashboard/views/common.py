@@ -47,21 +47,6 @@ def neutron_form(request, steps):
     return ""
 
 
-def neutron_page(request, collection, **params):
-    """One page of a Neutron collection ("floatingips", "security-groups")
-    at the request's limit and marker, and the query string of the next
-    page (None on the last)."""
-    limit = page_size(request)
-    params["limit"] = limit
-    if request.GET.get("marker"):
-        params["marker"] = request.GET["marker"]
-    key = collection.replace("-", "_")
-    body = request.api.get(f"{NETWORK}/{collection}", **params)
-    rows = body[key]
-    more = any(link.get("rel") == "next" for link in body.get(f"{key}_links", []))
-    return rows, (f"?limit={limit}&marker={rows[-1]['id']}" if more and rows else None)
-
-
 def split_list(text):
     """The entries of a free-text list (commas, spaces or new lines)."""
     return [entry for entry in text.replace(",", " ").split() if entry]

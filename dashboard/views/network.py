@@ -5,7 +5,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard.auth import panel
 from dashboard.client import ApiFailure
-from dashboard.views.common import (COMPUTE, MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, neutron_page, said_next,
+from dashboard.views.common import (COMPUTE, MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, paged, said_next,
                                     split_list)
 
 
@@ -38,7 +38,7 @@ def networks(request):
         if not error:
             messages.success(request, f"Created network {name}.")
             return redirect("dashboard:network", network_id=made["network"]["id"])
-    rows, next_page = neutron_page(request, "networks")
+    rows, pages = paged(request, f"{NETWORK}/networks", "networks")
     subnets = {}
     if rows:
         for subnet in request.api.get(f"{NETWORK}/subnets", network_id=[row["id"] for row in rows])["subnets"]:
@@ -46,7 +46,7 @@ def networks(request):
     listing = [{**network, "subnet_rows": subnets.get(network["id"], []),
                 "external": network.get("router:external")} for network in rows]
     return render(request, "dashboard/networks.html", {
-        "networks": listing, "next_page": next_page, "first_page": "marker" not in request.GET, "error": error,
+        "networks": listing, **pages, "error": error,
         "form": request.POST, "section": "networks"}, status=400 if error else 200)
 
 
@@ -84,14 +84,13 @@ def network(request, network_id):
             messages.success(request, f"Created subnet {request.POST.get('name', '').strip()}.")
             return redirect("dashboard:network", network_id=network_id)
     subnets = request.api.get(f"{NETWORK}/subnets", network_id=network_id)["subnets"]
-    ports, next_page = neutron_page(request, "ports", network_id=network_id)
+    ports, pages = paged(request, f"{NETWORK}/ports", "ports", network_id=network_id)
     subnet_names = {subnet["id"]: subnet["name"] or subnet["cidr"] for subnet in subnets}
     port_rows = [{**port, "addresses": ", ".join(
         f"{ip['ip_address']} ({subnet_names.get(ip['subnet_id'], ip['subnet_id'])})"
         for ip in port.get("fixed_ips", []))} for port in ports]
     return render(request, "dashboard/network.html", {
-        "network": network, "subnets": subnets, "ports": port_rows, "next_page": next_page,
-        "first_page": "marker" not in request.GET, "error": error,
+        "network": network, "subnets": subnets, "ports": port_rows, **pages, "error": error,
         "form": request.POST if request.method == "POST" else {"enable_dhcp": "on"},
         "section": "networks"}, status=400 if error else 200)
 
@@ -137,7 +136,7 @@ def routers(request):
         if not error:
             messages.success(request, done)
             return redirect("dashboard:routers")
-    rows, next_page = neutron_page(request, "routers")
+    rows, pages = paged(request, f"{NETWORK}/routers", "routers")
     networks = request.api.get(f"{NETWORK}/networks")["networks"]
     names = network_names(networks)
     subnets = request.api.get(f"{NETWORK}/subnets")["subnets"]
@@ -150,7 +149,7 @@ def routers(request):
     listing = [{**router, "gateway": names.get((router.get("external_gateway_info") or {}).get("network_id"), ""),
                 "interfaces": interfaces.get(router["id"], [])} for router in rows]
     return render(request, "dashboard/routers.html", {
-        "routers": listing, "next_page": next_page, "first_page": "marker" not in request.GET,
+        "routers": listing, **pages,
         "subnets": subnets, "names": names, "error": error, "form": request.POST,
         "external_networks": [network for network in networks if network.get("router:external")],
         "section": "routers"}, status=400 if error else 200)
@@ -240,7 +239,7 @@ def floating_ips(request):
         if not error:
             messages.success(request, "Allocated a floating IP.")
             return redirect("dashboard:floating_ips")
-    rows, next_page = neutron_page(request, "floatingips", project_id=request.credentials.project_id)
+    rows, pages = paged(request, f"{NETWORK}/floatingips", "floatingips", project_id=request.credentials.project_id)
     networks = request.api.get(f"{NETWORK}/networks", **{"router:external": "true"})["networks"]
     names = network_names(networks)
     choices = server_ports(request)
@@ -248,7 +247,7 @@ def floating_ips(request):
     listing = [{**row, "network": names.get(row["floating_network_id"], row["floating_network_id"]),
                 "server_port": labels.get(row["port_id"], row["port_id"] or "")} for row in rows]
     return render(request, "dashboard/floating_ips.html", {
-        "floating_ips": listing, "next_page": next_page, "first_page": "marker" not in request.GET,
+        "floating_ips": listing, **pages,
         "external_networks": networks, "ports": choices, "error": error, "section": "floating_ips"},
         status=400 if error else 200)
 

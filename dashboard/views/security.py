@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.auth import panel
-from dashboard.views.common import MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, neutron_page
+from dashboard.views.common import MAX_PAGE_SIZE, NETWORK, deleted, neutron_form, paged
 
 GROUPS = f"{NETWORK}/security-groups"
 RULES = f"{NETWORK}/security-group-rules"
@@ -25,10 +25,10 @@ def security_groups(request):
         if not error:
             messages.success(request, f"Created security group {name}.")
             return redirect("dashboard:security_group", group_id=made["id"])
-    rows, next_page = neutron_page(request, "security-groups", project_id=request.credentials.project_id)
+    rows, pages = paged(request, GROUPS, "security_groups", project_id=request.credentials.project_id)
     listing = [{**group, "rule_count": len(group.get("security_group_rules", []))} for group in rows]
     return render(request, "dashboard/security_groups.html", {
-        "groups": listing, "next_page": next_page, "first_page": "marker" not in request.GET, "error": error,
+        "groups": listing, **pages, "error": error,
         "form": request.POST, "section": "security_groups"}, status=400 if error else 200)
 
 

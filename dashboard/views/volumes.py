@@ -6,24 +6,12 @@ from django.views.decorators.http import require_POST
 
 from dashboard.auth import panel
 from dashboard.client import ApiFailure
-from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, page_size
+from dashboard.views.common import COMPUTE, MAX_PAGE_SIZE, paged
 
 
 def volume_root(request):
     return f"/volume/v3/{request.credentials.project_id}"
 
-
-def paged(request, path, collection):
-    """(rows, next page's query string or None, whether this is the first
-    page): one page of a Cinder collection, by marker and limit."""
-    limit = page_size(request)
-    params = {"limit": limit}
-    if request.GET.get("marker"):
-        params["marker"] = request.GET["marker"]
-    body = request.api.get(path, **params)
-    rows = body[collection]
-    next_page = f"?limit={limit}&marker={rows[-1]['id']}" if body.get(f"{collection}_links") and rows else None
-    return rows, next_page, "marker" not in params
 
 
 def server_names(request):
@@ -73,14 +61,14 @@ def volumes(request):
         else:
             messages.success(request, f"Creating volume {created['name'] or created['id']}.")
             return redirect("dashboard:volume", volume_id=created["id"])
-    rows, next_page, first_page = paged(request, f"{root}/volumes/detail", "volumes")
+    rows, pages = paged(request, f"{root}/volumes/detail", "volumes")
     servers = server_names(request)
     for volume in rows:
         volume["attached_to"] = attached_to(volume, servers)
     form = request.POST if request.method == "POST" else {
         "source": "snapshot" if request.GET.get("snapshot") else "", "snapshot": request.GET.get("snapshot", "")}
     return render(request, "dashboard/volumes.html", {
-        "volumes": rows, "next_page": next_page, "first_page": first_page, "limit": page_size(request),
+        "volumes": rows, **pages,
         "error": error, "form": form, "section": "volumes",
         "images": [image for image in request.api.get("/image/v2/images", limit=MAX_PAGE_SIZE)["images"]
                    if image.get("status") == "active"],
@@ -150,13 +138,13 @@ def volume_action(request, volume_id):
 @panel
 def snapshots(request):
     root = volume_root(request)
-    rows, next_page, first_page = paged(request, f"{root}/snapshots/detail", "snapshots")
+    rows, pages = paged(request, f"{root}/snapshots/detail", "snapshots")
     names = {volume["id"]: volume["name"] or volume["id"]
              for volume in request.api.get(f"{root}/volumes", limit=MAX_PAGE_SIZE)["volumes"]}
     for snapshot in rows:
         snapshot["volume_name"] = names.get(snapshot["volume_id"], snapshot["volume_id"])
     return render(request, "dashboard/snapshots.html", {
-        "snapshots": rows, "next_page": next_page, "first_page": first_page, "limit": page_size(request),
+        "snapshots": rows, **pages,
         "section": "snapshots"})
 
 
