@@ -86,8 +86,9 @@ def unplug_port(port_id):
         agent.unplug_port(port_id)
 
 
-def dns_name(port):
-    return port.name if HOSTNAME_LABEL.match(port.name or "") else None
+def dns_name(name):
+    """A port's name as the DNS name DHCP hands out, when it is a host label."""
+    return name if HOSTNAME_LABEL.match(name or "") else None
 
 
 def port_resource(port, rules):
@@ -97,7 +98,26 @@ def port_resource(port, rules):
         security_group_rules=rules,
         allowed_address_pairs=tuple(resources.AddressPair(pair["ip_address"], pair.get("mac_address"))
                                     for pair in port.allowed_address_pairs),
-        port_security_enabled=port.port_security_enabled, hostname=dns_name(port))
+        port_security_enabled=port.port_security_enabled, hostname=dns_name(port.name))
+
+
+def dhcp_entries(network, dhcp_port):
+    """The network's ports as its DHCP hosts file lists them (all but the
+    DHCP port's own, router gateways and floating IPs), read as plain rows
+    in one query: a plug rewrites the file, and a network may hold
+    thousands of ports."""
+    rows = IPAllocation.objects.filter(port__network=network).exclude(port=dhcp_port).exclude(
+        port__device_owner__in=(port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP)).order_by(
+        "port__created_at", "port_id", "ip_address").values_list(
+        "port_id", "port__mac_address", "port__name", "subnet_id", "ip_address")
+    ports = {}
+    for port_id, mac_address, name, subnet_id, ip_address in rows:
+        entry = ports.setdefault(port_id, (mac_address, name, []))
+        entry[2].append(resources.FixedIP(str(subnet_id), ip_address))
+    return [resources.Port(id=str(port_id), network_id=str(network.pk), mac_address=mac_address,
+                           fixed_ips=tuple(fixed_ips),
+                           hostname=dns_name(name))
+            for port_id, (mac_address, name, fixed_ips) in ports.items()]
 
 
 def subnet_resource(subnet):
@@ -465,9 +485,7 @@ class NodeAgent:
 
     def sync_dhcp(self, network, resource, dhcp_port):
         subnets = [subnet_resource(s) for s in Subnet.objects.filter(network=network)]
-        others = Port.objects.filter(network=network).exclude(pk=dhcp_port.pk).exclude(
-            device_owner__in=(port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP)).prefetch_related("fixed_ips")
-        entries = [port_resource(port, ()) for port in others]
+        entries = dhcp_entries(network, dhcp_port)
         if not any(s.enable_dhcp for s in subnets):
             self.disable_dhcp(resource)
             return
