@@ -448,7 +448,7 @@ class NodeAgent:
         if dhcp_port is None:
             self.disable_dhcp(resource)
         else:
-            self.sync_dhcp(network, resource, dhcp_port)
+            self.sync_dhcp(network, resource, dhcp_port, only_port)
 
     # -- DHCP ---------------------------------------------------------------
 
@@ -483,12 +483,21 @@ class NodeAgent:
                 port_rows.update_port(existing, fixed_ips=[
                     {"subnet_id": str(s), **({"ip_address": current[s]} if s in current else {})} for s in wanted])
 
-    def sync_dhcp(self, network, resource, dhcp_port):
+    def sync_dhcp(self, network, resource, dhcp_port, only_port=None):
         subnets = [subnet_resource(s) for s in Subnet.objects.filter(network=network)]
         entries = dhcp_entries(network, dhcp_port)
         if not any(s.enable_dhcp for s in subnets):
             self.disable_dhcp(resource)
             return
+        if only_port is not None and dhcp.running_pid(self.kernel, resource):
+            # A plug changes one host entry of a running server: its hosts
+            # file rewritten and reread is enough (the full sync, which
+            # checks the namespace, addresses and options, is the resync's).
+            try:
+                dhcp.set_ports(self.kernel, resource, subnets, entries)
+                return
+            except RuntimeError:
+                pass  # it stopped meanwhile: started again below
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
         # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
         # classless route): the metadata proxy listens in that namespace.
