@@ -106,8 +106,9 @@ def volume_action(request, volume_id):
     action = request.POST.get("action", "")
     name = request.POST.get("name", "").strip()
     calls = {
+        # 3.42: an attached volume may grow too (the node tells the guest).
         "extend": lambda: request.api.post(f"{root}/volumes/{volume_id}/action", {"os-extend": {
-            "new_size": request.POST.get("new_size", "").strip()}}),
+            "new_size": request.POST.get("new_size", "").strip()}}, headers={"OpenStack-API-Version": "volume 3.42"}),
         "attach": lambda: request.api.post(
             f"{COMPUTE}/servers/{request.POST.get('server_id', '')}/os-volume_attachments",
             {"volumeAttachment": {"volumeId": volume_id}}),

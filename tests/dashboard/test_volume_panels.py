@@ -151,6 +151,12 @@ def test_a_volume_from_an_image_attaches_to_a_server_and_shows_on_its_page(login
         assert f"{server['name']}</a> on /dev/vdb" in listing
         instance = page_text(client.get(f"/dashboard/instances/{server['id']}/"))
         assert f'id="attached-{volume_id}"' in instance and "/dev/vdb" in instance and "1 GB" in instance
+        # In use, it still grows (Cinder 3.42), and stays attached.
+        grown = followed(client, client.post(f"/dashboard/volumes/{volume_id}/action/",
+                                             {"action": "extend", "new_size": "2"}))
+        assert "Extending the volume." in grown, grown
+        assert wait_status(cloud, volume_id, "in-use", cloud_name=DEMO)
+        assert cloud.connect(DEMO).block_storage.get_volume(volume_id).size == 2
         # In use: not deleted, in Cinder's words.
         refused = followed(client, client.post(f"/dashboard/volumes/{volume_id}/action/", {"action": "delete"}))
         assert "attached" in refused and "Deleting the volume." not in refused
