@@ -32,10 +32,8 @@ def nova_rule(rule, group_names):
     return body
 
 
-def checked_text(body, field, required=True):
+def checked_text(body, field):
     value = body.get(field)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise BadRequest(f"Invalid input for field '{field}': a string of at most {MAX_TEXT} characters is needed.")
     if field == "name" and not value.strip():
