@@ -62,6 +62,11 @@ class SecurityGroupProxy(ServiceProxy):
                            if rule["direction"] == "ingress"]}
                 for group in groups]
 
+    def group_values(self):
+        """The name and description of the request's group, as Nova checks them."""
+        body = self.body("security_group")
+        return {"name": checked_text(body, "name"), "description": checked_text(body, "description")}
+
     def group(self, group_id):
         if not is_uuid(group_id):
             raise NotFound(f"Security group {group_id} not found.")
@@ -77,9 +82,7 @@ class SecurityGroupListView(SecurityGroupProxy):
         return Response({"security_groups": self.render_all(groups["security_groups"])})
 
     def post(self, request):
-        body = self.body("security_group")
-        values = {"name": checked_text(body, "name"), "description": checked_text(body, "description")}
-        group = self.neutron("POST", "/security-groups", {"security_group": values})["security_group"]
+        group = self.neutron("POST", "/security-groups", {"security_group": self.group_values()})["security_group"]
         return Response({"security_group": self.render_all([group])[0]})
 
 
@@ -89,9 +92,8 @@ class SecurityGroupView(SecurityGroupProxy):
 
     def put(self, request, group_id):
         self.group(group_id)
-        body = self.body("security_group")
-        values = {"name": checked_text(body, "name"), "description": checked_text(body, "description")}
-        group = self.neutron("PUT", f"/security-groups/{group_id}", {"security_group": values})["security_group"]
+        group = self.neutron("PUT", f"/security-groups/{group_id}",
+                             {"security_group": self.group_values()})["security_group"]
         return Response({"security_group": self.render_all([group])[0]})
 
     def delete(self, request, group_id):
