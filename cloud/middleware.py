@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import OperationalError as DatabaseUnavailable
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from cloud import generations
 from cloud.errors import error_response, service_of
 
 log = logging.getLogger("cloud.api")
@@ -35,7 +36,8 @@ class RequestIdMiddleware:
     def __call__(self, request):
         service = service_of(request.path)
         request.request_id = swift_trans_id() if service == "object-store" else f"req-{uuid.uuid4()}"
-        response = self.get_response(request)
+        with generations.request_scope():
+            response = self.get_response(request)
         response["X-Openstack-Request-Id"] = request.request_id
         if service == "compute":
             response["X-Compute-Request-Id"] = request.request_id
@@ -101,3 +103,4 @@ class ApiErrorMiddleware:
         log.exception("%s %s failed (%s)", request.method, request.path, getattr(request, "request_id", "-"))
         return error_response(
             request, 500, "An unexpected error prevented the server from fulfilling your request.")
+

@@ -7,3 +7,4 @@ class IdentityConfig(AppConfig):
 
     def ready(self):
         from identity import revocation  # noqa: F401  (connects the revocation rule to the models' signals)
+        from identity import summaries  # noqa: F401  (drops the cached token-body names when identity data changes)

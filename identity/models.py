@@ -24,6 +24,9 @@ class RevokingQuerySet(models.QuerySet):
     def update(self, **values):
         columns = {self.model._meta.get_field(name).attname for name in values}
         if not columns & set(self.model.REVOKING_FIELDS):
+            from identity.summaries import identity_changed
+
+            identity_changed(self.model)  # no save signal comes from one statement
             return super().update(**values)
         with transaction.atomic(using=self.db):
             rows = list(self.select_for_update())

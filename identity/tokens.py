@@ -4,7 +4,6 @@ encrypted, so validating one costs no database round trip. Revocations are
 the only shared state: a list held in each process, reloaded when a version
 number in Redis changes."""
 import json
-import logging
 import os
 import threading
 import time
@@ -14,13 +13,10 @@ from datetime import datetime, timezone as dt_timezone
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
+from cloud import generations
 from cloud.auth import Credentials
-
-log = logging.getLogger(__name__)
 
 PAYLOAD_VERSION = 2
 
@@ -92,36 +88,23 @@ keys = KeyRepository(str(settings.FERNET_KEY_DIR))
 
 # ---------------------------------------------------------------- revocations
 
-REVOCATION_VERSION_KEY = "identity:revocations:version"
-
-
 class RevocationList:
-    """Every live revocation event, held in memory. One cache GET per
-    validation tells whether another process added an event since."""
+    """Every live revocation event, held in memory and reloaded when the
+    `revocations` generation counter moves (another process revoked)."""
 
     def __init__(self):
-        self._version = None
+        self._generation = None
         self._events = []
         self._lock = threading.Lock()
 
     def events(self):
-        try:
-            version = cache.get(REVOCATION_VERSION_KEY)
-        except Exception:  # Redis down: be correct, if slower
-            log.warning("revocation cache unreachable; reading revocations from the database")
+        generation = generations.current("revocations")
+        if generation is None:  # Redis down: be correct, if slower
             return self._load()
-        if version is None:
-            version = uuid.uuid4().hex
-            try:
-                cache.add(REVOCATION_VERSION_KEY, version, timeout=None)
-                version = cache.get(REVOCATION_VERSION_KEY)
-            except Exception:
-                return self._load()
-            self._version = None
-        if version != self._version:
+        if generation != self._generation:
             with self._lock:
-                self._events = self._load()
-                self._version = version
+                if generation != self._generation:
+                    self._events, self._generation = self._load(), generation
         return self._events
 
     @staticmethod
@@ -141,13 +124,7 @@ class RevocationList:
     @staticmethod
     def changed():
         """Tell every process to reload, once the writing transaction commits."""
-        def bump():
-            try:
-                cache.set(REVOCATION_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-            except Exception:
-                log.exception("could not publish a revocation to the cache")
-
-        transaction.on_commit(bump)
+        generations.changed("revocations")
 
 
 revocations = RevocationList()

@@ -6,9 +6,7 @@ from rest_framework.response import Response
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import NotFound, Unauthorized
 from cloud.views import ApiView
-from identity import assignments, authn, tokens
-from identity.catalog import build_catalog
-from identity.models import Domain, Project, Role
+from identity import assignments, authn, summaries, tokens
 from identity.api.serializers import DomainSerializer, ProjectSerializer
 
 
@@ -16,44 +14,39 @@ def isotime(moment):
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def token_body(credentials, user, include_catalog=True):
-    """Keystone's token body for validated credentials."""
+def token_body(credentials, include_catalog=True):
+    """Keystone's token body for validated credentials (the names, roles and
+    catalog from identity.summaries, held in memory between requests)."""
+    user = summaries.user(credentials.user_id)
+    if user is None:
+        raise NotFound("Could not find the token's user.")
     body = {
         "methods": list(credentials.methods),
-        "user": {
-            "id": user.id, "name": user.name,
-            "domain": {"id": user.domain_id, "name": user.domain.name},
-            "password_expires_at": isotime(user.password_expires_at) if user.password_expires_at else None,
-        },
+        "user": {"id": user["id"], "name": user["name"], "domain": dict(user["domain"]),
+                 "password_expires_at": user["password_expires_at"]},
         "audit_ids": list(credentials.audit_ids),
         "expires_at": isotime(credentials.expires_at),
         "issued_at": isotime(credentials.issued_at),
     }
-    roles_by_name = {}
-    if credentials.roles:
-        roles_by_name = {role.name: role for role in Role.objects.filter(name__in=credentials.roles, domain=None)}
     if credentials.project_id:
-        project = Project.objects.select_related("domain").filter(id=credentials.project_id).first()
+        project = summaries.project(credentials.project_id)
         if project is None:
             raise NotFound("Could not find the token's project.")
-        body["project"] = {"id": project.id, "name": project.name,
-                           "domain": {"id": project.domain_id, "name": project.domain.name}}
+        body["project"] = {"id": project["id"], "name": project["name"], "domain": dict(project["domain"])}
         body["is_domain"] = False
         body["is_admin_project"] = credentials.is_admin_project
     elif credentials.system:
         body["system"] = {"all": True}
     elif credentials.domain_id:
-        domain = Domain.objects.filter(id=credentials.domain_id).first()
+        domain = summaries.domain(credentials.domain_id)
         if domain is None:
             raise NotFound("Could not find the token's domain.")
-        body["domain"] = {"id": domain.id, "name": domain.name}
+        body["domain"] = dict(domain)
     if credentials.scope != "unscoped":
-        body["roles"] = [
-            {"id": roles_by_name[name].id if name in roles_by_name else name, "name": name}
-            for name in credentials.roles
-        ]
+        role_ids = summaries.global_role_ids() if credentials.roles else {}
+        body["roles"] = [{"id": role_ids.get(name, name), "name": name} for name in credentials.roles]
         if include_catalog:
-            body["catalog"] = build_catalog(credentials.project_id)
+            body["catalog"] = summaries.catalog(credentials.project_id)
     if credentials.application_credential_id:
         body["application_credential"] = {
             "id": credentials.application_credential_id, "restricted": not credentials.unrestricted,
@@ -79,9 +72,8 @@ class TokensView(ApiView):
 
     def post(self, request):
         token, credentials = authn.authenticate(request.data)
-        user = authn.find_subject(credentials)
         include_catalog = "nocatalog" not in request.query_params
-        response = Response(token_body(credentials, user, include_catalog), status=201)
+        response = Response(token_body(credentials, include_catalog), status=201)
         response["X-Subject-Token"] = token
         return response
 
@@ -93,8 +85,7 @@ class TokensView(ApiView):
 
     def get(self, request):
         credentials = self._subject(request)
-        user = authn.find_subject(credentials)
-        response = Response(token_body(credentials, user, "nocatalog" not in request.query_params))
+        response = Response(token_body(credentials, "nocatalog" not in request.query_params))
         response["X-Subject-Token"] = credentials.token
         return response
 
@@ -114,7 +105,7 @@ class CatalogView(ApiView):
     def get(self, request):
         if request.auth.scope == "unscoped":
             raise Unauthorized(AUTH_REQUIRED)
-        return Response({"catalog": build_catalog(request.auth.project_id),
+        return Response({"catalog": summaries.catalog(request.auth.project_id),
                          "links": {"self": request.build_absolute_uri(), "previous": None, "next": None}})
 
 
