@@ -233,19 +233,41 @@ def _credentials(token, payload):
     )
 
 
+# Tokens this process has decrypted, with what they carry and the keys
+# that decrypted them: a token never changes, so until the keys do (a
+# rotation may retire its key) only its expiry and the revocations are
+# checked again. Only valid tokens are kept: garbage cannot fill it.
+_validated = {}
+VALIDATED_MAX = 10000
+
+
 def validate_token(token):
     """Credentials for a valid token; None when it is malformed, tampered
     with, expired or revoked."""
+    fernet = keys.fernet()
+    known = _validated.get(token)
+    if known is None or known[0] is not fernet:
+        known = _decrypt(fernet, token)
+        if known is None:
+            return None
+        if len(_validated) >= VALIDATED_MAX:
+            _validated.clear()
+        _validated[token] = known
+    _, payload, credentials = known
+    if payload["expires_at"] <= time.time():
+        return None
+    if is_revoked(payload, payload["audit_ids"], payload["issued_at"]):
+        return None
+    return credentials
+
+
+def _decrypt(fernet, token):
     try:
         padded = token + "=" * (-len(token) % 4)
-        fields = json.loads(keys.fernet().decrypt(padded.encode()))
+        fields = json.loads(fernet.decrypt(padded.encode()))
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         return None
     if not isinstance(fields, list) or len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
         return None
     payload = dict(zip(PAYLOAD_FIELDS, fields))
-    if payload["expires_at"] <= time.time():
-        return None
-    if is_revoked(payload, payload["audit_ids"], payload["issued_at"]):
-        return None
-    return _credentials(token, payload)
+    return fernet, payload, _credentials(token, payload)
