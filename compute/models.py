@@ -779,6 +779,21 @@ class InstanceActionEvent(models.Model):
         ordering = ["start_time", "id"]
 
 
+class InstanceTag(models.Model):
+    """A server's tag (Nova's server tags, 2.26+): a plain string, at most
+    MAX_PER_INSTANCE per server."""
+
+    MAX_PER_INSTANCE = 50
+    MAX_LENGTH = 60
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=MAX_LENGTH)
+
+    class Meta:
+        ordering = ["tag"]
+        constraints = [models.UniqueConstraint(fields=["instance", "tag"], name="instance_tag_unique")]
+
+
 class InstanceFault(models.Model):
     """Why an instance is in ERROR (or why a step failed), shown by `server show`."""
 

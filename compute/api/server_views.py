@@ -3,6 +3,7 @@ Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
 from compute.api.base import nova_time
+from compute.api.server_tags import tags_of
 from compute.models import TaskState, VmState
 from network import ports as network_ports
 from volumes import attachments
@@ -116,11 +117,11 @@ def security_groups_of(instances):
     return {instance.pk: found[str(instance.pk)] for instance in instances}
 
 
-def server_detail(request, instance, fault=None, addresses=None, volumes=None, security_groups=None):
+def server_detail(request, instance, fault=None, addresses=None, volumes=None, security_groups=None, tags=None):
     """`fault`: the instance's latest InstanceFault (shown in ERROR);
-    `addresses`, `volumes`, `security_groups`: its addresses body, (id,
-    delete_on_termination) of its attached volumes and its ports' group names (each read here when
-    not given)."""
+    `addresses`, `volumes`, `security_groups`, `tags`: its addresses body, (id,
+    delete_on_termination) of its attached volumes, its ports' group names and its tags (each read
+    here when not given)."""
     if addresses is None:
         addresses = addresses_of([instance])[instance.pk]
     if volumes is None:
@@ -185,7 +186,7 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
     if request.api_version >= (2, 19):
         data["description"] = instance.description
     if request.api_version >= (2, 26):
-        data["tags"] = []
+        data["tags"] = tags if tags is not None else tags_of([instance])[instance.pk]
     if fault is not None and instance.vm_state == VmState.ERROR:
         data["fault"] = {"code": fault.code, "created": nova_time(fault.created_at), "message": fault.message}
         if admin:

@@ -19,7 +19,7 @@ from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
-from compute.api import consoles, floating_ips, interfaces
+from compute.api import consoles, floating_ips, interfaces, server_tags
 from compute.api import resize as resize_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
@@ -30,8 +30,8 @@ from compute.api.server_views import (
     STATUS_FILTER, addresses_of, security_groups_of, server_detail, server_links, server_summary, volumes_attached_of,
 )
 from compute.models import (
-    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InvalidState, KeyPair,
-    LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
+    LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InstanceTag, InvalidState,
+    KeyPair, LockedByAdmin, ServerGroup, TaskState, UnexpectedState, VmState, finish_action, start_action,
 )
 from network import ports as network_ports
 from network import quotas as network_quotas
@@ -126,8 +126,9 @@ class ServerListView(ComputeView):
         if self.detail:
             faults = latest_faults(rows)
             addresses, volumes, groups = addresses_of(rows), volumes_attached_of(rows), security_groups_of(rows)
+            tags = server_tags.tags_of(rows) if request.api_version >= server_tags.MIN_VERSION else {}
             servers = [server_detail(request, row, faults.get(row.pk), addresses[row.pk], volumes[row.pk],
-                                     groups[row.pk])
+                                     groups[row.pk], tags.get(row.pk))
                        for row in rows]
         else:
             servers = [server_summary(request, row) for row in rows]
@@ -169,7 +170,7 @@ class ServerListView(ComputeView):
                 instances = instances.filter(user_id=params["user_id"])
         if params.get("locked") and request.api_version >= (2, 73):
             instances = instances.filter(locked=require_bool(params["locked"], "locked"))
-        return instances
+        return server_tags.filter_by_tags(request, instances)
 
     def post(self, request):
         data = self.body("server")
@@ -231,6 +232,9 @@ class BootPlan:
         self.group = self.find_group(hints)
         self.hints = hints if isinstance(hints, dict) else {}
         self.admin_pass = data.get("adminPass") or uuid.uuid4().hex[:12]
+        self.tags = []
+        if "tags" in data and request.api_version >= (2, 52):
+            self.tags = server_tags.require_tags(data["tags"])
 
     def find_image(self, data):
         """The image of the server's local disk; None when it boots from a
@@ -465,6 +469,9 @@ class BootPlan:
                 request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
                 vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
         Instance.objects.bulk_create(instances)
+        if self.tags:
+            InstanceTag.objects.bulk_create([InstanceTag(instance=instance, tag=tag)
+                                             for instance in instances for tag in self.tags])
         request_id = getattr(self.request._request, "request_id", "")
         InstanceAction.objects.bulk_create([
             InstanceAction(instance=instance, action="create", request_id=request_id,
