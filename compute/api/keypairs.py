@@ -4,15 +4,19 @@ import base64
 import hashlib
 import re
 
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
 from compute import quotas
-from compute.api.base import ComputeView, nova_time_usec, require_string
+from compute.api.base import ComputeView, nova_time_usec, paginate_from, require_string
 from compute.models import KeyPair
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9 _.@-]+$")
@@ -32,10 +36,34 @@ def fingerprint_of(public_key):
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
-def generate_key_pair():
+def x509_fingerprint_of(certificate):
+    """SHA-1 fingerprint of a PEM certificate's DER bytes, colon separated,
+    as Nova gives x509 keypairs."""
+    try:
+        loaded = x509.load_pem_x509_certificate(certificate.strip().encode())
+    except ValueError as error:
+        raise ValueError("not a PEM x509 certificate") from error
+    digest = loaded.fingerprint(hashes.SHA1()).hex()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def generate_key_pair(key_type="ssh", user_id=""):
+    """(private key PEM, public key): an OpenSSH public key, or for x509 a
+    self-signed certificate for the user (what Windows guests take for
+    WinRM certificate login, as Nova makes it)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption()).decode()
+    if key_type == "x509":
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id or "stratus")])
+        now = datetime.now(timezone.utc)
+        certificate = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+        return private, certificate.public_bytes(serialization.Encoding.PEM).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode() + " Generated-by-Stratus"
     return private, public
@@ -69,8 +97,14 @@ class KeyPairListView(ComputeView):
     policy = {"get": "reader", "post": "member"}
 
     def get(self, request):
-        keypairs = KeyPair.objects.filter(user_id=target_user(request)).order_by("name")
-        return Response({"keypairs": [{"keypair": keypair_body(request, keypair)} for keypair in keypairs]})
+        keypairs = KeyPair.objects.filter(user_id=target_user(request))
+        # Pages from 2.35 on, by name; the marker is a name of this user's.
+        rows, next_url = paginate_from(request, (2, 35), keypairs, [("name", "asc")], marker_field="name",
+                                       markers=keypairs)
+        body = {"keypairs": [{"keypair": keypair_body(request, keypair)} for keypair in rows]}
+        if next_url:
+            body["keypairs_links"] = [{"rel": "next", "href": next_url}]
+        return Response(body)
 
     def post(self, request):
         data = self.body("keypair")
@@ -85,13 +119,14 @@ class KeyPairListView(ComputeView):
         private_key = None
         public_key = data.get("public_key")
         if public_key is None:
-            private_key, public_key = generate_key_pair()
+            private_key, public_key = generate_key_pair(key_type, user_id)
         else:
             public_key = require_string(public_key, "public_key", max_length=16384)
         try:
-            fingerprint = fingerprint_of(public_key)
+            fingerprint = x509_fingerprint_of(public_key) if key_type == "x509" else fingerprint_of(public_key)
         except ValueError:
-            raise BadRequest("Keypair data is invalid: 'public_key' is not a valid OpenSSH public key.")
+            expected = "a PEM x509 certificate" if key_type == "x509" else "a valid OpenSSH public key"
+            raise BadRequest(f"Keypair data is invalid: 'public_key' is not {expected}.")
         try:
             with transaction.atomic():
                 quotas.reserve_key_pair(user_id, request.auth.project_id)
