@@ -25,7 +25,9 @@ TEMPEST_VENV=$(cd "$TEMPEST_VENV" && pwd)
 
 if [ ! -f "$WORKSPACE/.stestr.conf" ]; then
   rm -rf "$WORKSPACE"
-  "$TEMPEST_VENV/bin/tempest" init "$WORKSPACE"
+  # The workspace registry stays in this var dir: Tempest's default one is
+  # per user, where another cloud's workspace already holds the name.
+  "$TEMPEST_VENV/bin/tempest" init --workspace-path "$VAR_DIR/tempest-workspaces.yaml" "$WORKSPACE"
 fi
 echo "==> writing $WORKSPACE/etc/tempest.conf"
 .venv/bin/python scripts/tempest_conf.py "$WORKSPACE/etc/tempest.conf"
