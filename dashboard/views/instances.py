@@ -1,16 +1,19 @@
 """Instances: the list with its live stream, an instance's page, console
 and actions, and the launch form."""
 import base64
+import functools
 import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_POST
 
 from compute.models import BOOT_STEPS
@@ -34,19 +37,34 @@ def pipeline_step(server):
 
 
 def server_row(server, images=None):
-    """What a row of the instances list shows of a server body."""
+    """What a row of the instances list shows of a server body (its page's
+    URL made here: a {% url %} per row is most of a long list's render)."""
     addresses = [address["addr"] for entries in (server.get("addresses") or {}).values() for address in entries]
     flavor = server.get("flavor") or {}
     image = server.get("image") or {}
     image_id = image.get("id") if isinstance(image, dict) else ""
     return {
-        "id": server["id"], "name": server.get("name", ""), "status": server.get("status", ""),
+        "id": server["id"], "url": instance_url(server["id"]), "name": server.get("name", ""),
+        "status": server.get("status", ""),
         "task_state": server.get("OS-EXT-STS:task_state") or "", "step": pipeline_step(server),
         "power_state": POWER_STATES.get(server.get("OS-EXT-STS:power_state"), ""),
         "addresses": ", ".join(addresses), "flavor": flavor.get("original_name", flavor.get("id", "")),
         "image": (images or {}).get(image_id, image_id or "(volume)"), "created": server.get("created", ""),
         "key_name": server.get("key_name") or "", "fault": (server.get("fault") or {}).get("message", ""),
     }
+
+
+@functools.cache
+def instance_url_parts(script_prefix):
+    """(before, after) the server id in its page's URL, under the script
+    prefix the request came with."""
+    marker = "0" * 8
+    return tuple(reverse("dashboard:instance", args=[marker]).rsplit(marker, 1))
+
+
+def instance_url(server_id):
+    before, after = instance_url_parts(get_script_prefix())
+    return f"{before}{quote(str(server_id), safe='')}{after}"
 
 
 POWER_STATES = {0: "no state", 1: "running", 3: "paused", 4: "shut down", 6: "crashed", 7: "suspended"}
