@@ -1,5 +1,5 @@
 """How API views pick a renderer and a parser."""
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 
 
 class JsonAnswers(DefaultContentNegotiation):
@@ -11,3 +11,14 @@ class JsonAnswers(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
 
+
+
+class JsonOnly(BaseContentNegotiation):
+    """JSON in and out whatever the headers say, as Nova and Cinder take it
+    (openstacksdk sends an empty Accept on server and flavor actions)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

@@ -6,10 +6,10 @@ import re
 import uuid
 
 from django.db import DataError, connection, transaction
-from rest_framework.negotiation import BaseContentNegotiation
 
 from cloud import inprocess
 from cloud.errors import ApiError, BadRequest, Conflict, NotFound
+from cloud.negotiation import JsonOnly
 from cloud.pagination import order_by, paginate
 from cloud.views import ApiView
 from compute.models import InvalidState
@@ -92,17 +92,6 @@ def nova_time(value):
 def nova_time_usec(value):
     """The format of action and fault times: 2018-04-25T01:26:36.000000."""
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
-
-
-class JsonOnly(BaseContentNegotiation):
-    """Compute speaks JSON whatever Accept says: openstacksdk sends an empty
-    Accept header on server and flavor actions."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class ComputeView(ApiView):

@@ -8,10 +8,10 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, NotFound
+from cloud.negotiation import JsonOnly
 from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
@@ -106,16 +106,6 @@ def metadata_value(value, field="metadata"):
 class MetadataField(serializers.Field):
     def to_internal_value(self, data):
         return metadata_value(data, self.field_name)
-
-
-class JsonOnly(BaseContentNegotiation):
-    """Block storage speaks JSON whatever Accept says."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class CinderMixin:
