@@ -41,6 +41,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # On a machine with systemd, installing nginx starts Debian's default site
+  # on port 80 and enables it at boot; Stratus only runs nginx with its own
+  # configuration (docs/reverse-proxy.md), so a fresh install turns that off.
+  if [[ " ${missing[*]} " == *" nginx "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx || true
+  fi
 fi
 
 # The venv is rebuilt only when requirements.txt changes.
