@@ -110,6 +110,54 @@ def origin(cloud, tmp_path_factory):
         proxy.close()
 
 
+@pytest.fixture(scope="module")
+def tls_origin(cloud, tmp_path_factory):
+    """(the HTTPS origin's URL, its certificate): the sample's HTTPS form,
+    nginx terminating TLS with a certificate made here, in front of an API
+    server started with STRATUS_HTTPS=1 (gunicorn takes the scheme from
+    nginx's X-Forwarded-Proto)."""
+    if not shutil.which(NGINX):
+        pytest.skip(f"{NGINX} is not installed (Debian's nginx: scripts/install.sh)")
+    directory = tmp_path_factory.mktemp("nginx-tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    port, api_port, console_port = free_port(), free_port(), free_port()
+    url = f"https://127.0.0.1:{port}"
+    text = render(SAMPLE, port, api_port, console_port)
+    for commented in ("#   ssl_certificate     /etc/ssl/certs/cloud.example.org.pem;",
+                      "#   ssl_certificate_key /etc/ssl/private/cloud.example.org.key;"):
+        assert commented in text, f"{SAMPLE} no longer shows its HTTPS lines"
+    text = text.replace(f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port} ssl;")
+    text = text.replace("#   ssl_certificate     /etc/ssl/certs/cloud.example.org.pem;", f"ssl_certificate {cert};")
+    text = text.replace("#   ssl_certificate_key /etc/ssl/private/cloud.example.org.key;", f"ssl_certificate_key {key};")
+    site = directory / "stratus.conf"
+    site.write_text(text)
+    config = directory / "nginx.conf"
+    config.write_text(main_config(directory, site))
+    server = start_api_server(api_port, directory / "api.log", STRATUS_PUBLIC_URL=url, STRATUS_HTTPS="1",
+                              STRATUS_CONSOLE_PROXY_URL=f"{url}/console/vnc_lite.html")
+    nginx = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(config), "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def answers():
+        if nginx.poll() is not None:
+            raise AssertionError(f"nginx exited: {nginx.stderr.read().decode()}")
+        try:
+            return requests.get(f"{url}/identity/", timeout=5, verify=str(cert)).status_code in (200, 300)
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_until(answers, timeout=20, interval=0.2, message="the API through nginx over HTTPS")
+        yield url, cert
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        stop_api_server(server)
+
+
 def log_in(session, url, user="demo", password=None):
     page = session.get(f"{url}/dashboard/login/")
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
@@ -155,6 +203,27 @@ def test_the_sample_routes_the_dashboard_the_apis_and_novnc_by_path(origin):
                            data={"csrfmiddlewaretoken": csrf, "op": "delete"})
     assert deleted.status_code == 302
     assert f'"PUT {record["file_url"]} HTTP/1.1" 200' in access_log.read_text()
+
+
+def test_behind_a_tls_proxy_the_dashboard_logs_in_with_secure_cookies_and_links_are_https(tls_origin):
+    url, cert = tls_origin
+    session = requests.Session()
+    session.trust_env = False  # a CA bundle named in the environment would replace this one
+    session.verify = str(cert)
+    response = log_in(session, url)
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/"
+    assert all(cookie.secure for cookie in session.cookies), [cookie.name for cookie in session.cookies]
+    assert "Overview of demo" in session.get(f"{url}/dashboard/").text
+    version = session.get(f"{url}/compute/v2.1/").json()["version"]
+    assert version["links"][0]["href"].startswith(f"{url}/compute/v2.1")
+    # Another origin, even over HTTPS, is still refused.
+    page = requests.get(f"{url}/dashboard/login/", verify=str(cert))
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    refused = requests.post(f"{url}/dashboard/login/", verify=str(cert), allow_redirects=False,
+                            cookies=page.cookies, headers={"Origin": "https://evil.example"},
+                            data={"csrfmiddlewaretoken": csrf, "domain": "Default", "username": "demo",
+                                  "password": settings.DEMO_PASSWORD})
+    assert refused.status_code == 403
 
 
 def test_the_console_page_connects_novnc_through_the_proxy(cloud, origin, console_node, browser, tmp_path):
