@@ -153,9 +153,9 @@ def main():
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"{url}/image/", timeout=2)
+                requests.get(f"{url}/image/", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
                 if time.monotonic() > deadline:
                     raise SystemExit((work / "api.log").read_text()[-2000:])
                 time.sleep(0.2)
