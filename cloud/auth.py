@@ -3,6 +3,8 @@
 The token format belongs to identity; this module only knows the shape of a
 validated token (`Credentials`) and calls the validator named by
 settings.TOKEN_VALIDATOR."""
+import functools
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,7 +13,7 @@ from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 
-from cloud.errors import Unauthorized
+from cloud.errors import Unauthorized, service_of
 
 ADMIN_ROLE = "admin"
 MEMBER_ROLE = "member"
@@ -39,6 +41,9 @@ class Credentials:
     application_credential_id: str | None = None
     unrestricted: bool = True
     is_admin_project: bool = False  # scoped to the cloud's admin project
+    # An application credential's access rules, ((service, method, path), ...):
+    # the only API calls the token may make. None: no such restriction.
+    access_rules: tuple | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     is_authenticated = True
@@ -71,10 +76,41 @@ class TokenAuthentication(BaseAuthentication):
         credentials = validator()(token)
         if credentials is None:
             raise Unauthorized(AUTH_REQUIRED)
+        if credentials.access_rules is not None and not permitted(credentials.access_rules, request):
+            raise Unauthorized(AUTH_REQUIRED)
         return credentials, credentials
 
     def authenticate_header(self, request):
         return "Keystone"
+
+
+# The catalog types each API's path prefix answers for, as access rules name them.
+SERVICE_TYPES = {"identity": ("identity",), "compute": ("compute",), "image": ("image",),
+                 "network": ("network",), "volume": ("block-storage", "volumev3", "volume"),
+                 "object-store": ("object-store",)}
+
+
+def permitted(rules, request):
+    """Whether one of the access rules allows this request: its service's
+    type, its method, and its path under the service's prefix."""
+    prefix = service_of(request.path)
+    types = SERVICE_TYPES.get(prefix, ())
+    path = request.path[len(prefix) + 1:] or "/"
+    return any(service in types and method == request.method and path_matches(pattern, path)
+               for service, method, pattern in rules)
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_regex(pattern):
+    parts = re.split(r"(\*\*|\*)", pattern)
+    regex = "".join("[^/]+" if part == "*" else ".+" if part == "**" else re.escape(part) for part in parts)
+    return re.compile(regex + "$")
+
+
+def path_matches(pattern, path):
+    """`*` is one path segment's text, `**` any number of segments, as
+    keystonemiddleware reads access rules."""
+    return bool(_path_regex(pattern).match(path.rstrip("/") or "/"))
 
 
 _validator = None

@@ -281,9 +281,31 @@ class Endpoint(models.Model):
         return f"{self.service.type} {self.interface} {self.url}"
 
 
+class AccessRule(models.Model):
+    """A user's permission for an application credential to call one API:
+    the service's catalog type, the HTTP method, and the path under the
+    service's root ("/v2.1/servers/*/ips": `*` matches within one path
+    segment, `**` across segments). Rules outlive the credentials naming
+    them and are shared by a user's credentials that ask for the same one."""
+
+    METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="access_rules")
+    service = models.CharField(max_length=64)
+    method = models.CharField(max_length=16)
+    path = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["service", "path", "method"]
+        constraints = [models.UniqueConstraint(fields=["user", "service", "method", "path"],
+                                               name="access_rule_unique_per_user")]
+
+
 class ApplicationCredential(models.Model):
     """A secret a user hands to an application: it authenticates as the
-    user, in one project, with a subset of the user's roles there."""
+    user, in one project, with a subset of the user's roles there, and
+    (when it has access rules) only for the API calls they name."""
 
     id = models.CharField(max_length=64, primary_key=True, default=new_id)
     name = models.CharField(max_length=255)
@@ -294,6 +316,7 @@ class ApplicationCredential(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     unrestricted = models.BooleanField(default=False)
     roles = models.ManyToManyField(Role, related_name="application_credentials")
+    access_rules = models.ManyToManyField(AccessRule, related_name="application_credentials", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

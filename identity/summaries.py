@@ -43,6 +43,13 @@ def _global_role_ids():
     return dict(Role.objects.filter(domain=None).values_list("name", "id"))
 
 
+def _access_rules(application_credential_id):
+    from identity.models import AccessRule
+
+    rules = AccessRule.objects.filter(application_credentials__id=application_credential_id)
+    return tuple(rules.values_list("service", "method", "path")) or None
+
+
 def _catalog(project_id):
     from identity.catalog import build_catalog
 
@@ -54,6 +61,7 @@ _projects = generations.Derived("identity", _project)
 _domains = generations.Derived("identity", _domain)
 _roles = generations.Derived("identity", _global_role_ids)
 _catalogs = generations.Derived("identity", _catalog)
+_rules = generations.Derived("identity", _access_rules)
 
 
 def user(user_id):
@@ -79,6 +87,12 @@ def global_role_ids():
 def catalog(project_id):
     """The service catalog for a token scoped to project_id (None: unscoped)."""
     return _catalogs.get(project_id)
+
+
+def access_rules(application_credential_id):
+    """The credential's access rules as ((service, method, path), ...), or
+    None when it has none (it may then call every API its roles allow)."""
+    return _rules.get(application_credential_id)
 
 
 def identity_changed(sender, **kwargs):

@@ -230,7 +230,18 @@ def _credentials(token, payload):
         expires_at=datetime.fromtimestamp(payload["expires_at"], dt_timezone.utc),
         audit_ids=tuple(payload["audit_ids"]), application_credential_id=payload["application_credential_id"],
         unrestricted=payload["unrestricted"], is_admin_project=payload["is_admin_project"],
+        access_rules=access_rules_of(payload["application_credential_id"]),
     )
+
+
+def access_rules_of(application_credential_id):
+    """An application credential cannot change once made, so its rules are
+    read once per token."""
+    if not application_credential_id:
+        return None
+    from identity import summaries
+
+    return summaries.access_rules(application_credential_id)
 
 
 # Tokens this process has decrypted, with what they carry and the keys

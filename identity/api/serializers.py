@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from identity.models import (
-    DEFAULT_DOMAIN_ID, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
+    DEFAULT_DOMAIN_ID, AccessRule, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
 )
 from cloud.errors import NotFound
 from identity.passwords import hash_secret
@@ -316,6 +316,23 @@ class RoleRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "domain_id"]
 
 
+def access_rule_body(rule):
+    return {"id": rule.id, "service": rule.service, "method": rule.method, "path": rule.path}
+
+
+class AccessRuleSerializer(serializers.ModelSerializer):
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRule
+        fields = ["id", "service", "method", "path", "links"]
+
+    def get_links(self, obj):
+        request = self.context["request"]
+        path = reverse("identity:access-rule-detail", args=[obj.user_id, obj.pk])
+        return {"self": request.build_absolute_uri(path)}
+
+
 class ApplicationCredentialSerializer(IdentitySerializer):
     route = None
     roles = RoleRefSerializer(many=True, read_only=True)
@@ -333,7 +350,7 @@ class ApplicationCredentialSerializer(IdentitySerializer):
         read_only_fields = ["id"]
 
     def get_access_rules(self, obj):
-        return []
+        return [access_rule_body(rule) for rule in obj.access_rules.all()]
 
     def get_links(self, obj):
         request = self.context["request"]

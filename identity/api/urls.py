@@ -18,6 +18,7 @@ router.register("v3/credentials", views.CredentialViewSet, basename="credential"
 router.register("v3/policies", views.PolicyViewSet, basename="policy")
 router.register(r"v3/users/(?P<user_id>[^/]+)/application_credentials", views.ApplicationCredentialViewSet,
                 basename="application-credential")
+router.register(r"v3/users/(?P<user_id>[^/]+)/access_rules", views.AccessRuleViewSet, basename="access-rule")
 
 GRANT = (r"(?P<target_kind>projects|domains)/(?P<target_id>[^/]+)/"
          r"(?P<actor_kind>users|groups)/(?P<actor_id>[^/]+)/roles")

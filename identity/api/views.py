@@ -16,11 +16,11 @@ from cloud.views import ApiView
 from cloud.policy import DENIED
 from identity import assignments, credentials as credential_rules
 from identity.api.serializers import (
-    ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
+    AccessRuleSerializer, ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
 )
 from identity.models import (
-    ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
+    AccessRule, ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
     RoleAssignment, Service, User, new_id,
 )
 from identity.passwords import check_secret, hash_secret
@@ -574,10 +574,35 @@ class ApplicationCredentialCreateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     unrestricted = StrictBooleanField(required=False, default=False)
     roles = serializers.ListField(child=serializers.DictField(), required=False)
-    # Not built: refused rather than ignored, since a credential made
-    # without them would allow what its owner meant to forbid.
-    access_rules = serializers.ListField(required=False, max_length=0, error_messages={
-        "max_length": "access rules are not supported: the credential would not be restricted by them."})
+    access_rules = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+def access_rules_for(user_id, requested):
+    """The user's AccessRule rows for the requested rules: an existing one
+    by id, or by what it allows (made when the user has none alike)."""
+    rules = []
+    for index, ref in enumerate(requested or []):
+        field = f"access_rules[{index}]"
+        if set(ref) == {"id"}:
+            rule = AccessRule.objects.filter(user_id=user_id, id=ref["id"]).first()
+            if rule is None:
+                raise BadRequest(f"Invalid input for field '{field}': no access rule {ref['id']!r} of yours.")
+            rules.append(rule)
+            continue
+        unknown = set(ref) - {"service", "method", "path", "id"}
+        if unknown:
+            raise BadRequest(f"Invalid input for field '{field}': unknown attribute {sorted(unknown)[0]!r}.")
+        service, method, path = ref.get("service"), ref.get("method"), ref.get("path")
+        if not isinstance(service, str) or not 0 < len(service) <= 64:
+            raise BadRequest(f"Invalid input for field '{field}.service': a service type of at most 64 characters.")
+        if method not in AccessRule.METHODS:
+            raise BadRequest(f"Invalid input for field '{field}.method': one of {', '.join(AccessRule.METHODS)}.")
+        if not isinstance(path, str) or not path.startswith("/") or len(path) > 255:
+            raise BadRequest(f"Invalid input for field '{field}.path': a path starting with '/', at most 255 "
+                             f"characters.")
+        rule, _ = AccessRule.objects.get_or_create(user_id=user_id, service=service, method=method, path=path)
+        rules.append(rule)
+    return rules
 
 
 class ApplicationCredentialViewSet(ResourceViewSet):
@@ -587,7 +612,8 @@ class ApplicationCredentialViewSet(ResourceViewSet):
     policy = {"list": is_self, "retrieve": is_self, "create": is_self, "destroy": is_self}
 
     def get_queryset(self):
-        return ApplicationCredential.objects.filter(user_id=self.kwargs["user_id"]).prefetch_related("roles")
+        return ApplicationCredential.objects.filter(user_id=self.kwargs["user_id"]).prefetch_related(
+            "roles", "access_rules")
 
     def create(self, request, *args, **kwargs):
         credentials = request.auth
@@ -613,6 +639,7 @@ class ApplicationCredentialViewSet(ResourceViewSet):
                 project_id=credentials.project_id, secret_hash=hash_secret(secret),
                 expires_at=data.get("expires_at"), unrestricted=data["unrestricted"])
             credential.roles.set(roles)
+            credential.access_rules.set(access_rules_for(credentials.user_id, data.get("access_rules")))
         body = self.get_serializer(credential).data
         body["secret"] = secret  # shown this once only
         return self.envelope(body, status.HTTP_201_CREATED)
@@ -635,6 +662,24 @@ class ApplicationCredentialViewSet(ResourceViewSet):
                                  f"{ref.get('name') or ref.get('id')} in this project.")
             chosen.append(role)
         return chosen
+
+
+class AccessRuleViewSet(ResourceViewSet):
+    """/v3/users/{id}/access_rules: a user's rules; one still named by an
+    application credential cannot be deleted."""
+
+    serializer_class = AccessRuleSerializer
+    member_name, collection_name = "access_rule", "access_rules"
+    filters = {"service": "service", "method": "method", "path": "path"}
+    policy = {"list": is_self, "retrieve": is_self, "destroy": is_self}
+
+    def get_queryset(self):
+        return AccessRule.objects.filter(user_id=self.kwargs["user_id"])
+
+    def perform_destroy(self, rule):
+        if rule.application_credentials.exists():
+            raise Forbidden(f"Cannot delete access rule {rule.id}: an application credential still uses it.")
+        rule.delete()
 
 
 # ---------------------------------------------------------------- credentials

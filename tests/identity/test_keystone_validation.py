@@ -108,19 +108,6 @@ def test_application_credential_expiry_is_shown_as_given(cloud, api):
     assert shown.json()["application_credential"]["expires_at"] == expires.isoformat()
 
 
-def test_application_credential_access_rules_are_refused_not_ignored(cloud, api):
-    token = cloud.token("stratus-demo")
-    user_id = api.get("/identity/v3/auth/tokens", token=token,
-                      headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
-    name = unique("ac")
-    refused = api.post(f"/identity/v3/users/{user_id}/application_credentials", token=token, json={
-        "application_credential": {"name": name, "access_rules": [
-            {"path": "/v2.1/servers/*/ips", "method": "GET", "service": "compute"}]}})
-    assert refused.status_code == 400 and "'access_rules'" in refused.json()["error"]["message"]
-    listed = api.get(f"/identity/v3/users/{user_id}/application_credentials?name={name}", token=token)
-    assert listed.json()["application_credentials"] == []
-
-
 def test_enabled_is_a_json_boolean(api, admin_token):
     service = api.post("/identity/v3/services", token=admin_token,
                        json={"service": {"type": unique("t")}}).json()["service"]
