@@ -187,12 +187,16 @@ def _quota_check(container, account_row, added_bytes, added_objects):
             raise QuotaExceeded("Upload exceeds quota.")
 
 
-def check_quota(container, length):
-    """QuotaExceeded when `length` more bytes (a new object) could not fit
-    in the container and its account as the request read them (no lock:
-    the commit's check is the exact one; no query without a quota)."""
+def check_quota(container, name, length):
+    """QuotaExceeded when an object `name` of `length` bytes (None: data
+    that is not an object yet, a multipart upload's part) could not fit in
+    the container and its account as the request read them (no lock: the
+    commit's check is the exact one; no query without a quota)."""
     if any(quota is not None for quota in _quotas(container, container.account)):
-        _quota_check(container, container.account, length, 1)
+        previous = None if name is None else \
+            Object.objects.filter(container=container, name=name).values_list("size", flat=True).first()
+        added_objects = 0 if name is None or previous is not None else 1
+        _quota_check(container, container.account, length - (previous or 0), added_objects)
 
 
 _OBJECT_COLUMNS = ("container", "name", "size", "etag", "content_type", "metadata", "headers", "data_key",

@@ -175,7 +175,7 @@ def _extract_one(controller, archive, member, container_name, path, containers):
     if isinstance(container, str):
         return container
     try:
-        data.check_quota(container, member.size)
+        data.check_quota(container, name, member.size)
         key, size, etag = data.store_data(_member_chunks(archive.extractfile(member)))
     except data.QuotaExceeded:
         return "413 Request Entity Too Large"

@@ -577,7 +577,7 @@ class ObjectController(Controller):
             # Refused before the body is read when it cannot fit; the
             # commit checks again, exactly, under the rows' locks.
             try:
-                data.check_quota(container, length)
+                data.check_quota(container, self.name, length)
             except data.QuotaExceeded as error:
                 raise SwiftError(413, str(error))
         if self.request.headers.get("If-None-Match") == "*" and Object.objects.filter(
