@@ -10,10 +10,10 @@ import logging
 import time
 from datetime import datetime, timezone as dt_timezone
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from objects import stores, usage
+from objects import rows, stores, usage
 from objects.models import Account, Container, Object, UploadPart
 
 log = logging.getLogger(__name__)
@@ -199,27 +199,6 @@ def check_quota(container, name, length):
         _quota_check(container, container.account, length - (previous or 0), added_objects)
 
 
-_OBJECT_COLUMNS = ("container", "name", "size", "etag", "content_type", "metadata", "headers", "data_key",
-                   "last_modified", "delete_at", "slo_segments", "dlo_manifest")
-
-
-def _insert_object(container, name, fields):
-    """Inserts the object's row unless one of that name exists (made by a
-    concurrent writer just now): the new row's id, or None."""
-    values = {"container": container.pk, "name": name, **fields}
-    columns, params = [], []
-    for field_name in _OBJECT_COLUMNS:
-        field = Object._meta.get_field(field_name)
-        columns.append(connection.ops.quote_name(field.column))
-        params.append(field.get_db_prep_save(values[field_name], connection))
-    table = connection.ops.quote_name(Object._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-                       f"ON CONFLICT (container_id, name) DO NOTHING RETURNING id", params)
-        found = cursor.fetchone()
-    return found[0] if found else None
-
-
 def commit_object(container, name, fields, if_none_match=False):
     """Writes the object's row, replacing the one of that name, and the
     counts of its container and account, in one transaction; the data the
@@ -239,8 +218,8 @@ def commit_object(container, name, fields, if_none_match=False):
                 if locked is None:
                     raise ContainerGone()
                 container = locked
-            for attempt in range(2):
-                previous = Object.objects.select_for_update().filter(container=container, name=name).first()
+            while True:
+                previous = rows.object_named(container, name, for_update=True)
                 if previous is not None and if_none_match:
                     return None
                 added_bytes = fields["size"] - (previous.size if previous else 0)
@@ -248,13 +227,13 @@ def commit_object(container, name, fields, if_none_match=False):
                 _quota_check(container, container.account, added_bytes, added_objects)
                 if previous is not None:
                     old_key = previous.data_key
+                    rows.update_object(previous.pk, fields)
                     for field, value in fields.items():
                         setattr(previous, field, value)
-                    previous.save(update_fields=list(fields))
                     row = previous
                     break
                 old_key = ""
-                row_id = _insert_object(container, name, fields)
+                row_id = rows.insert_object(container, name, fields)
                 if row_id is not None:
                     row = Object(id=row_id, container=container, name=name, **fields)
                     break
@@ -270,10 +249,10 @@ def commit_object(container, name, fields, if_none_match=False):
 def delete_object(container, name):
     """Removes the object's row (and then its data): False when none."""
     with transaction.atomic():
-        row = Object.objects.select_for_update().filter(container=container, name=name).first()
+        row = rows.object_named(container, name, for_update=True)
         if row is None:
             return False
-        row.delete()
+        rows.delete_object(row.pk)
         usage.add(container.pk, container.account_id, -1, -row.size)
         key = row.data_key
         transaction.on_commit(lambda: discard_data(key))

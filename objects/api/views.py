@@ -17,7 +17,7 @@ from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from cloud.errors import swift_error_response
-from objects import data, stores, usage
+from objects import data, rows, stores, usage
 from objects.api import access, bulk, headers as swift_headers, large, tempurl
 from objects.api.access import LIST, OWNER, READ, WRITE
 from objects.api.errors import SwiftError, bad_request
@@ -415,8 +415,7 @@ class ObjectController(Controller):
 
     def container(self, operation):
         # With its account: a write's quota check reads both (objects.data.check_quota).
-        row = Container.objects.filter(account_id=self.project_id, name=self.container_name) \
-            .select_related("account").first()
+        row = rows.container_with_account(self.project_id, self.container_name)
         if self.via_tempurl:
             tempurl.verify(self.request, self.request.path, tempurl.keys_of(self.account_row(), row), self.name)
         else:
@@ -426,7 +425,7 @@ class ObjectController(Controller):
         return row
 
     def row(self, container):
-        row = Object.objects.filter(container=container, name=self.name).first()
+        row = rows.object_named(container, self.name)
         if row is None or data.is_expired(row):
             raise SwiftError(404)
         return row
@@ -631,7 +630,7 @@ class ObjectController(Controller):
 
     def delete(self):
         container = self.container(WRITE)
-        row = Object.objects.filter(container=container, name=self.name).first()
+        row = rows.object_named(container, self.name)
         if row is None:
             raise SwiftError(404)
         if data.is_expired(row):
