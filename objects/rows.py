@@ -9,6 +9,7 @@ rows made by Model.from_db, so what goes in and comes back is what the ORM
 would write and return."""
 from django.db import connection
 
+from objects import usage
 from objects.models import Account, Container, Object
 
 
@@ -106,12 +107,25 @@ def _prepared(model, values):
     return columns, params
 
 
+def _insert(container, name, fields):
+    columns, params = _prepared(Object, {"container": container.pk, "name": name, **fields})
+    return (f"INSERT INTO {_table(Object)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT (container_id, name) DO NOTHING RETURNING id, size"), params
+
+
 def insert_object(container, name, fields):
     """Inserts the object's row unless one of that name exists (made by a
     concurrent writer just now): the new row's id, or None."""
-    columns, params = _prepared(Object, {"container": container.pk, "name": name, **fields})
-    found = _one(f"INSERT INTO {_table(Object)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-                 f"ON CONFLICT (container_id, name) DO NOTHING RETURNING id", params)
+    found = _one(*_insert(container, name, fields))
+    return found[0] if found else None
+
+
+def insert_counted_object(container, name, fields):
+    """On PostgreSQL, the object's row inserted and added to its
+    container's and account's counts in one statement (see
+    objects.usage.counted_insert) unless one of that name exists: the new
+    row's id, or None."""
+    found = _one(*usage.counted_insert(*_insert(container, name, fields), container.pk, container.account_id))
     return found[0] if found else None
 
 

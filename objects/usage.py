@@ -18,17 +18,43 @@ from objects.models import AccountUsage, ContainerUsage
 
 SHARDS = 16
 
-_ADD_TO_CONTAINER = (
-    f"INSERT INTO {ContainerUsage._meta.db_table} (container_id, shard, object_count, bytes_used) "
-    "VALUES (%s, %s, %s, %s) ON CONFLICT (container_id, shard) DO UPDATE SET "
-    f"object_count = {ContainerUsage._meta.db_table}.object_count + excluded.object_count, "
-    f"bytes_used = {ContainerUsage._meta.db_table}.bytes_used + excluded.bytes_used")
-_ADD_TO_ACCOUNT = (
-    f"INSERT INTO {AccountUsage._meta.db_table} (account_id, shard, container_count, object_count, bytes_used) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, shard) DO UPDATE SET "
-    f"container_count = {AccountUsage._meta.db_table}.container_count + excluded.container_count, "
-    f"object_count = {AccountUsage._meta.db_table}.object_count + excluded.object_count, "
-    f"bytes_used = {AccountUsage._meta.db_table}.bytes_used + excluded.bytes_used")
+_CONTAINER_SHARES, _ACCOUNT_SHARES = ContainerUsage._meta.db_table, AccountUsage._meta.db_table
+
+
+def _add_to_container(source):
+    """The upsert adding `source`'s (container_id, shard, object_count,
+    bytes_used) to a share of a container's counts."""
+    return (f"INSERT INTO {_CONTAINER_SHARES} (container_id, shard, object_count, bytes_used) {source} "
+            "ON CONFLICT (container_id, shard) DO UPDATE SET "
+            f"object_count = {_CONTAINER_SHARES}.object_count + excluded.object_count, "
+            f"bytes_used = {_CONTAINER_SHARES}.bytes_used + excluded.bytes_used")
+
+
+def _add_to_account(source):
+    """The same for (account_id, shard, container_count, object_count, bytes_used)."""
+    return (f"INSERT INTO {_ACCOUNT_SHARES} (account_id, shard, container_count, object_count, bytes_used) {source} "
+            "ON CONFLICT (account_id, shard) DO UPDATE SET "
+            f"container_count = {_ACCOUNT_SHARES}.container_count + excluded.container_count, "
+            f"object_count = {_ACCOUNT_SHARES}.object_count + excluded.object_count, "
+            f"bytes_used = {_ACCOUNT_SHARES}.bytes_used + excluded.bytes_used")
+
+
+_ADD_TO_CONTAINER = _add_to_container("VALUES (%s, %s, %s, %s)")
+_ADD_TO_ACCOUNT = _add_to_account("VALUES (%s, %s, %s, %s, %s)")
+
+
+def counted_insert(insert_sql, insert_params, container_id, account_id):
+    """One PostgreSQL statement that runs `insert_sql` (an INSERT ...
+    RETURNING id, size that may insert nothing) and adds the row it
+    inserted, if any, to this writer's shares of the container's and the
+    account's counts: (sql, params). One statement is one round trip, and
+    its own transaction outside of one."""
+    shard = writer_shard()
+    sql = (f"WITH new AS ({insert_sql}), "
+           f"container_share AS ({_add_to_container('SELECT %s, %s, 1, size FROM new')}), "
+           f"account_share AS ({_add_to_account('SELECT %s, %s, 0, 1, size FROM new')}) "
+           "SELECT id FROM new")
+    return sql, [*insert_params, container_id, shard, account_id, shard]
 
 
 def writer_shard():

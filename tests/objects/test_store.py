@@ -147,10 +147,9 @@ def test_listing_a_page_costs_the_same_queries_at_any_depth():
 @pytest.mark.django_db
 def test_a_put_costs_the_same_few_queries_however_full_its_container(tokens, demo_account):
     """A 4 KiB PUT through the Swift view: one read of the container with
-    its account, then one transaction (lock the name's row, write the row,
-    add to this writer's shares of the two counts); the same with a
-    thousand objects beside it, and two fewer when it replaces one of the
-    same size."""
+    its account, then one statement writing the row and adding it to this
+    writer's shares of the two counts; the same with a thousand objects
+    beside it; a replacement locks and updates the row it finds."""
     client = Client(HTTP_HOST="127.0.0.1")
     headers = {"HTTP_X_AUTH_TOKEN": tokens["demo"]}
     project, name = demo_account.split("AUTH_")[1], f"queries-{uuid.uuid4().hex[:8]}"
@@ -175,10 +174,11 @@ def test_a_put_costs_the_same_few_queries_however_full_its_container(tokens, dem
         Object.objects.bulk_create([Object(container=row, name=f"many/{index:04d}", size=1, etag="e",
                                            content_type="t", last_modified=now) for index in range(1000)])
         assert put_queries("after-many") == first
-        # A replacement of the same size changes no count: no write to the shares.
-        assert put_queries("first") == first - 2
-        # In a test's transaction BEGIN and COMMIT are a savepoint and its release.
-        assert first == 7, [query["sql"][:120] for query in last]
+        # A new name: one statement writes the row and its counts.
+        assert first == 2, [query["sql"][:120] for query in last]
+        # A replacement finds the name taken, then in a transaction (in a test's transaction, a
+        # savepoint and its release) locks the row and updates it; of the same size it changes no count.
+        assert put_queries("first") == 6, [query["sql"][:120] for query in last]
     finally:
         # Rolled back with the test: the data the rows named goes here.
         store = FilesystemStore(settings.OBJECT_DIR)
