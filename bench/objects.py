@@ -214,7 +214,7 @@ def main():
         print(f"  listing of {args.listing} objects (filled at {args.listing / fill:.0f} PUT/s): 1000 names "
               f"p50 {1000 * statistics.median(first):.1f} ms at the start, "
               f"{1000 * statistics.median(deep):.1f} ms deep (keyset: should match)")
-        print(f"  one 4 KiB PUT: {queries_of_a_put(env)} SQL statements (BEGIN and COMMIT included)")
+        print(f"  one 4 KiB PUT: {queries_of_a_put(env)} SQL statements (BEGIN and COMMIT counted where sent)")
         peak = max(memory_mib(pid, "VmHWM") for pid in pids)
         print(f"  API worker peak RSS: {peak:.1f} MiB (the larger worker; target: flat, well under 150 MiB)")
     finally:
