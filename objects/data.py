@@ -161,8 +161,8 @@ def _limit(metadata, name):
 
 
 def _quotas(container, account_row):
-    """The quotas that bind a write into the container:
-    {(container bytes, container count, account bytes, account count)}."""
+    """The quotas on a write into the container, each a limit or None:
+    (container bytes, container count, account bytes, account count)."""
     account_bytes = account_row.quota_bytes
     if account_bytes is None:
         account_bytes = _limit(account_row.metadata, "quota-bytes")
