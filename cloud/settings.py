@@ -114,7 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("STRATUS_REDIS_URL", "redis://127.0.0.1:6379")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "cloud.cache.ReusingRedisCache",
         "LOCATION": f"{REDIS_URL}/1",
         # Several clouds (a developer's and the test run's) may share one Redis.
         "KEY_PREFIX": os.environ.get("STRATUS_CACHE_PREFIX", os.path.basename(str(DATABASES["default"]["NAME"]))),

@@ -1,21 +1,30 @@
 from django.contrib import admin
 
+from objects import usage
 from objects.models import Account, Container, Object
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["project_id", "container_count", "object_count", "bytes_used", "created_at"]
+    list_display = ["project_id", "totals", "quota_bytes", "quota_count", "created_at"]
     search_fields = ["project_id"]
-    # Counts are kept by the data path's transactions only.
-    readonly_fields = ["container_count", "object_count", "bytes_used", "created_at"]
+    readonly_fields = ["totals", "created_at"]
+
+    @admin.display(description="containers, objects, bytes")
+    def totals(self, row):
+        # Kept by the data path's transactions only (objects.usage).
+        return ", ".join(str(value) for value in usage.account_totals(row.pk))
 
 
 @admin.register(Container)
 class ContainerAdmin(admin.ModelAdmin):
-    list_display = ["name", "account", "object_count", "bytes_used", "created_at"]
+    list_display = ["name", "account", "totals", "created_at"]
     search_fields = ["name", "account__project_id"]
-    readonly_fields = ["object_count", "bytes_used", "created_at"]
+    readonly_fields = ["totals", "created_at"]
+
+    @admin.display(description="objects, bytes")
+    def totals(self, row):
+        return ", ".join(str(value) for value in usage.container_totals(row.pk))
 
 
 @admin.register(Object)

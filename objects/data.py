@@ -4,18 +4,16 @@ Object data streams from the request into the back end in bounded chunks
 with its MD5 computed on the way; only once the back end holds all of it is
 the object's row written, in one transaction with its container's and
 account's counts, so a reader sees the old object or the new one, and the
-counts are exact under any number of concurrent writers. Every writer locks
-the container row and then the account row, always in that order."""
+counts (objects.usage) are exact under any number of concurrent writers."""
 import hashlib
 import logging
 import time
 from datetime import datetime, timezone as dt_timezone
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from objects import stores
+from objects import rows, stores, usage
 from objects.models import Account, Container, Object, UploadPart
 
 log = logging.getLogger(__name__)
@@ -100,15 +98,8 @@ def account(project_id, create=False):
     """The project's account row; made when `create` (Swift makes an
     account on its first write)."""
     if create:
-        Account.objects.get_or_create(project_id=project_id)
+        return Account.objects.get_or_create(project_id=project_id)[0]
     return Account.objects.filter(project_id=project_id).first()
-
-
-def _locked_container(container):
-    """The container's row and its account's (`.account`), locked by one
-    statement in the order of its join, container first, as every writer
-    takes them; None when the container is gone."""
-    return Container.objects.select_for_update().select_related("account").filter(pk=container.pk).first()
 
 
 def create_container(project_id, name, metadata, read_acl=None, write_acl=None):
@@ -122,14 +113,14 @@ def create_container(project_id, name, metadata, read_acl=None, write_acl=None):
             return False
         try:
             with transaction.atomic():
-                created = Container.objects.create(account_id=project_id, name=name, metadata=metadata,
-                                                   read_acl=read_acl or "", write_acl=write_acl or "")
+                Container.objects.create(account_id=project_id, name=name, metadata=metadata,
+                                         read_acl=read_acl or "", write_acl=write_acl or "")
         except IntegrityError:  # made by a concurrent request just now
             existing = Container.objects.select_for_update().get(account_id=project_id, name=name)
             update_container(existing, metadata, read_acl, write_acl)
             return False
-        Account.objects.filter(project_id=project_id).update(container_count=F("container_count") + 1)
-    return created is not None
+        usage.add(None, project_id, containers=1)
+    return True
 
 
 def update_container(container, metadata, read_acl=None, write_acl=None):
@@ -147,6 +138,8 @@ def update_container(container, metadata, read_acl=None, write_acl=None):
 def delete_container(container):
     """Removes an empty container: False when it holds objects."""
     with transaction.atomic():
+        # FOR UPDATE: an object being inserted (its foreign key check holds a key-share
+        # lock) is waited for and then seen; one inserted after fails its check.
         locked = Container.objects.select_for_update().filter(pk=container.pk).first()
         if locked is None:
             return True
@@ -156,84 +149,121 @@ def delete_container(container):
         part_keys = list(UploadPart.objects.filter(upload__container=locked).values_list("data_key", flat=True))
         locked.delete()
         transaction.on_commit(lambda: discard_data(*part_keys))
-        Account.objects.filter(project_id=locked.account_id).update(container_count=F("container_count") - 1)
+        usage.add(None, locked.account_id, containers=-1)
     return True
+
+
+def _limit(metadata, name):
+    try:
+        return int(metadata[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _quotas(container, account_row):
+    """The quotas on a write into the container, each a limit or None:
+    (container bytes, container count, account bytes, account count)."""
+    account_bytes = account_row.quota_bytes
+    if account_bytes is None:
+        account_bytes = _limit(account_row.metadata, "quota-bytes")
+    return (_limit(container.metadata, "quota-bytes"), _limit(container.metadata, "quota-count"),
+            account_bytes, account_row.quota_count)
 
 
 def _quota_check(container, account_row, added_bytes, added_objects):
     """Swift's container quotas (X-Container-Meta-Quota-Bytes/-Count) and
-    account quota (X-Account-Meta-Quota-Bytes), on rows already locked."""
-    def limit(metadata, name):
-        try:
-            return int(metadata[name])
-        except (KeyError, ValueError):
-            return None
-
-    checks = [
-        (limit(container.metadata, "quota-bytes"), container.bytes_used + added_bytes, added_bytes),
-        (limit(container.metadata, "quota-count"), container.object_count + added_objects, added_objects),
-        (limit(account_row.metadata, "quota-bytes"), account_row.bytes_used + added_bytes, added_bytes),
-    ]
-    for quota, total, added in checks:
-        if quota is not None and added > 0 and total > quota:
+    account quotas (X-Account-Quota-Bytes/-Count, X-Account-Meta-Quota-Bytes):
+    QuotaExceeded when the write takes a total past one."""
+    container_bytes, container_count, account_bytes, account_count = _quotas(container, account_row)
+    if container_bytes is not None or container_count is not None:
+        objects, used = usage.container_totals(container.pk)
+        if (container_bytes is not None and added_bytes > 0 and used + added_bytes > container_bytes) or (
+                container_count is not None and added_objects > 0 and objects + added_objects > container_count):
+            raise QuotaExceeded("Upload exceeds quota.")
+    if account_bytes is not None or account_count is not None:
+        _, objects, used = usage.account_totals(account_row.pk)
+        if (account_bytes is not None and added_bytes > 0 and used + added_bytes > account_bytes) or (
+                account_count is not None and added_objects > 0 and objects + added_objects > account_count):
             raise QuotaExceeded("Upload exceeds quota.")
 
 
-def check_quota(container, length):
-    """QuotaExceeded when `length` more bytes could not fit in the
-    container and its account as the request read them (no new query, no
-    lock: the commit's check is the exact one)."""
-    _quota_check(container, container.account, length, 0)
+def check_quota(container, name, length):
+    """QuotaExceeded when an object `name` of `length` bytes (None: data
+    that is not an object yet, a multipart upload's part) could not fit in
+    the container and its account as the request read them (no lock: the
+    commit's check is the exact one; no query without a quota)."""
+    if any(quota is not None for quota in _quotas(container, container.account)):
+        previous = None if name is None else \
+            Object.objects.filter(container=container, name=name).values_list("size", flat=True).first()
+        added_objects = 0 if name is None or previous is not None else 1
+        _quota_check(container, container.account, length - (previous or 0), added_objects)
 
 
 def commit_object(container, name, fields, if_none_match=False):
     """Writes the object's row, replacing the one of that name, and the
     counts of its container and account, in one transaction; the data the
     row named before is removed once the transaction commits. Returns the
-    row, or None when `if_none_match` and the object exists."""
-    with transaction.atomic():
-        locked = _locked_container(container)
-        if locked is None:
-            raise ContainerGone()
-        account_row = locked.account
-        previous = Object.objects.filter(container=locked, name=name).first()
-        if previous is not None and if_none_match:
-            return None
-        added_bytes = fields["size"] - (previous.size if previous else 0)
-        added_objects = 0 if previous else 1
-        _quota_check(locked, account_row, added_bytes, added_objects)
-        if previous is not None:
-            old_key = previous.data_key
-            for field, value in fields.items():
-                setattr(previous, field, value)
-            previous.save()
-            row = previous
-        else:
-            old_key = ""
-            row = Object.objects.create(container=locked, name=name, **fields)
-        Container.objects.filter(pk=locked.pk).update(
-            object_count=F("object_count") + added_objects, bytes_used=F("bytes_used") + added_bytes)
-        Account.objects.filter(pk=account_row.pk).update(
-            object_count=F("object_count") + added_objects, bytes_used=F("bytes_used") + added_bytes)
-        if old_key and old_key != fields.get("data_key"):
-            transaction.on_commit(lambda: discard_data(old_key))
+    row, or None when `if_none_match` and the object exists.
+
+    Writers of different names wait on nothing but their own share of the
+    counts (objects.usage); writers of one name wait on its row. On
+    PostgreSQL a new name is written by one statement (no lock to take
+    first: its insert either makes the row or finds one). Where a
+    quota binds, writers take the container's and account's rows (FOR NO
+    KEY UPDATE, which inserts' foreign key checks do not wait on) so that
+    the totals they check cannot change under them."""
+    quota_binds = any(quota is not None for quota in _quotas(container, container.account))
+    try:
+        if not quota_binds and connection.vendor == "postgresql":
+            # A new name, the usual write: the row and its counts in one statement.
+            row_id = rows.insert_counted_object(container, name, fields)
+            if row_id is not None:
+                return Object(id=row_id, container=container, name=name, **fields)
+            if if_none_match:
+                return None
+        with transaction.atomic():
+            if quota_binds:
+                locked = Container.objects.select_for_update(no_key=True).select_related("account") \
+                    .filter(pk=container.pk).first()
+                if locked is None:
+                    raise ContainerGone()
+                container = locked
+            while True:
+                previous = rows.object_named(container, name, for_update=True)
+                if previous is not None and if_none_match:
+                    return None
+                added_bytes = fields["size"] - (previous.size if previous else 0)
+                added_objects = 0 if previous else 1
+                _quota_check(container, container.account, added_bytes, added_objects)
+                if previous is not None:
+                    old_key = previous.data_key
+                    rows.update_object(previous.pk, fields)
+                    for field, value in fields.items():
+                        setattr(previous, field, value)
+                    row = previous
+                    break
+                old_key = ""
+                row_id = rows.insert_object(container, name, fields)
+                if row_id is not None:
+                    row = Object(id=row_id, container=container, name=name, **fields)
+                    break
+                # Made by a concurrent writer since: replace that one.
+            usage.add(container.pk, container.account_id, added_objects, added_bytes)
+            if old_key and old_key != fields.get("data_key"):
+                transaction.on_commit(lambda: discard_data(old_key))
+    except IntegrityError:  # the insert's foreign key: the container was deleted meanwhile
+        raise ContainerGone()
     return row
 
 
 def delete_object(container, name):
     """Removes the object's row (and then its data): False when none."""
     with transaction.atomic():
-        locked = _locked_container(container)
-        if locked is None:
-            return False
-        row = Object.objects.filter(container=locked, name=name).first()
+        row = rows.object_named(container, name, for_update=True)
         if row is None:
             return False
-        row.delete()
-        Container.objects.filter(pk=locked.pk).update(
-            object_count=F("object_count") - 1, bytes_used=F("bytes_used") - row.size)
-        Account.objects.filter(pk=locked.account_id).update(
-            object_count=F("object_count") - 1, bytes_used=F("bytes_used") - row.size)
+        rows.delete_object(row.pk)
+        usage.add(container.pk, container.account_id, -1, -row.size)
         key = row.data_key
         transaction.on_commit(lambda: discard_data(key))
     return True

@@ -9,22 +9,20 @@ from django.db import models
 
 class Account(models.Model):
     """One per project (`AUTH_<project id>`), made on its first write.
-    The counts are kept by the same transactions that change containers
-    and objects (atomic `F()` updates), so they never drift."""
+    Its counts are the sum of its AccountUsage rows."""
 
     project_id = models.CharField(max_length=256, primary_key=True)  # Swift allows 256 bytes
-    container_count = models.BigIntegerField(default=0)
-    object_count = models.BigIntegerField(default=0)
-    bytes_used = models.BigIntegerField(default=0)
     metadata = models.JSONField(default=dict)  # lower-case name -> value (X-Account-Meta-<name>)
+    # Swift's account quotas set by a reseller admin (X-Account-Quota-Bytes / -Count); the
+    # older X-Account-Meta-Quota-Bytes is metadata, used when quota_bytes is not set.
+    quota_bytes = models.BigIntegerField(null=True, blank=True)
+    quota_count = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
 
 class Container(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="containers")
     name = models.CharField(max_length=256)
-    object_count = models.BigIntegerField(default=0)
-    bytes_used = models.BigIntegerField(default=0)
     metadata = models.JSONField(default=dict)  # lower-case name -> value (X-Container-Meta-<name>)
     read_acl = models.TextField(default="", blank=True)
     write_acl = models.TextField(default="", blank=True)
@@ -32,6 +30,34 @@ class Container(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "name"], name="objects_container_name")]
+
+
+class ContainerUsage(models.Model):
+    """A share of a container's counts. Each writer adds its changes to the
+    share row of its own process and thread (objects.usage), in the
+    transaction that changes the object, so concurrent writers do not wait
+    on one row and the sum of the shares is always exact."""
+
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="usage")
+    shard = models.SmallIntegerField()
+    object_count = models.BigIntegerField(default=0)
+    bytes_used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["container", "shard"], name="objects_container_usage_shard")]
+
+
+class AccountUsage(models.Model):
+    """A share of an account's counts, kept as ContainerUsage is."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage")
+    shard = models.SmallIntegerField()
+    container_count = models.BigIntegerField(default=0)
+    object_count = models.BigIntegerField(default=0)
+    bytes_used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "shard"], name="objects_account_usage_shard")]
 
 
 class Object(models.Model):

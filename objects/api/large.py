@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from django.http import HttpResponse
 
 from objects import data, stores
+from objects.api import headers as swift_headers
 from objects.api.access import READ
 from objects.api.errors import SwiftError, bad_request
 from objects.models import Container, Object
@@ -212,7 +213,7 @@ def put_manifest(controller, container):
     fields = controller.fields("", sum(segment["size"] for segment in segments), etag, metadata, delete_at)
     fields["slo_segments"] = segments
     row = commit(container, controller.name, fields, "")
-    return empty(201, {"ETag": f'"{row.etag}"'})
+    return empty(201, {"ETag": f'"{row.etag}"', "Last-Modified": swift_headers.last_modified_header(row.last_modified)})
 
 
 def delete_with_segments(controller, container, row):

@@ -413,12 +413,13 @@ class S3Request:
             raise malformed_xml()
         return tree
 
-    def store_body(self, container):
-        """Streams the request body into the store: (key, size, md5 hex)."""
+    def store_body(self, container, part=False):
+        """Streams the request body (an object's, or a multipart upload's
+        `part`) into the store: (key, size, md5 hex)."""
         chunks, length = self.body(request_length(self.request))
         if length is not None:
             try:
-                data.check_quota(container, length)
+                data.check_quota(container, None if part else self.key, length)
             except data.QuotaExceeded as error:
                 raise quota_exceeded(error)
         return self.store(verified(chunks, self.caller, self.content_md5(), self.request.headers))
@@ -691,7 +692,7 @@ class S3Request:
                 start, end = int(match[1]), int(match[2])
             key, size, etag = self.store(body.chunks(start, end) if end >= start else iter(()))
         else:
-            key, size, etag = self.store_body(container)
+            key, size, etag = self.store_body(container, part=True)
         try:
             fields = multipart.put_part(upload, number, key, size, etag)
         except multipart.NoSuchUpload:

@@ -6,7 +6,8 @@ Temp-URL-Key-2 reaches the object without a token until it expires.
                    "<digest>:<base64>"; digests sha256 and sha512
     temp_url_expires = unix time, or ISO 8601 (2026-12-01T00:00:00Z)
 
-The path signed is the object's path from /v1/ on (what clients sign for
+With temp_url_prefix, the signed path is `prefix:<container path>/<prefix>`
+(any object whose name starts with it). The path signed is the object's path from /v1/ on (what clients sign for
 Swift), or the whole request path (this cloud mounts Swift under
 /object-store)."""
 import base64
@@ -63,14 +64,22 @@ def signed_paths(path):
     paths = [path]
     at = path.find("/v1/")
     if at > 0:
-        paths.append(path[at:])
+        paths.append(path[:path.index(":") + 1] + path[at:] if path.startswith("prefix:") else path[at:])
     return paths
 
 
-def verify(request, path, keys):
+def verify(request, path, keys, object_name):
     """Raises 401 unless the request carries a valid, unexpired signature
     by one of `keys` for its method (a HEAD may use a GET, PUT or POST
-    signature). `path` is the request's (decoded) path."""
+    signature). `path` is the request's (decoded) path, ending with
+    `object_name`. With `temp_url_prefix`, what is signed is
+    `prefix:<container path>/<prefix>` and reaches every object whose name
+    starts with the prefix."""
+    if "temp_url_prefix" in request.GET:
+        prefix = request.GET["temp_url_prefix"]
+        if not object_name.startswith(prefix):
+            raise SwiftError(401, INVALID)
+        path = "prefix:" + path[:len(path) - len(object_name)] + prefix
     expires = _expires(request.GET.get("temp_url_expires"))
     signature = _signature(request.GET.get("temp_url_sig", ""))
     if expires is None or signature is None or request.method not in METHODS:

@@ -8,15 +8,16 @@ import json
 import math
 import mimetypes
 import time
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape, quoteattr
 
+from django.db import connection
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from cloud.errors import swift_error_response
-from objects import data, stores
+from objects import data, rows, stores, usage
 from objects.api import access, bulk, headers as swift_headers, large, tempurl
 from objects.api.access import LIST, OWNER, READ, WRITE
 from objects.api.errors import SwiftError, bad_request
@@ -165,21 +166,26 @@ def render_listing(request, kind, name, entries, headers):
 
 
 class AccountController(Controller):
-    methods = ("GET", "HEAD", "POST")
+    methods = ("GET", "HEAD", "POST", "PUT", "DELETE")
 
     def headers(self, row):
+        containers, objects, used = usage.account_totals(row.pk) if row else (0, 0, 0)
         found = {
-            "X-Account-Container-Count": str(row.container_count if row else 0),
-            "X-Account-Object-Count": str(row.object_count if row else 0),
-            "X-Account-Bytes-Used": str(row.bytes_used if row else 0),
-            "X-Account-Storage-Policy-Policy-0-Container-Count": str(row.container_count if row else 0),
-            "X-Account-Storage-Policy-Policy-0-Object-Count": str(row.object_count if row else 0),
-            "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(row.bytes_used if row else 0),
+            "X-Account-Container-Count": str(containers),
+            "X-Account-Object-Count": str(objects),
+            "X-Account-Bytes-Used": str(used),
+            "X-Account-Storage-Policy-Policy-0-Container-Count": str(containers),
+            "X-Account-Storage-Policy-Policy-0-Object-Count": str(objects),
+            "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(used),
             "X-Timestamp": swift_headers.timestamp_header(row.created_at) if row else f"{time.time():.5f}",
             "Accept-Ranges": "bytes",
         }
         if row:
             found.update(swift_headers.meta_headers("account", row.metadata))
+            if row.quota_bytes is not None:
+                found["X-Account-Quota-Bytes"] = str(row.quota_bytes)
+            if row.quota_count is not None:
+                found["X-Account-Quota-Count"] = str(row.quota_count)
         return found
 
     def get(self):
@@ -190,7 +196,7 @@ class AccountController(Controller):
         params = listing_parameters(self.request, data.ACCOUNT_LISTING_LIMIT)
         entries = []
         if row is not None and params["limit"]:
-            for item in data.keyset_listing(Container.objects.filter(account=row), **params):
+            for item in data.keyset_listing(usage.with_totals(Container.objects.filter(account=row)), **params):
                 if isinstance(item, str):
                     entries.append({"subdir": item})
                 else:
@@ -200,12 +206,23 @@ class AccountController(Controller):
 
     head = get
 
+    def put(self):
+        if "extract-archive" in self.request.GET:
+            return bulk.extract_archive(self)
+        raise SwiftError(405, headers={"Allow": "GET, HEAD, POST"})  # accounts are made on first write
+
+    def delete(self):
+        if "bulk-delete" in self.request.GET:
+            return bulk.bulk_delete(self)
+        raise SwiftError(405, headers={"Allow": "GET, HEAD, POST"})  # an account goes with its project
+
     def post(self):
         if "bulk-delete" in self.request.GET:
             return bulk.bulk_delete(self)
         self.authorize(OWNER)
         changes = swift_headers.metadata_from(self.request, "account")
-        if any(name.startswith("quota-") for name in changes) and not (
+        quotas = self.quota_changes()
+        if (quotas or any(name.startswith("quota-") for name in changes)) and not (
                 self.credentials.is_admin or self.credentials.has_role(access.RESELLER_ROLE)):
             raise SwiftError(403)  # a project does not set its own quota
         if changes.get("quota-bytes") is not None:
@@ -214,8 +231,23 @@ class AccountController(Controller):
         metadata = swift_headers.merged(row.metadata, changes)
         swift_headers.check_metadata_totals(metadata)
         row.metadata = metadata
-        row.save(update_fields=["metadata"])
+        for field, value in quotas.items():
+            setattr(row, field, value)
+        row.save(update_fields=["metadata", *quotas])
         return empty(204, self.headers(row))
+
+    def quota_changes(self):
+        """{field: limit or None} from X-Account-Quota-Bytes / -Count (an
+        empty value, or X-Remove-Account-Quota-*, removes the quota)."""
+        changes = {}
+        for header, field in (("X-Account-Quota-Bytes", "quota_bytes"), ("X-Account-Quota-Count", "quota_count")):
+            value = self.request.headers.get(header)
+            if value is not None and value.strip():
+                _non_negative(value.strip(), f"Invalid {header} value")
+                changes[field] = int(value.strip())
+            elif value is not None or f"X-Remove-{header[2:]}" in self.request.headers:
+                changes[field] = None
+        return changes
 
 
 def _non_negative(value, message):
@@ -253,9 +285,10 @@ class ContainerController(Controller):
         return row
 
     def headers(self, row):
+        objects, used = usage.container_totals(row.pk)
         found = {
-            "X-Container-Object-Count": str(row.object_count),
-            "X-Container-Bytes-Used": str(row.bytes_used),
+            "X-Container-Object-Count": str(objects),
+            "X-Container-Bytes-Used": str(used),
             "X-Timestamp": swift_headers.timestamp_header(row.created_at),
             "X-Put-Timestamp": swift_headers.timestamp_header(row.created_at),
             "X-Storage-Policy": "Policy-0",
@@ -289,6 +322,8 @@ class ContainerController(Controller):
         return changes, acls
 
     def put(self):
+        if "extract-archive" in self.request.GET:
+            return bulk.extract_archive(self, self.name)
         self.authorize(OWNER)
         changes, acls = self.changes()
         current = self.row()
@@ -380,10 +415,9 @@ class ObjectController(Controller):
 
     def container(self, operation):
         # With its account: a write's quota check reads both (objects.data.check_quota).
-        row = Container.objects.filter(account_id=self.project_id, name=self.container_name) \
-            .select_related("account").first()
+        row = rows.container_with_account(self.project_id, self.container_name)
         if self.via_tempurl:
-            tempurl.verify(self.request, self.request.path, tempurl.keys_of(self.account_row(), row))
+            tempurl.verify(self.request, self.request.path, tempurl.keys_of(self.account_row(), row), self.name)
         else:
             self.authorize(operation, row)
         if row is None:
@@ -391,7 +425,7 @@ class ObjectController(Controller):
         return row
 
     def row(self, container):
-        row = Object.objects.filter(container=container, name=self.name).first()
+        row = rows.object_named(container, self.name)
         if row is None or data.is_expired(row):
             raise SwiftError(404)
         return row
@@ -425,9 +459,14 @@ class ObjectController(Controller):
         headers = self.headers(row)
         headers["ETag"] = body.etag_header
         if self.via_tempurl and self.request.method == "GET":
-            filename = self.request.GET.get("filename") or self.name.rsplit("/", 1)[-1]
-            disposition = "inline" if "inline" in self.request.GET else "attachment"
-            headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+            # As Swift's tempurl: `inline` alone, or with the filename asked for; else an
+            # attachment named by `filename` or the object's last path part.
+            filename = self.request.GET.get("filename")
+            if "inline" in self.request.GET:
+                headers["Content-Disposition"] = f'inline; filename="{filename}"' if filename else "inline"
+            else:
+                filename = filename or self.name.rsplit("/", 1)[-1]
+                headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         not_modified = self.conditional(row, body.etag)
         if not_modified is not None:
             return not_modified
@@ -518,8 +557,8 @@ class ObjectController(Controller):
         return mimetypes.guess_type(self.name)[0] or "application/octet-stream"
 
     def new_metadata(self):
-        metadata = {name: value for name, value in
-                    swift_headers.metadata_from(self.request, "object", removals=False).items() if value}
+        # An object keeps a metadata item with an empty value, as Swift's do.
+        metadata = swift_headers.metadata_from(self.request, "object", removals=False)
         swift_headers.check_metadata_totals(metadata)
         return metadata
 
@@ -537,24 +576,20 @@ class ObjectController(Controller):
             # Refused before the body is read when it cannot fit; the
             # commit checks again, exactly, under the rows' locks.
             try:
-                data.check_quota(container, length)
+                data.check_quota(container, self.name, length)
             except data.QuotaExceeded as error:
                 raise SwiftError(413, str(error))
         if self.request.headers.get("If-None-Match") == "*" and Object.objects.filter(
                 container=container, name=self.name).exists():
             raise SwiftError(412)
-        if self.request.headers.get("X-Object-Manifest"):
-            manifest = unquote(self.request.headers["X-Object-Manifest"])
-            if "/" not in manifest.strip("/") or manifest.startswith("/"):
-                raise bad_request("X-Object-Manifest must be in the format container/prefix")
+        manifest = self.dlo_manifest()
         key, size, etag = receive(self.request, length)
         expected = self.request.headers.get("ETag", "").strip('"').lower()
         if expected and expected != etag:
             data.discard_data(key)
             raise SwiftError(422)
         fields = self.fields(key, size, etag, metadata, delete_at)
-        if self.request.headers.get("X-Object-Manifest"):
-            fields["dlo_manifest"] = unquote(self.request.headers["X-Object-Manifest"])
+        fields["dlo_manifest"] = manifest
         row = commit(container, self.name, fields, key,
                      if_none_match=self.request.headers.get("If-None-Match") == "*")
         return empty(201, {"ETag": row.etag, "Last-Modified": swift_headers.last_modified_header(row.last_modified)})
@@ -574,14 +609,34 @@ class ObjectController(Controller):
             row.content_type = self.request.headers["Content-Type"]
         row.headers = {**row.headers, **self.kept_headers()}
         row.last_modified = data.current_time()
+        if row.slo_segments is None:
+            # As Swift's object server keeps it: X-Object-Manifest is among what a POST sets, and a
+            # POST without it leaves a plain object.
+            row.dlo_manifest = self.dlo_manifest()
         Object.objects.filter(pk=row.pk).update(metadata=row.metadata, delete_at=row.delete_at,
                                                 content_type=row.content_type, headers=row.headers,
-                                                last_modified=row.last_modified)
+                                                last_modified=row.last_modified, dlo_manifest=row.dlo_manifest)
         return empty(202)
+
+    def dlo_manifest(self):
+        """The request's X-Object-Manifest (`container/prefix`), '' without one; 400 in another form."""
+        value = self.request.headers.get("X-Object-Manifest")
+        if not value:
+            return ""
+        manifest = unquote(value)
+        if "/" not in manifest.strip("/") or manifest.startswith("/"):
+            raise bad_request("X-Object-Manifest must be in the format container/prefix")
+        return manifest
 
     def delete(self):
         container = self.container(WRITE)
-        row = self.row(container)
+        row = rows.object_named(container, self.name)
+        if row is None:
+            raise SwiftError(404)
+        if data.is_expired(row):
+            # As Swift's object server: an expired object not reaped yet goes now, and is not found.
+            data.delete_object(container, self.name)
+            raise SwiftError(404)
         if row.slo_segments is not None and self.request.GET.get("multipart-manifest") == "delete":
             return large.delete_with_segments(self, container, row)
         if not data.delete_object(container, self.name):
@@ -623,9 +678,15 @@ class ObjectController(Controller):
                       "data_key": key, "last_modified": data.current_time(), "delete_at": delete_at,
                       "slo_segments": None, "dlo_manifest": ""}
         row = commit(target_container, target_name, fields, key)
-        return empty(201, {"ETag": row.etag, "X-Copied-From": f"{source_container_name}/{source_name}",
-                           "X-Copied-From-Last-Modified": swift_headers.last_modified_header(source.last_modified),
-                           "Last-Modified": swift_headers.last_modified_header(row.last_modified)})
+        # As Swift's copy middleware: the copy's metadata and expiry come back with it.
+        answer = {"ETag": row.etag, "X-Copied-From": quote(f"{source_container_name}/{source_name}"),
+                  "X-Copied-From-Account": quote(f"AUTH_{self.project_id}"),
+                  "X-Copied-From-Last-Modified": swift_headers.last_modified_header(source.last_modified),
+                  "Last-Modified": swift_headers.last_modified_header(row.last_modified),
+                  **swift_headers.meta_headers("object", row.metadata)}
+        if row.delete_at is not None:
+            answer["X-Delete-At"] = str(row.delete_at)
+        return empty(201, answer)
 
     def copy(self):
         destination = self.request.headers.get("Destination")
@@ -749,7 +810,16 @@ def info(request):
         "dlo": {"max_get_time": 86400},
         "bulk_delete": {"max_deletes_per_request": data.BULK_MAX_DELETES_PER_REQUEST,
                         "max_failed_deletes": data.BULK_MAX_DELETES_PER_REQUEST},
+        "bulk_upload": {"max_containers_per_extraction": bulk.MAX_CONTAINERS_PER_EXTRACTION,
+                        "max_failed_extractions": bulk.MAX_FAILED_EXTRACTIONS},
+        "healthcheck": {},
         "container_quotas": {},
         "account_quotas": {},
         "keystoneauth": {},
     })
+
+
+def healthcheck(request):
+    """Swift's healthcheck: OK while this API process can reach the database."""
+    connection.ensure_connection()
+    return HttpResponse(b"OK", content_type="text/plain")

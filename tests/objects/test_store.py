@@ -147,21 +147,22 @@ def test_listing_a_page_costs_the_same_queries_at_any_depth():
 @pytest.mark.django_db
 def test_a_put_costs_the_same_few_queries_however_full_its_container(tokens, demo_account):
     """A 4 KiB PUT through the Swift view: one read of the container with
-    its account, then one transaction (lock both, find the name, write
-    the row, the two counts); the same with a thousand objects beside it
-    and when it replaces one."""
+    its account, then one statement writing the row and adding it to this
+    writer's shares of the two counts; the same with a thousand objects
+    beside it; a replacement locks and updates the row it finds."""
     client = Client(HTTP_HOST="127.0.0.1")
     headers = {"HTTP_X_AUTH_TOKEN": tokens["demo"]}
     project, name = demo_account.split("AUTH_")[1], f"queries-{uuid.uuid4().hex[:8]}"
     container = f"{demo_account}/{name}"
     assert client.put(container, **headers).status_code == 201
-    written = []
+    written, last = [], []
 
     def put_queries(object_name):
         with CaptureQueriesContext(connection) as queries:
             response = client.put(f"{container}/{object_name}", b"x" * 4096,
                                   content_type="application/octet-stream", **headers)
         assert response.status_code == 201
+        last[:] = queries.captured_queries
         written.append(Object.objects.get(container__account_id=project, container__name=name,
                                           name=object_name).data_key)
         return len(queries)
@@ -173,9 +174,11 @@ def test_a_put_costs_the_same_few_queries_however_full_its_container(tokens, dem
         Object.objects.bulk_create([Object(container=row, name=f"many/{index:04d}", size=1, etag="e",
                                            content_type="t", last_modified=now) for index in range(1000)])
         assert put_queries("after-many") == first
-        assert put_queries("first") == first  # a replacement
-        # In a test's transaction BEGIN and COMMIT are a savepoint and its release.
-        assert first == 8
+        # A new name: one statement writes the row and its counts.
+        assert first == 2, [query["sql"][:120] for query in last]
+        # A replacement finds the name taken, then in a transaction (in a test's transaction, a
+        # savepoint and its release) locks the row and updates it; of the same size it changes no count.
+        assert put_queries("first") == 6, [query["sql"][:120] for query in last]
     finally:
         # Rolled back with the test: the data the rows named goes here.
         store = FilesystemStore(settings.OBJECT_DIR)
