@@ -1,9 +1,8 @@
 """Django's Redis cache, keeping one Redis client per connection pool.
 
 Django makes a new redis.Redis for every cache call, and each one builds
-its table of reply callbacks: about 0.15 ms of CPU, on every API request
-(a token's validation reads the revocation version from the cache). A
-client is thread-safe and holds nothing but its pool, so one is kept."""
+its table of reply callbacks: about 0.15 ms of CPU per call. A client is
+thread-safe and holds nothing but its pool, so one is kept."""
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 

@@ -5,8 +5,9 @@ counter it read it under has moved, so a change anywhere is seen by the
 next request everywhere, at the cost of one Redis round trip per request
 (the counters of one request are read together, once).
 
-Counters are read with a plain Redis client: Django's cache backend builds
-a new client object on every call, which costs more than the round trip."""
+Counters are plain Redis strings read with one MGET on a client of their
+own (no pickling, no cache versioning), in the cache's Redis database and
+under its key prefix."""
 import contextvars
 import logging
 import threading
