@@ -245,6 +245,9 @@ class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
         image = self.get_queryset().get(pk=image.pk)
         response = Response(image_view(image), status=201)
         response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
+        # As Glance: what the new image's data may come in by besides PUT /file.
+        response["OpenStack-image-import-methods"] = ",".join(importing.enabled_methods())
+        response["OpenStack-image-store-ids"] = ",".join(stores.enabled())
         return response
 
     def partial_update(self, request, *args, **kwargs):
