@@ -36,7 +36,7 @@ COMPUTE_FEATURES = {
     "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
-IMAGE_FEATURES = {"import_image": False, "manage_locations": False}
+IMAGE_FEATURES = {"import_image": True, "manage_locations": False}
 # Swift's container sync and object versioning are not built.
 OBJECT_STORAGE_FEATURES = {"container_sync": False, "object_versioning": False, "discoverability": True}
 # Volumes have snapshots and clones; no backup service, no manage/unmanage,

@@ -45,7 +45,8 @@ def test_version_discovery_and_info(api, token):
     assert api.get("/image/v2").json()["versions"] == versions
     stores = api.get("/image/v2/info/stores", token=token).json()["stores"]
     assert {"id": "file", "description": "Local filesystem", "default": True} in stores
-    assert api.get("/image/v2/info/import", token=token).json()["import-methods"]["value"] == []
+    # No URL allowed by default: glance-direct only, no web-download.
+    assert api.get("/image/v2/info/import", token=token).json()["import-methods"]["value"] == ["glance-direct"]
     schema = api.get("/image/v2/schemas/image", token=token).json()
     assert schema["name"] == "image" and "qcow2" in schema["properties"]["disk_format"]["enum"]
     assert api.get("/image/v2/schemas/images", token=token).json()["name"] == "images"

@@ -5,9 +5,7 @@ an allowed URL only because this module's API server and worker are told
 so. Every refused case (outside the allow-list, file://, a redirect out of
 it, a body past the quota, a qcow2 with a backing file) leaves the image
 queued or records the failure, and nothing in the stores."""
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openstack
 import pytest
@@ -16,6 +14,7 @@ from django.conf import settings
 
 from tests.compute.pipeline import ControlWorker
 from tests.images import disk_files
+from tests.images.web_server import serve_files
 from tests.images.conftest import fresh_project, make_qcow2, md5_of, start_api, stop, store_files, unique
 
 pytestmark = pytest.mark.live
@@ -25,49 +24,10 @@ IMPORT_QUOTA = 8 * 2**20
 OCTETS = {"Content-Type": "application/octet-stream"}
 
 
-class Files(BaseHTTPRequestHandler):
-    """Serves self.server.routes: path -> ("data", bytes),
-    ("redirect", location) or ("endless", chunk) (no length, never ends
-    by itself: only the reader's limit stops it)."""
-
-    def do_GET(self):
-        kind, value = self.server.routes.get(self.path, ("missing", None))
-        self.server.requests.append(self.path)
-        if kind == "data":
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(value)))
-            self.end_headers()
-            self.wfile.write(value)
-        elif kind == "redirect":
-            self.send_response(302)
-            self.send_header("Location", value)
-            self.end_headers()
-        elif kind == "endless":
-            self.send_response(200)
-            self.end_headers()
-            try:
-                for _ in range(4 * IMPORT_QUOTA // len(value)):
-                    self.wfile.write(value)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-        else:
-            self.send_error(404)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def web():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    server.routes, server.requests = {}, []
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve_files(endless_bytes=4 * IMPORT_QUOTA) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

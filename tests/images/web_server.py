@@ -1,0 +1,54 @@
+"""A local HTTP server (loopback only) for web-download imports: it serves
+what a test puts in its routes and records every path asked for."""
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Files(BaseHTTPRequestHandler):
+    """Serves self.server.routes: path -> ("data", bytes),
+    ("redirect", location) or ("endless", chunk) (no length: the chunk
+    again and again, up to the server's endless_bytes)."""
+
+    def do_GET(self):
+        kind, value = self.server.routes.get(self.path, ("missing", None))
+        self.server.requests.append(self.path)
+        if kind == "data":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(value)))
+            self.end_headers()
+            self.wfile.write(value)
+        elif kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", value)
+            self.end_headers()
+        elif kind == "endless":
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(self.server.endless_bytes // len(value)):
+                    self.wfile.write(value)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        else:
+            self.send_error(404)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve_files(endless_bytes=2**26):
+    """The server, its base URL in `.base`; `endless` routes send
+    `endless_bytes` before they stop."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    server.routes, server.requests, server.endless_bytes = {}, [], endless_bytes
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
