@@ -203,6 +203,18 @@ def test_read_only_attribute_on_create_is_403(api, token):
     assert response.status_code == 403
 
 
+def test_deleting_a_protected_image_is_403_until_unprotected(api, token):
+    created = api.post("/image/v2/images", token=token, json={"name": unique("protected"), "protected": True})
+    image_id = created.json()["id"]
+    response = api.delete(f"/image/v2/images/{image_id}", token=token)
+    assert response.status_code == 403 and "protected" in response.json()["message"]
+    assert api.get(f"/image/v2/images/{image_id}", token=token).status_code == 200
+    assert api.patch(f"/image/v2/images/{image_id}", token=token,
+                     json=[{"op": "replace", "path": "/protected", "value": False}],
+                     headers={"Content-Type": "application/openstack-images-v2.1-json-patch"}).status_code == 200
+    assert api.delete(f"/image/v2/images/{image_id}", token=token).status_code == 204
+
+
 def test_list_rejects_bad_parameters(api, token):
     for query, field in (("limit=x", "limit"), ("sort_key=colour", "sort_key"), ("size_min=big", "size_min"),
                          ("visibility=secret", "visibility"), ("marker=nope", "marker")):

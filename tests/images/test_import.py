@@ -30,6 +30,9 @@ def web():
         yield server
 
 
+importer_worker = []  # the module's control worker (a test kills and restarts it)
+
+
 @pytest.fixture(scope="module")
 def importer(cloud, web, tmp_path_factory):
     """An API server and a control worker that allow downloads from
@@ -40,6 +43,7 @@ def importer(cloud, web, tmp_path_factory):
     logs = tmp_path_factory.mktemp("import")
     server, url = start_api(logs, **env)
     worker = ControlWorker(logs / "control.log", **env).start()
+    importer_worker.append(worker)
     yield url
     worker.stop()
     stop([server])
@@ -284,3 +288,47 @@ def test_another_projects_image_cannot_be_staged_or_imported(client, api, cloud)
         response = api.request(method, f"/image/v2/images/{image_id}/{path}", token=demo, **kwargs)
         assert response.status_code == 404, response.text
     assert client.show(image_id)["status"] == "queued"
+
+
+def test_os_glance_properties_are_reserved_to_the_import(client):
+    response = client("POST", "/images", json={"name": unique("reserved"), "os_glance_import_task": "mine"})
+    assert response.status_code == 403 and "reserved" in response.json()["message"]
+    image_id = client.new_image()
+    for name in ("os_glance_failed_import", "os_glance_importing_to_stores", "os_glance_anything"):
+        response = client("PATCH", f"/images/{image_id}", json=[{"op": "add", "path": f"/{name}", "value": "x"}],
+                          headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        assert response.status_code == 403 and "reserved" in response.json()["message"], name
+    assert not any(key.startswith("os_glance") for key in client.show(image_id))
+
+
+def test_a_worker_killed_mid_download_leaves_a_visible_failure_not_a_stuck_image(client, web, django_db_blocker):
+    from images.importing import reap_stalled
+
+    web.routes["/images/slow.raw"] = ("slow", (b"\0" * (2 * 2**20), 0.15))
+    image_id = client.new_image(disk_format="raw")
+    assert client.web_download(image_id, f"{web.base}/images/slow.raw").status_code == 202
+    deadline = time.monotonic() + 60
+    while "Downloaded" not in "".join(task["message"] for task in client.tasks(image_id)):
+        assert time.monotonic() < deadline, client.tasks(image_id)
+        time.sleep(0.2)
+    [worker] = importer_worker
+    worker.process.kill()
+    worker.process.wait(timeout=30)
+    assert client.show(image_id)["status"] == "importing"
+    time.sleep(1.5)
+    with django_db_blocker.unblock():
+        assert image_id in reap_stalled(stale_after=1)
+    image = client.show(image_id)
+    assert image["status"] == "queued" and image["os_glance_failed_import"] == "file"
+    assert "os_glance_import_task" not in image
+    [task] = client.tasks(image_id)
+    assert task["status"] == "failure" and "no worker ran it" in task["message"]
+    # The broker hands the killed worker's task to the next worker, which
+    # finds it ended and leaves the image as it is; the owner may try again.
+    worker.start()
+    web.routes["/images/small.raw"] = ("data", b"\1" * 4096)
+    assert client.web_download(image_id, f"{web.base}/images/small.raw").status_code == 202
+    image = client.wait(image_id)
+    assert image["status"] == "active" and image["size"] == 4096
+    assert [task["status"] for task in client.tasks(image_id)] == ["failure", "success"]
+    assert image_id not in staging_files()

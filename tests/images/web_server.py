@@ -1,14 +1,16 @@
 """A local HTTP server (loopback only) for web-download imports: it serves
 what a test puts in its routes and records every path asked for."""
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Files(BaseHTTPRequestHandler):
     """Serves self.server.routes: path -> ("data", bytes),
-    ("redirect", location) or ("endless", chunk) (no length: the chunk
-    again and again, up to the server's endless_bytes)."""
+    ("redirect", location), ("endless", chunk) (no length: the chunk
+    again and again, up to the server's endless_bytes) or ("slow", (bytes,
+    pause)) (a pause after every 64 KiB)."""
 
     def do_GET(self):
         kind, value = self.server.routes.get(self.path, ("missing", None))
@@ -28,6 +30,17 @@ class Files(BaseHTTPRequestHandler):
             try:
                 for _ in range(self.server.endless_bytes // len(value)):
                     self.wfile.write(value)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif kind == "slow":  # (bytes, seconds between 64 KiB pieces)
+            body, pause = value
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for start in range(0, len(body), 2**16):
+                    self.wfile.write(body[start:start + 2**16])
+                    time.sleep(pause)
             except (BrokenPipeError, ConnectionResetError):
                 pass
         else:
