@@ -388,7 +388,8 @@ def reap_stalled(stale_after=None):
     """Periodic, with the upload reaper: an import whose worker showed no
     life for `stale_after` seconds (it died, or no worker took the task)
     fails visibly, and a staging upload that died with its API process
-    leaves the image queued again. Returns the ids of the images reaped."""
+    leaves the image queued again; finished tasks past their expires_at
+    are deleted. Returns the ids of the images reaped."""
     stale_after = settings.IMAGE_UPLOAD_STALE_AFTER if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     reaped = []
@@ -406,4 +407,5 @@ def reap_stalled(stale_after=None):
                 status=QUEUED, upload_reserved=None, upload_seen_at=None, updated_at=timezone.now()):
             stores.staging().discard_partial(image.id, cutoff)
             reaped.append(image.id)
+    ImageTask.objects.filter(expires_at__lt=timezone.now()).delete()
     return reaped

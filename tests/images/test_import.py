@@ -6,16 +6,21 @@ so. Every refused case (outside the allow-list, file://, a redirect out of
 it, a body past the quota, a qcow2 with a backing file) leaves the image
 queued or records the failure, and nothing in the stores."""
 import time
+from datetime import timedelta
 
 import openstack
 import pytest
 import requests
 from django.conf import settings
+from django.utils import timezone
+
+from images.importing import reap_stalled
+from images.models import ImageTask
 
 from tests.compute.pipeline import ControlWorker
 from tests.images import disk_files
-from tests.images.web_server import serve_files
 from tests.images.conftest import fresh_project, make_qcow2, md5_of, start_api, stop, store_files, unique
+from tests.images.web_server import serve_files
 
 pytestmark = pytest.mark.live
 
@@ -282,7 +287,8 @@ def test_import_refusals_name_the_problem(client, web):
 def test_another_projects_image_cannot_be_staged_or_imported(client, api, cloud):
     image_id = client.new_image()
     demo = cloud.token("stratus-demo")
-    for method, path, kwargs in [("PUT", "stage", {"data": b"x", "headers": OCTETS}),
+    # (The api fixture adds the token to the headers it is given: a copy.)
+    for method, path, kwargs in [("PUT", "stage", {"data": b"x", "headers": dict(OCTETS)}),
                                  ("POST", "import", {"json": {"method": {"name": "glance-direct"}}}),
                                  ("GET", "tasks", {})]:
         response = api.request(method, f"/image/v2/images/{image_id}/{path}", token=demo, **kwargs)
@@ -302,8 +308,6 @@ def test_os_glance_properties_are_reserved_to_the_import(client):
 
 
 def test_a_worker_killed_mid_download_leaves_a_visible_failure_not_a_stuck_image(client, web, django_db_blocker):
-    from images.importing import reap_stalled
-
     web.routes["/images/slow.raw"] = ("slow", (b"\0" * (2 * 2**20), 0.15))
     image_id = client.new_image(disk_format="raw")
     assert client.web_download(image_id, f"{web.base}/images/slow.raw").status_code == 202
@@ -332,3 +336,19 @@ def test_a_worker_killed_mid_download_leaves_a_visible_failure_not_a_stuck_image
     assert image["status"] == "active" and image["size"] == 4096
     assert [task["status"] for task in client.tasks(image_id)] == ["failure", "success"]
     assert image_id not in staging_files()
+
+
+def test_finished_tasks_are_deleted_once_expired(client, django_db_blocker):
+    image_id = client.new_image(disk_format="raw")
+    staged = client("PUT", f"/images/{image_id}/stage", data=b"\0" * 512, headers=OCTETS)
+    assert staged.status_code == 204, staged.text
+    assert client("POST", f"/images/{image_id}/import", json={"method": {"name": "glance-direct"}}).status_code == 202
+    assert client.wait(image_id)["status"] == "active"
+    [task] = client.tasks(image_id)
+    with django_db_blocker.unblock():
+        reap_stalled()
+        assert client.tasks(image_id) == [task]  # 48 hours to go
+        ImageTask.objects.filter(pk=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+        reap_stalled()
+    assert client.tasks(image_id) == []
+    assert client("GET", f"/tasks/{task['id']}").status_code == 404
