@@ -1,17 +1,23 @@
 """The images panel's "create from URL": offered only where the cloud
 lists web-download, it makes the image record and starts Glance's
-web-download import, whose progress the image's page shows; a URL the
-operator does not allow is the API's refusal in place, with no image left
-behind. The URLs come from a local HTTP server, allowed by the settings of
-this process's API and of the real control worker that downloads."""
+web-download import, whose progress the image's page shows (and follows
+without a reload, in headless Chromium); a URL the operator does not allow
+is the API's refusal in place, with no image left behind. The URLs come
+from a local HTTP server, allowed by the settings of this process's API (or
+of the API server the browser uses) and of the real control worker that
+downloads."""
 import hashlib
 import os
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.compute.nodes import wait_until
 from tests.compute.pipeline import ControlWorker
+from tests.images.conftest import start_api, stop
 from tests.images.web_server import serve_files
 
 pytestmark = pytest.mark.live
@@ -77,7 +83,7 @@ def test_create_from_url_imports_the_image_and_its_page_shows_the_import(login, 
     shown = cloud.openstack("image", "show", listed["ID"], "-f", "json", cloud="stratus-demo")
     assert shown["checksum"] == hashlib.md5(data).hexdigest() and shown["size"] == len(data)
     page = client.get(response["Location"]).content.decode()
-    assert 'id="image-import">web-download: success' in page
+    assert 'id="image-import" aria-live="polite">web-download: success' in page
     cloud.openstack("image", "delete", listed["ID"], cloud="stratus-demo")
 
 
@@ -92,3 +98,38 @@ def test_a_url_outside_the_allow_list_is_refused_in_place_with_no_image_left(log
     assert f'value="{web.base}/private/disk.raw"' in page  # the form kept what was typed
     assert images_named(cloud, name) == []
     assert "/private/disk.raw" not in web.requests
+
+
+@pytest.fixture(scope="module")
+def allowing_server(cloud, web, tmp_path_factory):
+    """An API server (and so a dashboard) whose settings allow {web}/images/."""
+    server, url = start_api(tmp_path_factory.mktemp("from-url-api"),
+                            STRATUS_IMAGE_IMPORT_ALLOWED_URLS=f"{web.base}/images/")
+    yield url
+    stop([server])
+
+
+def test_the_image_page_follows_the_import_in_chromium(cloud, browser, web, worker, allowing_server, tmp_path):
+    web.routes["/images/slow.raw"] = ("slow", (os.urandom(2 * 2**20), 0.1))
+    browser.delete_all_cookies()
+    browser.get(allowing_server + "/dashboard/images/")
+    browser.find_element(By.ID, "username").send_keys("demo")
+    browser.find_element(By.ID, "password").send_keys(django_settings.DEMO_PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    wait_until(lambda: browser.find_elements(By.ID, "image-from-url"), timeout=30, message="the URL form")
+    name = unique("dash-url-browser")
+    browser.find_element(By.ID, "url-image-name").send_keys(name)
+    browser.find_element(By.ID, "url-image-uri").send_keys(f"{web.base}/images/slow.raw")
+    Select(browser.find_element(By.ID, "url-disk-format")).select_by_value("raw")
+    browser.find_element(By.ID, "image-from-url-submit").click()
+    wait_until(lambda: browser.find_elements(By.ID, "image-facts"), timeout=30, message="the image's page")
+    assert browser.find_element(By.ID, "image-status").text == "importing"
+    # The same page, never reloaded, ends showing the finished import.
+    browser.execute_script("window.samePage = true")
+    wait_until(lambda: browser.find_element(By.ID, "image-status").text == "active", timeout=60,
+               message="the page to show the image active")
+    assert browser.execute_script("return window.samePage") is True
+    assert "web-download: success" in browser.find_element(By.ID, "image-import").text
+    browser.save_screenshot(str(tmp_path / "image-from-url.png"))
+    [listed] = images_named(cloud, name)
+    cloud.openstack("image", "delete", listed["ID"], cloud="stratus-demo")
