@@ -8,6 +8,7 @@ of the API server the browser uses) and of the real control worker that
 downloads."""
 import hashlib
 import os
+import threading
 import uuid
 
 import pytest
@@ -110,7 +111,8 @@ def allowing_server(cloud, web, tmp_path_factory):
 
 
 def test_the_image_page_follows_the_import_in_chromium(cloud, browser, web, worker, allowing_server, tmp_path):
-    web.routes["/images/slow.raw"] = ("slow", (os.urandom(2 * 2**20), 0.1))
+    gate = threading.Event()
+    web.routes["/images/gated.raw"] = ("gated", (os.urandom(2 * 2**20), gate))
     browser.delete_all_cookies()
     browser.get(allowing_server + "/dashboard/images/")
     browser.find_element(By.ID, "username").send_keys("demo")
@@ -119,13 +121,14 @@ def test_the_image_page_follows_the_import_in_chromium(cloud, browser, web, work
     wait_until(lambda: browser.find_elements(By.ID, "image-from-url"), timeout=30, message="the URL form")
     name = unique("dash-url-browser")
     browser.find_element(By.ID, "url-image-name").send_keys(name)
-    browser.find_element(By.ID, "url-image-uri").send_keys(f"{web.base}/images/slow.raw")
+    browser.find_element(By.ID, "url-image-uri").send_keys(f"{web.base}/images/gated.raw")
     Select(browser.find_element(By.ID, "url-disk-format")).select_by_value("raw")
     browser.find_element(By.ID, "image-from-url-submit").click()
     wait_until(lambda: browser.find_elements(By.ID, "image-facts"), timeout=30, message="the image's page")
     assert browser.find_element(By.ID, "image-status").text == "importing"
     # The same page, never reloaded, ends showing the finished import.
     browser.execute_script("window.samePage = true")
+    gate.set()
     wait_until(lambda: browser.find_element(By.ID, "image-status").text == "active", timeout=60,
                message="the page to show the image active")
     assert browser.execute_script("return window.samePage") is True

@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Files(BaseHTTPRequestHandler):
     """Serves self.server.routes: path -> ("data", bytes),
     ("redirect", location), ("endless", chunk) (no length: the chunk
-    again and again, up to the server's endless_bytes) or ("slow", (bytes,
-    pause)) (a pause after every 64 KiB)."""
+    again and again, up to the server's endless_bytes), ("slow", (bytes,
+    pause)) (a pause after every 64 KiB) or ("gated", (bytes, event)) (the
+    second half only once the test sets the event)."""
 
     def do_GET(self):
         kind, value = self.server.routes.get(self.path, ("missing", None))
@@ -41,6 +42,18 @@ class Files(BaseHTTPRequestHandler):
                 for start in range(0, len(body), 2**16):
                     self.wfile.write(body[start:start + 2**16])
                     time.sleep(pause)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif kind == "gated":  # (bytes, threading.Event): the first half, then the rest once the event is set
+            body, gate = value
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
+                gate.wait(timeout=120)
+                self.wfile.write(body[len(body) // 2:])
             except (BrokenPipeError, ConnectionResetError):
                 pass
         else:
