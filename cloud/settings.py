@@ -229,6 +229,11 @@ IMAGE_RBD_POOL = os.environ.get("STRATUS_IMAGE_RBD_POOL", "images")
 IMAGE_MAX_VIRTUAL_SIZE = int(os.environ.get("STRATUS_IMAGE_MAX_VIRTUAL_SIZE", str(4 * 2**40)))
 # Seconds an upload may go without data before it counts as dead (its API process killed).
 IMAGE_UPLOAD_STALE_AFTER = int(os.environ.get("STRATUS_IMAGE_UPLOAD_STALE_AFTER", "300"))
+# The web-download import's allow-list: URL prefixes (http or https,
+# whitespace-separated, e.g. "https://cloud-images.example.org/"), each
+# matching its scheme, host and port exactly and paths under its path.
+# Empty (the default): web-download is not offered at all.
+IMAGE_IMPORT_ALLOWED_URLS = os.environ.get("STRATUS_IMAGE_IMPORT_ALLOWED_URLS", "").split()
 
 # Objects (Swift): where the filesystem back end keeps object data.
 OBJECT_DIR = Path(os.environ.get("STRATUS_OBJECT_DIR", VAR_DIR / "objects"))

@@ -53,6 +53,7 @@ urlpatterns = [
     path("admin/hypervisors/", admin.hypervisors, name="hypervisors"),
     # Admin panels (besides hypervisors above) and the images panel's pages.
     path("images/upload/", images.image_upload, name="image_upload"),
+    path("images/from-url/", images.image_from_url, name="image_from_url"),
     path("images/<str:image_id>/", images.image, name="image"),
     path("images/<str:image_id>/file/", images.image_file, name="image_file"),
     path("admin/instances/", admin_compute.instances, name="admin_instances"),

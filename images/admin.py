@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from images.models import Image, ImageLocation, ImageMember, ImageTag
+from images.models import Image, ImageLocation, ImageMember, ImageTag, ImageTask
 
 
 class ImageTagInline(admin.TabularInline):
@@ -27,3 +27,13 @@ class ImageAdmin(admin.ModelAdmin):
     # Data-derived fields are written by the upload only.
     readonly_fields = ["size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "created_at", "updated_at"]
     inlines = [ImageTagInline, ImageLocationInline, ImageMemberInline]
+
+
+@admin.register(ImageTask)
+class ImageTaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "type", "status", "image_id", "owner", "created_at", "updated_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["id", "image_id", "owner", "request_id"]
+    # What an import did is the worker's record, not an operator's to rewrite.
+    readonly_fields = ["id", "type", "status", "image_id", "owner", "user_id", "request_id", "input", "result",
+                       "message", "created_at", "updated_at", "expires_at"]

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
 from images import inspection, stores
 from images.models import (
-    ACTIVE, DEACTIVATED, QUEUED, SAVING, Image, ImageLocation, ImageQuotaLock, InvalidTransition)
+    ACTIVE, DEACTIVATED, IMPORTING, QUEUED, SAVING, UPLOADING, Image, ImageLocation, ImageQuotaLock, InvalidTransition)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def quota_remaining(image):
     """Bytes the image's project may still store besides this image: the
     quota less its other images' data and the bytes their uploads hold.
     Only exact under the project's lock (lock_project)."""
-    used = (Image.objects.filter(owner=image.owner, status__in=(SAVING, ACTIVE, DEACTIVATED))
+    used = (Image.objects.filter(owner=image.owner, status__in=(SAVING, UPLOADING, IMPORTING, ACTIVE, DEACTIVATED))
             .exclude(pk=image.pk).aggregate(total=Sum(Coalesce("size", "upload_reserved", 0)))["total"] or 0)
     return settings.IMAGE_QUOTA_BYTES - used
 
@@ -129,26 +129,34 @@ class Reservation:
     the project's lock so that concurrent uploads never hold more than the
     quota together: all of Content-Length when the length is known, else
     RESERVE_STEP more at a time as the data comes. It ends with the upload
-    (the image's size counts instead, or nothing when it failed)."""
+    (the image's size counts instead, or nothing when it failed).
 
-    def __init__(self, image):
-        self.image = image
+    `working` is the image's status while the data moves: saving for an
+    upload, uploading while it is staged, importing while an import stores
+    it (an image already in that status just renews its reservation)."""
+
+    def __init__(self, image, working=SAVING):
+        self.image, self.working = image, working
         self.reserved = 0
         self.alive_shown = time.monotonic()
 
     def start(self, length):
-        """Moves the image to saving holding its first bytes; 413 when
-        they do not fit, 409 when the image cannot take data now."""
+        """Moves the image to its working status holding its first bytes;
+        413 when they do not fit, 409 when the image cannot take data now."""
         with transaction.atomic():
             lock_project(self.image.owner)
             remaining = quota_remaining(self.image)
             if length is not None and length > remaining:
                 raise quota_exceeded(remaining)
             wanted = length if length is not None else min(RESERVE_STEP, max(remaining, 0))
-            try:
-                started = self.image.set_status(SAVING, upload_reserved=wanted, upload_seen_at=timezone.now())
-            except InvalidTransition as error:
-                raise Conflict(str(error))
+            fields = {"upload_reserved": wanted, "upload_seen_at": timezone.now()}
+            if self.image.status == self.working:
+                started = Image.objects.filter(pk=self.image.pk, status=self.working).update(**fields)
+            else:
+                try:
+                    started = self.image.set_status(self.working, **fields)
+                except InvalidTransition as error:
+                    raise Conflict(str(error))
             if not started:
                 now = Image.objects.filter(pk=self.image.pk).values_list("status", flat=True).first()
                 raise Conflict(f"Image {self.image.id} changed status while the upload started; it is now "
@@ -160,7 +168,7 @@ class Reservation:
         Every few seconds it also shows the reaper the upload is alive."""
         if time.monotonic() - self.alive_shown > upload_heartbeat():
             self.alive_shown = time.monotonic()
-            if not Image.objects.filter(pk=self.image.pk, status=SAVING).update(upload_seen_at=timezone.now()):
+            if not Image.objects.filter(pk=self.image.pk, status=self.working).update(upload_seen_at=timezone.now()):
                 raise Conflict(f"Image {self.image.id} was deleted or changed while its data was uploaded.")
         if size <= self.reserved:
             return
@@ -170,7 +178,7 @@ class Reservation:
             if size > remaining:
                 raise quota_exceeded(remaining)
             wanted = min(max(size, self.reserved + RESERVE_STEP), remaining)
-            if not Image.objects.filter(pk=self.image.pk, status=SAVING).update(upload_reserved=wanted):
+            if not Image.objects.filter(pk=self.image.pk, status=self.working).update(upload_reserved=wanted):
                 raise Conflict(f"Image {self.image.id} was deleted or changed while its data was uploaded.")
         self.reserved = wanted
 
@@ -226,18 +234,8 @@ def upload(image, chunks, store, length=None):
     url = None
     try:
         measured = Measured(chunks, reservation)
-        try:
-            url = store.add(image.id, measured)
-        except stores.StoreFull as error:
-            raise StorageFull(str(error))
-        except stores.StoreError as error:
-            raise ApiError(str(error), status=503)
-        fields = {
-            "size": measured.size, "checksum": measured.md5.hexdigest(),
-            "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
-            "virtual_size": virtual_size(store, url, image.disk_format, measured.size, measured.format_check),
-            "upload_reserved": None, "upload_seen_at": None,
-        }
+        url = store_chunks(store, image.id, measured)
+        fields = checked_fields(store, url, image.disk_format, measured)
         with transaction.atomic():
             current = Image.objects.select_for_update().filter(pk=image.pk).first()
             if current is None or current.status != SAVING:
@@ -250,6 +248,27 @@ def upload(image, chunks, store, length=None):
             store.delete(url)
         image.set_status(QUEUED, upload_reserved=None, upload_seen_at=None)
         raise
+
+
+def store_chunks(store, image_id, chunks):
+    """store.add, its failures as the API's errors (413 full, 503 else)."""
+    try:
+        return store.add(image_id, chunks)
+    except stores.StoreFull as error:
+        raise StorageFull(str(error))
+    except stores.StoreError as error:
+        raise ApiError(str(error), status=503)
+
+
+def checked_fields(store, url, disk_format, measured):
+    """The image fields of data `measured` on its way to `url`: size,
+    hashes and virtual size, once the data passed the format checks."""
+    return {
+        "size": measured.size, "checksum": measured.md5.hexdigest(),
+        "os_hash_algo": HASH_ALGO, "os_hash_value": measured.os_hash.hexdigest(),
+        "virtual_size": virtual_size(store, url, disk_format, measured.size, measured.format_check),
+        "upload_reserved": None, "upload_seen_at": None,
+    }
 
 
 def upload_heartbeat():

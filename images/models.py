@@ -10,14 +10,18 @@ CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compr
 VISIBILITIES = ("public", "private", "shared", "community")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 
-QUEUED, SAVING, ACTIVE, KILLED, DELETED, DEACTIVATED = (
-    "queued", "saving", "active", "killed", "deleted", "deactivated")
+QUEUED, SAVING, UPLOADING, IMPORTING, ACTIVE, KILLED, DELETED, DEACTIVATED = (
+    "queued", "saving", "uploading", "importing", "active", "killed", "deleted", "deactivated")
 
 # Which status may follow which. `saving` falls back to `queued` when an
-# upload fails, so the owner can simply try again.
+# upload fails, so the owner can simply try again. The interoperable import:
+# `uploading` while data is (or sits) in the staging area, `importing` while
+# a worker moves it (or a download) into the stores; a failure ends queued.
 TRANSITIONS = {
-    QUEUED: {SAVING, DELETED},
+    QUEUED: {SAVING, UPLOADING, IMPORTING, DELETED},
     SAVING: {ACTIVE, QUEUED, KILLED, DELETED},
+    UPLOADING: {IMPORTING, QUEUED, DELETED},
+    IMPORTING: {ACTIVE, QUEUED, DELETED},
     ACTIVE: {DEACTIVATED, DELETED},
     DEACTIVATED: {ACTIVE, DELETED},
     KILLED: {DELETED},
@@ -162,3 +166,32 @@ class ImageQuotaLock(models.Model):
     Usage itself is counted from the images, never stored twice."""
 
     project_id = models.CharField(max_length=64, primary_key=True)
+
+
+TASK_STATUSES = PENDING, PROCESSING, SUCCESS, FAILURE = ("pending", "processing", "success", "failure")
+
+
+class ImageTask(models.Model):
+    """An import of an image (Glance's task of type `api_image_import`):
+    what was asked (`input`), how far it got and how it ended. It outlives
+    the image, as Glance's tasks do, until `expires_at`."""
+
+    id = models.CharField(max_length=36, primary_key=True, default=new_image_id)
+    type = models.CharField(max_length=32, default="api_image_import")
+    status = models.CharField(max_length=16, choices=_choices(TASK_STATUSES), default=PENDING)
+    image_id = models.CharField(max_length=36, db_index=True)
+    owner = models.CharField(max_length=64, null=True, blank=True, db_index=True)  # project id
+    user_id = models.CharField(max_length=64, null=True, blank=True)
+    request_id = models.CharField(max_length=64, null=True, blank=True)
+    input = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    message = models.TextField(default="", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return f"{self.type} {self.id} ({self.status})"

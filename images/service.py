@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cloud.errors import Conflict, Forbidden, NotFound
-from images import data
+from images import data, importing
 from images.api.serializers import WRITABLE, check_name, check_value
 from images.models import Image
 
@@ -46,10 +46,14 @@ def delete(image):
     if data.data_in_use(locations):
         raise Conflict(f"Image {image.id} could not be deleted because it is in use: the image cannot be "
                        "deleted because it is in use through the backend store outside of the image service.")
+    image_id = image.id  # gone from the object once deleted
     image.delete()
     # The data goes once the row is surely gone; an upload still
     # streaming notices the image vanished and removes its own data.
     transaction.on_commit(lambda: data.delete_data(locations))
+    # Data staged for an import goes too (an import still running notices
+    # the image vanished and removes what it stored).
+    transaction.on_commit(lambda: importing.discard_staged(image_id))
 
 
 def change_properties(image_id, project_id, change, field="metadata"):

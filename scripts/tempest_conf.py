@@ -36,7 +36,7 @@ COMPUTE_FEATURES = {
     "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
-IMAGE_FEATURES = {"import_image": False, "manage_locations": False}
+IMAGE_FEATURES = {"import_image": True, "manage_locations": False}
 # Swift's container sync and object versioning are not built.
 OBJECT_STORAGE_FEATURES = {"container_sync": False, "object_versioning": False, "discoverability": True}
 # Volumes have snapshots and clones; no backup service, no manage/unmanage,
@@ -99,6 +99,10 @@ def main(output):
     }
     conf["compute-feature-enabled"] = {name: str(value).lower() for name, value in COMPUTE_FEATURES.items()}
     conf["image"] = {"region": "RegionOne", "endpoint_type": "publicURL"}
+    if os.environ.get("STRATUS_TEMPEST_HTTP_QCOW2_IMAGE"):
+        # A qcow2 at a URL the cloud's web-download allow-list takes (a
+        # local mirror: Tempest's default is on the internet).
+        conf["image"]["http_qcow2_image"] = os.environ["STRATUS_TEMPEST_HTTP_QCOW2_IMAGE"]
     conf["image-feature-enabled"] = {name: str(value).lower() for name, value in IMAGE_FEATURES.items()}
     conf["network"] = {"region": "RegionOne", "endpoint_type": "publicURL", "project_network_cidr": "10.100.0.0/16",
                        "project_network_mask_bits": "28"}

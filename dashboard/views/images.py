@@ -1,11 +1,14 @@
-"""Images (list, upload with progress, edit, share, delete) and key pairs.
+"""Images (list, upload with progress, create from a URL where the cloud
+allows it, edit, share, delete) and key pairs.
 
 An upload is two requests: the form makes the image record, then the
 browser PUTs the file to the dashboard, which hands the request's body to
 Glance's PUT /file as a stream, a chunk at a time (the file is never held
 whole; the browser's upload events drive the progress bar). Without
 script, the form posts the file with the record (Django spools a large
-file to disk) and it is forwarded the same way."""
+file to disk) and it is forwarded the same way. Creating from a URL is
+Glance's web-download import: offered only when /v2/info/import lists it,
+and the URL is the API's to allow or refuse."""
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
@@ -30,10 +33,15 @@ def choices(schema, name):
     return [value for value in schema["properties"][name].get("enum", []) if value is not None]
 
 
-def upload_context(request, schema, error="", status=200):
+def web_download_enabled(request):
+    return "web-download" in request.api.get("/image/v2/info/import")["import-methods"]["value"]
+
+
+def upload_context(request, schema, error="", status=200, url_error=""):
     listing, pages = paged(request, IMAGES, "images")
     return render(request, "dashboard/images.html", {
         "images": listing, "section": "images", "error": error, "form": request.POST, **pages,
+        "web_download": web_download_enabled(request), "url_error": url_error,
         "disk_formats": choices(schema, "disk_format"), "container_formats": choices(schema, "container_format"),
         "visibilities": choices(schema, "visibility"),
     }, status=status)
@@ -77,6 +85,38 @@ def image_upload(request):
                              "image_url": page_url}, status=201)
     messages.success(request, f"Uploaded image {record['name']}.")
     return redirect(page_url)
+
+
+@require_POST
+@panel
+def image_from_url(request):
+    """Makes the image record and asks Glance to import it from the URL
+    (web-download); the image's page then follows the import. A refused
+    URL leaves no record behind."""
+    post = request.POST
+    schema = image_schema(request)
+    if not web_download_enabled(request):
+        return upload_context(request, schema, url_error="This cloud does not create images from URLs.",
+                              status=400)
+    record = {"name": post.get("name", "").strip(), "disk_format": post.get("disk_format") or None,
+              "container_format": post.get("container_format") or None,
+              "visibility": post.get("visibility") or "private"}
+    try:
+        created = request.api.post(IMAGES, record)
+    except ApiFailure as failure:
+        if failure.status == 401:
+            raise
+        return upload_context(request, schema, url_error=failure.message, status=failure.status)
+    try:
+        request.api.post(f"{IMAGES}/{created['id']}/import",
+                         {"method": {"name": "web-download", "uri": post.get("uri", "").strip()}})
+    except ApiFailure as failure:
+        request.api.delete(f"{IMAGES}/{created['id']}")
+        if failure.status == 401:
+            raise
+        return upload_context(request, schema, url_error=failure.message, status=failure.status)
+    messages.success(request, f"Importing image {record['name']} from {post.get('uri', '').strip()}.")
+    return redirect("dashboard:image", image_id=created["id"])
 
 
 @panel
@@ -157,6 +197,8 @@ def image(request, image_id):
                 return redirect("dashboard:image", image_id=image_id)
     body = request.api.get(url)
     properties = {key: value for key, value in body.items() if key not in core}
+    # The latest import: its status and progress (the tasks come newest last).
+    tasks = request.api.get(f"{url}/tasks")["tasks"]
     members = []
     if body["visibility"] == "shared":
         try:
@@ -168,6 +210,7 @@ def image(request, image_id):
                                                                        sorted(properties.items()))}
     return render(request, "dashboard/image.html", {
         "image": body, "properties": sorted(properties.items()), "members": members, "error": error,
+        "import_task": tasks[-1] if tasks else None,
         "form": form, "visibilities": choices(schema, "visibility"), "section": "images",
     }, status=400 if error else 200)
 

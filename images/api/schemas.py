@@ -12,7 +12,7 @@ IMAGE_PROPERTIES = {
     "id": {"type": "string", "description": "An identifier for the image",
            "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
     "name": _nullable("string", maxLength=255, description="Descriptive name for the image"),
-    "status": {"type": "string", "enum": ["queued", "saving", "active", "killed", "deleted", "deactivated"],
+    "status": {"type": "string", "enum": ["queued", "saving", "uploading", "importing", "active", "killed", "deleted", "deactivated"],
                "description": "Status of the image"},
     "visibility": {"type": "string", "enum": list(VISIBILITIES), "description": "Scope of image accessibility"},
     "protected": {"type": "boolean", "description": "If true, image will not be deletable."},

@@ -44,6 +44,15 @@ def member_view(member):
             "schema": "/v2/schemas/member"}
 
 
+def task_view(task):
+    """An import task as Glance's tasks API shows it."""
+    return {"id": task.id, "type": task.type, "status": task.status, "input": task.input, "result": task.result,
+            "owner": task.owner, "message": task.message, "image_id": task.image_id,
+            "request_id": task.request_id, "user_id": task.user_id,
+            "created_at": timestamp(task.created_at), "updated_at": timestamp(task.updated_at),
+            "expires_at": timestamp(task.expires_at), "self": f"/v2/tasks/{task.id}", "schema": "/v2/schemas/task"}
+
+
 def invalid(field, message):
     return BadRequest(f"Invalid input for field '{field}': {message}")
 

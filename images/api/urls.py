@@ -15,4 +15,6 @@ urlpatterns = [
     re_path(r"^v2/schemas/(?P<name>image|images|member|members)/?$", views.SchemaView.as_view()),
     re_path(r"^v2/info/stores/?$", views.StoresInfoView.as_view()),
     re_path(r"^v2/info/import/?$", views.ImportInfoView.as_view()),
+    re_path(r"^v2/tasks/?$", views.TaskListView.as_view()),
+    re_path(r"^v2/tasks/(?P<task_id>[^/]+)/?$", views.TaskView.as_view()),
 ] + router.urls

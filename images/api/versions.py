@@ -5,9 +5,10 @@ from rest_framework.response import Response
 from cloud.versions import link
 from cloud.views import ApiView
 
-# v2.0 to v2.8: images, members, tags, hidden images and multihash (2.7),
-# stores discovery (2.8). No interoperable import, tasks or cache API.
-CURRENT = 8
+# v2.0 to v2.12: images, members, tags, hidden images and multihash (2.7),
+# stores discovery (2.8), the interoperable import into several stores
+# (2.6, 2.9-2.11) and an image's tasks (2.12). No cache API (2.13+).
+CURRENT = 12
 
 
 def versions(request):

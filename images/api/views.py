@@ -1,5 +1,6 @@
-"""Glance's Image v2 resources: images (with data, tags and actions),
-members, schemas and discovery of stores and import methods."""
+"""Glance's Image v2 resources: images (with data, tags and actions, and
+the interoperable import: stage, import and the image's tasks), members,
+tasks, schemas and discovery of stores and import methods."""
 import re
 from urllib.parse import urlencode
 
@@ -18,11 +19,12 @@ from cloud.pagination import paginate, parse_sort
 from cloud.parsers import JSONParser
 from cloud.viewsets import EmptyIdIsNotFound, ResourceViewSet, parse_bool
 from cloud.views import ApiView
-from images import data, service, stores
+from images import data, importing, service, stores
 from images.api import patch
 from images.api.schemas import SCHEMAS
-from images.api.serializers import check_new_image, image_view, member_view
-from images.models import ACTIVE, DEACTIVATED, MEMBER_STATUSES, VISIBILITIES, Image, ImageMember, ImageTag
+from images.api.serializers import check_new_image, image_view, member_view, task_view
+from images.models import (
+    ACTIVE, DEACTIVATED, MEMBER_STATUSES, VISIBILITIES, Image, ImageMember, ImageTag, ImageTask)
 
 SORT_KEYS = {name: name for name in (
     "name", "status", "container_format", "disk_format", "size", "virtual_size", "id", "created_at",
@@ -125,7 +127,8 @@ class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
     policy = {
         "list": "reader", "retrieve": "reader", "create": "member", "partial_update": "member",
         "destroy": "member", "upload": "member", "download": "reader", "deactivate": "member",
-        "reactivate": "member", "add_tag": "member", "remove_tag": "member",
+        "reactivate": "member", "add_tag": "member", "remove_tag": "member", "stage": "member",
+        "import_data": "member", "tasks": "reader",
     }
 
     def get_queryset(self):
@@ -242,6 +245,9 @@ class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
         image = self.get_queryset().get(pk=image.pk)
         response = Response(image_view(image), status=201)
         response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
+        # As Glance: what the new image's data may come in by besides PUT /file.
+        response["OpenStack-image-import-methods"] = ",".join(importing.enabled_methods())
+        response["OpenStack-image-store-ids"] = ",".join(stores.enabled())
         return response
 
     def partial_update(self, request, *args, **kwargs):
@@ -273,6 +279,26 @@ class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
                              f"(stores: {', '.join(stores.enabled())}).")
         data.upload(image, data.request_chunks(request), store, data.content_length(request))
         return Response(status=204)
+
+    @action(detail=True, methods=["put"], url_path="stage", parser_classes=[])
+    def stage(self, request, *args, **kwargs):
+        image = self.get_owned_object()
+        importing.stage(image, data.request_chunks(request), data.content_length(request))
+        return Response(status=204)
+
+    @action(detail=True, methods=["post"], url_path="import")
+    def import_data(self, request, *args, **kwargs):
+        with transaction.atomic():
+            image = self.get_owned_object(for_update=True)
+            importing.start(image, request.data, request.auth, getattr(request, "request_id", None),
+                            request.headers.get("X-Image-Meta-Store"))
+        return Response(status=202)
+
+    @action(detail=True, methods=["get"], url_path="tasks")
+    def tasks(self, request, *args, **kwargs):
+        image = self.get_object()
+        tasks = ImageTask.objects.filter(image_id=image.id).order_by("created_at", "id")
+        return Response({"tasks": [task_view(task) for task in tasks]})
 
     @upload.mapping.get
     def download(self, request, *args, **kwargs):
@@ -457,7 +483,43 @@ class ImportInfoView(ImageApi, ApiView):
     policy = {"get": "any"}
 
     def get(self, request):
-        # Data goes in with PUT /file only: no interoperable import methods.
         return Response({"import-methods": {"description": "Import methods available.", "type": "array",
-                                            "value": []}})
+                                            "value": importing.enabled_methods()}})
+
+
+def visible_tasks(request):
+    tasks = ImageTask.objects.all()
+    return tasks if request.auth.is_admin else tasks.filter(owner=project_of(request))
+
+
+class TaskListView(ImageApi, ApiView):
+    """GET /v2/tasks: the project's import tasks, newest first (creating
+    tasks directly is Glance's deprecated way, not offered)."""
+
+    policy = {"get": "reader"}
+
+    def get(self, request):
+        tasks = visible_tasks(request)
+        status = request.query_params.get("status")
+        if status is not None:
+            tasks = tasks.filter(status=status)
+        pairs = parse_sort(request, {"created_at": "created_at", "updated_at": "updated_at", "id": "id",
+                                     "status": "status", "type": "type"}, DEFAULT_SORT)
+        rows, next_url = paginate(request, tasks, pairs, markers=visible_tasks(request))
+        body = {"tasks": [task_view(task) for task in rows], "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}
+        if next_url:
+            params = request.query_params.copy()
+            params["marker"], params["limit"] = rows[-1].id, str(len(rows))
+            body["next"] = "/v2/tasks?" + urlencode(params, doseq=True)
+        return Response(body)
+
+
+class TaskView(ImageApi, ApiView):
+    policy = {"get": "reader"}
+
+    def get(self, request, task_id):
+        task = visible_tasks(request).filter(pk=task_id).first()
+        if task is None:
+            raise NotFound(f"Could not find task: {task_id}.")
+        return Response(task_view(task))
 

@@ -13,7 +13,8 @@
 
 `url` is the store's own address of the data, kept in ImageLocation.
 Enabled stores: `file` always, `ceph` when settings.IMAGE_RBD_CEPH_CONF
-names a cluster."""
+names a cluster. The staging area of the interoperable import (staging())
+is a filesystem store of its own, never one of the image's stores."""
 from functools import cache
 
 from django.conf import settings
@@ -50,3 +51,17 @@ def get(store_id):
 
 def default():
     return next(iter(enabled().values()))
+
+
+STAGING_ID = "os_glance_staging_store"
+
+
+@cache
+def staging():
+    """Where staged (PUT .../stage) and downloaded (web-download) data waits
+    for its import: one file per image, beside the filesystem store."""
+    from images.stores.filesystem import FilesystemStore
+
+    store = FilesystemStore(settings.IMAGE_STORE_DIR.parent / "staging")
+    store.id, store.description = STAGING_ID, "Staging area of image imports"
+    return store

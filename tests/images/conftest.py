@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,30 @@ def ceph_api_url(cloud, ceph_conf, tmp_path_factory):
     server, url = start_api(tmp_path_factory.mktemp("ceph-api"), STRATUS_IMAGE_RBD_CEPH_CONF=ceph_conf)
     yield url
     stop([server])
+
+
+@contextmanager
+def fresh_project(cloud, prefix):
+    """A new project (no image data yet) and a member user of it:
+    {"id", "token", "username", "password"}; both deleted afterwards."""
+    admin = {"X-Auth-Token": cloud.token()}
+    identity = f"{cloud.url}/identity/v3"
+    name, password = unique(prefix), uuid.uuid4().hex
+    project = requests.post(f"{identity}/projects", headers=admin, timeout=30,
+                            json={"project": {"name": name, "domain_id": "default"}}).json()["project"]
+    user = requests.post(f"{identity}/users", headers=admin, timeout=30, json={"user": {
+        "name": name, "password": password, "domain_id": "default", "default_project_id": project["id"]}}
+    ).json()["user"]
+    role = requests.get(f"{identity}/roles?name=member", headers=admin, timeout=30).json()["roles"][0]
+    assert requests.put(f"{identity}/projects/{project['id']}/users/{user['id']}/roles/{role['id']}",
+                        headers=admin, timeout=30).status_code == 204
+    response = requests.post(f"{identity}/auth/tokens", timeout=30, json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {"id": user["id"], "password": password}}},
+        "scope": {"project": {"id": project["id"]}}}})
+    assert response.status_code == 201, response.text
+    try:
+        yield {"id": project["id"], "token": response.headers["X-Subject-Token"], "username": name,
+               "password": password}
+    finally:
+        requests.delete(f"{identity}/users/{user['id']}", headers=admin, timeout=30)
+        requests.delete(f"{identity}/projects/{project['id']}", headers=admin, timeout=30)

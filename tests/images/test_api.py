@@ -45,7 +45,8 @@ def test_version_discovery_and_info(api, token):
     assert api.get("/image/v2").json()["versions"] == versions
     stores = api.get("/image/v2/info/stores", token=token).json()["stores"]
     assert {"id": "file", "description": "Local filesystem", "default": True} in stores
-    assert api.get("/image/v2/info/import", token=token).json()["import-methods"]["value"] == []
+    # No URL allowed by default: glance-direct only, no web-download.
+    assert api.get("/image/v2/info/import", token=token).json()["import-methods"]["value"] == ["glance-direct"]
     schema = api.get("/image/v2/schemas/image", token=token).json()
     assert schema["name"] == "image" and "qcow2" in schema["properties"]["disk_format"]["enum"]
     assert api.get("/image/v2/schemas/images", token=token).json()["name"] == "images"
@@ -200,6 +201,18 @@ def test_bad_create_is_a_400_naming_the_field_and_creates_nothing(api, token, bo
 def test_read_only_attribute_on_create_is_403(api, token):
     response = api.post("/image/v2/images", token=token, json={"name": unique("ro"), "status": "active"})
     assert response.status_code == 403
+
+
+def test_deleting_a_protected_image_is_403_until_unprotected(api, token):
+    created = api.post("/image/v2/images", token=token, json={"name": unique("protected"), "protected": True})
+    image_id = created.json()["id"]
+    response = api.delete(f"/image/v2/images/{image_id}", token=token)
+    assert response.status_code == 403 and "protected" in response.json()["message"]
+    assert api.get(f"/image/v2/images/{image_id}", token=token).status_code == 200
+    assert api.patch(f"/image/v2/images/{image_id}", token=token,
+                     json=[{"op": "replace", "path": "/protected", "value": False}],
+                     headers={"Content-Type": "application/openstack-images-v2.1-json-patch"}).status_code == 200
+    assert api.delete(f"/image/v2/images/{image_id}", token=token).status_code == 204
 
 
 def test_list_rejects_bad_parameters(api, token):

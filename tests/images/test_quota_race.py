@@ -3,13 +3,12 @@ each upload reserves its bytes under the project's lock when it starts,
 not only once its size is known."""
 import socket
 import threading
-import uuid
 from urllib.parse import urlparse
 
 import pytest
 import requests
 
-from tests.images.conftest import SMALL_QUOTA, start_api, stop, store_files, unique
+from tests.images.conftest import SMALL_QUOTA, fresh_project, start_api, stop, store_files, unique
 
 pytestmark = pytest.mark.live
 
@@ -29,24 +28,8 @@ def quota_server(cloud, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fresh_project_token(cloud):
     """A token of a member of a new project (no image data yet)."""
-    admin = {"X-Auth-Token": cloud.token()}
-    identity = f"{cloud.url}/identity/v3"
-    name, password = unique("quota-race"), uuid.uuid4().hex
-    project = requests.post(f"{identity}/projects", headers=admin, timeout=30,
-                            json={"project": {"name": name, "domain_id": "default"}}).json()["project"]
-    user = requests.post(f"{identity}/users", headers=admin, timeout=30, json={"user": {
-        "name": name, "password": password, "domain_id": "default", "default_project_id": project["id"]}}
-    ).json()["user"]
-    role = requests.get(f"{identity}/roles?name=member", headers=admin, timeout=30).json()["roles"][0]
-    assert requests.put(f"{identity}/projects/{project['id']}/users/{user['id']}/roles/{role['id']}",
-                        headers=admin, timeout=30).status_code == 204
-    response = requests.post(f"{identity}/auth/tokens", timeout=30, json={"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {"id": user["id"], "password": password}}},
-        "scope": {"project": {"id": project["id"]}}}})
-    assert response.status_code == 201, response.text
-    yield response.headers["X-Subject-Token"], project["id"]
-    requests.delete(f"{identity}/users/{user['id']}", headers=admin, timeout=30)
-    requests.delete(f"{identity}/projects/{project['id']}", headers=admin, timeout=30)
+    with fresh_project(cloud, "quota-race") as project:
+        yield project["token"], project["id"]
 
 
 def read_response(connection):

@@ -1,7 +1,26 @@
 // Stratus dashboard: the image upload's progress bar. The form makes the
 // image record, then the file goes up in one PUT whose upload progress
-// events drive the bar; the dashboard streams it on to Glance.
+// events drive the bar; the dashboard streams it on to Glance. On an
+// image's page, an import that is running is followed: the page's facts
+// are fetched again every second until the import ends.
 "use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (!document.querySelector("#image-import[data-following]")) return;
+  const follow = async () => {
+    try {
+      const response = await fetch(location.href, {credentials: "same-origin"});
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const facts = page.getElementById("image-facts");
+      if (!facts) return;
+      document.getElementById("image-facts").replaceWith(facts);
+      if (!facts.querySelector("#image-import[data-following]")) return;
+    } catch (ignored) { /* the dashboard is unreachable for a moment: try again */ }
+    setTimeout(follow, 1000);
+  };
+  setTimeout(follow, 1000);
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("image-upload");
