@@ -11,7 +11,6 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
@@ -84,18 +83,6 @@ class JsonPatchV20Parser(JSONParser):
     media_type = patch.MEDIA_TYPES[1]
 
 
-class AnyAccept(DefaultContentNegotiation):
-    """JSON whatever the Accept header says: openstacksdk sends an empty
-    one with uploads and patches, and Glance answers them all the same."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-class ImageApi:
-    content_negotiation_class = AnyAccept
-
-
 def visible_images(request):
     """The images the caller may see at all; listing narrows it further."""
     project = None if request.auth.is_admin else project_of(request)
@@ -120,7 +107,7 @@ def owned_image(request, image_id, for_update=False):
     return image
 
 
-class ImageViewSet(ImageApi, EmptyIdIsNotFound, ResourceViewSet):
+class ImageViewSet(EmptyIdIsNotFound, ResourceViewSet):
     queryset = Image.objects.all()
     member_name, collection_name = "image", "images"
     parser_classes = [JSONParser, JsonPatchParser, JsonPatchV20Parser]
@@ -396,7 +383,7 @@ def read_span(stream, length, chunk_size=data.CHUNK_SIZE):
         stream.close()
 
 
-class MemberViewSet(ImageApi, ResourceViewSet):
+class MemberViewSet(ResourceViewSet):
     """Members of a shared image. The owner adds and removes them; the
     member project alone accepts or rejects."""
 
@@ -460,7 +447,7 @@ class MemberViewSet(ImageApi, ResourceViewSet):
         return Response(status=204)
 
 
-class SchemaView(ImageApi, ApiView):
+class SchemaView(ApiView):
     policy = {"get": "any"}
 
     def get(self, request, name):
@@ -469,7 +456,7 @@ class SchemaView(ImageApi, ApiView):
         return Response(SCHEMAS[name])
 
 
-class StoresInfoView(ImageApi, ApiView):
+class StoresInfoView(ApiView):
     policy = {"get": "any"}
 
     def get(self, request):
@@ -479,7 +466,7 @@ class StoresInfoView(ImageApi, ApiView):
             for store in stores.enabled().values()]})
 
 
-class ImportInfoView(ImageApi, ApiView):
+class ImportInfoView(ApiView):
     policy = {"get": "any"}
 
     def get(self, request):
@@ -492,7 +479,7 @@ def visible_tasks(request):
     return tasks if request.auth.is_admin else tasks.filter(owner=project_of(request))
 
 
-class TaskListView(ImageApi, ApiView):
+class TaskListView(ApiView):
     """GET /v2/tasks: the project's import tasks, newest first (creating
     tasks directly is Glance's deprecated way, not offered)."""
 
@@ -514,7 +501,7 @@ class TaskListView(ImageApi, ApiView):
         return Response(body)
 
 
-class TaskView(ImageApi, ApiView):
+class TaskView(ApiView):
     policy = {"get": "reader"}
 
     def get(self, request, task_id):
