@@ -88,17 +88,60 @@ def in_subnet(subnet, address):
         return False
 
 
+# Addresses a free-address search looks at per query: a pool this small is
+# read whole (lowest free first), a larger one a window at a time.
+WINDOW = 64
+# Windows read before a search reads what the pool holds in one go (a pool
+# nearly full, or full).
+WINDOWS = 4
+
+
 def first_free(subnet):
-    """The lowest address of the subnet's pools not allocated, or None.
-    The caller holds the subnet's row lock."""
-    used = {int(ipaddress.ip_address(ip)) for ip in subnet.allocations.values_list("ip_address", flat=True)}
-    for start, end in pool_ranges(subnet):
-        candidate = start
-        while candidate <= end:
-            if candidate not in used:
-                return str(ipaddress.ip_address(candidate))
-            candidate += 1
+    """A free address of the subnet's pools, or None when they are full;
+    the caller holds the subnet's row lock. Addresses are handed out in
+    order after the one given out last, wrapping to the start of the pools
+    (so a freed address comes back once the pools have gone round): the
+    search reads the last allocation and the allocations of a window of
+    candidates, never every allocation of the subnet, however many it has."""
+    ranges = list(pool_ranges(subnet))
+    if not ranges:
+        return None
+    size = sum(end - start + 1 for start, end in ranges)
+    last = subnet.allocations.order_by("-id").values_list("ip_address", flat=True).first()
+    after = int(ipaddress.ip_address(last)) + 1 if last is not None and size > WINDOW else ranges[0][0]
+    candidates = _cycle(ranges, after)
+    for _ in range(WINDOWS):
+        window = [next(candidates) for _ in range(min(WINDOW, size))]
+        texts = [str(ipaddress.ip_address(value)) for value in window]
+        used = set(subnet.allocations.filter(ip_address__in=texts).values_list("ip_address", flat=True))
+        free = next((text for text in texts if text not in used), None)
+        if free is not None or size <= WINDOW:
+            return free
+    # Windows in a row were taken: the pools are (nearly) full. What they hold
+    # is read once, bounded by their size, to find the gap or know there is none.
+    used = {int(ipaddress.ip_address(address)) for address in subnet.allocations.values_list("ip_address", flat=True)}
+    for _ in range(size):
+        value = next(candidates)
+        if value not in used:
+            return str(ipaddress.ip_address(value))
     return None
+
+
+def _cycle(ranges, after):
+    """The pools' addresses (ints) from `after` on (or from the start of the
+    pools when `after` is in none of them), round and round."""
+    index = next((i for i, (start, end) in enumerate(ranges) if start <= after <= end), None)
+    if index is None:
+        index = next((i for i, (start, _) in enumerate(ranges) if start > after), 0)
+        after = ranges[index][0]
+    value = after
+    while True:
+        start, end = ranges[index]
+        while value <= end:
+            yield value
+            value += 1
+        index = (index + 1) % len(ranges)
+        value = ranges[index][0]
 
 
 def lock_subnets(network, subnet_ids=None):

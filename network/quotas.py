@@ -23,9 +23,12 @@ def usage_of(project_id, resource):
 
 
 def lock_project(project_id):
-    """Takes the project's quota lock until the surrounding transaction ends."""
-    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
-    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+    """Takes the project's quota lock until the surrounding transaction ends
+    (its row made on the project's first create)."""
+    locked = QuotaLock.objects.select_for_update().filter(project_id=project_id)
+    if locked.values_list("pk").first() is None:
+        QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
+        locked.values_list("pk").first()
 
 
 def reserve(project_id, resource, count=1):
