@@ -175,16 +175,13 @@ def _networks_of_groups(group_ids):
                .values_list("network_id", flat=True).distinct())
 
 
-def port_changed(port, also_hosts=(), group_ids=None):
-    """A port was made, changed or is about to be deleted (`group_ids`: its
-    security groups, when the caller knows them). Told of its network: its
+def port_changed(port, also_hosts=()):
+    """A port was made, changed or is about to be deleted. Told of its network: its
     host and `also_hosts` (a host it leaves), the network's DHCP host (the
     port's entry), every host of the network when one of those gains its
     first or loses its last port there (the VXLAN peers change); and the
     hosts of the ports whose remote-group rules list its addresses, of
     their networks. The network's other hosts have nothing to change."""
-    if group_ids is None:
-        group_ids = set(port.security_groups.values_list("id", flat=True)) if port.pk else set()
     if port.device_owner == ROUTER_INTERFACE and port.device_id:
         router_changed(port.device_id)
     messages = _empty()
@@ -197,8 +194,9 @@ def port_changed(port, also_hosts=(), group_ids=None):
         for host in others.exclude(binding_host_id="").values_list("binding_host_id", flat=True).distinct():
             messages[host]["networks"].add(network_id)
     _add_dhcp_hosts(messages, network_id)
-    if group_ids:
-        referring = SecurityGroupRule.objects.filter(remote_group_id__in=group_ids).values("security_group_id")
+    if port.pk:
+        # Groups with a rule naming one of the port's groups, in the same query.
+        referring = SecurityGroupRule.objects.filter(remote_group__ports=port.pk).values("security_group_id")
         for host, other_network_id in (Port.objects.filter(security_groups__in=referring)
                                        .exclude(binding_host_id="").values_list("binding_host_id", "network_id")
                                        .distinct()):

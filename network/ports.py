@@ -100,7 +100,7 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
         # A new port has no groups yet: inserted at once, without reading them first.
         Port.security_groups.through.objects.bulk_create([
             Port.security_groups.through(port=port, securitygroup=group) for group in security_groups])
-        changes.port_changed(port, group_ids={group.pk for group in security_groups})
+        changes.port_changed(port)
     return port
 
 
