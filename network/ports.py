@@ -284,8 +284,11 @@ def attach_port(port, device_id, device_owner, host=""):
             raise errors.conflict("PortInUse", f"Unable to complete operation on port {port.pk} for network "
                                                f"{port.network_id}. Port already has an attached device "
                                                f"{port.device_id}.")
+        previous = port.binding_host_id
         port.device_id, port.device_owner, port.binding_host_id = str(device_id), device_owner, host
         port.save(update_fields=["device_id", "device_owner", "binding_host_id"])
+        if host != previous:
+            changes.port_changed(port, also_hosts={previous})
     return port
 
 

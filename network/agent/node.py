@@ -159,6 +159,9 @@ class NodeAgent:
         # bridge. Each whole convergence of this host holds this lock.
         self._plumbing = threading.RLock()
         self._admin_down = None   # the devices last made to drop everything
+        # network id -> (resource, peers) last ensured in the kernel: a plug
+        # into a network made so (and whose bridge is still there) makes nothing.
+        self._ensured = {}
         self.resync_wanted = threading.Event()   # set: keep_resyncing resyncs now
 
     def __repr__(self):
@@ -221,9 +224,8 @@ class NodeAgent:
                 self.sync_admin_state(statuses=False)   # this port's is set below
         up = port.admin_state_up and network.admin_state_up
         port_rows.set_status(port.pk, Port.Status.ACTIVE if up else Port.Status.DOWN)
-        # The network's other hosts learn this one as a VXLAN peer, and its
-        # DHCP host the port's entry.
-        changes.network_changed([network.pk], exclude_host=self.host)
+        # The network's other hosts (a new VXLAN peer) and its DHCP host (the
+        # port's entry) were told when the port was bound here.
         return {"bridge": resources.bridge_name(str(network.pk)), "tap": resources.tap_name(str(port.pk))}
 
     def unplug_port(self, port_id):
@@ -245,7 +247,9 @@ class NodeAgent:
                                                              mac_address=port.mac_address))
             # The other ports' rules stay as they are.
             self.sync_network(port.network_id, only_port=port.pk)
-            changes.network_changed([port.network_id], exclude_host=self.host)
+            if not Port.objects.filter(network_id=port.network_id, binding_host_id=self.host).exists():
+                # Its last port here: the network's other hosts drop this one as a peer.
+                changes.network_changed([port.network_id], exclude_host=self.host)
         else:
             self.remove_stale()
 
@@ -396,13 +400,17 @@ class NodeAgent:
     def rules_of(self, port):
         """The port's security-group rules as the firewall takes them, remote
         groups resolved to their members' addresses."""
-        rules = []
+        rules, members = [], {}
         for group in port.security_groups.all():
             for rule in group.rules.all():
                 remote = None
                 if rule.remote_group_id:
-                    remote = tuple(IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
-                                   .values_list("ip_address", flat=True).distinct())
+                    # Read once per group (its IPv4 and IPv6 rules name it both).
+                    if rule.remote_group_id not in members:
+                        members[rule.remote_group_id] = tuple(
+                            IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
+                            .values_list("ip_address", flat=True).distinct())
+                    remote = members[rule.remote_group_id]
                 rules.append(resources.SecurityGroupRule(
                     direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
                     port_range_min=rule.port_range_min, port_range_max=rule.port_range_max,
@@ -421,15 +429,25 @@ class NodeAgent:
         network = Network.objects.filter(pk=network_id).first()
         if network is not None and self.serves_dhcp:
             self.schedule_dhcp(network)
-        here = list(Port.objects.filter(network_id=network_id, binding_host_id=self.host)
-                    .prefetch_related("fixed_ips", "security_groups__rules"))
-        if network is None or not here:
+        ports_here = Port.objects.filter(network_id=network_id, binding_host_id=self.host)
+        if only_port is None:
+            here = list(ports_here.prefetch_related("fixed_ips", "security_groups__rules"))
+        else:
+            # A plug or unplug touches its own port's rules and DHCP entry only.
+            here = list(ports_here.filter(Q(pk=only_port) | Q(device_owner=port_rows.DHCP))
+                        .prefetch_related("fixed_ips", "security_groups__rules"))
+        if network is None or not (here or ports_here.exists()):
             gone = resources.Network(id=str(network_id))
+            self._ensured.pop(str(network_id), None)
             self.disable_dhcp(gone)
             bridges.delete_network(self.kernel, gone)
             return
         resource = self.network_resource(network)
-        bridges.ensure_network(self.kernel, resource, self.peers(network_id))
+        peers = self.peers(network_id)
+        if only_port is None or self._ensured.get(resource.id) != (resource, peers) \
+                or not bridges.network_present(self.kernel, resource):
+            bridges.ensure_network(self.kernel, resource, peers)
+            self._ensured[resource.id] = (resource, peers)
         if only_port is None:
             # A bridge made again has lost the taps the hypervisor had put
             # on it (a plug's own tap comes later, from the hypervisor).
@@ -448,7 +466,9 @@ class NodeAgent:
         if dhcp_port is None:
             self.disable_dhcp(resource)
         else:
-            self.sync_dhcp(network, resource, dhcp_port, only_port)
+            self.sync_dhcp(network, resource, dhcp_port,
+                           next((port for port in here if port.pk == only_port), None) if only_port else None,
+                           partial=only_port is not None)
 
     # -- DHCP ---------------------------------------------------------------
 
@@ -458,6 +478,13 @@ class NodeAgent:
         agents never both take it); fills in the port's address on a DHCP
         subnet added since; deletes it when no DHCP subnet is left."""
         subnets = [s for s in network.subnets.all() if s.enable_dhcp and s.ip_version == 4]
+        # Served by another host, or here on the subnets it should be: nothing
+        # to lock (the usual case of a plug).
+        served = Port.objects.filter(network=network, device_owner=port_rows.DHCP).prefetch_related(
+            "fixed_ips").first()
+        if served is not None and (served.binding_host_id not in ("", self.host) or (
+                subnets and {a.subnet_id for a in served.fixed_ips.all()} == {s.id for s in subnets})):
+            return
         with transaction.atomic():
             if not Network.objects.select_for_update().filter(pk=network.pk).exists():
                 return
@@ -483,21 +510,27 @@ class NodeAgent:
                 port_rows.update_port(existing, fixed_ips=[
                     {"subnet_id": str(s), **({"ip_address": current[s]} if s in current else {})} for s in wanted])
 
-    def sync_dhcp(self, network, resource, dhcp_port, only_port=None):
+    def sync_dhcp(self, network, resource, dhcp_port, plugged=None, partial=False):
+        """The network's DHCP server brought up to date; `partial` (a plug
+        or unplug of one port, `plugged` when it is here) touches only that
+        port's entry of a running server."""
         subnets = [subnet_resource(s) for s in Subnet.objects.filter(network=network)]
-        entries = dhcp_entries(network, dhcp_port)
         if not any(s.enable_dhcp for s in subnets):
             self.disable_dhcp(resource)
             return
-        if only_port is not None and dhcp.running_pid(self.kernel, resource):
-            # A plug changes one host entry of a running server: its hosts
-            # file rewritten and reread is enough (the full sync, which
-            # checks the namespace, addresses and options, is the resync's).
+        if partial and dhcp.running_pid(self.kernel, resource):
+            # A plug changes one host entry of a running server: that entry
+            # written and reread is enough (an unplug changes none; the full
+            # sync, which checks the namespace, addresses, options and every
+            # entry, is the resync's and a change message's).
             try:
-                dhcp.set_ports(self.kernel, resource, subnets, entries)
+                if plugged is not None and plugged.device_owner not in (
+                        port_rows.DHCP, port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP):
+                    dhcp.set_port(self.kernel, resource, subnets, port_resource(plugged, ()))
                 return
             except RuntimeError:
                 pass  # it stopped meanwhile: started again below
+        entries = dhcp_entries(network, dhcp_port)
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
         # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
         # classless route): the metadata proxy listens in that namespace.
