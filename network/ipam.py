@@ -153,22 +153,65 @@ def lock_subnets(network, subnet_ids=None):
     return list(subnets)
 
 
+def eui64_address(cidr, mac_address):
+    """The SLAAC address of `mac_address` in the /64 `cidr` (RFC 4291's
+    modified EUI-64: the MAC's universal/local bit flipped, ff:fe in the middle)."""
+    octets = [int(part, 16) for part in mac_address.split(":")]
+    octets[0] ^= 0x02
+    interface_id = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
+    return str(ipaddress.ip_network(cidr).network_address + interface_id)
+
+
+def takes_auto_addresses(port):
+    # Router legs are given their addresses; every other port has one on each SLAAC subnet.
+    return not port.device_owner.startswith("network:router")
+
+
 def allocate_fixed_ips(port, requested):
     """Gives `port` its fixed IPs, inside the caller's transaction.
     `requested` is Neutron's fixed_ips list ([{"subnet_id"}, {"ip_address"},
-    both]) or None for one address from the network's first subnet with room."""
+    both]) or None for one address of each IP version from the network's
+    first subnet of that version with room. Either way the port has its
+    EUI-64 address on each of the network's SLAAC (and DHCPv6-stateless)
+    subnets, as in Neutron."""
     network = port.network
+    locked = lock_subnets(network)
+    given = _allocate_requested(port, locked, requested)
+    if takes_auto_addresses(port):
+        IPAllocation.objects.bulk_create([
+            IPAllocation(port=port, subnet=subnet, ip_address=eui64_address(subnet.cidr, port.mac_address))
+            for subnet in locked if subnet.auto_address and subnet.pk not in given])
+
+
+def readdress_automatic(port):
+    """A port's MAC changed: its EUI-64 addresses follow."""
+    subnets = [subnet for subnet in lock_subnets(port.network) if subnet.auto_address]
+    IPAllocation.objects.filter(port=port, subnet__in=subnets).delete()
+    if takes_auto_addresses(port):
+        IPAllocation.objects.bulk_create([
+            IPAllocation(port=port, subnet=subnet, ip_address=eui64_address(subnet.cidr, port.mac_address))
+            for subnet in subnets])
+
+
+def _allocate_requested(port, locked, requested):
+    """The addresses `requested` asks for (None: one of each IP version from
+    the pools); returns the ids of the subnets given one."""
+    network = port.network
+    given = set()
     if requested is None:
-        subnets = lock_subnets(network)
-        for subnet in subnets:
-            address = first_free(subnet)
-            if address is not None:
-                IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
-                return
-        if subnets:
-            raise errors.ip_generation_failure(network.id)
-        return
-    subnets = {str(subnet.id): subnet for subnet in lock_subnets(network)}
+        for version in (4, 6):
+            subnets = [subnet for subnet in locked if subnet.ip_version == version and not subnet.auto_address]
+            address = None
+            for subnet in subnets:
+                address = first_free(subnet)
+                if address is not None:
+                    IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+                    given.add(subnet.pk)
+                    break
+            if subnets and address is None:
+                raise errors.ip_generation_failure(network.id)
+        return given
+    subnets = {str(subnet.id): subnet for subnet in locked}
     for entry in requested:
         subnet_id, address = entry.get("subnet_id"), entry.get("ip_address")
         if subnet_id is not None:
@@ -185,7 +228,13 @@ def allocate_fixed_ips(port, requested):
             if subnet is None:
                 raise errors.bad_request("InvalidIpForNetwork", f"IP address {address} is not a valid IP for any "
                                                                 f"of the subnets on the specified network.")
-        if address is None:
+        if subnet.auto_address and takes_auto_addresses(port):
+            if address is not None and address != eui64_address(subnet.cidr, port.mac_address):
+                raise errors.invalid_input(f"IPv6 address {address} cannot be directly assigned to a port on "
+                                           f"subnet {subnet.id} since the subnet is configured for automatic "
+                                           f"addresses")
+            address = eui64_address(subnet.cidr, port.mac_address)
+        elif address is None:
             address = first_free(subnet)
             if address is None:
                 raise errors.ip_generation_failure(network.id)
@@ -201,6 +250,8 @@ def allocate_fixed_ips(port, requested):
             raise errors.conflict("IpAddressAlreadyAllocated",
                                   f"IP address {address} already allocated in subnet {subnet.id}")
         IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+        given.add(subnet.pk)
+    return given
 
 
 def normalize_address(address):

@@ -133,6 +133,8 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
                 wanted.append(entry)
             port.fixed_ips.all().delete()
             ipam.allocate_fixed_ips(port, wanted)
+        elif "mac_address" in fields:
+            ipam.readdress_automatic(port)
         if security_groups is not None:
             port.security_groups.set(security_groups)
         changes.port_changed(port)
