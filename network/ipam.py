@@ -163,8 +163,9 @@ def eui64_address(cidr, mac_address):
 
 
 def takes_auto_addresses(port):
-    # Router legs are given their addresses; every other port has one on each SLAAC subnet.
-    return not port.device_owner.startswith("network:router")
+    # The service's own ports (router legs, DHCP, floating IPs) are given
+    # theirs, IPv4 only; every other port has one on each SLAAC subnet.
+    return not port.device_owner.startswith("network:")
 
 
 def allocate_fixed_ips(port, requested):

@@ -264,7 +264,7 @@ class SubnetViewSet(NeutronViewSet):
             # A SLAAC subnet's addresses are the ports' own (from their MACs): they go with it.
             in_use = subnet.allocations.exclude(port__device_owner=ports.DHCP)
             if subnet.auto_address:
-                in_use = in_use.filter(port__device_owner__startswith="network:router")
+                in_use = in_use.filter(port__device_owner__startswith="network:")
             if in_use.exists():
                 raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One "
                                                      f"or more ports have an IP allocation from this subnet.")
