@@ -32,12 +32,14 @@ def lock_project(project_id):
 
 
 def reserve(project_id, resource, count=1):
-    """Inside the transaction that goes on to insert `count` rows of
-    `resource`: locks the project and raises OverQuota if they would pass
-    its limit."""
-    lock_project(project_id)
+    """Inside the transaction that goes on to insert `count` more rows of
+    `resource` (0: it has inserted them): locks the project and raises
+    OverQuota if they would pass its limit."""
     limit = limits_of(project_id)[resource]
-    if limit >= 0 and usage_of(project_id, resource) + count > limit:
+    if limit < 0:
+        return   # no limit: nothing to count, so nothing to wait for
+    lock_project(project_id)
+    if usage_of(project_id, resource) + count > limit:
         raise errors.over_quota(resource)
 
 
