@@ -22,6 +22,7 @@ and the agent), and skips the storm.
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -156,6 +157,7 @@ def agent_plumbing(network_id, count):
         Agent.objects.filter(host=host).delete()
         iplib.delete_namespace(namespace)
         firewall.forget_namespace(namespace)
+        shutil.rmtree(state_dir, ignore_errors=True)
         # Nobody consumes the bench host's queue: what the API told it goes.
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(queues.network(host))
