@@ -132,9 +132,9 @@ def agent_plumbing(network_id, count):
     agent = node.serve(host, node.kernel_host(host, namespace=namespace, local_ip="192.168.251.1",
                                               state_dir=state_dir))
     network = Network.objects.get(pk=network_id)
-    made = [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]
-    plugs, unplugs, bind_queries, plug_queries = [], [], [], []
+    made, plugs, unplugs, bind_queries, plug_queries = [], [], [], [], []
     try:
+        made += [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]
         for port in made:
             with CaptureQueriesContext(connection) as captured:
                 port_rows.bind_port(port, host)
