@@ -134,7 +134,8 @@ def agent_plumbing(network_id, count):
     network = Network.objects.get(pk=network_id)
     made, plugs, unplugs, bind_queries, plug_queries = [], [], [], [], []
     try:
-        made += [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]
+        for n in range(count):
+            made.append(port_rows.create_port(network, network.project_id, name=f"bench-{n}"))
         for port in made:
             with CaptureQueriesContext(connection) as captured:
                 port_rows.bind_port(port, host)
