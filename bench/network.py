@@ -6,7 +6,8 @@ p95 latency at the given concurrency), checks that every address is
 distinct, and counts the SQL queries of one port create inside an API
 process with few and with many ports on the network (flat is the target);
 then the node agent's time to plumb and unplug a port (p50/p95; target
-under 100 ms at p50), on a host played by a scratch namespace (root); then
+under 100 ms at p50) and the SQL queries of a port's bind and plug, on a
+host played by a scratch namespace (root); then
 the boot storm of bench/boot_storm.py (--storm servers on simulated nodes)
 with `networks: none` and with a port each on one tenant network (target:
 with ports at least 80% of the rate without).
@@ -21,6 +22,7 @@ and the agent), and skips the storm.
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -101,12 +103,16 @@ def agent_plumbing(network_id, count):
     """The node agent's time to plumb and unplug a port (bridge, VXLAN, DHCP
     entry, rules; the tap is the hypervisor's), in this process on a host
     played by a scratch namespace, for `count` ports of the network.
-    Returns (plug latencies, unplug latencies)."""
+    Returns (plug latencies, unplug latencies, median SQL queries of a bind,
+    of a plug)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
     import django
 
     django.setup()
     import tempfile
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from network import ports as port_rows
     from network.agent import firewall, iplib, node
@@ -126,14 +132,19 @@ def agent_plumbing(network_id, count):
     agent = node.serve(host, node.kernel_host(host, namespace=namespace, local_ip="192.168.251.1",
                                               state_dir=state_dir))
     network = Network.objects.get(pk=network_id)
-    made = [port_rows.create_port(network, network.project_id, name=f"bench-{n}") for n in range(count)]
-    plugs, unplugs = [], []
+    made, plugs, unplugs, bind_queries, plug_queries = [], [], [], [], []
     try:
+        for n in range(count):
+            made.append(port_rows.create_port(network, network.project_id, name=f"bench-{n}"))
         for port in made:
-            port_rows.bind_port(port, host)
+            with CaptureQueriesContext(connection) as captured:
+                port_rows.bind_port(port, host)
+            bind_queries.append(len(captured))
             start = time.perf_counter()
-            node.plug_port(port.pk)
+            with CaptureQueriesContext(connection) as captured:
+                node.plug_port(port.pk)
             plugs.append(time.perf_counter() - start)
+            plug_queries.append(len(captured))
         for port in made:
             start = time.perf_counter()
             node.unplug_port(port.pk)
@@ -147,10 +158,11 @@ def agent_plumbing(network_id, count):
         Agent.objects.filter(host=host).delete()
         iplib.delete_namespace(namespace)
         firewall.forget_namespace(namespace)
+        shutil.rmtree(state_dir, ignore_errors=True)
         # Nobody consumes the bench host's queue: what the API told it goes.
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(queues.network(host))
-    return plugs, unplugs
+    return plugs, unplugs, statistics.median(bind_queries), statistics.median(plug_queries)
 
 
 def percentiles(latencies):
@@ -229,10 +241,11 @@ def measure(args):
         if args.agent_ports and os.geteuid() != 0:
             print("node agent: skipped (plumbing needs root)")
         elif args.agent_ports:
-            plugs, unplugs = agent_plumbing(network_id, args.agent_ports)
+            plugs, unplugs, bind_queries, plug_queries = agent_plumbing(network_id, args.agent_ports)
             print(f"node agent, {args.agent_ports} ports on a network with {args.ports}: plug p50 "
                   f"{percentiles(plugs)[0]:6.1f} ms  p95 {percentiles(plugs)[1]:6.1f} ms   unplug p50 "
                   f"{percentiles(unplugs)[0]:6.1f} ms  p95 {percentiles(unplugs)[1]:6.1f} ms")
+            print(f"SQL queries per port bind {bind_queries:.0f}, per plug {plug_queries:.0f}")
     finally:
         listed = session.get(f"{api}/ports", params={"network_id": network_id, "fields": "id"}).json()["ports"]
         for port in listed:

@@ -14,28 +14,35 @@ def device_owner(instance):
     return f"compute:{instance.availability_zone or 'nova'}"
 
 
-def held_ports(instance_id):
-    """[{"port_id", "created"}] of the instance, read from the database
-    (the caller's copy of the row may be older)."""
+def held_ports(instance_id, locked=None):
+    """[{"port_id", "created"}] of the instance, read from the database (the
+    caller's copy of the row may be older), or from `locked`, the row the
+    caller holds locked."""
     from compute.models import Instance
 
-    spec = Instance.objects.filter(pk=instance_id).values_list("request_spec", flat=True).first() or {}
+    if locked is not None:
+        spec = locked.request_spec or {}
+    else:
+        spec = Instance.objects.filter(pk=instance_id).values_list("request_spec", flat=True).first() or {}
     return list(spec.get("ports") or [])
 
 
-def set_held_ports(instance_id, held):
+def set_held_ports(instance_id, held, locked=None):
     """Records the ports the instance holds (None: it holds none yet,
-    the next network step allocates them)."""
+    the next network step allocates them); `locked`: the row, when the
+    caller holds it locked already."""
     from compute.models import Instance
 
     with transaction.atomic():
-        instance = Instance.objects.select_for_update().only("id", "request_spec").get(pk=instance_id)
+        instance = locked or Instance.objects.select_for_update().only("id", "request_spec").get(pk=instance_id)
         spec = dict(instance.request_spec or {})
         if held is None:
             spec.pop("ports", None)
         else:
             spec["ports"] = held
         Instance.objects.filter(pk=instance_id).update(request_spec=spec)
+        if locked is not None:
+            locked.request_spec = spec
 
 
 def release_ports(instance_id):

@@ -8,11 +8,22 @@ calls before its rows go.
 
 A message is {"networks": [ids], "routers": [ids]}: the agent converges
 those on its host (network.agent.node.NodeAgent.converge). A lost message
-(the broker away) is made up for by the agent's resync on its next start."""
+(the broker away) is made up for by the agent's resync on its next start.
+
+Messages coalesce: while a host has a message about a network (or router)
+it has not begun to converge, a further change of that network sends it
+nothing, since the agent reads the rows when it begins and so sees this
+change too (a "pending" key per host and id in the broker's Redis, set by
+the sender, cleared by the agent before it reads; it expires, so one lost
+with its message holds nothing back for long). A boot storm of N ports on
+one network so costs each host a few converges instead of N."""
 import logging
+import threading
 import uuid
 from collections import defaultdict
 
+import redis
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from kombu.exceptions import OperationalError
@@ -24,10 +35,70 @@ log = logging.getLogger(__name__)
 CONVERGE = "network.tasks.converge"
 DHCP = "network:dhcp"
 ROUTER_INTERFACE = "network:router_interface"
+# Seconds a pending key outlives the message it stands for at most.
+PENDING_SECONDS = 30
+
+_redis = threading.local()
+
+
+def _pending_store():
+    """The broker's Redis (the pending keys live and go with its queues),
+    or None when the broker is something else: then nothing coalesces."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        return None
+    client = getattr(_redis, "client", None)
+    if client is None or _redis.url != url:
+        _redis.client, _redis.url = redis.Redis.from_url(url), url
+    return _redis.client
+
+
+def _pending_keys(host, payload):
+    return [f"stratus:network-pending:{host}:{kind}:{item}" for kind, ids in payload.items() for item in ids]
+
+
+def _not_pending(host, payload):
+    """The part of `payload` the host has no message waiting about, each id
+    of it marked pending; all of it when the store does not answer."""
+    store = _pending_store()
+    if store is None:
+        return payload
+    pairs = [(kind, item) for kind, ids in payload.items() for item in ids]
+    try:
+        with store.pipeline(transaction=False) as pipe:
+            for key in _pending_keys(host, payload):
+                pipe.set(key, 1, nx=True, ex=PENDING_SECONDS)
+            marked = pipe.execute()
+    except redis.RedisError as error:
+        log.warning("could not mark changes pending for %s: %s", host, error)
+        return payload
+    fresh = defaultdict(list)
+    for (kind, item), new in zip(pairs, marked):
+        if new:
+            fresh[kind].append(item)
+    return dict(fresh)
+
+
+def _forget_pending(host, payload):
+    store = _pending_store()
+    keys = _pending_keys(host, payload)
+    if store is None or not keys:
+        return
+    try:
+        store.delete(*keys)
+    except redis.RedisError as error:
+        log.warning("could not clear the pending changes of %s: %s", host, error)
+
+
+def taken(host, payload):
+    """The agent of `host` begins to converge `payload`: changes made from
+    now on are told again (called before it reads the rows)."""
+    _forget_pending(host, payload)
 
 
 def _publish(messages):
-    """Sends {host: {"networks": set, "routers": set}} after commit."""
+    """Sends {host: {"networks": set, "routers": set}} after commit, but
+    not what the host has a message waiting about already."""
     messages = {host: {kind: sorted(map(str, ids)) for kind, ids in kinds.items() if ids}
                 for host, kinds in messages.items() if host}
     messages = {host: payload for host, payload in messages.items() if payload}
@@ -39,10 +110,14 @@ def _publish(messages):
         from workers.celery import app
 
         for host, payload in messages.items():
+            payload = _not_pending(host, payload)
+            if not payload:
+                continue
             queue = queues.network(host)
             try:
                 app.send_task(CONVERGE, args=(host, payload), queue=queue, routing_key=queue, ignore_result=True)
             except OperationalError as error:
+                _forget_pending(host, payload)
                 log.warning("could not tell %s that %s changed: %s", host, payload, error)
 
     transaction.on_commit(send)
@@ -101,13 +176,47 @@ def _networks_of_groups(group_ids):
 
 
 def port_changed(port, also_hosts=()):
-    """A port was made, changed or is about to be deleted: its network, and
-    the ports whose remote-group rules list its addresses."""
-    group_ids = set(port.security_groups.values_list("id", flat=True)) if port.pk else set()
-    networks = {port.network_id} | _networks_of_groups(group_ids)
+    """A port was made, changed or is about to be deleted. Told of its network: its
+    host and `also_hosts` (a host it leaves), the network's DHCP host (the
+    port's entry), every host of the network when one of those gains its
+    first or loses its last port there (the VXLAN peers change); and the
+    hosts of the ports whose remote-group rules list its addresses, of
+    their networks. The network's other hosts have nothing to change."""
     if port.device_owner == ROUTER_INTERFACE and port.device_id:
         router_changed(port.device_id)
-    network_changed(networks, also_hosts=also_hosts)
+    messages = _empty()
+    network_id = port.network_id
+    hosts = {port.binding_host_id, *also_hosts} - {""}
+    for host in hosts:
+        messages[host]["networks"].add(network_id)
+    others = Port.objects.filter(network_id=network_id).exclude(pk=port.pk)
+    if any(not others.filter(binding_host_id=host).exists() for host in hosts):
+        for host in others.exclude(binding_host_id="").values_list("binding_host_id", flat=True).distinct():
+            messages[host]["networks"].add(network_id)
+    _add_dhcp_hosts(messages, network_id)
+    if port.pk:
+        # Groups with a rule naming one of the port's groups, in the same query.
+        referring = SecurityGroupRule.objects.filter(remote_group__ports=port.pk).values("security_group_id")
+        for host, other_network_id in (Port.objects.filter(security_groups__in=referring)
+                                       .exclude(binding_host_id="").values_list("binding_host_id", "network_id")
+                                       .distinct()):
+            messages[host]["networks"].add(other_network_id)
+    _publish(messages)
+
+
+def _add_dhcp_hosts(messages, network_id):
+    """The host serving the network's DHCP, or, while none does and it has a
+    DHCP subnet, every DHCP agent's (the first to lock the network takes it)."""
+    served_by = Port.objects.filter(network_id=network_id, device_owner=DHCP).values_list(
+        "binding_host_id", flat=True).first()
+    if served_by is not None:
+        hosts = [served_by]
+    else:
+        hosts = _dhcp_agent_hosts()
+        if hosts and not Subnet.objects.filter(network_id=network_id, enable_dhcp=True, ip_version=4).exists():
+            hosts = []
+    for host in hosts:
+        messages[host]["networks"].add(network_id)
 
 
 def security_group_changed(group_id):

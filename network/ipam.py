@@ -88,17 +88,60 @@ def in_subnet(subnet, address):
         return False
 
 
+# Addresses a free-address search looks at per query: a pool this small is
+# read whole (lowest free first), a larger one a window at a time.
+WINDOW = 64
+# Windows read before a search reads what the pool holds in one go (a pool
+# nearly full, or full).
+WINDOWS = 4
+
+
 def first_free(subnet):
-    """The lowest address of the subnet's pools not allocated, or None.
-    The caller holds the subnet's row lock."""
-    used = {int(ipaddress.ip_address(ip)) for ip in subnet.allocations.values_list("ip_address", flat=True)}
-    for start, end in pool_ranges(subnet):
-        candidate = start
-        while candidate <= end:
-            if candidate not in used:
-                return str(ipaddress.ip_address(candidate))
-            candidate += 1
+    """A free address of the subnet's pools, or None when they are full;
+    the caller holds the subnet's row lock. Addresses are handed out in
+    order after the one given out last, wrapping to the start of the pools
+    (so a freed address comes back once the pools have gone round): the
+    search reads the last allocation and the allocations of a window of
+    candidates, never every allocation of the subnet, however many it has."""
+    ranges = list(pool_ranges(subnet))
+    if not ranges:
+        return None
+    size = sum(end - start + 1 for start, end in ranges)
+    last = subnet.allocations.order_by("-id").values_list("ip_address", flat=True).first()
+    after = int(ipaddress.ip_address(last)) + 1 if last is not None and size > WINDOW else ranges[0][0]
+    candidates = _cycle(ranges, after)
+    for _ in range(WINDOWS):
+        window = [next(candidates) for _ in range(min(WINDOW, size))]
+        texts = [str(ipaddress.ip_address(value)) for value in window]
+        used = set(subnet.allocations.filter(ip_address__in=texts).values_list("ip_address", flat=True))
+        free = next((text for text in texts if text not in used), None)
+        if free is not None or size <= WINDOW:
+            return free
+    # Windows in a row were taken: the pools are (nearly) full. What they hold
+    # is read once, bounded by their size, to find the gap or know there is none.
+    used = {int(ipaddress.ip_address(address)) for address in subnet.allocations.values_list("ip_address", flat=True)}
+    for _ in range(size):
+        value = next(candidates)
+        if value not in used:
+            return str(ipaddress.ip_address(value))
     return None
+
+
+def _cycle(ranges, after):
+    """The pools' addresses (ints) from `after` on (or from the start of the
+    pools when `after` is in none of them), round and round."""
+    index = next((i for i, (start, end) in enumerate(ranges) if start <= after <= end), None)
+    if index is None:
+        index = next((i for i, (start, _) in enumerate(ranges) if start > after), 0)
+        after = ranges[index][0]
+    value = after
+    while True:
+        start, end = ranges[index]
+        while value <= end:
+            yield value
+            value += 1
+        index = (index + 1) % len(ranges)
+        value = ranges[index][0]
 
 
 def lock_subnets(network, subnet_ids=None):
@@ -110,22 +153,66 @@ def lock_subnets(network, subnet_ids=None):
     return list(subnets)
 
 
+def eui64_address(cidr, mac_address):
+    """The SLAAC address of `mac_address` in the /64 `cidr` (RFC 4291's
+    modified EUI-64: the MAC's universal/local bit flipped, ff:fe in the middle)."""
+    octets = [int(part, 16) for part in mac_address.split(":")]
+    octets[0] ^= 0x02
+    interface_id = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
+    return str(ipaddress.ip_network(cidr).network_address + interface_id)
+
+
+def takes_auto_addresses(port):
+    # The service's own ports (router legs, DHCP, floating IPs) are given
+    # theirs, IPv4 only; every other port has one on each SLAAC subnet.
+    return not port.device_owner.startswith("network:")
+
+
 def allocate_fixed_ips(port, requested):
     """Gives `port` its fixed IPs, inside the caller's transaction.
     `requested` is Neutron's fixed_ips list ([{"subnet_id"}, {"ip_address"},
-    both]) or None for one address from the network's first subnet with room."""
+    both]) or None for one address of each IP version from the network's
+    first subnet of that version with room. Either way the port has its
+    EUI-64 address on each of the network's SLAAC (and DHCPv6-stateless)
+    subnets, as in Neutron."""
     network = port.network
+    locked = lock_subnets(network)
+    given = _allocate_requested(port, locked, requested)
+    if takes_auto_addresses(port):
+        IPAllocation.objects.bulk_create([
+            IPAllocation(port=port, subnet=subnet, ip_address=eui64_address(subnet.cidr, port.mac_address))
+            for subnet in locked if subnet.auto_address and subnet.pk not in given])
+
+
+def readdress_automatic(port):
+    """A port's MAC changed: its EUI-64 addresses follow."""
+    subnets = [subnet for subnet in lock_subnets(port.network) if subnet.auto_address]
+    IPAllocation.objects.filter(port=port, subnet__in=subnets).delete()
+    if takes_auto_addresses(port):
+        IPAllocation.objects.bulk_create([
+            IPAllocation(port=port, subnet=subnet, ip_address=eui64_address(subnet.cidr, port.mac_address))
+            for subnet in subnets])
+
+
+def _allocate_requested(port, locked, requested):
+    """The addresses `requested` asks for (None: one of each IP version from
+    the pools); returns the ids of the subnets given one."""
+    network = port.network
+    given = set()
     if requested is None:
-        subnets = lock_subnets(network)
-        for subnet in subnets:
-            address = first_free(subnet)
-            if address is not None:
-                IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
-                return
-        if subnets:
-            raise errors.ip_generation_failure(network.id)
-        return
-    subnets = {str(subnet.id): subnet for subnet in lock_subnets(network)}
+        for version in (4, 6):
+            subnets = [subnet for subnet in locked if subnet.ip_version == version and not subnet.auto_address]
+            address = None
+            for subnet in subnets:
+                address = first_free(subnet)
+                if address is not None:
+                    IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+                    given.add(subnet.pk)
+                    break
+            if subnets and address is None:
+                raise errors.ip_generation_failure(network.id)
+        return given
+    subnets = {str(subnet.id): subnet for subnet in locked}
     for entry in requested:
         subnet_id, address = entry.get("subnet_id"), entry.get("ip_address")
         if subnet_id is not None:
@@ -142,7 +229,13 @@ def allocate_fixed_ips(port, requested):
             if subnet is None:
                 raise errors.bad_request("InvalidIpForNetwork", f"IP address {address} is not a valid IP for any "
                                                                 f"of the subnets on the specified network.")
-        if address is None:
+        if subnet.auto_address and takes_auto_addresses(port):
+            if address is not None and address != eui64_address(subnet.cidr, port.mac_address):
+                raise errors.invalid_input(f"IPv6 address {address} cannot be directly assigned to a port on "
+                                           f"subnet {subnet.id} since the subnet is configured for automatic "
+                                           f"addresses")
+            address = eui64_address(subnet.cidr, port.mac_address)
+        elif address is None:
             address = first_free(subnet)
             if address is None:
                 raise errors.ip_generation_failure(network.id)
@@ -158,6 +251,8 @@ def allocate_fixed_ips(port, requested):
             raise errors.conflict("IpAddressAlreadyAllocated",
                                   f"IP address {address} already allocated in subnet {subnet.id}")
         IPAllocation.objects.create(port=port, subnet=subnet, ip_address=address)
+        given.add(subnet.pk)
+    return given
 
 
 def normalize_address(address):

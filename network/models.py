@@ -73,6 +73,15 @@ class Subnet(NetworkResource):
     dns_nameservers = models.JSONField(default=list)
     host_routes = models.JSONField(default=list)  # [{"destination": cidr, "nexthop": ip}]
     enable_dhcp = models.BooleanField(default=True)
+    # IPv6 only: how hosts get addresses (slaac, dhcpv6-stateful,
+    # dhcpv6-stateless) and who sends router advertisements; None: static.
+    ipv6_ra_mode = models.CharField(max_length=16, null=True, blank=True)
+    ipv6_address_mode = models.CharField(max_length=16, null=True, blank=True)
+
+    @property
+    def auto_address(self):
+        """Addresses come from each port's MAC (EUI-64), not from the pools."""
+        return self.ip_version == 6 and (self.ipv6_address_mode or self.ipv6_ra_mode) in ("slaac", "dhcpv6-stateless")
 
 
 class SecurityGroup(NetworkResource):
@@ -141,6 +150,8 @@ class IPAllocation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subnet", "ip_address"], name="ipallocation_unique_ip")]
+        # The allocator starts after the subnet's last allocation: found without reading the others.
+        indexes = [models.Index(fields=["subnet", "id"], name="ipallocation_subnet_last")]
         ordering = ["id"]
 
 

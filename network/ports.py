@@ -5,7 +5,7 @@ groups, quota counted) or not at all."""
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -50,14 +50,25 @@ def default_security_group(project_id):
         return SecurityGroup.objects.get(project_id=project_id, name="default")
 
 
+def key_share(model, ids):
+    """The ids of `model`'s rows among `ids`, each held against a delete
+    until commit (FOR KEY SHARE: concurrent holders do not wait for each
+    other, as a foreign key's own check would not)."""
+    ids = list(ids)
+    if connection.vendor != "postgresql":
+        return set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "id" FROM "{model._meta.db_table}" WHERE "id" = ANY(%s) FOR KEY SHARE', [ids])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def lock_groups(groups):
     """Holds the groups a port is given until commit: one deleted meanwhile
     is a 404 rather than a foreign key failing."""
     if not groups:
         return
     ids = {group.pk for group in groups}
-    found = set(SecurityGroup.objects.select_for_update(no_key=True).filter(pk__in=ids).values_list("pk", flat=True))
-    for missing in ids - found:
+    for missing in ids - key_share(SecurityGroup, ids):
         raise errors.not_found("SecurityGroup", missing)
 
 
@@ -81,11 +92,10 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
     fields.setdefault("port_security_enabled", network.port_security_enabled)
     service_port = fields.get("device_owner", "").startswith("network:")
     with transaction.atomic():
-        if count_quota and project_id:
-            quotas.reserve(project_id, "port")
         # Held until commit: a concurrent delete of the network either waits
-        # and then finds this port (409), or went first and this is a 404.
-        if Network.objects.select_for_update(no_key=True).filter(pk=network.pk).values_list("pk").first() is None:
+        # and then finds this port (409), or went first and this is a 404;
+        # concurrent creates on the network do not wait for each other.
+        if not key_share(Network, [network.pk]):
             raise errors.not_found("Network", network.pk)
         lock_groups(security_groups)
         if security_groups is None:
@@ -96,11 +106,15 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
         check_port_security(fields["port_security_enabled"], security_groups,
                             fields.get("allowed_address_pairs"))
         port = ipam.create_port(network=network, project_id=project_id, **fields)
-        ipam.allocate_fixed_ips(port, fixed_ips)
         # A new port has no groups yet: inserted at once, without reading them first.
         Port.security_groups.through.objects.bulk_create([
             Port.security_groups.through(port=port, securitygroup=group) for group in security_groups])
         changes.port_changed(port)
+        # Last, what concurrent creates wait for: the project's quota lock
+        # and the subnets' locks are held from here to commit only.
+        if count_quota and project_id:
+            quotas.reserve(project_id, "port", count=0)   # the new port is counted among the rows already
+        ipam.allocate_fixed_ips(port, fixed_ips)
     return port
 
 
@@ -133,6 +147,8 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
                 wanted.append(entry)
             port.fixed_ips.all().delete()
             ipam.allocate_fixed_ips(port, wanted)
+        elif "mac_address" in fields:
+            ipam.readdress_automatic(port)
         if security_groups is not None:
             port.security_groups.set(security_groups)
         changes.port_changed(port)
@@ -284,8 +300,11 @@ def attach_port(port, device_id, device_owner, host=""):
             raise errors.conflict("PortInUse", f"Unable to complete operation on port {port.pk} for network "
                                                f"{port.network_id}. Port already has an attached device "
                                                f"{port.device_id}.")
+        previous = port.binding_host_id
         port.device_id, port.device_owner, port.binding_host_id = str(device_id), device_owner, host
         port.save(update_fields=["device_id", "device_owner", "binding_host_id"])
+        if host != previous:
+            changes.port_changed(port, also_hosts={previous})
     return port
 
 

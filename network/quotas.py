@@ -23,18 +23,23 @@ def usage_of(project_id, resource):
 
 
 def lock_project(project_id):
-    """Takes the project's quota lock until the surrounding transaction ends."""
-    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
-    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+    """Takes the project's quota lock until the surrounding transaction ends
+    (its row made on the project's first create)."""
+    locked = QuotaLock.objects.select_for_update().filter(project_id=project_id)
+    if locked.values_list("pk").first() is None:
+        QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
+        locked.values_list("pk").first()
 
 
 def reserve(project_id, resource, count=1):
-    """Inside the transaction that goes on to insert `count` rows of
-    `resource`: locks the project and raises OverQuota if they would pass
-    its limit."""
-    lock_project(project_id)
+    """Inside the transaction that goes on to insert `count` more rows of
+    `resource` (0: it has inserted them): locks the project and raises
+    OverQuota if they would pass its limit."""
     limit = limits_of(project_id)[resource]
-    if limit >= 0 and usage_of(project_id, resource) + count > limit:
+    if limit < 0:
+        return   # no limit: nothing to count, so nothing to wait for
+    lock_project(project_id)
+    if usage_of(project_id, resource) + count > limit:
         raise errors.over_quota(resource)
 
 

@@ -7,9 +7,12 @@ from celery import shared_task
 @shared_task(name="network.tasks.converge", ignore_result=True)
 def converge(host, payload):
     """A "network changed" message from the API side (network.changes)."""
+    from network import changes
     from network.agent import node
 
-    node.agent_for(host).converge(payload)
+    agent = node.agent_for(host)
+    changes.taken(host, payload)
+    agent.converge(payload)
 
 
 @shared_task(name="network.tasks.plug_port")

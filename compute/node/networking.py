@@ -56,16 +56,21 @@ def allocate(node, instance):
         if instance.deleted or instance.vm_state != VmState.BUILDING:
             # Deleted (its ports released) or ended meanwhile: nothing to make.
             raise UnexpectedState(instance.pk, VmState.BUILDING, instance.vm_state)
-        held = networking.held_ports(instance.pk)
-        if not held:
+        held = networking.held_ports(instance.pk, locked=instance)
+        if held:
+            ports = list(Port.objects.filter(pk__in=[entry["port_id"] for entry in held])
+                         .select_related("network"))
+        else:
             groups = None
             names = (instance.request_spec or {}).get("security_groups") or []
             if names:
                 groups = network_ports.security_groups_named(instance.project_id, names)
+            ports = []
             for entry in requested_networks(instance):
-                held.append(take_port(node, instance, entry, groups))
-            networking.set_held_ports(instance.pk, held)
-        ports = list(Port.objects.filter(pk__in=[entry["port_id"] for entry in held]).select_related("network"))
+                port, created = take_port(node, instance, entry, groups)
+                ports.append(port)
+                held.append({"port_id": str(port.pk), "created": created})
+            networking.set_held_ports(instance.pk, held, locked=instance)
         for port in ports:
             if port.binding_host_id != node.host or port.device_id != str(instance.pk):
                 network_ports.attach_port(port, instance.pk, networking.device_owner(instance), node.host)
@@ -74,19 +79,19 @@ def allocate(node, instance):
 
 def take_port(node, instance, entry, groups):
     """One port for the instance: the user's (attached to it) or a new one
-    on the network (with the fixed IP asked for)."""
+    on the network (with the fixed IP asked for); returns (port, whether it
+    was made for the instance)."""
     owner = networking.device_owner(instance)
     if entry.get("port_id"):
-        port = Port.objects.get(pk=entry["port_id"])
-        network_ports.attach_port(port, instance.pk, owner, node.host)
-        return {"port_id": str(port.pk), "created": False}
+        port = Port.objects.select_related("network").get(pk=entry["port_id"])
+        return network_ports.attach_port(port, instance.pk, owner, node.host), False
     network = network_ports.network_for_server(entry["network_id"], instance.project_id, is_admin=True)
     if network is None:
         raise LookupError(f"Network {entry['network_id']} is gone.")
     fixed_ips = [{"ip_address": entry["fixed_ip"]}] if entry.get("fixed_ip") else None
     port = network_ports.create_port(network, instance.project_id, fixed_ips=fixed_ips, security_groups=groups,
                                      device_id=str(instance.pk), device_owner=owner, binding_host_id=node.host)
-    return {"port_id": str(port.pk), "created": True}
+    return port, True
 
 
 def plug(node, port):

@@ -35,6 +35,18 @@ def ensure_network(host, network, peers=()):
             _plug(handle, network.bridge, network.physical_interface)
 
 
+def network_present(host, network):
+    """Whether the network's bridge is there with its VXLAN (or physical
+    interface) on it: what a plug checks before it trusts what it made."""
+    with iplib.ip(host.namespace) as handle:
+        bridge = iplib.link_index(handle, network.bridge)
+        lower = vxlan_name(network.vni) if network.vni is not None else network.physical_interface
+        if bridge is None or lower is None:
+            return bridge is not None
+        index = iplib.link_index(handle, lower)
+        return index is not None and handle.link("get", index=index)[0].get("master") == bridge
+
+
 def set_vxlan_peers(host, network, peers):
     """Makes the VXLAN's flooding entries exactly `peers`."""
     with _host_locks[host.namespace], iplib.ip(host.namespace) as handle:

@@ -105,6 +105,33 @@ def set_ports(host, network, subnets, ports):
 
 
 @_one_at_a_time
+def set_port(host, network, subnets, port):
+    """Puts one port's entries in the hosts files, in place of the lines of
+    its MAC or addresses, and has dnsmasq reread them when they changed:
+    a plug touches one entry, not the thousands of its network."""
+    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    directory = state_dir(host, network)
+    pid = running_pid(host, network)
+    if pid is None:
+        raise RuntimeError(f"DHCP is not running for network {network.id}")
+    hosts, names = _host_lines(subnets, [port])
+    addresses = {fixed.ip_address for fixed in port.fixed_ips}
+    mac = port.mac_address.lower()
+    changed = False
+    for name, lines, theirs in (("host", hosts, lambda fields: fields[0].lower() == mac or fields[-1] in addresses),
+                                ("addn_hosts", names, lambda fields: fields[0] in addresses)):
+        path = directory / name
+        present = path.read_text().splitlines(keepends=True) if path.exists() else []
+        separator = "," if name == "host" else "\t"
+        kept = [line for line in present if not theirs(line.rstrip("\n").split(separator))]
+        if kept + lines != present:
+            _write_atomically(path, "".join(kept + lines))
+            changed = True
+    if changed:
+        os.kill(pid, signal.SIGHUP)
+
+
+@_one_at_a_time
 def disable(host, network):
     """Stops dnsmasq and removes the namespace, the veth and the state files.
     No error for what is already gone. A host that never served the network
@@ -163,7 +190,9 @@ def _write_atomically(path, text):
     temporary.replace(path)
 
 
-def _write_hosts(directory, subnets, ports):
+def _host_lines(subnets, ports):
+    """The lines of the hosts file (MAC, name, address) and of the names
+    file (address, name) for `ports`' addresses on `subnets`."""
     served = {s.id for s in subnets}
     hosts, names = [], []
     for port in ports:
@@ -171,6 +200,11 @@ def _write_hosts(directory, subnets, ports):
             if fixed.subnet_id in served:
                 hosts.append(f"{port.mac_address},{port.dns_name},{fixed.ip_address}\n")
                 names.append(f"{fixed.ip_address}\t{port.dns_name}\n")
+    return hosts, names
+
+
+def _write_hosts(directory, subnets, ports):
+    hosts, names = _host_lines(subnets, ports)
     _write_atomically(directory / "host", "".join(hosts))
     _write_atomically(directory / "addn_hosts", "".join(names))
 

@@ -292,7 +292,7 @@ def _port_rules(host, port, mark):
     spoof, ingress, egress = (chain for _, chain in _chains(host, port.id))
     # Every rule is checked before anything is written.
     rendered = [(r.direction, _rule(r)) for r in port.security_group_rules]
-    lines = []
+    lines = _group_sets(sg_table, port.security_group_rules)
     for table, chain in _chains(host, port.id):
         lines += [f"add chain {table} {chain}", f"flush chain {table} {chain}"]
 
@@ -351,16 +351,73 @@ def _rule(rule):
         if prefix.version != version:
             raise InvalidRule(f"remote_ip_prefix {rule.remote_ip_prefix} is not {rule.ethertype}")
         parts.append(f"{family} {remote} {prefix}")
-    if rule.remote_addresses is not None:
-        # The members' addresses (a remote group of thousands of ports): the
-        # database's, so valid; an IPv6 address is the one with a colon.
-        members = [a for a in rule.remote_addresses if (6 if ":" in a else 4) == version]
+    if rule.remote_addresses is not None and rule.remote_group_id is not None:
+        parts.append(f"{family} {remote} @{_group_set_name(rule.remote_group_id, version)}")
+    elif rule.remote_addresses is not None:
+        members = _members(rule.remote_addresses, version)
         if not members:
             return None
         parts.append(f"{family} {remote} {_set(members)}")
     parts += _protocol_match(rule, version)
     parts.append("return")
     return " ".join(parts)
+
+
+GROUP_SET_PREFIX = "rg"
+
+
+def _group_set_name(group_id, version):
+    return f"{GROUP_SET_PREFIX}{version}-{group_id}"
+
+
+def _members(addresses, version):
+    # The database's addresses, so valid; an IPv6 address is the one with a colon.
+    return [a for a in addresses if (6 if ":" in a else 4) == version]
+
+
+def _group_sets(sg_table, rules):
+    """The named sets of the rules' remote groups, (re)filled with their
+    members' addresses: one per group and family on the host, however many
+    ports' rules name it, so the ruleset (which every nft command loads)
+    holds a group of thousands once and not once per port."""
+    lines, made = [], set()
+    for rule in rules:
+        if rule.remote_addresses is None or rule.remote_group_id is None or \
+                rule.ethertype not in ("IPv4", "IPv6"):
+            continue
+        version = 4 if rule.ethertype == "IPv4" else 6
+        name = _group_set_name(rule.remote_group_id, version)
+        if name in made:
+            continue
+        made.add(name)
+        lines += [f"add set {sg_table} {name} {{ type {'ipv4_addr' if version == 4 else 'ipv6_addr'}; }}",
+                  f"flush set {sg_table} {name}"]
+        members = _members(rule.remote_addresses, version)
+        if members:
+            lines.append(f"add element {sg_table} {name} {_set(members)}")
+    return lines
+
+
+def remove_stale_group_sets(host, wanted_group_ids):
+    """Deletes this host's remote-group sets of groups not in
+    `wanted_group_ids` (no rule of its ports names them any more)."""
+    sg_table = tables(host)[1]
+    family, table = sg_table.split()
+    result = iplib.run(host.namespace, ["nft", "-t", "-j", "list", "sets", family], check=False)
+    if result.returncode != 0:
+        return []
+    wanted = {_group_set_name(group_id, version) for group_id in map(str, wanted_group_ids) for version in (4, 6)}
+    stale = sorted(item["set"]["name"] for item in json.loads(result.stdout or '{"nftables": []}')["nftables"]
+                   if "set" in item and item["set"]["table"] == table
+                   and item["set"]["name"].startswith(GROUP_SET_PREFIX) and item["set"]["name"] not in wanted)
+    if stale:
+        with _namespace_lock(host):
+            try:
+                _apply(host, [f"delete set {sg_table} {name}" for name in stale])
+            except iplib.CommandFailed:
+                # Still named by a port that kept its previous rules: the next resync tries again.
+                return []
+    return stale
 
 
 def _protocol_match(rule, version):

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from network import changes, conf, ports as port_rows
 from network.agent import bridges, dhcp, firewall, iplib, metadata_proxy, resources, routers
-from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, Subnet
+from network.models import Agent, FloatingIP, IPAllocation, Network, Port, Router, SecurityGroupRule, Subnet
 from workers import broker
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def plug_port(port_id):
     the hypervisor (named resources.tap_name(port_id), on the returned
     bridge); the rules match it by name once it appears. Idempotent.
     Returns {"bridge": ..., "tap": ...}."""
-    port = Port.objects.filter(pk=port_id).first()
+    port = Port.objects.select_related("network").filter(pk=port_id).first()
     if port is None:
         raise AgentError(f"port {port_id} does not exist")
     host = port.binding_host_id
@@ -72,7 +72,8 @@ def plug_port(port_id):
             raise AgentError(f"port {port_id} is bound to no host")
         host = next(iter(AGENTS))
         port_rows.bind_port(port, host)
-    return agent_for(host).plug_port(port_id)
+        port = None   # read again, bound
+    return agent_for(host).plug_port(port_id, port)
 
 
 def unplug_port(port_id):
@@ -159,6 +160,9 @@ class NodeAgent:
         # bridge. Each whole convergence of this host holds this lock.
         self._plumbing = threading.RLock()
         self._admin_down = None   # the devices last made to drop everything
+        # network id -> (resource, peers) last ensured in the kernel: a plug
+        # into a network made so (and whose bridge is still there) makes nothing.
+        self._ensured = {}
         self.resync_wanted = threading.Event()   # set: keep_resyncing resyncs now
 
     def __repr__(self):
@@ -210,20 +214,21 @@ class NodeAgent:
 
     # -- the boot pipeline's calls ------------------------------------------
 
-    def plug_port(self, port_id):
-        port = Port.objects.select_related("network").filter(pk=port_id, binding_host_id=self.host).first()
+    def plug_port(self, port_id, port=None):
+        """`port`: the row with its network, when the caller has just read it."""
+        if port is None or port.binding_host_id != self.host:
+            port = Port.objects.select_related("network").filter(pk=port_id, binding_host_id=self.host).first()
         if port is None:
             raise AgentError(f"port {port_id} is not bound to host {self.host}")
         network = port.network
         if not self.simulated:
             with self._plumbing:
-                self.sync_network(network.pk, only_port=port.pk)
+                self.sync_network(network.pk, only_port=port.pk, network=network)
                 self.sync_admin_state(statuses=False)   # this port's is set below
         up = port.admin_state_up and network.admin_state_up
         port_rows.set_status(port.pk, Port.Status.ACTIVE if up else Port.Status.DOWN)
-        # The network's other hosts learn this one as a VXLAN peer, and its
-        # DHCP host the port's entry.
-        changes.network_changed([network.pk], exclude_host=self.host)
+        # The network's other hosts (a new VXLAN peer) and its DHCP host (the
+        # port's entry) were told when the port was bound here.
         return {"bridge": resources.bridge_name(str(network.pk)), "tap": resources.tap_name(str(port.pk))}
 
     def unplug_port(self, port_id):
@@ -245,7 +250,9 @@ class NodeAgent:
                                                              mac_address=port.mac_address))
             # The other ports' rules stay as they are.
             self.sync_network(port.network_id, only_port=port.pk)
-            changes.network_changed([port.network_id], exclude_host=self.host)
+            if not Port.objects.filter(network_id=port.network_id, binding_host_id=self.host).exists():
+                # Its last port here: the network's other hosts drop this one as a peer.
+                changes.network_changed([port.network_id], exclude_host=self.host)
         else:
             self.remove_stale()
 
@@ -328,6 +335,8 @@ class NodeAgent:
         gone = firewall.remove_stale(self.kernel, {str(port_id) for port_id in secured.values_list("id", flat=True)})
         if gone:
             log.info("%s: removed the rules of %d port(s) no longer here", self.host, len(gone))
+        firewall.remove_stale_group_sets(self.kernel, set(SecurityGroupRule.objects.filter(
+            security_group__ports__in=secured, remote_group__isnull=False).values_list("remote_group_id", flat=True)))
 
     def sync_admin_state(self, force=False, statuses=True):
         """Stops the traffic of this host's ports that are administratively
@@ -396,40 +405,57 @@ class NodeAgent:
     def rules_of(self, port):
         """The port's security-group rules as the firewall takes them, remote
         groups resolved to their members' addresses."""
-        rules = []
+        rules, members = [], {}
         for group in port.security_groups.all():
             for rule in group.rules.all():
                 remote = None
                 if rule.remote_group_id:
-                    remote = tuple(IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
-                                   .values_list("ip_address", flat=True).distinct())
+                    # Read once per group (its IPv4 and IPv6 rules name it both).
+                    if rule.remote_group_id not in members:
+                        members[rule.remote_group_id] = tuple(
+                            IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
+                            .order_by().values_list("ip_address", flat=True).distinct())
+                    remote = members[rule.remote_group_id]
                 rules.append(resources.SecurityGroupRule(
                     direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
                     port_range_min=rule.port_range_min, port_range_max=rule.port_range_max,
-                    remote_ip_prefix=rule.remote_ip_prefix, remote_addresses=remote))
+                    remote_ip_prefix=rule.remote_ip_prefix, remote_addresses=remote,
+                    remote_group_id=str(rule.remote_group_id) if rule.remote_group_id else None))
         return tuple(rules)
 
-    def sync_network(self, network_id, only_port=None):
+    def sync_network(self, network_id, only_port=None, network=None):
         """Converges one network on this host: its bridge and peers, the
         rules of this host's ports on it (of `only_port` alone, when given:
         a plug touches no other port), its DHCP server if hosted here; or
         removes them all when the host no longer has a port on it."""
         with self._lock(f"network-{network_id}"):
-            self._sync_network(network_id, only_port)
+            self._sync_network(network_id, only_port, network)
 
-    def _sync_network(self, network_id, only_port=None):
-        network = Network.objects.filter(pk=network_id).first()
+    def _sync_network(self, network_id, only_port=None, network=None):
+        if network is None:
+            network = Network.objects.filter(pk=network_id).first()
+        subnets = list(Subnet.objects.filter(network_id=network_id)) if network is not None else []
         if network is not None and self.serves_dhcp:
-            self.schedule_dhcp(network)
-        here = list(Port.objects.filter(network_id=network_id, binding_host_id=self.host)
-                    .prefetch_related("fixed_ips", "security_groups__rules"))
-        if network is None or not here:
+            self.schedule_dhcp(network, subnets)
+        ports_here = Port.objects.filter(network_id=network_id, binding_host_id=self.host)
+        if only_port is None:
+            here = list(ports_here.prefetch_related("fixed_ips", "security_groups__rules"))
+        else:
+            # A plug or unplug touches its own port's rules and DHCP entry only.
+            here = list(ports_here.filter(Q(pk=only_port) | Q(device_owner=port_rows.DHCP))
+                        .prefetch_related("fixed_ips", "security_groups__rules"))
+        if network is None or not (here or ports_here.exists()):
             gone = resources.Network(id=str(network_id))
+            self._ensured.pop(str(network_id), None)
             self.disable_dhcp(gone)
             bridges.delete_network(self.kernel, gone)
             return
         resource = self.network_resource(network)
-        bridges.ensure_network(self.kernel, resource, self.peers(network_id))
+        peers = self.peers(network_id)
+        if only_port is None or self._ensured.get(resource.id) != (resource, peers) \
+                or not bridges.network_present(self.kernel, resource):
+            bridges.ensure_network(self.kernel, resource, peers)
+            self._ensured[resource.id] = (resource, peers)
         if only_port is None:
             # A bridge made again has lost the taps the hypervisor had put
             # on it (a plug's own tap comes later, from the hypervisor).
@@ -448,16 +474,26 @@ class NodeAgent:
         if dhcp_port is None:
             self.disable_dhcp(resource)
         else:
-            self.sync_dhcp(network, resource, dhcp_port, only_port)
+            self.sync_dhcp(network, subnets, resource, dhcp_port,
+                           next((port for port in here if port.pk == only_port), None) if only_port else None,
+                           partial=only_port is not None)
 
     # -- DHCP ---------------------------------------------------------------
 
-    def schedule_dhcp(self, network):
+    def schedule_dhcp(self, network, subnets=None):
         """Gives a network with DHCP subnets a DHCP port, bound to this host
         when no other host serves it (under the network's row lock, so two
         agents never both take it); fills in the port's address on a DHCP
         subnet added since; deletes it when no DHCP subnet is left."""
-        subnets = [s for s in network.subnets.all() if s.enable_dhcp and s.ip_version == 4]
+        subnets = [s for s in (network.subnets.all() if subnets is None else subnets)
+                   if s.enable_dhcp and s.ip_version == 4]
+        # Served by another host, or here on the subnets it should be: nothing
+        # to lock (the usual case of a plug).
+        served = Port.objects.filter(network=network, device_owner=port_rows.DHCP).prefetch_related(
+            "fixed_ips").first()
+        if served is not None and (served.binding_host_id not in ("", self.host) or (
+                subnets and {a.subnet_id for a in served.fixed_ips.all()} == {s.id for s in subnets})):
+            return
         with transaction.atomic():
             if not Network.objects.select_for_update().filter(pk=network.pk).exists():
                 return
@@ -483,21 +519,27 @@ class NodeAgent:
                 port_rows.update_port(existing, fixed_ips=[
                     {"subnet_id": str(s), **({"ip_address": current[s]} if s in current else {})} for s in wanted])
 
-    def sync_dhcp(self, network, resource, dhcp_port, only_port=None):
-        subnets = [subnet_resource(s) for s in Subnet.objects.filter(network=network)]
-        entries = dhcp_entries(network, dhcp_port)
+    def sync_dhcp(self, network, subnets, resource, dhcp_port, plugged=None, partial=False):
+        """The network's DHCP server brought up to date; `partial` (a plug
+        or unplug of one port, `plugged` when it is here) touches only that
+        port's entry of a running server."""
+        subnets = [subnet_resource(s) for s in subnets]
         if not any(s.enable_dhcp for s in subnets):
             self.disable_dhcp(resource)
             return
-        if only_port is not None and dhcp.running_pid(self.kernel, resource):
-            # A plug changes one host entry of a running server: its hosts
-            # file rewritten and reread is enough (the full sync, which
-            # checks the namespace, addresses and options, is the resync's).
+        if partial and dhcp.running_pid(self.kernel, resource):
+            # A plug changes one host entry of a running server: that entry
+            # written and reread is enough (an unplug changes none; the full
+            # sync, which checks the namespace, addresses, options and every
+            # entry, is the resync's and a change message's).
             try:
-                dhcp.set_ports(self.kernel, resource, subnets, entries)
+                if plugged is not None and plugged.device_owner not in (
+                        port_rows.DHCP, port_rows.ROUTER_GATEWAY, port_rows.FLOATING_IP):
+                    dhcp.set_port(self.kernel, resource, subnets, port_resource(plugged, ()))
                 return
             except RuntimeError:
                 pass  # it stopped meanwhile: started again below
+        entries = dhcp_entries(network, dhcp_port)
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
         # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
         # classless route): the metadata proxy listens in that namespace.

@@ -102,6 +102,9 @@ class SecurityGroupRule:
     # The addresses of a remote group's ports, resolved by the caller from
     # remote_group_id; None when the rule has no remote group.
     remote_addresses: tuple[str, ...] | None = None
+    # The remote group itself, when known: its members are then one named
+    # set on the host that every port's rule naming the group shares.
+    remote_group_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -180,8 +180,12 @@ class RouterViewSet(NeutronViewSet):
                 "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
 
     def check_new_leg(self, router, subnet):
-        """A router has one leg per subnet, and its subnets do not overlap."""
+        """A router has one leg per subnet, and its subnets do not overlap;
+        routers route IPv4 only."""
         cidr = ipaddress.ip_network(subnet.cidr)
+        if cidr.version != 4:
+            raise errors.bad_request("BadRequest", f"Bad router request: subnet {subnet.id} is IPv6; routers "
+                                                   f"route IPv4 subnets only.")
         for attached in attached_subnets(router):
             if attached.id == subnet.id:
                 raise errors.bad_request("BadRequest", f"Bad router request: Router already has a port on "

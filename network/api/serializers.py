@@ -10,6 +10,7 @@ from network import conf, errors
 from network.models import Network
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+IPV6_MODES = ["slaac", "dhcpv6-stateful", "dhcpv6-stateless"]
 
 
 class IPAddressField(serializers.CharField):
@@ -123,18 +124,35 @@ class SubnetSerializer(NeutronSerializer):
     dns_nameservers = serializers.ListField(child=IPAddressField(), required=False)
     host_routes = HostRouteSerializer(many=True, required=False)
     enable_dhcp = serializers.BooleanField(required=False)
+    ipv6_ra_mode = serializers.ChoiceField(choices=IPV6_MODES, allow_null=True, required=False)
+    ipv6_address_mode = serializers.ChoiceField(choices=IPV6_MODES, allow_null=True, required=False)
 
     def validate(self, attrs):
-        if attrs.get("ip_version", 4) != 4 or ("cidr" in attrs and ":" in attrs["cidr"]):
-            raise serializers.ValidationError({"ip_version": "only IPv4 subnets are supported"})
+        version = attrs.get("ip_version", 4)
+        if "cidr" in attrs and ipaddress.ip_network(attrs["cidr"]).version != version:
+            raise serializers.ValidationError({"ip_version": f"cidr {attrs['cidr']} is not an IPv{version} subnet"})
+        ra_mode, address_mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
+        if version == 4 and (ra_mode or address_mode):
+            raise serializers.ValidationError({"ipv6_address_mode" if address_mode else "ipv6_ra_mode":
+                                               "ipv6_ra_mode and ipv6_address_mode are for IPv6 subnets only"})
+        if ra_mode and address_mode and ra_mode != address_mode:
+            raise serializers.ValidationError({"ipv6_ra_mode": f"ipv6_ra_mode set to '{ra_mode}' with "
+                                                               f"ipv6_address_mode set to '{address_mode}' is "
+                                                               f"not valid: they must be the same"})
+        if (address_mode or ra_mode) in ("slaac", "dhcpv6-stateless") and "cidr" in attrs and \
+                ipaddress.ip_network(attrs["cidr"]).prefixlen != 64:
+            raise serializers.ValidationError({"cidr": f"Invalid CIDR {attrs['cidr']} for IPv6 address mode: "
+                                                       f"EUI-64 addresses (SLAAC) need a /64 prefix"})
         return attrs
 
 
 class SubnetUpdateSerializer(SubnetSerializer):
-    fixed_after_create = ("network_id", "ip_version", "cidr")
+    fixed_after_create = ("network_id", "ip_version", "cidr", "ipv6_ra_mode", "ipv6_address_mode")
     network_id = None
     ip_version = None
     cidr = None
+    ipv6_ra_mode = None
+    ipv6_address_mode = None
 
 
 class PortSerializer(NeutronSerializer):

@@ -8,7 +8,7 @@ from network import changes, conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import (NeutronViewSet, admin_status, as_address, as_bool, as_int, as_uuid,
                               policy_denied)
-from network.models import Network, Port, SecurityGroup, Subnet, Tag
+from network.models import IPAllocation, Network, Port, SecurityGroup, Subnet, Tag
 
 
 def network_visible_to(credentials):
@@ -128,11 +128,16 @@ class NetworkViewSet(NeutronViewSet):
         Tag.objects.filter(resource_id__in=subnet_ids).delete()
 
 
+def point_to_point(network):
+    """A /31 or /32 (/127, /128): every address a host's, no gateway."""
+    return network.prefixlen >= network.max_prefixlen - 1
+
+
 def default_pools(cidr, gateway_ip):
     """Every host address of the CIDR but the gateway, as Neutron pools."""
     network = ipaddress.ip_network(cidr)
     first, last = int(network.network_address) + 1, int(network.broadcast_address) - 1
-    if network.prefixlen >= 31:
+    if point_to_point(network):
         first, last = int(network.network_address), int(network.broadcast_address)
     ranges = [(first, last)]
     if gateway_ip is not None:
@@ -147,7 +152,7 @@ def check_addressing(cidr, gateway_ip, pools, routes, dns_nameservers):
     network = ipaddress.ip_network(cidr)
     if gateway_ip is not None:
         gateway = ipaddress.ip_address(gateway_ip)
-        if gateway not in network or (network.prefixlen < 31 and gateway in
+        if gateway not in network or (not point_to_point(network) and gateway in
                                       (network.network_address, network.broadcast_address)):
             raise errors.invalid_input(f"Gateway IP {gateway_ip} is not a valid address in subnet {cidr}.")
     ranges = []
@@ -171,8 +176,9 @@ def check_addressing(cidr, gateway_ip, pools, routes, dns_nameservers):
                                   f"Gateway ip {gateway_ip} conflicts with allocation pool "
                                   f"{pool['start']}-{pool['end']}.")
     for route in routes:
-        if ipaddress.ip_address(route["nexthop"]).version != 4:
-            raise errors.invalid_input(f"Invalid route: nexthop {route['nexthop']} is not an IPv4 address.")
+        if ipaddress.ip_address(route["nexthop"]).version != network.version:
+            raise errors.invalid_input(f"Invalid route: nexthop {route['nexthop']} is not an "
+                                       f"IPv{network.version} address.")
 
 
 class SubnetViewSet(NeutronViewSet):
@@ -195,7 +201,8 @@ class SubnetViewSet(NeutronViewSet):
             "network_id": str(subnet.network_id), "ip_version": subnet.ip_version, "cidr": subnet.cidr,
             "gateway_ip": subnet.gateway_ip, "allocation_pools": subnet.allocation_pools,
             "dns_nameservers": subnet.dns_nameservers, "host_routes": subnet.host_routes,
-            "enable_dhcp": subnet.enable_dhcp, "ipv6_ra_mode": None, "ipv6_address_mode": None,
+            "enable_dhcp": subnet.enable_dhcp, "ipv6_ra_mode": subnet.ipv6_ra_mode,
+            "ipv6_address_mode": subnet.ipv6_address_mode,
             "subnetpool_id": None, "service_types": [], "segment_id": None,
         })
         return body
@@ -209,7 +216,7 @@ class SubnetViewSet(NeutronViewSet):
         cidr = values["cidr"]
         hosts = ipaddress.ip_network(cidr)
         if "gateway_ip" not in values:
-            values["gateway_ip"] = str(hosts.network_address + 1) if hosts.prefixlen < 31 else None
+            values["gateway_ip"] = None if point_to_point(hosts) else str(hosts.network_address + 1)
         values.setdefault("allocation_pools", default_pools(cidr, values["gateway_ip"]))
         values["allocation_pools"] = [dict(pool) for pool in values["allocation_pools"]]
         values["host_routes"] = [dict(route) for route in values.get("host_routes", [])]
@@ -225,6 +232,11 @@ class SubnetViewSet(NeutronViewSet):
                     raise errors.invalid_input(f"Requested subnet with cidr: {cidr} for network: {network.id} "
                                                f"overlaps with another subnet.")
             subnet = Subnet.objects.create(network=network, project_id=project_id, **values)
+            if subnet.auto_address:
+                # The network's ports have their EUI-64 address on it at once, as in Neutron.
+                IPAllocation.objects.bulk_create([
+                    IPAllocation(port=port, subnet=subnet, ip_address=ipam.eui64_address(cidr, port.mac_address))
+                    for port in network.ports.all() if ipam.takes_auto_addresses(port)])
             changes.subnet_changed(subnet)
         return self.show(subnet, 201)
 
@@ -249,7 +261,11 @@ class SubnetViewSet(NeutronViewSet):
             # The lock IPAM takes to allocate: no address is handed out
             # from the subnet between the check and the delete.
             subnet = Subnet.objects.select_for_update().get(pk=subnet.pk)
-            if subnet.allocations.exclude(port__device_owner=ports.DHCP).exists():
+            # A SLAAC subnet's addresses are the ports' own (from their MACs): they go with it.
+            in_use = subnet.allocations.exclude(port__device_owner=ports.DHCP)
+            if subnet.auto_address:
+                in_use = in_use.filter(port__device_owner__startswith="network:")
+            if in_use.exists():
                 raise errors.conflict("SubnetInUse", f"Unable to complete operation on subnet {subnet.id}: One "
                                                      f"or more ports have an IP allocation from this subnet.")
             # The DHCP port gives up its address here, as in Neutron.

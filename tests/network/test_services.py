@@ -138,6 +138,12 @@ def test_quotas(fresh, admin, demo):
     details = member.get(f"quotas/{project_id}/details").json()["quota"]
     assert details["network"] == {"limit": 3, "used": 3, "reserved": 0}
     assert details["port"] == {"limit": 4, "used": 4, "reserved": 0}
+    # Ports too are counted atomically: of eight concurrent creates under a limit of six, two fit.
+    assert admin.put(f"quotas/{project_id}", {"quota": {"port": 6}}).status_code == 200
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: member.post("ports", {"port": {"network_id": network["id"]}}), range(8)))
+    assert sorted(r.status_code for r in responses) == [201] * 2 + [409] * 6
+    assert len(member.get("ports", params={"network_id": network["id"]}).json()["ports"]) == 6
     below = admin.put(f"quotas/{project_id}", {"quota": {"network": 1, "check_limit": True}})
     assert "already used 3" in neutron_error(below, 400, "HTTPBadRequest")
     assert member.get(f"quotas/{project_id}").json()["quota"]["network"] == 3

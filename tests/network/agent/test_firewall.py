@@ -1,11 +1,12 @@
 """firewall: security-group rules and anti-spoofing per port, seen from fake
 machines on one bridge: what gets through and what does not."""
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 
-from network.agent import bridges, firewall
+from network.agent import bridges, firewall, iplib
 from network.agent.resources import AddressPair, FixedIP, Network, Port, SecurityGroupRule
 
 from .conftest import mac_of, new_id
@@ -78,6 +79,39 @@ def test_a_remote_group_admits_its_members_only(segment):
     outsider, member = segment(10), segment(12)
     assert member.reachable("10.40.0.11")
     assert outsider.unreachable("10.40.0.11")
+
+
+def group_sets(host):
+    """The remote-group sets in the host's table: {name: elements}."""
+    family, table = firewall.tables(host)[1].split()
+    listed = json.loads(iplib.run(host.namespace, ["nft", "-j", "list", "table", family, table]).stdout)
+    return {item["set"]["name"]: item["set"].get("elem", []) for item in listed["nftables"]
+            if "set" in item and item["set"]["name"].startswith(firewall.GROUP_SET_PREFIX)}
+
+
+def test_ports_naming_one_remote_group_share_its_set_and_see_its_members_change(segment):
+    group = new_id()
+
+    def from_group(*members):
+        return SecurityGroupRule("ingress", "IPv4", "icmp", remote_addresses=members, remote_group_id=group)
+
+    first = segment(11, rules=(ALLOW_EGRESS, from_group("10.40.0.12")))
+    second = segment(13, rules=(ALLOW_EGRESS, from_group("10.40.0.12")))
+    member, outsider = segment(12), segment(10)
+    assert member.reachable("10.40.0.11") and member.reachable("10.40.0.13")
+    assert outsider.unreachable("10.40.0.11")
+    assert group_sets(segment.host) == {f"rg4-{group}": ["10.40.0.12"]}   # once, not once per port
+
+    # The group gains a member: written through one port, admitted by both.
+    firewall.apply_port(segment.host, replace(first.port, security_group_rules=(
+        ALLOW_EGRESS, from_group("10.40.0.12", "10.40.0.10"))))
+    assert outsider.reachable("10.40.0.13")
+
+    assert firewall.remove_stale_group_sets(segment.host, {group}) == []
+    firewall.remove_port(segment.host, first.port)
+    firewall.remove_port(segment.host, second.port)
+    assert firewall.remove_stale_group_sets(segment.host, set()) == [f"rg4-{group}"]
+    assert group_sets(segment.host) == {}
 
 
 def test_a_port_cannot_spoof_an_ip_or_mac_unless_allowed(segment):

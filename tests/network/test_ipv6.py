@@ -1,0 +1,96 @@
+"""IPv6 subnets through the live API: SLAAC and DHCPv6-stateless subnets
+give each port its EUI-64 address from its MAC (existing ports too, and a
+new MAC a new address), DHCPv6-stateful subnets hand out pool addresses,
+and modes that do not fit are refused in Neutron's format."""
+import ipaddress
+
+import pytest
+
+from tests.network.conftest import neutron_error
+
+pytestmark = pytest.mark.live
+
+
+def eui64(prefix, mac):
+    """RFC 4291's modified EUI-64 interface identifier of `mac` in `prefix`."""
+    octets = bytearray(int(part, 16) for part in mac.split(":"))
+    octets[0] ^= 0x02
+    identifier = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
+    return str(ipaddress.ip_network(prefix).network_address + int.from_bytes(identifier, "big"))
+
+
+def v6_subnet(caller, network, cidr, **attributes):
+    return caller.create("subnets", "subnet", network_id=network["id"], cidr=cidr, ip_version=6, **attributes)
+
+
+def addresses(port):
+    return {fixed["subnet_id"]: fixed["ip_address"] for fixed in port["fixed_ips"]}
+
+
+def test_slaac_ports_get_their_eui64_address_beside_their_ipv4_one(admin):
+    network = admin.network()
+    v4 = admin.subnet(network, "10.90.0.0/24")
+    slaac = v6_subnet(admin, network, "2001:db8:90::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    assert (slaac["ipv6_ra_mode"], slaac["ipv6_address_mode"], slaac["gateway_ip"]) == ("slaac", "slaac",
+                                                                                        "2001:db8:90::1")
+    port = admin.port(network)
+    assert addresses(port) == {v4["id"]: "10.90.0.2", slaac["id"]: eui64("2001:db8:90::/64", port["mac_address"])}
+
+    # A known MAC gives the address one can work out by hand.
+    fixed = admin.port(network, mac_address="fa:16:3e:12:34:56")
+    assert addresses(fixed)[slaac["id"]] == "2001:db8:90:0:f816:3eff:fe12:3456"
+    moved = admin.put(f"ports/{fixed['id']}", {"port": {"mac_address": "fa:16:3e:65:43:21"}})
+    assert moved.status_code == 200, moved.text
+    assert addresses(moved.json()["port"])[slaac["id"]] == "2001:db8:90:0:f816:3eff:fe65:4321"
+
+    # An address of one's choosing on a SLAAC subnet is refused, and nothing is made.
+    chosen = admin.post("ports", {"port": {"network_id": network["id"],
+                                           "fixed_ips": [{"ip_address": "2001:db8:90::99"}]}})
+    assert "automatic addresses" in neutron_error(chosen, 400, "InvalidInput")
+    assert len(admin.get("ports", params={"network_id": network["id"]}).json()["ports"]) == 2
+
+
+def test_a_slaac_subnet_added_later_addresses_the_existing_ports_and_takes_them_when_deleted(admin):
+    network = admin.network()
+    admin.subnet(network, "10.91.0.0/24")
+    port = admin.port(network)
+    stateless = v6_subnet(admin, network, "2001:db8:91::/64", ipv6_address_mode="dhcpv6-stateless")
+    shown = admin.get(f"ports/{port['id']}").json()["port"]
+    assert addresses(shown)[stateless["id"]] == eui64("2001:db8:91::/64", port["mac_address"])
+
+    assert admin.delete(f"subnets/{stateless['id']}").status_code == 204
+    assert stateless["id"] not in addresses(admin.get(f"ports/{port['id']}").json()["port"])
+
+
+def test_dhcpv6_stateful_hands_out_pool_addresses(admin):
+    network = admin.network()
+    stateful = v6_subnet(admin, network, "2001:db8:92::/120", ipv6_ra_mode="dhcpv6-stateful",
+                         ipv6_address_mode="dhcpv6-stateful")
+    assert stateful["allocation_pools"] == [{"start": "2001:db8:92::2", "end": "2001:db8:92::fe"}]
+    made = [admin.port(network) for _ in range(2)]
+    assert [addresses(port)[stateful["id"]] for port in made] == ["2001:db8:92::2", "2001:db8:92::3"]
+    chosen = admin.port(network, fixed_ips=[{"ip_address": "2001:db8:92::50"}])
+    assert addresses(chosen) == {stateful["id"]: "2001:db8:92::50"}
+
+
+@pytest.mark.parametrize("attributes, field", [
+    ({"cidr": "2001:db8:93::/64", "ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"}, "ipv6_ra_mode"),
+    ({"cidr": "2001:db8:93::/80", "ipv6_address_mode": "slaac"}, "cidr"),
+    ({"cidr": "2001:db8:93::/64", "ipv6_address_mode": "static"}, "ipv6_address_mode"),
+    ({"cidr": "10.93.0.0/24", "ip_version": 4, "ipv6_address_mode": "slaac"}, "ipv6_address_mode"),
+    ({"cidr": "10.93.0.0/24"}, "ip_version"),
+])
+def test_modes_that_do_not_fit_are_refused(admin, attributes, field):
+    network = admin.network()
+    body = {"network_id": network["id"], "ip_version": 6, **attributes}
+    message = neutron_error(admin.post("subnets", {"subnet": body}), 400, "HTTPBadRequest")
+    assert field in message
+    assert admin.get("subnets", params={"network_id": network["id"]}).json()["subnets"] == []
+
+
+def test_routers_refuse_an_ipv6_leg(admin):
+    network = admin.network()
+    subnet = v6_subnet(admin, network, "2001:db8:94::/64", ipv6_address_mode="slaac")
+    router = admin.create("routers", "router", name="r6")
+    refused = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    assert "IPv6" in neutron_error(refused, 400, "BadRequest")
