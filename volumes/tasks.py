@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from volumes import conf, dispatch, worker
+from volumes import attachments, conf, dispatch, worker
 from volumes.images import store_locations
 from volumes.backends import qemu_img
 from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, record_message, release_capacity
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
 CREATE_VOLUME_FROM_BACKEND = "VOLUME_VOLUME_001_003"
 DELETE_VOLUME = "VOLUME_VOLUME_004_007"
+DETACH_VOLUME = "VOLUME_VOLUME_012_001"
 EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
 UPLOAD_TO_IMAGE = "VOLUME_VOLUME_005_005"
 CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
@@ -263,7 +264,9 @@ def reconcile():
     whose message was lost, and ends in error (with a message, their space
     and quota given back) the volumes and snapshots stuck in a transitional
     status past conf.TASK_DEADLINE, such as a create whose worker was
-    killed and never came back."""
+    killed and never came back. A detach stuck as long (its server's node
+    died mid-detach) ends in-use again, with a message, or available when
+    no server holds the volume any more."""
     now = timezone.now()
     outcome = {"resent": 0, "ended": 0}
     for volume_id in Volume.objects.filter(status=Volume.Status.CREATING, backend__isnull=True,
@@ -289,6 +292,14 @@ def reconcile():
         else:
             ended = end_extend(volume, f"extend volume: the extend {said}.")
         outcome["ended"] += bool(ended)
+    for volume in Volume.objects.filter(updated_at__lt=deadline, status=Volume.Status.DETACHING):
+        status = attachments.end_detaching(volume.pk)
+        if status == Volume.Status.IN_USE:
+            servers = ", ".join(sorted({attachment.instance_uuid or "?" for attachment in volume.attachments.filter(
+                status=Attachment.Status.ATTACHED)}))
+            record_message(volume, f"detach volume: the detach {said}; the volume is still attached to server "
+                                   f"{servers}.", DETACH_VOLUME)
+        outcome["ended"] += status is not None
     for snapshot in Snapshot.objects.filter(updated_at__lt=deadline, status__in=(
             Snapshot.Status.CREATING, Snapshot.Status.DELETING)):
         if snapshot.status == Snapshot.Status.CREATING:
