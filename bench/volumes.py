@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Block storage benchmark against a running Stratus (`make start` first).
+"""Block storage benchmark.
+
+By default it starts its own scratch cloud (as bench/boot_storm.py does, in
+--database-url with --broker-url) with a file back end's worker, and an
+RBD one given --ceph-conf; with --url it measures a running Stratus
+instead (`make start` first).
 
 For each live back end (scheduler-stats/get_pools; a volume type of its
 own picks it), prints the time to create N volumes of 1 GiB through the
@@ -13,18 +18,21 @@ detaching it (through Nova's os-volume_attachments, until the volume is
 in-use / available again). Everything it makes is deleted at the end.
 
     .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
-        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes]
+        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL]
 """
 import argparse
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # boot_storm
 
 DONE = ("available", "error")
 
@@ -202,7 +210,8 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("STRATUS_PUBLIC_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--url", default=os.environ.get("STRATUS_URL"),
+                        help="a running Stratus to measure (default: a scratch cloud of its own)")
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--volumes", type=int, default=50)
     parser.add_argument("--server", help="an ACTIVE server of the admin project to attach to and detach from")
@@ -210,8 +219,36 @@ def main():
     parser.add_argument("--ceph-conf", default=os.environ.get("STRATUS_VOLUME_RBD_CEPH_CONF"),
                         help="the RBD back end's cluster, for the `rbd create` loop")
     parser.add_argument("--rbd-pool", default=os.environ.get("STRATUS_VOLUME_RBD_POOL", "volumes"))
+    parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     args = parser.parse_args()
-    args.url = args.url.rstrip("/")
+    if args.url:
+        args.url = args.url.rstrip("/")
+        measure(args)
+        return
+    import boot_storm
+
+    args.nodes = 1
+    stack = boot_storm.Stack(args)
+    os.environ.update(DATABASE_URL=args.database_url, STRATUS_VAR_DIR=str(stack.var),
+                      DJANGO_SETTINGS_MODULE="cloud.settings")
+    stack.up()
+    try:
+        worker = [boot_storm.PYTHON, "manage.py", "volumeworker", "--capacity-gb", "10000", "--loglevel", "WARNING"]
+        stack.start("volumes-file", [*worker, "--name", "file", "--directory", str(stack.var / "volumes")])
+        if args.ceph_conf:
+            stack.start("volumes-rbd", [*worker, "--name", "rbd", "--driver", "rbd", "--ceph-conf", args.ceph_conf,
+                                        "--pool", args.rbd_pool])
+        args.url = stack.url
+        session, url = admin_session(args.url, args.password)
+        boot_storm.wait_for(lambda: len(pools(session, url)) == 1 + bool(args.ceph_conf), 120,
+                            "the volume back ends")
+        measure(args)
+    finally:
+        stack.down()
+
+
+def measure(args):
     session, url = admin_session(args.url, args.password)
     quota = {"volumes": -1, "gigabytes": -1, "snapshots": -1}
     project_id = url.rsplit("/", 1)[1]

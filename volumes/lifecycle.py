@@ -2,7 +2,7 @@
 API's create and delete, and compute's boot from volume (the volume step
 makes the server's volumes through here; it never writes volume rows).
 
-    create_volume(caller, size, ...) -> Volume   in creating, scheduled once committed
+    create_volume(caller, size, ...) -> Volume   in creating, placed on a back end (or in error)
     delete_volume(volume)                        inside the caller's transaction, row locked
 
 `caller` is anything with project_id, user_id and is_admin (the API's
@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from cloud.errors import BadRequest, NotFound
-from volumes import conf, dispatch, quotas
+from volumes import conf, dispatch, quotas, scheduler
 from volumes.images import image_for_volume
 from volumes.models import Backend, Snapshot, Volume, VolumeType
 
@@ -113,7 +113,7 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
     else:
         volume_type = default_type()
     zone = availability_zone or (source_volume.availability_zone if source_volume else conf.AVAILABILITY_ZONE)
-    if zone not in availability_zones():
+    if zone != conf.AVAILABILITY_ZONE and zone not in availability_zones():
         raise invalid_input(f"Availability zone '{zone}' is invalid.")
     with transaction.atomic():
         quotas.reserve(caller.project_id, volume_type, volumes=1, gigabytes=size)
@@ -126,7 +126,7 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
             volume_image_metadata={key: str(image[key]) for key in (
                 "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
             } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
-        dispatch.schedule(volume.pk)
+        scheduler.place(volume)
     return volume
 
 

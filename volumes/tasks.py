@@ -1,7 +1,8 @@
-"""Block storage's tasks. On the control queue: scheduling a new volume
-onto a back end, and the periodic reconciler that ends whatever stays in a
-transitional status past its deadline. On `volume.<host>`: what the back
-end's worker does to the data (create, delete, extend, snapshots)."""
+"""Block storage's tasks. On the control queue: the periodic reconciler
+that ends whatever stays in a transitional status past its deadline. On
+`volume.<host>`: what the back end's worker does to the data (create,
+delete, extend, snapshots); a new volume comes placed on its back end
+already (volumes.scheduler.place)."""
 import logging
 import tempfile
 from datetime import timedelta
@@ -15,14 +16,12 @@ from volumes import attachments, conf, dispatch, worker
 from volumes.images import store_locations
 from volumes.backends import qemu_img
 from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, record_message, release_capacity
-from volumes.scheduler import NoValidBackend, schedule
 
 GiB = 2**30
 
 log = logging.getLogger(__name__)
 
-# Cinder's message event ids: which step failed.
-SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
+# Cinder's message event ids: which step failed (and scheduler.SCHEDULE_ALLOCATE_VOLUME).
 CREATE_VOLUME_FROM_BACKEND = "VOLUME_VOLUME_001_003"
 DELETE_VOLUME = "VOLUME_VOLUME_004_007"
 DETACH_VOLUME = "VOLUME_VOLUME_012_001"
@@ -30,31 +29,6 @@ EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
 UPLOAD_TO_IMAGE = "VOLUME_VOLUME_005_005"
 CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
 DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
-# A volume still waiting for a back end after this long had its scheduling
-# message lost (the broker was away): the reconciler sends it again.
-SCHEDULE_RESEND_AFTER = 30
-
-
-@shared_task(name="volumes.tasks.schedule_volume", ignore_result=True)
-def schedule_volume(volume_id):
-    volume = Volume.objects.select_related("volume_type", "snapshot", "source_volume").filter(
-        pk=volume_id, status=Volume.Status.CREATING, backend__isnull=True).first()
-    if volume is None:
-        return None  # deleted, ended by the reconciler, or a repeated message
-    try:
-        with transaction.atomic():
-            # Locked: a repeated message waits, then finds the volume placed.
-            if not Volume.objects.select_for_update().filter(pk=volume_id, backend__isnull=True,
-                                                             status=Volume.Status.CREATING).exists():
-                return None
-            backend = schedule(volume)
-            dispatch.to_backend(dispatch.CREATE, backend.host, volume_id)
-    except NoValidBackend as error:
-        fail(volume, f"schedule allocate volume: {error}", SCHEDULE_ALLOCATE_VOLUME, expected=Volume.Status.CREATING)
-        return None
-    except InvalidStatus:
-        return None
-    return backend.host
 
 
 def _creating_here(volume_id, host):
@@ -260,20 +234,14 @@ def forget_snapshot(snapshot):
 
 @shared_task(name="volumes.tasks.reconcile", ignore_result=True)
 def reconcile():
-    """Periodic (workers/schedule.py): sends scheduling again for volumes
-    whose message was lost, and ends in error (with a message, their space
-    and quota given back) the volumes and snapshots stuck in a transitional
-    status past conf.TASK_DEADLINE, such as a create whose worker was
-    killed and never came back. A detach stuck as long (its server's node
+    """Periodic (workers/schedule.py): ends in error (with a message, their
+    space and quota given back) the volumes and snapshots stuck in a
+    transitional status past conf.TASK_DEADLINE, such as a create whose
+    worker was killed and never came back, or whose message was lost. A detach stuck as long (its server's node
     died mid-detach) ends in-use again, with a message, or available when
     no server holds the volume any more."""
     now = timezone.now()
-    outcome = {"resent": 0, "ended": 0}
-    for volume_id in Volume.objects.filter(status=Volume.Status.CREATING, backend__isnull=True,
-                                           updated_at__lt=now - timedelta(seconds=SCHEDULE_RESEND_AFTER)
-                                           ).values_list("pk", flat=True):
-        dispatch.send(dispatch.SCHEDULE, (volume_id,), "control")
-        outcome["resent"] += 1
+    outcome = {"ended": 0}
     deadline = now - timedelta(seconds=conf.TASK_DEADLINE)
     said = f"did not finish within {conf.TASK_DEADLINE} seconds"
     stuck_volumes = Volume.objects.filter(updated_at__lt=deadline, status__in=(

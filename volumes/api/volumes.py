@@ -133,6 +133,7 @@ class VolumeViewSet(CinderViewSet):
             metadata=values.get("metadata"), snapshot_id=values.get("snapshot_id"),
             source_volid=values.get("source_volid"), image_ref=values.get("imageRef") or values.get("image_id"),
             multiattach=values.get("multiattach", False))
+        volume.live_attachments = []  # a new volume: no attachment to look up
         return self.show(volume, status.HTTP_202_ACCEPTED, extended=False)
 
     # --- update and delete
