@@ -18,6 +18,11 @@ EXTEND = "volumes.tasks.extend_volume"
 CREATE_SNAPSHOT = "volumes.tasks.create_snapshot"
 DELETE_SNAPSHOT = "volumes.tasks.delete_snapshot"
 UPLOAD_IMAGE = "volumes.tasks.upload_to_image"
+# A retype's move: the source hands the data over, the target copies it in,
+# the source drops its copy.
+SEND_VOLUME = "volumes.tasks.send_volume"
+RECEIVE_VOLUME = "volumes.tasks.receive_volume"
+DROP_VOLUME_COPY = "volumes.tasks.drop_volume_copy"
 # On a compute node: grow an attached volume's disk in the running domain.
 NODE_EXTEND_VOLUME = "compute.node.tasks.extend_volume"
 

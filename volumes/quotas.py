@@ -94,6 +94,22 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
             raise OverQuota(name, need, used.get(name, 0), limit)
 
 
+def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
+    """A volume moving to `volume_type` (a retype): raises OverQuota if it
+    passes that type's own limits (the project's overall usage is the same)."""
+    assert transaction.get_connection().in_atomic_block, "reserve_type must run inside the retyping transaction"
+    lock_project(project_id)
+    limits = dict(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    limited = [(f"{resource}_{volume_type.name}", need) for resource, need in (
+        ("volumes", volumes), ("gigabytes", gigabytes)) if need and limits.get(f"{resource}_{volume_type.name}", -1) >= 0]
+    if not limited:
+        return
+    used = usage_of(project_id, every_type=False)
+    for name, need in limited:
+        if used.get(name, 0) + need > limits[name]:
+            raise OverQuota(name, need, used.get(name, 0), limits[name])
+
+
 def set_limits(project_id, values):
     for resource, hard_limit in values.items():
         Quota.objects.update_or_create(project_id=project_id, resource=resource, defaults={"hard_limit": hard_limit})

@@ -57,11 +57,10 @@ def explain(spec):
             + ", ".join(parts or ["the back ends left were filled by other requests"]) + ".")
 
 
-def schedule(volume):
-    """Claims the volume's size on the best back end and records it on the
-    volume, in one transaction. Returns the Backend; raises NoValidBackend
-    (saying why), or InvalidStatus if the volume stopped creating meanwhile."""
-    spec = spec_of(volume)
+def claim(spec, record=None):
+    """Claims spec["size"] on the best back end for `spec`; `record(backend)`
+    writes it down in the same transaction. Returns the Backend, or raises
+    NoValidBackend saying why."""
     condition = Q()
     for _, make in FILTERS:
         condition &= make(spec)
@@ -70,12 +69,21 @@ def schedule(volume):
         for backend in Backend.objects.filter(condition).order_by(free.desc(), "host"):
             # Another request may have filled it since the query read it:
             # the claim refuses, and the next back end is tried.
-            if not claim_capacity(backend.pk, volume.size):
+            if not claim_capacity(backend.pk, spec["size"]):
                 continue
-            volume.set_status(Volume.Status.CREATING, expected=Volume.Status.CREATING, backend=backend)
+            if record is not None:
+                record(backend)
             return backend
     # Raised once out of the block, so the caller's transaction goes on.
     raise NoValidBackend(explain(spec))
+
+
+def schedule(volume):
+    """Claims the volume's size on the best back end and records it on the
+    volume, in one transaction. Returns the Backend; raises NoValidBackend
+    (saying why), or InvalidStatus if the volume stopped creating meanwhile."""
+    return claim(spec_of(volume), lambda backend: volume.set_status(
+        Volume.Status.CREATING, expected=Volume.Status.CREATING, backend=backend))
 
 
 def place(volume):
@@ -92,4 +100,4 @@ def place(volume):
     return backend
 
 
-__all__ = ["NoValidBackend", "schedule", "place", "InvalidStatus"]
+__all__ = ["NoValidBackend", "claim", "schedule", "place", "InvalidStatus"]

@@ -27,6 +27,7 @@ DELETE_VOLUME = "VOLUME_VOLUME_004_007"
 DETACH_VOLUME = "VOLUME_VOLUME_012_001"
 EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
 UPLOAD_TO_IMAGE = "VOLUME_VOLUME_005_005"
+RETYPE_VOLUME = "VOLUME_VOLUME_009_001"
 CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
 DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
 
@@ -173,6 +174,76 @@ def settle_after_upload(volume):
         pass  # reset meanwhile
 
 
+@shared_task(name="volumes.tasks.send_volume", ignore_result=True)
+def send_volume(volume_id, target_host, host):
+    """A retype's first step, on the source's worker: what qemu-img reads
+    the volume as, handed to the target's worker to copy in."""
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.RETYPING, backend__host=host,
+                                   migration_backend__host=target_host).first()
+    if volume is None:
+        return None
+    try:
+        source, source_format = backend.qemu_source(volume_id)
+    except Exception as error:  # noqa: BLE001  (the message says why)
+        end_retype(volume, f"retype volume: {error}")
+        return None
+    dispatch.to_backend(dispatch.RECEIVE_VOLUME, target_host, volume_id, source, source_format, host)
+    return volume_id
+
+
+@shared_task(name="volumes.tasks.receive_volume", ignore_result=True)
+def receive_volume(volume_id, source, source_format, source_host, host):
+    """On the target's worker: the volume's data copied in (as a volume
+    from an image is), then the volume is this back end's, of its new type,
+    available; the source drops its copy."""
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.RETYPING, backend__host=source_host,
+                                   migration_backend__host=host).first()
+    if volume is None:
+        return None
+    try:
+        backend.create_from_image(volume_id, volume.size, source, source_format)
+    except Exception as error:  # noqa: BLE001
+        backend.delete(volume_id)
+        end_retype(volume, f"retype volume: {error}")
+        return None
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume_id, status=Volume.Status.RETYPING,
+                                                        migration_backend__host=host).first()
+        if row is None:  # ended meanwhile (the reconciler): this copy is not the volume's
+            backend.delete(volume_id)
+            return None
+        release_capacity(row.backend_id, row.size)
+        row.set_status(Volume.Status.AVAILABLE, backend=row.migration_backend, volume_type=row.migration_type,
+                       migration_backend=None, migration_type=None, connection_info=backend.connection_info(volume_id))
+        dispatch.to_backend(dispatch.DROP_VOLUME_COPY, source_host, volume_id)
+    return volume_id
+
+
+@shared_task(name="volumes.tasks.drop_volume_copy", ignore_result=True)
+def drop_volume_copy(volume_id, host):
+    """On a retyped volume's former back end: its copy goes (unless the
+    volume came back here meanwhile)."""
+    if not Volume.objects.filter(pk=volume_id, backend__host=host).exists():
+        worker.served(host).delete(volume_id)
+    return volume_id
+
+
+def end_retype(volume, message):
+    """A retype that could not move the data: the space claimed on the
+    target goes back, the volume stays where and what it was, available."""
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume.pk, status=Volume.Status.RETYPING).first()
+        if row is None:
+            return False
+        if row.migration_backend_id is not None:
+            release_capacity(row.migration_backend_id, row.size)
+        row.set_status(Volume.Status.AVAILABLE, migration_backend=None, migration_type=None)
+        record_message(row, message, RETYPE_VOLUME)
+    return True
+
+
 def end_extend(volume, message):
     """A failed extend: the space claimed for the growth goes back, the
     volume keeps its size in error_extending."""
@@ -245,9 +316,12 @@ def reconcile():
     deadline = now - timedelta(seconds=conf.TASK_DEADLINE)
     said = f"did not finish within {conf.TASK_DEADLINE} seconds"
     stuck_volumes = Volume.objects.filter(updated_at__lt=deadline, status__in=(
-        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING, Volume.Status.UPLOADING))
+        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING, Volume.Status.UPLOADING,
+        Volume.Status.RETYPING))
     for volume in stuck_volumes:
-        if volume.status == Volume.Status.UPLOADING:
+        if volume.status == Volume.Status.RETYPING:
+            ended = end_retype(volume, f"retype volume: the retype {said}.")
+        elif volume.status == Volume.Status.UPLOADING:
             settle_after_upload(volume)
             record_message(volume, f"upload to image: the upload {said}.", UPLOAD_TO_IMAGE)
             ended = True
