@@ -96,8 +96,8 @@ def test_retype_in_place_then_to_the_other_back_end_moves_the_bytes(cloud, backe
     assert Backend.objects.get(host=rbd_worker.host).allocated_capacity_gb == rbd_host.allocated_capacity_gb + 1
 
     cloud.openstack("volume", "delete", volume["id"])
-    wait_until(lambda: f"volume-{volume['id']}" not in rbd.RBD().list(ioctx), timeout=60,
-               message="the RBD image to go")
+    wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=60, message="the delete")
+    assert f"volume-{volume['id']}" not in rbd.RBD().list(ioctx)
 
 
 def test_retype_refused_while_attached_and_to_an_unknown_type(cloud, backends):
@@ -119,3 +119,4 @@ def test_retype_refused_while_attached_and_to_an_unknown_type(cloud, backends):
     assert (file_worker.directory / f"volume-{volume['id']}").exists()
     assert action(cloud, volume["id"], {"os-detach": {}}).status_code == 202
     cloud.openstack("volume", "delete", volume["id"])
+    wait_until(lambda: not Volume.objects.filter(pk=volume["id"]).exists(), timeout=60, message="the delete")
