@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Block storage benchmark against a running Stratus (`make start` first).
+"""Block storage benchmark.
+
+By default it starts its own scratch cloud (as bench/boot_storm.py does, in
+--database-url with --broker-url) with a file back end's worker, and an
+RBD one given --ceph-conf; with --url it measures a running Stratus
+instead (`make start` first).
 
 For each live back end (scheduler-stats/get_pools; a volume type of its
 own picks it), prints the time to create N volumes of 1 GiB through the
@@ -13,18 +18,21 @@ detaching it (through Nova's os-volume_attachments, until the volume is
 in-use / available again). Everything it makes is deleted at the end.
 
     .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
-        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes]
+        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL]
 """
 import argparse
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # boot_storm
 
 DONE = ("available", "error")
 
@@ -94,6 +102,24 @@ def attach_detach(session, base, url, server_id, volume_id, rounds):
     return attaches, detaches
 
 
+def cpu_seconds(processes):
+    """{name: CPU seconds} of each process (pid) with its descendants, live
+    or reaped; empty when the processes are not this run's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def of(pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                        for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            return 0.0
+        # utime, stime, cutime, cstime: fields 14 to 17 of stat.
+        return sum(int(value) for value in fields[11:15]) / ticks + sum(of(child) for child in children)
+
+    return {name: of(pid) for name, pid in (processes or {}).items()}
+
+
 def delete_all(session, url, volume_ids, snapshot_ids):
     for snapshot_id in snapshot_ids:
         session.delete(f"{url}/snapshots/{snapshot_id}", timeout=60)
@@ -146,12 +172,26 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
     type_id = answer.json()["volume_type"]["id"]
     print(f"== back end {backend} ({protocol})")
     try:
+        # A few volumes first, deleted: each API process's first requests
+        # load what it imports lazily, which no later create pays.
+        warm = [create(session, url, {"size": 1, "name": f"bench-warm-{index}", "volume_type": type_name})
+                for index in range(4)]
+        wait(session, url, warm)
+        delete_all(session, url, warm, [])
+        deadline = time.monotonic() + 120
+        for volume_id in warm:
+            while session.get(f"{url}/volumes/{volume_id}", timeout=30).status_code != 404:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"volume {volume_id} was not deleted within 120 s")
+                time.sleep(0.05)
+        cpu_before = cpu_seconds(args.processes)
         started = time.monotonic()
         ids = [create(session, url, {"size": 1, "name": f"bench-{index}", "volume_type": type_name})
                for index in range(args.volumes)]
         made += ids
         errors = wait(session, url, ids)
         api_seconds = time.monotonic() - started
+        cpu_after = cpu_seconds(args.processes)
         with tempfile.TemporaryDirectory() as scratch:
             raw_seconds, raw_tool = raw_loop(protocol, args.volumes, scratch, args)
         if raw_seconds is None:
@@ -161,6 +201,10 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
             print(f"{args.volumes} volumes of 1 GiB through the API: {api_seconds:.2f} s ({errors} in error); "
                   f"{raw_tool} loop: {raw_seconds:.2f} s (ratio {api_seconds / max(raw_seconds, 1e-9):.2f}, "
                   f"target 1.5)")
+        if cpu_before:
+            print("CPU per volume: " + ", ".join(
+                f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / args.volumes:.1f} ms" for name in cpu_before)
+                + " (the waits' list calls included)")
         started = time.monotonic()
         from_image = create(session, url, {"size": 1, "imageRef": image_id, "name": "bench-image",
                                            "volume_type": type_name})
@@ -202,7 +246,8 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("STRATUS_PUBLIC_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--url", default=os.environ.get("STRATUS_URL"),
+                        help="a running Stratus to measure (default: a scratch cloud of its own)")
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--volumes", type=int, default=50)
     parser.add_argument("--server", help="an ACTIVE server of the admin project to attach to and detach from")
@@ -210,8 +255,40 @@ def main():
     parser.add_argument("--ceph-conf", default=os.environ.get("STRATUS_VOLUME_RBD_CEPH_CONF"),
                         help="the RBD back end's cluster, for the `rbd create` loop")
     parser.add_argument("--rbd-pool", default=os.environ.get("STRATUS_VOLUME_RBD_POOL", "volumes"))
+    parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     args = parser.parse_args()
-    args.url = args.url.rstrip("/")
+    args.processes = None
+    if args.url:
+        args.url = args.url.rstrip("/")
+        measure(args)
+        return
+    import boot_storm
+
+    args.nodes = 1
+    stack = boot_storm.Stack(args)
+    os.environ.update(DATABASE_URL=args.database_url, STRATUS_VAR_DIR=str(stack.var),
+                      DJANGO_SETTINGS_MODULE="cloud.settings")
+    stack.up()
+    try:
+        worker = [boot_storm.PYTHON, "manage.py", "volumeworker", "--capacity-gb", "10000", "--loglevel", "WARNING"]
+        stack.start("volumes-file", [*worker, "--name", "file", "--directory", str(stack.var / "volumes")])
+        if args.ceph_conf:
+            stack.start("volumes-rbd", [*worker, "--name", "rbd", "--driver", "rbd", "--ceph-conf", args.ceph_conf,
+                                        "--pool", args.rbd_pool])
+        args.url = stack.url
+        api, control, _nodes, *workers = stack.processes
+        args.processes = {"api": api.pid, "control": control.pid, **{
+            f"{name} worker": worker.pid for name, worker in zip(("file", "rbd"), workers)}}
+        session, url = admin_session(args.url, args.password)
+        boot_storm.wait_for(lambda: len(pools(session, url)) == 1 + bool(args.ceph_conf), 120,
+                            "the volume back ends")
+        measure(args)
+    finally:
+        stack.down()
+
+
+def measure(args):
     session, url = admin_session(args.url, args.password)
     quota = {"volumes": -1, "gigabytes": -1, "snapshots": -1}
     project_id = url.rsplit("/", 1)[1]

@@ -1,6 +1,8 @@
 """A single-node Ceph cluster without systemd, for trying the RBD back ends
-and for the tests: one monitor and one OSD on 127.0.0.1, no cephx, pools
-of size one. Everything (conf, data, logs, pid files) lives in one directory.
+and for the tests: one monitor and one OSD on 127.0.0.1, pools of size one,
+no cephx (or, with cephx=True, cephx with every daemon's and client.admin's
+key in one keyring the conf names). Everything (conf, data, logs, pid files)
+lives in one directory.
 
     python scripts/ceph_cluster.py start var/ceph      # prints the ceph.conf path
     python scripts/ceph_cluster.py stop var/ceph
@@ -25,9 +27,10 @@ fsid = {fsid}
 mon_host = v1:127.0.0.1:{port}
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
-auth_cluster_required = none
-auth_service_required = none
-auth_client_required = none
+auth_cluster_required = {auth}
+auth_service_required = {auth}
+auth_client_required = {auth}
+keyring = {dir}/keyring
 mon_allow_pool_size_one = true
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
@@ -80,7 +83,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def start(directory, memory=False, size=None, pools=POOLS):
+def start(directory, memory=False, size=None, pools=POOLS, cephx=False):
     """Starts (making it first if new) the cluster in `directory`; returns
     its ceph.conf once every pool takes a write."""
     directory = Path(directory).resolve()
@@ -103,10 +106,21 @@ def start(directory, memory=False, size=None, pools=POOLS):
             (directory / name).mkdir(parents=True, exist_ok=True)
         fsid, port = str(uuid.uuid4()), _free_port()
         objectstore = (MEMSTORE if memory else BLUESTORE).format(size=size or (2**30 if memory else 8 * 2**30))
-        conf.write_text(CONF.format(fsid=fsid, port=port, dir=directory, objectstore=objectstore))
+        conf.write_text(CONF.format(fsid=fsid, port=port, dir=directory, objectstore=objectstore,
+                                    auth="cephx" if cephx else "none"))
+        if cephx:
+            # The monitor's mkfs takes in every entity of this keyring, caps and all.
+            for name, caps in (("mon.", ["mon", "allow *"]),
+                               ("client.admin", ["mon", "allow *", "osd", "allow *", "mgr", "allow *"]),
+                               ("osd.0", ["mon", "allow profile osd", "osd", "allow *"])):
+                create = ["--create-keyring"] if name == "mon." else []
+                subprocess.run(["ceph-authtool", str(directory / "keyring"), *create, "--gen-key", "-n", name,
+                                *(arg for cap in zip(caps[::2], caps[1::2]) for arg in ("--cap", *cap))],
+                               check=True, capture_output=True)
         subprocess.run(["monmaptool", "--create", "--fsid", fsid, "--addv", "a", f"[v1:127.0.0.1:{port}]",
                         str(directory / "monmap")], check=True, capture_output=True)
-        ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(directory / "monmap"))
+        ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(directory / "monmap"),
+             *(["--keyring", str(directory / "keyring")] if cephx else []))
     ceph("ceph-mon", "-i", "a")
     if new:
         osd_uuid = str(uuid.uuid4())

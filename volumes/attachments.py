@@ -253,6 +253,20 @@ def roll_detaching(volume_id):
             volume.set_status(Volume.Status.IN_USE)
 
 
+def end_detaching(volume_id):
+    """A detach nobody finished (its server's node died mid-detach): the
+    volume is in-use again while a server still holds it (the disk may
+    still be in its domain; a detach asked again, or the node's own once it
+    is back, takes it out), else available. Returns the new status, or None
+    if the volume is no longer detaching."""
+    with transaction.atomic():
+        volume = Volume.objects.select_for_update().filter(pk=volume_id, status=Volume.Status.DETACHING).first()
+        if volume is None:
+            return None
+        _settle(volume)
+        return volume.status
+
+
 def detach_legacy(volume_id, attachment_id=None):
     with transaction.atomic():
         volume = _locked_volume(volume_id)

@@ -1,7 +1,7 @@
 """Hands volume work to the workers once the transaction that wrote its
-rows commits (so no worker picks up a row it cannot see yet): scheduling
-on the control queue, the rest on the back end's own `volume.<host>`
-queue. Tasks are named, not imported: the API never loads a back end."""
+rows commits (so no worker picks up a row it cannot see yet): on the back
+end's own `volume.<host>` queue, or a compute node's. Tasks are named, not
+imported: the API never loads a back end."""
 import logging
 
 from django.db import transaction
@@ -12,13 +12,17 @@ from workers.celery import app
 
 log = logging.getLogger(__name__)
 
-SCHEDULE = "volumes.tasks.schedule_volume"
 CREATE = "volumes.tasks.create_volume"
 DELETE = "volumes.tasks.delete_volume"
 EXTEND = "volumes.tasks.extend_volume"
 CREATE_SNAPSHOT = "volumes.tasks.create_snapshot"
 DELETE_SNAPSHOT = "volumes.tasks.delete_snapshot"
 UPLOAD_IMAGE = "volumes.tasks.upload_to_image"
+# A retype's move: the source hands the data over, the target copies it in,
+# the source drops its copy.
+SEND_VOLUME = "volumes.tasks.send_volume"
+RECEIVE_VOLUME = "volumes.tasks.receive_volume"
+DROP_VOLUME_COPY = "volumes.tasks.drop_volume_copy"
 # On a compute node: grow an attached volume's disk in the running domain.
 NODE_EXTEND_VOLUME = "compute.node.tasks.extend_volume"
 
@@ -34,10 +38,6 @@ def send(name, args, queue):
 
 def after_commit(name, args, queue):
     transaction.on_commit(lambda: send(name, args, queue))
-
-
-def schedule(volume_id):
-    after_commit(SCHEDULE, (volume_id,), queues.CONTROL)
 
 
 def to_backend(name, host, *args):

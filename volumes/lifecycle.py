@@ -2,8 +2,9 @@
 API's create and delete, and compute's boot from volume (the volume step
 makes the server's volumes through here; it never writes volume rows).
 
-    create_volume(caller, size, ...) -> Volume   in creating, scheduled once committed
+    create_volume(caller, size, ...) -> Volume   in creating, placed on a back end (or in error)
     delete_volume(volume)                        inside the caller's transaction, row locked
+    retype(caller, volume, new_type, policy)     os-retype, inside the caller's transaction, row locked
 
 `caller` is anything with project_id, user_id and is_admin (the API's
 credentials). Errors are Cinder's words: BadRequest naming the field,
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from cloud.errors import BadRequest, NotFound
-from volumes import conf, dispatch, quotas
+from volumes import conf, dispatch, quotas, scheduler
 from volumes.images import image_for_volume
 from volumes.models import Backend, Snapshot, Volume, VolumeType
 
@@ -113,7 +114,7 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
     else:
         volume_type = default_type()
     zone = availability_zone or (source_volume.availability_zone if source_volume else conf.AVAILABILITY_ZONE)
-    if zone not in availability_zones():
+    if zone != conf.AVAILABILITY_ZONE and zone not in availability_zones():
         raise invalid_input(f"Availability zone '{zone}' is invalid.")
     with transaction.atomic():
         quotas.reserve(caller.project_id, volume_type, volumes=1, gigabytes=size)
@@ -126,8 +127,52 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
             volume_image_metadata={key: str(image[key]) for key in (
                 "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
             } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
-        dispatch.schedule(volume.pk)
+        scheduler.place(volume)
     return volume
+
+
+RETYPE_POLICIES = ("never", "on-demand")
+
+
+def retype(caller, volume, new_type, policy="never"):
+    """Cinder's os-retype on the locked volume: when its back end serves
+    the new type too, only the type changes; otherwise, with the
+    on-demand policy, an available volume without snapshots moves to a
+    back end of the new type (its space claimed there now; the source's
+    worker hands the data over, see tasks.send_volume). An attached
+    volume is refused: its data cannot move under the guest here."""
+    if policy not in RETYPE_POLICIES:
+        raise invalid_input(f"Invalid migration_policy {policy!r}: it must be never or on-demand.")
+    new_type = find_type(caller, new_type)
+    if new_type.pk == volume.volume_type_id:
+        raise invalid_input(f"Volume {volume.pk} is already of type {new_type.name}: retype needs a new type.")
+    if volume.status not in (Volume.Status.AVAILABLE, Volume.Status.IN_USE):
+        raise BadRequest(f"Invalid volume: Volume status must be available or in-use to retype, but the current "
+                         f"status is {volume.status}.")
+    quotas.reserve_type(volume.project_id, new_type, volumes=1, gigabytes=volume.size)
+    wanted = new_type.backend_name
+    if volume.backend_id is None or not wanted or volume.backend.backend_name == wanted:
+        Volume.objects.filter(pk=volume.pk).update(volume_type=new_type)
+        return None
+    if policy != "on-demand":
+        raise BadRequest(f"Invalid volume: Retype of volume {volume.pk} to {new_type.name} needs its data moved to "
+                         f"another back end, and the migration policy is never.")
+    if volume.status != Volume.Status.AVAILABLE:
+        raise BadRequest(f"Invalid volume: Volume {volume.pk} is in-use: its data cannot move to another back end "
+                         f"while attached; detach it first.")
+    if volume.snapshots.exists():
+        raise BadRequest(f"Invalid volume: Volume {volume.pk} has snapshots: its data cannot move to another back "
+                         f"end.")
+    spec = {"availability_zone": volume.availability_zone, "backend_name": wanted, "backend_id": None,
+            "size": volume.size}
+    try:
+        target = scheduler.claim(spec, lambda backend: volume.set_status(
+            Volume.Status.RETYPING, expected=Volume.Status.AVAILABLE, migration_backend=backend,
+            migration_type=new_type))
+    except scheduler.NoValidBackend as error:
+        raise BadRequest(f"Invalid volume: Retype of volume {volume.pk} to {new_type.name}: {error}") from None
+    dispatch.to_backend(dispatch.SEND_VOLUME, volume.backend.host, volume.pk, target.host)
+    return target
 
 
 def image_size_gb(image):

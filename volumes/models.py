@@ -137,6 +137,7 @@ class Volume(StatusMixin, models.Model):
         MAINTENANCE = "maintenance"
         DOWNLOADING = "downloading"
         UPLOADING = "uploading"
+        RETYPING = "retyping"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     project_id = models.CharField(max_length=64, db_index=True)
@@ -161,6 +162,12 @@ class Volume(StatusMixin, models.Model):
                                  related_name="volumes_made")
     source_volume = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
     image_id = models.CharField(max_length=64, null=True, blank=True)
+    # A retype moving its data: the back end (its space claimed) and the
+    # type it goes to; None otherwise.
+    migration_backend = models.ForeignKey(Backend, on_delete=models.PROTECT, null=True, blank=True,
+                                          related_name="volumes_arriving")
+    migration_type = models.ForeignKey(VolumeType, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="+")
     # What a node needs to attach it, from its back end once created.
     connection_info = models.JSONField(null=True, blank=True)
     volume_image_metadata = models.JSONField(null=True, blank=True)

@@ -39,10 +39,12 @@ def limits_of(project_id):
     return limits
 
 
-def usage_of(project_id):
-    """{resource: in use} for the project, per type too."""
+def usage_of(project_id, every_type=True):
+    """{resource: in use} for the project, per type too (every type's,
+    or only those of the types in use when not `every_type`)."""
     used = {resource: 0 for resource in RESOURCES}
-    used.update({name: 0 for name in type_resources()})
+    if every_type:
+        used.update({name: 0 for name in type_resources()})
     for row in Volume.counted().filter(project_id=project_id).values("volume_type__name").annotate(
             count=Count("id"), size=Sum("size")):
         name = row["volume_type__name"]
@@ -61,28 +63,51 @@ def usage_of(project_id):
 
 
 def lock_project(project_id):
-    """Takes the project's quota lock until the surrounding transaction ends."""
-    QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
-    QuotaLock.objects.select_for_update().filter(project_id=project_id).first()
+    """Takes the project's quota lock until the surrounding transaction
+    ends (its row made by the project's first request)."""
+    locked = QuotaLock.objects.select_for_update().filter(project_id=project_id)
+    if not locked.exists():
+        QuotaLock.objects.bulk_create([QuotaLock(project_id=project_id)], ignore_conflicts=True)
+        locked.exists()
 
 
 def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     """Inside the transaction that goes on to insert the rows (or grow a
     volume): locks the project and raises OverQuota naming the first
-    resource the request would pass, overall or for its type."""
+    resource the request would pass, overall or for its type. Usage is
+    counted only when one of those has a limit."""
     assert transaction.get_connection().in_atomic_block, "reserve must run inside the inserting transaction"
     lock_project(project_id)
-    limits, used = limits_of(project_id), usage_of(project_id)
+    limits = {**conf.DEFAULT_QUOTAS, **dict(Quota.objects.filter(project_id=project_id).values_list(
+        "resource", "hard_limit"))}
     per_volume = limits["per_volume_gigabytes"]
     if volumes and per_volume >= 0 and gigabytes > per_volume:
         raise OverQuota("per_volume_gigabytes", gigabytes, 0, per_volume)
-    for resource, need in (("volumes", volumes), ("snapshots", snapshots), ("gigabytes", gigabytes)):
-        if not need:
-            continue
-        for name in (resource, f"{resource}_{volume_type.name}"):
-            limit = limits.get(name, -1)
-            if limit >= 0 and used.get(name, 0) + need > limit:
-                raise OverQuota(name, need, used.get(name, 0), limit)
+    limited = [(name, need, limits[name]) for resource, need in (
+        ("volumes", volumes), ("snapshots", snapshots), ("gigabytes", gigabytes)) if need
+        for name in (resource, f"{resource}_{volume_type.name}") if limits.get(name, -1) >= 0]
+    if not limited:
+        return
+    used = usage_of(project_id, every_type=False)
+    for name, need, limit in limited:
+        if used.get(name, 0) + need > limit:
+            raise OverQuota(name, need, used.get(name, 0), limit)
+
+
+def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
+    """A volume moving to `volume_type` (a retype): raises OverQuota if it
+    passes that type's own limits (the project's overall usage is the same)."""
+    assert transaction.get_connection().in_atomic_block, "reserve_type must run inside the retyping transaction"
+    lock_project(project_id)
+    limits = dict(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    limited = [(f"{resource}_{volume_type.name}", need) for resource, need in (
+        ("volumes", volumes), ("gigabytes", gigabytes)) if need and limits.get(f"{resource}_{volume_type.name}", -1) >= 0]
+    if not limited:
+        return
+    used = usage_of(project_id, every_type=False)
+    for name, need in limited:
+        if used.get(name, 0) + need > limits[name]:
+            raise OverQuota(name, need, used.get(name, 0), limits[name])
 
 
 def set_limits(project_id, values):

@@ -1,7 +1,8 @@
-"""Block storage's tasks. On the control queue: scheduling a new volume
-onto a back end, and the periodic reconciler that ends whatever stays in a
-transitional status past its deadline. On `volume.<host>`: what the back
-end's worker does to the data (create, delete, extend, snapshots)."""
+"""Block storage's tasks. On the control queue: the periodic reconciler
+that ends whatever stays in a transitional status past its deadline. On
+`volume.<host>`: what the back end's worker does to the data (create,
+delete, extend, snapshots); a new volume comes placed on its back end
+already (volumes.scheduler.place)."""
 import logging
 import tempfile
 from datetime import timedelta
@@ -11,49 +12,24 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from volumes import conf, dispatch, worker
+from volumes import attachments, conf, dispatch, worker
 from volumes.images import store_locations
 from volumes.backends import qemu_img
 from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, record_message, release_capacity
-from volumes.scheduler import NoValidBackend, schedule
 
 GiB = 2**30
 
 log = logging.getLogger(__name__)
 
-# Cinder's message event ids: which step failed.
-SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
+# Cinder's message event ids: which step failed (and scheduler.SCHEDULE_ALLOCATE_VOLUME).
 CREATE_VOLUME_FROM_BACKEND = "VOLUME_VOLUME_001_003"
 DELETE_VOLUME = "VOLUME_VOLUME_004_007"
+DETACH_VOLUME = "VOLUME_VOLUME_012_001"
 EXTEND_VOLUME = "VOLUME_VOLUME_007_008"
 UPLOAD_TO_IMAGE = "VOLUME_VOLUME_005_005"
+RETYPE_VOLUME = "VOLUME_VOLUME_009_001"
 CREATE_SNAPSHOT = "VOLUME_SNAPSHOT_001_007"
 DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
-# A volume still waiting for a back end after this long had its scheduling
-# message lost (the broker was away): the reconciler sends it again.
-SCHEDULE_RESEND_AFTER = 30
-
-
-@shared_task(name="volumes.tasks.schedule_volume", ignore_result=True)
-def schedule_volume(volume_id):
-    volume = Volume.objects.select_related("volume_type", "snapshot", "source_volume").filter(
-        pk=volume_id, status=Volume.Status.CREATING, backend__isnull=True).first()
-    if volume is None:
-        return None  # deleted, ended by the reconciler, or a repeated message
-    try:
-        with transaction.atomic():
-            # Locked: a repeated message waits, then finds the volume placed.
-            if not Volume.objects.select_for_update().filter(pk=volume_id, backend__isnull=True,
-                                                             status=Volume.Status.CREATING).exists():
-                return None
-            backend = schedule(volume)
-            dispatch.to_backend(dispatch.CREATE, backend.host, volume_id)
-    except NoValidBackend as error:
-        fail(volume, f"schedule allocate volume: {error}", SCHEDULE_ALLOCATE_VOLUME, expected=Volume.Status.CREATING)
-        return None
-    except InvalidStatus:
-        return None
-    return backend.host
 
 
 def _creating_here(volume_id, host):
@@ -198,6 +174,76 @@ def settle_after_upload(volume):
         pass  # reset meanwhile
 
 
+@shared_task(name="volumes.tasks.send_volume", ignore_result=True)
+def send_volume(volume_id, target_host, host):
+    """A retype's first step, on the source's worker: what qemu-img reads
+    the volume as, handed to the target's worker to copy in."""
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.RETYPING, backend__host=host,
+                                   migration_backend__host=target_host).first()
+    if volume is None:
+        return None
+    try:
+        source, source_format = backend.qemu_source(volume_id)
+    except Exception as error:  # noqa: BLE001  (the message says why)
+        end_retype(volume, f"retype volume: {error}")
+        return None
+    dispatch.to_backend(dispatch.RECEIVE_VOLUME, target_host, volume_id, source, source_format, host)
+    return volume_id
+
+
+@shared_task(name="volumes.tasks.receive_volume", ignore_result=True)
+def receive_volume(volume_id, source, source_format, source_host, host):
+    """On the target's worker: the volume's data copied in (as a volume
+    from an image is), then the volume is this back end's, of its new type,
+    available; the source drops its copy."""
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, status=Volume.Status.RETYPING, backend__host=source_host,
+                                   migration_backend__host=host).first()
+    if volume is None:
+        return None
+    try:
+        backend.create_from_image(volume_id, volume.size, source, source_format)
+    except Exception as error:  # noqa: BLE001
+        backend.delete(volume_id)
+        end_retype(volume, f"retype volume: {error}")
+        return None
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume_id, status=Volume.Status.RETYPING,
+                                                        migration_backend__host=host).first()
+        if row is None:  # ended meanwhile (the reconciler): this copy is not the volume's
+            backend.delete(volume_id)
+            return None
+        release_capacity(row.backend_id, row.size)
+        row.set_status(Volume.Status.AVAILABLE, backend=row.migration_backend, volume_type=row.migration_type,
+                       migration_backend=None, migration_type=None, connection_info=backend.connection_info(volume_id))
+        dispatch.to_backend(dispatch.DROP_VOLUME_COPY, source_host, volume_id)
+    return volume_id
+
+
+@shared_task(name="volumes.tasks.drop_volume_copy", ignore_result=True)
+def drop_volume_copy(volume_id, host):
+    """On a retyped volume's former back end: its copy goes (unless the
+    volume came back here meanwhile)."""
+    if not Volume.objects.filter(pk=volume_id, backend__host=host).exists():
+        worker.served(host).delete(volume_id)
+    return volume_id
+
+
+def end_retype(volume, message):
+    """A retype that could not move the data: the space claimed on the
+    target goes back, the volume stays where and what it was, available."""
+    with transaction.atomic():
+        row = Volume.objects.select_for_update().filter(pk=volume.pk, status=Volume.Status.RETYPING).first()
+        if row is None:
+            return False
+        if row.migration_backend_id is not None:
+            release_capacity(row.migration_backend_id, row.size)
+        row.set_status(Volume.Status.AVAILABLE, migration_backend=None, migration_type=None)
+        record_message(row, message, RETYPE_VOLUME)
+    return True
+
+
 def end_extend(volume, message):
     """A failed extend: the space claimed for the growth goes back, the
     volume keeps its size in error_extending."""
@@ -259,24 +305,23 @@ def forget_snapshot(snapshot):
 
 @shared_task(name="volumes.tasks.reconcile", ignore_result=True)
 def reconcile():
-    """Periodic (workers/schedule.py): sends scheduling again for volumes
-    whose message was lost, and ends in error (with a message, their space
-    and quota given back) the volumes and snapshots stuck in a transitional
-    status past conf.TASK_DEADLINE, such as a create whose worker was
-    killed and never came back."""
+    """Periodic (workers/schedule.py): ends in error (with a message, their
+    space and quota given back) the volumes and snapshots stuck in a
+    transitional status past conf.TASK_DEADLINE, such as a create whose
+    worker was killed and never came back, or whose message was lost. A detach stuck as long (its server's node
+    died mid-detach) ends in-use again, with a message, or available when
+    no server holds the volume any more."""
     now = timezone.now()
-    outcome = {"resent": 0, "ended": 0}
-    for volume_id in Volume.objects.filter(status=Volume.Status.CREATING, backend__isnull=True,
-                                           updated_at__lt=now - timedelta(seconds=SCHEDULE_RESEND_AFTER)
-                                           ).values_list("pk", flat=True):
-        dispatch.send(dispatch.SCHEDULE, (volume_id,), "control")
-        outcome["resent"] += 1
+    outcome = {"ended": 0}
     deadline = now - timedelta(seconds=conf.TASK_DEADLINE)
     said = f"did not finish within {conf.TASK_DEADLINE} seconds"
     stuck_volumes = Volume.objects.filter(updated_at__lt=deadline, status__in=(
-        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING, Volume.Status.UPLOADING))
+        Volume.Status.CREATING, Volume.Status.DELETING, Volume.Status.EXTENDING, Volume.Status.UPLOADING,
+        Volume.Status.RETYPING))
     for volume in stuck_volumes:
-        if volume.status == Volume.Status.UPLOADING:
+        if volume.status == Volume.Status.RETYPING:
+            ended = end_retype(volume, f"retype volume: the retype {said}.")
+        elif volume.status == Volume.Status.UPLOADING:
             settle_after_upload(volume)
             record_message(volume, f"upload to image: the upload {said}.", UPLOAD_TO_IMAGE)
             ended = True
@@ -289,6 +334,14 @@ def reconcile():
         else:
             ended = end_extend(volume, f"extend volume: the extend {said}.")
         outcome["ended"] += bool(ended)
+    for volume in Volume.objects.filter(updated_at__lt=deadline, status=Volume.Status.DETACHING):
+        status = attachments.end_detaching(volume.pk)
+        if status == Volume.Status.IN_USE:
+            servers = ", ".join(sorted({attachment.instance_uuid or "?" for attachment in volume.attachments.filter(
+                status=Attachment.Status.ATTACHED)}))
+            record_message(volume, f"detach volume: the detach {said}; the volume is still attached to server "
+                                   f"{servers}.", DETACH_VOLUME)
+        outcome["ended"] += status is not None
     for snapshot in Snapshot.objects.filter(updated_at__lt=deadline, status__in=(
             Snapshot.Status.CREATING, Snapshot.Status.DELETING)):
         if snapshot.status == Snapshot.Status.CREATING:

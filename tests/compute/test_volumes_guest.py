@@ -56,23 +56,31 @@ echo "VOLTEST: vdc went away"
 
 
 @pytest.fixture(scope="module")
-def stack(live_db, cloud, hypervisor, tmp_path_factory):
-    """A control worker, a real node and a file back end of the module's own."""
-    base = tmp_path_factory.mktemp("volguest")
-    control = ControlWorker(base / "control.log").start()
+def volume_backend(live_db, cloud, tmp_path_factory):
+    """The module's only live back end: a file one of its own (a module
+    that defines its own `volume_backend` runs the same guest on another)."""
     forget_backends(*Backend.objects.values_list("host", flat=True))
+    base = tmp_path_factory.mktemp("volguest-file")
     volumes = VolumeWorker(base / "data", base / "volume.log", STRATUS_PUBLIC_URL=cloud.url,
                            STRATUS_IMAGE_CACHE_DIR=str(base / "image-cache")).start()
+    yield volumes
+    volumes.stop()
+    forget_backends(volumes.host)
+
+
+@pytest.fixture(scope="module")
+def stack(live_db, cloud, hypervisor, volume_backend, tmp_path_factory):
+    """A control worker, a real node and the module's volume back end."""
+    base = tmp_path_factory.mktemp("volguest")
+    control = ControlWorker(base / "control.log").start()
     host = f"volguest-{uuid.uuid4().hex[:6]}"
     node = NodeWorker(["--host", host, "--uri", "qemu:///system"], base / "node.log",
                       STRATUS_PUBLIC_URL=cloud.url, STRATUS_NODES_DIR=str(base / "nodes"),
                       STRATUS_SHUTDOWN_TIMEOUT="2").start()
-    yield host, volumes
+    yield host, volume_backend
     node.stop()
-    volumes.stop()
     control.stop()
     forget_hosts([host])
-    forget_backends(volumes.host)
 
 
 @pytest.fixture(scope="module")
@@ -153,10 +161,18 @@ def test_the_guest_boots_from_its_volume_writes_its_data_volume_sees_it_grow_and
     cloud.connect().block_storage.delete_volume(data_id)
 
 
-def hot_plug_write_unplug_and_read_on_another_server(cloud, server, image_id, hypervisor, tmp_path):
+def read_file_volume(info, length):
+    """The first bytes of a file volume, through its connection info."""
+    with open(info["data"]["device_path"], "rb") as file:
+        return file.read(length)
+
+
+def hot_plug_write_unplug_and_read_on_another_server(cloud, server, image_id, hypervisor, tmp_path,
+                                                     read_volume=read_file_volume):
     """`server add volume` into the running guest, which writes onto the new
     disk; `server remove volume` out of it; then the same volume on a
-    server of a simulated node carries the guest's bytes."""
+    server of a simulated node carries the guest's bytes, read through
+    that attachment's connection info by `read_volume(info, length)`."""
     domain = hypervisor.lookupByName(f"instance-{server['id']}")
     storage = cloud.connect().block_storage
     hot = storage.create_volume(size=1, name=f"volguest-hot-{TOKEN[:6]}")
@@ -186,9 +202,8 @@ def hot_plug_write_unplug_and_read_on_another_server(cloud, server, image_id, hy
         wait_status(cloud, hot.id, "in-use")
         (attachment,) = attachments.attachments_of(other["id"])
         assert attachment.attached_host == other_host
-        path = attachments.connection_info(attachment.volume, attachment)["data"]["device_path"]
-        with open(path, "rb") as file:
-            assert file.read(512).startswith(f"HOTPLUG-{TOKEN}\n".encode())
+        info = attachments.connection_info(attachment.volume, attachment)
+        assert read_volume(info, 512).startswith(f"HOTPLUG-{TOKEN}\n".encode())
         cloud.openstack("server", "delete", "--wait", other["id"])
     finally:
         stop_nodes(worker, [other_host])

@@ -133,6 +133,7 @@ class VolumeViewSet(CinderViewSet):
             metadata=values.get("metadata"), snapshot_id=values.get("snapshot_id"),
             source_volid=values.get("source_volid"), image_ref=values.get("imageRef") or values.get("image_id"),
             multiattach=values.get("multiattach", False))
+        volume.live_attachments = []  # a new volume: no attachment to look up
         return self.show(volume, status.HTTP_202_ACCEPTED, extended=False)
 
     # --- update and delete
@@ -247,6 +248,14 @@ class VolumeViewSet(CinderViewSet):
                                            f"volume {volume.pk} by {growth} GB.")
             volume.set_status(Volume.Status.EXTENDING, expected=volume.status, extend_size=new_size)
             dispatch.to_backend(dispatch.EXTEND, volume.backend.host, volume.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def retype(self, volume, body):
+        if not isinstance(body, dict) or not body.get("new_type"):
+            raise invalid_input("os-retype needs new_type.")
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            lifecycle.retype(self.caller, volume, body["new_type"], body.get("migration_policy") or "never")
         return Response(status=status.HTTP_202_ACCEPTED)
 
     def set_bootable(self, volume, body):
@@ -375,7 +384,7 @@ ACTIONS = {
     "os-begin_detaching": VolumeViewSet.begin_detaching, "os-roll_detaching": VolumeViewSet.roll_detaching,
     "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
     "os-terminate_connection": VolumeViewSet.terminate_connection,
-    "os-volume_upload_image": VolumeViewSet.upload_image,
+    "os-volume_upload_image": VolumeViewSet.upload_image, "os-retype": VolumeViewSet.retype,
 }
 # What qemu-img writes an uploaded volume's image as.
 UPLOAD_DISK_FORMATS = ("raw", "qcow2")

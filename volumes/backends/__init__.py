@@ -23,9 +23,14 @@ A back end that can make a volume from an image without copying its bytes
 (RBD, from the RBD image store) also has
     backend.clone_image(volume_id, size_gb, image_url, image_format) -> bool
                                                False: not possible, copy instead"""
+import shutil
 import subprocess
 
 DRIVERS = ("file", "rbd")
+# qemu-img dies with the worker that runs it: a worker killed mid-create
+# leaves no orphan writing on into (and, on RBD, holding open) the partial
+# volume its next start removes.
+_DIE_WITH_WORKER = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 
 
 class BackendError(Exception):
@@ -34,7 +39,7 @@ class BackendError(Exception):
 
 def qemu_img(*args):
     """Runs qemu-img; its output, or a BackendError with its message."""
-    result = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
+    result = subprocess.run([*_DIE_WITH_WORKER, "qemu-img", *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise BackendError(f"qemu-img {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout
