@@ -68,11 +68,18 @@ class TaskState:
     RESIZE_MIGRATED = "resize_migrated"
     RESIZE_FINISH = "resize_finish"
     RESIZE_REVERTING = "resize_reverting"
+    # A snapshot (createImage), in order: asked for, the disk being copied
+    # on the node, the copy waiting for its upload, the upload.
+    IMAGE_SNAPSHOT_PENDING = "image_snapshot_pending"
+    IMAGE_SNAPSHOT = "image_snapshot"
+    IMAGE_PENDING_UPLOAD = "image_pending_upload"
+    IMAGE_UPLOADING = "image_uploading"
 
     RESIZING = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
+    SNAPSHOTTING = (IMAGE_SNAPSHOT_PENDING, IMAGE_SNAPSHOT, IMAGE_PENDING_UPLOAD, IMAGE_UPLOADING)
     ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
            REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING,
-           REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,)
+           REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,) + SNAPSHOTTING
 
 
 # power_state: what the hypervisor last said (Nova's numbers, on the wire as
@@ -161,6 +168,10 @@ ACTIONS = {
     # resize started from (compute.node.resize).
     "resize": Transition((VmState.ACTIVE, VmState.STOPPED), TaskState.RESIZE_PREP),
     "revert_resize": Transition((VmState.RESIZED,), TaskState.RESIZE_REVERTING),
+    # The node takes a snapshot through its own task states and leaves the
+    # vm_state as it was (compute.node.snapshot).
+    "snapshot": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED),
+                           TaskState.IMAGE_SNAPSHOT_PENDING),
     # Delete is allowed from anything but another delete, even mid-build.
     "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
                           VmState.SUSPENDED, VmState.ERROR, VmState.RESIZED), TaskState.DELETING, VmState.DELETED,

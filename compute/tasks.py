@@ -320,6 +320,8 @@ def reconcile_stuck(instance):
     if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
         return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
                          expected_task_state=state)
+    if state in TaskState.SNAPSHOTTING:
+        return end_snapshot(instance, f"Snapshot did not finish within {seconds} seconds (stuck in {state}).")
     migration = next(iter(instance.unfinished_migrations), None) if state in TaskState.RESIZING else None
     if migration is not None:
         return undo_resize(instance, migration, f"Resize did not finish within {seconds} seconds "
@@ -331,3 +333,20 @@ def reconcile_stuck(instance):
     set_fault(instance, f"Task {state} did not finish within {seconds} seconds.")
     return True
 
+
+
+def end_snapshot(instance, message):
+    """A snapshot nobody finishes (its message or node lost): the images
+    it was to fill are deleted and the server is idle again, in the
+    vm_state it had, with `message` as its fault."""
+    from images import from_server
+
+    try:
+        instance.update_state(expected_task_state=TaskState.SNAPSHOTTING, task_state=None)
+    except UnexpectedState:
+        return False
+    for image_id in from_server.unfinished_snapshots(instance.pk):
+        from_server.discard(image_id)
+    set_fault(instance, message)
+    finish_action(instance, "createImage")
+    return True

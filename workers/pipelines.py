@@ -33,6 +33,7 @@ DESTROY = "compute.node.tasks.destroy"
 CLEANUP = "compute.node.tasks.cleanup"
 POWER_ACTION = "compute.node.tasks.power_action"
 REBUILD = "compute.node.tasks.rebuild"
+SNAPSHOT = "compute.node.tasks.snapshot_instance"
 CONSOLE_LOG = "compute.node.tasks.console_log"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
 ATTACH_INTERFACE = "compute.node.tasks.attach_interface"
@@ -134,6 +135,11 @@ def power_action(instance_id, host, action):
 
 def rebuild(instance_id, host):
     _to_node_after_commit(REBUILD, (str(instance_id),), host)
+
+
+def snapshot(instance_id, host, image_id):
+    """The instance's node copies its disk into image `image_id`."""
+    _to_node_after_commit(SNAPSHOT, (str(instance_id), str(image_id)), host)
 
 
 class NodeDidNotAnswer(Exception):

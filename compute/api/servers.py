@@ -21,6 +21,7 @@ from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces
 from compute.api import resize as resize_actions
+from compute.api import server_images
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
     require_regex, require_string,
@@ -586,6 +587,9 @@ class ServerActionView(ComputeView):
             if name == "resize":
                 return resize_actions.resize(request, instance, argument)
             return resize_actions.revert_resize(request, instance)
+        if name == "createImage":
+            check_on_live_host(instance, name)
+            return server_images.create_image(request, instance, argument)
         if name in interfaces.ACTIONS:
             check_unlocked(request, instance)
             return interfaces.ACTIONS[name](request, instance, argument)

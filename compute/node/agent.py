@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # The API action each transitional task_state belongs to (stop for
 # powering-off...), to finish it after a restart.
 ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items()
-                        if name not in ("delete", "rebuild", "resize", "revert_resize")}
+                        if name not in ("delete", "rebuild", "resize", "revert_resize", "snapshot")}
 
 NODES = {}
 
@@ -202,6 +202,12 @@ class Node:
         if instance.task_state == TaskState.DELETING:
             log.info("%s: finishing the delete of %s", self.host, instance.pk)
             self.finish_delete(instance)
+        elif instance.task_state in TaskState.SNAPSHOTTING[1:]:
+            from compute.node import snapshot
+
+            # Its copy or upload died with the worker: the snapshot is given up.
+            log.info("%s: giving up the interrupted snapshot of %s", self.host, instance.pk)
+            snapshot.abandon(self, instance, "The snapshot was interrupted: its compute worker stopped.")
         elif instance.task_state in ACTION_OF_TASK_STATE:
             action = ACTION_OF_TASK_STATE[instance.task_state]
             log.info("%s: finishing %s of %s", self.host, action, instance.pk)

@@ -191,6 +191,16 @@ def confirm_resize(self, instance_id, migration_id):
     return str(instance_id)
 
 
+@shared_task(bind=True, name="compute.node.tasks.snapshot_instance")
+def snapshot_instance(self, instance_id, image_id):
+    """createImage: the instance's disk copied, flattened and stored as
+    image `image_id`; the API has set task_state image_snapshot_pending."""
+    from compute.node import snapshot
+
+    node, instance = _node_and_instance(self, instance_id)
+    return snapshot.snapshot_instance(node, instance, image_id)
+
+
 @shared_task(bind=True, name="compute.node.tasks.console_log")
 def console_log(self, instance_id, length=None):
     """The serial console log; with `length`, only its last `length` lines."""
