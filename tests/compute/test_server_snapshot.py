@@ -14,10 +14,13 @@ import pytest
 
 from compute.models import Instance, InstanceFault, TaskState, VmState
 from images.models import Image
+from tests.compute import pipeline
 from tests.compute.nodes import wait_until
-from tests.compute.pipeline import (  # noqa: F401  (control and live_db are fixtures)
-    boot_at_once, control, live_db, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
+from tests.compute.pipeline import (
+    boot_at_once, start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled,
 )
+
+live_db, control = pipeline.live_db, pipeline.control
 
 pytestmark = pytest.mark.live
 

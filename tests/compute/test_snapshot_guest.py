@@ -8,10 +8,14 @@ import uuid
 import libvirt
 import pytest
 
+from tests.compute import pipeline, test_node_qemu, test_real_boot
 from tests.compute.nodes import wait_until
-from tests.compute.pipeline import live_db, unlimited_quota  # noqa: F401  (live_db is a fixture)
-from tests.compute.test_node_qemu import hypervisor  # noqa: F401  (a fixture)
-from tests.compute.test_real_boot import MARKER, guest_image_path, real_node  # noqa: F401  (real_node: a fixture)
+from tests.compute.pipeline import unlimited_quota
+from tests.compute.test_real_boot import MARKER, guest_image_path
+
+# The live database, qemu:///system and one real node for the module, as
+# the other real-guest tests have them.
+live_db, hypervisor, real_node = pipeline.live_db, test_node_qemu.hypervisor, test_real_boot.real_node
 
 pytestmark = pytest.mark.live
 
