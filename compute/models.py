@@ -639,6 +639,16 @@ class Migration(models.Model):
     def __str__(self):
         return f"{self.migration_type} of {self.instance_id} ({self.status})"
 
+    # migration_type: a resize changes the flavor (and maybe the host); a
+    # cold migration (an admin's `migrate`) keeps the flavor and changes
+    # the host.
+    RESIZE, COLD_MIGRATION = "resize", "migration"
+
+    @property
+    def action(self):
+        """The instance action its steps are recorded under."""
+        return "migrate" if self.migration_type == self.COLD_MIGRATION else "resize"
+
     def set_status(self, status, **fields):
         fields.update(status=status, updated_at=timezone.now())
         Migration.objects.filter(pk=self.pk).update(**fields)

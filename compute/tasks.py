@@ -165,7 +165,7 @@ def schedule_resize(instance_id, migration_id):
         # A repeat after the claim committed: the chain was published then.
         return migration.dest_compute
     try:
-        with record_event(instance, "resize", "conductor_migrate_server", host=settings.HOSTNAME):
+        with record_event(instance, migration.action, "conductor_migrate_server", host=settings.HOSTNAME):
             node = scheduler.schedule_resize(instance, migration)
     except NoValidHost as error:
         undo_resize(instance, migration, "No valid host was found for the resize.",
@@ -236,11 +236,11 @@ def undo_resize(instance, migration, message, details=""):
         if instance.task_state is None:
             release_claim(instance, migration)
             migration.set_status(Migration.Status.ERROR)
-            finish_action(instance, "resize")
+            finish_action(instance, migration.action)
             return "undone"
         migration.set_status(Migration.Status.REVERTING)
         pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
-                                "resize")
+                                migration.action)
     return "reverting"
 
 

@@ -581,11 +581,13 @@ class ServerActionView(ComputeView):
             return self.power(request, instance, transition, action)
         if name == "rebuild":
             return self.rebuild(request, instance, argument)
-        if name in ("resize", "revertResize"):
+        if name in ("resize", "migrate", "revertResize"):
             check_unlocked(request, instance)
             check_on_live_host(instance, name)
             if name == "resize":
                 return resize_actions.resize(request, instance, argument)
+            if name == "migrate":
+                return resize_actions.migrate(request, instance, argument)
             return resize_actions.revert_resize(request, instance)
         if name == "createImage":
             check_on_live_host(instance, name)
