@@ -177,6 +177,34 @@ def schedule_resize(instance_id, migration_id):
     return node.host
 
 
+@shared_task(name="compute.tasks.schedule_unshelve", ignore_result=True)
+def schedule_unshelve(instance_id):
+    """Places an offloaded instance being unshelved, then its node boots it.
+    With no host for it, it stays offloaded with the scheduler's fault."""
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    if instance is None or instance.task_state != TaskState.UNSHELVING or \
+            instance.vm_state != VmState.SHELVED_OFFLOADED:
+        return None  # deleted, or a repeated message for an unshelve that moved on
+    if instance.host:
+        pipelines.unshelve(instance.pk, instance.host)  # a repeat after the claim committed
+        return instance.host
+    try:
+        with record_event(instance, "unshelve", "conductor_unshelve_instance", host=settings.HOSTNAME):
+            node = scheduler.schedule_unshelve(instance)
+    except NoValidHost as error:
+        try:
+            instance.update_state(expected_task_state=TaskState.UNSHELVING, task_state=None)
+        except UnexpectedState:
+            return None
+        set_fault(instance, NO_VALID_HOST, details=f"No valid host was found: {error}")
+        finish_action(instance, "unshelve")
+        return None
+    except UnexpectedState:
+        return None  # deleted meanwhile: nothing was claimed
+    pipelines.unshelve(instance.pk, node.host)
+    return node.host
+
+
 @shared_task(name="compute.tasks.resize_step_failed", ignore_result=True)
 def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage):
     """Errback of the resize chains. A failed resize undoes itself (the
@@ -263,6 +291,8 @@ def reconcile():
             updated_at__lt=waiting_since).values_list("pk", flat=True):
         pipelines.schedule(instance_id)
         outcome["resent"] += 1
+    if conf.SHELVED_OFFLOAD_TIME > 0:
+        outcome["offloaded"] = offload_shelved(now - timedelta(seconds=conf.SHELVED_OFFLOAD_TIME))
     if conf.RESIZE_CONFIRM_WINDOW > 0:
         outcome["confirmed"] = confirm_waiting_resizes(now - timedelta(seconds=conf.RESIZE_CONFIRM_WINDOW))
     deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
@@ -350,3 +380,19 @@ def end_snapshot(instance, message):
     set_fault(instance, message)
     finish_action(instance, "createImage")
     return True
+
+
+def offload_shelved(shelved_before):
+    """Offloads the instances shelved (and idle) since `shelved_before`."""
+    offloaded = 0
+    for instance in Instance.objects.filter(deleted=False, vm_state=VmState.SHELVED, task_state__isnull=True,
+                                            updated_at__lt=shelved_before, host__isnull=False):
+        with transaction.atomic():
+            try:
+                instance.begin("shelve_offload")
+            except UnexpectedState:
+                continue  # unshelved or deleted meanwhile
+            start_action(instance, "shelveOffload", "", instance.user_id, instance.project_id)
+            pipelines.shelve_offload(instance.pk, instance.host)
+        offloaded += 1
+    return offloaded

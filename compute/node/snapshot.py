@@ -84,7 +84,7 @@ def snapshot_instance(node, instance, image_id):
                                   task_state=TaskState.IMAGE_UPLOADING)
             image = from_server.store_snapshot(image_id, path)
             instance.update_state(expected_task_state=TaskState.IMAGE_UPLOADING, task_state=None)
-        _cache(image, path)
+        cache_copy(image, path)
     except from_server.SnapshotGone as error:
         # Deleted by its owner meanwhile (Nova's "image not found during
         # snapshot"): the server simply goes on.
@@ -106,7 +106,7 @@ def snapshot_instance(node, instance, image_id):
     return image.id
 
 
-def _cache(image, path):
+def cache_copy(image, path):
     """The node's image cache takes the uploaded file, which is the image's
     data byte for byte (best effort: a boot would download it otherwise)."""
     from images.cache import ImageCache

@@ -119,3 +119,20 @@ def schedule_resize(instance, migration):
                                  dest_node=node.hypervisor_hostname, dest_host=node.host_ip)
             return node
         raise NoValidHost(explain_no_host(spec))
+
+
+def schedule_unshelve(instance):
+    """Claims an offloaded instance's flavor on a host for its unshelve and
+    records the host on the instance, in one transaction. Returns the
+    ComputeNode; raises NoValidHost, or UnexpectedState if the instance
+    stopped unshelving meanwhile (deleted)."""
+    with transaction.atomic():
+        spec = RequestSpec.for_instance(instance, _lock_group(instance))
+        spec.tried_hosts = []  # the boot's failed hosts say nothing now
+        for node in _hosts_for(spec):
+            if claim_resources(instance, node) is None:
+                continue
+            instance.update_state(expected_task_state=TaskState.UNSHELVING,
+                                  expected_vm_state=VmState.SHELVED_OFFLOADED, host=node.host, node=node)
+            return node
+        raise NoValidHost(explain_no_host(spec))
