@@ -2,11 +2,12 @@
 os-shelve): checked and started here, carried out by the nodes
 (compute.node.shelve). Shelving makes the image the disk is stored in
 (images.from_server, named "<server>-shelved"); a server whose root is a
-volume needs none."""
+volume needs none. Their bodies are not read, as Nova's below 2.77 (null
+or {} alike)."""
 from django.db import transaction
 from rest_framework.response import Response
 
-from cloud.errors import ApiError, BadRequest, Conflict, OverLimit
+from cloud.errors import ApiError, Conflict, OverLimit
 from compute import block_devices, conf
 from compute.api.base import request_ids
 from compute.models import Instance, InvalidState, VmState, cannot_message, start_action
@@ -20,17 +21,11 @@ def _begin(instance, transition, action):
         raise Conflict(cannot_message(instance, action)) from None
 
 
-def _no_body(argument, action):
-    if argument is not None:
-        raise BadRequest(f"Invalid input for field '{action}': must be null.")
-
-
 def shelve(request, instance, argument):
     """{"shelve": null}: 202, then SHELVED (and SHELVED_OFFLOADED when the
     cloud offloads at once, conf.SHELVED_OFFLOAD_TIME 0)."""
     from images import from_server
 
-    _no_body(argument, "shelve")
     with transaction.atomic():
         _begin(instance, "shelve", "shelve")
         image_id = ""
@@ -51,7 +46,6 @@ def shelve_offload(request, instance, argument):
     leaves its host now."""
     if not request.auth.is_admin:
         raise ApiError("Policy doesn't allow os_compute_api:os-shelve:shelve_offload to be performed.", status=403)
-    _no_body(argument, "shelveOffload")
     with transaction.atomic():
         _begin(instance, "shelve_offload", "shelveOffload")
         start_action(instance, "shelveOffload", *request_ids(request))
@@ -62,7 +56,6 @@ def shelve_offload(request, instance, argument):
 def unshelve(request, instance, argument):
     """{"unshelve": null}: 202, then ACTIVE: started on its host, or placed
     again by the scheduler when offloaded."""
-    _no_body(argument, "unshelve")
     if instance.vm_state == VmState.SHELVED and (instance.node is None or not instance.node.is_up):
         raise Conflict(f"Compute host {instance.host} is not available: cannot 'unshelve' instance "
                        f"{instance.id} now.")

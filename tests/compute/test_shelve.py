@@ -138,8 +138,8 @@ def test_shelve_refusals_change_nothing(cloud, api, two_nodes, image):
     token, demo = cloud.token(), cloud.token("stratus-demo")
     server_id = boot(cloud, image, project="stratus-demo")
     assert action(api, server_id, {"unshelve": None}, demo).status_code == 409
-    assert action(api, server_id, {"shelve": {"now": True}}, demo).status_code == 400
-    assert action(api, server_id, {"shelve": None}, token).status_code == 202  # an admin may
+    # {} is a body as good as null, as Nova takes it; an admin may shelve it.
+    assert action(api, server_id, {"shelve": {}}, token).status_code == 202
     wait_until(lambda: settled(cloud, server_id, "SHELVED_OFFLOADED"), timeout=120, message="offloaded")
     again = action(api, server_id, {"shelve": None}, demo)
     assert again.status_code == 409, again.content
