@@ -57,3 +57,6 @@ DEFAULT_QUOTAS = {
     "injected_file_content_bytes": 10240,
     "injected_file_path_bytes": 255,
 }
+# Seconds a shelved server keeps its host before it is offloaded (Nova's
+# shelved_offload_time): 0 offloads at once, -1 never.
+SHELVED_OFFLOAD_TIME = _int("STRATUS_SHELVED_OFFLOAD_TIME", 0)

@@ -35,9 +35,13 @@ class VmState:
     DELETED = "deleted"
     # Resized, waiting for the user to confirm or revert (VERIFY_RESIZE).
     RESIZED = "resized"
+    # Shelved: stopped, its disk kept as an image; offloaded, it is on no
+    # host any more and unshelving places it again.
+    SHELVED = "shelved"
+    SHELVED_OFFLOADED = "shelved_offloaded"
 
     CHOICES = [(value, value) for value in
-               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED, RESIZED)]
+               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED, RESIZED, SHELVED, SHELVED_OFFLOADED)]
 
 
 # task_state: what is being done to it (None: nothing).
@@ -68,11 +72,27 @@ class TaskState:
     RESIZE_MIGRATED = "resize_migrated"
     RESIZE_FINISH = "resize_finish"
     RESIZE_REVERTING = "resize_reverting"
+    # A snapshot (createImage), in order: asked for, the disk being copied
+    # on the node, the copy waiting for its upload, the upload.
+    IMAGE_SNAPSHOT_PENDING = "image_snapshot_pending"
+    IMAGE_SNAPSHOT = "image_snapshot"
+    IMAGE_PENDING_UPLOAD = "image_pending_upload"
+    IMAGE_UPLOADING = "image_uploading"
+    # Shelve: the domain stopped, its disk stored as an image, then
+    # (offloading) the domain and files removed from the host; unshelve.
+    SHELVING = "shelving"
+    SHELVING_IMAGE_PENDING_UPLOAD = "shelving_image_pending_upload"
+    SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
+    SHELVING_OFFLOADING = "shelving_offloading"
+    UNSHELVING = "unshelving"
 
     RESIZING = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
+    SNAPSHOTTING = (IMAGE_SNAPSHOT_PENDING, IMAGE_SNAPSHOT, IMAGE_PENDING_UPLOAD, IMAGE_UPLOADING)
+    SHELVE_STEPS = (SHELVING, SHELVING_IMAGE_PENDING_UPLOAD, SHELVING_IMAGE_UPLOADING)
     ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
            REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING,
-           REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,)
+           REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,) + SNAPSHOTTING + SHELVE_STEPS + (
+               SHELVING_OFFLOADING, UNSHELVING)
 
 
 # power_state: what the hypervisor last said (Nova's numbers, on the wire as
@@ -161,9 +181,19 @@ ACTIONS = {
     # resize started from (compute.node.resize).
     "resize": Transition((VmState.ACTIVE, VmState.STOPPED), TaskState.RESIZE_PREP),
     "revert_resize": Transition((VmState.RESIZED,), TaskState.RESIZE_REVERTING),
+    # The node takes a snapshot through its own task states and leaves the
+    # vm_state as it was (compute.node.snapshot).
+    "snapshot": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED),
+                           TaskState.IMAGE_SNAPSHOT_PENDING),
+    # The node ends a shelve in SHELVED (or, offloading at once, in
+    # SHELVED_OFFLOADED) and an unshelve in ACTIVE (compute.node.shelve).
+    "shelve": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED), TaskState.SHELVING),
+    "shelve_offload": Transition((VmState.SHELVED,), TaskState.SHELVING_OFFLOADING),
+    "unshelve": Transition((VmState.SHELVED, VmState.SHELVED_OFFLOADED), TaskState.UNSHELVING),
     # Delete is allowed from anything but another delete, even mid-build.
     "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
-                          VmState.SUSPENDED, VmState.ERROR, VmState.RESIZED), TaskState.DELETING, VmState.DELETED,
+                          VmState.SUSPENDED, VmState.ERROR, VmState.RESIZED, VmState.SHELVED,
+                          VmState.SHELVED_OFFLOADED), TaskState.DELETING, VmState.DELETED,
                          PowerState.NOSTATE, from_task_states=(None,) + tuple(
                              state for state in TaskState.ALL if state != TaskState.DELETING)),
 }
@@ -391,6 +421,9 @@ class Instance(models.Model):
     swap = models.PositiveIntegerField(default=0)
     flavor_extra_specs = models.JSONField(default=dict, blank=True)
     image_id = models.CharField(max_length=64, blank=True, default="")
+    # While shelved: the image its disk was stored as (Nova's
+    # shelved_image_id); unshelving boots from it, then deletes it.
+    shelved_image_id = models.CharField(max_length=64, blank=True, default="")
     key_name = models.CharField(max_length=255, null=True, blank=True)
     key_data = models.TextField(null=True, blank=True)
     user_data = models.TextField(null=True, blank=True)
@@ -560,6 +593,12 @@ class Instance(models.Model):
 
         now = timezone.now()
         with transaction.atomic():
+            if self.shelved_image_id:
+                # The image of its shelved disk goes with it, as in Nova.
+                from images import from_server
+
+                image_id = self.shelved_image_id
+                transaction.on_commit(lambda: from_server.discard(image_id))
             release_ports(self.pk)
             block_devices.release(self, deleting=True)
             Instance.objects.filter(pk=self.pk).update(
@@ -627,6 +666,16 @@ class Migration(models.Model):
 
     def __str__(self):
         return f"{self.migration_type} of {self.instance_id} ({self.status})"
+
+    # migration_type: a resize changes the flavor (and maybe the host); a
+    # cold migration (an admin's `migrate`) keeps the flavor and changes
+    # the host.
+    RESIZE, COLD_MIGRATION = "resize", "migration"
+
+    @property
+    def action(self):
+        """The instance action its steps are recorded under."""
+        return "migrate" if self.migration_type == self.COLD_MIGRATION else "resize"
 
     def set_status(self, status, **fields):
         fields.update(status=status, updated_at=timezone.now())

@@ -165,7 +165,7 @@ def schedule_resize(instance_id, migration_id):
         # A repeat after the claim committed: the chain was published then.
         return migration.dest_compute
     try:
-        with record_event(instance, "resize", "conductor_migrate_server", host=settings.HOSTNAME):
+        with record_event(instance, migration.action, "conductor_migrate_server", host=settings.HOSTNAME):
             node = scheduler.schedule_resize(instance, migration)
     except NoValidHost as error:
         undo_resize(instance, migration, "No valid host was found for the resize.",
@@ -174,6 +174,34 @@ def schedule_resize(instance_id, migration_id):
     except UnexpectedState:
         return None  # deleted meanwhile: nothing was claimed
     pipelines.run_resize(instance.pk, migration.pk, migration.source_compute, node.host)
+    return node.host
+
+
+@shared_task(name="compute.tasks.schedule_unshelve", ignore_result=True)
+def schedule_unshelve(instance_id):
+    """Places an offloaded instance being unshelved, then its node boots it.
+    With no host for it, it stays offloaded with the scheduler's fault."""
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    if instance is None or instance.task_state != TaskState.UNSHELVING or \
+            instance.vm_state != VmState.SHELVED_OFFLOADED:
+        return None  # deleted, or a repeated message for an unshelve that moved on
+    if instance.host:
+        pipelines.unshelve(instance.pk, instance.host)  # a repeat after the claim committed
+        return instance.host
+    try:
+        with record_event(instance, "unshelve", "conductor_unshelve_instance", host=settings.HOSTNAME):
+            node = scheduler.schedule_unshelve(instance)
+    except NoValidHost as error:
+        try:
+            instance.update_state(expected_task_state=TaskState.UNSHELVING, task_state=None)
+        except UnexpectedState:
+            return None
+        set_fault(instance, NO_VALID_HOST, details=f"No valid host was found: {error}")
+        finish_action(instance, "unshelve")
+        return None
+    except UnexpectedState:
+        return None  # deleted meanwhile: nothing was claimed
+    pipelines.unshelve(instance.pk, node.host)
     return node.host
 
 
@@ -236,11 +264,11 @@ def undo_resize(instance, migration, message, details=""):
         if instance.task_state is None:
             release_claim(instance, migration)
             migration.set_status(Migration.Status.ERROR)
-            finish_action(instance, "resize")
+            finish_action(instance, migration.action)
             return "undone"
         migration.set_status(Migration.Status.REVERTING)
         pipelines.revert_resize(instance.pk, migration.pk, migration.source_compute, migration.dest_compute,
-                                "resize")
+                                migration.action)
     return "reverting"
 
 
@@ -263,6 +291,8 @@ def reconcile():
             updated_at__lt=waiting_since).values_list("pk", flat=True):
         pipelines.schedule(instance_id)
         outcome["resent"] += 1
+    if conf.SHELVED_OFFLOAD_TIME > 0:
+        outcome["offloaded"] = offload_shelved(now - timedelta(seconds=conf.SHELVED_OFFLOAD_TIME))
     if conf.RESIZE_CONFIRM_WINDOW > 0:
         outcome["confirmed"] = confirm_waiting_resizes(now - timedelta(seconds=conf.RESIZE_CONFIRM_WINDOW))
     deadline = now - timedelta(seconds=conf.TASK_STATE_DEADLINE)
@@ -320,6 +350,8 @@ def reconcile_stuck(instance):
     if state in BOOT_TASK_STATES and instance.vm_state == VmState.BUILDING:
         return end_build(instance, f"Build did not finish within {seconds} seconds (stuck in {state}).",
                          expected_task_state=state)
+    if state in TaskState.SNAPSHOTTING:
+        return end_snapshot(instance, f"Snapshot did not finish within {seconds} seconds (stuck in {state}).")
     migration = next(iter(instance.unfinished_migrations), None) if state in TaskState.RESIZING else None
     if migration is not None:
         return undo_resize(instance, migration, f"Resize did not finish within {seconds} seconds "
@@ -331,3 +363,36 @@ def reconcile_stuck(instance):
     set_fault(instance, f"Task {state} did not finish within {seconds} seconds.")
     return True
 
+
+
+def end_snapshot(instance, message):
+    """A snapshot nobody finishes (its message or node lost): the images
+    it was to fill are deleted and the server is idle again, in the
+    vm_state it had, with `message` as its fault."""
+    from images import from_server
+
+    try:
+        instance.update_state(expected_task_state=TaskState.SNAPSHOTTING, task_state=None)
+    except UnexpectedState:
+        return False
+    for image_id in from_server.unfinished_snapshots(instance.pk):
+        from_server.discard(image_id)
+    set_fault(instance, message)
+    finish_action(instance, "createImage")
+    return True
+
+
+def offload_shelved(shelved_before):
+    """Offloads the instances shelved (and idle) since `shelved_before`."""
+    offloaded = 0
+    for instance in Instance.objects.filter(deleted=False, vm_state=VmState.SHELVED, task_state__isnull=True,
+                                            updated_at__lt=shelved_before, host__isnull=False):
+        with transaction.atomic():
+            try:
+                instance.begin("shelve_offload")
+            except UnexpectedState:
+                continue  # unshelved or deleted meanwhile
+            start_action(instance, "shelveOffload", "", instance.user_id, instance.project_id)
+            pipelines.shelve_offload(instance.pk, instance.host)
+        offloaded += 1
+    return offloaded

@@ -27,6 +27,10 @@ instance on this node boots from, and instance disks as qcow2 overlays on it.
         holds at most max_bytes; never one in in_use_image_ids, one with a
         live overlay, or one being downloaded.
 
+    cache.adopt(image_id, path, image) -> bool
+        A local file holding exactly an active image's data (a snapshot
+        this node just uploaded) becomes its cached copy, with no download.
+
 Layout of the directory: `<image id>` (the data, read-only), `<image
 id>.json` (format, sizes, hash), `.<image id>.overlays/` (a symlink to each
 disk made on it), `.<image id>.lock`, and `.<image id>.*.part` while
@@ -98,6 +102,26 @@ class ImageCache:
                 self._ensure(image_id)
         os.utime(self.path(image_id))
         return dest_path
+
+    def adopt(self, image_id, path, image):
+        """Moves the file at `path`, which holds exactly the stored data of
+        active image `image` (its Image API fields: disk_format, size,
+        virtual_size, os_hash_algo, os_hash_value), into the cache as that
+        image's copy: a snapshot made on this node needs no download to
+        boot here. Leaves an existing copy as it is (and `path` in place)."""
+        if image.get("disk_format") not in BACKING_FORMATS:
+            return False
+        with self._locked(image_id):
+            if self.path(image_id).exists() and self._meta_path(image_id).exists():
+                return False
+            self._write_meta(image_id, {
+                "format": BACKING_FORMATS[image["disk_format"]], "size": image.get("size"),
+                "virtual_size": image.get("virtual_size"), "os_hash_algo": image.get("os_hash_algo"),
+                "os_hash_value": image.get("os_hash_value"), "fetched_at": time.time(),
+            })
+            Path(path).chmod(0o444)
+            os.rename(path, self.path(image_id))
+        return True
 
     def cached_format(self, image_id):
         """The format of the cached copy (qcow2 or raw), once fetched."""

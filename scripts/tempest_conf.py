@@ -6,7 +6,7 @@ Reads the cloud's address and admin password from the environment the
 all-in-one reads them from (STRATUS_PUBLIC_URL or STRATUS_API_PORT,
 STRATUS_ADMIN_PASSWORD) and asks the cloud itself for the rest: the image
 and flavors the tests boot, the external network, the compute microversion
-range and the network extensions. Feature flags say what Stratus has
+range, the compute nodes up and the network extensions. Feature flags say what Stratus has
 built; a flag is off only where the feature is truly absent, and
 docs/conformance.md says so for each."""
 import configparser
@@ -32,7 +32,7 @@ IDENTITY_FEATURES = {"trust": False, "security_compliance": False, "domain_speci
 COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,
-    "shelve": False, "rescue": False, "snapshot": False, "cold_migration": False,
+    "shelve": True, "rescue": False, "snapshot": True, "cold_migration": True,
     "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
@@ -74,6 +74,10 @@ def main(output):
         if name not in flavors:
             sys.exit(f"tempest_conf: the cloud has no flavor {name}")
     compute_version = get("/compute/v2.1/", token)["version"]
+    # Moves between hosts (cold migration) need two compute nodes taking work.
+    compute_nodes = sum(1 for service in get("/compute/v2.1/os-services", token)["services"]
+                        if service["binary"] in ("nova-compute", "stratus-compute") and service["state"] == "up"
+                        and service["status"] == "enabled")
     volume_version = get("/volume/v3", token)["versions"][0]
     object_apis = sorted(get("/object-store/info", token))
     external = get("/network/v2.0/networks?router:external=true", token)["networks"]
@@ -96,6 +100,7 @@ def main(output):
         "flavor_ref": flavors[FLAVOR_NAME], "flavor_ref_alt": flavors[FLAVOR_ALT_NAME],
         "min_microversion": compute_version["min_version"], "max_microversion": compute_version["version"],
         "build_timeout": "300", "region": "RegionOne", "endpoint_type": "publicURL",
+        "min_compute_nodes": str(compute_nodes),
     }
     conf["compute-feature-enabled"] = {name: str(value).lower() for name, value in COMPUTE_FEATURES.items()}
     conf["image"] = {"region": "RegionOne", "endpoint_type": "publicURL"}

@@ -33,6 +33,11 @@ DESTROY = "compute.node.tasks.destroy"
 CLEANUP = "compute.node.tasks.cleanup"
 POWER_ACTION = "compute.node.tasks.power_action"
 REBUILD = "compute.node.tasks.rebuild"
+SNAPSHOT = "compute.node.tasks.snapshot_instance"
+SHELVE = "compute.node.tasks.shelve_instance"
+SHELVE_OFFLOAD = "compute.node.tasks.shelve_offload_instance"
+UNSHELVE = "compute.node.tasks.unshelve_instance"
+SCHEDULE_UNSHELVE = "compute.tasks.schedule_unshelve"
 CONSOLE_LOG = "compute.node.tasks.console_log"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
 ATTACH_INTERFACE = "compute.node.tasks.attach_interface"
@@ -134,6 +139,31 @@ def power_action(instance_id, host, action):
 
 def rebuild(instance_id, host):
     _to_node_after_commit(REBUILD, (str(instance_id),), host)
+
+
+def snapshot(instance_id, host, image_id):
+    """The instance's node copies its disk into image `image_id`."""
+    _to_node_after_commit(SNAPSHOT, (str(instance_id), str(image_id)), host)
+
+
+def shelve(instance_id, host, offload):
+    """The instance's node stops it, stores its disk (in the image the
+    instance's shelved_image_id names) and, with `offload`, leaves it."""
+    _to_node_after_commit(SHELVE, (str(instance_id), bool(offload)), host)
+
+
+def shelve_offload(instance_id, host):
+    _to_node_after_commit(SHELVE_OFFLOAD, (str(instance_id),), host)
+
+
+def unshelve(instance_id, host=None):
+    """On the instance's host (shelved), or through the scheduler first
+    (offloaded: `host` None)."""
+    if host:
+        _to_node_after_commit(UNSHELVE, (str(instance_id),), host)
+    else:
+        transaction.on_commit(lambda: _send(SCHEDULE_UNSHELVE, (str(instance_id),), queues.CONTROL,
+                                            ignore_result=True))
 
 
 class NodeDidNotAnswer(Exception):

@@ -1,20 +1,21 @@
-"""Server actions resize, confirmResize and revertResize (os-migrations
-lists them: compute.api.server_migrations).
+"""Server actions resize, migrate (cold, for admins), confirmResize and
+revertResize (os-migrations lists them: compute.api.server_migrations).
 
 A resize is checked here (flavor, disk, quota, state), recorded as a
 Migration holding the old and new flavors, and placed by the scheduler
 with a second claim beside the instance's own; the nodes do the rest
-(compute.node.resize). Confirm is bookkeeping the API finishes at once
+(compute.node.resize). A cold migration is a resize to the same flavor
+that must change host. Confirm is bookkeeping the API finishes at once
 (the source only deletes files); revert goes back through the nodes."""
 from django.db import transaction
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, Conflict
+from cloud.errors import ApiError, BadRequest, Conflict
 from compute import block_devices, quotas
-from compute.api.base import begin_or_conflict, request_ids
+from compute.api.base import begin_or_conflict, request_ids, require_string
 from compute.api.flavors import flavor_to_use
 from compute.models import (
-    ComputeNode, Migration, UnexpectedState, VmState, cannot_message, flavor_snapshot, start_action,
+    ComputeNode, InvalidState, Migration, UnexpectedState, VmState, cannot_message, flavor_snapshot, start_action,
 )
 from compute.tasks import confirm
 from workers import pipelines
@@ -61,6 +62,42 @@ def resize(request, instance, argument):
             source_compute=instance.host, source_node=node.hypervisor_hostname if node else instance.host,
             old_flavor=old_flavor, new_flavor=new_flavor, old_vm_state=instance.vm_state)
         start_action(instance, "resize", *request_ids(request))
+        pipelines.resize(instance.pk, migration.pk)
+    return Response(status=202)
+
+
+def migrate(request, instance, argument):
+    """{"migrate": null}, from 2.56 {"migrate": {"host": ...}} (admins): 202,
+    then RESIZE until VERIFY_RESIZE on another host with the same flavor;
+    confirmResize or revertResize as after a resize."""
+    if not request.auth.is_admin:
+        raise ApiError("Policy doesn't allow os_compute_api:os-migrate-server:migrate to be performed.", status=403)
+    host = None
+    if argument is not None:
+        if not isinstance(argument, dict):
+            raise BadRequest("Invalid input for field 'migrate': must be null or an object.")
+        unknown = set(argument) - ({"host"} if request.api_version >= (2, 56) else set())
+        if unknown:
+            raise BadRequest(f"Invalid input for field 'migrate': unknown attribute {sorted(unknown)[0]!r}.")
+        if argument.get("host") is not None:
+            host = require_string(argument["host"], "migrate.host")
+            if not ComputeNode.objects.filter(host=host).exists():
+                raise BadRequest(f"Compute host {host} could not be found.")
+            if host == instance.host:
+                raise BadRequest(f"Unable to migrate instance {instance.id} to the host it is on ({host}).")
+    flavor = flavor_snapshot(instance)
+    with transaction.atomic():
+        try:
+            instance.begin("resize", keep_vm_state=True)
+        except InvalidState:
+            raise _conflict(instance, "migrate") from None
+        node = instance.node
+        migration = Migration.objects.create(
+            instance=instance, project_id=instance.project_id, user_id=request.auth.user_id,
+            migration_type=Migration.COLD_MIGRATION, source_compute=instance.host,
+            source_node=node.hypervisor_hostname if node else instance.host, dest_compute=host,
+            old_flavor=flavor, new_flavor=flavor, old_vm_state=instance.vm_state)
+        start_action(instance, migration.action, *request_ids(request))
         pipelines.resize(instance.pk, migration.pk)
     return Response(status=202)
 

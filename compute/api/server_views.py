@@ -12,7 +12,8 @@ from volumes import attachments
 STATUS = {
     VmState.BUILDING: "BUILD", VmState.ACTIVE: "ACTIVE", VmState.STOPPED: "SHUTOFF",
     VmState.PAUSED: "PAUSED", VmState.SUSPENDED: "SUSPENDED", VmState.ERROR: "ERROR",
-    VmState.DELETED: "DELETED", VmState.RESIZED: "VERIFY_RESIZE",
+    VmState.DELETED: "DELETED", VmState.RESIZED: "VERIFY_RESIZE", VmState.SHELVED: "SHELVED",
+    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
 }
 TASK_STATUS = {
     (VmState.ACTIVE, TaskState.REBOOTING): "REBOOT",
@@ -38,6 +39,7 @@ STATUS_FILTER = {
     "REBUILD": (None, (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)),
     "RESIZE": (None, TaskState.RESIZING), "VERIFY_RESIZE": (VmState.RESIZED, None),
     "REVERT_RESIZE": (None, (TaskState.RESIZE_REVERTING,)),
+    "SHELVED": (VmState.SHELVED, None), "SHELVED_OFFLOADED": (VmState.SHELVED_OFFLOADED, None),
 }
 
 

@@ -21,6 +21,8 @@ from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces, server_tags
 from compute.api import resize as resize_actions
+from compute.api import server_images
+from compute.api import shelve as shelve_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
     require_regex, require_string,
@@ -587,12 +589,26 @@ class ServerActionView(ComputeView):
             return self.power(request, instance, transition, action)
         if name == "rebuild":
             return self.rebuild(request, instance, argument)
-        if name in ("resize", "revertResize"):
+        if name in ("resize", "migrate", "revertResize"):
             check_unlocked(request, instance)
             check_on_live_host(instance, name)
             if name == "resize":
                 return resize_actions.resize(request, instance, argument)
+            if name == "migrate":
+                return resize_actions.migrate(request, instance, argument)
             return resize_actions.revert_resize(request, instance)
+        if name in ("shelve", "shelveOffload"):
+            check_unlocked(request, instance)
+            check_on_live_host(instance, name)
+            if name == "shelve":
+                return shelve_actions.shelve(request, instance, argument)
+            return shelve_actions.shelve_offload(request, instance, argument)
+        if name == "unshelve":
+            check_unlocked(request, instance)
+            return shelve_actions.unshelve(request, instance, argument)
+        if name == "createImage":
+            check_on_live_host(instance, name)
+            return server_images.create_image(request, instance, argument)
         if name in interfaces.ACTIONS:
             check_unlocked(request, instance)
             return interfaces.ACTIONS[name](request, instance, argument)

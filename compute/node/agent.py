@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # The API action each transitional task_state belongs to (stop for
 # powering-off...), to finish it after a restart.
 ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTIONS.items()
-                        if name not in ("delete", "rebuild", "resize", "revert_resize")}
+                        if name not in ("delete", "rebuild", "resize", "revert_resize", "snapshot", "shelve",
+                                          "shelve_offload", "unshelve")}
 
 NODES = {}
 
@@ -202,6 +203,12 @@ class Node:
         if instance.task_state == TaskState.DELETING:
             log.info("%s: finishing the delete of %s", self.host, instance.pk)
             self.finish_delete(instance)
+        elif instance.task_state in TaskState.SNAPSHOTTING[1:]:
+            from compute.node import snapshot
+
+            # Its copy or upload died with the worker: the snapshot is given up.
+            log.info("%s: giving up the interrupted snapshot of %s", self.host, instance.pk)
+            snapshot.abandon(self, instance, "The snapshot was interrupted: its compute worker stopped.")
         elif instance.task_state in ACTION_OF_TASK_STATE:
             action = ACTION_OF_TASK_STATE[instance.task_state]
             log.info("%s: finishing %s of %s", self.host, action, instance.pk)
@@ -367,17 +374,19 @@ def _hard_reboot(node, instance):
         node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
 
 
-def create_disk(node, instance):
+def create_disk(node, instance, image_id=None):
     """The instance's root disk on this node: a qcow2 overlay on the cached
-    image, or an empty qcow2 disk when it boots without an image."""
+    image (its own, or `image_id`: the image an unshelve boots from), or
+    an empty qcow2 disk when it boots without an image."""
     path = node.disk_path(instance.pk)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a half-made disk from a killed worker
     size_bytes = instance.root_gb * 2**30 if instance.root_gb else None
-    if instance.image_id:
+    image_id = image_id or instance.image_id
+    if image_id:
         from images.cache import ImageCache
 
-        ImageCache().create_overlay(instance.image_id, path, size_bytes=size_bytes)
+        ImageCache().create_overlay(image_id, path, size_bytes=size_bytes)
     else:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), str(size_bytes or 2**30)],
                        check=True, capture_output=True)

@@ -48,7 +48,7 @@ def resize_instance(node, instance, migration):
         return
     instance.update_state(expected_task_state=(TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING),
                           task_state=TaskState.RESIZE_MIGRATING)
-    with record_event(instance, "resize", "compute_resize_instance", host=node.host):
+    with record_event(instance, migration.action, "compute_resize_instance", host=node.host):
         name = node.domain_name(instance.pk)
         if node.driver.exists(name):
             node.driver.stop(name, timeout=conf.SHUTDOWN_TIMEOUT if instance.vm_state == VmState.ACTIVE else 0)
@@ -76,7 +76,7 @@ def finish_resize(node, instance, migration):
                           task_state=TaskState.RESIZE_FINISH)
     new_flavor = migration.new_flavor
     try:
-        with record_event(instance, "resize", "compute_finish_resize", host=node.host):
+        with record_event(instance, migration.action, "compute_finish_resize", host=node.host):
             node.instance_dir(instance.pk).mkdir(parents=True, exist_ok=True)
             # A root volume stays as it is (as Nova's: the flavor's disk size is not applied to it).
             if not block_devices.boots_from_volume(instance):
@@ -95,7 +95,7 @@ def finish_resize(node, instance, migration):
             node.remove_instance(instance.pk)  # deleted while it was made
         raise
     finally:
-        finish_action(instance, "resize")
+        finish_action(instance, migration.action)
 
 
 def _copy_disk(node, instance, migration):

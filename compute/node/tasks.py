@@ -191,6 +191,48 @@ def confirm_resize(self, instance_id, migration_id):
     return str(instance_id)
 
 
+@shared_task(bind=True, name="compute.node.tasks.snapshot_instance")
+def snapshot_instance(self, instance_id, image_id):
+    """createImage: the instance's disk copied, flattened and stored as
+    image `image_id`; the API has set task_state image_snapshot_pending."""
+    from compute.node import snapshot
+
+    node, instance = _node_and_instance(self, instance_id)
+    return snapshot.snapshot_instance(node, instance, image_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.shelve_instance")
+def shelve_instance(self, instance_id, offload):
+    """shelve: the domain stopped, the disk stored as the shelved image,
+    then offloaded from this host if `offload`."""
+    from compute.node import shelve
+
+    node, instance = _node_and_instance(self, instance_id)
+    shelve.shelve(node, instance, offload)
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.shelve_offload_instance")
+def shelve_offload_instance(self, instance_id):
+    """shelveOffload (or the reconciler once the offload time passed)."""
+    from compute.node import shelve
+
+    node, instance = _node_and_instance(self, instance_id)
+    shelve.offload_instance(node, instance, "shelveOffload")
+    return str(instance_id)
+
+
+@shared_task(bind=True, name="compute.node.tasks.unshelve_instance")
+def unshelve_instance(self, instance_id):
+    """unshelve on this node: where it was shelved, or where the scheduler
+    placed the offloaded instance."""
+    from compute.node import shelve
+
+    node, instance = _node_and_instance(self, instance_id)
+    shelve.unshelve(node, instance)
+    return str(instance_id)
+
+
 @shared_task(bind=True, name="compute.node.tasks.console_log")
 def console_log(self, instance_id, length=None):
     """The serial console log; with `length`, only its last `length` lines."""

@@ -97,12 +97,19 @@ def schedule_resize(instance, migration):
     """Claims the migration's new flavor on a host, beside the claim the
     instance holds, and records the destination on the migration. The
     instance's own host is tried first when it passes the filters: its
-    disk is there already. Returns the ComputeNode; raises NoValidHost,
+    disk is there already (a cold migration never stays). Returns the
+    ComputeNode; raises NoValidHost,
     or UnexpectedState if the instance left resize_prep meanwhile."""
     with transaction.atomic():
         spec = RequestSpec.for_instance(instance, _lock_group(instance), flavor=migration.new_flavor)
         hosts = _hosts_for(spec)
-        hosts.sort(key=lambda node: node.host != instance.host)  # stable: the rest keep their order
+        if migration.migration_type == Migration.COLD_MIGRATION:
+            # A cold migration moves: never to the host it is on, and only
+            # to the one an admin asked for (dest_compute set by the API).
+            hosts = [node for node in hosts if node.host != instance.host
+                     and (not migration.dest_compute or node.host == migration.dest_compute)]
+        else:
+            hosts.sort(key=lambda node: node.host != instance.host)  # stable: the rest keep their order
         for node in hosts:
             if claim_resources(instance, node, migration) is None:
                 continue
@@ -110,5 +117,22 @@ def schedule_resize(instance, migration):
             instance.update_state(expected_task_state=TaskState.RESIZE_PREP)
             migration.set_status(Migration.Status.MIGRATING, dest_compute=node.host,
                                  dest_node=node.hypervisor_hostname, dest_host=node.host_ip)
+            return node
+        raise NoValidHost(explain_no_host(spec))
+
+
+def schedule_unshelve(instance):
+    """Claims an offloaded instance's flavor on a host for its unshelve and
+    records the host on the instance, in one transaction. Returns the
+    ComputeNode; raises NoValidHost, or UnexpectedState if the instance
+    stopped unshelving meanwhile (deleted)."""
+    with transaction.atomic():
+        spec = RequestSpec.for_instance(instance, _lock_group(instance))
+        spec.tried_hosts = []  # the boot's failed hosts say nothing now
+        for node in _hosts_for(spec):
+            if claim_resources(instance, node) is None:
+                continue
+            instance.update_state(expected_task_state=TaskState.UNSHELVING,
+                                  expected_vm_state=VmState.SHELVED_OFFLOADED, host=node.host, node=node)
             return node
         raise NoValidHost(explain_no_host(spec))

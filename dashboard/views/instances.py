@@ -139,11 +139,11 @@ def server_ports(request, server_id, network_names):
 # What each status allows (the states the compute API accepts each
 # action in); while a task runs only delete is offered.
 STATE_ACTIONS = {
-    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "volumes", "interfaces",
+    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "snapshot", "volumes", "interfaces",
                "floating_ips"},
-    "SHUTOFF": {"start", "resize", "rebuild", "volumes", "interfaces", "floating_ips"},
-    "PAUSED": {"unpause", "volumes", "interfaces", "floating_ips"},
-    "SUSPENDED": {"resume"},
+    "SHUTOFF": {"start", "resize", "rebuild", "snapshot", "volumes", "interfaces", "floating_ips"},
+    "PAUSED": {"unpause", "snapshot", "volumes", "interfaces", "floating_ips"},
+    "SUSPENDED": {"resume", "snapshot"},
     "VERIFY_RESIZE": {"confirm_resize", "revert_resize"},
     "ERROR": {"rebuild"},
 }
@@ -228,6 +228,8 @@ ACTIONS = {
     "confirm_resize": ("Resize confirmed.", server_action({"confirmResize": None})),
     "revert_resize": ("Reverting the resize.", server_action({"revertResize": None})),
     "rebuild": ("Rebuilding.", server_action(lambda post: {"rebuild": {"imageRef": post.get("image", "")}})),
+    "snapshot": ("Snapshot requested: the image is in Images, active once the disk is stored.",
+                 server_action(lambda post: {"createImage": {"name": post.get("name", "")}})),
     "attach_volume": ("Attached the volume.", lambda request, server_id: request.api.post(
         f"{COMPUTE}/servers/{server_id}/os-volume_attachments",
         {"volumeAttachment": {"volumeId": request.POST.get("volume_id", "")}})),

@@ -74,6 +74,8 @@ def test_another_projects_image_is_404_and_a_public_one_is_not_theirs_to_delete(
         response = api.delete(f"/compute/v2.1/images/{public}", token=tokens["demo"])
         assert response.status_code == 403 and "forbidden" in response.json()
         assert api.get("/compute/v2.1/images/nope", token=tokens["demo"]).status_code == 404
+        # A trailing slash names an image with an empty id, as in Nova: none, for anyone.
+        assert api.delete("/compute/v2.1/images/", token=tokens["demo"]).status_code == 404
     finally:
         for image_id in (private, public):
             api.delete(f"/image/v2/images/{image_id}", token=tokens["admin"])

@@ -2,7 +2,7 @@
 the live cloud with a real control worker, simulated nodes and a real
 volume worker: the page offers only what the server's state allows, each
 action reaches the API (pause, lock, resize with confirm and revert,
-rebuild, interfaces), refusals are said in the API's words, and the launch
+rebuild, snapshot, interfaces), refusals are said in the API's words, and the launch
 form boots from a volume."""
 import uuid
 
@@ -138,7 +138,7 @@ def test_another_projects_server_is_the_404_page_for_every_action(login, cloud, 
                              "--wait", f"admins-{uuid.uuid4().hex[:6]}", "-f", "json")
     try:
         demo = login("demo")
-        for action in ("stop", "lock", "resize", "rebuild", "attach_interface", "associate_floating_ip",
+        for action in ("stop", "lock", "resize", "rebuild", "snapshot", "attach_interface", "associate_floating_ip",
                        "attach_volume"):
             page = demo.post(f"/dashboard/instances/{server['id']}/action/", {"action": action})
             assert page.status_code == 404 and b"Not found (404)" in page.content, action
@@ -203,3 +203,33 @@ def test_a_floating_ip_is_associated_and_disassociated_from_the_page(login, clou
         cloud.openstack("router", "remove", "subnet", router, f"{network['name']}-subnet", cloud=DEMO)
         cloud.openstack("router", "delete", router, cloud=DEMO)
         cloud.openstack("network", "delete", external)
+
+
+def test_the_snapshot_action_makes_an_image_of_the_server_that_it_is_offered_in(login, cloud, nodes, image_id):
+    client = login("demo")
+    demo = cloud.connect(DEMO)
+    sid = demo.compute.create_server(name=f"act-{uuid.uuid4().hex[:6]}", image_id=image_id, networks="none",
+                                     flavor_id=demo.compute.find_flavor("m1.nano", ignore_missing=False).id).id
+    try:
+        wait_status(cloud, sid, "ACTIVE")
+        page = client.get(f"/dashboard/instances/{sid}/").content.decode()
+        assert 'id="action-snapshot"' in page and 'id="snapshot-name"' in page
+        # A name the API refuses is said in its words, and no image is made.
+        refused = act(client, sid, "snapshot", name="   ")
+        assert 'class="error"' in refused and "createImage.name" in refused
+        assert not [found for found in demo.image.images() if found.instance_uuid == sid]
+        name = f"dash-snap-{uuid.uuid4().hex[:6]}"
+        assert "Snapshot requested" in act(client, sid, "snapshot", name=name)
+        made = wait_until(lambda: next((found for found in demo.image.images(name=name)
+                                        if found.status == "active"), None), timeout=120, interval=0.5,
+                          message="the snapshot to be active")
+        assert made.instance_uuid == sid and made.visibility == "private"
+        wait_status(cloud, sid, "ACTIVE")
+        assert [action.action for action in demo.compute.server_actions(sid)][:1] == ["createImage"]
+        # A stopped server can be snapshotted too.
+        act(client, sid, "stop")
+        wait_status(cloud, sid, "SHUTOFF")
+        assert "snapshot" in offered(client, sid)
+        demo.image.delete_image(made.id)
+    finally:
+        cloud.openstack("server", "delete", "--wait", sid, cloud=DEMO)
