@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0004_aggregates'),
+        ('compute', '0005_shelve'),
     ]
 
     operations = [
