@@ -364,21 +364,24 @@ def reconcile_stuck(instance):
     return True
 
 
-
 def end_snapshot(instance, message):
     """A snapshot nobody finishes (its message or node lost): the images
     it was to fill are deleted and the server is idle again, in the
     vm_state it had, with `message` as its fault."""
+    from compute.node.snapshot import ACTION, ACTION_OF
     from images import from_server
 
     try:
         instance.update_state(expected_task_state=TaskState.SNAPSHOTTING, task_state=None)
     except UnexpectedState:
         return False
-    for image_id in from_server.unfinished_snapshots(instance.pk):
+    actions = set()
+    for image_id, image_type in from_server.unfinished_snapshots(instance.pk):
         from_server.discard(image_id)
+        actions.add(ACTION_OF.get(image_type, ACTION))
     set_fault(instance, message)
-    finish_action(instance, "createImage")
+    for action in actions or {ACTION}:
+        finish_action(instance, action)
     return True
 
 

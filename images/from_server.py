@@ -12,7 +12,7 @@ from django.db import transaction
 from images import data
 from images.api.serializers import check_name, check_value
 from images.from_volume import store_file
-from images.models import QUEUED, SAVING, Image, ImageMember
+from images.models import ACTIVE, QUEUED, SAVING, Image, ImageMember
 
 # Properties of the base image a snapshot does not take over (Nova's
 # NON_INHERITABLE_IMAGE_PROPERTIES and namespaces, and what the snapshot sets).
@@ -28,14 +28,17 @@ class SnapshotRefused(Exception):
     used up): Glance's words, for the compute API's 413."""
 
 
-def snapshot_properties(base, instance_id, user_id, owner_id, base_image_ref, metadata):
+def snapshot_properties(base, instance_id, user_id, owner_id, base_image_ref, metadata, backup_type=None):
     """The snapshot's custom properties: the base image's inheritable ones,
-    Nova's snapshot properties, then the caller's metadata (each checked as
-    the Image API checks a property: a reserved name is a 403, a bad one a
-    400)."""
+    Nova's snapshot properties (a backup's with its backup_type), then the
+    caller's metadata (each checked as the Image API checks a property: a
+    reserved name is a 403, a bad one a 400)."""
     properties = {name: value for name, value in (base.properties if base else {}).items()
                   if name not in NOT_INHERITED and not name.startswith(NOT_INHERITED_PREFIXES)}
-    properties.update({"image_type": "snapshot", "instance_uuid": str(instance_id), "user_id": user_id,
+    if backup_type is not None:
+        properties["backup_type"] = backup_type
+    properties.update({"image_type": "snapshot" if backup_type is None else "backup",
+                       "instance_uuid": str(instance_id), "user_id": user_id,
                        "owner_id": owner_id, "image_location": "snapshot", "image_state": "available",
                        "base_image_ref": (base.properties.get("base_image_ref") if base else None) or base_image_ref})
     for name, value in metadata.items():
@@ -44,12 +47,14 @@ def snapshot_properties(base, instance_id, user_id, owner_id, base_image_ref, me
     return properties
 
 
-def new_snapshot(name, project_id, user_id, instance, metadata):
-    """A queued qcow2 image for a snapshot of `instance`, taken by
-    `project_id`'s `user_id`; its id. SnapshotRefused when the project's
-    image quota has no room left, BadRequest/Forbidden for bad metadata."""
+def new_snapshot(name, project_id, user_id, instance, metadata, backup_type=None):
+    """A queued qcow2 image for a snapshot (with `backup_type`, a backup)
+    of `instance`, taken by `project_id`'s `user_id`; its id.
+    SnapshotRefused when the project's image quota has no room left,
+    BadRequest/Forbidden for bad metadata."""
     base = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
-    properties = snapshot_properties(base, instance.pk, user_id, instance.project_id, instance.image_id, metadata)
+    properties = snapshot_properties(base, instance.pk, user_id, instance.project_id, instance.image_id, metadata,
+                                     backup_type)
     for_other_project = project_id != instance.project_id
     if for_other_project:
         properties["instance_owner"] = instance.project_id
@@ -105,7 +110,20 @@ def discard(image_id):
 
 
 def unfinished_snapshots(instance_id):
-    """Ids of the snapshots of an instance whose data never arrived."""
-    return list(Image.objects.filter(properties__instance_uuid=str(instance_id), properties__image_type="snapshot",
-                                     status__in=(QUEUED, SAVING)).values_list("id", flat=True))
+    """(id, image_type) of the snapshots and backups of an instance whose
+    data never arrived."""
+    return [(image_id, properties.get("image_type")) for image_id, properties in Image.objects.filter(
+        properties__instance_uuid=str(instance_id), properties__image_type__in=("snapshot", "backup"),
+        status__in=(QUEUED, SAVING)).values_list("id", "properties")]
+
+
+def rotate_backups(image, rotation):
+    """After backup `image` is stored: the instance's active backups of
+    its backup_type past the newest `rotation` are deleted (Nova's
+    rotation; 0 keeps none). Returns the ids deleted."""
+    backups = Image.objects.filter(
+        status=ACTIVE, properties__image_type="backup", properties__instance_uuid=image.properties["instance_uuid"],
+        properties__backup_type=image.properties["backup_type"]).order_by("-created_at", "-id")
+    stale = [str(image_id) for image_id in backups.values_list("id", flat=True)[rotation:]]
+    return [image_id for image_id in stale if discard(image_id)]
 

@@ -141,9 +141,11 @@ def rebuild(instance_id, host):
     _to_node_after_commit(REBUILD, (str(instance_id),), host)
 
 
-def snapshot(instance_id, host, image_id):
-    """The instance's node copies its disk into image `image_id`."""
-    _to_node_after_commit(SNAPSHOT, (str(instance_id), str(image_id)), host)
+def snapshot(instance_id, host, image_id, rotation=None):
+    """The instance's node copies its disk into image `image_id` (a backup
+    when `rotation` is given: older ones past it are then deleted)."""
+    args = (str(instance_id), str(image_id)) if rotation is None else (str(instance_id), str(image_id), rotation)
+    _to_node_after_commit(SNAPSHOT, args, host)
 
 
 def shelve(instance_id, host, offload):

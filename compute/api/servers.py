@@ -609,6 +609,9 @@ class ServerActionView(ComputeView):
         if name == "createImage":
             check_on_live_host(instance, name)
             return server_images.create_image(request, instance, argument)
+        if name == "createBackup":
+            check_on_live_host(instance, name)
+            return server_images.create_backup(request, instance, argument)
         if name in interfaces.ACTIONS:
             check_unlocked(request, instance)
             return interfaces.ACTIONS[name](request, instance, argument)

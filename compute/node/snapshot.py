@@ -23,6 +23,9 @@ from compute.virt import VirtError
 log = logging.getLogger(__name__)
 
 ACTION = "createImage"
+BACKUP_ACTION = "createBackup"
+# The instance action an image of each image_type belongs to.
+ACTION_OF = {"snapshot": ACTION, "backup": BACKUP_ACTION}
 
 
 def snapshot_dir(node):
@@ -60,11 +63,14 @@ def copy_disk(node, instance, dest):
     return dest
 
 
-def snapshot_instance(node, instance, image_id):
-    """Takes the snapshot (see the module's doc). A repeat of one that is
-    over does nothing; one a killed worker left mid-way is given up."""
+def snapshot_instance(node, instance, image_id, rotation=None):
+    """Takes the snapshot (see the module's doc); with `rotation`, a backup
+    (createBackup), after which the server's older backups of its type
+    beyond `rotation` are deleted. A repeat of one that is over does
+    nothing; one a killed worker left mid-way is given up."""
     from images import from_server
 
+    action = ACTION if rotation is None else BACKUP_ACTION
     if instance.task_state in TaskState.SNAPSHOTTING[1:]:
         abandon(node, instance, "The snapshot was interrupted: its compute worker stopped.")
         return None
@@ -74,7 +80,7 @@ def snapshot_instance(node, instance, image_id):
         return None
     path = snapshot_path(node, image_id)
     try:
-        with record_event(instance, ACTION, "compute_snapshot_instance", host=node.host):
+        with record_event(instance, action, "compute_snapshot_instance", host=node.host):
             instance.update_state(expected_task_state=TaskState.IMAGE_SNAPSHOT_PENDING,
                                   task_state=TaskState.IMAGE_SNAPSHOT)
             copy_disk(node, instance, path)
@@ -85,6 +91,10 @@ def snapshot_instance(node, instance, image_id):
             image = from_server.store_snapshot(image_id, path)
             instance.update_state(expected_task_state=TaskState.IMAGE_UPLOADING, task_state=None)
         cache_copy(image, path)
+        if rotation is not None:
+            rotated = from_server.rotate_backups(image, rotation)
+            if rotated:
+                log.info("%s: backup %s of %s rotated out %s", node.host, image.id, instance.pk, rotated)
     except from_server.SnapshotGone as error:
         # Deleted by its owner meanwhile (Nova's "image not found during
         # snapshot"): the server simply goes on.
@@ -102,7 +112,7 @@ def snapshot_instance(node, instance, image_id):
     finally:
         path.unlink(missing_ok=True)
         path.with_suffix(".part").unlink(missing_ok=True)
-        finish_action(instance, ACTION)
+        finish_action(instance, action)
     return image.id
 
 
@@ -137,10 +147,12 @@ def abandon(node, instance, reason):
     cleared and `reason` is the fault."""
     from images import from_server
 
-    for image_id in from_server.unfinished_snapshots(instance.pk):
+    actions = set()
+    for image_id, image_type in from_server.unfinished_snapshots(instance.pk):
         from_server.discard(image_id)
         snapshot_path(node, image_id).unlink(missing_ok=True)
         snapshot_path(node, image_id).with_suffix(".part").unlink(missing_ok=True)
+        actions.add(ACTION_OF.get(image_type, ACTION))
     if instance.task_state == TaskState.IMAGE_SNAPSHOT and instance.power_state == PowerState.RUNNING:
         name = node.domain_name(instance.pk)
         try:
@@ -149,4 +161,5 @@ def abandon(node, instance, reason):
         except VirtError:
             log.exception("%s: could not resume %s after an interrupted snapshot", node.host, instance.pk)
     if _end(instance, reason, host=node.host):
-        finish_action(instance, ACTION)
+        for action in actions or {ACTION}:
+            finish_action(instance, action)

@@ -192,13 +192,14 @@ def confirm_resize(self, instance_id, migration_id):
 
 
 @shared_task(bind=True, name="compute.node.tasks.snapshot_instance")
-def snapshot_instance(self, instance_id, image_id):
-    """createImage: the instance's disk copied, flattened and stored as
-    image `image_id`; the API has set task_state image_snapshot_pending."""
+def snapshot_instance(self, instance_id, image_id, rotation=None):
+    """createImage (and createBackup, with its `rotation`): the instance's
+    disk copied, flattened and stored as image `image_id`; the API has set
+    task_state image_snapshot_pending."""
     from compute.node import snapshot
 
     node, instance = _node_and_instance(self, instance_id)
-    return snapshot.snapshot_instance(node, instance, image_id)
+    return snapshot.snapshot_instance(node, instance, image_id, rotation)
 
 
 @shared_task(bind=True, name="compute.node.tasks.shelve_instance")
