@@ -39,6 +39,7 @@ SHELVE_OFFLOAD = "compute.node.tasks.shelve_offload_instance"
 UNSHELVE = "compute.node.tasks.unshelve_instance"
 SCHEDULE_UNSHELVE = "compute.tasks.schedule_unshelve"
 CONSOLE_LOG = "compute.node.tasks.console_log"
+DIAGNOSTICS = "compute.node.tasks.diagnostics"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
 ATTACH_INTERFACE = "compute.node.tasks.attach_interface"
 DETACH_INTERFACE = "compute.node.tasks.detach_interface"
@@ -193,6 +194,11 @@ def _call_node(name, args, host, timeout):
 def console_log(instance_id, host, length, timeout):
     """The instance's console log, from its node."""
     return _call_node(CONSOLE_LOG, (str(instance_id), length), host, timeout)
+
+
+def diagnostics(instance_id, host, timeout):
+    """The hypervisor's counters of the instance's domain, from its node."""
+    return _call_node(DIAGNOSTICS, (str(instance_id),), host, timeout)
 
 
 def vnc_address(instance_id, host, timeout):

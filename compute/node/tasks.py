@@ -257,6 +257,14 @@ def vnc_address(self, instance_id):
     return {"host": host, "port": port}
 
 
+@shared_task(bind=True, name="compute.node.tasks.diagnostics")
+def diagnostics(self, instance_id):
+    """The hypervisor's counters of the instance's domain
+    (ComputeDriver.diagnostics)."""
+    node, _instance = _node_and_instance(self, instance_id)
+    return node.driver.diagnostics(node.domain_name(instance_id))
+
+
 @shared_task(bind=True, name="compute.node.tasks.attach_interface")
 def attach_interface(self, instance_id, port_id):
     """os-interface attach: the port plugged and hot-plugged into the domain."""

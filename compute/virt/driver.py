@@ -121,6 +121,15 @@ class ComputeDriver:
     def vnc_address(self, name: str) -> tuple[str, int]:
         raise NotImplementedError
 
+    def diagnostics(self, name: str) -> dict:
+        """What the hypervisor counts for the domain: {"power_state",
+        "hypervisor", "memory_kib" (maximum, current), "memory_stats",
+        "cpus" [(id, time ns)], "disks" [(dev, read requests, read bytes,
+        write requests, write bytes, errors)], "nics" [(dev, mac, rx bytes,
+        rx packets, rx errors, rx drops, tx bytes, tx packets, tx errors,
+        tx drops)]}."""
+        raise NotImplementedError
+
     def attach_interface(self, name: str, interface: Interface) -> None:
         """Plugs the NIC into the domain, running and as defined (hot-plug);
         nothing if it has it already."""

@@ -252,6 +252,38 @@ class LibvirtDriver(ComputeDriver):
             raise VirtError(f"{name} has no VNC server (is it running?)")
         return graphics.get("listen") or "127.0.0.1", int(graphics.get("port"))
 
+    def diagnostics(self, name):
+        dom = self._domain(name)
+        state, max_kib, current_kib, _vcpus, _cpu_time = self._call(dom.info)
+        root = ET.fromstring(self._call(dom.XMLDesc))
+        try:
+            cpus = [(number, time_ns) for number, _state, time_ns, _cpu in dom.vcpus()[0]]
+        except libvirt.libvirtError:  # a shut-off domain has no vCPU threads
+            cpus = []
+        try:
+            memory_stats = dom.memoryStats()
+        except libvirt.libvirtError:
+            memory_stats = {}
+        disks = []
+        for target in root.findall("devices/disk/target"):
+            try:
+                disks.append((target.get("dev"), *dom.blockStats(target.get("dev"))))
+            except libvirt.libvirtError:  # not running, or a disk without statistics
+                pass
+        nics = []
+        for interface in root.findall("devices/interface"):
+            target, mac = interface.find("target"), interface.find("mac")
+            if target is None:
+                continue
+            try:
+                nics.append((target.get("dev"), mac.get("address") if mac is not None else "",
+                             *dom.interfaceStats(target.get("dev"))))
+            except libvirt.libvirtError:
+                pass
+        return {"power_state": _POWER_STATES.get(state, PowerState.NOSTATE), "hypervisor": self.virt_type,
+                "memory_kib": (max_kib, current_kib), "memory_stats": memory_stats, "cpus": cpus,
+                "disks": disks, "nics": nics}
+
     # -- NICs ---------------------------------------------------------
 
     def interface_macs(self, name, inactive=False):
