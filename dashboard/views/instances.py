@@ -139,11 +139,13 @@ def server_ports(request, server_id, network_names):
 # What each status allows (the states the compute API accepts each
 # action in); while a task runs only delete is offered.
 STATE_ACTIONS = {
-    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "snapshot", "volumes", "interfaces",
-               "floating_ips"},
-    "SHUTOFF": {"start", "resize", "rebuild", "snapshot", "volumes", "interfaces", "floating_ips"},
-    "PAUSED": {"unpause", "snapshot", "volumes", "interfaces", "floating_ips"},
-    "SUSPENDED": {"resume", "snapshot"},
+    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "snapshot", "shelve", "volumes",
+               "interfaces", "floating_ips"},
+    "SHUTOFF": {"start", "resize", "rebuild", "snapshot", "shelve", "volumes", "interfaces", "floating_ips"},
+    "PAUSED": {"unpause", "snapshot", "shelve", "volumes", "interfaces", "floating_ips"},
+    "SUSPENDED": {"resume", "snapshot", "shelve"},
+    "SHELVED": {"unshelve"},
+    "SHELVED_OFFLOADED": {"unshelve"},
     "VERIFY_RESIZE": {"confirm_resize", "revert_resize"},
     "ERROR": {"rebuild"},
 }
@@ -221,6 +223,9 @@ ACTIONS = {
     "unpause": ("Unpause requested.", server_action({"unpause": None})),
     "suspend": ("Suspend requested.", server_action({"suspend": None})),
     "resume": ("Resume requested.", server_action({"resume": None})),
+    "shelve": ("Shelving: the disk is kept as an image and the server leaves its host.",
+               server_action({"shelve": None})),
+    "unshelve": ("Unshelve requested.", server_action({"unshelve": None})),
     "lock": ("Locked.", server_action({"lock": None})),
     "unlock": ("Unlocked.", server_action({"unlock": None})),
     "resize": ("Resizing; confirm or revert when it is done.",

@@ -124,6 +124,13 @@ def test_the_page_offers_what_the_state_allows_and_each_action_reaches_the_api(l
         assert "Detached the interface." in act(client, sid, "detach_interface", port_id=added[0]["id"])
         assert {port["id"] for port in client.get(f"/dashboard/instances/{sid}/").context["ports"]} == ports_before
 
+        # Shelved, then back: the page offers only unshelve meanwhile.
+        assert "Shelving" in act(client, sid, "shelve")
+        wait_status(cloud, sid, "SHELVED_OFFLOADED", timeout=180)
+        assert offered(client, sid) == {"unshelve", "delete", "lock"}
+        assert "Unshelve requested." in act(client, sid, "unshelve")
+        wait_status(cloud, sid, "ACTIVE", timeout=180)
+
         # Stopped: start is offered, stop is not.
         act(client, sid, "stop")
         wait_status(cloud, sid, "SHUTOFF")
