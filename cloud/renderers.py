@@ -13,4 +13,11 @@ class JSONRenderer(DrfJSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
-        return orjson.dumps(data, default=_drf_encoder.default, option=_OPTIONS)
+        try:
+            return orjson.dumps(data, default=_drf_encoder.default, option=_OPTIONS)
+        except orjson.JSONEncodeError as error:
+            # orjson stops at 64-bit integers; JSON does not (an IPv6 /64's
+            # address count in network-ip-availabilities is 2**64 - 2).
+            if "64-bit" not in str(error):
+                raise
+            return super().render(data, accepted_media_type, renderer_context)

@@ -94,3 +94,16 @@ def test_routers_refuse_an_ipv6_leg(admin):
     router = admin.create("routers", "router", name="r6")
     refused = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     assert "IPv6" in neutron_error(refused, 400, "BadRequest")
+
+
+def test_ip_availability_counts_an_ipv6_subnet_past_64_bits(admin):
+    network = admin.network()
+    subnet = v6_subnet(admin, network, "2001:db8:9200::/56")
+    admin.port(network)
+    shown = admin.get(f"network-ip-availabilities/{network['id']}")
+    assert shown.status_code == 200, shown.text
+    (entry,) = [entry for entry in shown.json()["network_ip_availability"]["subnet_ip_availability"]
+                if entry["subnet_id"] == subnet["id"]]
+    assert entry["total_ips"] > 2 ** 64 and entry["used_ips"] >= 1
+    listed = admin.get("network-ip-availabilities", params={"network_id": network["id"]})
+    assert listed.status_code == 200 and listed.json()["network_ip_availabilities"][0]["total_ips"] > 2 ** 64
