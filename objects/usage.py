@@ -50,9 +50,13 @@ def counted_insert(insert_sql, insert_params, container_id, account_id):
     account's counts: (sql, params). One statement is one round trip, and
     its own transaction outside of one."""
     shard = writer_shard()
+    # The account's share is written from the container share's RETURNING
+    # row, so after it: the same order as add(). PostgreSQL runs sibling
+    # data-modifying WITH parts in an order of its own, and two writers on
+    # one shard taking the two shares in opposite orders deadlock.
     sql = (f"WITH new AS ({insert_sql}), "
-           f"container_share AS ({_add_to_container('SELECT %s, %s, 1, size FROM new')}), "
-           f"account_share AS ({_add_to_account('SELECT %s, %s, 0, 1, size FROM new')}) "
+           f"container_share AS ({_add_to_container('SELECT %s, %s, 1, size FROM new')} RETURNING 1), "
+           f"account_share AS ({_add_to_account('SELECT %s, %s, 0, 1, new.size FROM new, container_share')}) "
            "SELECT id FROM new")
     return sql, [*insert_params, container_id, shard, account_id, shard]
 
