@@ -29,6 +29,11 @@ UNAVAILABLE = {
 RETRY_AFTER_SECONDS = 5
 
 
+def is_api(request):
+    """Whether the request is for one of the REST APIs (not a browser page)."""
+    return service_of(request.path) in API_PREFIXES
+
+
 class RequestIdMiddleware:
     """Gives every request an id, returned as X-Openstack-Request-Id and
     written in the log line of any error."""
@@ -71,7 +76,7 @@ class RequestTextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if service_of(request.path) in API_PREFIXES:
+        if is_api(request):
             if NUL in request.path:
                 return error_response(request, 400, "Invalid input in the URL path: it must not contain NUL "
                                                     "(%00) characters.")
@@ -94,7 +99,7 @@ class ApiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if service_of(request.path) not in API_PREFIXES or settings.DEBUG:
+        if not is_api(request) or settings.DEBUG:
             return None
         for kind, what in UNAVAILABLE.items():
             if isinstance(exception, kind):
@@ -132,13 +137,13 @@ class BrowserMiddleware:
         self.browser_response = handler
 
     def __call__(self, request):
-        if service_of(request.path) in API_PREFIXES:
+        if is_api(request):
             return self.get_response(request)
         return self.browser_response(request)
 
     def process_view(self, request, view, args, kwargs):
         # Django calls only the listed middleware's process_view: pass it on.
-        if service_of(request.path) in API_PREFIXES:
+        if is_api(request):
             return None
         return self.csrf.process_view(request, view, args, kwargs)
 

@@ -368,20 +368,18 @@ def end_snapshot(instance, message):
     """A snapshot nobody finishes (its message or node lost): the images
     it was to fill are deleted and the server is idle again, in the
     vm_state it had, with `message` as its fault."""
-    from compute.node.snapshot import ACTION, ACTION_OF
+    from compute.node.snapshot import finish_actions
     from images import from_server
 
     try:
         instance.update_state(expected_task_state=TaskState.SNAPSHOTTING, task_state=None)
     except UnexpectedState:
         return False
-    actions = set()
-    for image_id, image_type in from_server.unfinished_snapshots(instance.pk):
+    unfinished = from_server.unfinished_snapshots(instance.pk)
+    for image_id, _image_type in unfinished:
         from_server.discard(image_id)
-        actions.add(ACTION_OF.get(image_type, ACTION))
     set_fault(instance, message)
-    for action in actions or {ACTION}:
-        finish_action(instance, action)
+    finish_actions(instance, [image_type for _image_id, image_type in unfinished])
     return True
 
 

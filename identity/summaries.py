@@ -13,18 +13,12 @@ from cloud import generations
 from identity.models import Domain, Endpoint, Project, Region, Role, Service, User
 
 
-def _isotime(moment):
-    from identity.api.auth import isotime
-
-    return isotime(moment) if moment else None
-
-
 def _user(user_id):
     user = User.objects.select_related("domain").filter(id=user_id).first()
     if user is None:
         return None
     return {"id": user.id, "name": user.name, "domain": {"id": user.domain_id, "name": user.domain.name},
-            "password_expires_at": _isotime(user.password_expires_at)}
+            "password_expires_at": user.password_expires_at}
 
 
 def _project(project_id):

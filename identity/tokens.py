@@ -88,46 +88,30 @@ keys = KeyRepository(str(settings.FERNET_KEY_DIR))
 
 # ---------------------------------------------------------------- revocations
 
-class RevocationList:
-    """Every live revocation event, held in memory and reloaded when the
-    `revocations` generation counter moves (another process revoked)."""
+def _live_revocations():
+    """(attributes, audit id, issued before) of every revocation event
+    younger than the longest token life."""
+    from identity.models import RevocationEvent
 
-    def __init__(self):
-        self._generation = None
-        self._events = []
-        self._lock = threading.Lock()
-
-    def events(self):
-        generation = generations.current("revocations")
-        if generation is None:  # Redis down: be correct, if slower
-            return self._load()
-        if generation != self._generation:
-            with self._lock:
-                if generation != self._generation:
-                    self._events, self._generation = self._load(), generation
-        return self._events
-
-    @staticmethod
-    def _load():
-        from identity.models import RevocationEvent
-
-        horizon = timezone.now() - max_token_life()
-        return [
-            (
-                {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)},
-                event.audit_id,
-                event.issued_before.timestamp(),
-            )
-            for event in RevocationEvent.objects.filter(issued_before__gte=horizon)
-        ]
-
-    @staticmethod
-    def changed():
-        """Tell every process to reload, once the writing transaction commits."""
-        generations.changed("revocations")
+    horizon = timezone.now() - max_token_life()
+    return [
+        (
+            {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)},
+            event.audit_id,
+            event.issued_before.timestamp(),
+        )
+        for event in RevocationEvent.objects.filter(issued_before__gte=horizon)
+    ]
 
 
-revocations = RevocationList()
+# Held in memory and reloaded when the `revocations` generation counter
+# moves (another process revoked); read from the database while Redis is down.
+revocations = generations.Derived("revocations", _live_revocations)
+
+
+def revocations_changed():
+    """Tell every process to reload, once the writing transaction commits."""
+    generations.changed("revocations")
 
 
 def max_token_life():
@@ -161,7 +145,7 @@ def revoke_all(events, issued_before=None):
             raise ValueError(f"a revocation must name what it revokes, got {attributes!r}")
         rows.append(RevocationEvent(issued_before=issued_before, **attributes))
     RevocationEvent.objects.bulk_create(rows)
-    RevocationList.changed()
+    revocations_changed()
 
 
 def _matches(payload, name, value):
@@ -171,7 +155,7 @@ def _matches(payload, name, value):
 
 
 def is_revoked(payload, audit_ids, issued_at):
-    for attributes, audit_id, issued_before in revocations.events():
+    for attributes, audit_id, issued_before in revocations.get():
         if issued_at > issued_before:
             continue
         if audit_id and audit_id not in audit_ids:

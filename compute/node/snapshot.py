@@ -28,6 +28,13 @@ BACKUP_ACTION = "createBackup"
 ACTION_OF = {"snapshot": ACTION, "backup": BACKUP_ACTION}
 
 
+def finish_actions(instance, image_types):
+    """Ends the actions (createImage, createBackup) that images of these
+    image_types were made for; createImage when there were none."""
+    for action in {ACTION_OF.get(image_type, ACTION) for image_type in image_types} or {ACTION}:
+        finish_action(instance, action)
+
+
 def snapshot_dir(node):
     return node.directory / "snapshots"
 
@@ -147,12 +154,11 @@ def abandon(node, instance, reason):
     cleared and `reason` is the fault."""
     from images import from_server
 
-    actions = set()
-    for image_id, image_type in from_server.unfinished_snapshots(instance.pk):
+    unfinished = from_server.unfinished_snapshots(instance.pk)
+    for image_id, _image_type in unfinished:
         from_server.discard(image_id)
         snapshot_path(node, image_id).unlink(missing_ok=True)
         snapshot_path(node, image_id).with_suffix(".part").unlink(missing_ok=True)
-        actions.add(ACTION_OF.get(image_type, ACTION))
     if instance.task_state == TaskState.IMAGE_SNAPSHOT and instance.power_state == PowerState.RUNNING:
         name = node.domain_name(instance.pk)
         try:
@@ -161,5 +167,4 @@ def abandon(node, instance, reason):
         except VirtError:
             log.exception("%s: could not resume %s after an interrupted snapshot", node.host, instance.pk)
     if _end(instance, reason, host=node.host):
-        for action in actions or {ACTION}:
-            finish_action(instance, action)
+        finish_actions(instance, [image_type for _image_id, image_type in unfinished])

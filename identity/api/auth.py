@@ -20,10 +20,11 @@ def token_body(credentials, include_catalog=True):
     user = summaries.user(credentials.user_id)
     if user is None:
         raise NotFound("Could not find the token's user.")
+    password_expires_at = user["password_expires_at"]
     body = {
         "methods": list(credentials.methods),
         "user": {"id": user["id"], "name": user["name"], "domain": dict(user["domain"]),
-                 "password_expires_at": user["password_expires_at"]},
+                 "password_expires_at": isotime(password_expires_at) if password_expires_at else None},
         "audit_ids": list(credentials.audit_ids),
         "expires_at": isotime(credentials.expires_at),
         "issued_at": isotime(credentials.issued_at),
