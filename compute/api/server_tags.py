@@ -1,6 +1,9 @@
 """Server tags (2.26+): /servers/{id}/tags and /servers/{id}/tags/{tag},
 the `tags` of a server's body, of a create request (2.52+) and of the
 list filters tags, tags-any, not-tags and not-tags-any."""
+import functools
+import operator
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from rest_framework.response import Response
@@ -53,19 +56,17 @@ def filter_by_tags(request, instances):
         wanted = [tag for tag in params[name].split(",") if tag]
         if not wanted:
             continue
-        having = [Exists(InstanceTag.objects.filter(instance=OuterRef("pk"), tag=tag)) for tag in wanted]
-        any_of = InstanceTag.objects.filter(instance=OuterRef("pk"), tag__in=wanted)
-        if name == "tags":  # all of them
-            instances = instances.filter(*having)
+        all_of = functools.reduce(operator.and_, (
+            Exists(InstanceTag.objects.filter(instance=OuterRef("pk"), tag=tag)) for tag in wanted))
+        any_of = Exists(InstanceTag.objects.filter(instance=OuterRef("pk"), tag__in=wanted))
+        if name == "tags":
+            instances = instances.filter(all_of)
         elif name == "tags-any":
-            instances = instances.filter(Exists(any_of))
+            instances = instances.filter(any_of)
         elif name == "not-tags":  # not all of them
-            all_of = having[0]
-            for condition in having[1:]:
-                all_of &= condition
             instances = instances.exclude(all_of)
         else:  # not-tags-any: none of them
-            instances = instances.exclude(Exists(any_of))
+            instances = instances.exclude(any_of)
     return instances
 
 
