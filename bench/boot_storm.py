@@ -2,15 +2,18 @@
 """Boot storm: N servers requested at once on H simulated nodes.
 
 Starts its own Stratus in a scratch PostgreSQL database (the API under
-gunicorn, a control worker, one node worker simulating H nodes on
-libvirt's test driver), boots N servers at once through the API, and
-prints boots per second, p50/p95 from request to ACTIVE and SQL queries
-per boot (every process's queries, counted in Redis); then the same for
+gunicorn, a control worker, and node workers simulating H nodes on
+libvirt's test driver: two processes by default, since one Python process
+is held to one core and each real node runs its own), boots N servers at
+once through the API, and prints boots per second, POST p50/p95,
+p50/p95 from request to ACTIVE, SQL queries per boot (every process's
+queries, counted in Redis) and CPU per boot of each process; then the same for
 resizing them all at once (m1.nano to m1.tiny) and confirming, and for
 deleting them; then the p50 of GET /servers/detail over 1,000 servers and
 its query count.
 
-    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20] [--network]
+    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20] [--node-processes 2] [--network]
+        [--boots-only] [--log-queries]
 
 With --network the storm is booted twice, with `networks: none` and then
 with a port each on one tenant network (made, bound and ACTIVE on the
@@ -34,6 +37,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import cpu_seconds, percentile  # noqa: E402
 PYTHON = sys.executable
 V = {"OpenStack-API-Version": "compute 2.60"}
 
@@ -42,11 +46,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[max(0, int(round(len(ordered) * fraction)) - 1)]
 
 
 class Stack:
@@ -63,16 +62,18 @@ class Stack:
                         STRATUS_API_PORT=str(self.port), STRATUS_PUBLIC_URL=self.url,
                         STRATUS_COUNT_QUERIES_KEY=self.counter_key, DJANGO_SETTINGS_MODULE="cloud.settings",
                         STRATUS_LOG_LEVEL="WARNING")
-        self.processes = []
+        self.processes = {}
 
     def run(self, *command):
         subprocess.run(command, env=self.env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
     def start(self, name, command):
         log = open(self.var / f"{name}.log", "w")
-        process = subprocess.Popen(command, env={**self.env, "STRATUS_COUNT_QUERIES_LABEL": name}, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(process)
+        env = {**self.env, "STRATUS_COUNT_QUERIES_LABEL": name}
+        if getattr(self.args, "log_queries", False):
+            env["STRATUS_COUNT_QUERIES_LOG"] = str(self.var / f"{name}.sql")
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.processes[name] = process
         return process
 
     def up(self):
@@ -96,8 +97,12 @@ class Stack:
         self.start("control", [PYTHON, "-m", "celery", "-A", "workers.celery", "worker", "-Q", "control",
                                "-P", "threads", "-c", "8", "-n", "bench-control@%h", "--without-gossip",
                                "--without-mingle", "-l", "WARNING"])
-        self.start("nodes", [PYTHON, "manage.py", "nodeworker", "--simulate", str(self.args.nodes),
-                             "--prefix", "storm-", "--concurrency", "16", "--loglevel", "WARNING"])
+        # The simulated nodes are split over processes as real nodes are
+        # (one node worker per machine): one process is held to one core.
+        for index, count in enumerate(self.nodes_per_process(), 1):
+            self.start(f"nodes{index}", [PYTHON, "manage.py", "nodeworker", "--simulate", str(count),
+                                         "--prefix", f"storm-{index}-", "--concurrency", "16",
+                                         "--loglevel", "WARNING"])
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -108,11 +113,15 @@ class Stack:
                     raise SystemExit(f"the API did not start; see {self.var / 'api.log'}")
                 time.sleep(0.5)
 
+    def nodes_per_process(self):
+        processes = max(1, min(self.args.node_processes, self.args.nodes))
+        return [self.args.nodes // processes + (index < self.args.nodes % processes) for index in range(processes)]
+
     def down(self):
-        for process in self.processes:
+        for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -127,7 +136,10 @@ class Stack:
             key) or 0)
 
     def queries_by_process(self):
-        return {name: self.queries(name) for name in ("api", "control", "nodes")}
+        return {name: self.queries(name) for name in self.processes}
+
+    def cpu_by_process(self):
+        return cpu_seconds({name: process.pid for name, process in self.processes.items()})
 
 
 def token(stack):
@@ -169,12 +181,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", type=int, default=200)
     parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--node-processes", type=int, default=2,
+                        help="node worker processes the simulated nodes are split over")
     parser.add_argument("--list-size", type=int, default=1000)
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--network", action="store_true",
                         help="boot the storm a second time with a port each on one tenant network, and compare")
+    parser.add_argument("--log-queries", action="store_true",
+                        help="write each process's SQL statements to var/bench-boot-storm/<process>.sql")
+    parser.add_argument("--boots-only", action="store_true", help="only the boot storm: no resize, delete or list")
     args = parser.parse_args()
 
     stack = Stack(args)
@@ -190,6 +207,8 @@ def main():
 def run(stack, args):
     session, headers, image_id, project_id = prepare(stack, args)
     ids = storms(stack, args, session, headers, image_id)
+    if args.boots_only:
+        return
 
     resize_storm(stack, args, session, headers, ids)
 
@@ -258,8 +277,9 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
 
     from compute.models import Instance, VmState
 
-    print(f"Boot storm: {args.servers} servers on {args.nodes} simulated nodes (flavor m1.nano, {label})")
-    requested_at = {}
+    print(f"Boot storm: {args.servers} servers on {args.nodes} simulated nodes in {args.node_processes} "
+          f"node worker processes (flavor m1.nano, {label})")
+    requested_at, post_durations = {}, []
 
     def boot(index):
         started = time.time()
@@ -267,9 +287,11 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
             "server": {"name": f"storm-{index}", "imageRef": image_id, "flavorRef": "42", "networks": networks}})
         if response.status_code != 202:
             raise SystemExit(f"boot refused: {response.status_code} {response.text[:300]}")
+        post_durations.append(time.time() - started)
         requested_at[response.json()["server"]["id"]] = started
 
     queries_before, by_process_before = stack.queries(), stack.queries_by_process()
+    cpu_before = stack.cpu_by_process()
     began = time.time()
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(boot, range(args.servers)))
@@ -283,12 +305,15 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
     wait_for(settled, args.timeout, "the boots to finish")
     rows = list(Instance.objects.filter(pk__in=ids).values("id", "vm_state", "launched_at"))
     active = [row for row in rows if row["vm_state"] == VmState.ACTIVE]
+    cpu = {name: seconds - cpu_before[name] for name, seconds in stack.cpu_by_process().items()}
     boot_queries = stack.queries() - queries_before
     by_process = {name: count - by_process_before[name] for name, count in stack.queries_by_process().items()}
     latencies = [row["launched_at"].timestamp() - requested_at[str(row["id"])] for row in active]
     last = max(row["launched_at"].timestamp() for row in active) if active else time.time()
     rate = len(active) / max(last - began, 1e-9)
     print(f"  requests accepted in        {accepted:8.2f} s")
+    print(f"  POST /servers p50           {statistics.median(post_durations) * 1000:8.1f} ms   "
+          f"(p95 {percentile(post_durations, 0.95) * 1000:.1f} ms; 32 clients)")
     print(f"  ACTIVE                      {len(active):8d} of {len(ids)} "
           f"({len(ids) - len(active)} ERROR)")
     print(f"  all ACTIVE after            {last - began:8.2f} s")
@@ -300,6 +325,8 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
           f"heartbeats included)")
     print("    of which                  " + ", ".join(f"{name} {count / len(ids):.1f}"
                                                       for name, count in by_process.items()))
+    print(f"  CPU per boot                {sum(cpu.values()) * 1000 / len(ids):8.1f} ms   (" + ", ".join(
+        f"{name} {seconds * 1000 / len(ids):.1f}" for name, seconds in cpu.items()) + ")")
     per_node = list(Instance.objects.filter(pk__in=ids, deleted=False).values_list("host", flat=True))
     counts = sorted({host: per_node.count(host) for host in set(per_node)}.values())
     if counts:

@@ -183,6 +183,7 @@ def main():
     parser.add_argument("--storm", type=int, default=200, dest="servers",
                         help="servers of the boot storms on the scratch cloud (0: skip)")
     parser.add_argument("--nodes", type=int, default=20, help="simulated nodes of the scratch cloud")
+    parser.add_argument("--node-processes", type=int, default=2, help="node worker processes they are split over")
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--timeout", type=float, default=600)

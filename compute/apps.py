@@ -12,19 +12,22 @@ class ComputeConfig(AppConfig):
         # it starts, to count every SQL query they make.
         key = os.environ.get("STRATUS_COUNT_QUERIES_KEY")
         if key:
-            QueryCounter(key, os.environ.get("STRATUS_COUNT_QUERIES_LABEL", "")).install()
+            QueryCounter(key, os.environ.get("STRATUS_COUNT_QUERIES_LABEL", ""),
+                         os.environ.get("STRATUS_COUNT_QUERIES_LOG")).install()
 
 
 class QueryCounter:
     """Counts the SQL queries of this process into a Redis counter, and
     into one per `label` (flushed every 0.2 s, so counting adds no round
-    trip per query)."""
+    trip per query). Given `log`, a file path, it also appends each
+    statement there, one per line, to see which ones a storm makes."""
 
-    def __init__(self, key, label=""):
+    def __init__(self, key, label="", log=None):
         self.key = key
         self.label = label
         self.pending = 0
         self.lock = threading.Lock()
+        self.log = open(log, "a", buffering=1) if log else None
 
     def install(self):
         from django.db.backends.signals import connection_created
@@ -40,6 +43,8 @@ class QueryCounter:
     def count(self, execute, sql, params, many, context):
         with self.lock:
             self.pending += 1
+            if self.log:
+                self.log.write(" ".join(sql.split()) + "\n")
         return execute(sql, params, many, context)
 
     def flush_forever(self):
