@@ -21,6 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
+from cloud.updates import update_returning
 from compute import conf
 
 
@@ -541,16 +542,23 @@ class Instance(models.Model):
         return self.update_state(expected_task_state=transition.task_state, vm_state=transition.done_vm_state,
                                  power_state=transition.done_power_state, task_state=None, **fields)
 
-    def enter_step(self, step_name):
-        """The boot pipeline reached `step_name` (a BOOT_STEPS name): sets its
-        task_state if the instance is still building and in the previous
-        step's (or, on a redelivered task, this step's) task_state."""
+    @classmethod
+    def enter_boot_step(cls, instance_id, step_name, host):
+        """The boot pipeline reached `step_name` (a BOOT_STEPS name) on
+        `host`: sets its task_state if the instance is still building there,
+        in the previous step's (or, on a redelivered task, this step's)
+        task_state. Returns the instance as that one statement left it (a
+        step's read and its write are one query), or None if it matched
+        nothing: deleted, moved on, or another host's."""
         index = [step.name for step in BOOT_STEPS].index(step_name)
         allowed = {BOOT_STEPS[index].task_state}
         if index:
             allowed.add(BOOT_STEPS[index - 1].task_state)
-        return self.update_state(expected_task_state=tuple(allowed), expected_vm_state=VmState.BUILDING,
-                                 task_state=BOOT_STEPS[index].task_state)
+        condition = Q(pk=instance_id, deleted=False, host=host, vm_state=VmState.BUILDING) & \
+            _state_in("task_state", tuple(allowed))
+        rows = update_returning(cls.objects.filter(condition), task_state=BOOT_STEPS[index].task_state,
+                                updated_at=timezone.now())
+        return rows[0] if rows else None
 
     def reset_state(self, vm_state):
         """An operator's reset (Nova's reset-state): the instance is what
@@ -893,15 +901,17 @@ def _action_row(instance, action):
     return row
 
 
-def _start_event(instance, action, event_name, host):
-    """The event row. By action name, the action is found inside the INSERT
-    (one query per step of every boot instead of two)."""
+def _start_event(instance, action, event_name, host, finished=False):
+    """The event row (`finished`: already ended, with Success). By action
+    name, the action is found inside the INSERT (one query per step of
+    every boot instead of two)."""
+    done = {"finish_time": timezone.now(), "result": "Success"} if finished else {}
     if isinstance(action, InstanceAction):
-        return InstanceActionEvent.objects.create(action=action, event=event_name, host=host)
+        return InstanceActionEvent.objects.create(action=action, event=event_name, host=host, **done)
     if not transaction.get_connection().in_atomic_block:
         latest = InstanceAction.objects.filter(instance_id=instance.pk, action=action).order_by(
             "-start_time", "-id").values("id")[:1]
-        event = InstanceActionEvent(action_id=Subquery(latest), event=event_name, host=host)
+        event = InstanceActionEvent(action_id=Subquery(latest), event=event_name, host=host, **done)
         try:
             event.save(force_insert=True)
         except IntegrityError:
@@ -909,7 +919,14 @@ def _start_event(instance, action, event_name, host):
         else:
             del event.__dict__["action_id"]  # deferred: read from the row if anyone asks
             return event
-    return InstanceActionEvent.objects.create(action=_action_row(instance, action), event=event_name, host=host)
+    return InstanceActionEvent.objects.create(action=_action_row(instance, action), event=event_name, host=host,
+                                              **done)
+
+
+def record_done_event(instance, action, event_name, host=None):
+    """Records a step of `action` that had nothing to do, as one event row
+    that starts and finishes at once (one query instead of two)."""
+    return _start_event(instance, action, event_name, host or instance.host, finished=True)
 
 
 @contextlib.contextmanager
@@ -938,8 +955,11 @@ def finish_action(instance, action):
     if isinstance(action, InstanceAction):
         InstanceAction.objects.filter(pk=action.pk).update(finish_time=now, updated_at=now)
         return
-    row = _action_row(instance, action)
-    InstanceAction.objects.filter(pk=row.pk).update(finish_time=now, updated_at=now)
+    latest = InstanceAction.objects.filter(instance_id=instance.pk, action=action).order_by(
+        "-start_time", "-id").values("id")[:1]
+    if not InstanceAction.objects.filter(pk=Subquery(latest)).update(finish_time=now, updated_at=now):
+        row = _action_row(instance, action)  # none was recorded: made now
+        InstanceAction.objects.filter(pk=row.pk).update(finish_time=now, updated_at=now)
 
 
 def set_fault(instance, message, code=500, details="", host=None):

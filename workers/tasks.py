@@ -5,21 +5,22 @@ compute.<host> queue: compute.node.volumes makes the server's mapped
 volumes through the volumes app and attaches them)."""
 from celery import shared_task
 
-from compute.models import BOOT_STEP, Instance, UnexpectedState, record_event
+from compute.models import BOOT_STEP, record_done_event, record_event
 
 
-def _boot_step(task, instance_id, step, work):
-    """One node-side step of the build: the instance enters `step`, its
-    event records `work(node, instance)`, and a server deleted meanwhile
-    ends the chain (its delete released what the step made)."""
-    from compute.node.tasks import _node_and_instance
+def _boot_step(task, instance_id, step, needed, work):
+    """One node-side step of the build: the instance enters `step` and its
+    event records `work(node, instance)`, or only that the step had nothing
+    to do when `needed(instance)` is false. A server deleted meanwhile is
+    found by the next step's entry, which ends the chain."""
+    from compute.node.tasks import enter_boot_step
 
-    node, instance = _node_and_instance(task, instance_id)
-    instance.enter_step(step)
+    node, instance = enter_boot_step(task, instance_id, step)
+    if not needed(instance):
+        record_done_event(instance, "create", BOOT_STEP[step].event, host=node.host)
+        return instance_id
     with record_event(instance, "create", BOOT_STEP[step].event, host=node.host):
         work(node, instance)
-    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
-        raise UnexpectedState(instance.pk, "building", "deleted")
     return instance_id
 
 
@@ -27,13 +28,14 @@ def _boot_step(task, instance_id, step, work):
 def plumb_network(self, instance_id):
     from compute.node import networking
 
-    return _boot_step(self, instance_id, "network", networking.plumb)
+    return _boot_step(self, instance_id, "network", networking.has_ports, networking.plumb)
 
 
 @shared_task(bind=True, name="workers.tasks.attach_volumes", ignore_result=True)
 def attach_volumes(self, instance_id):
     """The server's block device mappings: volumes made through the
     volumes app, waited for and attached to its node (compute.node.volumes)."""
+    from compute import block_devices
     from compute.node import volumes
 
-    return _boot_step(self, instance_id, "volumes", volumes.connect_block_devices)
+    return _boot_step(self, instance_id, "volumes", block_devices.of, volumes.connect_block_devices)

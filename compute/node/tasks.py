@@ -26,13 +26,19 @@ class WrongNode(Exception):
     """The task reached a worker that does not serve the instance's node."""
 
 
-def _node(task, host=None):
-    """The node the task is for: the host of its queue (compute.<host> or
-    network.<host>), else `host`."""
+def _queue_host(task):
+    """The host of the queue the task came from (compute.<host> or
+    network.<host>), or None."""
     routing_key = (task.request.delivery_info or {}).get("routing_key") or ""
     for prefix in ("compute.", "network."):
         if routing_key.startswith(prefix):
-            host = routing_key.removeprefix(prefix)
+            return routing_key.removeprefix(prefix)
+    return None
+
+
+def _node(task, host=None):
+    """The node the task is for: the host of its queue, else `host`."""
+    host = _queue_host(task) or host
     node = agent.NODES.get(host)
     if node is None:
         raise WrongNode(f"This worker serves {', '.join(agent.NODES) or 'no node'}, not {host!r}.")
@@ -48,31 +54,56 @@ def _node_and_instance(task, instance_id):
     return node, instance
 
 
+def enter_boot_step(task, instance_id, step):
+    """(this task's node, the instance) once the instance has entered boot
+    step `step` on that node, read and written by one statement. Raises
+    WrongNode, or UnexpectedState when the boot moved on. An instance
+    deleted meanwhile has what the earlier steps made here removed: a
+    delete that ran during a step cannot have removed what that step was
+    still making."""
+    host = _queue_host(task) or Instance.objects.filter(pk=instance_id).values_list("host", flat=True).first()
+    node = _node(task, host)
+    instance = Instance.enter_boot_step(instance_id, step, node.host)
+    if instance is not None:
+        return node, instance
+    actual = Instance.objects.filter(pk=instance_id).values(
+        "host", "vm_state", "task_state", "deleted", "launched_at").first()
+    if actual is None or actual["deleted"]:
+        node.remove_instance(instance_id)
+    elif actual["host"] != node.host:
+        raise WrongNode(f"Instance {instance_id} is on host {actual['host']!r}, not {node.host!r}.")
+    raise UnexpectedState(instance_id, f"building, in boot step {step} on {node.host}", actual or "gone")
+
+
 @shared_task(bind=True, name="compute.node.tasks.prepare_disk")
 def prepare_disk(self, instance_id):
     """The instance's disk: the image fetched into this node's cache once,
     and a qcow2 overlay on it."""
-    node, instance = _node_and_instance(self, instance_id)
-    instance.enter_step("prepare_disk")
+    node, instance = enter_boot_step(self, instance_id, "prepare_disk")
     with record_event(instance, "create", "compute_prepare_disk", host=node.host):
         if not block_devices.boots_from_volume(instance):  # else the volume step brings the root disk
             agent.create_disk(node, instance)
-    if Instance.objects.filter(pk=instance.pk, deleted=True).exists():
-        node.remove_instance(instance.pk)  # deleted while the disk was made
-        raise UnexpectedState(instance.pk, "building", "deleted")
     return str(instance_id)
+
+
+def _booted_already(task, instance_id, actual):
+    """Whether a spawn delivered again finds the boot done (the worker
+    died before the acknowledgement): ACTIVE, launched, its domain here."""
+    if not isinstance(actual, dict) or actual["vm_state"] != VmState.ACTIVE or not actual["launched_at"]:
+        return False
+    node = _node(task, actual["host"])
+    return node.driver.exists(node.domain_name(instance_id))
 
 
 @shared_task(bind=True, name="compute.node.tasks.spawn")
 def spawn(self, instance_id):
     """Defines and starts the domain; the instance becomes ACTIVE."""
-    node, instance = _node_and_instance(self, instance_id)
-    if instance.vm_state == VmState.ACTIVE and instance.launched_at and \
-            node.driver.exists(node.domain_name(instance.pk)):
-        # Delivered again after it finished (the worker died before the
-        # acknowledgement): the boot is done.
-        return str(instance_id)
-    instance.enter_step("spawn")
+    try:
+        node, instance = enter_boot_step(self, instance_id, "spawn")
+    except UnexpectedState as error:
+        if _booted_already(self, instance_id, error.actual):
+            return str(instance_id)
+        raise
     with record_event(instance, "create", "compute_spawn", host=node.host):
         if not node.disk_path(instance.pk).exists() and not block_devices.boots_from_volume(instance):
             raise VirtError(f"Instance {instance.pk} has no disk on {node.host}: prepare_disk has not run here.")

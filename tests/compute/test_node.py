@@ -131,6 +131,37 @@ def test_a_failing_spawn_raises_and_records_the_error(simulated, tmp_path):
     assert instance.vm_state == VmState.BUILDING  # the pipeline decides what comes next
 
 
+def test_a_server_deleted_during_a_step_has_its_disk_removed_by_the_next_step(simulated, tmp_path):
+    from workers.tasks import plumb_network
+
+    _worker, (host,) = simulated(1)
+    instance = make_instance(host)
+    run(tasks.prepare_disk, instance, host)
+    disk = tmp_path / "nodes" / host / "instances" / str(instance.pk) / "disk"
+    assert disk.exists()
+    # The delete came while the disk was being made: its node-side removal
+    # found no disk yet, and the row is gone from every list.
+    Instance.objects.filter(pk=instance.pk).update(deleted=True, vm_state=VmState.DELETED, task_state=None)
+    plumb_network.apply_async(args=[str(instance.pk)], queue=f"network.{host}")  # keeps no result
+    wait_until(lambda: not disk.exists(), message="the disk removed by the network step")
+    events = InstanceActionEvent.objects.filter(action__instance=instance).values_list("event", flat=True)
+    assert list(events) == ["compute_prepare_disk"]  # the network step did not begin
+
+
+def test_a_spawn_delivered_again_after_the_boot_finished_changes_nothing(simulated):
+    _worker, (host,) = simulated(1)
+    instance = make_instance(host)
+    run(tasks.prepare_disk, instance, host)
+    run(tasks.spawn, instance, host)
+    instance.refresh_from_db()
+    launched_at = instance.launched_at
+    assert instance.vm_state == VmState.ACTIVE and launched_at
+    run(tasks.spawn, instance, host)  # the late acknowledgement's second delivery
+    instance.refresh_from_db()
+    assert (instance.vm_state, instance.task_state, instance.launched_at) == (VmState.ACTIVE, None, launched_at)
+    assert InstanceActionEvent.objects.filter(action__instance=instance, event="compute_spawn").count() == 1
+
+
 def test_sigkill_mid_boot_then_restart_leaves_nothing_building(simulated):
     worker, (host,) = simulated(1, concurrency=1)
     count = 12
