@@ -3,7 +3,7 @@ Nova lists). Usage is counted from the instances themselves, plus the
 growth of resizes not finished yet; a boot or a resize locks its project's
 QuotaLock row, counts, checks and writes in one transaction, so concurrent
 requests of one project cannot together pass the limit."""
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Sum
 
 from cloud.errors import ApiError
@@ -55,8 +55,14 @@ def usage_of(project_id, server_groups=True):
 
 
 def _lock(key):
-    QuotaLock.objects.bulk_create([QuotaLock(project_id=key)], ignore_conflicts=True)
-    QuotaLock.objects.select_for_update().filter(project_id=key).first()
+    """Takes lock row `key` (made on first use) until the transaction ends,
+    in one upsert: on PostgreSQL it locks the row it inserts or finds, and
+    SQLite holds the whole database for a writing transaction."""
+    quote = connection.ops.quote_name
+    table, column = quote(QuotaLock._meta.db_table), quote(QuotaLock._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({column}) VALUES (%s) "
+                       f"ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}", [key])
 
 
 def lock_project(project_id):

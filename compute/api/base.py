@@ -259,6 +259,6 @@ def require_metadata(value, field="metadata", limit=None):
         if not isinstance(item, str) or len(item) > 255:
             raise BadRequest(f"Invalid input for field '{field}/{key}': values must be strings of at most "
                              f"255 characters.")
-    if limit is not None and len(value) > limit:
+    if limit is not None and 0 <= limit < len(value):
         raise ApiError(f"Quota exceeded for metadata_items: at most {limit} items are allowed.", status=403)
     return dict(value)

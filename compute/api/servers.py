@@ -218,8 +218,10 @@ class BootPlan:
         self.config_drive = self.check_config_drive(data.get("config_drive"))
         self.key_name, self.key_data = self.find_key(data.get("key_name"))
         self.user_data = self.check_user_data(data.get("user_data"))
-        limit = quotas.limit_of(credentials.project_id, "metadata_items")
-        self.metadata = require_metadata(data.get("metadata", {}), "metadata", limit=limit)
+        metadata = data.get("metadata", {})
+        # The limit is read only when there are items to count against it.
+        limit = quotas.limit_of(credentials.project_id, "metadata_items") if metadata else None
+        self.metadata = require_metadata(metadata, "metadata", limit=limit)
         self.availability_zone = self.check_zone(data.get("availability_zone"))
         self.min_count = require_int(data.get("min_count", 1), "min_count", 1, 1000)
         self.max_count = require_int(data.get("max_count", self.min_count), "max_count", 1, 1000)

@@ -209,6 +209,27 @@ def test_metadata_replace_item_and_limit(api, tokens, image_id):
         delete(api, token, server_id)
 
 
+def test_an_unlimited_metadata_items_quota_takes_any_number_of_items(api, tokens, image_id):
+    project_id = api.get("/identity/v3/auth/tokens", token=tokens["demo"], headers={
+        "X-Subject-Token": tokens["demo"]}).json()["token"]["project"]["id"]
+    quota_url = f"/compute/v2.1/os-quota-sets/{project_id}"
+    many = {f"k{i}": "v" for i in range(200)}
+    assert create(api, tokens["demo"], image_id, metadata=many).status_code == 403  # 128 by default
+    assert api.put(quota_url, token=tokens["admin"], json={"quota_set": {"metadata_items": -1}},
+                   headers=V).status_code == 200
+    server_id = None
+    try:
+        answer = create(api, tokens["demo"], image_id, metadata=many)
+        assert answer.status_code == 202, answer.text
+        server_id = answer.json()["server"]["id"]
+        shown = api.get(f"/compute/v2.1/servers/{server_id}", token=tokens["demo"], headers=V).json()["server"]
+        assert shown["metadata"] == many
+    finally:
+        api.delete(quota_url, token=tokens["admin"], headers=V)
+        if server_id:
+            delete(api, tokens["demo"], server_id)
+
+
 def test_metadata_update_and_show_through_the_cli(cloud, image_id):
     name = f"meta-{uuid.uuid4().hex[:6]}"
     cloud.openstack("server", "create", "--image", image_id, "--flavor", "m1.nano", "--nic", "none",
