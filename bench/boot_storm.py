@@ -99,10 +99,11 @@ class Stack:
                                "--without-mingle", "-l", "WARNING"])
         # The simulated nodes are split over processes as real nodes are
         # (one node worker per machine): one process is held to one core.
-        for index, count in enumerate(self.nodes_per_process(), 1):
+        counts = self.nodes_per_process()
+        for index, count in enumerate(counts, 1):
             self.start(f"nodes{index}", [PYTHON, "manage.py", "nodeworker", "--simulate", str(count),
-                                         "--prefix", f"storm-{index}-", "--concurrency", "16",
-                                         "--loglevel", "WARNING"])
+                                         "--prefix", f"storm-{index}-", "--concurrency",
+                                         str(max(4, 16 // len(counts))), "--loglevel", "WARNING"])
         deadline = time.monotonic() + 120
         while True:
             try:
