@@ -327,6 +327,34 @@ class ApplicationCredential(models.Model):
         return self.name
 
 
+class Trust(models.Model):
+    """A trustor's delegation of some of their roles on one project to a
+    trustee (Keystone's OS-TRUST): the trustee gets tokens scoped to the
+    trust, acting as the trustor when `impersonation`, as themself
+    otherwise. identity.trusts owns the rules."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    trustor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusts_given")
+    trustee = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusts_received")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="trusts")
+    roles = models.ManyToManyField(Role, related_name="trusts")
+    impersonation = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    remaining_uses = models.PositiveIntegerField(null=True, blank=True)  # None: unlimited
+    allow_redelegation = models.BooleanField(default=False)
+    redelegation_count = models.PositiveIntegerField(default=0)
+    # The trust whose token made this one: deleting it deletes the chain.
+    redelegated_trust = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                                          related_name="redelegations")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"trust {self.id} from {self.trustor_id} to {self.trustee_id}"
+
+
 class Policy(models.Model):
     """A policy document kept for services (Keystone's /v3/policies): the
     blob is the client's; Stratus's own rules are in its code."""
@@ -374,11 +402,12 @@ class RevocationEvent(models.Model):
     domain_id = models.CharField(max_length=64, null=True, blank=True)
     audit_id = models.CharField(max_length=64, null=True, blank=True)
     application_credential_id = models.CharField(max_length=64, null=True, blank=True)
+    trust_id = models.CharField(max_length=64, null=True, blank=True)
     system = models.BooleanField(null=True, blank=True)  # True: only system-scoped tokens
     issued_before = models.DateTimeField()
     revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "system")
+    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id", "system")
 
     class Meta:
         constraints = [
@@ -388,7 +417,8 @@ class RevocationEvent(models.Model):
                 | (Q(project_id__isnull=False) & ~Q(project_id=""))
                 | (Q(domain_id__isnull=False) & ~Q(domain_id=""))
                 | (Q(audit_id__isnull=False) & ~Q(audit_id=""))
-                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id="")),
+                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id=""))
+                | (Q(trust_id__isnull=False) & ~Q(trust_id="")),
                 name="revocation_names_something"),
         ]
 

@@ -48,6 +48,10 @@ def token_body(credentials, include_catalog=True):
         body["roles"] = [{"id": role_ids.get(name, name), "name": name} for name in credentials.roles]
         if include_catalog:
             body["catalog"] = summaries.catalog(credentials.project_id)
+    if credentials.trust:
+        trust_id, trustor_id, trustee_id, impersonation = credentials.trust
+        body["OS-TRUST:trust"] = {"id": trust_id, "impersonation": impersonation,
+                                  "trustor_user": {"id": trustor_id}, "trustee_user": {"id": trustee_id}}
     if credentials.application_credential_id:
         body["application_credential"] = {
             "id": credentials.application_credential_id, "restricted": not credentials.unrestricted,

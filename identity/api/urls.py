@@ -1,7 +1,7 @@
 from django.urls import re_path
 from cloud.routers import ApiRouter
 
-from identity.api import auth, versions, views
+from identity.api import auth, trusts, versions, views
 
 app_name = "identity"
 
@@ -47,4 +47,8 @@ urlpatterns = [
     re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",
             views.Ec2CredentialView.as_view()),
     re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/?$", trusts.TrustListView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/?$", trusts.TrustView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/?$", trusts.TrustRoleListView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/(?P<role_id>[^/]+)/?$", trusts.TrustRoleView.as_view()),
 ] + router.urls

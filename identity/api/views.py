@@ -623,6 +623,8 @@ class ApplicationCredentialViewSet(ResourceViewSet):
             raise Forbidden("Creating an application credential needs a project-scoped token.")
         if credentials.application_credential_id and not credentials.unrestricted:
             raise Forbidden("A restricted application credential cannot create another one.")
+        if credentials.trust_id:
+            raise Forbidden("A trust-scoped token cannot create an application credential.")
         body = ApplicationCredentialCreateSerializer(data=self.request_body())
         body.is_valid(raise_exception=True)
         data = body.validated_data
