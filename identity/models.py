@@ -281,6 +281,50 @@ class Endpoint(models.Model):
         return f"{self.service.type} {self.interface} {self.url}"
 
 
+class EndpointGroup(models.Model):
+    """Endpoints chosen by what they are (Keystone's OS-EP-FILTER): every
+    endpoint whose `interface`, `service_id` and `region_id` equal the
+    filters it names. Given to a project, it limits the project's catalog."""
+
+    FILTERS = ("interface", "service_id", "region_id")
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    filters = models.JSONField(default=dict)
+    projects = models.ManyToManyField(Project, related_name="endpoint_groups", blank=True,
+                                      through="ProjectEndpointGroup")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def matches(self, endpoint):
+        return all(getattr(endpoint, name) == value for name, value in self.filters.items())
+
+
+class ProjectEndpointGroup(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    endpoint_group = models.ForeignKey(EndpointGroup, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "endpoint_group"],
+                                               name="project_endpoint_group_unique")]
+
+
+class ProjectEndpoint(models.Model):
+    """One endpoint given to a project by itself (OS-EP-FILTER): once a
+    project has any, or any endpoint group, its catalog has only those."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="endpoint_associations")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="project_associations")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "endpoint"], name="project_endpoint_unique")]
+
+
 class AccessRule(models.Model):
     """A user's permission for an application credential to call one API:
     the service's catalog type, the HTTP method, and the path under the

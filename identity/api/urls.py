@@ -1,7 +1,7 @@
 from django.urls import re_path
 from cloud.routers import ApiRouter
 
-from identity.api import auth, trusts, versions, views
+from identity.api import auth, endpoint_filter, trusts, versions, views
 
 app_name = "identity"
 
@@ -51,4 +51,20 @@ urlpatterns = [
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/?$", trusts.TrustView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/?$", trusts.TrustRoleListView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/(?P<role_id>[^/]+)/?$", trusts.TrustRoleView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/?$", endpoint_filter.EndpointGroupListView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/?$", endpoint_filter.EndpointGroupView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/endpoints/?$",
+            endpoint_filter.EndpointGroupEndpointsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/projects/?$",
+            endpoint_filter.EndpointGroupProjectsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/projects/(?P<project_id>[^/]+)/?$",
+            endpoint_filter.EndpointGroupProjectView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoint_groups/?$",
+            endpoint_filter.ProjectEndpointGroupsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoints/?$",
+            endpoint_filter.ProjectEndpointsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoints/(?P<endpoint_id>[^/]+)/?$",
+            endpoint_filter.ProjectEndpointView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoints/(?P<endpoint_id>[^/]+)/projects/?$",
+            endpoint_filter.EndpointProjectsView.as_view()),
 ] + router.urls
