@@ -399,6 +399,26 @@ class Trust(models.Model):
         return f"trust {self.id} from {self.trustor_id} to {self.trustee_id}"
 
 
+class DomainConfigOption(models.Model):
+    """One option of a domain's identity configuration (Keystone's
+    /v3/domains/{id}/config), stored as given; identity.domain_config says
+    which groups and options there are. Sensitive ones are never shown."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="config_options")
+    group = models.CharField(max_length=255)
+    option = models.CharField(max_length=255)
+    value = models.JSONField(null=True)
+    sensitive = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["group", "option"]
+        constraints = [models.UniqueConstraint(fields=["domain", "group", "option"],
+                                               name="domain_config_option_unique")]
+
+    def __str__(self):
+        return f"{self.domain_id} [{self.group}] {self.option}"
+
+
 class Policy(models.Model):
     """A policy document kept for services (Keystone's /v3/policies): the
     blob is the client's; Stratus's own rules are in its code."""

@@ -1,7 +1,7 @@
 from django.urls import re_path
 from cloud.routers import ApiRouter
 
-from identity.api import auth, endpoint_filter, trusts, versions, views
+from identity.api import auth, domain_config, endpoint_filter, trusts, versions, views
 
 app_name = "identity"
 
@@ -47,6 +47,15 @@ urlpatterns = [
     re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",
             views.Ec2CredentialView.as_view()),
     re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
+    re_path(r"^v3/domains/config/default/?$", domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/config/(?P<group>[^/]+)/default/?$", domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/config/(?P<group>[^/]+)/(?P<option>[^/]+)/default/?$",
+            domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/?$", domain_config.DomainConfigView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>[^/]+)/?$",
+            domain_config.DomainConfigPartView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>[^/]+)/(?P<option>[^/]+)/?$",
+            domain_config.DomainConfigPartView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/?$", trusts.TrustListView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/?$", trusts.TrustView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/?$", trusts.TrustRoleListView.as_view()),
