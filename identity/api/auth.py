@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import NotFound, Unauthorized
 from cloud.views import ApiView
-from identity import assignments, authn, summaries, tokens
+from identity import assignments, authn, ec2tokens, summaries, tokens
 from identity.api.serializers import DomainSerializer, ProjectSerializer
 
 
@@ -102,6 +102,18 @@ class TokensView(ApiView):
         credentials = self._subject(request)
         tokens.revoke(audit_id=credentials.audit_ids[0])
         return Response(status=204)
+
+
+class Ec2TokensView(ApiView):
+    """POST /v3/ec2tokens: a token for a request signed with an ec2 key."""
+
+    policy = {"post": "public"}
+
+    def post(self, request):
+        token, credentials = ec2tokens.authenticate(request.data)
+        response = Response(token_body(credentials), status=200)
+        response["X-Subject-Token"] = token
+        return response
 
 
 class CatalogView(ApiView):

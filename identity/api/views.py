@@ -696,6 +696,9 @@ def _found(model, kind, pk):
 def _bound_ec2_blob(request, blob):
     """An ec2 blob made with an application credential's token remembers it,
     as Keystone's does, so what the keys later authenticate stays bound to it."""
+    if request.auth.trust_id:
+        # Keys would outlive the trust and carry the trustor's every role.
+        raise Forbidden("A trust-scoped token cannot create ec2 credentials.")
     if request.auth.application_credential_id:
         blob["app_cred_id"] = request.auth.application_credential_id
     return blob
