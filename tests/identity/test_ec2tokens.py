@@ -6,10 +6,10 @@ import hashlib
 import time
 from datetime import datetime, timedelta, timezone
 from unittest import mock
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from botocore.auth import SigV2Auth, SigV4Auth
+from botocore.auth import SigV2Auth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -48,6 +48,16 @@ def signed_v4(access, secret, when=None, params=QUERY):
             "body_hash": hashlib.sha256(b"").hexdigest()}
 
 
+def presigned_v4(access, secret, params=QUERY):
+    """A presigned URL's query (X-Amz-Credential, X-Amz-Signature, ...)."""
+    request = AWSRequest(method="GET", url=EC2_URL, params=dict(params))
+    SigV4QueryAuth(Credentials(access, secret), "ec2", "RegionOne", expires=300).add_auth(request)
+    sent = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
+    return {"access": access, "signature": sent["X-Amz-Signature"], "host": urlsplit(EC2_URL).netloc,
+            "verb": "GET", "path": urlsplit(EC2_URL).path, "params": sent,
+            "headers": {"Host": urlsplit(EC2_URL).netloc}, "body_hash": hashlib.sha256(b"").hexdigest()}
+
+
 def signed_v2(access, secret, params=QUERY):
     request = AWSRequest(method="GET", url=EC2_URL, params=dict(params))
     SigV2Auth(Credentials(access, secret)).add_auth(request)
@@ -61,7 +71,7 @@ def ec2token(api, credentials, key="credentials"):
     return api.post("/identity/v3/ec2tokens", json={key: credentials})
 
 
-@pytest.mark.parametrize("sign", [signed_v4, signed_v2], ids=["v4", "v2"])
+@pytest.mark.parametrize("sign", [signed_v4, presigned_v4, signed_v2], ids=["v4", "v4-presigned", "v2"])
 def test_a_signed_request_gets_a_token_on_the_keys_project(api, keyholder, sign):
     user_id, project_id, _, access, secret = keyholder
     response = ec2token(api, sign(access, secret))
@@ -77,7 +87,7 @@ def test_a_signed_request_gets_a_token_on_the_keys_project(api, keyholder, sign)
     assert ec2token(api, sign(access, secret), key="ec2Credentials").status_code == 200
 
 
-@pytest.mark.parametrize("sign", [signed_v4, signed_v2], ids=["v4", "v2"])
+@pytest.mark.parametrize("sign", [signed_v4, presigned_v4, signed_v2], ids=["v4", "v4-presigned", "v2"])
 def test_a_wrong_or_tampered_signature_is_a_401(api, keyholder, sign):
     _, _, _, access, secret = keyholder
     assert ec2token(api, sign(access, "not-the-secret")).status_code == 401
