@@ -6,6 +6,7 @@ original trustor still holds them, and each token spends one use."""
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework import serializers
 
 from cloud.errors import BadRequest, Forbidden, NotFound
 from identity import assignments
@@ -38,8 +39,6 @@ def _expiry(body):
     value = body.get("expires_at")
     if value is None:
         return None
-    from rest_framework import serializers
-
     try:
         moment = serializers.DateTimeField().to_internal_value(value) if isinstance(value, str) else None
     except serializers.ValidationError:
