@@ -278,7 +278,7 @@ def _decrypt(fernet, token):
     if not isinstance(fields, list) or not fields:
         return None
     if fields[0] == 2 and len(fields) == len(V2_FIELDS):
-        fields = [*fields, None]
+        fields = [PAYLOAD_VERSION, *fields[1:], None]  # issued before trusts: none
     if len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
         return None
     payload = dict(zip(PAYLOAD_FIELDS, fields))
