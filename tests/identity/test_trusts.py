@@ -89,6 +89,22 @@ def test_cli_creates_lists_shows_and_deletes_a_trust(api, cloud, people):
     assert api.get(f"{TRUSTS}/{trust_id}", token=trustor.token()).status_code == 404
 
 
+def test_the_cli_gets_a_trust_scoped_token_with_os_trust_id(api, cloud, people):
+    trustor, trustee, _, _ = people
+    trust_id = create_trust(api, trustor, trustee, ["member"]).json()["trust"]["id"]
+    env = cli_env(cloud, trustee.name, trustee.password, "")
+    del env["OS_PROJECT_NAME"], env["OS_PROJECT_DOMAIN_NAME"]
+    env["OS_TRUST_ID"] = trust_id
+    issued = cloud.openstack("token", "issue", "-f", "json", cloud="", env=env)
+    assert issued["project_id"] == trustor.project_id and issued["user_id"] == trustee.id
+    body = validate(api, issued["id"]).json()["token"]
+    assert body["OS-TRUST:trust"]["id"] == trust_id and [r["name"] for r in body["roles"]] == ["member"]
+    # The trust's token works in the trustor's project with the real clients.
+    network = cloud.openstack("network", "create", unique("trusted"), "-f", "json", cloud="", env=env)
+    assert network["project_id"] == trustor.project_id
+    cloud.openstack("network", "delete", network["id"], cloud="", env=env)
+
+
 def test_trust_body_roles_and_role_checks_are_keystones(api, people):
     trustor, trustee, _, role = people
     created = create_trust(api, trustor, trustee, [role["name"]], remaining_uses=5)
