@@ -196,7 +196,7 @@ def authenticate(body):
         system = target == SYSTEM
         if not system and target[0] == TRUST:
             trust, project, roles = trusts.scope(user, target[1])
-            return _trust_token(identity, trust, project, roles)
+            return trust_token(identity, trust, project, roles)
         project, domain = (None, None) if system else target
 
     roles = []
@@ -233,7 +233,7 @@ def authenticate(body):
     return token, credentials
 
 
-def _trust_token(identity, trust, project, roles):
+def trust_token(identity, trust, project, roles):
     """A token scoped to a trust: the trust's project and roles, acting as
     the trustor when the trust impersonates, ending when the trust does."""
     acting = trust.trustor if trust.impersonation else identity.user

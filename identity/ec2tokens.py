@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from django.utils import timezone
 
 from cloud.auth import AUTH_REQUIRED
-from cloud.errors import BadRequest, Unauthorized
-from identity import assignments, credentials as ec2, tokens
-from identity.models import ApplicationCredential
+from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from identity import assignments, authn, credentials as ec2, tokens, trusts
+from identity.models import ApplicationCredential, Trust
 
 # Keystone's [credential] auth_ttl: how old a signed request may be.
 AUTH_TTL = timedelta(minutes=15)
@@ -107,6 +107,19 @@ def _check_timestamp(params, headers):
         raise Unauthorized("Credential timestamp is expired.")
 
 
+def _trust_token(user, trust_id):
+    """Keys made with a trust's token get tokens scoped to the trust, under
+    every rule of one (identity.trusts.scope), while it lives."""
+    trust = Trust.objects.select_related("trustee").filter(id=trust_id).first()
+    if trust is None or user.id not in (trust.trustee_id, trust.trustor_id if trust.impersonation else None):
+        raise Unauthorized(AUTH_REQUIRED)
+    try:
+        trust, project, roles = trusts.scope(trust.trustee, trust.id)
+    except (Forbidden, NotFound) as refusal:
+        raise Unauthorized(f"The ec2 credential's trust cannot be used: {refusal.message}")
+    return authn.trust_token(authn.Identity(trust.trustee, ["ec2credential"]), trust, project, roles)
+
+
 def authenticate(body):
     """(token string, Credentials) for a POST /v3/ec2tokens body."""
     signed, params, headers = _signed(body)
@@ -120,8 +133,10 @@ def authenticate(body):
     user, project = credential.user, credential.project
     if not user.enabled or not user.domain.enabled or not project.enabled or not project.domain.enabled:
         raise Unauthorized(AUTH_REQUIRED)
-    roles = assignments.roles_on_project(user, project)
     blob = ec2.ec2_blob(credential.blob)
+    if blob.get("trust_id"):
+        return _trust_token(user, blob["trust_id"])
+    roles = assignments.roles_on_project(user, project)
     application_credential = None
     if blob.get("app_cred_id"):
         # Keys made with an application credential's token keep only its roles, while it lives.

@@ -771,12 +771,14 @@ def _found(model, kind, pk):
     return obj
 
 
-def _bound_ec2_blob(request, blob):
-    """An ec2 blob made with an application credential's token remembers it,
-    as Keystone's does, so what the keys later authenticate stays bound to it."""
+def _bound_ec2_blob(request, blob, project):
+    """An ec2 blob made with an application credential's or a trust's token
+    remembers it, as Keystone's does, so what the keys later authenticate
+    stays bound to it (/v3/ec2tokens)."""
     if request.auth.trust_id:
-        # Keys would outlive the trust and carry the trustor's every role.
-        raise Forbidden("A trust-scoped token cannot create ec2 credentials.")
+        if project.id != request.auth.project_id:
+            raise Forbidden("Ec2 credentials made with a trust's token are for the trust's project.")
+        blob["trust_id"] = request.auth.trust_id
     if request.auth.application_credential_id:
         blob["app_cred_id"] = request.auth.application_credential_id
     return blob
@@ -808,7 +810,7 @@ class CredentialViewSet(ResourceViewSet):
         if credential_rules.is_ec2(data["type"]):
             if project is None:
                 raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
-            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob))
+            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob), project)
             blob, pk = json.dumps(parsed), credential_rules.ec2_id(parsed["access"])
         try:
             with transaction.atomic():
@@ -873,7 +875,7 @@ class Ec2CredentialListView(ApiView):
         if body is None or not isinstance(body.get("tenant_id"), str) or not body["tenant_id"]:
             raise BadRequest("Invalid input for field 'tenant_id': expected the id of a project.")
         project = _found(Project, "project", body["tenant_id"])
-        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob())
+        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob(), project)
         credential = Credential.objects.create(id=credential_rules.ec2_id(blob["access"]), user=user,
                                                project=project, type=credential_rules.EC2, blob=json.dumps(blob))
         return Response({"credential": ec2_credential_body(request, credential)}, status=status.HTTP_201_CREATED)

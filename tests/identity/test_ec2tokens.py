@@ -173,3 +173,41 @@ def test_an_ec2_key_made_with_an_application_credential_keeps_its_roles(api, key
     assert api.delete(f"/identity/v3/users/{user_id}/application_credentials/{credential['id']}",
                       token=token).status_code == 204
     assert ec2token(api, signed_v4(made["access"], made["secret"])).status_code == 401
+
+
+def test_an_ec2_key_made_with_a_trusts_token_gets_tokens_of_the_trust(api, make_user, admin_token):
+    """As Keystone's: the key is bound to the trust, and its tokens are the
+    trust's (its roles only, a use spent each), until the trust goes."""
+    trustor_id, trustor_name, trustor_password, project_id, project_name = make_user()
+    trustee_id, trustee_name, trustee_password, other_project, _ = make_user()
+    reader = api.get("/identity/v3/roles?name=reader", token=admin_token).json()["roles"][0]["id"]
+    assert api.put(f"/identity/v3/projects/{project_id}/users/{trustor_id}/roles/{reader}",
+                   token=admin_token).status_code == 204
+    trustor_token = issue(api, password_auth(trustor_name, trustor_password, project_name)).headers["X-Subject-Token"]
+    trust = api.post("/identity/v3/OS-TRUST/trusts", token=trustor_token, json={"trust": {
+        "trustor_user_id": trustor_id, "trustee_user_id": trustee_id, "project_id": project_id,
+        "impersonation": False, "roles": [{"name": "reader"}], "remaining_uses": 3}}).json()["trust"]
+    trust_token = api.post("/identity/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"id": trustee_id, "password": trustee_password}}},
+        "scope": {"OS-TRUST:trust": {"id": trust["id"]}}}}).headers["X-Subject-Token"]
+    # Keys for another project than the trust's are refused.
+    assert api.post(f"/identity/v3/users/{trustee_id}/credentials/OS-EC2", token=trust_token,
+                    json={"tenant_id": other_project}).status_code == 403
+    made = api.post(f"/identity/v3/users/{trustee_id}/credentials/OS-EC2", token=trust_token,
+                    json={"tenant_id": project_id})
+    assert made.status_code == 201, made.text
+    assert made.json()["credential"]["trust_id"] == trust["id"]
+    access, secret = made.json()["credential"]["access"], made.json()["credential"]["secret"]
+
+    response = ec2token(api, signed_v4(access, secret))
+    assert response.status_code == 200, response.text
+    body = response.json()["token"]
+    assert body["OS-TRUST:trust"]["id"] == trust["id"] and body["user"]["id"] == trustee_id
+    assert body["project"]["id"] == project_id and [role["name"] for role in body["roles"]] == ["reader"]
+    assert body["methods"] == ["ec2credential"]
+    # One use went to the trust token above and one to this: one is left.
+    assert ec2token(api, signed_v4(access, secret)).status_code == 200
+    used_up = ec2token(api, signed_v4(access, secret))
+    assert used_up.status_code == 401 and "uses" in used_up.json()["error"]["message"]
+    assert api.delete(f"/identity/v3/OS-TRUST/trusts/{trust['id']}", token=trustor_token).status_code == 204
+    assert ec2token(api, signed_v4(access, secret)).status_code == 401
