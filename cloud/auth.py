@@ -44,6 +44,8 @@ class Credentials:
     # An application credential's access rules, ((service, method, path), ...):
     # the only API calls the token may make. None: no such restriction.
     access_rules: tuple | None = None
+    # A token scoped to a trust: (trust id, trustor id, trustee id, impersonation).
+    trust: tuple | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     is_authenticated = True
@@ -54,6 +56,10 @@ class Credentials:
         admin project. `admin` on any other project makes its holder admin
         of that project only (has_role(ADMIN_ROLE) on it), not of the cloud."""
         return ADMIN_ROLE in self.roles and (self.system or (bool(self.project_id) and self.is_admin_project))
+
+    @property
+    def trust_id(self):
+        return self.trust[0] if self.trust else None
 
     def has_role(self, *names):
         return any(name in self.roles for name in names)

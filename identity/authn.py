@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from identity import assignments, tokens
+from identity import assignments, tokens, trusts
 from identity.models import ApplicationCredential, Domain, Project, User
 from identity.passwords import check_secret
 
@@ -83,6 +83,8 @@ def _by_token(body):
         raise Unauthorized(AUTH_REQUIRED)
     if credentials.application_credential_id:
         raise Forbidden("A token created with an application credential cannot be rescoped.")
+    if credentials.trust_id:
+        raise Forbidden("A trust-scoped token cannot be rescoped.")
     user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
     if not _usable(user):
         raise Unauthorized(AUTH_REQUIRED)
@@ -136,10 +138,12 @@ def _identify(body):
 
 
 SYSTEM = "system"
+TRUST = "OS-TRUST:trust"
 
 
 def _scope_target(scope):
-    """(project, domain) the request asks to be scoped to, or SYSTEM."""
+    """(project, domain) the request asks to be scoped to, SYSTEM, or
+    (TRUST, trust id)."""
     if scope == "unscoped":
         return None, None
     scope = _object(scope, "auth.scope")
@@ -161,6 +165,8 @@ def _scope_target(scope):
         if domain is None:
             raise Unauthorized("The domain to scope to could not be found, or you have no role on it.")
         return None, domain
+    if TRUST in scope:
+        return TRUST, _object(scope[TRUST], f"auth.scope.{TRUST}").get("id")
     if "system" in scope:
         if _object(scope["system"], "auth.scope.system") != {"all": True}:
             raise BadRequest("Invalid input for field 'auth.scope.system': expected {\"all\": true}.")
@@ -176,7 +182,7 @@ def authenticate(body):
     user = identity.user
     scope = auth.get("scope")
 
-    system = False
+    system, trust = False, None
     if identity.fixed_project is not None:
         if scope is not None:
             raise Unauthorized("Application credentials cannot request a scope.")
@@ -188,6 +194,9 @@ def authenticate(body):
     else:
         target = _scope_target(scope)
         system = target == SYSTEM
+        if not system and target[0] == TRUST:
+            trust, project, roles = trusts.scope(user, target[1])
+            return trust_token(identity, trust, project, roles)
         project, domain = (None, None) if system else target
 
     roles = []
@@ -222,6 +231,21 @@ def authenticate(body):
         is_admin_project=bool(project and project.is_admin_project),
     )
     return token, credentials
+
+
+def trust_token(identity, trust, project, roles):
+    """A token scoped to a trust: the trust's project and roles, acting as
+    the trustor when the trust impersonates, ending when the trust does."""
+    acting = trust.trustor if trust.impersonation else identity.user
+    expires_at = identity.expires_at
+    if trust.expires_at and (expires_at is None or trust.expires_at < expires_at):
+        expires_at = trust.expires_at
+    return tokens.issue_token(
+        user_id=acting.id, user_domain_id=acting.domain_id, methods=identity.methods, project_id=project.id,
+        project_domain_id=project.domain_id, roles=[role.name for role in roles], expires_at=expires_at,
+        audit_ids=identity.audit_ids, is_admin_project=project.is_admin_project,
+        trust=(trust.id, trust.trustor_id, trust.trustee_id, trust.impersonation),
+    )
 
 
 def find_subject(credentials):

@@ -2,7 +2,9 @@
 /v3/users/{id}/credentials/OS-EC2: an `ec2` credential's blob is a JSON
 object with an access key, its id is the SHA-256 of that key (so a
 signature naming the key finds it), and it needs a project."""
+import base64
 import hashlib
+import hmac
 import json
 import uuid
 
@@ -46,3 +48,61 @@ def check_ec2_update(old_blob, new_blob):
         if old.get(key) != new.get(key):
             raise BadRequest(f"{key} can not be updated for credential")
     return new
+
+
+# ---------------------------------------------------------------- signatures
+# The arithmetic of the signatures an ec2 credential's secret makes: the S3
+# API checks requests with it, /v3/ec2tokens checks what services forward.
+
+AWS4_ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+def ec2_keys(access):
+    """(the ec2 Credential an access key names, its secret), or None when
+    there is none usable: its user disabled, no project, no secret."""
+    from identity.models import Credential
+
+    row = (Credential.objects.filter(id=ec2_id(access), type=EC2, user__enabled=True).exclude(project=None)
+           .select_related("user__domain", "project__domain").first())
+    if row is None:
+        return None
+    try:
+        secret = json.loads(row.blob).get("secret")
+    except ValueError:
+        secret = None
+    if not isinstance(secret, str) or not secret:
+        return None
+    return row, secret
+
+
+def uri_encode(text, safe="-_.~"):
+    from urllib.parse import quote
+
+    return quote(text, safe=safe)
+
+
+def aws4_query(pairs):
+    """Signature Version 4's canonical query string of (name, value) pairs."""
+    encoded = sorted((uri_encode(name), uri_encode(value)) for name, value in pairs)
+    return "&".join(f"{name}={value}" for name, value in encoded)
+
+
+def aws4_signing_key(secret, date, region, service):
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def aws4_signature(secret, amz_date, scope, canonical_request):
+    """(the hex signature, the string signed) of a canonical request, for
+    a scope "date/region/service/aws4_request"."""
+    date, region, service, _ = scope.split("/")
+    to_sign = "\n".join([AWS4_ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()])
+    key = aws4_signing_key(secret, date, region, service)
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), to_sign
+
+
+def hmac_base64(secret, text, digest=hashlib.sha1):
+    """Signature Version 2's (and S3's older) base64 HMAC."""
+    return base64.b64encode(hmac.new(secret.encode(), text.encode(), digest).digest()).decode()

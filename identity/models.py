@@ -281,6 +281,50 @@ class Endpoint(models.Model):
         return f"{self.service.type} {self.interface} {self.url}"
 
 
+class EndpointGroup(models.Model):
+    """Endpoints chosen by what they are (Keystone's OS-EP-FILTER): every
+    endpoint whose `interface`, `service_id` and `region_id` equal the
+    filters it names. Given to a project, it limits the project's catalog."""
+
+    FILTERS = ("interface", "service_id", "region_id")
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    filters = models.JSONField(default=dict)
+    projects = models.ManyToManyField(Project, related_name="endpoint_groups", blank=True,
+                                      through="ProjectEndpointGroup")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def matches(self, endpoint):
+        return all(getattr(endpoint, name) == value for name, value in self.filters.items())
+
+
+class ProjectEndpointGroup(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    endpoint_group = models.ForeignKey(EndpointGroup, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "endpoint_group"],
+                                               name="project_endpoint_group_unique")]
+
+
+class ProjectEndpoint(models.Model):
+    """One endpoint given to a project by itself (OS-EP-FILTER): once a
+    project has any, or any endpoint group, its catalog has only those."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="endpoint_associations")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="project_associations")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "endpoint"], name="project_endpoint_unique")]
+
+
 class AccessRule(models.Model):
     """A user's permission for an application credential to call one API:
     the service's catalog type, the HTTP method, and the path under the
@@ -325,6 +369,54 @@ class ApplicationCredential(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Trust(models.Model):
+    """A trustor's delegation of some of their roles on one project to a
+    trustee (Keystone's OS-TRUST): the trustee gets tokens scoped to the
+    trust, acting as the trustor when `impersonation`, as themself
+    otherwise. identity.trusts owns the rules."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    trustor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusts_given")
+    trustee = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusts_received")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="trusts")
+    roles = models.ManyToManyField(Role, related_name="trusts")
+    impersonation = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    remaining_uses = models.PositiveIntegerField(null=True, blank=True)  # None: unlimited
+    allow_redelegation = models.BooleanField(default=False)
+    redelegation_count = models.PositiveIntegerField(default=0)
+    # The trust whose token made this one: deleting it deletes the chain.
+    redelegated_trust = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                                          related_name="redelegations")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"trust {self.id} from {self.trustor_id} to {self.trustee_id}"
+
+
+class DomainConfigOption(models.Model):
+    """One option of a domain's identity configuration (Keystone's
+    /v3/domains/{id}/config), stored as given; identity.domain_config says
+    which groups and options there are. Sensitive ones are never shown."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="config_options")
+    group = models.CharField(max_length=255)
+    option = models.CharField(max_length=255)
+    value = models.JSONField(null=True)
+    sensitive = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["group", "option"]
+        constraints = [models.UniqueConstraint(fields=["domain", "group", "option"],
+                                               name="domain_config_option_unique")]
+
+    def __str__(self):
+        return f"{self.domain_id} [{self.group}] {self.option}"
 
 
 class Policy(models.Model):
@@ -374,11 +466,12 @@ class RevocationEvent(models.Model):
     domain_id = models.CharField(max_length=64, null=True, blank=True)
     audit_id = models.CharField(max_length=64, null=True, blank=True)
     application_credential_id = models.CharField(max_length=64, null=True, blank=True)
+    trust_id = models.CharField(max_length=64, null=True, blank=True)
     system = models.BooleanField(null=True, blank=True)  # True: only system-scoped tokens
     issued_before = models.DateTimeField()
     revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "system")
+    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id", "system")
 
     class Meta:
         constraints = [
@@ -388,7 +481,8 @@ class RevocationEvent(models.Model):
                 | (Q(project_id__isnull=False) & ~Q(project_id=""))
                 | (Q(domain_id__isnull=False) & ~Q(domain_id=""))
                 | (Q(audit_id__isnull=False) & ~Q(audit_id=""))
-                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id="")),
+                | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id=""))
+                | (Q(trust_id__isnull=False) & ~Q(trust_id="")),
                 name="revocation_names_something"),
         ]
 

@@ -14,7 +14,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_sav
 from django.dispatch import receiver
 
 from identity import tokens
-from identity.models import ApplicationCredential, Domain, Group, ImpliedRole, Project, RoleAssignment, User
+from identity.models import ApplicationCredential, Domain, Group, ImpliedRole, Project, RoleAssignment, Trust, User
 
 # Stored columns whose change can take a permission away, per model.
 TRACKED = {model: model.REVOKING_FIELDS for model in (Domain, Project, User, RoleAssignment)}
@@ -90,6 +90,12 @@ def user_deleted(sender, instance, **kwargs):
 @receiver(pre_delete, sender=ApplicationCredential)
 def application_credential_deleted(sender, instance, **kwargs):
     tokens.revoke(application_credential_id=instance.id)
+
+
+@receiver(pre_delete, sender=Trust)
+def trust_deleted(sender, instance, **kwargs):
+    # The trusts redelegated from it go with it (CASCADE), each through here.
+    tokens.revoke(trust_id=instance.id)
 
 
 @receiver(pre_delete, sender=RoleAssignment)

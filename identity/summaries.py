@@ -10,7 +10,9 @@ them, never change them in place."""
 from django.db.models.signals import post_delete, post_save
 
 from cloud import generations
-from identity.models import Domain, Endpoint, Project, Region, Role, Service, User
+from identity.models import (
+    Domain, Endpoint, EndpointGroup, Project, ProjectEndpoint, ProjectEndpointGroup, Region, Role, Service, User,
+)
 
 
 def _user(user_id):
@@ -93,6 +95,8 @@ def identity_changed(sender, **kwargs):
     generations.changed("identity")
 
 
-for model in (Domain, Project, User, Role, Region, Service, Endpoint):
+# The endpoint filters' rows shape the catalogs.
+for model in (Domain, Project, User, Role, Region, Service, Endpoint, EndpointGroup, ProjectEndpoint,
+              ProjectEndpointGroup):
     for signal in (post_save, post_delete):
         signal.connect(identity_changed, sender=model, dispatch_uid=f"identity.summaries.{model.__name__}")

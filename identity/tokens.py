@@ -18,7 +18,7 @@ from django.utils import timezone
 from cloud import generations
 from cloud.auth import Credentials
 
-PAYLOAD_VERSION = 2
+PAYLOAD_VERSION = 3
 
 
 # ---------------------------------------------------------------- keys
@@ -151,6 +151,13 @@ def revoke_all(events, issued_before=None):
 def _matches(payload, name, value):
     if name == "domain_id":
         return value in (payload["domain_id"], payload["user_domain_id"], payload["project_domain_id"])
+    trust = payload["trust"]
+    if name == "trust_id":
+        return bool(trust) and trust[0] == value
+    if name == "user_id" and trust:
+        # As Keystone's: what revokes the trustor's or the trustee's tokens
+        # revokes the tokens of their trusts too, whoever the token acts as.
+        return value in (payload["user_id"], trust[1], trust[2])
     return payload.get(name) == value
 
 
@@ -173,20 +180,25 @@ def new_audit_id():
 
 # The payload is a JSON list of these fields, in this order, the version
 # first. Version 2 added the project's domain, system scope and
-# is_admin_project; tokens of another version are invalid.
+# is_admin_project; version 3 the trust ([id, trustor id, trustee id,
+# impersonation] or null). Version 2 tokens still validate (they have no
+# trust); tokens of any other version are invalid.
 PAYLOAD_FIELDS = (
     "version", "user_id", "user_domain_id", "methods", "project_id", "project_domain_id", "domain_id", "system",
     "roles", "issued_at", "expires_at", "audit_ids", "application_credential_id", "unrestricted",
-    "is_admin_project",
+    "is_admin_project", "trust",
 )
+V2_FIELDS = PAYLOAD_FIELDS[:-1]
 
 
 def issue_token(*, user_id, user_domain_id, methods, project_id=None, project_domain_id=None, domain_id=None,
                 system=False, roles=(), expires_at=None, audit_ids=None, application_credential_id=None,
-                unrestricted=True, is_admin_project=False):
+                unrestricted=True, is_admin_project=False, trust=None):
     """A new token string and the Credentials it stands for. `system` is a
     token scoped to the whole cloud (Keystone's {"system": {"all": true}});
-    `is_admin_project` marks a token scoped to the admin project."""
+    `is_admin_project` marks a token scoped to the admin project; `trust`
+    is (trust id, trustor id, trustee id, impersonation) for a token
+    scoped to a trust."""
     now = time.time()
     expires = now + settings.TOKEN_EXPIRATION
     if expires_at is not None:  # a rescoped token or an expiring credential ends no later
@@ -197,7 +209,7 @@ def issue_token(*, user_id, user_domain_id, methods, project_id=None, project_do
         "domain_id": domain_id, "system": bool(system), "roles": list(roles),
         "issued_at": round(now, 6), "expires_at": round(expires, 6), "audit_ids": list(audit_ids or [new_audit_id()]),
         "application_credential_id": application_credential_id, "unrestricted": unrestricted,
-        "is_admin_project": bool(is_admin_project and project_id),
+        "is_admin_project": bool(is_admin_project and project_id), "trust": list(trust) if trust else None,
     }
     fields = [payload[name] for name in PAYLOAD_FIELDS]
     token = keys.fernet().encrypt(json.dumps(fields, separators=(",", ":")).encode()).decode().rstrip("=")
@@ -215,6 +227,7 @@ def _credentials(token, payload):
         audit_ids=tuple(payload["audit_ids"]), application_credential_id=payload["application_credential_id"],
         unrestricted=payload["unrestricted"], is_admin_project=payload["is_admin_project"],
         access_rules=access_rules_of(payload["application_credential_id"]),
+        trust=tuple(payload["trust"]) if payload["trust"] else None,
     )
 
 
@@ -262,7 +275,11 @@ def _decrypt(fernet, token):
         fields = json.loads(fernet.decrypt(padded.encode()))
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         return None
-    if not isinstance(fields, list) or len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
+    if not isinstance(fields, list) or not fields:
+        return None
+    if fields[0] == 2 and len(fields) == len(V2_FIELDS):
+        fields = [PAYLOAD_VERSION, *fields[1:], None]  # issued before trusts: none
+    if len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
         return None
     payload = dict(zip(PAYLOAD_FIELDS, fields))
     return fernet, payload, _credentials(token, payload)

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import NotFound, Unauthorized
 from cloud.views import ApiView
-from identity import assignments, authn, summaries, tokens
+from identity import assignments, authn, ec2tokens, summaries, tokens
 from identity.api.serializers import DomainSerializer, ProjectSerializer
 
 
@@ -48,6 +48,10 @@ def token_body(credentials, include_catalog=True):
         body["roles"] = [{"id": role_ids.get(name, name), "name": name} for name in credentials.roles]
         if include_catalog:
             body["catalog"] = summaries.catalog(credentials.project_id)
+    if credentials.trust:
+        trust_id, trustor_id, trustee_id, impersonation = credentials.trust
+        body["OS-TRUST:trust"] = {"id": trust_id, "impersonation": impersonation,
+                                  "trustor_user": {"id": trustor_id}, "trustee_user": {"id": trustee_id}}
     if credentials.application_credential_id:
         body["application_credential"] = {
             "id": credentials.application_credential_id, "restricted": not credentials.unrestricted,
@@ -98,6 +102,18 @@ class TokensView(ApiView):
         credentials = self._subject(request)
         tokens.revoke(audit_id=credentials.audit_ids[0])
         return Response(status=204)
+
+
+class Ec2TokensView(ApiView):
+    """POST /v3/ec2tokens: a token for a request signed with an ec2 key."""
+
+    policy = {"post": "public"}
+
+    def post(self, request):
+        token, credentials = ec2tokens.authenticate(request.data)
+        response = Response(token_body(credentials), status=200)
+        response["X-Subject-Token"] = token
+        return response
 
 
 class CatalogView(ApiView):

@@ -1,7 +1,7 @@
 from django.urls import re_path
 from cloud.routers import ApiRouter
 
-from identity.api import auth, versions, views
+from identity.api import auth, domain_config, endpoint_filter, trusts, versions, views
 
 app_name = "identity"
 
@@ -30,6 +30,7 @@ urlpatterns = [
     re_path(r"^v3/?$", versions.IdentityV3View.as_view()),
     re_path(r"^v3/auth/tokens/?$", auth.TokensView.as_view()),
     re_path(r"^v3/auth/catalog/?$", auth.CatalogView.as_view()),
+    re_path(r"^v3/ec2tokens/?$", auth.Ec2TokensView.as_view()),
     re_path(r"^v3/auth/projects/?$", auth.AuthProjectsView.as_view()),
     re_path(r"^v3/auth/domains/?$", auth.AuthDomainsView.as_view()),
     re_path(r"^v3/role_assignments/?$", views.RoleAssignmentListView.as_view()),
@@ -47,4 +48,33 @@ urlpatterns = [
     re_path(r"^v3/users/(?P<user_id>[^/]+)/credentials/OS-EC2/(?P<access>[^/]+)/?$",
             views.Ec2CredentialView.as_view()),
     re_path(r"^v3/groups/(?P<group_id>[^/]+)/users/(?P<user_id>[^/]+)/?$", views.GroupMemberView.as_view()),
+    re_path(r"^v3/domains/config/default/?$", domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/config/(?P<group>[^/]+)/default/?$", domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/config/(?P<group>[^/]+)/(?P<option>[^/]+)/default/?$",
+            domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/?$", domain_config.DomainConfigView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>[^/]+)/?$",
+            domain_config.DomainConfigPartView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>[^/]+)/(?P<option>[^/]+)/?$",
+            domain_config.DomainConfigPartView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/?$", trusts.TrustListView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/?$", trusts.TrustView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/?$", trusts.TrustRoleListView.as_view()),
+    re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/(?P<role_id>[^/]+)/?$", trusts.TrustRoleView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/?$", endpoint_filter.EndpointGroupListView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/?$", endpoint_filter.EndpointGroupView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/endpoints/?$",
+            endpoint_filter.EndpointGroupEndpointsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/projects/?$",
+            endpoint_filter.EndpointGroupProjectsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/projects/(?P<project_id>[^/]+)/?$",
+            endpoint_filter.EndpointGroupProjectView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoint_groups/?$",
+            endpoint_filter.ProjectEndpointGroupsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoints/?$",
+            endpoint_filter.ProjectEndpointsView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/projects/(?P<project_id>[^/]+)/endpoints/(?P<endpoint_id>[^/]+)/?$",
+            endpoint_filter.ProjectEndpointView.as_view()),
+    re_path(r"^v3/OS-EP-FILTER/endpoints/(?P<endpoint_id>[^/]+)/projects/?$",
+            endpoint_filter.EndpointProjectsView.as_view()),
 ] + router.urls

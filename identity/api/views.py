@@ -38,13 +38,28 @@ class DomainViewSet(ResourceViewSet):
     policy = {"list": "admin", "retrieve": "reader", "create": "admin", "partial_update": "admin", "destroy": "admin"}
 
     def perform_destroy(self, domain):
-        if domain.enabled:
-            raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
-        with transaction.atomic():
-            Project.objects.filter(domain=domain).delete()
-            User.objects.filter(domain=domain).delete()
-            Group.objects.filter(domain=domain).delete()
-            domain.delete()
+        delete_domain(domain)
+
+
+def delete_domain(domain):
+    """A disabled domain and everything in it (DELETE of the domain, or of
+    the project acting as it)."""
+    if domain.enabled:
+        raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+    with transaction.atomic():
+        Project.objects.filter(domain=domain).delete()
+        User.objects.filter(domain=domain).delete()
+        Group.objects.filter(domain=domain).delete()
+        domain.delete()
+
+
+def domain_as_project(request, domain):
+    """A domain as Keystone shows it through /v3/projects: a project acting
+    as a domain, with no domain or parent of its own."""
+    return {"id": domain.id, "name": domain.name, "domain_id": None, "parent_id": None,
+            "description": domain.description, "enabled": domain.enabled, "is_domain": True, "tags": [],
+            "options": {}, **{key: value for key, value in (domain.extra or {}).items()},
+            "links": {"self": request.build_absolute_uri(f"/identity/v3/projects/{domain.id}")}}
 
 
 class ProjectViewSet(ResourceViewSet):
@@ -63,11 +78,74 @@ class ProjectViewSet(ResourceViewSet):
             return Project.objects.all()
         return Project.objects.filter(id=self.request.auth.project_id)
 
+    # Keystone's projects acting as domains (is_domain): Stratus's domains,
+    # seen and changed through /v3/projects by cloud admins.
+
+    def _acting_domain(self):
+        if not self.request.auth.is_admin:
+            return None
+        return Domain.objects.filter(id=self.kwargs["pk"]).first()
+
+    def list(self, request, *args, **kwargs):
+        if "is_domain" in request.query_params and parse_bool(request.query_params["is_domain"], "is_domain"):
+            domains = Domain.objects.all() if request.auth.is_admin else Domain.objects.none()
+            if "name" in request.query_params:
+                domains = domains.filter(name=request.query_params["name"])
+            if "enabled" in request.query_params:
+                domains = domains.filter(enabled=parse_bool(request.query_params["enabled"], "enabled"))
+            return Response({"projects": [domain_as_project(request, domain) for domain in domains],
+                             "links": self.collection_links()})
+        return super().list(request, *args, **kwargs)
+
+    def create(self, request, *args, **kwargs):
+        body = self.request_body()
+        if "is_domain" in body and not isinstance(body["is_domain"], bool):
+            raise BadRequest("Invalid input for field 'is_domain': expected a boolean.")
+        if not body.get("is_domain"):
+            return super().create(request, *args, **kwargs)
+        for field in ("domain_id", "parent_id"):
+            if body.get(field) is not None:
+                raise BadRequest(f"Invalid input for field '{field}': a project acting as a domain has none.")
+        fields = {key: value for key, value in body.items() if key not in ("is_domain", "domain_id", "parent_id")}
+        serializer = DomainSerializer(data=fields, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        domain = self.save(serializer)
+        return self.envelope(domain_as_project(request, domain), status.HTTP_201_CREATED)
+
+    def retrieve(self, request, *args, **kwargs):
+        try:
+            return super().retrieve(request, *args, **kwargs)
+        except NotFound:
+            domain = self._acting_domain()
+            if domain is None:
+                raise
+        return self.envelope(domain_as_project(request, domain))
+
+    def partial_update(self, request, *args, **kwargs):
+        try:
+            return super().partial_update(request, *args, **kwargs)
+        except NotFound:
+            domain = self._acting_domain()
+            if domain is None:
+                raise
+        fields = {key: value for key, value in self.request_body().items() if key != "is_domain"}
+        serializer = DomainSerializer(domain, data=fields, partial=True, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return self.envelope(domain_as_project(request, self.save(serializer)))
+
+    def destroy(self, request, *args, **kwargs):
+        try:
+            return super().destroy(request, *args, **kwargs)
+        except NotFound:
+            domain = self._acting_domain()
+            if domain is None:
+                raise
+        delete_domain(domain)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         params = self.request.query_params
-        if "is_domain" in params and parse_bool(params["is_domain"], "is_domain"):
-            return queryset.none()
         # Keystone's tag filters: all of, any of, not all of, none of.
         tests = {"tags": lambda want, have: want <= have, "tags-any": lambda want, have: bool(want & have),
                  "not-tags": lambda want, have: not want <= have, "not-tags-any": lambda want, have: not want & have}
@@ -623,6 +701,8 @@ class ApplicationCredentialViewSet(ResourceViewSet):
             raise Forbidden("Creating an application credential needs a project-scoped token.")
         if credentials.application_credential_id and not credentials.unrestricted:
             raise Forbidden("A restricted application credential cannot create another one.")
+        if credentials.trust_id:
+            raise Forbidden("A trust-scoped token cannot create an application credential.")
         body = ApplicationCredentialCreateSerializer(data=self.request_body())
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -691,9 +771,14 @@ def _found(model, kind, pk):
     return obj
 
 
-def _bound_ec2_blob(request, blob):
-    """An ec2 blob made with an application credential's token remembers it,
-    as Keystone's does, so what the keys later authenticate stays bound to it."""
+def _bound_ec2_blob(request, blob, project):
+    """An ec2 blob made with an application credential's or a trust's token
+    remembers it, as Keystone's does, so what the keys later authenticate
+    stays bound to it (/v3/ec2tokens)."""
+    if request.auth.trust_id:
+        if project.id != request.auth.project_id:
+            raise Forbidden("Ec2 credentials made with a trust's token are for the trust's project.")
+        blob["trust_id"] = request.auth.trust_id
     if request.auth.application_credential_id:
         blob["app_cred_id"] = request.auth.application_credential_id
     return blob
@@ -725,7 +810,7 @@ class CredentialViewSet(ResourceViewSet):
         if credential_rules.is_ec2(data["type"]):
             if project is None:
                 raise BadRequest("Invalid input for field 'project_id': an ec2 credential needs a project.")
-            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob))
+            parsed = _bound_ec2_blob(request, credential_rules.ec2_blob(blob), project)
             blob, pk = json.dumps(parsed), credential_rules.ec2_id(parsed["access"])
         try:
             with transaction.atomic():
@@ -790,7 +875,7 @@ class Ec2CredentialListView(ApiView):
         if body is None or not isinstance(body.get("tenant_id"), str) or not body["tenant_id"]:
             raise BadRequest("Invalid input for field 'tenant_id': expected the id of a project.")
         project = _found(Project, "project", body["tenant_id"])
-        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob())
+        blob = _bound_ec2_blob(request, credential_rules.new_ec2_blob(), project)
         credential = Credential.objects.create(id=credential_rules.ec2_id(blob["access"]), user=user,
                                                project=project, type=credential_rules.EC2, blob=json.dumps(blob))
         return Response({"credential": ec2_credential_body(request, credential)}, status=status.HTTP_201_CREATED)

@@ -3,10 +3,8 @@ in a presigned URL's query, and Version 2 for older clients. The access
 key is a Keystone EC2 credential's `access` (the credential's id is its
 SHA-256), the secret its `secret`; the request acts for the credential's
 user in the credential's project, with that user's roles there."""
-import base64
 import hashlib
 import hmac
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -17,12 +15,11 @@ from django.utils.http import parse_http_date_safe
 from cloud.auth import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE
 from identity import credentials as ec2
 from identity.assignments import roles_on_project
-from identity.models import Credential
 from objects.api import s3chunked
 from objects.api.s3chunked import Streaming
 from objects.api.s3errors import S3Error
 
-ALGORITHM = "AWS4-HMAC-SHA256"
+ALGORITHM = ec2.AWS4_ALGORITHM
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_CLOCK_SKEW = timedelta(minutes=15)
@@ -46,15 +43,11 @@ def raw_path(request):
     return quote(request.path, safe="/~")
 
 
-def _uri_encode(text):
-    return quote(text, safe="-_.~")
-
-
 def canonical_query(request, leave_out=()):
-    pairs = [(name, value) for name, value in parse_qsl(request.META.get("QUERY_STRING", ""),
-                                                        keep_blank_values=True) if name not in leave_out]
-    encoded = sorted((_uri_encode(name), _uri_encode(value)) for name, value in pairs)
-    return "&".join(f"{name}={value}" for name, value in encoded)
+    return ec2.aws4_query((name, value) for name, value in parse_qsl(request.META.get("QUERY_STRING", ""),
+                                                                     keep_blank_values=True)
+                          if name not in leave_out)
+
 
 def header_value(request, name):
     if name == "content-type":
@@ -66,13 +59,6 @@ def header_value(request, name):
     return " ".join(value.split())
 
 
-def signing_key(secret, date, region, service):
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
 def _parse_time(text):
     try:
         return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt_timezone.utc)
@@ -82,19 +68,11 @@ def _parse_time(text):
 
 def _credential_of(access_key):
     """The EC2 credential and its secret."""
-    row = (Credential.objects.filter(id=ec2.ec2_id(access_key), type=ec2.EC2, user__enabled=True)
-           .exclude(project=None).select_related("user", "project").first())
-    if row is None:
+    found = ec2.ec2_keys(access_key)
+    if found is None:
         raise S3Error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.",
                       AWSAccessKeyId=access_key)
-    try:
-        secret = json.loads(row.blob).get("secret")
-    except ValueError:
-        secret = None
-    if not isinstance(secret, str) or not secret:
-        raise S3Error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided has no secret.",
-                      AWSAccessKeyId=access_key)
-    return row, secret
+    return found
 
 
 def _check_roles(request, credential):
@@ -192,9 +170,7 @@ def authenticate(request):
         payload_hash,
     ])
     scope = f"{date}/{region}/{service}/aws4_request"
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = signing_key(secret, date, region, service)
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    expected, to_sign = ec2.aws4_signature(secret, amz_date, scope, canonical)
     if not hmac.compare_digest(expected, signature):
         raise S3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the "
                       "signature you provided. Check your key and signing method.",
@@ -202,7 +178,8 @@ def authenticate(request):
     _check_roles(request, credential_row)
     streaming = None
     if payload_hash in s3chunked.FORMS:
-        streaming = Streaming(payload_hash, key, amz_date, scope, signature)
+        streaming = Streaming(payload_hash, ec2.aws4_signing_key(secret, date, region, service), amz_date, scope,
+                              signature)
         payload_hash = UNSIGNED_PAYLOAD
     return Caller(project_id=credential_row.project_id, user_id=credential_row.user_id, payload_hash=payload_hash,
                   streaming=streaming)
@@ -256,7 +233,7 @@ def _authenticate_v2(request, access_key, signature, expires):
     credential_row, secret = _credential_of(access_key)
     for resource in candidates:
         to_sign = head + resource + query
-        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+        expected = ec2.hmac_base64(secret, to_sign)
         if hmac.compare_digest(expected, signature):
             break
     else:

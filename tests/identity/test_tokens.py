@@ -59,3 +59,25 @@ def test_revocation_is_seen_by_the_next_validation(key_repository, django_captur
     assert tokens.validate_token(other) is not None
     # A token issued after the revocation is valid.
     assert tokens.validate_token(issue(user_id="u-revoked")) is not None
+
+
+@pytest.mark.django_db
+def test_tokens_issued_before_trusts_still_validate_and_others_do_not(key_repository):
+    """A version 2 payload (no trust field) is read as one without a trust;
+    any other version or length is refused."""
+    import json
+    import time
+
+    now = time.time()
+    v2 = [2, "u1", "default", ["password"], "p1", "default", None, False, ["member"], now, now + 600, ["audit"],
+          None, True, False]
+
+    def token_of(fields):
+        return key_repository.fernet().encrypt(json.dumps(fields).encode()).decode().rstrip("=")
+
+    credentials = tokens.validate_token(token_of(v2))
+    assert credentials is not None and credentials.project_id == "p1" and credentials.trust is None
+    assert credentials.roles == ("member",)
+    assert tokens.validate_token(token_of([1, *v2[1:]])) is None
+    assert tokens.validate_token(token_of([2, *v2[1:], None])) is None  # a version 2 payload is 15 fields
+    assert tokens.validate_token(token_of([3, *v2[1:]])) is None  # a version 3 one is 16
