@@ -1,9 +1,12 @@
 """Glance's metadata definitions API (/v2/metadefs/...): namespaces and
 what they hold (objects, properties, tags, resource type associations),
-and the resource types. As Glance's default policy: anyone reads, only an
-administrator writes; a private namespace is seen by its owner project
-alone (another project gets 404), and nothing in a protected namespace may
-be deleted (403)."""
+and the resource types. Anyone reads; a private namespace is seen by its
+owner project alone (another project gets 404). Writes take the `admin`
+role, as Glance's default policy (metadef_admin); since `admin` on an
+ordinary project is that project's admin only, its holder writes the
+project's own private namespaces, and public or protected ones, or another
+project's, are the cloud administrator's. Nothing in a protected namespace
+may be deleted (403)."""
 from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
@@ -11,6 +14,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from rest_framework.response import Response
 
+from cloud.auth import ADMIN_ROLE
 from cloud.errors import Conflict, Forbidden, NotFound
 from cloud.pagination import paginate, parse_sort
 from cloud.viewsets import parse_bool
@@ -22,8 +26,16 @@ from images.models import (
     MetadefNamespace, MetadefObject, MetadefProperty, MetadefResourceType, MetadefResourceTypeAssociation,
     MetadefTag)
 
+
+
+def holds_admin_role(request, view):
+    """Glance's metadef_admin (role:admin); which namespaces a project's
+    admin may write is checked on each (writable_namespace)."""
+    return request.auth.has_role(ADMIN_ROLE)
+
+
 READ = {"get": "reader"}
-READ_WRITE = {"get": "reader", "post": "admin", "put": "admin", "delete": "admin"}
+READ_WRITE = {"get": "reader", "post": holds_admin_role, "put": holds_admin_role, "delete": holds_admin_role}
 NAMESPACE_SORT_KEYS = {name: name for name in (
     "namespace", "display_name", "created_at", "updated_at", "visibility", "protected", "owner", "id")}
 DEFAULT_SORT = [("created_at", "desc")]
@@ -45,6 +57,28 @@ def find_namespace(request, namespace, for_update=False):
     if found is None:
         raise NotFound(f"Metadata definition namespace={namespace} was not found.")
     return found
+
+
+def writable_namespace(request, namespace):
+    """The namespace, locked, when the caller may change it: any for the
+    cloud administrator, the project's own private unprotected ones for
+    its admin."""
+    found = find_namespace(request, namespace, for_update=True)
+    if not request.auth.is_admin and (found.owner != project_of(request) or found.visibility != "private"
+                                      or found.protected):
+        raise Forbidden(f"Only a cloud administrator may change namespace {namespace}: it is public, protected "
+                        f"or another project's.")
+    return found
+
+
+def check_attributes_allowed(request, checked):
+    """Public, protected or another project's: the cloud administrator's."""
+    if request.auth.is_admin:
+        return
+    if checked["visibility"] == "public" or checked["protected"]:
+        raise Forbidden("Only a cloud administrator may make a namespace public or protected.")
+    if checked["owner"] not in (None, project_of(request)):
+        raise Forbidden("Only a cloud administrator may make a namespace owned by another project.")
 
 
 def refuse_if_protected(namespace, what):
@@ -170,7 +204,7 @@ def next_link(request, path, rows, key):
 
 
 class NamespaceListView(ApiView):
-    policy = {"get": "reader", "post": "admin"}
+    policy = {"get": "reader", "post": holds_admin_role}
 
     def get(self, request):
         params = request.query_params
@@ -202,6 +236,7 @@ class NamespaceListView(ApiView):
 
     def post(self, request):
         checked = metadefs.check_namespace(request.data)
+        check_attributes_allowed(request, checked)
         owner = checked["owner"] or project_of(request)
         with transaction.atomic():
             namespace = stored(lambda: MetadefNamespace.objects.create(
@@ -229,8 +264,9 @@ class NamespaceView(ApiView):
         # As Glance: a full replacement of the namespace's own attributes
         # (what is left out takes its default); its contents stay.
         checked = metadefs.check_namespace(request.data)
+        check_attributes_allowed(request, checked)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             found.namespace = checked["namespace"]
             found.display_name, found.description = checked["display_name"], checked["description"]
             found.visibility, found.protected = checked["visibility"], checked["protected"]
@@ -241,7 +277,7 @@ class NamespaceView(ApiView):
 
     def delete(self, request, namespace):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             if found.protected:
                 raise Forbidden(f"Metadata definition namespace {namespace} is protected and cannot be deleted.")
             found.delete()
@@ -258,7 +294,7 @@ class NamespaceContents(ApiView):
 
     def delete(self, request, namespace):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             refuse_if_protected(found, self.what)
             self.model.objects.filter(namespace=found).delete()
             touch(found)
@@ -277,7 +313,7 @@ class ObjectListView(NamespaceContents):
     def post(self, request, namespace):
         checked = metadefs.check_object(request.data)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             created = stored(lambda: MetadefObject.objects.create(namespace=found, **checked),
                              f"A metadata definition object with name={checked['name']} already exists in "
                              f"namespace={namespace}.")
@@ -304,7 +340,7 @@ class ObjectView(ApiView):
     def put(self, request, namespace, name):
         checked = metadefs.check_object(request.data)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             metadef_object = find_in(found, MetadefObject, name, "object")
             for key, value in checked.items():
                 setattr(metadef_object, key, value)
@@ -316,7 +352,7 @@ class ObjectView(ApiView):
 
     def delete(self, request, namespace, name):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             metadef_object = find_in(found, MetadefObject, name, "object")
             refuse_if_protected(found, f"Object {name}")
             metadef_object.delete()
@@ -337,7 +373,7 @@ class PropertyListView(NamespaceContents):
         schema = metadefs.check_property(request.data, named=True)
         name = request.data["name"]
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             created = stored(lambda: MetadefProperty.objects.create(namespace=found, name=name, schema=schema),
                              f"A metadata definition property with name={name} already exists in "
                              f"namespace={namespace}.")
@@ -368,7 +404,7 @@ class PropertyView(ApiView):
     def put(self, request, namespace, name):
         schema = metadefs.check_property(request.data, named=True)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             metadef_property = find_in(found, MetadefProperty, name, "property")
             metadef_property.name, metadef_property.schema = request.data["name"], schema
             metadef_property.updated_at = timezone.now()
@@ -379,7 +415,7 @@ class PropertyView(ApiView):
 
     def delete(self, request, namespace, name):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             metadef_property = find_in(found, MetadefProperty, name, "property")
             refuse_if_protected(found, f"Property {name}")
             metadef_property.delete()
@@ -408,7 +444,7 @@ class TagListView(NamespaceContents):
         names = metadefs.check_tags(body.get("tags"))
         append = parse_bool(request.headers.get("X-Openstack-Append", "false"), "X-Openstack-Append")
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             if not append:
                 MetadefTag.objects.filter(namespace=found).delete()
             stored(lambda: MetadefTag.objects.bulk_create([MetadefTag(namespace=found, name=name) for name in names]),
@@ -427,7 +463,7 @@ class TagView(ApiView):
     def post(self, request, namespace, name):
         metadefs.name(name, "name")
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             created = stored(lambda: MetadefTag.objects.create(namespace=found, name=name),
                              f"A metadata tag with name={name} already exists in namespace={namespace}.")
             touch(found)
@@ -436,7 +472,7 @@ class TagView(ApiView):
     def put(self, request, namespace, name):
         new_name = metadefs.check_tag(request.data)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             tag = find_in(found, MetadefTag, name, "tag")
             tag.name, tag.updated_at = new_name, timezone.now()
             stored(tag.save, f"A metadata tag with name={new_name} already exists in namespace={namespace}.")
@@ -445,7 +481,7 @@ class TagView(ApiView):
 
     def delete(self, request, namespace, name):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             tag = find_in(found, MetadefTag, name, "tag")
             refuse_if_protected(found, f"Tag {name}")
             tag.delete()
@@ -473,7 +509,7 @@ class AssociationListView(ApiView):
     def post(self, request, namespace):
         checked = metadefs.check_association(request.data)
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             resource_type = resource_type_named(checked["name"])
             created = stored(lambda: MetadefResourceTypeAssociation.objects.create(
                 namespace=found, resource_type=resource_type, prefix=checked["prefix"],
@@ -485,11 +521,11 @@ class AssociationListView(ApiView):
 
 
 class AssociationView(ApiView):
-    policy = {"delete": "admin"}
+    policy = {"delete": holds_admin_role}
 
     def delete(self, request, namespace, resource_type):
         with transaction.atomic():
-            found = find_namespace(request, namespace, for_update=True)
+            found = writable_namespace(request, namespace)
             association = found.resource_types.filter(resource_type__name=resource_type).first()
             if association is None:
                 raise NotFound(f"The metadata definition resource-type association of "
