@@ -3,6 +3,7 @@ goes through before it is stored, as Glance's JSON schemas make them, so a
 bad one is a 400 naming its field (a property's `properties.cpu.minimum`)
 and a namespace created with its contents is checked whole before any row
 is written."""
+import math
 import re
 
 from cloud.errors import BadRequest, Forbidden
@@ -17,9 +18,26 @@ def invalid(field, message):
     return BadRequest(f"Invalid input for field '{field}': {message}")
 
 
+def out_of_range(value, path):
+    """The path of the first number no column can hold (1e400 parses as
+    infinity), None when there is none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in children:
+        found = out_of_range(item, f"{path}[{key}]" if isinstance(key, int) else
+                             f"{path}.{key}" if path != "body" else str(key))
+        if found:
+            return found
+    return None
+
+
 def check_object_body(body, field="body"):
     if not isinstance(body, dict):
         raise invalid(field, "must be a JSON object.")
+    found = out_of_range(body, field)
+    if found:
+        raise invalid(found, "a number out of range.")
     for key in READ_ONLY:
         if key in body:
             raise Forbidden(f"Attribute '{key}' is read-only.")
