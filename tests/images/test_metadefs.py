@@ -471,3 +471,35 @@ def test_list_and_show_query_counts_stay_flat(api, token, namespaces):
         assert len(response.data["objects"]) == len(response.data["tags"]) == len(response.data["properties"]) == size
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_the_openstack_cli_manages_metadefs(cloud, api, token):
+    name = unique("cli-ns")
+    created = cloud.openstack("image", "metadef", "namespace", "create", "--public", "--protected",
+                              "--display-name", "From the CLI", name, "-f", "json")
+    try:
+        assert created["visibility"] == "public" and created["protected"] is True
+        assert name in [item["namespace"] for item in cloud.openstack(
+            "image", "metadef", "namespace", "list", "-f", "json")]
+        assert "OS::Glance::Image" in [item["Name"] for item in cloud.openstack(
+            "image", "metadef", "resource", "type", "list", "-f", "json")]
+        prop = cloud.openstack("image", "metadef", "property", "create", "--name", "os_type", "--title", "OS",
+                               "--type", "string", "--schema", '{"enum": ["linux", "windows"]}', name, "-f", "json")
+        assert prop["enum"] == ["linux", "windows"]
+        cloud.openstack("image", "metadef", "object", "create", "--namespace", name, "boot", "-f", "json")
+        assert [item["name"] for item in cloud.openstack(
+            "image", "metadef", "object", "list", name, "-f", "json")] == ["boot"]
+        cloud.openstack("image", "metadef", "resource", "type", "association", "create", name,
+                        "OS::Nova::Flavor", "-f", "json")
+        assert cloud.openstack("image", "metadef", "resource", "type", "association", "list", name,
+                               "-f", "json") == [{"Name": "OS::Nova::Flavor"}]
+        refused = cloud.openstack("image", "metadef", "namespace", "delete", name, expect_fail=True)
+        assert "protected" in refused.stderr
+        cloud.openstack("image", "metadef", "namespace", "set", "--public", "--unprotected", name)
+        shown = cloud.openstack("image", "metadef", "namespace", "show", name, "-f", "json")
+        assert shown["protected"] is False and shown["visibility"] == "public"
+        cloud.openstack("image", "metadef", "namespace", "delete", name)
+    finally:
+        api.put(f"{NAMESPACES}/{name}", token=token, json={"namespace": name})
+        api.delete(f"{NAMESPACES}/{name}", token=token)
+    assert api.get(f"{NAMESPACES}/{name}", token=token).status_code == 404
