@@ -176,10 +176,8 @@ def with_contents(namespaces):
 
 
 def resource_type_named(name):
-    found = MetadefResourceType.objects.filter(name=name).first()
-    if found is None:
-        raise NotFound(f"Metadata definition resource-type={name} was not found.")
-    return found
+    """The resource type; as Glance, a name not known yet makes a new one."""
+    return MetadefResourceType.objects.get_or_create(name=name)[0]
 
 
 def add_contents(namespace, checked):

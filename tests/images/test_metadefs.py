@@ -350,7 +350,6 @@ def test_bad_contents_change_nothing(api, token, namespaces):
         ("POST", "/tags", {"tags": [{"name": "u"}, {"nom": "v"}]}, 400, "tags[1].nom"),
         ("POST", "/tags", {"tags": "u"}, 400, "tags"),
         ("PUT", "/tags/t", {"name": ""}, 400, "name"),
-        ("POST", "/resource_types", {"name": "OS::No::Such"}, 404, None),
         ("POST", "/resource_types", {"name": "OS::Glance::Image", "prefix": "x" * 81}, 400, "prefix"),
         ("PUT", "", {"namespace": name, "visibility": "community"}, 400, "visibility"),
         ("PUT", "", {"namespace": name, "created_at": "2020-01-01T00:00:00Z"}, 403, None),
@@ -365,12 +364,18 @@ def test_bad_contents_change_nothing(api, token, namespaces):
         if field:
             assert f"'{field}'" in response.json()["message"], (path, response.text)
     assert api.get(f"{NAMESPACES}/{name}", token=token).json() == before
-    # A namespace made with an unknown resource type is not made at all.
-    refused = unique("ns")
-    response = api.post(NAMESPACES, token=token, json={
-        "namespace": refused, "objects": [{"name": "o"}], "resource_type_associations": [{"name": "OS::No::Such"}]})
-    assert response.status_code == 404
-    assert api.get(f"{NAMESPACES}/{refused}", token=token).status_code == 404
+
+
+def test_a_resource_type_not_known_yet_is_made_by_its_first_association(api, token, namespaces):
+    """As Glance: associating a namespace with a new resource type name
+    makes the resource type."""
+    new_type = f"OS::Custom::{unique('type')}"
+    name = namespaces(resource_type_associations=[{"name": new_type, "properties_target": "image"}])["namespace"]
+    listed_types = api.get("/image/v2/metadefs/resource_types", token=token).json()["resource_types"]
+    assert new_type in [item["name"] for item in listed_types]
+    assert name in listed(api, token, f"?resource_types={new_type}")
+    assert api.get(f"{NAMESPACES}/{name}/resource_types", token=token).json()["resource_type_associations"][0][
+        "properties_target"] == "image"
 
 
 def test_names_are_unique(api, token, namespaces):
