@@ -22,10 +22,10 @@ from cloud.views import ApiView
 from images import metadefs
 from images.api.metadef_schemas import METADEF_SCHEMAS
 from images.api.serializers import timestamp
+from images.api.views import project_of
 from images.models import (
     MetadefNamespace, MetadefObject, MetadefProperty, MetadefResourceType, MetadefResourceTypeAssociation,
     MetadefTag)
-
 
 
 def holds_admin_role(request, view):
@@ -39,10 +39,6 @@ READ_WRITE = {"get": "reader", "post": holds_admin_role, "put": holds_admin_role
 NAMESPACE_SORT_KEYS = {name: name for name in (
     "namespace", "display_name", "created_at", "updated_at", "visibility", "protected", "owner", "id")}
 DEFAULT_SORT = [("created_at", "desc")]
-
-
-def project_of(request):
-    return request.auth.project_id
 
 
 def visible_namespaces(request):
@@ -236,6 +232,8 @@ class NamespaceListView(ApiView):
         checked = metadefs.check_namespace(request.data)
         check_attributes_allowed(request, checked)
         owner = checked["owner"] or project_of(request)
+        if owner is None:
+            raise metadefs.invalid("owner", "a token without a project (system scope) must name the owner project.")
         with transaction.atomic():
             namespace = stored(lambda: MetadefNamespace.objects.create(
                 namespace=checked["namespace"], display_name=checked["display_name"],

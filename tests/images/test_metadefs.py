@@ -508,3 +508,20 @@ def test_the_openstack_cli_manages_metadefs(cloud, api, token):
         api.put(f"{NAMESPACES}/{name}", token=token, json={"namespace": name})
         api.delete(f"{NAMESPACES}/{name}", token=token)
     assert api.get(f"{NAMESPACES}/{name}", token=token).status_code == 404
+
+
+def test_a_system_scoped_admin_names_the_owner(cloud, api, token):
+    """A system-scoped token has no project to own a namespace: it names
+    one, or gets a 400 naming `owner`."""
+    system = cloud.token("stratus-system")
+    name = unique("sys-ns")
+    response = api.post(NAMESPACES, token=system, json={"namespace": name})
+    assert response.status_code == 400 and "'owner'" in response.json()["message"]
+    assert api.get(f"{NAMESPACES}/{name}", token=token).status_code == 404
+    demo_project = cloud.connect("stratus-demo").current_project_id
+    response = api.post(NAMESPACES, token=system, json={"namespace": name, "owner": demo_project})
+    assert response.status_code == 201, response.text
+    try:
+        assert api.get(f"{NAMESPACES}/{name}", token=cloud.token("stratus-demo")).json()["owner"] == demo_project
+    finally:
+        assert api.delete(f"{NAMESPACES}/{name}", token=system).status_code == 204
