@@ -27,23 +27,32 @@ def demo_token(cloud):
     return cloud.token("stratus-demo")
 
 
-@pytest.fixture(scope="module")
-def project_admin(cloud):
-    """A token of a user holding `admin` on an ordinary project of its own
-    (Glance's metadef_admin, but not the cloud's administrator), and that
-    project's id."""
+def make_project_admin(cloud):
+    """A user holding `admin` on an ordinary project of its own (Glance's
+    metadef_admin, but not the cloud's administrator): its token there, the
+    ids, and a function removing everything again."""
+    import openstack
+
     admin = cloud.connect("stratus")
     project = admin.identity.create_project(name=unique("md-proj"), domain_id="default")
     password = unique("pw")
     user = admin.identity.create_user(name=unique("md-admin"), password=password, domain_id="default")
     admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("admin"))
-    import openstack
-
     connection = openstack.connect(auth_url=f"{cloud.url}/identity/v3", username=user.name, password=password,
                                    user_domain_id="default", project_id=project.id)
-    yield {"token": connection.auth_token, "project": project.id}
-    admin.identity.delete_user(user)
-    admin.identity.delete_project(project)
+
+    def remove():
+        admin.identity.delete_user(user)
+        admin.identity.delete_project(project)
+    return {"token": connection.auth_token, "project": project.id, "user": user.id, "connection": admin,
+            "remove": remove}
+
+
+@pytest.fixture(scope="module")
+def project_admin(cloud):
+    made = make_project_admin(cloud)
+    yield made
+    made["remove"]()
 
 
 @pytest.fixture
@@ -247,8 +256,32 @@ def test_another_projects_private_namespace_is_404(cloud, api, token, demo_token
     assert api.get(f"{NAMESPACES}/{public}", token=token).json().keys() >= {"namespace"}
     assert "objects" not in api.get(f"{NAMESPACES}/{public}", token=token).json()
     assert api.get(f"{NAMESPACES}/{demos}", token=demo_token).status_code == 200
-    # No token at all: 401.
+    # No token at all, or a forged one: 401.
     assert api.get(NAMESPACES).status_code == 401
+    assert api.get(f"{NAMESPACES}/{public}", token=token[:-8] + "AAAAAAAA").status_code == 401
+    assert api.post(NAMESPACES, token="not-a-token", json={"namespace": unique("forged")}).status_code == 401
+
+
+def test_a_role_taken_away_stops_the_writes_it_allowed(cloud, api, token):
+    made = make_project_admin(cloud)
+    try:
+        caller, admin = made["token"], made["connection"]
+        first = unique("role-ns")
+        assert api.post(NAMESPACES, token=caller, json={"namespace": first}).status_code == 201
+        admin.identity.unassign_project_role_from_user(made["project"], made["user"],
+                                                       admin.identity.find_role("admin"))
+        second = unique("role-ns")
+        for method, path, body in (("POST", NAMESPACES, {"namespace": second}),
+                                   ("POST", f"{NAMESPACES}/{first}/tags/t", None),
+                                   ("DELETE", f"{NAMESPACES}/{first}", None)):
+            response = api.request(method, path, token=caller, json=body)
+            assert response.status_code in (401, 403), (method, path, response.text)
+        assert api.get(f"{NAMESPACES}/{second}", token=token).status_code == 404
+        shown = api.get(f"{NAMESPACES}/{first}", token=token).json()
+        assert "tags" not in shown
+    finally:
+        api.delete(f"{NAMESPACES}/{first}", token=token)
+        made["remove"]()
 
 
 def test_a_projects_admin_writes_its_own_private_namespaces_only(api, token, demo_token, project_admin,
