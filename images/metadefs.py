@@ -6,7 +6,7 @@ is written."""
 import math
 import re
 
-from cloud.errors import BadRequest, Forbidden
+from cloud.errors import BadRequest, Conflict, Forbidden
 from images.models import METADEF_NAME_LENGTH, METADEF_VISIBILITIES
 
 PROPERTY_TYPES = ("array", "boolean", "integer", "number", "object", "string")
@@ -207,12 +207,13 @@ def check_tag(body, field="body"):
 
 
 def check_tags(value, field="tags"):
-    """Tag names of a list of {"name": ...}; a name twice is a 400."""
+    """Tag names of a list of {"name": ...}; a name twice is Glance's 409
+    (the second row would be a duplicate)."""
     if not isinstance(value, list):
         raise invalid(field, f"{value!r} is not a list of tags.")
     names = [check_tag(tag, f"{field}[{index}]") for index, tag in enumerate(value)]
     if len(set(names)) != len(names):
-        raise invalid(field, "names the same tag more than once.")
+        raise Conflict(f"Invalid input for field '{field}': names the same tag more than once.")
     return names
 
 
@@ -265,5 +266,5 @@ def check_namespace(body):
     for field, key in (("objects", "name"), ("resource_type_associations", "name")):
         names = [item[key] for item in checked[field]]
         if len(set(names)) != len(names):
-            raise invalid(field, f"names the same {key} more than once.")
+            raise Conflict(f"Invalid input for field '{field}': names the same {key} more than once.")
     return checked

@@ -441,7 +441,8 @@ class TagListView(NamespaceContents):
         append = parse_bool(request.headers.get("X-Openstack-Append", "false"), "X-Openstack-Append")
         with transaction.atomic():
             found = writable_namespace(request, namespace)
-            if not append:
+            if names and not append:
+                # As Glance: an empty list replaces nothing (DELETE .../tags clears them).
                 MetadefTag.objects.filter(namespace=found).delete()
             stored(lambda: MetadefTag.objects.bulk_create([MetadefTag(namespace=found, name=name) for name in names]),
                    f"A metadata tag of {', '.join(names)} already exists in namespace={namespace}.")

@@ -205,6 +205,11 @@ def test_tags_replace_append_rename_and_delete(admin, api, token, namespaces):
                         json={"tags": [{"name": "e"}, {"name": "a"}]})
     assert response.status_code == 409, response.text
     assert tag_names(api, token, name) == ["a", "b", "c", "d"]
+    twice = api.post(f"{NAMESPACES}/{name}/tags", token=token, json={"tags": [{"name": "x"}, {"name": "x"}]})
+    assert twice.status_code == 409 and "'tags'" in twice.json()["message"]
+    # An empty list replaces nothing, as Glance's.
+    assert api.post(f"{NAMESPACES}/{name}/tags", token=token, json={"tags": []}).status_code == 201
+    assert tag_names(api, token, name) == ["a", "b", "c", "d"]
 
     shown = api.get(f"{NAMESPACES}/{name}/tags/d", token=token).json()
     assert shown["name"] == "d" and shown["created_at"].endswith("Z")
@@ -342,8 +347,6 @@ BAD_NAMESPACES = [
     ({"objects": [{"description": "no name"}]}, "objects[0].name"),
     ({"objects": [{"name": "o", "properties": {"x": {"type": "string"}}}]}, "objects[0].properties.x.title"),
     ({"objects": [{"name": "o", "required": ["a", "a"]}]}, "objects[0].required"),
-    ({"objects": [{"name": "o"}, {"name": "o"}]}, "objects"),
-    ({"tags": [{"name": "t"}, {"name": "t"}]}, "tags"),
     ({"tags": [{"name": "x" * 81}]}, "tags[0].name"),
     ({"resource_type_associations": [{"prefix": "hw_"}]}, "resource_type_associations[0].name"),
 ]
@@ -412,6 +415,14 @@ def test_a_resource_type_not_known_yet_is_made_by_its_first_association(api, tok
 
 
 def test_names_are_unique(api, token, namespaces):
+    for body, field in (({"objects": [{"name": "o"}, {"name": "o"}]}, "objects"),
+                        ({"tags": [{"name": "t"}, {"name": "t"}]}, "tags"),
+                        ({"resource_type_associations": [{"name": "OS::Glance::Image"}] * 2},
+                         "resource_type_associations")):
+        name = unique("twice")
+        response = api.post(NAMESPACES, token=token, json={"namespace": name, **body})
+        assert response.status_code == 409 and f"'{field}'" in response.json()["message"], response.text
+        assert api.get(f"{NAMESPACES}/{name}", token=token).status_code == 404
     first = namespaces()["namespace"]
     second = namespaces()["namespace"]
     assert api.post(NAMESPACES, token=token, json={"namespace": first}).status_code == 409
