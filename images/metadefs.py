@@ -52,9 +52,12 @@ def check_keys(body, allowed, field):
 
 
 def name(value, field, max_length=METADEF_NAME_LENGTH):
-    """A name: 1 to 80 characters, not only blanks."""
+    """A name: 1 to 80 characters, not only blanks, and without `/` (it is
+    a path segment in every URL that names it)."""
     if not isinstance(value, str) or not value.strip():
         raise invalid(field, f"{value!r} is not a non-empty string.")
+    if "/" in value:
+        raise invalid(field, f"{value!r} contains '/'.")
     if len(value) > max_length:
         raise invalid(field, f"longer than {max_length} characters.")
     return value

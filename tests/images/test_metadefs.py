@@ -329,6 +329,7 @@ def test_a_projects_admin_writes_its_own_private_namespaces_only(api, token, dem
 BAD_NAMESPACES = [
     ({"namespace": "x" * 81}, "namespace"),
     ({"namespace": ""}, "namespace"),
+    ({"namespace": "a/b"}, "namespace"),
     ({"namespace": None, "display_name": "x"}, "namespace"),
     ({"visibility": "shared"}, "visibility"),
     ({"protected": "yes"}, "protected"),
@@ -383,6 +384,7 @@ def test_bad_contents_change_nothing(api, token, namespaces):
         ("PUT", "/objects/o", {"name": "o", "properties": {"x": {"title": "X"}}}, 400, "properties.x.type"),
         ("POST", "/objects", {"name": "o"}, 409, None),
         ("POST", "/objects", {"name": "x" * 81}, 400, "name"),
+        ("POST", "/properties", {"name": "hw/cpu", "title": "Q", "type": "string"}, 400, "name"),
         ("POST", "/tags", {"tags": [{"name": "u"}, {"nom": "v"}]}, 400, "tags[1].nom"),
         ("POST", "/tags", {"tags": "u"}, 400, "tags"),
         ("PUT", "/tags/t", {"name": ""}, 400, "name"),
