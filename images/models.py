@@ -195,3 +195,105 @@ class ImageTask(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.id} ({self.status})"
+
+
+# Metadata definitions (Glance's metadefs): a catalog of the properties,
+# groups of properties (objects) and tags that images, volumes, flavors...
+# may carry, in namespaces owned by a project, public or private.
+METADEF_VISIBILITIES = ("public", "private")
+METADEF_NAME_LENGTH = 80
+# Glance's standard resource types: what namespaces are associated with.
+STANDARD_RESOURCE_TYPES = ("OS::Glance::Image", "OS::Cinder::Volume", "OS::Nova::Flavor",
+                           "OS::Nova::Aggregate", "OS::Nova::Server", "OS::Trove::Instance")
+
+
+class MetadefNamespaceQuerySet(models.QuerySet):
+    def visible_to(self, project_id):
+        """Public namespaces and the project's own private ones; None:
+        every namespace (an administrator)."""
+        if project_id is None:
+            return self
+        return self.filter(models.Q(visibility="public") | models.Q(owner=project_id))
+
+
+class MetadefNamespace(models.Model):
+    namespace = models.CharField(max_length=METADEF_NAME_LENGTH, unique=True)
+    display_name = models.CharField(max_length=METADEF_NAME_LENGTH, null=True, blank=True)
+    description = models.CharField(max_length=500, null=True, blank=True)
+    visibility = models.CharField(max_length=16, choices=_choices(METADEF_VISIBILITIES), default="private")
+    protected = models.BooleanField(default=False)
+    owner = models.CharField(max_length=255, db_index=True)  # project id
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = MetadefNamespaceQuerySet.as_manager()
+
+    def __str__(self):
+        return self.namespace
+
+
+class MetadefResourceType(models.Model):
+    name = models.CharField(max_length=METADEF_NAME_LENGTH, unique=True)
+    protected = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class MetadefResourceTypeAssociation(models.Model):
+    """A namespace applies to a resource type; `prefix` is put before its
+    property names on that resource (hw_ on an image), `properties_target`
+    says where on the resource they go (a volume's image metadata...)."""
+
+    namespace = models.ForeignKey(MetadefNamespace, on_delete=models.CASCADE, related_name="resource_types")
+    resource_type = models.ForeignKey(MetadefResourceType, on_delete=models.PROTECT, related_name="associations")
+    prefix = models.CharField(max_length=METADEF_NAME_LENGTH, null=True, blank=True)
+    properties_target = models.CharField(max_length=METADEF_NAME_LENGTH, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "resource_type"],
+                                               name="metadef_association_unique")]
+
+
+class MetadefObject(models.Model):
+    """A named group of property definitions (`properties`, in the shape of
+    MetadefProperty.schema, keyed by name), some of them `required`."""
+
+    namespace = models.ForeignKey(MetadefNamespace, on_delete=models.CASCADE, related_name="metadef_objects")
+    name = models.CharField(max_length=METADEF_NAME_LENGTH)
+    description = models.TextField(null=True, blank=True)
+    required = models.JSONField(null=True, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="metadef_object_unique")]
+
+
+class MetadefProperty(models.Model):
+    """A property definition: `schema` holds its JSON-schema-like attributes
+    (title, type, enum, minimum...) as the client gave them, without name."""
+
+    namespace = models.ForeignKey(MetadefNamespace, on_delete=models.CASCADE, related_name="metadef_properties")
+    name = models.CharField(max_length=METADEF_NAME_LENGTH)
+    schema = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="metadef_property_unique")]
+
+
+class MetadefTag(models.Model):
+    namespace = models.ForeignKey(MetadefNamespace, on_delete=models.CASCADE, related_name="metadef_tags")
+    name = models.CharField(max_length=METADEF_NAME_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="metadef_tag_unique")]
