@@ -7,6 +7,7 @@ import re
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.db.models.fields.json import KeyTransform
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -199,8 +200,11 @@ class CinderViewSet(CinderMixin, EmptyIdIsNotFound, ResourceViewSet):
                 return queryset.none()
             queryset = queryset.filter(**{lookup: value})
         if "metadata" in params and hasattr(queryset.model, "metadata"):
-            wanted = self.parse_metadata_filter(params["metadata"])
-            queryset = queryset.filter(metadata__contains=wanted)
+            # One key lookup per item: JSON containment is PostgreSQL's only,
+            # and the all-in-one runs on SQLite.
+            for index, (key, value) in enumerate(self.parse_metadata_filter(params["metadata"]).items()):
+                alias = f"metadata_item_{index}"
+                queryset = queryset.alias(**{alias: KeyTransform(key, "metadata")}).filter(**{alias: value})
         return queryset
 
     @staticmethod
