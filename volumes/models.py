@@ -138,6 +138,7 @@ class Volume(StatusMixin, models.Model):
         DOWNLOADING = "downloading"
         UPLOADING = "uploading"
         RETYPING = "retyping"
+        AWAITING_TRANSFER = "awaiting-transfer"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     project_id = models.CharField(max_length=64, db_index=True)
@@ -152,7 +153,9 @@ class Volume(StatusMixin, models.Model):
     volume_type = models.ForeignKey(VolumeType, on_delete=models.PROTECT, related_name="volumes")
     availability_zone = models.CharField(max_length=255)
     bootable = models.BooleanField(default=False)
-    readonly = models.BooleanField(default=False)
+    # None until os-update_readonly_flag sets it: Cinder shows the flag in
+    # the metadata only once it was set, as "True" or "False".
+    readonly = models.BooleanField(null=True, blank=True, default=None)
     multiattach = models.BooleanField(default=False)
     metadata = models.JSONField(default=dict, blank=True)
     # Set when the scheduler claimed space for it; None again once that
@@ -282,6 +285,31 @@ class Quota(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project_id", "resource"], name="volumes_quota_unique")]
+
+
+class QuotaClass(models.Model):
+    """A limit of a quota class where it differs from volumes.conf; the
+    `default` class's are every project's defaults (Cinder's
+    os-quota-class-sets)."""
+
+    class_name = models.CharField(max_length=255)
+    resource = models.CharField(max_length=300)
+    hard_limit = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["class_name", "resource"], name="volumes_quotaclass_unique")]
+
+
+class Transfer(models.Model):
+    """A volume offered to another project: whoever shows the auth key
+    (kept only as a salted hash) takes it over with its snapshots."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    volume = models.OneToOneField(Volume, on_delete=models.CASCADE, related_name="transfer")
+    name = models.CharField(max_length=255, null=True, blank=True)
+    salt = models.CharField(max_length=32)
+    key_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
 
 class QuotaLock(models.Model):

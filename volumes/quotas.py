@@ -1,6 +1,7 @@
 """Cinder's quotas: volumes, snapshots and gigabytes per project, and the
 same per volume type (`volumes_<type>`...), from the defaults of
-volumes.conf unless set. Usage is counted from the rows themselves (a
+volumes.conf (or of the `default` quota class where an admin set one)
+unless set for the project. Usage is counted from the rows themselves (a
 volume or snapshot whose create failed holds nothing and counts nothing)
 while the project's quota lock is held, so concurrent creates of one
 project cannot together pass a limit."""
@@ -9,10 +10,11 @@ from django.db.models import Count, Sum
 
 from cloud.errors import ApiError
 from volumes import conf
-from volumes.models import Quota, QuotaLock, Snapshot, Volume, VolumeType
+from volumes.models import Quota, QuotaClass, QuotaLock, Snapshot, Volume, VolumeType
 
 RESOURCES = tuple(conf.DEFAULT_QUOTAS)
 PER_TYPE = ("volumes", "snapshots", "gigabytes")
+DEFAULT_CLASS = "default"
 
 
 class OverQuota(ApiError):
@@ -33,8 +35,23 @@ def type_resources():
             for resource in PER_TYPE]
 
 
-def limits_of(project_id):
-    limits = {**conf.DEFAULT_QUOTAS, **{name: -1 for name in type_resources()}}
+def class_limits(class_name=DEFAULT_CLASS, every_type=True):
+    """A quota class's limits: volumes.conf's defaults (no limit per type)
+    where the class sets none. The `default` class's are every project's
+    defaults."""
+    limits = {**conf.DEFAULT_QUOTAS, **({name: -1 for name in type_resources()} if every_type else {})}
+    limits.update(QuotaClass.objects.filter(class_name=class_name).values_list("resource", "hard_limit"))
+    return limits
+
+
+def set_class_limits(class_name, values):
+    for resource, hard_limit in values.items():
+        QuotaClass.objects.update_or_create(class_name=class_name, resource=resource,
+                                            defaults={"hard_limit": hard_limit})
+
+
+def limits_of(project_id, every_type=True):
+    limits = class_limits(every_type=every_type)
     limits.update(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
     return limits
 
@@ -78,8 +95,7 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     counted only when one of those has a limit."""
     assert transaction.get_connection().in_atomic_block, "reserve must run inside the inserting transaction"
     lock_project(project_id)
-    limits = {**conf.DEFAULT_QUOTAS, **dict(Quota.objects.filter(project_id=project_id).values_list(
-        "resource", "hard_limit"))}
+    limits = limits_of(project_id, every_type=False)
     per_volume = limits["per_volume_gigabytes"]
     if volumes and per_volume >= 0 and gigabytes > per_volume:
         raise OverQuota("per_volume_gigabytes", gigabytes, 0, per_volume)
@@ -99,7 +115,7 @@ def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
     passes that type's own limits (the project's overall usage is the same)."""
     assert transaction.get_connection().in_atomic_block, "reserve_type must run inside the retyping transaction"
     lock_project(project_id)
-    limits = dict(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    limits = limits_of(project_id, every_type=False)
     limited = [(f"{resource}_{volume_type.name}", need) for resource, need in (
         ("volumes", volumes), ("gigabytes", gigabytes)) if need and limits.get(f"{resource}_{volume_type.name}", -1) >= 0]
     if not limited:

@@ -1,6 +1,7 @@
-"""Quota sets, limits, availability zones, services, pools (with their
-capacities), user messages and attachments."""
+"""Quota sets and quota classes, limits, availability zones, services and
+hosts, pools (with their capacities), user messages and attachments."""
 from django.db import transaction
+from django.db.models import Count, Sum
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -8,7 +9,7 @@ from cloud.errors import BadRequest, NotFound
 from cloud.pagination import paginate, parse_sort
 from volumes import attachments, conf, quotas
 from volumes.api.base import CinderView, as_bool, body_of, cinder_time, is_uuid
-from volumes.models import Attachment, Backend, Message, Volume
+from volumes.models import Attachment, Backend, Message, Snapshot, Volume
 
 MAX_LIMIT = 2**31 - 1
 PROJECT_ID_LENGTH = 64
@@ -45,13 +46,7 @@ class QuotaSetView(CinderView):
         values = {}
         used = quotas.usage_of(target_project_id)
         for resource, value in body.items():
-            try:
-                limit = int(value)
-            except (TypeError, ValueError):
-                limit = None
-            if limit is None or isinstance(value, bool) or not -1 <= limit <= MAX_LIMIT:
-                raise BadRequest(f"Invalid input received: Quota limit {value!r} for {resource} must be an integer "
-                                 f"of -1 or more.")
+            limit = quota_limit(resource, value)
             if limit >= 0 and used.get(resource, 0) > limit and resource != "per_volume_gigabytes":
                 raise BadRequest(f"Invalid input received: Quota limit {limit} for {resource} must be greater than "
                                  f"or equal to already used and reserved {used[resource]}.")
@@ -65,12 +60,46 @@ class QuotaSetView(CinderView):
         return Response(status=status.HTTP_200_OK)
 
 
+def quota_limit(resource, value):
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = None
+    if limit is None or isinstance(value, bool) or not -1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"Invalid input received: Quota limit {value!r} for {resource} must be an integer "
+                         f"of -1 or more.")
+    return limit
+
+
 class QuotaDefaultsView(CinderView):
     policy = {"get": own_or_admin}
 
     def get(self, request, project_id, target_project_id):
-        defaults = {**conf.DEFAULT_QUOTAS, **{name: -1 for name in quotas.type_resources()}}
-        return Response({"quota_set": {"id": target_project_id, **defaults}})
+        return Response({"quota_set": {"id": target_project_id, **quotas.class_limits()}})
+
+
+class QuotaClassSetView(CinderView):
+    """os-quota-class-sets: the `default` class's limits are every
+    project's defaults (those it has not set for itself)."""
+
+    policy = {"get": "admin", "put": "admin"}
+
+    def get(self, request, project_id, class_name):
+        return Response({"quota_class_set": {"id": class_name, **quotas.class_limits(class_name)}})
+
+    def put(self, request, project_id, class_name):
+        if len(class_name) > 255:
+            raise BadRequest("Invalid input received: a quota class name is at most 255 characters.")
+        body = dict(body_of(request, "quota_class_set"))
+        body.pop("id", None)
+        known = quotas.class_limits(class_name)
+        unknown = sorted(set(body) - set(known))
+        if unknown:
+            raise BadRequest(f"Bad key(s) in quota class set: {', '.join(unknown)}")
+        values = {resource: quota_limit(resource, value) for resource, value in body.items()}
+        with transaction.atomic():
+            quotas.set_class_limits(class_name, values)
+        return Response({"quota_class_set": quotas.class_limits(class_name)})
 
 
 class LimitsView(CinderView):
@@ -111,6 +140,49 @@ class ServiceListView(CinderView):
             if request.query_params.get(param):
                 services = [service for service in services if service[key] == request.query_params[param]]
         return Response({"services": services})
+
+
+class HostListView(CinderView):
+    """os-hosts: the volume services' hosts (each back end's worker)."""
+
+    policy = {"get": "admin"}
+
+    def get(self, request, project_id):
+        backends = Backend.objects.order_by("host")
+        if request.query_params.get("zone"):
+            backends = backends.filter(availability_zone=request.query_params["zone"])
+        hosts = [{"host_name": backend.host, "service": "cinder-volume", "zone": backend.availability_zone,
+                  "service-status": "available" if backend.is_up else "unavailable",
+                  "service-state": "disabled" if backend.disabled else "enabled",
+                  "last-update": cinder_time(backend.heartbeat_at)} for backend in backends]
+        service = request.query_params.get("service")
+        return Response({"hosts": [host for host in hosts if not service or host["service"] == service]})
+
+
+class HostView(CinderView):
+    """One enabled volume host's usage: its totals, then each project's."""
+
+    policy = {"get": "admin"}
+
+    def get(self, request, project_id, host):
+        backend = Backend.objects.filter(host=host, disabled=False).first()
+        if backend is None:
+            raise NotFound("Host not found")
+        projects = {}
+        for row in Volume.objects.filter(backend=backend).values("project_id").annotate(
+                count=Count("id"), size=Sum("size")):
+            projects[row["project_id"]] = {"volume_count": row["count"], "total_volume_gb": row["size"] or 0,
+                                           "snapshot_count": 0, "total_snapshot_gb": 0}
+        for row in Snapshot.objects.filter(backend=backend).values("project_id").annotate(
+                count=Count("id"), size=Sum("size")):
+            usage = projects.setdefault(row["project_id"], {"volume_count": 0, "total_volume_gb": 0})
+            usage.update(snapshot_count=row["count"], total_snapshot_gb=row["size"] or 0)
+        total = {key: sum(usage[key] for usage in projects.values()) for key in (
+            "volume_count", "total_volume_gb", "snapshot_count", "total_snapshot_gb")}
+        rows = [("(total)", total)] + sorted(projects.items())
+        return Response({"host": [{"resource": {"host": host, "project": project,
+                                                **{key: str(value) for key, value in usage.items()}}}
+                                  for project, usage in rows]})
 
 
 class PoolListView(CinderView):

@@ -5,7 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, NotFound
+from cloud.errors import BadRequest, Forbidden, NotFound
+from cloud.policy import DENIED
 from volumes import dispatch, quotas
 from volumes.api.base import (
     CinderViewSet, MetadataField, body_of, cinder_time, invalid_input, is_uuid, metadata_value, not_found,
@@ -15,7 +16,11 @@ from volumes.models import Snapshot, Volume, claim_capacity, record_message
 from volumes.tasks import CREATE_SNAPSHOT, forget_snapshot
 
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member", "update": "member",
-          "partial_update": "member", "destroy": "member", "metadata": "member", "metadata_item": "member"}
+          "partial_update": "member", "destroy": "member", "metadata": "member", "metadata_item": "member",
+          "snapshot_action": "member"}
+# Cinder's update_snapshot_status: from which status to which.
+STATUS_UPDATES = {Snapshot.Status.CREATING: (Snapshot.Status.CREATING, Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR),
+                  Snapshot.Status.DELETING: (Snapshot.Status.DELETING, Snapshot.Status.ERROR_DELETING)}
 
 
 class SnapshotCreateSerializer(serializers.Serializer):
@@ -152,3 +157,59 @@ class SnapshotViewSet(CinderViewSet):
             metadata.update(meta)
             Snapshot.objects.filter(pk=snapshot.pk).update(metadata=metadata)
         return Response({"meta": meta})
+
+    # --- POST /snapshots/{id}/action: Cinder's admin actions on snapshots
+
+    @action(detail=True, methods=["post"], url_path="action")
+    def snapshot_action(self, request, *args, **kwargs):
+        if not isinstance(request.data, dict) or len(request.data) != 1:
+            raise BadRequest("Invalid input: the body must name exactly one action.")
+        name, body = next(iter(request.data.items()))
+        handler = SNAPSHOT_ACTIONS.get(name)
+        if handler is None:
+            raise BadRequest(f"There is no such action: {name}")
+        snapshot = self.get_object()
+        if not self.caller.is_admin:
+            raise Forbidden(DENIED)
+        return handler(self, snapshot, body if isinstance(body, dict) else {})
+
+    def reset_status(self, snapshot, body):
+        wanted = body.get("status")
+        if wanted not in Snapshot.Status.values:
+            raise invalid_input(f"Must specify a valid status ({wanted!r} is not one).")
+        Snapshot.objects.filter(pk=snapshot.pk).update(status=wanted)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def update_status(self, snapshot, body):
+        wanted = body.get("status")
+        if not isinstance(wanted, str):
+            raise invalid_input("os-update_snapshot_status needs status.")
+        progress = body.get("progress")
+        if progress is not None and (not isinstance(progress, str) or len(progress) > 8):
+            raise invalid_input(f"progress must be a string such as '80%', not {progress!r}.")
+        with transaction.atomic():
+            snapshot = self.get_object(locked=True)
+            if snapshot.status not in STATUS_UPDATES:
+                raise BadRequest(f"Snapshot status {snapshot.status} not allowed for update_snapshot_status")
+            if wanted not in STATUS_UPDATES[snapshot.status]:
+                raise BadRequest(f"Provided snapshot status {wanted} not allowed for snapshot with status "
+                                 f"{snapshot.status}.")
+            fields = {"progress": progress} if progress else {}
+            snapshot.set_status(wanted, **fields)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def force_delete(self, snapshot, body):
+        """Whatever the status: a create still running finds the row gone
+        from `creating` and drops what it made."""
+        with transaction.atomic():
+            snapshot = self.get_object(locked=True)
+            if snapshot.backend_id is None:
+                forget_snapshot(snapshot)
+            else:
+                snapshot.set_status(Snapshot.Status.DELETING)
+                dispatch.to_backend(dispatch.DELETE_SNAPSHOT, snapshot.backend.host, snapshot.pk)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+SNAPSHOT_ACTIONS = {"os-reset_status": SnapshotViewSet.reset_status, "os-force_delete": SnapshotViewSet.force_delete,
+                    "os-update_snapshot_status": SnapshotViewSet.update_status}

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from cloud.routers import ApiRouter
-from volumes.api import service, snapshots, types, versions, volumes
+from volumes.api import extensions, service, snapshots, transfers, types, versions, volumes
 
 app_name = "volumes"
 
@@ -33,7 +33,16 @@ urlpatterns = [
     re_path(rf"^{PROJECT}/os-quota-sets/(?P<target_project_id>[^/]+)/defaults/?$",
             service.QuotaDefaultsView.as_view()),
     re_path(rf"^{PROJECT}/os-quota-sets/(?P<target_project_id>[^/]+)/?$", service.QuotaSetView.as_view()),
+    re_path(rf"^{PROJECT}/os-quota-class-sets/(?P<class_name>[^/]+)/?$", service.QuotaClassSetView.as_view()),
     re_path(rf"^{PROJECT}/limits/?$", service.LimitsView.as_view()),
+    re_path(rf"^{PROJECT}/extensions/?$", extensions.ExtensionListView.as_view()),
+    re_path(rf"^{PROJECT}/os-hosts/?$", service.HostListView.as_view()),
+    re_path(rf"^{PROJECT}/os-hosts/(?P<host>[^/]+)/?$", service.HostView.as_view()),
+    re_path(rf"^{PROJECT}/os-volume-transfer/?$", transfers.TransferListView.as_view()),
+    re_path(rf"^{PROJECT}/os-volume-transfer/detail/?$", transfers.TransferDetailListView.as_view()),
+    re_path(rf"^{PROJECT}/os-volume-transfer/(?P<transfer_id>[^/]+)/accept/?$",
+            transfers.TransferAcceptView.as_view()),
+    re_path(rf"^{PROJECT}/os-volume-transfer/(?P<transfer_id>[^/]+)/?$", transfers.TransferView.as_view()),
     re_path(rf"^{PROJECT}/os-availability-zone/?$", service.AvailabilityZoneView.as_view()),
     re_path(rf"^{PROJECT}/os-services/?$", service.ServiceListView.as_view()),
     re_path(rf"^{PROJECT}/scheduler-stats/get_pools/?$", service.PoolListView.as_view()),

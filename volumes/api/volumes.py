@@ -86,8 +86,8 @@ class VolumeViewSet(CinderViewSet):
             "source_volid": str(volume.source_volume_id) if volume.source_volume_id else None,
             "volume_type": volume.volume_type.name,
         }
-        if volume.readonly:
-            body["metadata"] = {**volume.metadata, "readonly": "True"}
+        if volume.readonly is not None:
+            body["metadata"] = {**volume.metadata, "readonly": str(volume.readonly)}
         if self.caller.is_admin:
             body["provider_id"] = None
         if not extended:
@@ -335,6 +335,33 @@ class VolumeViewSet(CinderViewSet):
     def terminate_connection(self, volume, body):
         return Response(status=status.HTTP_202_ACCEPTED)
 
+    # --- the image metadata a volume carries (volume_image_metadata)
+
+    def set_image_metadata(self, volume, body):
+        given = metadata_value(body.get("metadata") if isinstance(body, dict) else None)
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            if volume.status == Volume.Status.MAINTENANCE:
+                raise invalid_input_volume(f"Volume {volume.pk} is in maintenance.")
+            metadata = {**(volume.volume_image_metadata or {}), **given}
+            Volume.objects.filter(pk=volume.pk).update(volume_image_metadata=metadata)
+        return Response({"metadata": metadata})
+
+    def unset_image_metadata(self, volume, body):
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key:
+            raise invalid_input("os-unset_image_metadata needs key.")
+        with transaction.atomic():
+            volume = self.get_object(locked=True)
+            metadata = dict(volume.volume_image_metadata or {})
+            if key not in metadata:
+                raise NotFound(f"Glance metadata for volume {volume.pk} with key {key} could not be found.")
+            del metadata[key]
+            Volume.objects.filter(pk=volume.pk).update(volume_image_metadata=metadata)
+        return Response(status=status.HTTP_200_OK)
+
+    def show_image_metadata(self, volume, body):
+        return Response({"metadata": volume.volume_image_metadata or {}})
 
     def upload_image(self, volume, body):
         """os-volume_upload_image: a new image of the caller's project from
@@ -385,6 +412,9 @@ ACTIONS = {
     "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
     "os-terminate_connection": VolumeViewSet.terminate_connection,
     "os-volume_upload_image": VolumeViewSet.upload_image, "os-retype": VolumeViewSet.retype,
+    "os-set_image_metadata": VolumeViewSet.set_image_metadata,
+    "os-unset_image_metadata": VolumeViewSet.unset_image_metadata,
+    "os-show_image_metadata": VolumeViewSet.show_image_metadata,
 }
 # What qemu-img writes an uploaded volume's image as.
 UPLOAD_DISK_FORMATS = ("raw", "qcow2")
