@@ -77,12 +77,30 @@ def release_capacity(backend_id, size_gb):
     Backend.objects.filter(pk=backend_id).update(allocated_capacity_gb=F("allocated_capacity_gb") - size_gb)
 
 
+class QosSpecs(models.Model):
+    """Cinder's QoS specs: named key/value limits for a consumer (the
+    front end, QEMU's I/O throttling, or the back end), associated with
+    volume types."""
+
+    class Consumer(models.TextChoices):
+        FRONT_END = "front-end"
+        BACK_END = "back-end"
+        BOTH = "both"
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    name = models.CharField(max_length=255, unique=True)
+    consumer = models.CharField(max_length=16, choices=Consumer.choices, default=Consumer.BACK_END)
+    specs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
 class VolumeType(models.Model):
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     name = models.CharField(max_length=255, unique=True)
     description = models.CharField(max_length=255, null=True, blank=True)
     is_public = models.BooleanField(default=True)
     extra_specs = models.JSONField(default=dict, blank=True)
+    qos_specs = models.ForeignKey(QosSpecs, on_delete=models.PROTECT, null=True, blank=True, related_name="types")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

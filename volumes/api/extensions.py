@@ -15,6 +15,7 @@ SERVED = (
     ("os-hosts", "Hosts", "Admin-only: the volume hosts and their usage."),
     ("os-quota-class-sets", "QuotaClasses", "Quota classes: the default limits of every project."),
     ("os-quota-sets", "Quotas", "The quotas of a project."),
+    ("qos-specs", "Qos_specs_manage", "QoS specs and their associations with volume types."),
     ("scheduler-stats", "Scheduler_stats", "The back ends' pools and their capacities."),
     ("os-services", "Services", "The volume services."),
     ("os-snapshot-actions", "SnapshotActions", "Admin updates of a snapshot's status and progress."),

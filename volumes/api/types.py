@@ -52,7 +52,8 @@ class VolumeTypeViewSet(CinderViewSet):
     def render(self, volume_type):
         return {"id": str(volume_type.id), "name": volume_type.name, "description": volume_type.description,
                 "is_public": volume_type.is_public, "os-volume-type-access:is_public": volume_type.is_public,
-                "extra_specs": volume_type.extra_specs, "qos_specs_id": None}
+                "extra_specs": volume_type.extra_specs,
+                "qos_specs_id": str(volume_type.qos_specs_id) if volume_type.qos_specs_id else None}
 
     def list(self, request, *args, **kwargs):
         return self.page(detail=True)

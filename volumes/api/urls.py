@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from cloud.routers import ApiRouter
-from volumes.api import extensions, service, snapshots, transfers, types, versions, volumes
+from volumes.api import extensions, qos, service, snapshots, transfers, types, versions, volumes
 
 app_name = "volumes"
 
@@ -38,6 +38,13 @@ urlpatterns = [
     re_path(rf"^{PROJECT}/extensions/?$", extensions.ExtensionListView.as_view()),
     re_path(rf"^{PROJECT}/os-hosts/?$", service.HostListView.as_view()),
     re_path(rf"^{PROJECT}/os-hosts/(?P<host>[^/]+)/?$", service.HostView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/?$", qos.QosListView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/delete_keys/?$", qos.QosDeleteKeysView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/associations/?$", qos.QosAssociationsView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/associate/?$", qos.QosAssociateView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/disassociate/?$", qos.QosDisassociateView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/disassociate_all/?$", qos.QosDisassociateAllView.as_view()),
+    re_path(rf"^{PROJECT}/qos-specs/(?P<qos_id>[^/]+)/?$", qos.QosView.as_view()),
     re_path(rf"^{PROJECT}/os-volume-transfer/?$", transfers.TransferListView.as_view()),
     re_path(rf"^{PROJECT}/os-volume-transfer/detail/?$", transfers.TransferDetailListView.as_view()),
     re_path(rf"^{PROJECT}/os-volume-transfer/(?P<transfer_id>[^/]+)/accept/?$",
