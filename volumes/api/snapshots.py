@@ -18,6 +18,7 @@ from volumes.tasks import CREATE_SNAPSHOT, forget_snapshot
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member", "update": "member",
           "partial_update": "member", "destroy": "member", "metadata": "member", "metadata_item": "member",
           "snapshot_action": "member"}
+ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
 # Cinder's update_snapshot_status: from which status to which.
 STATUS_UPDATES = {Snapshot.Status.CREATING: (Snapshot.Status.CREATING, Snapshot.Status.AVAILABLE, Snapshot.Status.ERROR),
                   Snapshot.Status.DELETING: (Snapshot.Status.DELETING, Snapshot.Status.ERROR_DELETING)}
@@ -168,8 +169,10 @@ class SnapshotViewSet(CinderViewSet):
         handler = SNAPSHOT_ACTIONS.get(name)
         if handler is None:
             raise BadRequest(f"There is no such action: {name}")
-        snapshot = self.get_object()
-        if not self.caller.is_admin:
+        snapshot = self.writable(self.get_object())
+        # Cinder lets the owner update a snapshot's status (Nova's assisted
+        # snapshots do); resetting it and forcing a delete are the admin's.
+        if name in ADMIN_ACTIONS and not self.caller.is_admin:
             raise Forbidden(DENIED)
         return handler(self, snapshot, body if isinstance(body, dict) else {})
 

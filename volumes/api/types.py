@@ -73,7 +73,11 @@ class VolumeTypeViewSet(CinderViewSet):
                                                         is_public=is_public, extra_specs=extra_specs)
         except IntegrityError:
             raise Conflict(f"Volume Type {values['name']} already exists.") from None
-        return Response({"volume_type": self.render(volume_type)})
+        # Cinder's create answer has no qos_specs_id, its update answer
+        # not the access extension's attribute either.
+        body = self.render(volume_type)
+        del body["qos_specs_id"]
+        return Response({"volume_type": body})
 
     def update(self, request, *args, **kwargs):
         volume_type = self.get_object()
@@ -98,7 +102,9 @@ class VolumeTypeViewSet(CinderViewSet):
         except IntegrityError:
             raise Conflict(f"Volume Type {fields.get('name')} already exists.") from None
         volume_type.refresh_from_db()
-        return Response({"volume_type": self.render(volume_type)})
+        body = self.render(volume_type)
+        del body["qos_specs_id"], body["os-volume-type-access:is_public"]
+        return Response({"volume_type": body})
 
     partial_update = update
 
