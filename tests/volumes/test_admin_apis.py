@@ -164,3 +164,12 @@ def test_hosts_list_and_usage(cloud, api, admin, demo, volume_worker):
     assert api.get(path(demo, "os-hosts"), token=demo["token"]).status_code == 403
     assert api.get(path(demo, f"os-hosts/{volume_worker.host}"), token=demo["token"]).status_code == 403
     cloud.openstack("volume", "delete", volume["id"])
+
+
+def test_services_show_their_cluster_from_3_7(api, admin, volume_worker):
+    listed = api.get(path(admin, "os-services"), token=admin["token"]).json()["services"]
+    [mine] = [service for service in listed if service["host"] == volume_worker.host]
+    assert mine["binary"] == "cinder-volume" and mine["state"] == "up" and "cluster" not in mine
+    newer = api.get(path(admin, "os-services"), token=admin["token"],
+                    headers={"OpenStack-API-Version": "volume 3.7"}).json()["services"]
+    assert [service["cluster"] for service in newer if service["host"] == volume_worker.host] == [None]

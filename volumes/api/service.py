@@ -134,8 +134,12 @@ class ServiceListView(CinderView):
         services = [{"binary": "cinder-volume", "host": backend.host, "zone": backend.availability_zone,
                      "status": "disabled" if backend.disabled else "enabled",
                      "state": "up" if backend.is_up else "down", "updated_at": cinder_time(backend.heartbeat_at),
-                     "disabled_reason": backend.disabled_reason, "cluster": None, "replication_status": "disabled",
+                     "disabled_reason": backend.disabled_reason, "replication_status": "disabled",
                      "active_backend_id": None, "frozen": False} for backend in Backend.objects.all()]
+        if request.api_version >= (3, 7):
+            # Cinder shows a service's cluster from 3.7 (none here: no clustered services).
+            for service in services:
+                service["cluster"] = None
         for param, key in (("binary", "binary"), ("host", "host")):
             if request.query_params.get(param):
                 services = [service for service in services if service[key] == request.query_params[param]]
