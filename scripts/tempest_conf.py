@@ -119,7 +119,9 @@ def main(output):
                                        "floating_ips": str(bool(external)).lower()}
     conf["volume"] = {"region": "RegionOne", "endpoint_type": "publicURL", "catalog_type": "volumev3",
                       "min_microversion": volume_version["min_version"],
-                      "max_microversion": volume_version["version"]}
+                      "max_microversion": volume_version["version"],
+                      # What the pools report as their vendor (Tempest's default is LVM's "Open Source").
+                      "vendor_name": "Stratus"}
     conf["volume-feature-enabled"] = {name: str(value).lower() for name, value in VOLUME_FEATURES.items()}
     conf["object-storage"] = {"region": "RegionOne", "endpoint_type": "publicURL", "operator_role": "member"}
     conf["object-storage-feature-enabled"] = {name: str(value).lower() for name, value in

@@ -173,3 +173,8 @@ def test_services_show_their_cluster_from_3_7(api, admin, volume_worker):
     newer = api.get(path(admin, "os-services"), token=admin["token"],
                     headers={"OpenStack-API-Version": "volume 3.7"}).json()["services"]
     assert [service["cluster"] for service in newer if service["host"] == volume_worker.host] == [None]
+    # A node's name finds its back ends' services (host@backend), as in Cinder.
+    node = volume_worker.host.split("@")[0]
+    by_node = api.get(path(admin, f"os-services?host={node}"), token=admin["token"]).json()["services"]
+    assert volume_worker.host in [service["host"] for service in by_node]
+    assert api.get(path(admin, f"os-services?host={node}x"), token=admin["token"]).json()["services"] == []

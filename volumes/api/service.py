@@ -140,9 +140,13 @@ class ServiceListView(CinderView):
             # Cinder shows a service's cluster from 3.7 (none here: no clustered services).
             for service in services:
                 service["cluster"] = None
-        for param, key in (("binary", "binary"), ("host", "host")):
-            if request.query_params.get(param):
-                services = [service for service in services if service[key] == request.query_params[param]]
+        if request.query_params.get("binary"):
+            services = [service for service in services if service["binary"] == request.query_params["binary"]]
+        host = request.query_params.get("host")
+        if host:
+            # As Cinder's filter: a node's name matches its back ends (node@backend).
+            services = [service for service in services if service["host"] == host or
+                        service["host"].startswith(f"{host}@")]
         return Response({"services": services})
 
 
