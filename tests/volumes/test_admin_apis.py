@@ -178,3 +178,16 @@ def test_services_show_their_cluster_from_3_7(api, admin, volume_worker):
     by_node = api.get(path(admin, f"os-services?host={node}"), token=admin["token"]).json()["services"]
     assert volume_worker.host in [service["host"] for service in by_node]
     assert api.get(path(admin, f"os-services?host={node}x"), token=admin["token"]).json()["services"] == []
+
+
+def test_admins_see_the_migration_status(cloud, api, admin, demo, volume_worker):
+    volume = api.post(path(demo, "volumes"), token=demo["token"], json={"volume": {"size": 1}}).json()["volume"]
+    assert "migration_status" not in volume
+    wait_status(cloud, volume["id"], "available", cloud_name="stratus-demo")
+    by_admin = api.get(path(admin, f"volumes/{volume['id']}"), token=admin["token"]).json()["volume"]
+    assert by_admin["migration_status"] is None and by_admin["os-vol-mig-status-attr:migstat"] is None
+    listed = api.get(path(admin, "volumes/detail?all_tenants=1"), token=admin["token"]).json()["volumes"]
+    assert [row["migration_status"] for row in listed if row["id"] == volume["id"]] == [None]
+    shown = api.get(path(demo, f"volumes/{volume['id']}"), token=demo["token"]).json()["volume"]
+    assert "migration_status" not in shown
+    cloud.openstack("volume", "delete", volume["id"], cloud="stratus-demo")

@@ -88,8 +88,12 @@ class VolumeViewSet(CinderViewSet):
         }
         if volume.readonly is not None:
             body["metadata"] = {**volume.metadata, "readonly": str(volume.readonly)}
+        # Moving to another back end (a retype with migration) until it lands.
+        migration_status = "migrating" if volume.migration_backend_id else None
         if self.caller.is_admin:
+            # Cinder's volume view itself, not an extension, shows admins the migration status.
             body["provider_id"] = None
+            body["migration_status"] = migration_status
         if not extended:
             return body
         body["os-vol-tenant-attr:tenant_id"] = volume.project_id
@@ -100,7 +104,8 @@ class VolumeViewSet(CinderViewSet):
         # the owning project sees its tenant attribute.
         if self.caller.is_admin:
             body["os-vol-host-attr:host"] = volume.backend.pool_name if volume.backend_id else None
-            body["os-vol-mig-status-attr:migstat"] = body["os-vol-mig-status-attr:name_id"] = None
+            body["os-vol-mig-status-attr:migstat"] = migration_status
+            body["os-vol-mig-status-attr:name_id"] = None
         return body
 
     def show(self, volume, status_code=status.HTTP_200_OK, extended=True):
