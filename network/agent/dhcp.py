@@ -32,6 +32,11 @@ STOP_TIMEOUT = 5
 # for one at once with a solicitation when its link comes up).
 RA_INTERVAL = 30
 SLAAC, STATELESS, STATEFUL = "slaac", "dhcpv6-stateless", "dhcpv6-stateful"
+# The dnsmasq range mode that advertises a prefix with each ipv6_ra_mode's
+# flags: ra-only the prefix's autonomous flag (slaac), ra-stateless that and
+# other-config (DHCPv6 for options), a plain range managed and other-config
+# (addresses by DHCPv6; advertised only with --enable-ra).
+ADVERTISED_RANGE = {SLAAC: "ra-only", STATELESS: "ra-stateless", STATEFUL: "static"}
 
 
 # Ports of a network are plumbed in parallel: one change to a network's
@@ -90,13 +95,13 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     _write_options(directory, network, subnets, dhcp_port)
     argv = _command_line(directory, network, subnets, lease_seconds, upstream_dns)
     pid = running_pid(host, network)
-    if pid and _cmdline(pid) == argv and not readdressed:
+    if pid and command_line_of(pid) == argv and not readdressed:
         os.kill(pid, signal.SIGHUP)
         return pid
     if pid:
-        _stop(pid)
+        stop_process(pid)
     try:
-        return _start(namespace, directory, argv)
+        return start_dnsmasq(namespace, directory, argv)
     except iplib.CommandFailed:
         # A DHCP server that cannot start leaves nothing half-made behind.
         disable(host, network)
@@ -154,7 +159,7 @@ def disable(host, network):
         return
     pid = running_pid(host, network)
     if pid:
-        _stop(pid)
+        stop_process(pid)
     with iplib.ip(host.namespace) as handle:
         iplib.delete_link(handle, veth_name(network))
     iplib.delete_namespace(namespace_name(network))
@@ -175,14 +180,18 @@ def resync(host, desired):
 
 
 def running_pid(host, network):
-    """dnsmasq's pid for this network if it runs (checked against its
-    command line, so a reused pid is not mistaken for it)."""
-    pid_file = state_dir(host, network) / "pid"
+    """dnsmasq's pid for this network if it runs."""
+    return dnsmasq_pid(state_dir(host, network) / "pid")
+
+
+def dnsmasq_pid(pid_file):
+    """The pid of the dnsmasq started with `pid_file` if it runs (checked
+    against its command line, so a reused pid is not mistaken for it)."""
     try:
         pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    argv = _cmdline(pid)
+    argv = command_line_of(pid)
     if argv and os.path.basename(argv[0]) == "dnsmasq" and f"--pid-file={pid_file}" in argv:
         return pid
     return None
@@ -195,21 +204,18 @@ def served(subnets):
 
 def ipv6_range(subnet):
     """How dnsmasq serves an IPv6 subnet, as Neutron's modes say: (its
-    dhcp-range mode or None for no range, whether it advertises the prefix).
-    dnsmasq's range modes set the advertisement's flags: ra-only the
-    prefix's autonomous flag (slaac), ra-stateless that and other-config
-    (DHCPv6 for options), a plain range managed (addresses by DHCPv6)."""
+    dhcp-range mode or None for no range, whether it advertises the prefix)."""
     addressing = subnet.ipv6_address_mode or subnet.ipv6_ra_mode
     advertised = subnet.ipv6_ra_mode is not None
+    if advertised:
+        return ADVERTISED_RANGE[subnet.ipv6_ra_mode], True
     if addressing == SLAAC:
-        # Nothing to hand out; without ra_mode an outside router advertises.
-        return ("ra-only" if advertised else None), advertised
-    if addressing == STATELESS and advertised:
-        return "ra-stateless", True
-    # dhcpv6-stateful, dhcpv6-stateless without advertisements of ours (a
-    # range answers requests for options too) or no mode at all (static
+        # Nothing to hand out, and an outside router advertises.
+        return None, False
+    # dhcpv6-stateful or dhcpv6-stateless with an outside router (a range
+    # answers requests for options too), or no mode at all (static
     # addresses, which DHCPv6 hands out by MAC as Neutron's does).
-    return "static", advertised
+    return "static", False
 
 
 def hands_out_addresses(subnet):
@@ -326,7 +332,7 @@ def _command_line(directory, network, subnets, lease_seconds, upstream_dns):
     return argv
 
 
-def _cmdline(pid):
+def command_line_of(pid):
     try:
         raw = open(f"/proc/{pid}/cmdline", "rb").read()
     except OSError:
@@ -334,7 +340,7 @@ def _cmdline(pid):
     return [part.decode() for part in raw.split(b"\0") if part]
 
 
-def _start(namespace, directory, argv):
+def start_dnsmasq(namespace, directory, argv):
     """Runs dnsmasq, which daemonizes once it is ready: its parent's exit
     status tells whether it started."""
     (directory / "pid").unlink(missing_ok=True)
@@ -347,13 +353,13 @@ def _start(namespace, directory, argv):
     return int((directory / "pid").read_text().strip())
 
 
-def _stop(pid):
+def stop_process(pid):
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _cmdline(pid) and time.monotonic() < deadline:
+    while command_line_of(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _cmdline(pid):
+    if command_line_of(pid):
         os.kill(pid, signal.SIGKILL)

@@ -33,7 +33,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from network.ipam import eui64_address
+from network.addressing import eui64_address
 
 from . import iplib
 

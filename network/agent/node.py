@@ -599,12 +599,13 @@ class NodeAgent:
             self.sync_network(leg.network_id)
             interfaces.append(resources.RouterInterface(
                 port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                ip_address=address.ip_address, cidr=address.subnet.cidr))
+                ip_address=address.ip_address, cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode))
         gateway = None
         if router.gateway_port_id:
             leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(
                 pk=router.gateway_port_id)
-            address = next(iter(leg.fixed_ips.all()), None)
+            # Its IPv4 address: the one SNAT and floating IPs use.
+            address = next((a for a in leg.fixed_ips.all() if a.subnet.ip_version == 4), None)
             if address is not None:
                 self.sync_network(leg.network_id)
                 gateway = resources.RouterGateway(

@@ -58,7 +58,7 @@ for _ in range(30):
         time.sleep(0.1)
 while True:
     data, peer = sock.recvfrom(2048)
-    if data[0] != 134:
+    if data[0] != 134 or len(sys.argv) > 2 and peer[0].split("%")[0] != sys.argv[2]:
         continue
     prefixes, offset = [], 16
     while offset + 2 <= len(data) and data[offset + 1]:
@@ -141,9 +141,11 @@ class Machine:
                 with open(f"/proc/sys/net/ipv6/conf/eth0/{key}", "w") as setting:
                     setting.write(str(value))
 
-    def router_advertisement(self, timeout=10):
-        """The next router advertisement eth0 hears (it solicits one), as a dict."""
-        result = self.run(sys.executable, "-c", ROUTER_ADVERTISEMENT, str(timeout), check=True)
+    def router_advertisement(self, timeout=10, source=None):
+        """The next router advertisement eth0 hears (it solicits one), from
+        `source` when given, as a dict."""
+        result = self.run(sys.executable, "-c", ROUTER_ADVERTISEMENT, str(timeout), *([source] if source else []),
+                          check=True)
         return json.loads(result.stdout)
 
     def addresses6(self, scope="global"):

@@ -11,7 +11,7 @@ import pytest
 
 from network.agent import bridges, dhcp, firewall, iplib
 from network.agent.resources import FixedIP, Network, Port, SecurityGroupRule, Subnet
-from network.ipam import eui64_address
+from network.addressing import eui64_address
 
 from .conftest import mac_of, new_id
 
