@@ -140,7 +140,7 @@ def _add_networks(messages, network_ids, exclude_host=None):
                 .values_list("binding_host_id", "network_id"))
     served = set(Port.objects.filter(network_id__in=network_ids, device_owner=DHCP)
                  .values_list("network_id", flat=True))
-    wanting = set(Subnet.objects.filter(network_id__in=network_ids, enable_dhcp=True, ip_version=4)
+    wanting = set(Subnet.objects.filter(network_id__in=network_ids, enable_dhcp=True)
                   .values_list("network_id", flat=True))
     unserved = wanting - served
     if unserved:
@@ -213,7 +213,7 @@ def _add_dhcp_hosts(messages, network_id):
         hosts = [served_by]
     else:
         hosts = _dhcp_agent_hosts()
-        if hosts and not Subnet.objects.filter(network_id=network_id, enable_dhcp=True, ip_version=4).exists():
+        if hosts and not Subnet.objects.filter(network_id=network_id, enable_dhcp=True).exists():
             hosts = []
     for host in hosts:
         messages[host]["networks"].add(network_id)

@@ -31,14 +31,17 @@ def test_slaac_and_stateful_machines_on_two_hosts_get_their_ports_addresses_and_
                  direction="ingress", ethertype="IPv6", protocol="ipv6-icmp")
     slaac_network, _ = new_network(site, admin, "10.83.0.0/24")
     slaac = v6_subnet(admin, slaac_network, "2001:db8:83::/64", "slaac")
-    stateful_network, _ = new_network(site, admin, "10.84.0.0/24")
+    # IPv6 only: its DHCP server is scheduled for the IPv6 subnet alone.
+    stateful_network = admin.network()
+    site.networks.append(stateful_network)
     stateful = v6_subnet(admin, stateful_network, "2001:db8:84::/64", "dhcpv6-stateful")
-    near = bound_port(admin, slaac_network, site.names[1], [group["id"]])
-    far = bound_port(admin, stateful_network, site.names[0], [group["id"]])
+    near = bound_port(admin, slaac_network, site.names[0], [group["id"]])
+    # On the host that serves no DHCP: the network node must take the network for it.
+    far = bound_port(admin, stateful_network, site.names[1], [group["id"]])
     near_address, far_address = v6_address(near, slaac), v6_address(far, stateful)
     assert near_address == eui64_address(slaac["cidr"], near["mac_address"])
-    _, near_machine = plug(site, 1, near)
-    _, far_machine = plug(site, 0, far)
+    _, near_machine = plug(site, 0, near)
+    _, far_machine = plug(site, 1, far)
     for machine in (near_machine, far_machine):
         machine.accept_router_advertisements()
 
@@ -50,10 +53,10 @@ def test_slaac_and_stateful_machines_on_two_hosts_get_their_ports_addresses_and_
             assert response.status_code == 200, response.text
             legs[subnet["id"]] = admin.get(f"ports/{response.json()['port_id']}").json()["port"]
 
-        # SLAAC over VXLAN from the network node's advertisements: the API's address, the router's route.
+        # SLAAC from the router's advertisements: the API's address, the router's route.
         assert near_machine.wait_for_address6(near_address, timeout=20)
         assert near_machine.default_route6(timeout=20) == eui64_address("fe80::/64", legs[slaac["id"]]["mac_address"])
-        # DHCPv6 from the network's DHCP server: exactly the port's address.
+        # DHCPv6 over VXLAN from the network's DHCP server: exactly the port's address.
         assert far_machine.dhcp6()["new_ip6_address"] == far_address
         assert far_machine.addresses6() == [far_address]
         assert far_machine.default_route6(timeout=20) == eui64_address("fe80::/64",
