@@ -159,11 +159,12 @@ def _sync_routes(namespace, router, gateway_device):
         wanted.add(("0.0.0.0/0", router.gateway.gateway_ip))
     with iplib.ip(namespace) as handle:
         present = {}
-        for route in handle.route("dump", family=2, table=254):
-            nexthop = route.get("RTA_GATEWAY")
-            if nexthop:
-                destination = f"{route.get('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
-                present[(destination, nexthop)] = route
+        for family, default in ((iplib.IPV4, "0.0.0.0"), (iplib.IPV6, "::")):
+            for route in handle.route("dump", family=family, table=254):
+                nexthop = route.get("RTA_GATEWAY")
+                if nexthop:
+                    destination = f"{route.get('RTA_DST') or default}/{route['dst_len']}"
+                    present[(destination, nexthop)] = route
         for destination, nexthop in present.keys() - wanted:
             handle.route("del", dst=destination, gateway=nexthop)
         for destination, nexthop in wanted - present.keys():

@@ -42,11 +42,12 @@ def test_machines_on_two_ipv6_subnets_route_through_the_router_it_advertises(lab
     host = lab.host()
     first, first_address, first_leg = v6_segment(lab, host, 0x71, "slaac")
     second, second_address, second_leg = v6_segment(lab, host, 0x72, "dhcpv6-stateful")
-    router = Router(id=new_id(), interfaces=(first_leg, second_leg))
+    router = Router(id=new_id(), interfaces=(first_leg, second_leg), routes=(("2001:db8:99::/48", first_address),))
     lab.sync_router(host, router)
     namespace = routers.namespace_name(router)
     for leg in (first_leg, second_leg):
         assert f"{leg.ip_address}/64" in iplib.run(namespace, ["ip", "-6", "addr"]).stdout
+    assert f"2001:db8:99::/48 via {first_address}" in iplib.run(namespace, ["ip", "-6", "route"]).stdout
 
     # The router's advertisements: itself as default router, the mode's flags.
     first_router = eui64_address("fe80::/64", first_leg.mac_address)
@@ -68,8 +69,9 @@ def test_machines_on_two_ipv6_subnets_route_through_the_router_it_advertises(lab
     tables = iplib.run(namespace, ["nft", "list", "tables"]).stdout.split("\n")
     assert "table ip stratus_nat" in tables and not any("ip6" in t and "nat" in t for t in tables)
 
-    # A leg taken away: its subnet is no longer advertised nor routed.
-    lab.sync_router(host, replace(router, interfaces=(first_leg,)))
+    # A leg taken away: its subnet is no longer advertised nor routed; a static route taken away is gone.
+    lab.sync_router(host, replace(router, interfaces=(first_leg,), routes=()))
+    assert "2001:db8:99::/48" not in iplib.run(namespace, ["ip", "-6", "route"]).stdout
     assert not first.run("busybox", "ping", "-6", "-c", "2", "-W", "1", second_address).returncode == 0
     pid = dhcp.dnsmasq_pid(host.state_dir / "router-advertisements" / router.id / "pid")
     assert pid and f"--interface={routers.interface_name(routers.INTERNAL_PREFIX, second_leg.port_id)}" \
