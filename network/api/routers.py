@@ -180,17 +180,15 @@ class RouterViewSet(NeutronViewSet):
                 "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
 
     def check_new_leg(self, router, subnet):
-        """A router has one leg per subnet, and its subnets do not overlap;
-        routers route IPv4 only."""
+        """A router has one leg per subnet, and its subnets (of one IP
+        version) do not overlap."""
         cidr = ipaddress.ip_network(subnet.cidr)
-        if cidr.version != 4:
-            raise errors.bad_request("BadRequest", f"Bad router request: subnet {subnet.id} is IPv6; routers "
-                                                   f"route IPv4 subnets only.")
         for attached in attached_subnets(router):
             if attached.id == subnet.id:
                 raise errors.bad_request("BadRequest", f"Bad router request: Router already has a port on "
                                                        f"subnet {subnet.id}.")
-            if ipaddress.ip_network(attached.cidr).overlaps(cidr):
+            attached_cidr = ipaddress.ip_network(attached.cidr)
+            if attached_cidr.version == cidr.version and attached_cidr.overlaps(cidr):
                 raise errors.bad_request("BadRequest", f"Bad router request: Cidr {subnet.cidr} of subnet "
                                                        f"{subnet.id} overlaps with cidr {attached.cidr} of subnet "
                                                        f"{attached.id}.")
