@@ -44,6 +44,7 @@ EXTENSIONS = {
     "os-networks": ("Networks", "Admin-only Network Management Extension."),
     "os-pause-server": ("PauseServer", "Enable pause/unpause server actions."),
     "os-quota-sets": ("Quotas", "Quotas management support."),
+    "os-rescue": ("Rescue", "Instance rescue mode."),
     "os-server-diagnostics": ("ServerDiagnostics", "Allow Admins to view server diagnostics through server id."),
     "os-server-groups": ("ServerGroups", "Server group support."),
     "os-server-tags": ("ServerTags", "Server tags support."),

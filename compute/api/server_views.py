@@ -13,7 +13,7 @@ STATUS = {
     VmState.BUILDING: "BUILD", VmState.ACTIVE: "ACTIVE", VmState.STOPPED: "SHUTOFF",
     VmState.PAUSED: "PAUSED", VmState.SUSPENDED: "SUSPENDED", VmState.ERROR: "ERROR",
     VmState.DELETED: "DELETED", VmState.RESIZED: "VERIFY_RESIZE", VmState.SHELVED: "SHELVED",
-    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED", VmState.RESCUED: "RESCUE",
 }
 TASK_STATUS = {
     (VmState.ACTIVE, TaskState.REBOOTING): "REBOOT",
@@ -26,6 +26,7 @@ TASK_STATUS = {
        for task_state in (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)},
     **{(vm_state, task_state): "RESIZE" for vm_state in (VmState.ACTIVE, VmState.STOPPED)
        for task_state in TaskState.RESIZING},
+    **{(vm_state, TaskState.RESCUING): "RESCUE" for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.ERROR)},
     # A failed resize going back on its own (compute.tasks.resize_step_failed).
     **{(vm_state, TaskState.RESIZE_REVERTING): "REVERT_RESIZE"
        for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.RESIZED)},
@@ -40,6 +41,7 @@ STATUS_FILTER = {
     "RESIZE": (None, TaskState.RESIZING), "VERIFY_RESIZE": (VmState.RESIZED, None),
     "REVERT_RESIZE": (None, (TaskState.RESIZE_REVERTING,)),
     "SHELVED": (VmState.SHELVED, None), "SHELVED_OFFLOADED": (VmState.SHELVED_OFFLOADED, None),
+    "RESCUE": (VmState.RESCUED, None),
 }
 
 

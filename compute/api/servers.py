@@ -20,6 +20,7 @@ from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces, server_tags
+from compute.api import rescue as rescue_actions
 from compute.api import resize as resize_actions
 from compute.api import server_images
 from compute.api import shelve as shelve_actions
@@ -608,6 +609,12 @@ class ServerActionView(ComputeView):
         if name == "unshelve":
             check_unlocked(request, instance)
             return shelve_actions.unshelve(request, instance, argument)
+        if name in ("rescue", "unrescue"):
+            check_unlocked(request, instance)
+            check_on_live_host(instance, name)
+            if name == "rescue":
+                return rescue_actions.rescue(request, instance, argument)
+            return rescue_actions.unrescue(request, instance, argument)
         if name == "createImage":
             check_on_live_host(instance, name)
             return server_images.create_image(request, instance, argument)
