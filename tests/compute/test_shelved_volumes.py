@@ -142,6 +142,13 @@ def test_before_2_20_an_offloaded_server_takes_no_volume_and_a_deleted_one_frees
     assert attached.status_code == 200, attached.text
     body = attached.json()["volumeAttachment"]
     assert (body["volumeId"], body["serverId"], body["device"]) == (volume["id"], server_id, "/dev/vdb")
+    # Another project's volume is not found (404), and stays as it was.
+    admins = new_volume(cloud, cloud_name="stratus")
+    missing = compute.post(path, json={"volumeAttachment": {"volumeId": admins["id"]}},
+                           headers={"OpenStack-API-Version": "compute 2.20"})
+    assert missing.status_code == 404 and "itemNotFound" in missing.json()
+    assert volume_status(cloud, admins["id"], cloud_name="stratus") == "available"
+    cloud.connect("stratus").block_storage.delete_volume(admins["id"])
     # A second attach of the same volume is refused as for any server.
     again = compute.post(path, json={"volumeAttachment": {"volumeId": volume["id"]}},
                          headers={"OpenStack-API-Version": "compute 2.20"})
