@@ -16,7 +16,7 @@ image_snapshot (the guest paused, so the volumes hold still) each
 attached volume gets a Cinder snapshot (`force`d: it is in-use), made by
 its back end's worker; once all are available the image, holding no
 data, goes active with a block_device_mapping naming them (bdm_v2), from
-which a boot makes new volumes (compute.block_devices.from_image).
+which a boot makes new volumes (compute.block_devices.with_image_mappings).
 
 A snapshot that fails, or that a killed worker left half done (found on
 the node's start or when its message comes again), deletes its image

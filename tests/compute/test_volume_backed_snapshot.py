@@ -192,3 +192,30 @@ def test_a_snapshot_a_killed_node_worker_left_is_given_up_and_leaves_no_volume_s
     assert volume_status(cloud, root) == "in-use"
     cloud.openstack("server", "delete", "--wait", server_id, cloud=DEMO)
     cloud.connect(DEMO).block_storage.delete_volume(root)
+
+
+def test_a_snapshot_over_the_projects_snapshot_quota_fails_with_a_fault_and_leaves_nothing(
+        cloud, api, node, image, volume_worker):
+    server_id = boot_from_volume(cloud, image)
+    (root,) = volumes_of(cloud, server_id).values()
+    project = cloud.connect(DEMO).current_project_id
+    cloud.openstack("quota", "set", "--snapshots", "0", project, parse=False)
+    try:
+        made = api.post(f"/compute/v2.1/servers/{server_id}/action", token=cloud.token(DEMO),
+                        json={"createImage": {"name": "over-quota"}},
+                        headers={"OpenStack-API-Version": "compute 2.45"})
+        assert made.status_code == 202, made.text
+        instance = pipeline.wait_until(lambda: idle(server_id), timeout=60, message="the snapshot to end")
+    finally:
+        cloud.openstack("quota", "set", "--snapshots", "1000", project, parse=False)
+    assert instance.vm_state == VmState.ACTIVE
+    fault = InstanceFault.objects.filter(instance_id=server_id).order_by("-created_at").first()
+    assert fault is not None and "snapshots" in fault.message, fault and fault.message
+    assert not Image.objects.filter(pk=made.json()["image_id"]).exists()
+    assert not Snapshot.objects.filter(volume_id=root).exists()
+    actions = cloud.openstack("server", "event", "list", server_id, "-f", "json", cloud=DEMO)
+    events = cloud.openstack("server", "event", "show", server_id, actions[0]["Request ID"], "-f", "json",
+                             cloud=DEMO)["events"]
+    assert [(event["event"], event["result"]) for event in events] == [("compute_snapshot_instance", "Error")]
+    cloud.openstack("server", "delete", "--wait", server_id, cloud=DEMO)
+    cloud.connect(DEMO).block_storage.delete_volume(root)
