@@ -5,8 +5,9 @@ test driver) and a real volume worker on a file back end, driven by the
 (forced: it is in-use) made by the volume worker; the image holds no data
 and names those snapshots in its block_device_mapping; `server create
 --image` of it boots from new volumes made from them, with the same bytes.
-A snapshot a killed node worker left half done ends with a fault and
-leaves no image and no volume snapshot behind."""
+A snapshot a killed node worker left half done, or whose volume worker
+was killed, ends with a fault and leaves no image and no volume snapshot
+behind (none left creating); so does one over the snapshot quota."""
 import json
 import uuid
 
@@ -25,11 +26,14 @@ control, live_db, volume_worker = pipeline.control, pipeline.live_db, volume_fix
 pytestmark = pytest.mark.live
 
 MiB = 2**20
+SNAPSHOT_WAIT = 15
 
 
 @pytest.fixture(scope="module")
 def node(cloud, control, tmp_path_factory):
-    worker, hosts = start_nodes(cloud, tmp_path_factory.mktemp("vbsnap"), 1, "vbsnap")
+    # A short wait for volumes, so a snapshot whose volume worker is gone fails soon.
+    worker, hosts = start_nodes(cloud, tmp_path_factory.mktemp("vbsnap"), 1, "vbsnap",
+                                STRATUS_BLOCK_DEVICE_TIMEOUT=str(SNAPSHOT_WAIT))
     yield worker, hosts[0]
     stop_nodes(worker, hosts)
 
@@ -217,5 +221,36 @@ def test_a_snapshot_over_the_projects_snapshot_quota_fails_with_a_fault_and_leav
     events = cloud.openstack("server", "event", "show", server_id, actions[0]["Request ID"], "-f", "json",
                              cloud=DEMO)["events"]
     assert [(event["event"], event["result"]) for event in events] == [("compute_snapshot_instance", "Error")]
+    cloud.openstack("server", "delete", "--wait", server_id, cloud=DEMO)
+    cloud.connect(DEMO).block_storage.delete_volume(root)
+
+
+def test_a_snapshot_whose_volume_worker_was_killed_fails_after_the_wait_and_leaves_none_creating(
+        cloud, api, node, image, volume_worker):
+    """The volume worker is SIGKILLed, so the snapshot is never made: past
+    the node's wait the createImage ends with a fault and no image, its
+    volume snapshot is not left creating, and once a volume worker is
+    back, nothing of it is left."""
+    server_id = boot_from_volume(cloud, image)
+    (root,) = volumes_of(cloud, server_id).values()
+    volume_worker.kill()
+    try:
+        made = api.post(f"/compute/v2.1/servers/{server_id}/action", token=cloud.token(DEMO),
+                        json={"createImage": {"name": "no-worker"}},
+                        headers={"OpenStack-API-Version": "compute 2.45"})
+        assert made.status_code == 202, made.text
+        instance = pipeline.wait_until(lambda: idle(server_id), timeout=SNAPSHOT_WAIT + 45,
+                                       message="the snapshot to fail")
+        assert instance.vm_state == VmState.ACTIVE
+        fault = InstanceFault.objects.filter(instance_id=server_id).order_by("-created_at").first()
+        assert fault is not None and "waited" in fault.message, fault and fault.message
+        assert not Image.objects.filter(pk=made.json()["image_id"]).exists()
+        assert not Snapshot.objects.filter(volume_id=root, status="creating").exists()
+    finally:
+        volume_worker.start()
+    pipeline.wait_until(lambda: not Snapshot.objects.filter(volume_id=root).exists(), timeout=60,
+                        message="the volume snapshot deleted")
+    assert not any(path.name.startswith("snapshot-") for path in volume_worker.directory.iterdir())
+    assert cloud.connect(DEMO).compute.get_server(server_id).status == "ACTIVE"
     cloud.openstack("server", "delete", "--wait", server_id, cloud=DEMO)
     cloud.connect(DEMO).block_storage.delete_volume(root)
