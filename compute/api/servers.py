@@ -230,8 +230,9 @@ class BootPlan:
             raise BadRequest("Invalid input for field 'min_count': min_count must be <= max_count.")
         self.networks = self.check_networks(data)
         self.security_groups = self.check_security_groups(data.get("security_groups"))
-        self.block_devices = block_devices.parse(data.get("block_device_mapping_v2"), credentials, self.image,
-                                                 self.max_count)
+        self.block_devices = block_devices.parse(
+            block_devices.with_image_mappings(data.get("block_device_mapping_v2"), self.image), credentials,
+            self.image, self.max_count)
         if self.block_devices and self.block_devices[0]["boot_index"] == 0:
             self.image = None  # the root disk is the volume: the server has no image (Nova's "")
         self.group = self.find_group(hints)
