@@ -33,6 +33,7 @@ def find_network(view, network_id, usable=False):
 
 
 class NetworkViewSet(NeutronViewSet):
+    bulk = True
     queryset = Network.objects.prefetch_related("subnets")
     serializer_class = bodies.NetworkSerializer
     kind, member_name, collection_name = "Network", "network", "networks"
@@ -88,7 +89,7 @@ class NetworkViewSet(NeutronViewSet):
                                        f"VXLAN range {low}:{high}.")
         return conf.VXLAN_MTU
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.validated()
         project_id = self.owner_of(values)
         largest = self.check_segment(values)
@@ -182,6 +183,7 @@ def check_addressing(cidr, gateway_ip, pools, routes, dns_nameservers):
 
 
 class SubnetViewSet(NeutronViewSet):
+    bulk = True
     queryset = Subnet.objects.select_related("network")
     serializer_class, update_serializer_class = bodies.SubnetSerializer, bodies.SubnetUpdateSerializer
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
@@ -207,7 +209,7 @@ class SubnetViewSet(NeutronViewSet):
         })
         return body
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.validated()
         project_id = self.owner_of(values)
         network = find_network(self, values.pop("network_id"))
@@ -293,6 +295,7 @@ def fixed_ip_filter(values, name):
 
 
 class PortViewSet(NeutronViewSet):
+    bulk = True
     queryset = Port.objects.select_related("network").prefetch_related("fixed_ips", "security_groups")
     serializer_class, update_serializer_class = bodies.PortSerializer, bodies.PortUpdateSerializer
     kind, member_name, collection_name = "Port", "port", "ports"
@@ -362,7 +365,7 @@ class PortViewSet(NeutronViewSet):
         return [{key: str(value) if key == "subnet_id" else value for key, value in entry.items()}
                 for entry in values.pop("fixed_ips")]
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.port_fields(self.validated())
         project_id = self.owner_of(values)
         network = find_network(self, values.pop("network_id"), usable=True)
