@@ -221,7 +221,7 @@ class RouteSerializer(HostRouteSerializer):
 class RouterSerializer(NeutronSerializer):
     admin_state_up = serializers.BooleanField(required=False)
     external_gateway_info = GatewaySerializer(allow_null=True, required=False)
-    routes = RouteSerializer(many=True, required=False)
+    routes = RouteSerializer(many=True, required=False, allow_null=True)  # null: no routes, as Neutron
     availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
     distributed = serializers.BooleanField(required=False)
     ha = serializers.BooleanField(required=False)
