@@ -40,6 +40,8 @@ EXTENSIONS = [
     ("standard-attr-tag", "Tag support for resources with standard attribute",
      "Enables to set tag on resources with standard attribute."),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when "
+                                                                 "listing ports"),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("agent", "agent", "The agent management extension."),

@@ -299,3 +299,21 @@ def test_list_query_counts_stay_flat(cloud, tokens):
     assert (many_ports, many_networks) == (few_ports, few_networks)
     assert Network.objects.filter(name__startswith=prefix).count() == 2
     assert Port.objects.filter(name=prefix).count() == 32
+
+
+def test_ports_filtered_by_part_of_an_address(admin):
+    """ip-substring-filtering, as advertised: `fixed_ips=ip_address_substr=`."""
+    assert "ip-substring-filtering" in {e["alias"] for e in admin.get("extensions").json()["extensions"]}
+    network = admin.network()
+    subnet = admin.subnet(network, "10.71.0.0/24")
+    ports = {address: admin.port(network, fixed_ips=[{"subnet_id": subnet["id"], "ip_address": address}])["id"]
+             for address in ("10.71.0.19", "10.71.0.21")}
+
+    def matching(substring):
+        listed = admin.get("ports", params={"network_id": network["id"],
+                                            "fixed_ips": f"ip_address_substr={substring}"}).json()["ports"]
+        return {port["id"] for port in listed}
+
+    assert matching("10.71.0.1") == {ports["10.71.0.19"]}
+    assert matching("10.71.0.") == set(ports.values())
+    assert matching("10.72.") == set()
