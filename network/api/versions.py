@@ -39,6 +39,8 @@ EXTENSIONS = [
                                                        "resources that have Neutron standard attributes."),
     ("standard-attr-tag", "Tag support for resources with standard attribute",
      "Enables to set tag on resources with standard attribute."),
+    # The older name of network tags, which clients and Tempest still look for.
+    ("tag", "Tag support", "Enables to set tag on resources."),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
     ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when "
                                                                  "listing ports"),
