@@ -196,8 +196,7 @@ class NeutronViewSet(ResourceViewSet):
 
     def create(self, request, *args, **kwargs):
         data = request.data
-        if not (self.bulk and isinstance(data, dict) and self.collection_name in data
-                and self.member_name not in data):
+        if not (self.bulk and isinstance(data, dict) and self.collection_name in data):
             return self.create_one()
         members = data[self.collection_name]
         if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):

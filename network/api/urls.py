@@ -8,6 +8,7 @@ app_name = "network"
 router = ApiRouter()
 router.register("v2.0/networks", views.NetworkViewSet, basename="network")
 router.register("v2.0/subnets", views.SubnetViewSet, basename="subnet")
+router.register("v2.0/subnetpools", views.SubnetPoolViewSet, basename="subnetpool")
 router.register("v2.0/ports", views.PortViewSet, basename="port")
 router.register("v2.0/security-groups", security_groups.SecurityGroupViewSet, basename="security-group")
 router.register("v2.0/security-group-rules", security_groups.SecurityGroupRuleViewSet,

@@ -32,7 +32,7 @@ def test_extensions_list_what_is_implemented(admin):
             "ext-gw-mode", "quotas", "quota_details", "network-ip-availability", "availability_zone", "agent",
             "auto-allocated-topology"} <= aliases
     # Not built: clients must not be told they are there.
-    assert not {"dvr", "l3-ha", "subnet_allocation", "dns-integration", "qos", "trunk"} & aliases
+    assert not {"dvr", "l3-ha", "dns-integration", "qos", "trunk"} & aliases
     assert admin.get("extensions/provider").json()["extension"]["alias"] == "provider"
     neutron_error(admin.get("extensions/no-such"), 404, "ExtensionNotFound")
 
