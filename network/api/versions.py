@@ -42,6 +42,8 @@ EXTENSIONS = [
     # The older name of network tags, which clients and Tempest still look for.
     ("tag", "Tag support", "Enables to set tag on resources."),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("subnet-external-network", "Subnet belongs to an external network", "Informs if the subnet belongs to an "
+                                                                        "external network"),
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
     ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when "
                                                                  "listing ports"),

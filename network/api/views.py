@@ -316,7 +316,7 @@ class SubnetViewSet(NeutronViewSet):
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
     filters = {"network_id": ("network_id", as_uuid), "ip_version": ("ip_version", as_int), "cidr": "cidr",
                "gateway_ip": ("gateway_ip", as_address), "enable_dhcp": ("enable_dhcp", as_bool),
-               "subnetpool_id": ("subnetpool_id", as_uuid)}
+               "subnetpool_id": ("subnetpool_id", as_uuid), "router:external": ("network__external", as_bool)}
     sort_keys = {"cidr": "cidr", "network_id": "network_id", "ip_version": "ip_version"}
 
     def visible(self, queryset):
@@ -334,6 +334,8 @@ class SubnetViewSet(NeutronViewSet):
             "enable_dhcp": subnet.enable_dhcp, "ipv6_ra_mode": subnet.ipv6_ra_mode,
             "ipv6_address_mode": subnet.ipv6_address_mode,
             "subnetpool_id": str(subnet.subnetpool_id) if subnet.subnetpool_id else None,
+            # subnet-external-network: why a subnet of another project's external network is visible.
+            "router:external": subnet.network.external,
             "service_types": [], "segment_id": None,
         })
         return body

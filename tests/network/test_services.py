@@ -329,3 +329,21 @@ def test_router_gateway_network_and_routes_as_neutron(demo, admin):
     assert cleared.status_code == 200, cleared.text
     assert demo.get(f"routers/{router['id']}").json()["router"]["routes"] == []
     assert demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]}).status_code == 200
+
+
+def test_subnets_of_external_networks_say_so(demo, external):
+    """subnet-external-network: every project sees an external network's
+    subnets, marked `router:external`, and can filter on it."""
+    assert "subnet-external-network" in {e["alias"] for e in demo.get("extensions").json()["extensions"]}
+    public, public_subnet = external
+    private = demo.subnet(demo.network(), "10.95.0.0/24")
+    assert private["router:external"] is False
+    shown = demo.get(f"subnets/{public_subnet['id']}").json()["subnet"]
+    assert shown["router:external"] is True and shown["network_id"] == public["id"]
+    outside = {s["id"] for s in demo.get("subnets", params={"router:external": "true"}).json()["subnets"]}
+    inside = {s["id"] for s in demo.get("subnets", params={"router:external": "false"}).json()["subnets"]}
+    assert public_subnet["id"] in outside and private["id"] not in outside
+    assert private["id"] in inside and public_subnet["id"] not in inside
+    refused = demo.post("subnets", {"subnet": {"network_id": private["network_id"], "cidr": "10.96.0.0/24",
+                                               "ip_version": 4, "router:external": True}})
+    assert "router:external" in neutron_error(refused, 400, "HTTPBadRequest")
