@@ -30,6 +30,7 @@ urlpatterns = [
     re_path(rf"^v2.0/quotas/{PROJECT}/?$", service.QuotaView.as_view()),
     re_path(rf"^v2.0/auto-allocated-topology/{PROJECT}/?$", service.AutoAllocatedTopologyView.as_view()),
     re_path(r"^v2.0/availability_zones/?$", service.AvailabilityZoneListView.as_view()),
+    re_path(r"^v2.0/service-providers/?$", service.ServiceProviderListView.as_view()),
     re_path(r"^v2.0/network-ip-availabilities/?$", service.IpAvailabilityListView.as_view()),
     re_path(r"^v2.0/network-ip-availabilities/(?P<network_id>[^/]+)/?$", service.IpAvailabilityView.as_view()),
 ] + router.urls

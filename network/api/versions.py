@@ -49,6 +49,8 @@ EXTENSIONS = [
                                                                  "listing ports"),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron "
+                                                        "advanced services"),
     ("agent", "agent", "The agent management extension."),
     ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
 ]

@@ -347,3 +347,10 @@ def test_subnets_of_external_networks_say_so(demo, external):
     refused = demo.post("subnets", {"subnet": {"network_id": private["network_id"], "cidr": "10.96.0.0/24",
                                                "ip_version": 4, "router:external": True}})
     assert "router:external" in neutron_error(refused, 400, "HTTPBadRequest")
+
+
+def test_service_providers_with_the_cli(cloud, demo):
+    """service-type: the CLI lists the router provider there is."""
+    listed = cloud.openstack("network", "service", "provider", "list", "-f", "json", cloud="stratus-demo")
+    assert [(p["Service Type"], p["Name"], p["Default"]) for p in listed] == [("L3_ROUTER_NAT", "stratus", True)]
+    assert demo.get("service-providers", params={"service_type": "FIREWALL"}).json() == {"service_providers": []}
