@@ -115,6 +115,8 @@ def main(output):
         conf["network"]["public_network_id"] = external[0]["id"]
         conf["network"]["floating_network_name"] = external[0]["name"]
     conf["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "None", "ipv6": "true",
+                                       # Subnets take ipv6_ra_mode / ipv6_address_mode (SLAAC, DHCPv6).
+                                       "ipv6_subnet_attributes": "true",
                                        # Floating IPs need an external network to come from.
                                        "floating_ips": str(bool(external)).lower()}
     conf["volume"] = {"region": "RegionOne", "endpoint_type": "publicURL", "catalog_type": "volumev3",
