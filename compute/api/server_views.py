@@ -198,6 +198,28 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
     return data
 
 
+# What Nova's PUT /servers/{id} and rebuild leave out of the server below
+# 2.75 (from 2.75 they answer what GET does; Stratus serves up to 2.60).
+NOT_IN_UPDATE_BODY = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name", "OS-SRV-USG:launched_at",
+                      "OS-SRV-USG:terminated_at", "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state",
+                      "OS-EXT-STS:power_state", "os-extended-volumes:volumes_attached", "security_groups",
+                      "host_status")
+
+
+def server_update_body(request, instance, key_name=False):
+    """The server as an update or a rebuild answers it: no extension
+    attributes (`key_name` kept when asked: a rebuild from 2.54) and
+    addresses with only their version and address."""
+    body = server_detail(request, instance)
+    for key in list(body):
+        if (key in NOT_IN_UPDATE_BODY and not (key_name and key == "key_name")) or \
+                key.startswith("OS-EXT-SRV-ATTR:"):
+            del body[key]
+    body["addresses"] = {network: [{"version": address["version"], "addr": address["addr"]} for address in rows]
+                         for network, rows in body["addresses"].items()}
+    return body
+
+
 def host_status(instance):
     if not instance.host or not instance.node_id:
         return ""
