@@ -437,6 +437,10 @@ class Instance(models.Model):
     shelved_image_id = models.CharField(max_length=64, blank=True, default="")
     # The image a rescue boots from (the instance's own unless one was named).
     rescue_image_id = models.CharField(max_length=64, blank=True, default="")
+    # What the guest posted to the metadata service's password file (its
+    # password, encrypted with the keypair's public key): Nova's
+    # os-server-password, which the owner reads and clears.
+    guest_password = models.TextField(blank=True, default="")
     key_name = models.CharField(max_length=255, null=True, blank=True)
     key_data = models.TextField(null=True, blank=True)
     user_data = models.TextField(null=True, blank=True)

@@ -47,6 +47,7 @@ EXTENSIONS = {
     "os-rescue": ("Rescue", "Instance rescue mode."),
     "os-server-diagnostics": ("ServerDiagnostics", "Allow Admins to view server diagnostics through server id."),
     "os-server-groups": ("ServerGroups", "Server group support."),
+    "os-server-password": ("ServerPassword", "Server password support."),
     "os-server-tags": ("ServerTags", "Server tags support."),
     "os-server-start-stop": ("ServerStartStop", "Start/Stop instance compute API support."),
     "os-services": ("Services", "Services support."),
