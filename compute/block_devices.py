@@ -161,6 +161,8 @@ def _volume_device(field, mapping, source, boot_index, credentials, max_count):
         if max_count > 1 and not volume.multiattach:
             raise BadRequest(f"Invalid input for field '{field}.uuid': volume {volume_id} cannot be attached to "
                              f"several servers.")
+        if boot_index == 0 and not volume.bootable:
+            raise _invalid_bdm(f"Volume {volume_id} is not bootable (set its bootable flag to boot from it).")
         device["volume_id"] = volume_id
     return device
 
