@@ -441,6 +441,9 @@ class Instance(models.Model):
     # password, encrypted with the keypair's public key): Nova's
     # os-server-password, which the owner reads and clears.
     guest_password = models.TextField(blank=True, default="")
+    # Nova's OS-DCF:diskConfig as asked (AUTO: the guest grows its root
+    # filesystem to the disk, which the node always sizes to the flavor).
+    auto_disk_config = models.BooleanField(default=False)
     key_name = models.CharField(max_length=255, null=True, blank=True)
     key_data = models.TextField(null=True, blank=True)
     user_data = models.TextField(null=True, blank=True)

@@ -2,7 +2,7 @@
 Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
-from compute.api.base import nova_time
+from compute.api.base import disk_config_of, nova_time
 from compute.api.server_tags import tags_of
 from compute.models import TaskState, VmState
 from network import ports as network_ports
@@ -146,7 +146,7 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         "addresses": addresses,
         "accessIPv4": instance.access_ipv4, "accessIPv6": instance.access_ipv6,
         "links": server_links(request, instance),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": disk_config_of(instance),
         "OS-EXT-AZ:availability_zone": node.availability_zone if node else instance.availability_zone,
         "config_drive": "True" if instance.config_drive else "",
         "key_name": instance.key_name,

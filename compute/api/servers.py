@@ -25,8 +25,8 @@ from compute.api import resize as resize_actions
 from compute.api import server_images
 from compute.api import shelve as shelve_actions
 from compute.api.base import (
-    ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
-    require_regex, require_string,
+    ComputeView, begin_or_conflict, disk_config_of, is_uuid, request_ids, require_bool, require_disk_config,
+    require_int, require_metadata, require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import (
@@ -195,7 +195,7 @@ class ServerListView(ComputeView):
         first = instances[0]
         # Nova's create body: no name (strict clients check its schema).
         body = {"id": str(first.id), "links": server_links(request, first),
-                "OS-DCF:diskConfig": "MANUAL", "adminPass": plan.admin_pass}
+                "OS-DCF:diskConfig": disk_config_of(first), "adminPass": plan.admin_pass}
         if plan.security_groups:
             body["security_groups"] = [{"name": name} for name in plan.security_groups]
         return Response({"server": body}, status=202)
@@ -223,6 +223,7 @@ class BootPlan:
         self.config_drive = self.check_config_drive(data.get("config_drive"))
         self.key_name, self.key_data = self.find_key(data.get("key_name"))
         self.user_data = self.check_user_data(data.get("user_data"))
+        self.auto_disk_config = require_disk_config(data.get("OS-DCF:diskConfig", "MANUAL"))
         self.access_ipv4 = require_access_ip(data.get("accessIPv4"), "accessIPv4", 4)
         self.access_ipv6 = require_access_ip(data.get("accessIPv6"), "accessIPv6", 6)
         metadata = data.get("metadata", {})
@@ -477,7 +478,8 @@ class BootPlan:
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
                 swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id if self.image else "",
                 key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
-                access_ipv4=self.access_ipv4, access_ipv6=self.access_ipv6, metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
+                access_ipv4=self.access_ipv4, access_ipv6=self.access_ipv6, auto_disk_config=self.auto_disk_config,
+                metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
                 request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
                 vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
         Instance.objects.bulk_create(instances)
@@ -556,6 +558,8 @@ class ServerView(ComputeView):
             for key, column, version in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
                 if key in data:
                     fields[column] = require_access_ip(data[key], key, version)
+            if "OS-DCF:diskConfig" in data:
+                fields["auto_disk_config"] = require_disk_config(data["OS-DCF:diskConfig"])
             fields["updated_at"] = timezone.now()
             Instance.objects.filter(pk=instance.pk).update(**fields)
             for key, value in fields.items():
@@ -685,6 +689,8 @@ class ServerActionView(ComputeView):
         if "description" in argument and request.api_version >= (2, 19):
             changes["description"] = None if argument["description"] is None else require_string(
                 argument["description"], "description", 255, allow_empty=True)
+        if "OS-DCF:diskConfig" in argument:
+            changes["auto_disk_config"] = require_disk_config(argument["OS-DCF:diskConfig"])
         if "key_name" in argument and request.api_version >= (2, 54):
             # A new key, or none (null), as Nova's rebuild from 2.54.
             plan = SimpleNamespace(request=request)

@@ -10,7 +10,8 @@ back: SHELVED_OFFLOADED, on no host. Unshelve starts the domain again on
 its host when only shelved; offloaded, the scheduler has placed it anew
 and the node boots it from the shelved image (its ports and volumes follow
 it there: offloaded, its volumes are attached on no host, those attached
-meanwhile too, and the node connects them all before the domain starts). The shelved image is deleted once the server runs again.
+meanwhile too, and the node connects them all before the domain starts).
+The shelved image is deleted once the server runs again.
 
 A step that fails leaves the instance as it was with a fault; a step a
 killed worker left half done is given up (shelve) or repeated (offload,

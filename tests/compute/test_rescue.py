@@ -126,4 +126,5 @@ def test_the_rescue_domain_boots_the_rescue_disk_with_the_own_disk_second(tmp_pa
     xml = ElementTree.fromstring(domain_xml.build(agent.rescue_spec(node, instance), "qemu"))
     disks = {disk.find("target").get("dev"): disk.find("source").get("file") for disk in xml.iter("disk")
              if disk.get("device") == "disk"}
-    assert disks == {"vda": str(node.instance_dir(instance.pk) / "disk.rescue"), "vdb": str(node.disk_path(instance.pk))}
+    assert disks == {"vda": str(node.instance_dir(instance.pk) / "disk.rescue"),
+                     "vdb": str(node.disk_path(instance.pk))}

@@ -9,6 +9,7 @@ import pytest
 from compute.models import Instance
 from network.models import IPAllocation, Network, Port, Subnet
 from tests.compute import pipeline
+from tests.compute.nodes import wait_until
 from tests.compute.pipeline import start_nodes, stop_nodes, unlimited_quota, upload_tiny_image, wait_settled
 
 live_db, control = pipeline.live_db, pipeline.control
@@ -33,6 +34,14 @@ def node(cloud, control, tmp_path_factory):
     worker, hosts = start_nodes(cloud, tmp_path_factory.mktemp("bodies"), 1, "bodies")
     yield hosts[0]
     stop_nodes(worker, hosts)
+
+
+def wait_status(api, token, server_id, status):
+    def reached():
+        shown = api.get(f"/compute/v2.1/servers/{server_id}", token=token, headers=version(60)).json()["server"]
+        return shown["status"] == status and not shown["OS-EXT-STS:task_state"]
+
+    wait_until(reached, timeout=120, message=status)
 
 
 def create(api, token, image, **extra):
@@ -66,11 +75,11 @@ def test_update_and_rebuild_answer_novas_reduced_server_body(cloud, api, node, i
     assert body["adminPass"] == "rebuilt-pass" and body["user_data"] == "aGVsbG8=" and body["key_name"] is None
     assert not EXTENSION_KEYS & set(body)
     assert Instance.objects.get(pk=server_id).user_data == "aGVsbG8="
-    assert wait_settled(cloud, [server_id])[server_id].status == "ACTIVE"
+    wait_status(api, token, server_id, "ACTIVE")
     older = api.post(f"/compute/v2.1/servers/{server_id}/action", token=token, headers=version(1),
                      json={"rebuild": {"imageRef": image}}).json()["server"]
     assert older["adminPass"] and "key_name" not in older and "user_data" not in older
-    assert wait_settled(cloud, [server_id])[server_id].status == "ACTIVE"
+    wait_status(api, token, server_id, "ACTIVE")
     assert api.delete(f"/compute/v2.1/servers/{server_id}", token=token).status_code == 204
 
 
@@ -138,3 +147,31 @@ def test_quotas_and_limits_show_the_network_quotas_below_2_36(cloud, api):
     assert absolute["totalSecurityGroupsUsed"] >= 0 and absolute["totalFloatingIpsUsed"] >= 0
     later = api.get("/compute/v2.1/limits", token=token, headers=version(36)).json()["limits"]["absolute"]
     assert "maxSecurityGroupRules" not in later and "totalFloatingIpsUsed" not in later
+
+
+def test_disk_config_is_kept_as_asked_through_create_update_rebuild_and_resize(cloud, api, node, image):
+    unlimited_quota(cloud)
+    token = cloud.token("stratus")
+    refused = create(api, token, image, **{"OS-DCF:diskConfig": "SOMETIMES"})
+    assert refused.status_code == 400 and "OS-DCF:diskConfig" in refused.json()["badRequest"]["message"]
+    answer = create(api, token, image, **{"OS-DCF:diskConfig": "AUTO"})
+    assert answer.status_code == 202 and answer.json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    server_id = answer.json()["server"]["id"]
+    url = f"/compute/v2.1/servers/{server_id}"
+
+    def disk_config():
+        return api.get(url, token=token, headers=version(60)).json()["server"]["OS-DCF:diskConfig"]
+
+    assert wait_settled(cloud, [server_id])[server_id].status == "ACTIVE" and disk_config() == "AUTO"
+    updated = api.put(url, token=token, json={"server": {"OS-DCF:diskConfig": "MANUAL"}}, headers=version(60))
+    assert updated.json()["server"]["OS-DCF:diskConfig"] == "MANUAL" and disk_config() == "MANUAL"
+    rebuilt = api.post(f"{url}/action", token=token, headers=version(60),
+                       json={"rebuild": {"imageRef": image, "OS-DCF:diskConfig": "AUTO"}})
+    assert rebuilt.json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    wait_status(api, token, server_id, "ACTIVE")
+    resized = api.post(f"{url}/action", token=token, headers=version(60),
+                       json={"resize": {"flavorRef": "1", "OS-DCF:diskConfig": "MANUAL"}})
+    assert resized.status_code == 202, resized.text
+    wait_status(api, token, server_id, "VERIFY_RESIZE")
+    assert disk_config() == "MANUAL"
+    assert api.delete(url, token=token).status_code == 204
