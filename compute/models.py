@@ -180,7 +180,8 @@ ACTIONS = {
     "unpause": Transition((VmState.PAUSED,), TaskState.UNPAUSING, VmState.ACTIVE, PowerState.RUNNING),
     "suspend": Transition((VmState.ACTIVE,), TaskState.SUSPENDING, VmState.SUSPENDED, PowerState.SUSPENDED),
     "resume": Transition((VmState.SUSPENDED,), TaskState.RESUMING, VmState.ACTIVE, PowerState.RUNNING),
-    # The node moves rebuilding -> rebuild_spawning itself (compute.node.tasks.rebuild).
+    # The node moves rebuilding -> rebuild_spawning itself, and leaves a
+    # stopped server stopped (compute.node.agent.rebuild).
     "rebuild": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.ERROR), TaskState.REBUILDING,
                           VmState.ACTIVE, PowerState.RUNNING),
     # The nodes end a resize in RESIZED and a revert in the state the

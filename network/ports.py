@@ -360,10 +360,10 @@ def addresses_of_devices(device_ids):
 
 
 def devices_with_address_like(fragment, ip_version=None):
-    """The device ids of the ports holding a fixed IP that contains
-    `fragment` (of `ip_version` when given): Nova's ip / ip6 server filters,
-    which it asks Neutron for by ip_address_substr."""
-    allocations = IPAllocation.objects.filter(ip_address__contains=fragment).exclude(port__device_id="")
+    """The servers (device ids of compute ports) holding a fixed IP that
+    contains `fragment` (of `ip_version` when given): Nova's ip / ip6
+    server filters, which it asks Neutron for by ip_address_substr."""
+    allocations = IPAllocation.objects.filter(ip_address__contains=fragment, port__device_owner__startswith="compute:")
     if ip_version:
         allocations = allocations.filter(subnet__ip_version=ip_version)
     return set(allocations.values_list("port__device_id", flat=True))

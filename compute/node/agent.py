@@ -438,9 +438,13 @@ def rebuild(node, instance):
             node.config_drive_path(instance.pk).unlink(missing_ok=True)  # made again from the rebuilt instance
             create_disk(node, instance)
             instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=TaskState.REBUILD_SPAWNING)
-            node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
-            instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING, vm_state=VmState.ACTIVE,
-                                  task_state=None, power_state=PowerState.RUNNING, launched_at=timezone.now())
+            # A stopped server stays stopped, as Nova leaves it.
+            stopped = instance.vm_state == VmState.STOPPED
+            node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT, start=not stopped)
+            instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING,
+                                  vm_state=VmState.STOPPED if stopped else VmState.ACTIVE, task_state=None,
+                                  power_state=PowerState.SHUTDOWN if stopped else PowerState.RUNNING,
+                                  launched_at=timezone.now())
     except UnexpectedState:
         raise  # deleted or reset meanwhile: the state is someone else's now
     except Exception as error:

@@ -83,7 +83,7 @@ def test_update_and_rebuild_answer_novas_reduced_server_body(cloud, api, node, i
     assert api.delete(f"/compute/v2.1/servers/{server_id}", token=token).status_code == 204
 
 
-def test_access_addresses_that_are_not_addresses_are_refused(cloud, api, image):
+def test_access_addresses_that_are_not_addresses_are_refused(live_db, cloud, api, image):
     token = cloud.token("stratus-demo")
     before = Instance.objects.filter(deleted=False).count()
     for field, value in (("accessIPv4", "1.1.1.1.1"), ("accessIPv4", "2001:db8::1"), ("accessIPv6", "1.1.1.1"),
@@ -93,7 +93,7 @@ def test_access_addresses_that_are_not_addresses_are_refused(cloud, api, image):
     assert Instance.objects.filter(deleted=False).count() == before
 
 
-def test_the_ip_filters_find_servers_by_part_of_a_fixed_address(cloud, api, image):
+def test_the_ip_filters_find_servers_by_part_of_a_fixed_address(live_db, cloud, api, image):
     token = cloud.token("stratus")
     project_id = cloud.connect("stratus").current_project_id
     servers = [create(api, token, image).json()["server"]["id"] for _ in range(2)]
@@ -104,9 +104,14 @@ def test_the_ip_filters_find_servers_by_part_of_a_fixed_address(cloud, api, imag
         for server_id, v4_address, v6_address in ((servers[0], "198.51.100.17", "2001:db8:77::17"),
                                                   (servers[1], "198.51.100.170", "2001:db8:77::99")):
             port = Port.objects.create(network=network, project_id=project_id, device_id=server_id,
+                                       device_owner="compute:nova",
                                        mac_address=f"fa:16:3e:00:00:{servers.index(server_id):02x}")
             IPAllocation.objects.create(port=port, subnet=v4, ip_address=v4_address)
             IPAllocation.objects.create(port=port, subnet=v6, ip_address=v6_address)
+        # The network's DHCP port matches too, and is no server.
+        dhcp = Port.objects.create(network=network, project_id=project_id, device_id="dhcp-ipfilter",
+                                   device_owner="network:dhcp", mac_address="fa:16:3e:00:00:aa")
+        IPAllocation.objects.create(port=dhcp, subnet=v4, ip_address="198.51.100.172")
 
         def found(query):
             answer = api.get(f"/compute/v2.1/servers?{query}", token=token, headers=version(60))
