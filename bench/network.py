@@ -7,7 +7,9 @@ distinct, and counts the SQL queries of one port create inside an API
 process with few and with many ports on the network (flat is the target);
 then the node agent's time to plumb and unplug a port (p50/p95; target
 under 100 ms at p50) and the SQL queries of a port's bind and plug, on a
-host played by a scratch namespace (root); then
+host played by a scratch namespace (root); the time of a port create in
+the default group when its members are on many hosts (each of which the
+default group's remote-group rule tells of the new address); then
 the boot storm of bench/boot_storm.py (--storm servers on simulated nodes)
 with `networks: none` and with a port each on one tenant network (target:
 with ports at least 80% of the rate without).
@@ -99,6 +101,46 @@ def queries_per_create(token, network_id, rounds=20):
     return statistics.median(counts)
 
 
+def fanout_creates(network_id, project_id, host_count, count=100):
+    """Port creates in this process (the cloud's DATABASE_URL and broker)
+    on a network whose default-group members are bound to `host_count`
+    hosts: each create tells every one of them (p50/p95 ms). The hosts are
+    names only; their queues and pending marks are removed afterwards."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+    from django.db import transaction
+
+    from network import ports
+    from network.models import Network
+    from workers import queues
+
+    network = Network.objects.get(pk=network_id)
+    hosts = [f"bench-fanout-{uuid.uuid4().hex[:6]}-{n}" for n in range(host_count)]
+
+    def create(host):
+        with transaction.atomic():
+            ports.create_port(network, project_id, binding_host_id=host, device_owner="compute:bench")
+
+    try:
+        for host in hosts:
+            create(host)
+        latencies = []
+        for index in range(count):
+            started = time.perf_counter()
+            create(hosts[index % host_count])
+            latencies.append(time.perf_counter() - started)
+    finally:
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        for host in hosts:
+            for key in broker.keys(f"{queues.network(host)}*") + broker.keys(f"stratus:network-pending:{host}:*"):
+                broker.delete(key)
+    return percentiles(latencies)
+
+
 def agent_plumbing(network_id, count):
     """The node agent's time to plumb and unplug a port (bridge, VXLAN, DHCP
     entry, rules; the tap is the hypervisor's), in this process on a host
@@ -180,6 +222,8 @@ def main():
     parser.add_argument("--no-queries", action="store_true", help="skip the in-process query count")
     parser.add_argument("--agent-ports", type=int, default=50,
                         help="ports the node agent plumbs and unplugs in this process (root; 0: skip)")
+    parser.add_argument("--fanout-hosts", type=int, default=20,
+                        help="hosts with a default-group member for the in-process port creates (0: skip)")
     parser.add_argument("--storm", type=int, default=200, dest="servers",
                         help="servers of the boot storms on the scratch cloud (0: skip)")
     parser.add_argument("--nodes", type=int, default=20, help="simulated nodes of the scratch cloud")
@@ -239,6 +283,10 @@ def measure(args):
             many = queries_per_create(token, network_id)
             print(f"SQL queries per port create: {few:.0f} on an empty network, {many:.0f} with "
                   f"{args.ports} ports on it")
+        if args.fanout_hosts and not args.no_queries:
+            p50, p95 = fanout_creates(network_id, project_id, args.fanout_hosts)
+            print(f"port create in the default group, members on {args.fanout_hosts} hosts: p50 {p50:6.1f} ms  "
+                  f"p95 {p95:6.1f} ms")
         if args.agent_ports and os.geteuid() != 0:
             print("node agent: skipped (plumbing needs root)")
         elif args.agent_ports:

@@ -12,10 +12,14 @@ API until all are available, beside the raw tool's loop of as many in the
 same run (`qemu-img create` for a file back end; `rbd create` for an RBD
 one, given --ceph-conf); the time of a volume from a 64 MiB image; of a
 snapshot and a volume made from it; of an upload of that volume to an
-image; and, given an ACTIVE server of the admin project (`--server`; a
-real guest for real figures), the p50 of attaching a volume to it and of
-detaching it (through Nova's os-volume_attachments, until the volume is
-in-use / available again). Everything it makes is deleted at the end.
+image; and the p50 of attaching a volume to a server and of detaching it
+(through Nova's os-volume_attachments, until the volume is in-use /
+available again): an ACTIVE server of the admin project given with
+`--server` (a real guest for real figures), else, on the scratch cloud,
+one it boots on its simulated node (libvirt's test driver: the figure is
+the control plane's path, API to node and back, without QEMU's hot-plug),
+where it also prints the SQL queries one attach and one detach cost, per
+process. Everything it makes is deleted at the end.
 
     .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
         [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL]
@@ -100,6 +104,45 @@ def attach_detach(session, base, url, server_id, volume_id, rounds):
         wait_status(session, url, volume_id, "available")
         detaches.append(time.monotonic() - started)
     return attaches, detaches
+
+
+def counted_round(session, base, url, server_id, volume_id, stack):
+    """({process: SQL queries} of one attach, of one detach) on the scratch
+    cloud (its processes count their queries; the waits' GETs included)."""
+    compute = f"{base}/compute/v2.1/servers/{server_id}/os-volume_attachments"
+    before = stack.queries_by_process()
+    answer = session.post(compute, json={"volumeAttachment": {"volumeId": volume_id}}, timeout=120)
+    if answer.status_code != 200:
+        raise SystemExit(f"attach refused: {answer.status_code} {answer.text[:300]}")
+    wait_status(session, url, volume_id, "in-use")
+    attached = stack.queries_by_process()
+    session.delete(f"{compute}/{volume_id}", timeout=120)
+    wait_status(session, url, volume_id, "available")
+    detached = stack.queries_by_process()
+    return ({name: attached[name] - before[name] for name in before},
+            {name: detached[name] - attached[name] for name in before})
+
+
+def boot_server(session, base, image_id, timeout=300):
+    """An ACTIVE server of the admin project (on the scratch cloud's
+    simulated node), booted from `image_id` with no network; its id."""
+    compute = f"{base}/compute/v2.1"
+    headers = {"OpenStack-API-Version": "compute 2.37"}
+    flavors = session.get(f"{compute}/flavors", headers=headers, timeout=30).json()["flavors"]
+    flavor = next(flavor["id"] for flavor in flavors if flavor["name"] == "m1.nano")
+    answer = session.post(f"{compute}/servers", headers=headers, timeout=60, json={"server": {
+        "name": f"bench-attach-{uuid.uuid4().hex[:6]}", "imageRef": image_id, "flavorRef": flavor,
+        "networks": "none"}})
+    if answer.status_code != 202:
+        raise SystemExit(f"server create refused: {answer.status_code} {answer.text[:300]}")
+    server_id = answer.json()["server"]["id"]
+    deadline = time.monotonic() + timeout
+    while (status := session.get(f"{compute}/servers/{server_id}", timeout=30).json()["server"]["status"]) != \
+            "ACTIVE":
+        if status == "ERROR" or time.monotonic() > deadline:
+            raise SystemExit(f"server {server_id} did not become ACTIVE ({status})")
+        time.sleep(0.2)
+    return server_id
 
 
 def cpu_seconds(processes):
@@ -231,10 +274,18 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
         image_status = session.get(f"{args.url}/image/v2/images/{uploaded}", timeout=30).json().get("status")
         print(f"upload of a 1 GiB volume to a qcow2 image: {time.monotonic() - started:.2f} s (image {image_status})")
         session.delete(f"{args.url}/image/v2/images/{uploaded}", timeout=30)
-        if args.server:
-            attaches, detaches = attach_detach(session, args.url, url, args.server, ids[0], args.rounds)
-            print(f"attach to server {args.server}: p50 {statistics.median(attaches):.3f} s (target 1 s), "
-                  f"detach: p50 {statistics.median(detaches):.3f} s ({args.rounds} rounds)")
+        server = args.server or getattr(args, "simulated_server", None)
+        if server:
+            attaches, detaches = attach_detach(session, args.url, url, server, ids[0], args.rounds)
+            where = "" if args.server else " (simulated node)"
+            print(f"attach to server {server}{where}: p50 {statistics.median(attaches):.3f} s "
+                  f"(target 1 s), detach: p50 {statistics.median(detaches):.3f} s ({args.rounds} rounds)")
+            if args.stack is not None:
+                attach_queries, detach_queries = counted_round(session, args.url, url, server, ids[0], args.stack)
+                print("SQL queries per attach: " + ", ".join(f"{name} {count}" for name, count in
+                                                            attach_queries.items())
+                      + "; per detach: " + ", ".join(f"{name} {count}" for name, count in detach_queries.items())
+                      + " (the waits' GETs included)")
     finally:
         delete_all(session, url, made, snapshots)
         del made[:], snapshots[:]
@@ -258,7 +309,7 @@ def main():
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     args = parser.parse_args()
-    args.processes = None
+    args.processes = args.stack = None
     if args.url:
         args.url = args.url.rstrip("/")
         measure(args)
@@ -277,6 +328,7 @@ def main():
             stack.start("volumes-rbd", [*worker, "--name", "rbd", "--driver", "rbd", "--ceph-conf", args.ceph_conf,
                                         "--pool", args.rbd_pool])
         args.url = stack.url
+        args.stack = stack
         api, control, _nodes, *workers = stack.processes
         args.processes = {"api": api.pid, "control": control.pid, **{
             f"{name} worker": worker.pid for name, worker in zip(("file", "rbd"), workers)}}
@@ -304,9 +356,13 @@ def measure(args):
                              headers={"Content-Type": "application/octet-stream"}, timeout=120)
         if answer.status_code != 204:
             raise SystemExit(f"image upload refused: {answer.status_code} {answer.text[:300]}")
+        if args.stack is not None and not args.server:
+            args.simulated_server = boot_server(session, args.url, image["id"])
         for backend, protocol in backends:
             bench_backend(session, args, url, backend, protocol, image["id"], [], [])
     finally:
+        if getattr(args, "simulated_server", None):
+            session.delete(f"{args.url}/compute/v2.1/servers/{args.simulated_server}", timeout=30)
         session.delete(f"{args.url}/image/v2/images/{image['id']}", timeout=30)
 
 

@@ -43,6 +43,42 @@ def _invalid_bdm(reason):
     return BadRequest(f"Block Device Mapping is Invalid: {reason}")
 
 
+def with_image_mappings(mappings, image):
+    """The request's block_device_mapping_v2 with its image's own before
+    them (a volume-backed server's snapshot carries Nova's bdm_v2
+    block_device_mapping, each entry naming its snapshot_id, volume_id or
+    image_id): merged as Nova does, a boot volume of the request's
+    replacing the image's."""
+    from images.from_server import block_device_mapping
+
+    properties = image.properties if image is not None else {}
+    if str((properties or {}).get("bdm_v2", "")).lower() not in ("true", "1", "yes"):
+        return mappings
+    given = mappings if isinstance(mappings, list) else []
+
+    def boots_the_image_locally(mapping):
+        # What clients send for `--image` beside other devices: the
+        # image's own root; here the image's mapping says what that is.
+        return mapping.get("source_type") == "image" and mapping.get("destination_type", "local") == "local" \
+            and mapping.get("uuid") in (None, image.id)
+
+    given = [mapping for mapping in given if not (isinstance(mapping, dict) and boots_the_image_locally(mapping))]
+    own_boot = any(isinstance(mapping, dict) and str(mapping.get("boot_index")) == "0" for mapping in given)
+    from_image = []
+    for entry in block_device_mapping(properties):
+        if entry.get("destination_type") != "volume" or (own_boot and str(entry.get("boot_index")) == "0"):
+            continue
+        source = entry.get("source_type")
+        mapping = {key: entry.get(key) for key in ("source_type", "destination_type", "boot_index", "volume_size",
+                                                    "delete_on_termination", "volume_type")}
+        mapping["uuid"] = entry.get({"snapshot": "snapshot_id", "volume": "volume_id", "image": "image_id"}.get(
+            source, "uuid"))
+        from_image.append(mapping)
+    if not from_image:
+        return mappings
+    return from_image + given if mappings is None or isinstance(mappings, list) else mappings
+
+
 def parse(mappings, credentials, image, max_count):
     """The mappings with a volume destination, checked and normalized, in
     their device order (the boot volume first: vda); the local image disk
@@ -125,6 +161,8 @@ def _volume_device(field, mapping, source, boot_index, credentials, max_count):
         if max_count > 1 and not volume.multiattach:
             raise BadRequest(f"Invalid input for field '{field}.uuid': volume {volume_id} cannot be attached to "
                              f"several servers.")
+        if boot_index == 0 and not volume.bootable:
+            raise _invalid_bdm(f"Volume {volume_id} is not bootable (set its bootable flag to boot from it).")
         device["volume_id"] = volume_id
     return device
 

@@ -40,9 +40,12 @@ class VmState:
     # host any more and unshelving places it again.
     SHELVED = "shelved"
     SHELVED_OFFLOADED = "shelved_offloaded"
+    # Rescued: running from a rescue image, its own disk attached second.
+    RESCUED = "rescued"
 
     CHOICES = [(value, value) for value in
-               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED, RESIZED, SHELVED, SHELVED_OFFLOADED)]
+               (BUILDING, ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, DELETED, RESIZED, SHELVED, SHELVED_OFFLOADED,
+                RESCUED)]
 
 
 # task_state: what is being done to it (None: nothing).
@@ -86,6 +89,8 @@ class TaskState:
     SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
     SHELVING_OFFLOADING = "shelving_offloading"
     UNSHELVING = "unshelving"
+    RESCUING = "rescuing"
+    UNRESCUING = "unrescuing"
 
     RESIZING = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
     SNAPSHOTTING = (IMAGE_SNAPSHOT_PENDING, IMAGE_SNAPSHOT, IMAGE_PENDING_UPLOAD, IMAGE_UPLOADING)
@@ -93,7 +98,7 @@ class TaskState:
     ALL = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, POWERING_OFF, POWERING_ON,
            REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, DELETING,
            REBUILDING, REBUILD_SPAWNING) + RESIZING + (RESIZE_REVERTING,) + SNAPSHOTTING + SHELVE_STEPS + (
-               SHELVING_OFFLOADING, UNSHELVING)
+               SHELVING_OFFLOADING, UNSHELVING, RESCUING, UNRESCUING)
 
 
 # power_state: what the hypervisor last said (Nova's numbers, on the wire as
@@ -175,7 +180,8 @@ ACTIONS = {
     "unpause": Transition((VmState.PAUSED,), TaskState.UNPAUSING, VmState.ACTIVE, PowerState.RUNNING),
     "suspend": Transition((VmState.ACTIVE,), TaskState.SUSPENDING, VmState.SUSPENDED, PowerState.SUSPENDED),
     "resume": Transition((VmState.SUSPENDED,), TaskState.RESUMING, VmState.ACTIVE, PowerState.RUNNING),
-    # The node moves rebuilding -> rebuild_spawning itself (compute.node.tasks.rebuild).
+    # The node moves rebuilding -> rebuild_spawning itself, and leaves a
+    # stopped server stopped (compute.node.agent.rebuild).
     "rebuild": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.ERROR), TaskState.REBUILDING,
                           VmState.ACTIVE, PowerState.RUNNING),
     # The nodes end a resize in RESIZED and a revert in the state the
@@ -191,10 +197,15 @@ ACTIONS = {
     "shelve": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED), TaskState.SHELVING),
     "shelve_offload": Transition((VmState.SHELVED,), TaskState.SHELVING_OFFLOADING),
     "unshelve": Transition((VmState.SHELVED, VmState.SHELVED_OFFLOADED), TaskState.UNSHELVING),
+    # The node boots a rescue domain (its disk from Instance.rescue_image_id)
+    # and, unrescuing, the instance's own domain again.
+    "rescue": Transition((VmState.ACTIVE, VmState.STOPPED, VmState.ERROR), TaskState.RESCUING, VmState.RESCUED,
+                         PowerState.RUNNING),
+    "unrescue": Transition((VmState.RESCUED,), TaskState.UNRESCUING, VmState.ACTIVE, PowerState.RUNNING),
     # Delete is allowed from anything but another delete, even mid-build.
     "delete": Transition((VmState.BUILDING, VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
                           VmState.SUSPENDED, VmState.ERROR, VmState.RESIZED, VmState.SHELVED,
-                          VmState.SHELVED_OFFLOADED), TaskState.DELETING, VmState.DELETED,
+                          VmState.SHELVED_OFFLOADED, VmState.RESCUED), TaskState.DELETING, VmState.DELETED,
                          PowerState.NOSTATE, from_task_states=(None,) + tuple(
                              state for state in TaskState.ALL if state != TaskState.DELETING)),
 }
@@ -425,6 +436,15 @@ class Instance(models.Model):
     # While shelved: the image its disk was stored as (Nova's
     # shelved_image_id); unshelving boots from it, then deletes it.
     shelved_image_id = models.CharField(max_length=64, blank=True, default="")
+    # The image a rescue boots from (the instance's own unless one was named).
+    rescue_image_id = models.CharField(max_length=64, blank=True, default="")
+    # What the guest posted to the metadata service's password file (its
+    # password, encrypted with the keypair's public key): Nova's
+    # os-server-password, which the owner reads and clears.
+    guest_password = models.TextField(blank=True, default="")
+    # Nova's OS-DCF:diskConfig as asked (AUTO: the guest grows its root
+    # filesystem to the disk, which the node always sizes to the flavor).
+    auto_disk_config = models.BooleanField(default=False)
     key_name = models.CharField(max_length=255, null=True, blank=True)
     key_data = models.TextField(null=True, blank=True)
     user_data = models.TextField(null=True, blank=True)

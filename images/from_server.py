@@ -1,15 +1,22 @@
 """Images made from servers (Nova's createImage): the compute API asks for
 the snapshot's record (`new_snapshot`), the server's node hands over the
-flattened disk as a file (`store_snapshot`), or gives up (`discard`).
+flattened disk as a file (`store_snapshot`), or gives up (`discard`). A
+server whose root disk is a volume is snapshotted as Nova does: its
+volumes' snapshots are named in the image's block_device_mapping
+(`describe_volume_snapshots`, while the image is still queued, so a
+snapshot given up finds them) and the image goes active with no data
+(`store_without_data`).
 
 The record follows Nova's snapshot: private to the caller's project (shared
 with the server's project when an administrator snapshots another
 project's server), properties image_type=snapshot, instance_uuid, user_id,
 owner_id, base_image_ref and the base image's inheritable properties,
 min_disk at least the server's root disk, min_ram the base image's."""
+import json
+
 from django.db import transaction
 
-from images import data
+from images import data, stores
 from images.api.serializers import check_name, check_value
 from images.from_volume import store_file
 from images.models import ACTIVE, QUEUED, SAVING, Image, ImageMember
@@ -89,6 +96,58 @@ def store_snapshot(image_id, path):
         raise SnapshotGone(f"Image {image_id} was deleted before the snapshot was stored.")
     try:
         store_file(image_id, path)
+    except Exception:
+        if not Image.objects.filter(pk=image_id).exists():
+            raise SnapshotGone(f"Image {image_id} was deleted while the snapshot was stored.") from None
+        raise
+    return Image.objects.get(pk=image_id)
+
+
+def describe_volume_snapshots(image_id, mappings, root_device_name="/dev/vda"):
+    """Nova's properties of a volume-backed snapshot on the queued image:
+    block_device_mapping (a JSON list of block_device_mapping_v2 entries
+    with their snapshot_id), bdm_v2 and root_device_name; inside the
+    caller's transaction. SnapshotGone when the image was deleted."""
+    with transaction.atomic():
+        image = Image.objects.select_for_update().filter(pk=image_id, status=QUEUED).first()
+        if image is None:
+            raise SnapshotGone(f"Image {image_id} was deleted before its volumes were snapshotted.")
+        image.properties = {**image.properties, "block_device_mapping": json.dumps(mappings), "bdm_v2": "True",
+                            "root_device_name": root_device_name}
+        # Nothing but these properties: an empty raw image, as Nova uploads.
+        image.disk_format, image.container_format = "raw", "bare"
+        image.save(update_fields=["properties", "disk_format", "container_format", "updated_at"])
+
+
+def snapshot_name(image_id):
+    return Image.objects.filter(pk=image_id).values_list("name", flat=True).first() or ""
+
+
+def block_device_mapping(properties):
+    """The block_device_mapping_v2 entries an image's properties carry
+    (Nova's JSON string, or a list), [] when there are none."""
+    value = (properties or {}).get("block_device_mapping")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
+def snapshot_mappings(image_id):
+    """The block_device_mapping of image `image_id` ([] if it is gone)."""
+    return block_device_mapping(Image.objects.filter(pk=image_id).values_list("properties", flat=True).first())
+
+
+def store_without_data(image_id):
+    """The volume-backed snapshot's image active with zero bytes (through
+    the same upload as every image). SnapshotGone when it was deleted."""
+    image = Image.objects.filter(pk=image_id, status__in=(QUEUED, SAVING)).first()
+    if image is None:
+        raise SnapshotGone(f"Image {image_id} was deleted before the snapshot was stored.")
+    try:
+        data.upload(image, iter(()), stores.default(), 0)
     except Exception:
         if not Image.objects.filter(pk=image_id).exists():
             raise SnapshotGone(f"Image {image_id} was deleted while the snapshot was stored.") from None

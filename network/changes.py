@@ -57,26 +57,29 @@ def _pending_keys(host, payload):
     return [f"stratus:network-pending:{host}:{kind}:{item}" for kind, ids in payload.items() for item in ids]
 
 
-def _not_pending(host, payload):
-    """The part of `payload` the host has no message waiting about, each id
-    of it marked pending; all of it when the store does not answer."""
+def _not_pending(messages):
+    """Of {host: payload}, the part each host has no message waiting about,
+    each id of it marked pending (hosts left with nothing left out); all of
+    it when the store does not answer. One round trip for every host: a
+    port of a remote group its rules name tells every host with a member."""
     store = _pending_store()
     if store is None:
-        return payload
-    pairs = [(kind, item) for kind, ids in payload.items() for item in ids]
+        return messages
+    entries = [(host, kind, item) for host, payload in messages.items() for kind, ids in payload.items()
+               for item in ids]
     try:
         with store.pipeline(transaction=False) as pipe:
-            for key in _pending_keys(host, payload):
-                pipe.set(key, 1, nx=True, ex=PENDING_SECONDS)
+            for host, kind, item in entries:
+                pipe.set(_pending_keys(host, {kind: [item]})[0], 1, nx=True, ex=PENDING_SECONDS)
             marked = pipe.execute()
     except redis.RedisError as error:
-        log.warning("could not mark changes pending for %s: %s", host, error)
-        return payload
-    fresh = defaultdict(list)
-    for (kind, item), new in zip(pairs, marked):
+        log.warning("could not mark changes pending for %s: %s", ", ".join(sorted(messages)), error)
+        return messages
+    fresh = defaultdict(lambda: defaultdict(list))
+    for (host, kind, item), new in zip(entries, marked):
         if new:
-            fresh[kind].append(item)
-    return dict(fresh)
+            fresh[host][kind].append(item)
+    return {host: dict(payload) for host, payload in fresh.items()}
 
 
 def _forget_pending(host, payload):
@@ -109,10 +112,7 @@ def _publish(messages):
         from workers import queues
         from workers.celery import app
 
-        for host, payload in messages.items():
-            payload = _not_pending(host, payload)
-            if not payload:
-                continue
+        for host, payload in _not_pending(messages).items():
             queue = queues.network(host)
             try:
                 app.send_task(CONVERGE, args=(host, payload), queue=queue, routing_key=queue, ignore_result=True)
@@ -140,7 +140,7 @@ def _add_networks(messages, network_ids, exclude_host=None):
                 .values_list("binding_host_id", "network_id"))
     served = set(Port.objects.filter(network_id__in=network_ids, device_owner=DHCP)
                  .values_list("network_id", flat=True))
-    wanting = set(Subnet.objects.filter(network_id__in=network_ids, enable_dhcp=True, ip_version=4)
+    wanting = set(Subnet.objects.filter(network_id__in=network_ids, enable_dhcp=True)
                   .values_list("network_id", flat=True))
     unserved = wanting - served
     if unserved:
@@ -213,7 +213,7 @@ def _add_dhcp_hosts(messages, network_id):
         hosts = [served_by]
     else:
         hosts = _dhcp_agent_hosts()
-        if hosts and not Subnet.objects.filter(network_id=network_id, enable_dhcp=True, ip_version=4).exists():
+        if hosts and not Subnet.objects.filter(network_id=network_id, enable_dhcp=True).exists():
             hosts = []
     for host in hosts:
         messages[host]["networks"].add(network_id)

@@ -8,6 +8,7 @@ import random
 from django.db import IntegrityError, transaction
 
 from network import conf, errors
+from network.addressing import eui64_address
 from network.models import IPAllocation, Network, Port, Subnet
 
 MAC_PREFIX = "fa:16:3e"  # Neutron's base_mac
@@ -151,15 +152,6 @@ def lock_subnets(network, subnet_ids=None):
     if subnet_ids is not None:
         subnets = subnets.filter(id__in=subnet_ids)
     return list(subnets)
-
-
-def eui64_address(cidr, mac_address):
-    """The SLAAC address of `mac_address` in the /64 `cidr` (RFC 4291's
-    modified EUI-64: the MAC's universal/local bit flipped, ff:fe in the middle)."""
-    octets = [int(part, 16) for part in mac_address.split(":")]
-    octets[0] ^= 0x02
-    interface_id = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
-    return str(ipaddress.ip_network(cidr).network_address + interface_id)
 
 
 def takes_auto_addresses(port):

@@ -64,8 +64,23 @@ class Network(NetworkResource):
         ]
 
 
+class SubnetPool(NetworkResource):
+    """Prefixes subnets are cut from (Neutron's subnet_allocation): a
+    subnet that names the pool gets a free block of its prefixes."""
+
+    ip_version = models.PositiveSmallIntegerField(default=4)
+    prefixes = models.JSONField(default=list)  # CIDRs, collapsed
+    default_prefixlen = models.PositiveSmallIntegerField()
+    min_prefixlen = models.PositiveSmallIntegerField()
+    max_prefixlen = models.PositiveSmallIntegerField()
+    shared = models.BooleanField(default=False)
+    is_default = models.BooleanField(default=False)
+
+
 class Subnet(NetworkResource):
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="subnets")
+    subnetpool = models.ForeignKey(SubnetPool, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="subnets")
     ip_version = models.PositiveSmallIntegerField(default=4)
     cidr = models.CharField(max_length=64)
     gateway_ip = models.GenericIPAddressField(null=True, blank=True)

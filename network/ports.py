@@ -359,6 +359,16 @@ def addresses_of_devices(device_ids):
     return addresses
 
 
+def devices_with_address_like(fragment, ip_version=None):
+    """The servers (device ids of compute ports) holding a fixed IP that
+    contains `fragment` (of `ip_version` when given): Nova's ip / ip6
+    server filters, which it asks Neutron for by ip_address_substr."""
+    allocations = IPAllocation.objects.filter(ip_address__contains=fragment, port__device_owner__startswith="compute:")
+    if ip_version:
+        allocations = allocations.filter(subnet__ip_version=ip_version)
+    return set(allocations.values_list("port__device_id", flat=True))
+
+
 def security_group_names_of_devices(device_ids):
     """{device id: [group name]} of the servers `device_ids`: the distinct
     names of their ports' security groups, sorted, in one query."""

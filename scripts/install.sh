@@ -19,6 +19,8 @@ DEBIAN_PACKAGES=(
   genisoimage curl
   # guest image builder (Debian kernel + busybox userland, syslinux disk)
   busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio
+  # a DHCPv6 client (dhclient -6) for the fake machines of the IPv6 tests
+  isc-dhcp-client
   # logging in to a guest over SSH (tests)
   openssh-client
   # consoles: noVNC's pages, which the console proxy serves at the URL

@@ -32,7 +32,7 @@ IDENTITY_FEATURES = {"trust": True, "security_compliance": False, "domain_specif
 COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,
-    "shelve": True, "rescue": False, "snapshot": True, "cold_migration": True,
+    "shelve": True, "rescue": True, "snapshot": True, "cold_migration": True,
     "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
@@ -115,6 +115,8 @@ def main(output):
         conf["network"]["public_network_id"] = external[0]["id"]
         conf["network"]["floating_network_name"] = external[0]["name"]
     conf["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "None", "ipv6": "true",
+                                       # Subnets take ipv6_ra_mode / ipv6_address_mode (SLAAC, DHCPv6).
+                                       "ipv6_subnet_attributes": "true",
                                        # Floating IPs need an external network to come from.
                                        "floating_ips": str(bool(external)).lower()}
     conf["volume"] = {"region": "RegionOne", "endpoint_type": "publicURL", "catalog_type": "volumev3",

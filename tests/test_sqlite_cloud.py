@@ -1,6 +1,6 @@
 """The all-in-one's default database is SQLite (`make up` with no
 DATABASE_URL): an API server on a SQLite database of its own answers the
-requests whose queries PostgreSQL alone would take (JSON lookups)."""
+requests whose queries differ there (JSON lookups)."""
 import os
 import socket
 import subprocess
@@ -75,3 +75,19 @@ def test_volumes_filtered_by_metadata(sqlite_cloud):
         assert [row["id"] for row in found.json()["volumes"]] == [made["kept"]]
         both = requests.get(listing, headers=headers, timeout=30, params={"metadata": '{"Type": "work", "n": "2"}'})
         assert both.status_code == 200 and both.json()["volumes"] == []
+
+
+def test_images_filtered_by_a_property(sqlite_cloud):
+    url, token, _project_id = sqlite_cloud
+    headers = {"X-Auth-Token": token}
+    made = {}
+    for name, kind in (("nightly", "backup"), ("by-hand", "snapshot")):
+        answer = requests.post(f"{url}/image/v2/images", headers=headers, timeout=30, json={
+            "name": name, "disk_format": "qcow2", "container_format": "bare", "image_type": kind,
+            "backup_type": "daily"})
+        assert answer.status_code == 201, answer.text
+        made[name] = answer.json()["id"]
+    found = requests.get(f"{url}/image/v2/images", headers=headers, timeout=30,
+                         params={"image_type": "backup", "backup_type": "daily"})
+    assert found.status_code == 200, found.text
+    assert [row["id"] for row in found.json()["images"]] == [made["nightly"]]

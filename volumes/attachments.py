@@ -9,7 +9,8 @@ os-reserve / os-attach / os-detach actions.
 
 and what compute reads: volume_for_project, attachments_of (a server's),
 attached_volume_ids (a page of servers'), detach_instance (a deleted one's),
-move_instance (a resized one's, on its new node).
+move_instance (a resized or unshelved one's, on its new node),
+attach_without_host and disconnect_instance (a shelved offloaded one's).
 
 Statuses as Cinder's: available -> reserved -> attaching -> in-use ->
 detaching -> available. A volume attached elsewhere is refused unless it is
@@ -136,6 +137,21 @@ def complete(attachment_id, mountpoint=None):
     return attachment
 
 
+def attach_without_host(volume_id, instance_uuid, mountpoint, delete_on_termination=False):
+    """An attachment to a server on no host (shelved offloaded), completed
+    without a connector as Nova's shelved attach does: the volume is in-use
+    and the attachment has no host until the server's next node connects
+    it (update with its connector, then complete)."""
+    with transaction.atomic():
+        attachment, _info = reserve(volume_id, instance_uuid, mountpoint=mountpoint,
+                                    delete_on_termination=delete_on_termination)
+        volume = _locked_volume(volume_id)
+        Attachment.objects.filter(pk=attachment.pk).update(status=Attachment.Status.ATTACHED,
+                                                           attach_time=timezone.now(), updated_at=timezone.now())
+        volume.set_status(Volume.Status.IN_USE, attach_status="attached")
+    return attachment
+
+
 def detach(attachment_id):
     """Removes the attachment; the volume is available once it has no other."""
     with transaction.atomic():
@@ -162,6 +178,13 @@ def move_instance(instance_uuid, connector):
         raise BadRequest("Invalid input received: connector must be an object.")
     return Attachment.objects.filter(instance_uuid=str(instance_uuid), status__in=LIVE).update(
         connector=connector, attached_host=connector.get("host"), updated_at=timezone.now())
+
+
+def disconnect_instance(instance_uuid):
+    """The server left its node (shelve offload): its attachments name no
+    host until a node connects them again (move_instance)."""
+    return Attachment.objects.filter(instance_uuid=str(instance_uuid), status__in=LIVE).update(
+        connector=None, attached_host=None, updated_at=timezone.now())
 
 
 def volume_for_project(volume_id, project_id, is_admin=False):

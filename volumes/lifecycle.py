@@ -4,6 +4,8 @@ makes the server's volumes through here; it never writes volume rows).
 
     create_volume(caller, size, ...) -> Volume   in creating, placed on a back end (or in error)
     delete_volume(volume)                        inside the caller's transaction, row locked
+    create_snapshot(caller, volume_id, ...)      in creating on the volume's back end (or in error)
+    discard_snapshots(snapshot_ids)              compute's snapshots that will not be used, deleted
     retype(caller, volume, new_type, policy)     os-retype, inside the caller's transaction, row locked
 
 `caller` is anything with project_id, user_id and is_admin (the API's
@@ -15,7 +17,7 @@ from django.db.models import Q
 from cloud.errors import BadRequest, NotFound
 from volumes import conf, dispatch, quotas, scheduler
 from volumes.images import image_for_volume
-from volumes.models import Backend, Snapshot, Volume, VolumeType
+from volumes.models import Backend, Snapshot, Volume, VolumeType, claim_capacity, record_message
 
 GiB = 2**30
 
@@ -193,6 +195,74 @@ def delete_volume(volume, snapshots=()):
         return
     volume.set_status(Volume.Status.DELETING)
     dispatch.to_backend(dispatch.DELETE, volume.backend.host, volume.pk)
+
+
+def create_snapshot(caller, volume_id, force=False, name=None, description=None, metadata=None):
+    """A snapshot of the caller's volume (`force`: also while in-use), its
+    quota reserved and the space claimed on the volume's back end, whose
+    worker makes it once the caller's transaction commits. No room there
+    leaves it in error with a message, as Cinder's scheduler does."""
+    from volumes.api.base import is_uuid
+    from volumes.tasks import CREATE_SNAPSHOT
+
+    with transaction.atomic():
+        volumes = Volume.objects.select_for_update(of=("self",)).select_related("volume_type", "backend")
+        if not caller.is_admin:
+            volumes = volumes.filter(project_id=caller.project_id)
+        # No volume named is no volume found, as Cinder answers.
+        volume = volumes.filter(pk=volume_id).first() if volume_id and is_uuid(str(volume_id)) else None
+        if volume is None:
+            raise not_found("Volume", volume_id)
+        allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if force else (Volume.Status.AVAILABLE,)
+        if volume.status not in allowed or volume.backend_id is None:
+            raise BadRequest(f"Invalid volume: Volume {volume.pk} status must be available, but current status "
+                             f"is: {volume.status}.")
+        quotas.reserve(volume.project_id, volume.volume_type, snapshots=1, gigabytes=volume.size)
+        snapshot = Snapshot.objects.create(project_id=volume.project_id, user_id=caller.user_id, volume=volume,
+                                           size=volume.size, name=name, description=description,
+                                           metadata=metadata or {})
+        # The copy takes room on the volume's back end.
+        if claim_capacity(volume.backend_id, volume.size):
+            snapshot.set_status(Snapshot.Status.CREATING, backend=volume.backend)
+            dispatch.to_backend(dispatch.CREATE_SNAPSHOT, volume.backend.host, snapshot.pk)
+        else:
+            snapshot.set_status(Snapshot.Status.ERROR)
+            record_message(snapshot, f"create snapshot: Insufficient free space on back end "
+                                     f"{volume.backend.host} for a snapshot of {volume.size} GB.",
+                           CREATE_SNAPSHOT, resource_type="VOLUME_SNAPSHOT")
+    return snapshot
+
+
+def snapshot_progress(snapshot_id):
+    """(status, why it failed or "") of a snapshot being made, for a caller
+    waiting on it; (None, "") if it is gone."""
+    from volumes.models import Message
+
+    status = Snapshot.objects.filter(pk=snapshot_id).values_list("status", flat=True).first()
+    reason = ""
+    if status == Snapshot.Status.ERROR:
+        reason = Message.objects.filter(resource_uuid=str(snapshot_id)).values_list("user_message",
+                                                                                    flat=True).first() or ""
+    return status, reason
+
+
+def discard_snapshots(snapshot_ids):
+    """Deletes snapshots compute made and will not use (a volume-backed
+    server's image that failed). One still being made is deleted by its
+    back end's worker right after it (the delete queues behind the create
+    on the same worker), so none is left creating or holding space."""
+    from volumes.tasks import forget_snapshot
+
+    with transaction.atomic():
+        for snapshot in Snapshot.objects.select_for_update(of=("self",)).select_related("backend").filter(
+                pk__in=list(snapshot_ids)).order_by("pk"):
+            if snapshot.status in (Snapshot.Status.DELETING, Snapshot.Status.ERROR_DELETING):
+                continue
+            if snapshot.backend_id is None:
+                forget_snapshot(snapshot)
+                continue
+            snapshot.set_status(Snapshot.Status.DELETING)
+            dispatch.to_backend(dispatch.DELETE_SNAPSHOT, snapshot.backend.host, snapshot.pk)
 
 
 def snapshot_for_project(snapshot_id, project_id, is_admin=False):

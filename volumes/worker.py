@@ -2,7 +2,8 @@
 start, capacity and liveness on every heartbeat) and, on start, the clean-up
 of what a killed predecessor left: partial files, and files no volume or
 snapshot on this back end owns any more (a create the reconciler ended in
-error, say)."""
+error, say); a partial one that cannot go yet (an RBD image a dead client
+still watches) is tried again on the heartbeats until it goes."""
 import logging
 import threading
 
@@ -46,6 +47,10 @@ class BackendWorker:
     def heartbeat(self):
         Backend.objects.filter(host=self.host).update(total_capacity_gb=self.backend.capacity_gb(),
                                                       heartbeat_at=timezone.now())
+        if self.backend.partial_left:
+            removed = self.backend.discard_partial(only_left=True)  # still busy at the start
+            if removed:
+                log.info("removed %d stray file(s) from %s: %s", len(removed), self.host, ", ".join(removed))
 
     def remove_strays(self):
         """Deletes the files of volumes and snapshots this back end does not

@@ -15,6 +15,7 @@ never load hypervisor drivers.
 A failing step's errback (`compute.tasks.boot_step_failed`, on the control
 queue) rolls back what the boot holds and reschedules or ends it in ERROR."""
 import logging
+import time
 
 from celery import chain
 from celery.exceptions import TimeoutError as ResultTimeout
@@ -183,8 +184,19 @@ def _call_node(name, args, host, timeout):
     with the wait: a node that comes back later does not run a call nobody
     waits for any more."""
     result = _send(name, args, queues.compute(host), expires=timeout)
+    deadline = time.monotonic() + timeout
+    # The result backend is polled: from 5 ms, doubling up to Celery's
+    # 0.5 s, so a call the node answers in tens of milliseconds is not
+    # kept waiting for a fixed half-second poll (few polls for long ones).
+    delay = 0.005
     try:
-        return result.get(timeout=timeout, disable_sync_subtasks=False)
+        while not result.ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NodeDidNotAnswer(host, timeout)
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.5)
+        return result.get(timeout=max(deadline - time.monotonic(), 1), disable_sync_subtasks=False)
     except ResultTimeout:
         raise NodeDidNotAnswer(host, timeout) from None
     finally:

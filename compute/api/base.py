@@ -250,6 +250,20 @@ def require_bool(value, field):
     raise BadRequest(f"Invalid input for field '{field}': {value!r} is not a boolean.")
 
 
+DISK_CONFIGS = {"AUTO": True, "MANUAL": False}
+
+
+def require_disk_config(value, field="OS-DCF:diskConfig"):
+    """Nova's OS-DCF:diskConfig, AUTO or MANUAL: whether it is AUTO."""
+    if value not in DISK_CONFIGS:
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not one of 'AUTO', 'MANUAL'.")
+    return DISK_CONFIGS[value]
+
+
+def disk_config_of(instance):
+    return "AUTO" if instance.auto_disk_config else "MANUAL"
+
+
 def require_metadata(value, field="metadata", limit=None):
     if not isinstance(value, dict):
         raise BadRequest(f"Invalid input for field '{field}': must be an object of string keys and values.")

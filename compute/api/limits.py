@@ -6,6 +6,24 @@ from cloud.errors import BadRequest, Forbidden
 from compute import conf, quotas
 from compute.api.base import ComputeView, require_int
 from identity.models import Project
+from network import conf as network_conf
+from network import quotas as network_quotas
+
+# Below 2.36 Nova still shows the network quotas, which are Neutron's: its
+# name for each, and Neutron's (fixed IPs have no limit of their own).
+NETWORK_QUOTAS = {"floating_ips": "floatingip", "security_groups": "security_group",
+                  "security_group_rules": "security_group_rule"}
+BEFORE_NETWORK_PROXY_REMOVAL = (2, 36)
+
+
+def network_limits(project_id):
+    limits = network_quotas.limits_of(project_id)
+    return {"fixed_ips": -1, **{nova: limits[neutron] for nova, neutron in NETWORK_QUOTAS.items()}}
+
+
+def network_usage(project_id):
+    return {"fixed_ips": 0, **{nova: network_quotas.usage_of(project_id, neutron)
+                               for nova, neutron in NETWORK_QUOTAS.items()}}
 
 
 def check_project(project_id):
@@ -36,6 +54,13 @@ class LimitsView(ComputeView):
         if request.api_version < (2, 57):
             absolute.update({"maxPersonality": limits["injected_files"],
                              "maxPersonalitySize": limits["injected_file_content_bytes"]})
+        if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
+            network, network_used = network_limits(project_id), network_usage(project_id)
+            absolute.update({
+                "maxTotalFloatingIps": network["floating_ips"], "maxSecurityGroups": network["security_groups"],
+                "maxSecurityGroupRules": network["security_group_rules"],
+                "totalFloatingIpsUsed": network_used["floating_ips"],
+                "totalSecurityGroupsUsed": network_used["security_groups"]})
         return Response({"limits": {"rate": [], "absolute": absolute}})
 
 
@@ -63,8 +88,14 @@ class QuotaSetView(ComputeView):
             used = quotas.usage_of(project_id)
             for resource in quota_resources(request):
                 body[resource] = {"limit": limits[resource], "in_use": used.get(resource, 0), "reserved": 0}
+            if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
+                network, network_used = network_limits(project_id), network_usage(project_id)
+                body.update({resource: {"limit": limit, "in_use": network_used[resource], "reserved": 0}
+                             for resource, limit in network.items()})
         else:
             body.update({resource: limits[resource] for resource in quota_resources(request)})
+            if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
+                body.update(network_limits(project_id))
         return Response({"quota_set": body})
 
     def put(self, request, project_id):
@@ -89,7 +120,10 @@ class QuotaSetView(ComputeView):
                                          f"already used and reserved {used[key]}.")
             quotas.set_limits(project_id, values)
         limits = quotas.limits_of(project_id)
-        return Response({"quota_set": {resource: limits[resource] for resource in allowed}})
+        body = {resource: limits[resource] for resource in allowed}
+        if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
+            body.update(network_limits(project_id))  # shown, but set through the network API
+        return Response({"quota_set": body})
 
     def delete(self, request, project_id):
         quotas.reset_limits(project_id)
@@ -107,4 +141,7 @@ class QuotaDefaultsView(ComputeView):
     def get(self, request, project_id):
         body = {"id": project_id}
         body.update({resource: conf.DEFAULT_QUOTAS[resource] for resource in quota_resources(request)})
+        if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
+            body.update({"fixed_ips": -1, **{nova: network_conf.DEFAULT_QUOTAS[neutron]
+                                             for nova, neutron in NETWORK_QUOTAS.items()}})
         return Response({"quota_set": body})

@@ -12,10 +12,11 @@ from rest_framework.response import Response
 
 from cloud.errors import ApiError, BadRequest, Conflict
 from compute import block_devices, quotas
-from compute.api.base import begin_or_conflict, request_ids, require_string
+from compute.api.base import begin_or_conflict, request_ids, require_disk_config, require_string
 from compute.api.flavors import flavor_to_use
 from compute.models import (
-    ComputeNode, InvalidState, Migration, UnexpectedState, VmState, cannot_message, flavor_snapshot, start_action,
+    ComputeNode, Instance, InvalidState, Migration, UnexpectedState, VmState, cannot_message, flavor_snapshot,
+    start_action,
 )
 from compute.tasks import confirm
 from workers import pipelines
@@ -42,6 +43,8 @@ def resize(request, instance, argument):
     if unknown:
         raise BadRequest(f"Invalid input for field 'resize': unknown attribute {sorted(unknown)[0]!r}.")
     flavor = flavor_to_use(request, argument["flavorRef"], field="resize.flavorRef")
+    disk_config = argument.get("OS-DCF:diskConfig")
+    auto_disk_config = None if disk_config is None else require_disk_config(disk_config, "resize.OS-DCF:diskConfig")
     new_flavor, old_flavor = flavor_snapshot(flavor), flavor_snapshot(instance)
     if new_flavor["id"] == old_flavor["id"]:
         raise BadRequest("Invalid input for field 'resize.flavorRef': when resizing, instances must change "
@@ -61,6 +64,8 @@ def resize(request, instance, argument):
             instance=instance, project_id=instance.project_id, user_id=request.auth.user_id,
             source_compute=instance.host, source_node=node.hypervisor_hostname if node else instance.host,
             old_flavor=old_flavor, new_flavor=new_flavor, old_vm_state=instance.vm_state)
+        if auto_disk_config is not None:
+            Instance.objects.filter(pk=instance.pk).update(auto_disk_config=auto_disk_config)
         start_action(instance, "resize", *request_ids(request))
         pipelines.resize(instance.pk, migration.pk)
     return Response(status=202)

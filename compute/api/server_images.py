@@ -2,7 +2,8 @@
 snapshot kept in a rotation of `rotation` per backup_type): the image is
 made here, queued and empty (images.from_server), task_state
 image_snapshot_pending is set and the server's node copies the disk into
-it (compute.node.snapshot). 202 with the image's URL as Location and,
+it (compute.node.snapshot; for a server whose root disk is a volume, the
+node snapshots its volumes and the image only names them). 202 with the image's URL as Location and,
 from microversion 2.45, {"image_id"} as the body."""
 from django.db import transaction
 from rest_framework.response import Response
@@ -63,9 +64,8 @@ def create_backup(request, instance, argument):
 def start(request, instance, action, name, metadata, backup_type=None, rotation=None):
     from images import from_server
 
-    if block_devices.boots_from_volume(instance):
-        raise Conflict(f"Cannot '{action}' instance {instance.id}: its root disk is a volume; snapshot the "
-                       f"volume instead (openstack volume snapshot create).")
+    if action == BACKUP_ACTION and block_devices.boots_from_volume(instance):
+        raise BadRequest("Backup is not supported for volume-backed instances.")
     with transaction.atomic():
         try:
             instance.begin("snapshot")

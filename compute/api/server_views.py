@@ -2,7 +2,7 @@
 Nova's extension attributes, the flavor by microversion, the fault."""
 import hashlib
 
-from compute.api.base import nova_time
+from compute.api.base import disk_config_of, nova_time
 from compute.api.server_tags import tags_of
 from compute.models import TaskState, VmState
 from network import ports as network_ports
@@ -13,7 +13,7 @@ STATUS = {
     VmState.BUILDING: "BUILD", VmState.ACTIVE: "ACTIVE", VmState.STOPPED: "SHUTOFF",
     VmState.PAUSED: "PAUSED", VmState.SUSPENDED: "SUSPENDED", VmState.ERROR: "ERROR",
     VmState.DELETED: "DELETED", VmState.RESIZED: "VERIFY_RESIZE", VmState.SHELVED: "SHELVED",
-    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED", VmState.RESCUED: "RESCUE",
 }
 TASK_STATUS = {
     (VmState.ACTIVE, TaskState.REBOOTING): "REBOOT",
@@ -26,6 +26,7 @@ TASK_STATUS = {
        for task_state in (TaskState.REBUILDING, TaskState.REBUILD_SPAWNING)},
     **{(vm_state, task_state): "RESIZE" for vm_state in (VmState.ACTIVE, VmState.STOPPED)
        for task_state in TaskState.RESIZING},
+    **{(vm_state, TaskState.RESCUING): "RESCUE" for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.ERROR)},
     # A failed resize going back on its own (compute.tasks.resize_step_failed).
     **{(vm_state, TaskState.RESIZE_REVERTING): "REVERT_RESIZE"
        for vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.RESIZED)},
@@ -40,6 +41,7 @@ STATUS_FILTER = {
     "RESIZE": (None, TaskState.RESIZING), "VERIFY_RESIZE": (VmState.RESIZED, None),
     "REVERT_RESIZE": (None, (TaskState.RESIZE_REVERTING,)),
     "SHELVED": (VmState.SHELVED, None), "SHELVED_OFFLOADED": (VmState.SHELVED_OFFLOADED, None),
+    "RESCUE": (VmState.RESCUED, None),
 }
 
 
@@ -144,7 +146,7 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         "addresses": addresses,
         "accessIPv4": instance.access_ipv4, "accessIPv6": instance.access_ipv6,
         "links": server_links(request, instance),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": disk_config_of(instance),
         "OS-EXT-AZ:availability_zone": node.availability_zone if node else instance.availability_zone,
         "config_drive": "True" if instance.config_drive else "",
         "key_name": instance.key_name,
@@ -194,6 +196,28 @@ def server_detail(request, instance, fault=None, addresses=None, volumes=None, s
         if admin:
             data["fault"]["details"] = fault.details
     return data
+
+
+# What Nova's PUT /servers/{id} and rebuild leave out of the server below
+# 2.75 (from 2.75 they answer what GET does; Stratus serves up to 2.60).
+NOT_IN_UPDATE_BODY = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name", "OS-SRV-USG:launched_at",
+                      "OS-SRV-USG:terminated_at", "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state",
+                      "OS-EXT-STS:power_state", "os-extended-volumes:volumes_attached", "security_groups",
+                      "host_status")
+
+
+def server_update_body(request, instance, key_name=False):
+    """The server as an update or a rebuild answers it: no extension
+    attributes (`key_name` kept when asked: a rebuild from 2.54) and
+    addresses with only their version and address."""
+    body = server_detail(request, instance)
+    for key in list(body):
+        if (key in NOT_IN_UPDATE_BODY and not (key_name and key == "key_name")) or \
+                key.startswith("OS-EXT-SRV-ATTR:"):
+            del body[key]
+    body["addresses"] = {network: [{"version": address["version"], "addr": address["addr"]} for address in rows]
+                         for network, rows in body["addresses"].items()}
+    return body
 
 
 def host_status(instance):

@@ -20,16 +20,18 @@ from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces, server_tags
+from compute.api import rescue as rescue_actions
 from compute.api import resize as resize_actions
 from compute.api import server_images
 from compute.api import shelve as shelve_actions
 from compute.api.base import (
-    ComputeView, begin_or_conflict, is_uuid, request_ids, require_bool, require_int, require_metadata,
-    require_regex, require_string,
+    ComputeView, begin_or_conflict, disk_config_of, is_uuid, request_ids, require_bool, require_disk_config,
+    require_int, require_metadata, require_regex, require_string,
 )
 from compute.api.flavors import flavor_to_use
 from compute.api.server_views import (
-    STATUS_FILTER, addresses_of, security_groups_of, server_detail, server_links, server_summary, volumes_attached_of,
+    STATUS_FILTER, addresses_of, security_groups_of, server_detail, server_links, server_summary, server_update_body,
+    volumes_attached_of,
 )
 from compute.models import (
     LOCKED_BY_ADMIN, LOCKED_BY_OWNER, ComputeNode, Instance, InstanceAction, InstanceFault, InstanceTag, InvalidState,
@@ -144,6 +146,9 @@ class ServerListView(ComputeView):
         params = request.query_params
         if params.get("name"):
             instances = instances.filter(name__regex=require_regex(params["name"], "name"))
+        for param, version in (("ip", 4), ("ip6", 6)):
+            if params.get(param):
+                instances = instances.filter(id__in=network_ports.devices_with_address_like(params[param], version))
         if params.get("status"):
             status = params["status"].upper()
             if status not in STATUS_FILTER:
@@ -190,7 +195,7 @@ class ServerListView(ComputeView):
         first = instances[0]
         # Nova's create body: no name (strict clients check its schema).
         body = {"id": str(first.id), "links": server_links(request, first),
-                "OS-DCF:diskConfig": "MANUAL", "adminPass": plan.admin_pass}
+                "OS-DCF:diskConfig": disk_config_of(first), "adminPass": plan.admin_pass}
         if plan.security_groups:
             body["security_groups"] = [{"name": name} for name in plan.security_groups]
         return Response({"server": body}, status=202)
@@ -218,6 +223,9 @@ class BootPlan:
         self.config_drive = self.check_config_drive(data.get("config_drive"))
         self.key_name, self.key_data = self.find_key(data.get("key_name"))
         self.user_data = self.check_user_data(data.get("user_data"))
+        self.auto_disk_config = require_disk_config(data.get("OS-DCF:diskConfig", "MANUAL"))
+        self.access_ipv4 = require_access_ip(data.get("accessIPv4"), "accessIPv4", 4)
+        self.access_ipv6 = require_access_ip(data.get("accessIPv6"), "accessIPv6", 6)
         metadata = data.get("metadata", {})
         # The limit is read only when there are items to count against it.
         limit = quotas.limit_of(credentials.project_id, "metadata_items") if metadata else None
@@ -229,8 +237,9 @@ class BootPlan:
             raise BadRequest("Invalid input for field 'min_count': min_count must be <= max_count.")
         self.networks = self.check_networks(data)
         self.security_groups = self.check_security_groups(data.get("security_groups"))
-        self.block_devices = block_devices.parse(data.get("block_device_mapping_v2"), credentials, self.image,
-                                                 self.max_count)
+        self.block_devices = block_devices.parse(
+            block_devices.with_image_mappings(data.get("block_device_mapping_v2"), self.image), credentials,
+            self.image, self.max_count)
         if self.block_devices and self.block_devices[0]["boot_index"] == 0:
             self.image = None  # the root disk is the volume: the server has no image (Nova's "")
         self.group = self.find_group(hints)
@@ -469,6 +478,7 @@ class BootPlan:
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
                 swap=flavor.swap, flavor_extra_specs=flavor.extra_specs, image_id=self.image.id if self.image else "",
                 key_name=self.key_name, key_data=self.key_data, user_data=self.user_data,
+                access_ipv4=self.access_ipv4, access_ipv6=self.access_ipv6, auto_disk_config=self.auto_disk_config,
                 metadata=self.metadata, config_drive=self.config_drive, availability_zone=self.availability_zone,
                 request_spec=request_spec, server_group=self.group, reservation_id=reservation_id, launch_index=index,
                 vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING, created_at=now, updated_at=now))
@@ -483,6 +493,19 @@ class BootPlan:
                            updated_at=now)
             for instance in instances])
         return instances
+
+
+def require_access_ip(value, field, version):
+    """accessIPv4 / accessIPv6: an address of that IP version, or empty."""
+    if value in (None, ""):
+        return ""
+    try:
+        address = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None or address.version != version:
+        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not an IPv{version} address.")
+    return str(address)
 
 
 def locked_by_of(request):
@@ -532,14 +555,16 @@ class ServerView(ComputeView):
             if "description" in data:
                 fields["description"] = None if data["description"] is None else require_string(
                     data["description"], "description", allow_empty=True)
-            for key, column in (("accessIPv4", "access_ipv4"), ("accessIPv6", "access_ipv6")):
+            for key, column, version in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
                 if key in data:
-                    fields[column] = require_string(data[key] or "", key, 64, allow_empty=True)
+                    fields[column] = require_access_ip(data[key], key, version)
+            if "OS-DCF:diskConfig" in data:
+                fields["auto_disk_config"] = require_disk_config(data["OS-DCF:diskConfig"])
             fields["updated_at"] = timezone.now()
             Instance.objects.filter(pk=instance.pk).update(**fields)
             for key, value in fields.items():
                 setattr(instance, key, value)
-        return Response({"server": server_detail(request, instance)})
+        return Response({"server": server_update_body(request, instance)})
 
     def delete(self, request, server_id):
         instance = find_instance(request, server_id)
@@ -608,6 +633,12 @@ class ServerActionView(ComputeView):
         if name == "unshelve":
             check_unlocked(request, instance)
             return shelve_actions.unshelve(request, instance, argument)
+        if name in ("rescue", "unrescue"):
+            check_unlocked(request, instance)
+            check_on_live_host(instance, name)
+            if name == "rescue":
+                return rescue_actions.rescue(request, instance, argument)
+            return rescue_actions.unrescue(request, instance, argument)
         if name == "createImage":
             check_on_live_host(instance, name)
             return server_images.create_image(request, instance, argument)
@@ -652,6 +683,22 @@ class ServerActionView(ComputeView):
         if "metadata" in argument:
             limit = quotas.limit_of(request.auth.project_id, "metadata_items")
             changes["metadata"] = require_metadata(argument["metadata"], "metadata", limit=limit)
+        for key, column, version in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
+            if key in argument:
+                changes[column] = require_access_ip(argument[key], key, version)
+        if "description" in argument and request.api_version >= (2, 19):
+            changes["description"] = None if argument["description"] is None else require_string(
+                argument["description"], "description", 255, allow_empty=True)
+        if "OS-DCF:diskConfig" in argument:
+            changes["auto_disk_config"] = require_disk_config(argument["OS-DCF:diskConfig"])
+        if "key_name" in argument and request.api_version >= (2, 54):
+            # A new key, or none (null), as Nova's rebuild from 2.54.
+            plan = SimpleNamespace(request=request)
+            changes["key_name"], changes["key_data"] = BootPlan.find_key(plan, argument["key_name"])
+        if "user_data" in argument and request.api_version >= (2, 57):
+            changes["user_data"] = BootPlan.check_user_data(argument["user_data"])
+        admin_pass = require_string(argument["adminPass"], "adminPass", allow_empty=True) \
+            if "adminPass" in argument else uuid.uuid4().hex[:12]
         check_unlocked(request, instance)
         check_on_live_host(instance, "rebuild")
         with transaction.atomic():
@@ -660,7 +707,11 @@ class ServerActionView(ComputeView):
             start_action(instance, "rebuild", *request_ids(request))
             pipelines.rebuild(instance.pk, instance.host)
         instance.refresh_from_db()
-        return Response({"server": server_detail(request, instance)}, status=202)
+        body = server_update_body(request, instance, key_name=request.api_version >= (2, 54))
+        body["adminPass"] = admin_pass
+        if request.api_version >= (2, 57):
+            body["user_data"] = instance.user_data
+        return Response({"server": body}, status=202)
 
     def lock(self, request, instance, argument):
         reason = None

@@ -3,7 +3,8 @@ from django.urls import re_path
 
 from compute.api import (
     aggregates, extensions, flavors, floating_ips, hosts, images, instance_actions, interfaces, keypairs, limits,
-    networks, security_groups, server_diagnostics, server_groups, server_migrations, server_tags, servers, usage,
+    networks, security_groups, server_diagnostics, server_groups, server_migrations, server_password, server_tags,
+    servers, usage,
     versions, volume_attachments, volumes,
 )
 
@@ -92,6 +93,7 @@ urlpatterns = [
     route(f"servers/{SERVER}/metadata/{ID.format('key')}", servers.MetadataItemView.as_view()),
     route(f"servers/{SERVER}/tags", server_tags.ServerTagsView.as_view()),
     route(f"servers/{SERVER}/diagnostics", server_diagnostics.ServerDiagnosticsView.as_view()),
+    route(f"servers/{SERVER}/os-server-password", server_password.ServerPasswordView.as_view()),
     route(f"servers/{SERVER}/tags/{ID.format('tag')}", server_tags.ServerTagView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions", instance_actions.InstanceActionListView.as_view()),
     route(f"servers/{SERVER}/os-instance-actions/{ID.format('request_id')}",

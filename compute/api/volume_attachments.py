@@ -4,7 +4,14 @@ app owns the volume rows (volumes.attachments); the server's node plugs
 and unplugs the disks (compute.node.volumes): an attach answers within
 compute.conf.NODE_CALL_TIMEOUT, a detach is 202 with the volume detaching
 (a guest takes its time to let go of a disk). Attached volumes are virtio
-disks vdb, vdc, ... (vda is the root disk)."""
+disks vdb, vdc, ... (vda is the root disk).
+
+From microversion 2.20, as Nova's, a shelved server takes and gives up
+volumes too: SHELVED through its node (the domain is there, stopped);
+SHELVED_OFFLOADED on no node at all: the attachment is recorded with no
+host and completed (the volume in-use, as Nova leaves it), and the node
+the server is unshelved on connects it (compute.node.shelve); a detach
+removes the attachment at once."""
 import re
 import string
 
@@ -20,8 +27,9 @@ from compute.models import Instance, VmState
 from volumes import attachments
 from workers import pipelines
 
-# The states a volume may be attached or detached in (Nova's).
+# The states a volume may be attached or detached in (Nova's), and from 2.20 also the shelved ones.
 VOLUME_VM_STATES = (VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED)
+SHELVED_VM_STATES = (VmState.SHELVED, VmState.SHELVED_OFFLOADED)
 DEVICE = re.compile(r"^/dev/[a-z]+$")
 TAG = re.compile(r"^[^/,]{1,60}$")
 
@@ -31,12 +39,18 @@ def attachment_body(instance, attachment):
     return {"id": volume_id, "volumeId": volume_id, "serverId": str(instance.pk), "device": attachment.mountpoint}
 
 
-def check_volume_state(instance, action):
-    if instance.vm_state not in VOLUME_VM_STATES or instance.task_state is not None:
+def check_volume_state(request, instance, action):
+    """Refuses (409, Nova's words) a server in a state volumes cannot be
+    attached or detached in; whether it is offloaded (no node to ask)."""
+    states = VOLUME_VM_STATES + (SHELVED_VM_STATES if request.api_version >= (2, 20) else ())
+    if instance.vm_state not in states or instance.task_state is not None:
         raise Conflict(f"Cannot '{action}' instance {instance.id} while it is in vm_state {instance.vm_state}"
                        f"{'' if instance.task_state is None else ', task_state ' + instance.task_state}.")
+    if instance.vm_state == VmState.SHELVED_OFFLOADED:
+        return True
     if not instance.host or instance.node is None:
         raise Conflict(f"Cannot '{action}' instance {instance.id}: it is not on any host.")
+    return False
 
 
 def attached(instance, volume_id):
@@ -120,7 +134,7 @@ class VolumeAttachmentView(ComputeView):
 
     def delete(self, request, server_id, volume_id):
         instance = find_instance(request, server_id)
-        detach_volume(instance, attached(instance, volume_id))
+        detach_volume(request, instance, attached(instance, volume_id))
         return Response(status=202)
 
 
@@ -128,13 +142,16 @@ def attach_volume(request, instance, volume_id, device=None):
     """The volume reserved for the instance (its project's only: another
     project's is not found), then connected and hot-plugged on its node;
     nothing stays reserved if the node refuses."""
-    check_volume_state(instance, "attach_volume")
+    offloaded = check_volume_state(request, instance, "attach_volume")
     credentials = request.auth
     with transaction.atomic():
         Instance.objects.select_for_update().filter(pk=instance.pk).first()
         if attachments.volume_for_project(volume_id, credentials.project_id, credentials.is_admin) is None:
             raise NotFound(f"Volume {volume_id} could not be found.")
         mountpoint = free_device(instance, device)
+        if offloaded:
+            attachments.attach_without_host(volume_id, str(instance.pk), mountpoint)
+            return attached(instance, volume_id)
         attachment, _info = attachments.reserve(volume_id, str(instance.pk), mountpoint=mountpoint)
     try:
         with waiting_for_node(instance, "Attaching a volume"):
@@ -145,11 +162,15 @@ def attach_volume(request, instance, volume_id, device=None):
     return attached(instance, volume_id)
 
 
-def detach_volume(instance, attachment):
-    check_volume_state(instance, "detach_volume")
+def detach_volume(request, instance, attachment):
+    offloaded = check_volume_state(request, instance, "detach_volume")
     if attachment.mountpoint == "/dev/vda":
         raise BadRequest(f"Cannot detach a root device volume (volume {attachment.volume_id} of server "
                          f"{instance.pk}).")
+    if offloaded:
+        # No node holds it: the attachment goes, the volume is available.
+        attachments.detach(attachment.pk)
+        return
     if not instance.node.is_up:
         raise Conflict(f"Compute host {instance.host} is not available.")
     # As Nova's: the volume is detaching at once, its node finishes the detach.

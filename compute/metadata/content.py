@@ -29,6 +29,16 @@ OPENSTACK_FILES_SINCE = {
 }
 
 
+# The password file, in the metadata service only (never on a config
+# drive), from this version on; and the most a guest may post to it.
+PASSWORD_SINCE = "2013-04-04"
+PASSWORD_MAX_BYTES = 256
+
+
+def has_password_file(version):
+    return version == LATEST or version >= PASSWORD_SINCE
+
+
 def openstack_version_exists(version):
     return version == LATEST or version in OPENSTACK_VERSIONS
 

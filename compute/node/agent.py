@@ -24,7 +24,7 @@ from compute.models import (
     finish_action, record_event, set_fault, zone_of_host,
 )
 from compute.node import conf, networking, volumes
-from compute.virt import DomainNotFound, DomainSpec
+from compute.virt import DomainNotFound, DomainSpec, VolumeDisk
 from workers import queues
 
 log = logging.getLogger(__name__)
@@ -340,6 +340,8 @@ def run_power_action(node, instance, action):
         "unpause": lambda: driver.unpause(name),
         "suspend": lambda: driver.suspend(name),
         "resume": lambda: driver.resume(name),
+        "rescue": lambda: _rescue(node, instance),
+        "unrescue": lambda: _unrescue(node, instance),
     }
     action_name = "reboot" if action.startswith("reboot") else action
     try:
@@ -362,6 +364,37 @@ def run_power_action(node, instance, action):
         raise
     finally:
         finish_action(instance, action_name)
+
+
+def rescue_disk_path(node, instance_id):
+    return node.instance_dir(instance_id) / "disk.rescue"
+
+
+def rescue_spec(node, instance):
+    """The rescue domain: a fresh overlay of the rescue image as its first
+    disk and the instance's own disk as the second (vdb), as Nova's libvirt
+    driver makes it; volumes stay out of it until the server is unrescued."""
+    spec = node.domain_spec(instance)
+    spec.disk_path = rescue_disk_path(node, instance.pk)
+    spec.volumes = [VolumeDisk(dev="vdb", connection_info={"driver_volume_type": "file", "data": {
+        "device_path": str(node.disk_path(instance.pk)), "format": "qcow2"}})]
+    return spec
+
+
+def _rescue(node, instance):
+    from images.cache import ImageCache
+
+    path = rescue_disk_path(node, instance.pk)
+    path.unlink(missing_ok=True)  # a half-made one from a killed worker, or an earlier rescue's
+    ImageCache().create_overlay(instance.rescue_image_id or instance.image_id, path)
+    node.driver.destroy(node.domain_name(instance.pk))
+    node.driver.spawn(rescue_spec(node, instance), timeout=conf.SPAWN_TIMEOUT)
+
+
+def _unrescue(node, instance):
+    node.driver.destroy(node.domain_name(instance.pk))
+    node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
+    rescue_disk_path(node, instance.pk).unlink(missing_ok=True)
 
 
 def _hard_reboot(node, instance):
@@ -405,9 +438,13 @@ def rebuild(node, instance):
             node.config_drive_path(instance.pk).unlink(missing_ok=True)  # made again from the rebuilt instance
             create_disk(node, instance)
             instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=TaskState.REBUILD_SPAWNING)
-            node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT)
-            instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING, vm_state=VmState.ACTIVE,
-                                  task_state=None, power_state=PowerState.RUNNING, launched_at=timezone.now())
+            # A stopped server stays stopped, as Nova leaves it.
+            stopped = instance.vm_state == VmState.STOPPED
+            node.driver.spawn(node.domain_spec(instance), timeout=conf.SPAWN_TIMEOUT, start=not stopped)
+            instance.update_state(expected_task_state=TaskState.REBUILD_SPAWNING,
+                                  vm_state=VmState.STOPPED if stopped else VmState.ACTIVE, task_state=None,
+                                  power_state=PowerState.SHUTDOWN if stopped else PowerState.RUNNING,
+                                  launched_at=timezone.now())
     except UnexpectedState:
         raise  # deleted or reset meanwhile: the state is someone else's now
     except Exception as error:

@@ -9,7 +9,9 @@ removes the domain, files and plumbing from the host and gives its claim
 back: SHELVED_OFFLOADED, on no host. Unshelve starts the domain again on
 its host when only shelved; offloaded, the scheduler has placed it anew
 and the node boots it from the shelved image (its ports and volumes follow
-it there). The shelved image is deleted once the server runs again.
+it there: offloaded, its volumes are attached on no host, those attached
+meanwhile too, and the node connects them all before the domain starts).
+The shelved image is deleted once the server runs again.
 
 A step that fails leaves the instance as it was with a fault; a step a
 killed worker left half done is given up (shelve) or repeated (offload,
@@ -24,6 +26,7 @@ from compute.models import (
 )
 from compute.node import conf, networking, snapshot, volumes
 from compute.virt import VirtError
+from volumes import attachments
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,8 @@ def offload_instance(node, instance, action):
                                       vm_state=VmState.SHELVED_OFFLOADED, task_state=None, host=None, node=None,
                                       power_state=PowerState.NOSTATE)
                 release_claim(instance)
+                # As Nova's offload: its volumes stay attached, on no host.
+                attachments.disconnect_instance(instance.pk)
     except UnexpectedState:
         raise
     except Exception as error:

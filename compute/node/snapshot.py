@@ -11,13 +11,25 @@ the image store, and the image is active. The copy becomes this node's
 cached copy of the image, so a server booted here from it needs no
 download.
 
+A server whose root disk is a volume is snapshotted as Nova does: in
+image_snapshot (the guest paused, so the volumes hold still) each
+attached volume gets a Cinder snapshot (`force`d: it is in-use), made by
+its back end's worker; once all are available the image, holding no
+data, goes active with a block_device_mapping naming them (bdm_v2), from
+which a boot makes new volumes (compute.block_devices.with_image_mappings).
+
 A snapshot that fails, or that a killed worker left half done (found on
-the node's start or when its message comes again), deletes its image,
-clears task_state and records a fault; the server stays as it was."""
+the node's start or when its message comes again), deletes its image
+and the volume snapshots made for it, clears task_state and records a
+fault; the server stays as it was."""
 import logging
 import subprocess
+import time
+
+from django.db import transaction
 
 from compute.models import PowerState, TaskState, UnexpectedState, finish_action, record_event, set_fault
+from compute.node import conf
 from compute.virt import VirtError
 
 log = logging.getLogger(__name__)
@@ -85,6 +97,10 @@ def snapshot_instance(node, instance, image_id, rotation=None):
         log.info("%s: snapshot %s of %s is over (task_state %s)", node.host, image_id, instance.pk,
                  instance.task_state)
         return None
+    from compute import block_devices
+
+    if block_devices.boots_from_volume(instance):
+        return snapshot_volumes(node, instance, image_id)
     path = snapshot_path(node, image_id)
     try:
         with record_event(instance, action, "compute_snapshot_instance", host=node.host):
@@ -123,6 +139,111 @@ def snapshot_instance(node, instance, image_id, rotation=None):
     return image.id
 
 
+class SnapshotCaller:
+    """Who the volume snapshots are made for: the server's project and
+    user, with the right to name its volumes (the API has checked the
+    request; a volume attached to the server is the server's to snapshot)."""
+
+    def __init__(self, instance):
+        self.project_id, self.user_id, self.is_admin = instance.project_id, instance.user_id, True
+
+
+def snapshot_volumes(node, instance, image_id, timeout=None, interval=0.2):
+    """createImage of a server whose root disk is a volume (see the
+    module's doc). Returns the image id, or None when it is over."""
+    from images import from_server
+    from volumes import attachments, lifecycle
+
+    made = []
+    paused_here = False
+    name = node.domain_name(instance.pk)
+    try:
+        with record_event(instance, ACTION, "compute_snapshot_instance", host=node.host):
+            instance.update_state(expected_task_state=TaskState.IMAGE_SNAPSHOT_PENDING,
+                                  task_state=TaskState.IMAGE_SNAPSHOT)
+            paused_here = node.driver.exists(name) and node.driver.power_state(name) == PowerState.RUNNING
+            if paused_here:
+                node.driver.pause(name)
+            held = sorted((attachment for attachment in attachments.attachments_of(instance.pk)
+                           if attachment.status == attachment.Status.ATTACHED and attachment.mountpoint),
+                          key=lambda attachment: attachment.mountpoint)
+            image_name = from_server.snapshot_name(image_id)
+            with transaction.atomic():
+                mappings = []
+                for attachment in held:
+                    volume_snapshot = lifecycle.create_snapshot(
+                        SnapshotCaller(instance), attachment.volume_id, force=True,
+                        name=f"snapshot for {image_name}", description=attachment.volume.description)
+                    made.append(volume_snapshot.pk)
+                    mappings.append(snapshot_mapping(attachment, volume_snapshot))
+                from_server.describe_volume_snapshots(image_id, mappings)
+            wait_snapshots(made, timeout or conf.BLOCK_DEVICE_TIMEOUT, interval)
+            if paused_here:
+                node.driver.unpause(name)
+                paused_here = False
+            instance.update_state(expected_task_state=TaskState.IMAGE_SNAPSHOT,
+                                  task_state=TaskState.IMAGE_PENDING_UPLOAD)
+            instance.update_state(expected_task_state=TaskState.IMAGE_PENDING_UPLOAD,
+                                  task_state=TaskState.IMAGE_UPLOADING)
+            from_server.store_without_data(image_id)
+            instance.update_state(expected_task_state=TaskState.IMAGE_UPLOADING, task_state=None)
+    except from_server.SnapshotGone as error:
+        log.info("%s: %s", node.host, error)
+        lifecycle.discard_snapshots(made)
+        _end(instance, fault=None)
+        return None
+    except UnexpectedState:
+        from_server.discard(image_id)
+        lifecycle.discard_snapshots(made)
+        raise
+    except Exception as error:
+        from_server.discard(image_id)
+        lifecycle.discard_snapshots(made)
+        _end(instance, fault=f"Snapshot failed: {error}"[:255], details=f"{type(error).__name__}: {error}",
+             host=node.host)
+        raise
+    finally:
+        if paused_here:
+            node.driver.unpause(name)
+        finish_action(instance, ACTION)
+    return image_id
+
+
+def snapshot_mapping(attachment, volume_snapshot):
+    """The image's block_device_mapping entry for one volume: Nova's
+    block_device_mapping_v2 fields, a new volume from `volume_snapshot`."""
+    boot_index = 0 if attachment.mountpoint == "/dev/vda" else None
+    return {"source_type": "snapshot", "destination_type": "volume", "snapshot_id": str(volume_snapshot.pk),
+            "volume_id": None, "image_id": None, "boot_index": boot_index, "device_name": attachment.mountpoint,
+            "volume_size": attachment.volume.size, "delete_on_termination": attachment.delete_on_termination,
+            "device_type": "disk", "disk_bus": "virtio", "guest_format": None, "no_device": None, "tag": None,
+            "volume_type": None}
+
+
+class VolumeSnapshotFailed(Exception):
+    """A volume's snapshot did not become available."""
+
+
+def wait_snapshots(snapshot_ids, timeout, interval):
+    from volumes import lifecycle
+
+    deadline = time.monotonic() + timeout
+    waiting = list(snapshot_ids)
+    while waiting:
+        for snapshot_id in list(waiting):
+            status, reason = lifecycle.snapshot_progress(snapshot_id)
+            if status == "available":
+                waiting.remove(snapshot_id)
+            elif status != "creating":
+                raise VolumeSnapshotFailed(f"Volume snapshot {snapshot_id} did not become available (status "
+                                           f"{status or 'deleted'}){': ' + reason if reason else ''}.")
+        if waiting and time.monotonic() > deadline:
+            raise VolumeSnapshotFailed(f"Volume snapshot {waiting[0]} was not made even after we waited "
+                                       f"{timeout:g} seconds.")
+        if waiting:
+            time.sleep(interval)
+
+
 def cache_copy(image, path):
     """The node's image cache takes the uploaded file, which is the image's
     data byte for byte (best effort: a boot would download it otherwise)."""
@@ -154,9 +275,13 @@ def abandon(node, instance, reason):
     cleared and `reason` is the fault."""
     from images import from_server
 
+    from volumes import lifecycle
+
     unfinished = from_server.unfinished_snapshots(instance.pk)
     for image_id, _image_type in unfinished:
+        made = [entry.get("snapshot_id") for entry in from_server.snapshot_mappings(image_id)]
         from_server.discard(image_id)
+        lifecycle.discard_snapshots([snapshot_id for snapshot_id in made if snapshot_id])
         snapshot_path(node, image_id).unlink(missing_ok=True)
         snapshot_path(node, image_id).with_suffix(".part").unlink(missing_ok=True)
     if instance.task_state == TaskState.IMAGE_SNAPSHOT and instance.power_state == PowerState.RUNNING:

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -186,7 +186,9 @@ class ImageViewSet(EmptyIdIsNotFound, ResourceViewSet):
         for index, (key, value) in enumerate(sorted(params.items())):
             if key not in LIST_PARAMETERS:
                 alias = f"property_{index}"
-                queryset = queryset.annotate(**{alias: KeyTextTransform(key, "properties")}).filter(**{alias: value})
+                # A JSON key lookup, which SQLite takes too (a text one is
+                # compared as JSON there, and a plain string is not JSON).
+                queryset = queryset.alias(**{alias: KeyTransform(key, "properties")}).filter(**{alias: value})
         return queryset
 
     @staticmethod

@@ -3,9 +3,15 @@ veth into the network's bridge that carries the DHCP port's addresses.
 It hands out only the ports' fixed IPs (static ranges and a hosts file),
 answers DNS for their names without forwarding anywhere (`--no-resolv`, no
 upstream unless one is given) and gives each guest a classless static
-route to the metadata address via the DHCP port. Port changes rewrite the
-hosts files and SIGHUP dnsmasq; it is restarted only when its command line
-(the subnets it serves) changes."""
+route to the metadata address via the DHCP port. On IPv6 subnets it works
+as Neutron's modes say (see ipv6_range): DHCPv6 hands out the ports'
+addresses by MAC (dhcpv6-stateful, or no mode) or only options such as DNS
+(dhcpv6-stateless), and when the subnet's ipv6_ra_mode is set it sends
+router advertisements with the prefix and the mode's flags, with a router
+lifetime of 0: this namespace routes nothing, so the default route comes
+from the router's own advertisements (routers.py). Port changes rewrite
+the hosts files and SIGHUP dnsmasq; it is restarted only when its command
+line (the subnets it serves) changes."""
 import functools
 import os
 import shutil
@@ -22,6 +28,15 @@ METADATA_ADDRESS = f"{METADATA_IP}/32"
 # The DHCP port's end inside the namespace.
 DHCP_INTERFACE = "ns-dhcp"
 STOP_TIMEOUT = 5
+# Unsolicited router advertisements every so many seconds (a guest asks
+# for one at once with a solicitation when its link comes up).
+RA_INTERVAL = 30
+SLAAC, STATELESS, STATEFUL = "slaac", "dhcpv6-stateless", "dhcpv6-stateful"
+# The dnsmasq range mode that advertises a prefix with each ipv6_ra_mode's
+# flags: ra-only the prefix's autonomous flag (slaac), ra-stateless that and
+# other-config (DHCPv6 for options), a plain range managed and other-config
+# (addresses by DHCPv6; advertised only with --enable-ra).
+ADVERTISED_RANGE = {SLAAC: "ra-only", STATELESS: "ra-stateless", STATEFUL: "static"}
 
 
 # Ports of a network are plumbed in parallel: one change to a network's
@@ -55,7 +70,7 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     the metadata address on its loopback), the DHCP port's veth on the bridge
     with its addresses, the config files and dnsmasq. Idempotent; returns
     dnsmasq's pid."""
-    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    subnets = served(subnets)
     namespace = namespace_name(network)
     # First: the state directory is how disable() knows the namespace is this host's.
     directory = state_dir(host, network)
@@ -64,11 +79,13 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
     with iplib.ip(host.namespace) as handle:
         iplib.ensure_veth(handle, veth_name(network), DHCP_INTERFACE, namespace)
     bridges.plug(host, network, veth_name(network))
+    # Its link-local address is usable at once: router advertisements are sent from it.
+    iplib.sysctl(namespace, f"net.ipv6.conf.{DHCP_INTERFACE}.accept_dad", 0)
     with iplib.ip(namespace) as handle:
         index = iplib.link_index(handle, DHCP_INTERFACE)
         handle.link("set", index=index, address=dhcp_port.mac_address, mtu=network.mtu, state="up")
         # dnsmasq binds to the addresses it finds at start: new ones need a restart.
-        readdressed = iplib.set_addresses(handle, DHCP_INTERFACE, [
+        readdressed = iplib.set_addresses_by_family(handle, DHCP_INTERFACE, [
             (address, subnet.network.prefixlen) for subnet, address in _addresses_by_subnet(subnets, dhcp_port)])
         # The metadata address, which option 121 routes via the DHCP port, is
         # this namespace's own: a metadata proxy here serves it.
@@ -76,15 +93,15 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
 
     _write_hosts(directory, subnets, ports)
     _write_options(directory, network, subnets, dhcp_port)
-    argv = _command_line(directory, subnets, lease_seconds, upstream_dns)
+    argv = _command_line(directory, network, subnets, lease_seconds, upstream_dns)
     pid = running_pid(host, network)
-    if pid and _cmdline(pid) == argv and not readdressed:
+    if pid and command_line_of(pid) == argv and not readdressed:
         os.kill(pid, signal.SIGHUP)
         return pid
     if pid:
-        _stop(pid)
+        stop_process(pid)
     try:
-        return _start(namespace, directory, argv)
+        return start_dnsmasq(namespace, directory, argv)
     except iplib.CommandFailed:
         # A DHCP server that cannot start leaves nothing half-made behind.
         disable(host, network)
@@ -95,7 +112,7 @@ def enable(host, network, subnets, dhcp_port, ports, lease_seconds=86400, upstre
 def set_ports(host, network, subnets, ports):
     """Rewrites the hosts files for `ports` and has dnsmasq reread them
     (SIGHUP: leases and the process stay)."""
-    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    subnets = served(subnets)
     directory = state_dir(host, network)
     _write_hosts(directory, subnets, ports)
     pid = running_pid(host, network)
@@ -109,7 +126,7 @@ def set_port(host, network, subnets, port):
     """Puts one port's entries in the hosts files, in place of the lines of
     its MAC or addresses, and has dnsmasq reread them when they changed:
     a plug touches one entry, not the thousands of its network."""
-    subnets = [s for s in subnets if s.enable_dhcp and s.network.version == 4]
+    subnets = served(subnets)
     directory = state_dir(host, network)
     pid = running_pid(host, network)
     if pid is None:
@@ -118,7 +135,8 @@ def set_port(host, network, subnets, port):
     addresses = {fixed.ip_address for fixed in port.fixed_ips}
     mac = port.mac_address.lower()
     changed = False
-    for name, lines, theirs in (("host", hosts, lambda fields: fields[0].lower() == mac or fields[-1] in addresses),
+    for name, lines, theirs in (("host", hosts, lambda fields: fields[0].lower() == mac
+                                 or fields[-1].strip("[]") in addresses),
                                 ("addn_hosts", names, lambda fields: fields[0] in addresses)):
         path = directory / name
         present = path.read_text().splitlines(keepends=True) if path.exists() else []
@@ -141,7 +159,7 @@ def disable(host, network):
         return
     pid = running_pid(host, network)
     if pid:
-        _stop(pid)
+        stop_process(pid)
     with iplib.ip(host.namespace) as handle:
         iplib.delete_link(handle, veth_name(network))
     iplib.delete_namespace(namespace_name(network))
@@ -162,17 +180,49 @@ def resync(host, desired):
 
 
 def running_pid(host, network):
-    """dnsmasq's pid for this network if it runs (checked against its
-    command line, so a reused pid is not mistaken for it)."""
-    pid_file = state_dir(host, network) / "pid"
+    """dnsmasq's pid for this network if it runs."""
+    return dnsmasq_pid(state_dir(host, network) / "pid")
+
+
+def dnsmasq_pid(pid_file):
+    """The pid of the dnsmasq started with `pid_file` if it runs (checked
+    against its command line, so a reused pid is not mistaken for it)."""
     try:
         pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    argv = _cmdline(pid)
+    argv = command_line_of(pid)
     if argv and os.path.basename(argv[0]) == "dnsmasq" and f"--pid-file={pid_file}" in argv:
         return pid
     return None
+
+
+def served(subnets):
+    """The subnets a network's DHCP server is for: those with DHCP enabled."""
+    return [s for s in subnets if s.enable_dhcp]
+
+
+def ipv6_range(subnet):
+    """How dnsmasq serves an IPv6 subnet, as Neutron's modes say: (its
+    dhcp-range mode or None for no range, whether it advertises the prefix)."""
+    addressing = subnet.ipv6_address_mode or subnet.ipv6_ra_mode
+    advertised = subnet.ipv6_ra_mode is not None
+    if advertised:
+        return ADVERTISED_RANGE[subnet.ipv6_ra_mode], True
+    if addressing == SLAAC:
+        # Nothing to hand out, and an outside router advertises.
+        return None, False
+    # dhcpv6-stateful or dhcpv6-stateless with an outside router (a range
+    # answers requests for options too), or no mode at all (static
+    # addresses, which DHCPv6 hands out by MAC as Neutron's does).
+    return "static", False
+
+
+def hands_out_addresses(subnet):
+    """Whether the server gives the subnet's ports their addresses (the
+    others find their own: SLAAC)."""
+    return subnet.version == 4 or (ipv6_range(subnet)[0] == "static"
+                                   and (subnet.ipv6_address_mode or subnet.ipv6_ra_mode) != STATELESS)
 
 
 def _addresses_by_subnet(subnets, port):
@@ -193,13 +243,19 @@ def _write_atomically(path, text):
 def _host_lines(subnets, ports):
     """The lines of the hosts file (MAC, name, address) and of the names
     file (address, name) for `ports`' addresses on `subnets`."""
-    served = {s.id for s in subnets}
+    by_id = {s.id: s for s in subnets}
     hosts, names = [], []
     for port in ports:
         for fixed in port.fixed_ips:
-            if fixed.subnet_id in served:
-                hosts.append(f"{port.mac_address},{port.dns_name},{fixed.ip_address}\n")
-                names.append(f"{fixed.ip_address}\t{port.dns_name}\n")
+            subnet = by_id.get(fixed.subnet_id)
+            if subnet is None:
+                continue
+            if hands_out_addresses(subnet):
+                # dnsmasq takes an IPv6 address in brackets.
+                address = fixed.ip_address if subnet.version == 4 else f"[{fixed.ip_address}]"
+                hosts.append(f"{port.mac_address},{port.dns_name},{address}\n")
+            # Names for every address, SLAAC ones too (AAAA records).
+            names.append(f"{fixed.ip_address}\t{port.dns_name}\n")
     return hosts, names
 
 
@@ -216,6 +272,11 @@ def _write_options(directory, network, subnets, dhcp_port):
         tag = _tag(subnet)
         dhcp_ip = own.get(subnet.id)
         dns = list(subnet.dns_nameservers) or ([dhcp_ip] if dhcp_ip else [])
+        if subnet.version == 6:
+            # The gateway and the MTU reach IPv6 hosts in router advertisements.
+            if dns:
+                lines.append(f"tag:{tag},option6:dns-server,{','.join(f'[{server}]' for server in dns)}")
+            continue
         if dns:
             lines.append(f"tag:{tag},option:dns-server,{','.join(dns)}")
         lines.append(f"tag:{tag},option:mtu,{network.mtu}")
@@ -233,7 +294,7 @@ def _write_options(directory, network, subnets, dhcp_port):
     _write_atomically(directory / "opts", "".join(line + "\n" for line in lines))
 
 
-def _command_line(directory, subnets, lease_seconds, upstream_dns):
+def _command_line(directory, network, subnets, lease_seconds, upstream_dns):
     argv = [
         shutil.which("dnsmasq") or "/usr/sbin/dnsmasq",
         "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--no-ping",
@@ -246,15 +307,32 @@ def _command_line(directory, subnets, lease_seconds, upstream_dns):
         f"--interface={DHCP_INTERFACE}", "--except-interface=lo", "--bind-interfaces",
         "--user=root", "--group=root",
     ]
+    managed_advertised = False
     for subnet in subnets:
-        network = subnet.network
-        argv.append(f"--dhcp-range=set:{_tag(subnet)},{network.network_address},static,"
-                    f"{network.netmask},{lease_seconds}s")
+        prefix = subnet.network
+        if subnet.version == 4:
+            argv.append(f"--dhcp-range=set:{_tag(subnet)},{prefix.network_address},static,"
+                        f"{prefix.netmask},{lease_seconds}s")
+            continue
+        mode, advertised = ipv6_range(subnet)
+        if mode is None:
+            continue
+        lease = f",{lease_seconds}s" if mode == "static" else ""
+        argv.append(f"--dhcp-range=set:{_tag(subnet)},{prefix.network_address},{mode},{prefix.prefixlen}{lease}")
+        managed_advertised |= mode == "static" and advertised
+    if managed_advertised:
+        # Advertisements for plain ranges too (ra-only and ra-stateless ones
+        # are advertised anyway). dnsmasq's switch is for all of them: a
+        # static subnet beside a stateful one is advertised as managed too.
+        argv.append("--enable-ra")
+    if any(subnet.version == 6 for subnet in subnets):
+        # Router lifetime 0: hosts take the prefix and flags, not a default route.
+        argv.append(f"--ra-param={DHCP_INTERFACE},mtu:{network.mtu},{RA_INTERVAL},0")
     argv += [f"--server={server}" for server in upstream_dns]
     return argv
 
 
-def _cmdline(pid):
+def command_line_of(pid):
     try:
         raw = open(f"/proc/{pid}/cmdline", "rb").read()
     except OSError:
@@ -262,7 +340,7 @@ def _cmdline(pid):
     return [part.decode() for part in raw.split(b"\0") if part]
 
 
-def _start(namespace, directory, argv):
+def start_dnsmasq(namespace, directory, argv):
     """Runs dnsmasq, which daemonizes once it is ready: its parent's exit
     status tells whether it started."""
     (directory / "pid").unlink(missing_ok=True)
@@ -275,13 +353,13 @@ def _start(namespace, directory, argv):
     return int((directory / "pid").read_text().strip())
 
 
-def _stop(pid):
+def stop_process(pid):
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _cmdline(pid) and time.monotonic() < deadline:
+    while command_line_of(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _cmdline(pid):
+    if command_line_of(pid):
         os.kill(pid, signal.SIGKILL)

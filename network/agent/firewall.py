@@ -33,6 +33,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from network.addressing import eui64_address
+
 from . import iplib
 
 BRIDGE_TABLE_PREFIX = "stratus_ports_"
@@ -306,17 +308,24 @@ def _port_rules(host, port, mark):
     spoof_rule("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept")
     spoof_rule("udp sport 67 udp dport 68 drop")
     spoof_rule(f"ip saddr != {_set(v4)} drop" if v4 else "ether type ip drop")
-    spoof_rule(f"ip6 saddr != {_set(['::', 'fe80::/64'] + v6)} drop")
+    # IPv6: the unspecified address (duplicate address detection), the
+    # link-local addresses of its MACs (as the kernel makes them) and its own.
+    link_local = [eui64_address("fe80::/64", mac) for mac in _macs(port)]
+    spoof_rule(f"ip6 saddr != {_set(['::'] + link_local + v6)} drop")
     spoof_rule("icmpv6 type nd-router-advert drop")
     spoof_rule("udp sport 547 udp dport 546 drop")
 
-    for chain, direction, dhcp in ((ingress, "ingress", "udp sport 67 udp dport 68"),
-                                   (egress, "egress", "udp sport 68 udp dport 67")):
+    # DHCP and DHCPv6 whatever the rules say, as in Neutron: the server's
+    # answer to a broadcast (multicast) request is no reply conntrack knows.
+    for chain, direction, dhcp in (
+            (ingress, "ingress", ("udp sport 67 udp dport 68", "ip6 saddr fe80::/64 udp sport 547 udp dport 546")),
+            (egress, "egress", ("udp sport 68 udp dport 67", "udp sport 546 udp dport 547"))):
         def rule(text, chain=chain):
             lines.append(f"add rule {sg_table} {chain} {text}")
         rule("ct state established,related return")
         rule("ct state invalid drop")
-        rule(f"{dhcp} return")
+        for text in dhcp:
+            rule(f"{text} return")
         rule("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
              "nd-router-advert, mld-listener-query, mld2-listener-report } return")
         for rule_direction, text in rendered:

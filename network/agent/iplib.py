@@ -2,6 +2,7 @@
 place that talks netlink, so the drivers above it read as what they make."""
 import ctypes
 import errno
+import ipaddress
 import os
 import subprocess
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 CLONE_NEWNET = 0x40000000
+IFA_F_NODAD = 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -138,21 +140,39 @@ def ensure_veth(handle, name, peer_name, peer_namespace):
                     peer={"ifname": peer_name, "net_ns_fd": peer_namespace})
 
 
-def set_addresses(handle, name, addresses, family=2):
-    """Makes the link's addresses of `family` (2: IPv4) exactly `addresses`,
-    (address, prefixlen) pairs: missing ones added, others removed. Returns
+IPV4, IPV6 = 2, 10   # address families, as netlink numbers them
+
+
+def set_addresses(handle, name, addresses, family=IPV4):
+    """Makes the link's addresses of `family` (IPV4 or IPV6) exactly
+    `addresses`, (address, prefixlen) pairs: missing ones added, others
+    removed (an IPv6 link-local address, the kernel's, stays). Returns
     whether anything changed."""
     index = link_index(handle, name)
     present = {(a.get("IFA_ADDRESS"), a.get("prefixlen"))
-               for a in handle.addr("dump", index=index) if a.get("family") == family}
+               for a in handle.addr("dump", index=index) if a.get("family") == family
+               and not (family == IPV6 and a.get("IFA_ADDRESS", "").lower().startswith("fe80:"))}
     wanted = set(addresses)
     # Removals first: deleting a primary address also deletes the secondary
     # ones of its subnet, which a new address added before would be.
     for address, prefixlen in present - wanted:
         handle.addr("del", index=index, address=address, prefixlen=prefixlen)
     for address, prefixlen in wanted - present:
-        handle.addr("add", index=index, address=address, prefixlen=prefixlen)
+        # IPv6: usable at once, not after duplicate address detection (a
+        # daemon binding it would fail while it is tentative).
+        handle.addr("add", index=index, address=address, prefixlen=prefixlen,
+                    **({"flags": IFA_F_NODAD} if family == IPV6 else {}))
     return wanted != present
+
+
+def set_addresses_by_family(handle, name, addresses):
+    """set_addresses for IPv4 and IPv6 at once, the family told by each
+    address; returns whether anything changed."""
+    changed = False
+    for family, version in ((IPV4, 4), (IPV6, 6)):
+        changed |= set_addresses(handle, name, [(address, prefixlen) for address, prefixlen in addresses
+                                                if ipaddress.ip_address(address).version == version], family)
+    return changed
 
 
 def run(namespace, argv, input=None, check=True):

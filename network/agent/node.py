@@ -126,7 +126,8 @@ def subnet_resource(subnet):
         id=str(subnet.id), cidr=subnet.cidr, gateway_ip=subnet.gateway_ip,
         dns_nameservers=tuple(subnet.dns_nameservers),
         host_routes=tuple((route["destination"], route["nexthop"]) for route in subnet.host_routes),
-        enable_dhcp=subnet.enable_dhcp)
+        enable_dhcp=subnet.enable_dhcp, ipv6_ra_mode=subnet.ipv6_ra_mode,
+        ipv6_address_mode=subnet.ipv6_address_mode)
 
 
 def is_instance_port(port):
@@ -485,8 +486,7 @@ class NodeAgent:
         when no other host serves it (under the network's row lock, so two
         agents never both take it); fills in the port's address on a DHCP
         subnet added since; deletes it when no DHCP subnet is left."""
-        subnets = [s for s in (network.subnets.all() if subnets is None else subnets)
-                   if s.enable_dhcp and s.ip_version == 4]
+        subnets = [s for s in (network.subnets.all() if subnets is None else subnets) if s.enable_dhcp]
         # Served by another host, or here on the subnets it should be: nothing
         # to lock (the usual case of a plug).
         served = Port.objects.filter(network=network, device_owner=port_rows.DHCP).prefetch_related(
@@ -599,12 +599,13 @@ class NodeAgent:
             self.sync_network(leg.network_id)
             interfaces.append(resources.RouterInterface(
                 port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                ip_address=address.ip_address, cidr=address.subnet.cidr))
+                ip_address=address.ip_address, cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode))
         gateway = None
         if router.gateway_port_id:
             leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(
                 pk=router.gateway_port_id)
-            address = next(iter(leg.fixed_ips.all()), None)
+            # Its IPv4 address: the one SNAT and floating IPs use.
+            address = next((a for a in leg.fixed_ips.all() if a.subnet.ip_version == 4), None)
             if address is not None:
                 self.sync_network(leg.network_id)
                 gateway = resources.RouterGateway(

@@ -73,10 +73,19 @@ class Subnet:
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[tuple[str, str], ...] = ()   # (destination, nexthop)
     enable_dhcp: bool = True
+    # IPv6 only, as Neutron's: who sends router advertisements (ra_mode) and
+    # how hosts get addresses (address_mode): slaac, dhcpv6-stateless,
+    # dhcpv6-stateful; None: neither (static, or an outside router).
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
     @property
     def network(self):
         return ipaddress.ip_network(self.cidr)
+
+    @property
+    def version(self):
+        return self.network.version
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,11 @@ class RouterInterface:
     mac_address: str
     ip_address: str
     cidr: str
+    ipv6_ra_mode: str | None = None     # set: the router advertises the subnet's prefix on this leg
+
+    @property
+    def version(self):
+        return ipaddress.ip_network(self.cidr, strict=False).version
 
 
 @dataclass(frozen=True)

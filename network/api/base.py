@@ -184,6 +184,36 @@ class NeutronViewSet(ResourceViewSet):
                 operation = "create" if self.action == "create" else "update"
                 raise policy_denied(f"{operation}_{self.member_name}:{attribute}")
 
+    # --- creating: one member, or Neutron's bulk form
+
+    bulk = False  # POST also takes {"<collection>": [{...}, ...]}, all made or none
+    bulk_member = None  # the member of a bulk body being made
+
+    def request_body(self):
+        if self.bulk_member is not None:
+            return self.bulk_member
+        return super().request_body()
+
+    def create(self, request, *args, **kwargs):
+        data = request.data
+        if not (self.bulk and isinstance(data, dict) and self.collection_name in data):
+            return self.create_one()
+        members = data[self.collection_name]
+        if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+            raise BadRequest(f"Invalid input for field '{self.collection_name}': expected a non-empty list of "
+                             f"objects.")
+        made = []
+        # One transaction: an invalid member leaves none of the others made.
+        with transaction.atomic():
+            for member in members:
+                self.bulk_member = member
+                made.append(self.create_one().data[self.member_name])
+        self.bulk_member = None
+        return Response({self.collection_name: made}, status=status.HTTP_201_CREATED)
+
+    def create_one(self):
+        raise NotImplementedError
+
     def validated(self, partial=False):
         body = self.request_body()
         self.check_admin_only(body)

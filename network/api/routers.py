@@ -12,15 +12,20 @@ from cloud.errors import BadRequest, describe_validation_error
 from network import changes, conf, errors, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import NeutronViewSet, admin_status, as_address, as_bool, as_uuid, policy_denied
+from network.api.views import network_visible_to
 from network.models import FloatingIP, IPAllocation, Network, Port, Router, Subnet
 
 ROUTER_POLICY = {**NeutronViewSet.policy, "add_router_interface": "member", "remove_router_interface": "member"}
 
 
-def external_network(network_id, what):
-    """The external network a router gateway or floating IP (`what`) names."""
-    network = Network.objects.filter(pk=network_id, external=True).first()
+def external_network(network_id, what, caller):
+    """The external network a router gateway or floating IP (`what`) names:
+    a network the caller cannot see is Neutron's 404, one that is not
+    external a 400."""
+    network = Network.objects.filter(network_visible_to(caller), pk=network_id).first()
     if network is None:
+        raise errors.not_found("Network", network_id)
+    if not network.external:
         raise errors.bad_request("BadRequest", f"Bad {what} request: Network {network_id} is not a valid "
                                                f"external network.")
     return network
@@ -91,7 +96,7 @@ class RouterViewSet(NeutronViewSet):
                 return
         if gateway is None:
             return
-        network = external_network(gateway["network_id"], "router")
+        network = external_network(gateway["network_id"], "router", self.caller)
         fixed_ips = [{key: str(value) for key, value in dict(entry).items()}
                      for entry in gateway.get("external_fixed_ips", [])] or None
         port = ports.create_port(network, "", fixed_ips=fixed_ips, count_quota=False,
@@ -117,7 +122,7 @@ class RouterViewSet(NeutronViewSet):
         values = self.validated()
         project_id = self.owner_of(values)
         gateway = self.gateway_body(values)
-        routes = [dict(route) for route in values.pop("routes", [])]
+        routes = [dict(route) for route in values.pop("routes", None) or []]
         values = {name: value for name, value in values.items() if name not in ("distributed", "ha")}
         with transaction.atomic():
             quotas.reserve(project_id, "router")
@@ -140,7 +145,7 @@ class RouterViewSet(NeutronViewSet):
             if "external_gateway_info" in values:
                 self.set_gateway(router, self.gateway_body(values))
             if "routes" in values:
-                routes = [dict(route) for route in values.pop("routes")]
+                routes = [dict(route) for route in values.pop("routes") or []]
                 self.check_routes(router, routes)
                 router.routes = routes
             for name, value in values.items():
@@ -180,17 +185,15 @@ class RouterViewSet(NeutronViewSet):
                 "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
 
     def check_new_leg(self, router, subnet):
-        """A router has one leg per subnet, and its subnets do not overlap;
-        routers route IPv4 only."""
+        """A router has one leg per subnet, and its subnets (of one IP
+        version) do not overlap."""
         cidr = ipaddress.ip_network(subnet.cidr)
-        if cidr.version != 4:
-            raise errors.bad_request("BadRequest", f"Bad router request: subnet {subnet.id} is IPv6; routers "
-                                                   f"route IPv4 subnets only.")
         for attached in attached_subnets(router):
             if attached.id == subnet.id:
                 raise errors.bad_request("BadRequest", f"Bad router request: Router already has a port on "
                                                        f"subnet {subnet.id}.")
-            if ipaddress.ip_network(attached.cidr).overlaps(cidr):
+            attached_cidr = ipaddress.ip_network(attached.cidr)
+            if attached_cidr.version == cidr.version and attached_cidr.overlaps(cidr):
                 raise errors.bad_request("BadRequest", f"Bad router request: Cidr {subnet.cidr} of subnet "
                                                        f"{subnet.id} overlaps with cidr {attached.cidr} of subnet "
                                                        f"{attached.id}.")
@@ -322,7 +325,7 @@ class FloatingIPViewSet(NeutronViewSet):
     def create(self, request, *args, **kwargs):
         values = self.validated()
         project_id = self.owner_of(values)
-        network = external_network(values["floating_network_id"], "floatingip")
+        network = external_network(values["floating_network_id"], "floatingip", self.caller)
         fixed_ips = None
         if values.get("floating_ip_address") or values.get("subnet_id"):
             entry = {}

@@ -89,6 +89,7 @@ class SecurityGroupViewSet(NeutronViewSet):
 class SecurityGroupRuleViewSet(NeutronViewSet):
     queryset = SecurityGroupRule.objects.all()
     serializer_class = bodies.SecurityGroupRuleSerializer
+    bulk = True
     kind, member_name, collection_name = "SecurityGroupRule", "security_group_rule", "security_group_rules"
     tagged = False
     filters = {"security_group_id": ("security_group_id", as_uuid), "direction": "direction",
@@ -170,7 +171,7 @@ class SecurityGroupRuleViewSet(NeutronViewSet):
             raise errors.bad_request("SecurityGroupRuleParameterConflict",
                                      f"Conflicting value ethertype {ethertype} for CIDR {prefix}")
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.validated()
         self.owner_of(values)  # a rule belongs to its group's project; only an admin may name another
         values.pop("remote_address_group_id", None)

@@ -118,7 +118,9 @@ class NetworkSerializer(NeutronSerializer):
 class SubnetSerializer(NeutronSerializer):
     network_id = serializers.UUIDField()
     ip_version = serializers.ChoiceField(choices=[4, 6], required=False)
-    cidr = CIDRField()
+    cidr = CIDRField(required=False)  # or cut from the subnet pool
+    subnetpool_id = serializers.UUIDField(allow_null=True, required=False)
+    prefixlen = serializers.IntegerField(min_value=0, max_value=128, required=False)
     gateway_ip = IPAddressField(allow_null=True, required=False)
     allocation_pools = PoolSerializer(many=True, required=False)
     dns_nameservers = serializers.ListField(child=IPAddressField(), required=False)
@@ -129,6 +131,10 @@ class SubnetSerializer(NeutronSerializer):
 
     def validate(self, attrs):
         version = attrs.get("ip_version", 4)
+        if not self.partial and "cidr" not in attrs and attrs.get("subnetpool_id") is None:
+            raise serializers.ValidationError({"cidr": "This field is required without a subnetpool_id."})
+        if "prefixlen" in attrs and "cidr" in attrs:
+            raise serializers.ValidationError({"prefixlen": "cidr and prefixlen are mutually exclusive"})
         if "cidr" in attrs and ipaddress.ip_network(attrs["cidr"]).version != version:
             raise serializers.ValidationError({"ip_version": f"cidr {attrs['cidr']} is not an IPv{version} subnet"})
         ra_mode, address_mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
@@ -147,12 +153,34 @@ class SubnetSerializer(NeutronSerializer):
 
 
 class SubnetUpdateSerializer(SubnetSerializer):
-    fixed_after_create = ("network_id", "ip_version", "cidr", "ipv6_ra_mode", "ipv6_address_mode")
+    fixed_after_create = ("network_id", "ip_version", "cidr", "ipv6_ra_mode", "ipv6_address_mode",
+                          "subnetpool_id", "prefixlen")
     network_id = None
     ip_version = None
     cidr = None
+    subnetpool_id = None
+    prefixlen = None
     ipv6_ra_mode = None
     ipv6_address_mode = None
+
+
+class SubnetPoolSerializer(NeutronSerializer):
+    prefixes = serializers.ListField(child=CIDRField(), min_length=1)
+    default_prefixlen = serializers.IntegerField(min_value=0, max_value=128, required=False)
+    min_prefixlen = serializers.IntegerField(min_value=0, max_value=128, required=False)
+    max_prefixlen = serializers.IntegerField(min_value=0, max_value=128, required=False)
+    shared = serializers.BooleanField(required=False)
+    is_default = serializers.BooleanField(required=False)
+
+    def validate_prefixes(self, prefixes):
+        if len({ipaddress.ip_network(prefix).version for prefix in prefixes}) > 1:
+            raise serializers.ValidationError("prefixes of one pool are all IPv4 or all IPv6")
+        return prefixes
+
+
+class SubnetPoolUpdateSerializer(SubnetPoolSerializer):
+    fixed_after_create = ("shared",)
+    shared = None
 
 
 class PortSerializer(NeutronSerializer):
@@ -221,7 +249,7 @@ class RouteSerializer(HostRouteSerializer):
 class RouterSerializer(NeutronSerializer):
     admin_state_up = serializers.BooleanField(required=False)
     external_gateway_info = GatewaySerializer(allow_null=True, required=False)
-    routes = RouteSerializer(many=True, required=False)
+    routes = RouteSerializer(many=True, required=False, allow_null=True)  # null: no routes, as Neutron
     availability_zone_hints = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
     distributed = serializers.BooleanField(required=False)
     ha = serializers.BooleanField(required=False)

@@ -1,4 +1,4 @@
-"""Quotas, availability zones and IP availability."""
+"""Quotas, availability zones, service providers and IP availability."""
 import ipaddress
 
 from django.db import transaction
@@ -111,6 +111,21 @@ class AvailabilityZoneListView(ApiView):
             if wanted:
                 zones = [zone for zone in zones if zone[attribute] in wanted]
         return Response({"availability_zones": zones})
+
+
+class ServiceProviderListView(ApiView):
+    """service-type: the one provider of each advanced service there is
+    (routers, by the node agent's router namespaces)."""
+    policy = {"get": "reader"}
+    PROVIDERS = [{"service_type": "L3_ROUTER_NAT", "name": "stratus", "default": True}]
+
+    def get(self, request):
+        providers = self.PROVIDERS
+        for attribute in ("service_type", "name"):
+            wanted = request.query_params.getlist(attribute)
+            if wanted:
+                providers = [provider for provider in providers if provider[attribute] in wanted]
+        return Response({"service_providers": providers})
 
 
 def pool_size(subnet):

@@ -8,6 +8,7 @@ app_name = "network"
 router = ApiRouter()
 router.register("v2.0/networks", views.NetworkViewSet, basename="network")
 router.register("v2.0/subnets", views.SubnetViewSet, basename="subnet")
+router.register("v2.0/subnetpools", views.SubnetPoolViewSet, basename="subnetpool")
 router.register("v2.0/ports", views.PortViewSet, basename="port")
 router.register("v2.0/security-groups", security_groups.SecurityGroupViewSet, basename="security-group")
 router.register("v2.0/security-group-rules", security_groups.SecurityGroupRuleViewSet,
@@ -29,6 +30,7 @@ urlpatterns = [
     re_path(rf"^v2.0/quotas/{PROJECT}/?$", service.QuotaView.as_view()),
     re_path(rf"^v2.0/auto-allocated-topology/{PROJECT}/?$", service.AutoAllocatedTopologyView.as_view()),
     re_path(r"^v2.0/availability_zones/?$", service.AvailabilityZoneListView.as_view()),
+    re_path(r"^v2.0/service-providers/?$", service.ServiceProviderListView.as_view()),
     re_path(r"^v2.0/network-ip-availabilities/?$", service.IpAvailabilityListView.as_view()),
     re_path(r"^v2.0/network-ip-availabilities/(?P<network_id>[^/]+)/?$", service.IpAvailabilityView.as_view()),
 ] + router.urls

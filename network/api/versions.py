@@ -39,9 +39,18 @@ EXTENSIONS = [
                                                        "resources that have Neutron standard attributes."),
     ("standard-attr-tag", "Tag support for resources with standard attribute",
      "Enables to set tag on resources with standard attribute."),
+    # The older name of network tags, which clients and Tempest still look for.
+    ("tag", "Tag support", "Enables to set tag on resources."),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("subnet-external-network", "Subnet belongs to an external network", "Informs if the subnet belongs to an "
+                                                                        "external network"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when "
+                                                                 "listing ports"),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron "
+                                                        "advanced services"),
     ("agent", "agent", "The agent management extension."),
     ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
 ]

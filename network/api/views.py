@@ -8,7 +8,7 @@ from network import changes, conf, errors, ipam, ports, quotas
 from network.api import serializers as bodies
 from network.api.base import (NeutronViewSet, admin_status, as_address, as_bool, as_int, as_uuid,
                               policy_denied)
-from network.models import IPAllocation, Network, Port, SecurityGroup, Subnet, Tag
+from network.models import IPAllocation, Network, Port, SecurityGroup, Subnet, SubnetPool, Tag
 
 
 def network_visible_to(credentials):
@@ -33,6 +33,7 @@ def find_network(view, network_id, usable=False):
 
 
 class NetworkViewSet(NeutronViewSet):
+    bulk = True
     queryset = Network.objects.prefetch_related("subnets")
     serializer_class = bodies.NetworkSerializer
     kind, member_name, collection_name = "Network", "network", "networks"
@@ -88,7 +89,7 @@ class NetworkViewSet(NeutronViewSet):
                                        f"VXLAN range {low}:{high}.")
         return conf.VXLAN_MTU
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.validated()
         project_id = self.owner_of(values)
         largest = self.check_segment(values)
@@ -181,12 +182,141 @@ def check_addressing(cidr, gateway_ip, pools, routes, dns_nameservers):
                                        f"IPv{network.version} address.")
 
 
+def subnetpool_visible_to(credentials):
+    """Subnet pools a caller may see and cut subnets from: its own and shared ones."""
+    if credentials.is_admin:
+        return Q()
+    return Q(project_id=credentials.project_id) | Q(shared=True)
+
+
+def collapsed(prefixes):
+    return [str(prefix) for prefix in ipaddress.collapse_addresses(ipaddress.ip_network(p) for p in prefixes)]
+
+
+def free_block(pool, prefixlen, taken):
+    """The first block of `prefixlen` in the pool's prefixes that overlaps
+    none of `taken`, found by skipping past each block in the way."""
+    for prefix in map(ipaddress.ip_network, pool.prefixes):
+        if prefixlen < prefix.prefixlen:
+            continue
+        size = 1 << (prefix.max_prefixlen - prefixlen)
+        start, last = int(prefix.network_address), int(prefix.broadcast_address)
+        while start + size - 1 <= last:
+            blocker = next((t for t in taken if int(t.network_address) < start + size
+                            and start <= int(t.broadcast_address)), None)
+            if blocker is None:
+                return ipaddress.ip_network((start, prefixlen))
+            after = int(blocker.broadcast_address) + 1
+            start = -(-after // size) * size
+    return None
+
+
+def cut_from_pool(pool, cidr, prefixlen):
+    """The CIDR a new subnet of `pool` gets, under the pool's row lock so
+    that two subnets cut at once get different blocks."""
+    pool = SubnetPool.objects.select_for_update().get(pk=pool.pk)
+    taken = [ipaddress.ip_network(other) for other in pool.subnets.values_list("cidr", flat=True)]
+    if cidr is not None:
+        wanted = ipaddress.ip_network(cidr)
+        if not any(wanted.version == prefix.version and wanted.subnet_of(prefix)
+                   for prefix in map(ipaddress.ip_network, pool.prefixes)):
+            raise errors.bad_request("SubnetAllocationError", f"Failed to allocate subnet: Cidr {cidr} is not in "
+                                                              f"subnet pool {pool.id}.")
+        prefixlen = wanted.prefixlen
+    prefixlen = pool.default_prefixlen if prefixlen is None else prefixlen
+    if not pool.min_prefixlen <= prefixlen <= pool.max_prefixlen:
+        raise errors.bad_request("SubnetAllocationError", f"Failed to allocate subnet: Unsupported prefix length "
+                                                          f"/{prefixlen}: subnet pool {pool.id} cuts "
+                                                          f"/{pool.min_prefixlen} to /{pool.max_prefixlen}.")
+    if cidr is not None:
+        if any(wanted.overlaps(other) for other in taken):
+            raise errors.conflict("SubnetAllocationError", f"Failed to allocate subnet: Cidr {cidr} overlaps "
+                                                           f"another subnet of subnet pool {pool.id}.")
+        return cidr
+    block = free_block(pool, prefixlen, taken)
+    if block is None:
+        raise errors.conflict("SubnetAllocationError", f"Failed to allocate subnet: Insufficient prefix space to "
+                                                       f"allocate subnet size /{prefixlen}.")
+    return str(block)
+
+
+class SubnetPoolViewSet(NeutronViewSet):
+    queryset = SubnetPool.objects.all()
+    serializer_class, update_serializer_class = bodies.SubnetPoolSerializer, bodies.SubnetPoolUpdateSerializer
+    kind, member_name, collection_name = "SubnetPool", "subnetpool", "subnetpools"
+    admin_only = ("shared", "is_default")
+    filters = {"ip_version": ("ip_version", as_int), "shared": ("shared", as_bool),
+               "is_default": ("is_default", as_bool), "default_prefixlen": ("default_prefixlen", as_int),
+               "min_prefixlen": ("min_prefixlen", as_int), "max_prefixlen": ("max_prefixlen", as_int)}
+    sort_keys = {"ip_version": "ip_version", "shared": "shared", "default_prefixlen": "default_prefixlen"}
+
+    def visible(self, queryset):
+        return queryset.filter(subnetpool_visible_to(self.caller))
+
+    def render(self, pool, tags):
+        body = self.common(pool, tags)
+        body.update({"ip_version": pool.ip_version, "prefixes": pool.prefixes,
+                     "default_prefixlen": pool.default_prefixlen, "min_prefixlen": pool.min_prefixlen,
+                     "max_prefixlen": pool.max_prefixlen, "shared": pool.shared, "is_default": pool.is_default,
+                     "address_scope_id": None, "default_quota": None})
+        return body
+
+    def check_bounds(self, pool):
+        bits = 32 if pool.ip_version == 4 else 128
+        if not 0 <= pool.min_prefixlen <= pool.default_prefixlen <= pool.max_prefixlen <= bits:
+            raise errors.invalid_input(f"Illegal prefix bounds: min_prefixlen {pool.min_prefixlen}, "
+                                       f"default_prefixlen {pool.default_prefixlen}, max_prefixlen "
+                                       f"{pool.max_prefixlen} for IPv{pool.ip_version}.")
+
+    def create_one(self):
+        values = self.validated()
+        project_id = self.owner_of(values)
+        values["prefixes"] = collapsed(values["prefixes"])
+        version = ipaddress.ip_network(values["prefixes"][0]).version
+        values.setdefault("min_prefixlen", 8 if version == 4 else 64)
+        values.setdefault("max_prefixlen", 32 if version == 4 else 128)
+        values.setdefault("default_prefixlen", values["min_prefixlen"])
+        pool = SubnetPool(project_id=project_id, ip_version=version, **values)
+        self.check_bounds(pool)
+        pool.save()
+        return self.show(pool, 201)
+
+    def partial_update(self, request, *args, **kwargs):
+        pool = self.writable(self.get_object())
+        values = self.validated(partial=True)
+        with transaction.atomic():
+            pool = SubnetPool.objects.select_for_update().get(pk=pool.pk)
+            if "prefixes" in values:
+                prefixes = collapsed(values["prefixes"])
+                if ipaddress.ip_network(prefixes[0]).version != pool.ip_version:
+                    raise errors.invalid_input(f"Illegal update to prefixes: subnet pool {pool.id} is "
+                                               f"IPv{pool.ip_version}.")
+                # A pool grows; its subnets' blocks stay in it.
+                if collapsed(prefixes + pool.prefixes) != prefixes:
+                    raise errors.invalid_input("Illegal update to prefixes: an update may add prefixes, not "
+                                               "remove them.")
+                values["prefixes"] = prefixes
+            for name, value in values.items():
+                setattr(pool, name, value)
+            self.check_bounds(pool)
+            pool.save()
+        return self.show(pool)
+
+    def perform_destroy(self, pool):
+        if pool.subnets.exists():
+            raise errors.conflict("SubnetPoolInUse", f"Unable to complete operation on subnet pool {pool.id}: "
+                                                     f"one or more subnets are allocated from it.")
+        pool.delete()
+
+
 class SubnetViewSet(NeutronViewSet):
+    bulk = True
     queryset = Subnet.objects.select_related("network")
     serializer_class, update_serializer_class = bodies.SubnetSerializer, bodies.SubnetUpdateSerializer
     kind, member_name, collection_name = "Subnet", "subnet", "subnets"
     filters = {"network_id": ("network_id", as_uuid), "ip_version": ("ip_version", as_int), "cidr": "cidr",
-               "gateway_ip": ("gateway_ip", as_address), "enable_dhcp": ("enable_dhcp", as_bool)}
+               "gateway_ip": ("gateway_ip", as_address), "enable_dhcp": ("enable_dhcp", as_bool),
+               "subnetpool_id": ("subnetpool_id", as_uuid), "router:external": ("network__external", as_bool)}
     sort_keys = {"cidr": "cidr", "network_id": "network_id", "ip_version": "ip_version"}
 
     def visible(self, queryset):
@@ -203,16 +333,37 @@ class SubnetViewSet(NeutronViewSet):
             "dns_nameservers": subnet.dns_nameservers, "host_routes": subnet.host_routes,
             "enable_dhcp": subnet.enable_dhcp, "ipv6_ra_mode": subnet.ipv6_ra_mode,
             "ipv6_address_mode": subnet.ipv6_address_mode,
-            "subnetpool_id": None, "service_types": [], "segment_id": None,
+            "subnetpool_id": str(subnet.subnetpool_id) if subnet.subnetpool_id else None,
+            # subnet-external-network: why a subnet of another project's external network is visible.
+            "router:external": subnet.network.external,
+            "service_types": [], "segment_id": None,
         })
         return body
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.validated()
         project_id = self.owner_of(values)
         network = find_network(self, values.pop("network_id"))
         if not (self.caller.is_admin or network.project_id == self.caller.project_id):
             raise policy_denied("create_subnet")
+        pool_id, prefixlen = values.pop("subnetpool_id", None), values.pop("prefixlen", None)
+        if pool_id is None:
+            return self.create_on(network, project_id, values)
+        pool = SubnetPool.objects.filter(subnetpool_visible_to(self.caller), pk=pool_id).first()
+        if pool is None:
+            raise errors.not_found("SubnetPool", pool_id)
+        if values.setdefault("ip_version", pool.ip_version) != pool.ip_version:
+            raise errors.invalid_input(f"ip_version {values['ip_version']} does not match subnet pool {pool.id}, "
+                                       f"which is IPv{pool.ip_version}.")
+        with transaction.atomic():
+            values["cidr"] = cut_from_pool(pool, values.get("cidr"), prefixlen)
+            if (values.get("ipv6_address_mode") or values.get("ipv6_ra_mode")) in ("slaac", "dhcpv6-stateless") \
+                    and ipaddress.ip_network(values["cidr"]).prefixlen != 64:
+                raise errors.invalid_input(f"Invalid CIDR {values['cidr']} for IPv6 address mode: EUI-64 addresses "
+                                           f"(SLAAC) need a /64 prefix")
+            return self.create_on(network, project_id, {**values, "subnetpool": pool})
+
+    def create_on(self, network, project_id, values):
         cidr = values["cidr"]
         hosts = ipaddress.ip_network(cidr)
         if "gateway_ip" not in values:
@@ -293,6 +444,7 @@ def fixed_ip_filter(values, name):
 
 
 class PortViewSet(NeutronViewSet):
+    bulk = True
     queryset = Port.objects.select_related("network").prefetch_related("fixed_ips", "security_groups")
     serializer_class, update_serializer_class = bodies.PortSerializer, bodies.PortUpdateSerializer
     kind, member_name, collection_name = "Port", "port", "ports"
@@ -362,7 +514,7 @@ class PortViewSet(NeutronViewSet):
         return [{key: str(value) if key == "subnet_id" else value for key, value in entry.items()}
                 for entry in values.pop("fixed_ips")]
 
-    def create(self, request, *args, **kwargs):
+    def create_one(self):
         values = self.port_fields(self.validated())
         project_id = self.owner_of(values)
         network = find_network(self, values.pop("network_id"), usable=True)

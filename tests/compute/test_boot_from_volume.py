@@ -160,6 +160,7 @@ def test_an_admin_boots_from_a_volume_of_another_projects_private_image(cloud, n
 def test_bad_mappings_answer_400_naming_the_field_and_make_nothing(cloud, nodes, image, volume_worker):
     before, started = Instance.objects.count(), timezone.now()
     admins = new_volume(cloud, cloud_name="stratus")
+    blank = new_volume(cloud)  # made empty: not bootable
     cases = [
         ([{"boot_index": 0, "uuid": image, "source_type": "image", "destination_type": "volume"}],
          "volume_size"),
@@ -172,6 +173,8 @@ def test_bad_mappings_answer_400_naming_the_field_and_make_nothing(cloud, nodes,
          f"failed to get volume {admins['id']}"),
         ([{"boot_index": 0, "uuid": str(uuid.uuid4()), "source_type": "snapshot", "destination_type": "volume"}],
          "failed to get snapshot"),
+        ([{"boot_index": 0, "uuid": blank["id"], "source_type": "volume", "destination_type": "volume"}],
+         "is not bootable"),
     ]
     for mappings, words in cases:
         answer = create(cloud, mappings)
@@ -182,9 +185,10 @@ def test_bad_mappings_answer_400_naming_the_field_and_make_nothing(cloud, nodes,
                              "volume_size": 1}])
     assert answer.status_code == 400 and "imageRef" in answer.json()["badRequest"]["message"]
     assert Instance.objects.count() == before
-    assert list(Volume.objects.filter(created_at__gte=started).values_list("pk", flat=True)) == [
-        uuid.UUID(admins["id"])]
+    assert set(Volume.objects.filter(created_at__gte=started).values_list("pk", flat=True)) == {
+        uuid.UUID(admins["id"]), uuid.UUID(blank["id"])}
     cloud.connect("stratus").block_storage.delete_volume(admins["id"])
+    cloud.connect(DEMO).block_storage.delete_volume(blank["id"])
 
 
 def test_a_failed_volume_step_ends_in_error_with_its_cause_and_leaves_no_volume(cloud, nodes, image, volume_worker):

@@ -117,7 +117,7 @@ def test_signed_instance_id_gets_its_own_key_user_data_and_metadata(cloud, world
     assert get(cloud, "/openstack/2012-08-10/meta_data.json", by_instance(vm1)).json()["uuid"] == str(vm1.pk)
     assert "latest" in get(cloud, "/openstack", by_instance(vm1)).text.split("\n")
     assert set(get(cloud, "/openstack/latest", by_instance(vm1)).text.split("\n")) == {
-        "meta_data.json", "user_data", "vendor_data.json", "network_data.json", "vendor_data2.json"}
+        "meta_data.json", "user_data", "password", "vendor_data.json", "network_data.json", "vendor_data2.json"}
     assert get(cloud, "/openstack/latest/vendor_data.json", by_instance(vm1)).json() == {}
 
 
@@ -225,6 +225,34 @@ def test_bad_requests_are_4xx_in_plain_text(cloud, world, django_db_blocker):
                            data="x", timeout=30)
     assert posted.status_code == 405 and posted.headers["Content-Type"].startswith("text/plain")
     assert get(cloud, "/openstack/1999-01-01/meta_data.json", by_instance(vm1)).status_code == 404
+
+
+def test_the_guest_posts_its_password_once_and_the_owner_reads_and_clears_it(cloud, api, world):
+    vm1 = world["vm1"]
+    demo, admin = cloud.token("stratus-demo"), cloud.token("stratus")
+    password_url = f"/compute/v2.1/servers/{vm1.pk}/os-server-password"
+    assert api.get(password_url, token=demo).json() == {"password": ""}
+    assert get(cloud, "/openstack/latest/password", by_instance(vm1)).text == ""
+
+    def post(body, instance=vm1, version="latest"):
+        return requests.post(f"{cloud.url}/metadata/openstack/{version}/password", headers=by_instance(instance),
+                             data=body, timeout=30)
+
+    assert post("x" * 257).status_code == 400  # longer than Nova takes
+    assert post("c2VjcmV0", version="2012-08-10").status_code == 404  # not in that version yet
+    forged = {**by_instance(vm1), signature.INSTANCE_SIGNATURE_HEADER: "0" * 64}
+    assert requests.post(f"{cloud.url}/metadata/openstack/latest/password", headers=forged, data="forged",
+                         timeout=30).status_code == 403
+    assert post("c2VjcmV0").status_code == 200
+    assert post("b3RoZXI=").status_code == 409  # once, until the owner clears it
+    assert api.get(password_url, token=demo).json() == {"password": "c2VjcmV0"}
+    assert get(cloud, "/openstack/latest/password", by_instance(vm1)).text == "c2VjcmV0"
+    assert get(cloud, "/openstack/latest/password", by_instance(world["vm2"])).text == ""  # not vm2's
+    assert api.get(password_url, token=admin).json() == {"password": "c2VjcmV0"}  # a cloud admin's too, as Nova's
+    assert api.get(f"/compute/v2.1/servers/{uuid.uuid4()}/os-server-password", token=demo).status_code == 404
+    assert api.delete(password_url, token=demo).status_code == 204
+    assert api.get(password_url, token=demo).json() == {"password": ""}
+    assert post("bmV3").status_code == 200
 
 
 def test_a_deleted_instance_is_404(cloud, world, django_db_blocker):

@@ -75,9 +75,13 @@ def test_rebuild_of_a_shutoff_server_with_name_and_metadata(cloud, api, node, im
     response = rebuild(cloud, api, server_id, {"imageRef": images[0], "name": "rebuilt", "metadata": {"k": "v"}})
     assert response.status_code == 202, response.content
     assert response.json()["server"]["status"] == "REBUILD"
-    wait_until(lambda: status_of(cloud, server_id) == "ACTIVE", timeout=60, message="ACTIVE after rebuild")
+    # A stopped server is rebuilt stopped, as Nova leaves it.
+    wait_until(lambda: status_of(cloud, server_id) == "SHUTOFF", timeout=60, message="SHUTOFF after rebuild")
     shown = cloud.openstack("server", "show", server_id, "-f", "json")
     assert shown["name"] == "rebuilt" and shown["properties"] == {"k": "v"}
+    assert not shown["OS-EXT-STS:task_state"] and shown["OS-EXT-STS:power_state"] in ("Shutdown", 4)
+    cloud.openstack("server", "start", server_id)
+    wait_until(lambda: status_of(cloud, server_id) == "ACTIVE", timeout=60, message="ACTIVE once started")
 
 
 def test_rebuild_refuses_bad_images_wrong_states_and_locks(cloud, api, node, images, tmp_path):

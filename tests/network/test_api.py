@@ -32,7 +32,7 @@ def test_extensions_list_what_is_implemented(admin):
             "ext-gw-mode", "quotas", "quota_details", "network-ip-availability", "availability_zone", "agent",
             "auto-allocated-topology"} <= aliases
     # Not built: clients must not be told they are there.
-    assert not {"dvr", "l3-ha", "subnet_allocation", "dns-integration", "qos", "trunk"} & aliases
+    assert not {"dvr", "l3-ha", "dns-integration", "qos", "trunk"} & aliases
     assert admin.get("extensions/provider").json()["extension"]["alias"] == "provider"
     neutron_error(admin.get("extensions/no-such"), 404, "ExtensionNotFound")
 
@@ -246,6 +246,9 @@ def test_filters_fields_sorting_and_paging(admin):
 
 
 def test_tags(admin):
+    # Network tags under both names Neutron has given them.
+    aliases = {extension["alias"] for extension in admin.get("extensions").json()["extensions"]}
+    assert {"tag", "standard-attr-tag"} <= aliases
     network = admin.network()
     path = f"networks/{network['id']}/tags"
     assert admin.put(path, {"tags": ["red", "blue"]}).json()["tags"] == ["red", "blue"]
@@ -299,3 +302,21 @@ def test_list_query_counts_stay_flat(cloud, tokens):
     assert (many_ports, many_networks) == (few_ports, few_networks)
     assert Network.objects.filter(name__startswith=prefix).count() == 2
     assert Port.objects.filter(name=prefix).count() == 32
+
+
+def test_ports_filtered_by_part_of_an_address(admin):
+    """ip-substring-filtering, as advertised: `fixed_ips=ip_address_substr=`."""
+    assert "ip-substring-filtering" in {e["alias"] for e in admin.get("extensions").json()["extensions"]}
+    network = admin.network()
+    subnet = admin.subnet(network, "10.71.0.0/24")
+    ports = {address: admin.port(network, fixed_ips=[{"subnet_id": subnet["id"], "ip_address": address}])["id"]
+             for address in ("10.71.0.19", "10.71.0.21")}
+
+    def matching(substring):
+        listed = admin.get("ports", params={"network_id": network["id"],
+                                            "fixed_ips": f"ip_address_substr={substring}"}).json()["ports"]
+        return {port["id"] for port in listed}
+
+    assert matching("10.71.0.1") == {ports["10.71.0.19"]}
+    assert matching("10.71.0.") == set(ports.values())
+    assert matching("10.72.") == set()

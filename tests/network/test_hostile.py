@@ -28,7 +28,8 @@ def rows(cloud, tokens):
     return {"network": network, "subnet": subnet, "port": port, "router": router, "group": group, "rule": rule}
 
 
-BODIES = [None, [], "text", 42, {"network": None}, {"network": []}, {"network": "x"}]
+BODIES = [None, [], "text", 42, {"network": None}, {"network": []}, {"network": "x"}, {"networks": None},
+          {"networks": [None]}, {"networks": [{"name": "a"}, {"name": ["b"]}]}, {"network": {}, "networks": []}]
 
 CREATES = [
     ("networks", {"network": {"name": ["a"]}}),
@@ -52,6 +53,13 @@ CREATES = [
     ("subnets", {"subnet": {"network_id": "{network}", "cidr": "10.2.0.0/24",
                             "allocation_pools": [{"start": "10.2.0.2", "end": "10.2.0.9"},
                                                  {"start": "10.2.0.5", "end": "10.2.0.20"}]}}),
+    ("subnets", {"subnet": {"network_id": "{network}", "subnetpool_id": NOT_UUID}}),
+    ("subnets", {"subnet": {"network_id": "{network}", "cidr": "10.2.0.0/24", "prefixlen": 24}}),
+    ("subnets", {"subnets": [{"network_id": "{network}", "cidr": "10.2.0.0/24"}, {"network_id": NOT_UUID}]}),
+    ("subnetpools", {"subnetpool": {"name": "p", "prefixes": []}}),
+    ("subnetpools", {"subnetpool": {"name": "p", "prefixes": ["10.9.0.0/33"]}}),
+    ("subnetpools", {"subnetpool": {"name": "p", "prefixes": ["10.9.0.0/16"], "default_prefixlen": 4}}),
+    ("subnetpools", {"subnetpool": {"name": "p", "prefixes": ["10.9.0.0/16"], "max_prefixlen": 200}}),
     ("ports", {"port": {"network_id": NOT_UUID}}),
     ("ports", {"port": {"network_id": "{network}", "fixed_ips": "10.123.0.5"}}),
     ("ports", {"port": {"network_id": "{network}", "fixed_ips": [{}]}}),
@@ -156,7 +164,8 @@ def declared_queries():
     """Every filter and sort key each collection declares, with junk values."""
     from network.api import routers, security_groups, views
 
-    for viewset in (views.NetworkViewSet, views.SubnetViewSet, views.PortViewSet, security_groups.SecurityGroupViewSet,
+    for viewset in (views.NetworkViewSet, views.SubnetViewSet, views.SubnetPoolViewSet, views.PortViewSet,
+                    security_groups.SecurityGroupViewSet,
                     security_groups.SecurityGroupRuleViewSet, routers.RouterViewSet, routers.FloatingIPViewSet):
         collection = viewset.collection_name.replace("_", "-")
         for name in {**viewset.COMMON_FILTERS, **viewset.filters}:

@@ -88,12 +88,24 @@ def test_modes_that_do_not_fit_are_refused(admin, attributes, field):
     assert admin.get("subnets", params={"network_id": network["id"]}).json()["subnets"] == []
 
 
-def test_routers_refuse_an_ipv6_leg(admin):
+def test_a_router_takes_an_ipv6_leg_beside_an_ipv4_one_and_refuses_an_overlapping_one(admin):
     network = admin.network()
-    subnet = v6_subnet(admin, network, "2001:db8:94::/64", ipv6_address_mode="slaac")
+    v4 = admin.subnet(network, "10.94.0.0/24")
+    subnet = v6_subnet(admin, network, "2001:db8:94::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     router = admin.create("routers", "router", name="r6")
-    refused = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
-    assert "IPv6" in neutron_error(refused, 400, "BadRequest")
+    for attached in (v4, subnet):
+        added = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": attached["id"]})
+        assert added.status_code == 200, added.text
+    leg = admin.get(f"ports/{added.json()['port_id']}").json()["port"]
+    # The leg holds the gateway, not an EUI-64 address of its own.
+    assert (leg["device_owner"], leg["fixed_ips"]) == ("network:router_interface", [
+        {"subnet_id": subnet["id"], "ip_address": "2001:db8:94::1"}])
+
+    other = admin.network()
+    overlapping = v6_subnet(admin, other, "2001:db8:94::/64", ipv6_address_mode="dhcpv6-stateful")
+    refused = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": overlapping["id"]})
+    assert "overlaps" in neutron_error(refused, 400, "BadRequest")
+    assert len(admin.get("ports", params={"device_id": router["id"]}).json()["ports"]) == 2
 
 
 def test_ip_availability_counts_an_ipv6_subnet_past_64_bits(admin):

@@ -307,3 +307,50 @@ def test_deleted_under_a_rule_or_a_floating_ip(demo, admin, external):
             assert responses[0].status_code == 409 and demo.get(f"security-groups/{group['id']}").status_code == 200
             demo.delete(f"ports/{responses[7].json()['port']['id']}")
     demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+
+
+def test_router_gateway_network_and_routes_as_neutron(demo, admin):
+    router = demo.create("routers", "router", name=unique("r"))
+    missing, theirs, private = str(uuid.uuid4()), admin.network(), demo.network()
+    for network_id in (missing, theirs["id"]):
+        unknown = demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {"network_id": network_id}}})
+        assert network_id in neutron_error(unknown, 404, "NetworkNotFound")
+        unknown = demo.post("floatingips", {"floatingip": {"floating_network_id": network_id}})
+        assert network_id in neutron_error(unknown, 404, "NetworkNotFound")
+    internal = demo.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {"network_id": private["id"]}}})
+    assert "not a valid external network" in neutron_error(internal, 400, "BadRequest")
+
+    subnet = demo.subnet(private, "10.94.0.0/24")
+    assert demo.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]}).status_code == 200
+    route = {"destination": "10.201.0.0/16", "nexthop": "10.94.0.99"}
+    assert demo.put(f"routers/{router['id']}", {"router": {"routes": [route]}}).json()["router"]["routes"] == [route]
+    # Neutron takes null as no routes (Tempest clears them so).
+    cleared = demo.put(f"routers/{router['id']}", {"router": {"routes": None}})
+    assert cleared.status_code == 200, cleared.text
+    assert demo.get(f"routers/{router['id']}").json()["router"]["routes"] == []
+    assert demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]}).status_code == 200
+
+
+def test_subnets_of_external_networks_say_so(demo, external):
+    """subnet-external-network: every project sees an external network's
+    subnets, marked `router:external`, and can filter on it."""
+    assert "subnet-external-network" in {e["alias"] for e in demo.get("extensions").json()["extensions"]}
+    public, public_subnet = external
+    private = demo.subnet(demo.network(), "10.95.0.0/24")
+    assert private["router:external"] is False
+    shown = demo.get(f"subnets/{public_subnet['id']}").json()["subnet"]
+    assert shown["router:external"] is True and shown["network_id"] == public["id"]
+    outside = {s["id"] for s in demo.get("subnets", params={"router:external": "true"}).json()["subnets"]}
+    inside = {s["id"] for s in demo.get("subnets", params={"router:external": "false"}).json()["subnets"]}
+    assert public_subnet["id"] in outside and private["id"] not in outside
+    assert private["id"] in inside and public_subnet["id"] not in inside
+    refused = demo.post("subnets", {"subnet": {"network_id": private["network_id"], "cidr": "10.96.0.0/24",
+                                               "ip_version": 4, "router:external": True}})
+    assert "router:external" in neutron_error(refused, 400, "HTTPBadRequest")
+
+
+def test_service_providers_with_the_cli(cloud, demo):
+    """service-type: the CLI lists the router provider there is."""
+    listed = cloud.openstack("network", "service", "provider", "list", "-f", "json", cloud="stratus-demo")
+    assert [(p["Service Type"], p["Name"], p["Default"]) for p in listed] == [("L3_ROUTER_NAT", "stratus", True)]
+    assert demo.get("service-providers", params={"service_type": "FIREWALL"}).json() == {"service_providers": []}

@@ -308,3 +308,35 @@ def test_discard_partial_removes_what_a_killed_create_left(ceph_conf, pool):
     assert volume_id not in backend.volume_ids()
     assert backend.discard_partial() == [f"volume-{volume_id}.part"]
     assert not volume_images(pool, volume_id)
+
+
+def test_a_partial_image_another_client_still_watches_is_removed_once_it_lets_go(ceph_conf, pool):
+    """What a killed worker's librbd leaves until Ceph ends its watch: the
+    partial image is busy. It is left (the worker starts all the same) and
+    removed by a later call, which touches no other partial image (the
+    worker's own creates under way)."""
+    import rbd
+
+    backend = RbdBackend(ceph_conf, POOL)
+    watched, own = str(uuid.uuid4()), str(uuid.uuid4())
+    rbd.RBD().create(pool.ioctx, f"volume-{watched}.part", MiB)
+    watcher = subprocess.Popen(["rbd", "-c", str(ceph_conf), "watch", f"{POOL}/volume-{watched}.part"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def watchers():
+            # Opened read-only: no watch of its own.
+            with rbd.Image(pool.ioctx, f"volume-{watched}.part", read_only=True) as image:
+                return list(image.watchers_list())
+
+        wait_until(lambda: watcher.poll() is not None or watchers(), timeout=30, message="the watch")
+        assert watcher.poll() is None, watcher.stdout.read()
+        assert backend.discard_partial() == []
+        assert backend.partial_left == {f"volume-{watched}.part"}
+        assert volume_images(pool, watched)
+        rbd.RBD().create(pool.ioctx, f"volume-{own}.part", MiB)
+    finally:
+        watcher.communicate("\n", timeout=30)  # it lets go
+    assert backend.discard_partial(only_left=True) == [f"volume-{watched}.part"]
+    assert backend.partial_left == set() and not volume_images(pool, watched)
+    assert volume_images(pool, own) == {f"volume-{own}.part"}
+    assert backend.discard_partial() == [f"volume-{own}.part"]

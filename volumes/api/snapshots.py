@@ -7,13 +7,13 @@ from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden, NotFound
 from cloud.policy import DENIED
-from volumes import dispatch, quotas
+from volumes import dispatch, lifecycle
 from volumes.api.base import (
-    CinderViewSet, MetadataField, body_of, cinder_time, invalid_input, is_uuid, metadata_value, not_found,
+    CinderViewSet, MetadataField, body_of, cinder_time, invalid_input, is_uuid, metadata_value,
     validated,
 )
-from volumes.models import Snapshot, Volume, claim_capacity, record_message
-from volumes.tasks import CREATE_SNAPSHOT, forget_snapshot
+from volumes.models import Snapshot
+from volumes.tasks import forget_snapshot
 
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member", "update": "member",
           "partial_update": "member", "destroy": "member", "metadata": "member", "metadata_item": "member",
@@ -66,34 +66,11 @@ class SnapshotViewSet(CinderViewSet):
 
     def create(self, request, *args, **kwargs):
         values = validated(SnapshotCreateSerializer, body_of(request, "snapshot"))
-        # No volume named is no volume found, as Cinder answers.
-        volume_id = values.get("volume_id")
-        with transaction.atomic():
-            volumes = Volume.objects.select_for_update(of=("self",)).select_related("volume_type", "backend")
-            if not self.caller.is_admin:
-                volumes = volumes.filter(project_id=self.caller.project_id)
-            volume = volumes.filter(pk=volume_id).first() if volume_id and is_uuid(volume_id) else None
-            if volume is None:
-                raise not_found("Volume", volume_id)
-            allowed = (Volume.Status.AVAILABLE, Volume.Status.IN_USE) if values["force"] else (Volume.Status.AVAILABLE,)
-            if volume.status not in allowed or volume.backend_id is None:
-                raise BadRequest(f"Invalid volume: Volume {volume.pk} status must be available, but current status "
-                                 f"is: {volume.status}.")
-            quotas.reserve(volume.project_id, volume.volume_type, snapshots=1, gigabytes=volume.size)
-            snapshot = Snapshot.objects.create(
-                project_id=volume.project_id, user_id=self.caller.user_id, volume=volume, size=volume.size,
-                name=values.get("name", values.get("display_name")),
-                description=values.get("description", values.get("display_description")),
-                metadata=values.get("metadata") or {})
-            # The copy takes room on the volume's back end.
-            if claim_capacity(volume.backend_id, volume.size):
-                snapshot.set_status(Snapshot.Status.CREATING, backend=volume.backend)
-                dispatch.to_backend(dispatch.CREATE_SNAPSHOT, volume.backend.host, snapshot.pk)
-            else:
-                snapshot.set_status(Snapshot.Status.ERROR)
-                record_message(snapshot, f"create snapshot: Insufficient free space on back end "
-                                         f"{volume.backend.host} for a snapshot of {volume.size} GB.",
-                               CREATE_SNAPSHOT, resource_type="VOLUME_SNAPSHOT")
+        snapshot = lifecycle.create_snapshot(
+            self.caller, values.get("volume_id"), force=values["force"],
+            name=values.get("name", values.get("display_name")),
+            description=values.get("description", values.get("display_description")),
+            metadata=values.get("metadata"))
         return self.show(snapshot, status.HTTP_202_ACCEPTED, extended=False)
 
     def update(self, request, *args, **kwargs):

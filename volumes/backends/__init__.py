@@ -17,7 +17,9 @@ interface that the volume worker's tasks alone call.
 
 Every create either finishes or leaves nothing behind (a worker killed
 mid-create leaves only a partial file that `discard_partial` removes on the
-next start).
+next start; it returns what it removed and names in `partial_left` what
+could not go yet, which the worker's `discard_partial(only_left=True)`
+tries again later).
 
 A back end that can make a volume from an image without copying its bytes
 (RBD, from the RBD image store) also has

@@ -26,6 +26,7 @@ class FileBackend:
         self.directory = Path(directory)
         self.format = volume_format
         self.configured_capacity_gb = capacity_gb
+        self.partial_left = set()  # a file always goes at once
         self.directory.mkdir(parents=True, exist_ok=True)
 
     # -- paths
@@ -105,9 +106,12 @@ class FileBackend:
     def snapshot_ids(self):
         return {path.name[len("snapshot-"):] for path in self.directory.glob("snapshot-*")}
 
-    def discard_partial(self):
-        """Removes the files creates killed midway left behind."""
+    def discard_partial(self, only_left=False):
+        """Removes the files creates killed midway left behind (each goes
+        at once: nothing is ever left for a later call)."""
         removed = []
+        if only_left:
+            return removed
         for path in self.directory.glob(".*.part"):
             path.unlink(missing_ok=True)
             removed.append(path.name)

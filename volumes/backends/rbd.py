@@ -11,9 +11,12 @@ Volume from snapshot and volume from an image in the RBD image store of the
 same cluster are copy-on-write clones; volume from volume is a full copy.
 Nodes attach the volumes with QEMU's own librbd driver as network disks."""
 import json
+import logging
 import re
 
 from volumes.backends import BackendError, qemu_img
+
+log = logging.getLogger(__name__)
 
 GiB = 2**30
 PARTIAL = ".part"
@@ -60,6 +63,7 @@ class RbdBackend:
             raise BackendError("The Ceph RBD back end needs a ceph.conf (STRATUS_VOLUME_RBD_CEPH_CONF).")
         self.ceph_conf, self.pool, self.user, self.secret_uuid = ceph_conf, pool, user, secret_uuid
         self.configured_capacity_gb = capacity_gb
+        self.partial_left = set()
 
     # -- names
 
@@ -204,15 +208,28 @@ class RbdBackend:
         with _Session(self) as session:
             return set(self._index(session))
 
-    def discard_partial(self):
-        """Removes the images creates killed midway left behind."""
+    def discard_partial(self, only_left=False):
+        """Removes the images creates killed midway left behind. One the
+        killed worker's librbd still watches (Ceph ends a dead client's
+        watch after osd_client_watch_timeout, 30 s) is busy until then: it
+        is left, named in partial_left, for a later call with `only_left`
+        (which touches nothing else: this worker's own creates have
+        partial images too by then)."""
         _, rbd = _modules()
-        removed = []
+        removed, busy = [], set()
         with _Session(self) as session:
-            for name in rbd.RBD().list(session.ioctx):
-                if name.startswith("volume-") and name.endswith(PARTIAL):
+            names = set(self.partial_left) if only_left else {
+                name for name in rbd.RBD().list(session.ioctx)
+                if name.startswith("volume-") and name.endswith(PARTIAL)}
+            for name in sorted(names):
+                try:
                     self._remove(session, name)
-                    removed.append(name)
+                except rbd.ImageBusy:
+                    log.info("%s is still watched by a stopped client: removed later", name)
+                    busy.add(name)
+                    continue
+                removed.append(name)
+        self.partial_left = busy
         return removed
 
     # -- the rest

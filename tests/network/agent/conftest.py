@@ -2,9 +2,12 @@
 "hosts" are network namespaces (with an underlay between them), "machines"
 are namespaces with a veth plugged into a host's bridge like a VM's tap.
 Everything a test makes is removed by its fixture, and checked to be gone."""
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -40,6 +43,36 @@ for _ in range(2):
         pass
 sys.exit(1)
 """
+
+# Waits for a router advertisement on eth0 (after a solicitation) and prints
+# what it says: its source, flags, router lifetime and prefixes.
+ROUTER_ADVERTISEMENT = """
+import json, socket, struct, sys, time
+sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+sock.settimeout(float(sys.argv[1]))
+for _ in range(30):
+    try:   # not before the link-local address has passed duplicate address detection
+        sock.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ("ff02::2", 0, 0, socket.if_nametoindex("eth0")))
+        break
+    except OSError:
+        time.sleep(0.1)
+while True:
+    data, peer = sock.recvfrom(2048)
+    if data[0] != 134 or len(sys.argv) > 2 and peer[0].split("%")[0] != sys.argv[2]:
+        continue
+    prefixes, offset = [], 16
+    while offset + 2 <= len(data) and data[offset + 1]:
+        if data[offset] == 3:
+            prefixes.append({"prefix": socket.inet_ntop(socket.AF_INET6, data[offset + 16:offset + 32])
+                             + "/" + str(data[offset + 2]),
+                             "on_link": bool(data[offset + 3] & 0x80), "autonomous": bool(data[offset + 3] & 0x40)})
+        offset += data[offset + 1] * 8
+    print(json.dumps({"source": peer[0].split("%")[0], "managed": bool(data[5] & 0x80),
+                      "other": bool(data[5] & 0x40), "router_lifetime": struct.unpack("!H", data[6:8])[0],
+                      "prefixes": prefixes}))
+    break
+"""
+DHCLIENT = shutil.which("dhclient")
 
 
 def new_id():
@@ -99,6 +132,85 @@ class Machine:
                  "-O", "mtu", "-O", "staticroutes",
                  "-s", str(script), check=True)
         return dict(line.split("=", 1) for line in report.read_text().splitlines() if "=" in line)
+
+    def accept_router_advertisements(self):
+        """Lets the kernel take addresses and routes from advertisements (as a
+        guest does; the test namespaces start with it, but say it anyway)."""
+        with iplib.inside(self.namespace):
+            for key, value in (("accept_ra", 1), ("autoconf", 1), ("accept_dad", 0)):
+                with open(f"/proc/sys/net/ipv6/conf/eth0/{key}", "w") as setting:
+                    setting.write(str(value))
+
+    def router_advertisement(self, timeout=10, source=None):
+        """The next router advertisement eth0 hears (it solicits one), from
+        `source` when given, as a dict."""
+        result = self.run(sys.executable, "-c", ROUTER_ADVERTISEMENT, str(timeout), *([source] if source else []),
+                          check=True)
+        return json.loads(result.stdout)
+
+    def addresses6(self, scope="global"):
+        out = self.run("ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", scope).stdout
+        return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+    def wait_for_address6(self, address, timeout=15):
+        deadline = time.monotonic() + timeout
+        while address not in self.addresses6():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def default_route6(self, timeout=15):
+        """The IPv6 default route's next hop, once there is one (None: none came)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.run("ip", "-6", "route", "show", "default").stdout.splitlines():
+                fields = line.split()
+                if "via" in fields:
+                    return fields[fields.index("via") + 1]
+            time.sleep(0.2)
+        return None
+
+    def dhcp6(self, stateless=False):
+        """Asks DHCPv6 with ISC dhclient (-S: options only); returns the
+        variables its script saw (new_ip6_address, new_dhcp6_name_servers...),
+        the address applied to eth0. The client is stopped afterwards."""
+        if DHCLIENT is None:
+            pytest.skip("no DHCPv6 client: install isc-dhcp-client (scripts/install.sh does)")
+        report = self.lab.tmp / f"{self.namespace}.lease6"
+        script = self.lab.tmp / "dhclient6.sh"
+        script.write_text(
+            "#!/bin/sh\n"
+            'if [ "$reason" = BOUND6 ]; then ip -6 addr add "$new_ip6_address/$new_ip6_prefixlen" '
+            'dev "$interface" nodad; fi\n'
+            # -S reports its answer as RENEW6.
+            'case "$reason" in BOUND6|RENEW6) env > "%s" ;; esac\n' % report)
+        script.chmod(0o755)
+        # It binds the link-local address, which must have passed duplicate address detection.
+        deadline = time.monotonic() + 5
+        while self.run("ip", "-6", "-o", "addr", "show", "dev", "eth0", "tentative").stdout.strip() \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # In the foreground (-d): it would stay in the background to renew.
+        client = iplib.popen(self.namespace, [
+            DHCLIENT, "-6", "-1", "-d", *(["-S"] if stateless else []), "-sf", str(script),
+            "-lf", str(self.lab.tmp / f"{self.namespace}.leases6"),
+            "-pf", str(self.lab.tmp / f"{self.namespace}.dhclient.pid"), "eth0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lab.processes.append(client)
+        deadline = time.monotonic() + 30
+        while not report.exists() and client.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client.kill()
+        _, errors = client.communicate()
+        assert report.exists(), f"no DHCPv6 answer: {errors.decode()[-2000:]}"
+        return dict(line.split("=", 1) for line in report.read_text().splitlines() if "=" in line)
+
+    def ping6(self, address, attempts=3):
+        for _ in range(attempts):
+            if self.run("busybox", "ping", "-6", "-c", "1", "-W", "2", address).returncode == 0:
+                return True
+        return False
 
     def reachable(self, address, attempts=3):
         """True when `address` answers a ping (a few tries: the first packet

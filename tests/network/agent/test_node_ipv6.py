@@ -1,0 +1,71 @@
+"""IPv6 through the node agents as they run, made through the live API: a
+SLAAC machine takes the EUI-64 address the API gave its port and the
+router's default route, a DHCPv6-stateful machine on another host and
+network gets exactly its port's address, and the two reach each other
+through a router with both IPv6 subnets as legs."""
+import os
+
+import pytest
+
+from network.addressing import eui64_address
+from tests.network.conftest import unique
+
+from .test_node import admin, bound_port, live_db, new_network, plug, site, wait_until  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (namespaces, bridges)")
+
+
+def v6_subnet(admin, network, cidr, mode):  # noqa: F811
+    return admin.create("subnets", "subnet", network_id=network["id"], cidr=cidr, ip_version=6,
+                        ipv6_ra_mode=mode, ipv6_address_mode=mode)
+
+
+def v6_address(port, subnet):
+    return next(fixed["ip_address"] for fixed in port["fixed_ips"] if fixed["subnet_id"] == subnet["id"])
+
+
+def test_slaac_and_stateful_machines_on_two_hosts_get_their_ports_addresses_and_route_through_the_router(
+        site, admin):  # noqa: F811
+    group = admin.create("security-groups", "security_group", name=unique("sg6"))
+    admin.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
+                 direction="ingress", ethertype="IPv6", protocol="ipv6-icmp")
+    slaac_network, _ = new_network(site, admin, "10.83.0.0/24")
+    slaac = v6_subnet(admin, slaac_network, "2001:db8:83::/64", "slaac")
+    # IPv6 only: its DHCP server is scheduled for the IPv6 subnet alone.
+    stateful_network = admin.network()
+    site.networks.append(stateful_network)
+    stateful = v6_subnet(admin, stateful_network, "2001:db8:84::/64", "dhcpv6-stateful")
+    near = bound_port(admin, slaac_network, site.names[0], [group["id"]])
+    # On the host that serves no DHCP: the network node must take the network for it.
+    far = bound_port(admin, stateful_network, site.names[1], [group["id"]])
+    near_address, far_address = v6_address(near, slaac), v6_address(far, stateful)
+    assert near_address == eui64_address(slaac["cidr"], near["mac_address"])
+    _, near_machine = plug(site, 0, near)
+    _, far_machine = plug(site, 1, far)
+    for machine in (near_machine, far_machine):
+        machine.accept_router_advertisements()
+
+    router = admin.create("routers", "router", name=unique("r6"))
+    try:
+        legs = {}
+        for subnet in (slaac, stateful):
+            response = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+            assert response.status_code == 200, response.text
+            legs[subnet["id"]] = admin.get(f"ports/{response.json()['port_id']}").json()["port"]
+
+        # SLAAC from the router's advertisements: the API's address, the router's route.
+        assert near_machine.wait_for_address6(near_address, timeout=20)
+        assert near_machine.default_route6(timeout=20) == eui64_address("fe80::/64", legs[slaac["id"]]["mac_address"])
+        # DHCPv6 over VXLAN from the network's DHCP server: exactly the port's address.
+        assert far_machine.dhcp6()["new_ip6_address"] == far_address
+        assert far_machine.addresses6() == [far_address]
+        assert far_machine.default_route6(timeout=20) == eui64_address("fe80::/64",
+                                                                        legs[stateful["id"]]["mac_address"])
+
+        assert wait_until(lambda: near_machine.ping6(far_address, attempts=1), timeout=10,
+                          message="the IPv6 route through the router")
+        assert far_machine.ping6(near_address)
+    finally:
+        for subnet in (slaac, stateful):
+            admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
+        admin.delete(f"routers/{router['id']}")
