@@ -88,20 +88,27 @@ keys = KeyRepository(str(settings.FERNET_KEY_DIR))
 
 # ---------------------------------------------------------------- revocations
 
+# The attribute a revocation event is filed under: its audit id, else the
+# first of these it names (every event names one: RevocationEvent's check).
+INDEXED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id")
+
+
 def _live_revocations():
-    """(attributes, audit id, issued before) of every revocation event
-    younger than the longest token life."""
+    """Every revocation event younger than the longest token life, as
+    (attributes, audit id, issued before), filed by (attribute, value) so a
+    validation looks only at the events that could match its token."""
     from identity.models import RevocationEvent
 
     horizon = timezone.now() - max_token_life()
-    return [
-        (
-            {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)},
-            event.audit_id,
-            event.issued_before.timestamp(),
-        )
-        for event in RevocationEvent.objects.filter(issued_before__gte=horizon)
-    ]
+    index = {}
+    for event in RevocationEvent.objects.filter(issued_before__gte=horizon):
+        attributes = {name: getattr(event, name) for name in RevocationEvent.MATCHED_ATTRIBUTES if getattr(event, name)}
+        if event.audit_id:
+            key = ("audit_id", event.audit_id)
+        else:
+            key = next((name, attributes[name]) for name in INDEXED_ATTRIBUTES if name in attributes)
+        index.setdefault(key, []).append((attributes, event.audit_id, event.issued_before.timestamp()))
+    return index
 
 
 # Held in memory and reloaded when the `revocations` generation counter
@@ -161,8 +168,26 @@ def _matches(payload, name, value):
     return payload.get(name) == value
 
 
+def _index_keys(payload, audit_ids):
+    """The (attribute, value) keys under which an event matching this token
+    would be filed (see _matches for what each attribute matches)."""
+    trust = payload["trust"]
+    keys = [("audit_id", audit_id) for audit_id in audit_ids]
+    keys += [("user_id", user_id) for user_id in {payload["user_id"], *(trust[1:3] if trust else ())}]
+    keys += [("domain_id", domain_id) for domain_id in
+             {payload["domain_id"], payload["user_domain_id"], payload["project_domain_id"]} if domain_id]
+    keys += [("project_id", payload["project_id"]), ("application_credential_id", payload["application_credential_id"])]
+    if trust:
+        keys.append(("trust_id", trust[0]))
+    return keys
+
+
 def is_revoked(payload, audit_ids, issued_at):
-    for attributes, audit_id, issued_before in revocations.get():
+    index = revocations.get()
+    if not index:
+        return False
+    candidates = [event for key in _index_keys(payload, audit_ids) for event in index.get(key, ())]
+    for attributes, audit_id, issued_before in candidates:
         if issued_at > issued_before:
             continue
         if audit_id and audit_id not in audit_ids:
