@@ -139,13 +139,15 @@ def server_ports(request, server_id, network_names):
 # What each status allows (the states the compute API accepts each
 # action in); while a task runs only delete is offered.
 STATE_ACTIONS = {
-    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "snapshot", "shelve", "volumes",
+    "ACTIVE": {"stop", "reboot", "pause", "suspend", "resize", "rebuild", "snapshot", "shelve", "rescue", "volumes",
                "interfaces", "floating_ips"},
-    "SHUTOFF": {"start", "resize", "rebuild", "snapshot", "shelve", "volumes", "interfaces", "floating_ips"},
+    "SHUTOFF": {"start", "resize", "rebuild", "snapshot", "shelve", "rescue", "volumes", "interfaces",
+                "floating_ips"},
     "PAUSED": {"unpause", "snapshot", "shelve", "volumes", "interfaces", "floating_ips"},
     "SUSPENDED": {"resume", "snapshot", "shelve"},
     "SHELVED": {"unshelve"},
     "SHELVED_OFFLOADED": {"unshelve"},
+    "RESCUE": {"unrescue"},
     "VERIFY_RESIZE": {"confirm_resize", "revert_resize"},
     "ERROR": {"rebuild"},
 }
@@ -226,6 +228,9 @@ ACTIONS = {
     "shelve": ("Shelving: the disk is kept as an image and the server leaves its host.",
                server_action({"shelve": None})),
     "unshelve": ("Unshelve requested.", server_action({"unshelve": None})),
+    "rescue": ("Rescuing: the server boots from its image, with its own disk attached second.",
+               server_action({"rescue": None})),
+    "unrescue": ("Unrescue requested.", server_action({"unrescue": None})),
     "lock": ("Locked.", server_action({"lock": None})),
     "unlock": ("Unlocked.", server_action({"unlock": None})),
     "resize": ("Resizing; confirm or revert when it is done.",

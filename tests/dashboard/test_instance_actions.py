@@ -131,6 +131,13 @@ def test_the_page_offers_what_the_state_allows_and_each_action_reaches_the_api(l
         assert "Unshelve requested." in act(client, sid, "unshelve")
         wait_status(cloud, sid, "ACTIVE", timeout=180)
 
+        # Rescued, then back: only unrescue meanwhile.
+        assert "Rescuing" in act(client, sid, "rescue")
+        wait_status(cloud, sid, "RESCUE", timeout=180)
+        assert offered(client, sid) == {"unrescue", "delete", "lock"}
+        assert "Unrescue requested." in act(client, sid, "unrescue")
+        wait_status(cloud, sid, "ACTIVE", timeout=180)
+
         # Stopped: start is offered, stop is not.
         act(client, sid, "stop")
         wait_status(cloud, sid, "SHUTOFF")
