@@ -921,17 +921,16 @@ def _action_row(instance, action):
     return row
 
 
-def _start_event(instance, action, event_name, host, finished=False):
-    """The event row (`finished`: already ended, with Success). By action
-    name, the action is found inside the INSERT (one query per step of
-    every boot instead of two)."""
-    done = {"finish_time": timezone.now(), "result": "Success"} if finished else {}
+def _start_event(instance, action, event_name, host, **fields):
+    """The event row, with `fields` (a finished one's times and result). By
+    action name, the action is found inside the INSERT (one query per step
+    of every boot instead of two)."""
     if isinstance(action, InstanceAction):
-        return InstanceActionEvent.objects.create(action=action, event=event_name, host=host, **done)
+        return InstanceActionEvent.objects.create(action=action, event=event_name, host=host, **fields)
     if not transaction.get_connection().in_atomic_block:
         latest = InstanceAction.objects.filter(instance_id=instance.pk, action=action).order_by(
             "-start_time", "-id").values("id")[:1]
-        event = InstanceActionEvent(action_id=Subquery(latest), event=event_name, host=host, **done)
+        event = InstanceActionEvent(action_id=Subquery(latest), event=event_name, host=host, **fields)
         try:
             event.save(force_insert=True)
         except IntegrityError:
@@ -940,29 +939,41 @@ def _start_event(instance, action, event_name, host, finished=False):
             del event.__dict__["action_id"]  # deferred: read from the row if anyone asks
             return event
     return InstanceActionEvent.objects.create(action=_action_row(instance, action), event=event_name, host=host,
-                                              **done)
+                                              **fields)
 
 
-def record_done_event(instance, action, event_name, host=None):
-    """Records a step of `action` that had nothing to do, as one event row
-    that starts and finishes at once (one query instead of two)."""
-    return _start_event(instance, action, event_name, host or instance.host, finished=True)
+def _failure(error):
+    return {"result": "Error", "details": str(error)[:2000],
+            "traceback": "".join(traceback_module.format_exception(error))[-10000:]}
 
 
 @contextlib.contextmanager
-def record_event(instance, action, event_name, host=None):
+def record_event(instance, action, event_name, host=None, quick=False):
     """Records one step of `action` (an InstanceAction or its name, the
     instance's latest of that name) as an event: start time now, then
     finish time and result when the block ends. An exception is recorded
-    with its traceback and re-raised."""
-    event = _start_event(instance, action, event_name, host or instance.host)
+    with its traceback and re-raised. A `quick` step (one nobody needs to
+    see under way: it takes milliseconds, or has nothing to do) is written
+    once it ended, start and finish in one row: one query instead of two."""
+    host = host or instance.host
+    if quick:
+        started = timezone.now()
+        try:
+            yield None
+        except BaseException as error:
+            event = _start_event(instance, action, event_name, host, start_time=started,
+                                 finish_time=timezone.now(), **_failure(error))
+            InstanceAction.objects.filter(events=event.pk).update(message="Error", updated_at=event.finish_time)
+            raise
+        _start_event(instance, action, event_name, host, start_time=started, finish_time=timezone.now(),
+                     result="Success")
+        return
+    event = _start_event(instance, action, event_name, host)
     try:
         yield event
     except BaseException as error:
         now = timezone.now()
-        InstanceActionEvent.objects.filter(pk=event.pk).update(
-            finish_time=now, result="Error", details=str(error)[:2000],
-            traceback="".join(traceback_module.format_exception(error))[-10000:])
+        InstanceActionEvent.objects.filter(pk=event.pk).update(finish_time=now, **_failure(error))
         InstanceAction.objects.filter(events=event.pk).update(message="Error", updated_at=now)
         raise
     # The action's updated_at moves on failure and when it finishes

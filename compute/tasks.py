@@ -51,7 +51,8 @@ def schedule_instance(instance_id):
         pipelines.run_on_node(instance.pk, instance.host)
         return instance.host
     try:
-        with record_event(instance, "create", "conductor_schedule", host=settings.HOSTNAME):
+        # Scheduling takes milliseconds: the task_state shows it under way.
+        with record_event(instance, "create", "conductor_schedule", host=settings.HOSTNAME, quick=True):
             node = schedule(instance)
     except NoValidHost as error:
         end_build(instance, NO_VALID_HOST, details=f"No valid host was found: {error}")

@@ -5,7 +5,7 @@ compute.<host> queue: compute.node.volumes makes the server's mapped
 volumes through the volumes app and attaches them)."""
 from celery import shared_task
 
-from compute.models import BOOT_STEP, record_done_event, record_event
+from compute.models import BOOT_STEP, record_event
 
 
 def _boot_step(task, instance_id, step, needed, work):
@@ -17,7 +17,8 @@ def _boot_step(task, instance_id, step, needed, work):
 
     node, instance = enter_boot_step(task, instance_id, step)
     if not needed(instance):
-        record_done_event(instance, "create", BOOT_STEP[step].event, host=node.host)
+        with record_event(instance, "create", BOOT_STEP[step].event, host=node.host, quick=True):
+            pass
         return instance_id
     with record_event(instance, "create", BOOT_STEP[step].event, host=node.host):
         work(node, instance)
