@@ -257,6 +257,12 @@ class RouterSerializer(NeutronSerializer):
     def validate_availability_zone_hints(self, hints):
         return known_zones(hints)
 
+    def validate_routes(self, routes):
+        # allow_null lets the list be null; each route still has to be one.
+        if routes is not None and any(route is None for route in routes):
+            raise serializers.ValidationError("each route must be an object with destination and nexthop")
+        return routes
+
     def validate_distributed(self, value):
         if value:
             raise serializers.ValidationError("distributed routers are not supported")

@@ -328,6 +328,11 @@ def test_router_gateway_network_and_routes_as_neutron(demo, admin):
     cleared = demo.put(f"routers/{router['id']}", {"router": {"routes": None}})
     assert cleared.status_code == 200, cleared.text
     assert demo.get(f"routers/{router['id']}").json()["router"]["routes"] == []
+    # A null route inside the list is no route: 400 naming the field, nothing changed.
+    for body in ({"routes": [None]}, {"routes": [route, None]}):
+        refused = demo.put(f"routers/{router['id']}", {"router": body})
+        assert refused.status_code == 400 and "routes" in refused.text, refused.text
+    assert demo.get(f"routers/{router['id']}").json()["router"]["routes"] == []
     assert demo.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]}).status_code == 200
 
 
