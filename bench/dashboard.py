@@ -25,11 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[max(0, int(round(len(ordered) * fraction)) - 1)]
+from bench.measure import percentile  # noqa: E402
 
 
 def measure(client, path, rounds, **headers):

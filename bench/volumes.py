@@ -37,6 +37,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # boot_storm
+from measure import cpu_seconds  # noqa: E402
 
 DONE = ("available", "error")
 
@@ -143,24 +144,6 @@ def boot_server(session, base, image_id, timeout=300):
             raise SystemExit(f"server {server_id} did not become ACTIVE ({status})")
         time.sleep(0.2)
     return server_id
-
-
-def cpu_seconds(processes):
-    """{name: CPU seconds} of each process (pid) with its descendants, live
-    or reaped; empty when the processes are not this run's."""
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def of(pid):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                        for child in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            return 0.0
-        # utime, stime, cutime, cstime: fields 14 to 17 of stat.
-        return sum(int(value) for value in fields[11:15]) / ticks + sum(of(child) for child in children)
-
-    return {name: of(pid) for name, pid in (processes or {}).items()}
 
 
 def delete_all(session, url, volume_ids, snapshot_ids):
