@@ -14,6 +14,25 @@ from tests.conftest import server_env
 from volumes.models import Backend
 
 
+@pytest.fixture(scope="module")
+def admin(cloud):
+    """The cloud admin's token, project and user."""
+    conn = cloud.connect("stratus")
+    return {"token": conn.auth_token, "project": conn.current_project_id, "user": conn.current_user_id}
+
+
+@pytest.fixture(scope="module")
+def demo(cloud):
+    """The demo project member's token, project and user."""
+    conn = cloud.connect("stratus-demo")
+    return {"token": conn.auth_token, "project": conn.current_project_id, "user": conn.current_user_id}
+
+
+def path(who, rest):
+    """A Block Storage path in `who`'s project."""
+    return f"/volume/v3/{who['project']}/{rest}"
+
+
 class VolumeWorker:
     """`manage.py volumeworker` as a child process."""
 

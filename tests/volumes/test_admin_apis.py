@@ -8,25 +8,9 @@ with a 406."""
 import pytest
 
 from tests.compute.nodes import wait_until
-from tests.volumes.conftest import wait_status
+from tests.volumes.conftest import path, wait_status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-def path(who, rest):
-    return f"/volume/v3/{who['project']}/{rest}"
 
 
 def snapshot_status(api, who, snapshot_id):

@@ -5,26 +5,10 @@ the admin-only actions."""
 import pytest
 
 from tests.compute.nodes import wait_until
-from tests.volumes.conftest import wait_status
+from tests.volumes.conftest import path, wait_status
 from volumes.models import Volume
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-def path(who, rest):
-    return f"/volume/v3/{who['project']}/{rest}"
 
 
 def test_version_discovery_and_microversions(cloud, api, admin):

@@ -10,18 +10,6 @@ from volumes.models import Volume
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
 def create(api, who, body, **headers):
     return api.post(f"/volume/v3/{who['project']}/volumes", token=who["token"], json={"volume": body},
                     headers=headers)

@@ -3,24 +3,9 @@ create, list, show, set and unset keys, associate with and disassociate
 from volume types, delete (refused while associated unless forced);
 admin only, and bad input is a 4xx naming the field."""
 import pytest
+from tests.volumes.conftest import path
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-def path(who, rest):
-    return f"/volume/v3/{who['project']}/{rest}"
 
 
 def test_qos_specs_lifecycle_and_associations(cloud, api, admin):

@@ -5,25 +5,9 @@ transfer and a volume that is not available are refused."""
 import pytest
 
 from tests.compute.nodes import wait_until
-from tests.volumes.conftest import wait_status
+from tests.volumes.conftest import path, wait_status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id, "user": conn.current_user_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id, "user": conn.current_user_id}
-
-
-def path(who, rest):
-    return f"/volume/v3/{who['project']}/{rest}"
 
 
 def usage(api, admin, project_id):

@@ -4,25 +4,9 @@ metadata once set, the image metadata a volume carries (set, show,
 unset), and the extensions list naming what is served."""
 import pytest
 
-from tests.volumes.conftest import wait_status
+from tests.volumes.conftest import path, wait_status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    conn = cloud.connect("stratus")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    conn = cloud.connect("stratus-demo")
-    return {"token": conn.auth_token, "project": conn.current_project_id}
-
-
-def path(who, rest):
-    return f"/volume/v3/{who['project']}/{rest}"
 
 
 @pytest.fixture
