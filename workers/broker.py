@@ -14,7 +14,10 @@ later over a connection of its own instead of being run again.
 One window is Redis's own: a consumer's BRPOP takes the message off its
 queue, and only the next command records it as unacknowledged. A broker
 that goes away in between would leave the message nowhere but in this
-process; RedisTransport keeps it and the lease keeper puts it back.
+process; RedisTransport keeps it and the lease keeper puts it back. A
+worker killed in between loses it: a node worker starting again sends
+again the boots whose next step is in none of its queues
+(compute.node.agent's resume_lost_boots).
 """
 import json
 import logging
@@ -78,6 +81,23 @@ def requeue_unacknowledged(queue_names):
     if restored:
         log.info("requeued %d message(s) a stopped worker had taken", restored)
     return restored
+
+
+def queued_messages(queue_names):
+    """The raw messages waiting in `queue_names` (every priority), or None
+    if the broker is not Redis. Exact only for queues nobody consumes yet:
+    a node worker's own, read as it starts."""
+    from workers.celery import app
+
+    with app.connection_for_read() as connection:
+        channel = unacked_channel(connection)
+        if channel is None:
+            return None
+        pipe = channel.client.pipeline()
+        for queue in queue_names:
+            for priority in channel.priority_steps:
+                pipe.lrange(channel._q_for_pri(queue, priority), 0, -1)
+        return [raw.decode() if isinstance(raw, bytes) else raw for raws in pipe.execute() for raw in raws]
 
 
 def held_delivery_tags():

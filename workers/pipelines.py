@@ -103,15 +103,27 @@ def _to_node_after_commit(name, args, host):
     transaction.on_commit(lambda: _send(name, args, queues.compute(host), ignore_result=True))
 
 
-def run_on_node(instance_id, host):
-    """The steps after scheduling, on the chosen host, as one chain. Any
-    step that raises stops the chain and calls boot_step_failed."""
+# The boot steps a node runs, in order: (compute.models.BOOT_STEPS name,
+# task, the host's queue it runs on). The network step runs on the node's
+# network.<host> queue (its node worker consumes it beside compute.<host>);
+# the volume step on the node's queue, which waits for the volume workers'
+# creates.
+NODE_BOOT_STEPS = (
+    ("prepare_disk", PREPARE_DISK, queues.compute),
+    ("network", PLUMB_NETWORK, queues.network),
+    ("volumes", ATTACH_VOLUMES, queues.compute),
+    ("spawn", SPAWN, queues.compute),
+)
+
+
+def run_on_node(instance_id, host, first_step="prepare_disk"):
+    """The steps after scheduling, from `first_step` on, on the chosen
+    host, as one chain. Any step that raises stops the chain and calls
+    boot_step_failed."""
     args = (str(instance_id),)
-    # The network step runs on the node's network.<host> queue (its node
-    # worker consumes it beside compute.<host>); the volume step on the
-    # node's queue, which waits for the volume workers' creates.
-    steps = chain(_on_node(PREPARE_DISK, args, host), _on_node(PLUMB_NETWORK, args, host, queues.network(host)),
-                  _on_node(ATTACH_VOLUMES, args, host), _on_node(SPAWN, args, host))
+    names = [name for name, _task, _queue in NODE_BOOT_STEPS]
+    steps = chain(*(_on_node(task, args, host, queue(host))
+                    for _name, task, queue in NODE_BOOT_STEPS[names.index(first_step):]))
     return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from compute import block_devices
 from compute import conf as compute_conf
 from compute.models import (
-    ACTIONS, ComputeNode, Instance, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
+    ACTIONS, BOOT_STEPS, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
     finish_action, record_event, set_fault, zone_of_host,
 )
 from compute.node import conf, networking, volumes
@@ -37,6 +37,9 @@ ACTION_OF_TASK_STATE = {transition.task_state: name for name, transition in ACTI
                                           "shelve_offload", "unshelve")}
 
 NODES = {}
+
+# The task_states of the boot steps a node runs (all but scheduling).
+NODE_BOOT_TASK_STATES = tuple({step.task_state for step in BOOT_STEPS[1:]})
 
 # A simulated node's "host" is this worker: it booted when the process did.
 PROCESS_STARTED_AT = timezone.now()
@@ -186,6 +189,7 @@ class Node:
         if self.simulated:
             self.restore_simulated_domains()
         self.remove_strays()
+        self.resume_lost_boots()
         for instance in Instance.objects.filter(host=self.host, deleted=False):
             try:
                 self.init_instance(instance)
@@ -198,8 +202,8 @@ class Node:
         build in progress is left to its messages: those the stopped worker
         had taken are back in the queue (workers.broker's
         requeue_unacknowledged), the rest never left it, and the steps are
-        idempotent; a build whose message the broker lost ends in ERROR by
-        the control plane's reconciler."""
+        idempotent; resume_lost_boots sends again those whose message was
+        lost."""
         if instance.task_state == TaskState.DELETING:
             log.info("%s: finishing the delete of %s", self.host, instance.pk)
             self.finish_delete(instance)
@@ -213,6 +217,52 @@ class Node:
             action = ACTION_OF_TASK_STATE[instance.task_state]
             log.info("%s: finishing %s of %s", self.host, action, instance.pk)
             run_power_action(self, instance, action)
+
+    def resume_lost_boots(self):
+        """Sends again the rest of each boot on this node whose next step
+        is in none of its queues: the message a killed worker had taken
+        off the queue before the broker recorded it as taken. Runs before
+        the node's queues are consumed, once its predecessor's messages
+        are back in them. Returns the instances resumed."""
+        from workers import broker, pipelines
+
+        building = list(Instance.objects.filter(host=self.host, deleted=False, vm_state=VmState.BUILDING,
+                                                task_state__in=NODE_BOOT_TASK_STATES).values_list("pk", flat=True))
+        if not building:
+            return []
+        queued = broker.queued_messages([queues.compute(self.host), queues.network(self.host)])
+        if queued is None:  # a broker that keeps what its consumers take
+            return []
+        resumed = []
+        for instance_id in building:
+            if any(str(instance_id) in raw for raw in queued):
+                continue
+            step = self._boot_step_to_resume(instance_id)
+            if step is None:
+                continue
+            log.warning("%s: the boot of %s lost its message; it goes on from %s", self.host, instance_id, step)
+            pipelines.run_on_node(instance_id, self.host, first_step=step)
+            resumed.append(instance_id)
+        return resumed
+
+    def _boot_step_to_resume(self, instance_id):
+        """The step a boot without a message goes on from, read from its
+        latest boot event: that step if it never finished, the next one if
+        it succeeded, none if it failed (its errback decides) or was the
+        last."""
+        names = [step.name for step in BOOT_STEPS]
+        step_of_event = {step.event: step.name for step in BOOT_STEPS}
+        last = InstanceActionEvent.objects.filter(
+            action__instance_id=instance_id, action__action="create", event__in=step_of_event).order_by(
+            "-start_time", "-id").values("event", "result", "host").first()
+        if last is None or last["host"] != self.host:
+            return "prepare_disk"  # placed here, nothing begun yet
+        if last["result"] == "Error":
+            return None
+        index = names.index(step_of_event[last["event"]])
+        if last["result"] is None:  # interrupted
+            return names[index] if index else "prepare_disk"
+        return names[index + 1] if index + 1 < len(names) else None
 
     # -- strays --------------------------------------------------------------
 

@@ -196,6 +196,29 @@ def test_sigkill_mid_boot_then_restart_leaves_nothing_building(simulated):
     assert node.vcpus_used == totals["vcpus"] - victim.vcpus
 
 
+def test_a_boot_whose_message_was_lost_goes_on_when_its_node_worker_starts_again(simulated):
+    # A worker killed right after taking a message off its queue, before
+    # Redis recorded it as taken, leaves that step nowhere.
+    worker, (host,) = simulated(1)
+    lost, waiting = make_instance(host), make_instance(host)
+    for instance in (lost, waiting):
+        run(tasks.prepare_disk, instance, host)
+    worker.kill(signal.SIGKILL)
+    # `waiting`'s next step is still queued: it must run once, not be sent twice.
+    tasks.spawn.apply_async(args=[str(waiting.pk)], queue=f"compute.{host}", ignore_result=True)
+
+    worker.start()
+    ids = [lost.pk, waiting.pk]
+    wait_until(lambda: Instance.objects.filter(pk__in=ids, vm_state=VmState.ACTIVE).count() == 2,
+               message="both boots finished")
+    events = InstanceActionEvent.objects.filter(action__instance_id__in=ids)
+    for instance in (lost, waiting):
+        names = list(events.filter(action__instance_id=instance.pk).values_list("event", flat=True))
+        assert names.count("compute_prepare_disk") == 1 and names.count("compute_spawn") == 1, names
+    assert f"the boot of {lost.pk} lost its message" in worker.output()
+    assert f"the boot of {waiting.pk} lost its message" not in worker.output()
+
+
 def test_one_process_runs_fifty_simulated_nodes_each_with_its_own_hypervisor(simulated):
     _worker, hosts = simulated(50, concurrency=8)
     assert ComputeNode.objects.filter(host__in=hosts, heartbeat_at__isnull=False).count() == 50
