@@ -566,12 +566,14 @@ class Instance(models.Model):
     def enter_boot_step(cls, instance_id, step_name, host):
         """The boot pipeline reached `step_name` (a BOOT_STEPS name) on
         `host`: sets its task_state if the instance is still building there,
-        in the previous step's (or, on a redelivered task, this step's)
+        in an earlier step's (or, on a redelivered task, this step's)
         task_state. Returns the instance as that one statement left it (a
         step's read and its write are one query), or None if it matched
         nothing: deleted, moved on, or another host's."""
         index = [step.name for step in BOOT_STEPS].index(step_name)
-        allowed = {BOOT_STEPS[index].task_state}
+        # A chain leaves out the node steps a boot has nothing for, so a
+        # node step follows any earlier one; scheduling precedes the first.
+        allowed = {step.task_state for step in BOOT_STEPS[1:index + 1]} | {BOOT_STEPS[index].task_state}
         if index:
             allowed.add(BOOT_STEPS[index - 1].task_state)
         condition = Q(pk=instance_id, deleted=False, host=host, vm_state=VmState.BUILDING) & \

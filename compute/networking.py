@@ -14,6 +14,14 @@ def device_owner(instance):
     return f"compute:{instance.availability_zone or 'nova'}"
 
 
+def has_ports(instance):
+    """Whether the boot's network step has anything to do: networks were
+    asked for, or the instance holds ports already (a repeated step). Read
+    from the row's request spec alone."""
+    return ((instance.request_spec or {}).get("networks") or "none") != "none" or \
+        bool(held_ports(instance.pk, locked=instance))
+
+
 def held_ports(instance_id, locked=None):
     """[{"port_id", "created"}] of the instance, read from the database (the
     caller's copy of the row may be older), or from `locked`, the row the

@@ -116,14 +116,16 @@ NODE_BOOT_STEPS = (
 )
 
 
-def run_on_node(instance_id, host, first_step="prepare_disk"):
+def run_on_node(instance_id, host, first_step="prepare_disk", leave_out=()):
     """The steps after scheduling, from `first_step` on, on the chosen
-    host, as one chain. Any step that raises stops the chain and calls
+    host, as one chain; `leave_out` names steps the boot has nothing for
+    (each step checks that again itself: a chain with every step is never
+    wrong, only slower). Any step that raises stops the chain and calls
     boot_step_failed."""
     args = (str(instance_id),)
     names = [name for name, _task, _queue in NODE_BOOT_STEPS]
     steps = chain(*(_on_node(task, args, host, queue(host))
-                    for _name, task, queue in NODE_BOOT_STEPS[names.index(first_step):]))
+                    for name, task, queue in NODE_BOOT_STEPS[names.index(first_step):] if name not in leave_out))
     return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
 
 

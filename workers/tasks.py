@@ -27,9 +27,10 @@ def _boot_step(task, instance_id, step, needed, work):
 
 @shared_task(bind=True, name="workers.tasks.plumb_network", ignore_result=True)
 def plumb_network(self, instance_id):
-    from compute.node import networking
+    from compute import networking
+    from compute.node import networking as node_networking
 
-    return _boot_step(self, instance_id, "network", networking.has_ports, networking.plumb)
+    return _boot_step(self, instance_id, "network", networking.has_ports, node_networking.plumb)
 
 
 @shared_task(bind=True, name="workers.tasks.attach_volumes", ignore_result=True)

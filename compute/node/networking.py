@@ -47,13 +47,6 @@ def requested_networks(instance):
     return requested
 
 
-def has_ports(instance):
-    """Whether the network step has anything to do: networks were asked
-    for, or the instance holds ports already (a repeated step)."""
-    return ((instance.request_spec or {}).get("networks") or "none") != "none" or \
-        bool(networking.held_ports(instance.pk, locked=instance))
-
-
 def allocate(node, instance):
     """The instance's ports, bound to this node: those held already (a
     repeated step), else made or taken as the request says, in one
