@@ -132,11 +132,12 @@ class ImageCache:
         if size_bytes is not None and meta.get("virtual_size") and size_bytes < meta["virtual_size"]:
             raise ImageCacheError(
                 f"The disk of {size_bytes} bytes is smaller than image {image_id} ({meta['virtual_size']} bytes).")
-        command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"],
-                   "-b", str(self.path(image_id)), str(dest_path)]
-        if size_bytes is not None:
-            command.append(str(size_bytes))
-        self._run(command, f"Could not create a disk on image {image_id}")
+        partial = dest_path.with_name(f".{dest_path.name}.{uuid.uuid4().hex}.part")
+        try:
+            shutil.copyfile(self._overlay_template(image_id, meta, size_bytes), partial)
+            os.rename(partial, dest_path)
+        finally:
+            partial.unlink(missing_ok=True)
         # One symlink per overlay: registering is atomic and needs no
         # read-modify-write of shared metadata.
         target = dest_path.resolve()
@@ -145,6 +146,26 @@ class ImageCache:
         link = registry / hashlib.sha1(str(target).encode()).hexdigest()
         link.unlink(missing_ok=True)
         link.symlink_to(target)
+
+    def _overlay_template(self, image_id, meta, size_bytes):
+        """An empty qcow2 overlay on the cached image, made by qemu-img once
+        per disk size: each disk of that size is a copy of it (an overlay
+        names its backing file, never its own path), far cheaper than one
+        qemu-img run per disk."""
+        template = self._template_path(image_id, size_bytes)
+        if template.exists():
+            return template
+        partial = template.with_name(f"{template.name}.{uuid.uuid4().hex}.part")
+        command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"],
+                   "-b", str(self.path(image_id)), str(partial)]
+        if size_bytes is not None:
+            command.append(str(size_bytes))
+        try:
+            self._run(command, f"Could not create a disk on image {image_id}")
+            os.rename(partial, template)
+        finally:
+            partial.unlink(missing_ok=True)
+        return template
 
     def evict(self, max_bytes, in_use_image_ids=()):
         in_use = set(in_use_image_ids)
@@ -168,6 +189,8 @@ class ImageCache:
                 self.path(image_id).unlink(missing_ok=True)
                 self._meta_path(image_id).unlink(missing_ok=True)
                 shutil.rmtree(self._overlay_dir(image_id), ignore_errors=True)
+                for template in self.directory.glob(f".{image_id}.*.overlay"):
+                    template.unlink(missing_ok=True)
             total -= size
             evicted.append(image_id)
         return evicted
@@ -189,6 +212,9 @@ class ImageCache:
         temporary = self.directory / f".{image_id}.{uuid.uuid4().hex}.json"
         temporary.write_text(json.dumps(meta))
         os.rename(temporary, self._meta_path(image_id))
+
+    def _template_path(self, image_id, size_bytes):
+        return self.directory / f".{self.path(image_id).name}.{size_bytes or 'image-size'}.overlay"
 
     def _overlay_dir(self, image_id):
         return self.directory / f".{self.path(image_id).name}.overlays"

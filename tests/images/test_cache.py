@@ -130,6 +130,33 @@ def test_overlay_is_backed_by_the_cached_copy(cloud, upload, tmp_path):
         cache.create_overlay(image_id, tmp_path / "instance" / "small", size_bytes=2**20)
 
 
+def test_disks_of_one_size_are_copies_of_one_overlay_yet_each_its_own(cloud, upload, tmp_path):
+    image_id, _ = upload(virtual_bytes=64 * 2**20)
+    cache = cache_at(cloud, tmp_path / "cache")
+    (tmp_path / "vm").mkdir()
+    first, second = (cache.create_overlay(image_id, tmp_path / "vm" / name, size_bytes=96 * 2**20)
+                     for name in ("first", "second"))
+    templates = list((tmp_path / "cache").glob(f".{image_id}.*.overlay"))
+    assert len(templates) == 1  # qemu-img ran once for the two disks
+    # A write into one disk is not in the other, nor in the image (whose
+    # data ends well before 32 MiB).
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 32M 64k", str(first)], check=True,
+                   capture_output=True)
+    for disk, pattern in ((first, "0x5a"), (second, "0x00")):
+        subprocess.run(["qemu-img", "check", str(disk)], check=True, capture_output=True)
+        read = subprocess.run(["qemu-io", "-f", "qcow2", "-r", "-c", f"read -P {pattern} 32M 64k", str(disk)],
+                              capture_output=True, text=True)
+        assert "Pattern verification failed" not in read.stdout and read.returncode == 0, read.stdout
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output", "json", str(second)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert (info["backing-filename"], info["virtual-size"]) == (str(cache.path(image_id)), 96 * 2**20)
+    # An image evicted takes its overlay templates with it.
+    first.unlink()
+    second.unlink()
+    assert cache.evict(max_bytes=0) == [image_id]
+    assert list((tmp_path / "cache").glob(f".{image_id}.*.overlay")) == [] and not cache.path(image_id).exists()
+
+
 def test_overlays_of_a_cached_image_do_not_wait_for_each_other(cloud, upload, tmp_path):
     image_id, _ = upload()
     cache = cache_at(cloud, tmp_path / "cache")
