@@ -12,7 +12,7 @@ resizing them all at once (m1.nano to m1.tiny) and confirming, and for
 deleting them; then the p50 of GET /servers/detail over 1,000 servers and
 its query count.
 
-    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20] [--node-processes 2] [--network]
+    .venv/bin/python bench/boot_storm.py [--servers 200] [--nodes 20] [--node-processes 2] [--clients 32] [--network]
         [--boots-only] [--log-queries]
 
 With --network the storm is booted twice, with `networks: none` and then
@@ -185,6 +185,9 @@ def main():
     parser.add_argument("--node-processes", type=int, default=2,
                         help="node worker processes the simulated nodes are split over")
     parser.add_argument("--list-size", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=32,
+                        help="clients sending the storm's POSTs at once (default 32); a POST's latency is about "
+                             "clients / requests accepted per second")
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--timeout", type=float, default=600)
@@ -294,7 +297,7 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
     queries_before, by_process_before = stack.queries(), stack.queries_by_process()
     cpu_before = stack.cpu_by_process()
     began = time.time()
-    with ThreadPoolExecutor(max_workers=32) as pool:
+    with ThreadPoolExecutor(max_workers=args.clients) as pool:
         list(pool.map(boot, range(args.servers)))
     accepted = time.time() - began
     ids = list(requested_at)
@@ -314,7 +317,7 @@ def boot_storm(stack, args, session, headers, image_id, networks, label):
     rate = len(active) / max(last - began, 1e-9)
     print(f"  requests accepted in        {accepted:8.2f} s")
     print(f"  POST /servers p50           {statistics.median(post_durations) * 1000:8.1f} ms   "
-          f"(p95 {percentile(post_durations, 0.95) * 1000:.1f} ms; 32 clients)")
+          f"(p95 {percentile(post_durations, 0.95) * 1000:.1f} ms; {args.clients} clients)")
     print(f"  ACTIVE                      {len(active):8d} of {len(ids)} "
           f"({len(ids) - len(active)} ERROR)")
     print(f"  all ACTIVE after            {last - began:8.2f} s")

@@ -123,6 +123,10 @@ class ImageCache:
             os.rename(path, self.path(image_id))
         return True
 
+    def holds(self, image_id):
+        """Whether the image is cached here (a disk on it needs no download)."""
+        return self.path(image_id).exists() and self._meta_path(image_id).exists()
+
     def cached_format(self, image_id):
         """The format of the cached copy (qcow2 or raw), once fetched."""
         return self._read_meta(image_id)["format"]

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from compute import block_devices
 from compute import conf as compute_conf
+from compute import networking as compute_networking
 from compute.models import (
     ACTIONS, BOOT_STEPS, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
     finish_action, record_event, set_fault, zone_of_host,
@@ -121,6 +122,13 @@ class Node:
         return path
 
     def domain_spec(self, instance):
+        # A boot's ports and volumes come only through its own steps (no
+        # attach while building): one that asked for neither has none to
+        # look up.
+        building = instance.vm_state == VmState.BUILDING
+        interfaces = [] if building and not compute_networking.has_ports(instance) else \
+            networking.interfaces_of(instance.pk)
+        volume_disks = [] if building and not block_devices.of(instance) else volumes.volume_disks(instance.pk)
         return DomainSpec(
             config_drive=self.config_drive(instance),
             name=self.domain_name(instance.pk), uuid=str(instance.pk), vcpus=instance.vcpus,
@@ -128,7 +136,7 @@ class Node:
             disk_path=None if block_devices.boots_from_volume(instance) else self.disk_path(instance.pk),
             vnc_listen=self.my_ip,
             metadata={"name": instance.name, "project": instance.project_id, "flavor": instance.flavor_name},
-            interfaces=networking.interfaces_of(instance.pk), volumes=volumes.volume_disks(instance.pk))
+            interfaces=interfaces, volumes=volume_disks)
 
     def remove_instance(self, instance_id):
         """Destroys the domain and deletes the instance's files (and those

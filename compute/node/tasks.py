@@ -79,9 +79,15 @@ def enter_boot_step(task, instance_id, step):
 def prepare_disk(self, instance_id):
     """The instance's disk: the image fetched into this node's cache once,
     and a qcow2 overlay on it."""
+    from images.cache import ImageCache
+
     node, instance = enter_boot_step(self, instance_id, "prepare_disk")
-    with record_event(instance, "create", "compute_prepare_disk", host=node.host):
-        if not block_devices.boots_from_volume(instance):  # else the volume step brings the root disk
+    from_volume = block_devices.boots_from_volume(instance)  # then the volume step brings the root disk
+    # Only a download is worth showing under way: a disk on an image cached
+    # here is a file copy, and its event is written once, finished.
+    quick = from_volume or not instance.image_id or ImageCache().holds(instance.image_id)
+    with record_event(instance, "create", "compute_prepare_disk", host=node.host, quick=quick):
+        if not from_volume:
             agent.create_disk(node, instance)
     return str(instance_id)
 
