@@ -28,6 +28,10 @@ start_postgres() {
   local version
   version=$(ls /etc/postgresql | sort -n | tail -1)
   if ! answers 5432; then
+    # Each process of a cloud holds a connection per thread (an all-in-one
+    # about 40, a test run's live servers as many again): the default of
+    # 100 runs out when a cloud and a test run share the server.
+    echo "max_connections = 300" > "/etc/postgresql/$version/main/conf.d/stratus.conf"
     echo "==> postgresql $version: starting"
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
     wait_for postgresql answers 5432
