@@ -5,12 +5,21 @@ counter it read it under has moved, so a change anywhere is seen by the
 next request everywhere, at the cost of one Redis round trip per request
 (the counters of one request are read together, once).
 
-Counters are plain Redis strings read with one MGET on a client of their
-own (no pickling, no cache versioning), in the cache's Redis database and
-under its key prefix."""
+Counters are plain Redis strings (no pickling, no cache versioning), in
+the cache's Redis database and under its key prefix. A change is also
+published on a channel that a thread of each process follows: while it is
+subscribed, a request reads the counters from memory, with no round trip.
+A change is published before the request that made it answers, so it is
+in the follower's socket before any request that could depend on it
+arrives; a request that finds the socket not yet read, or the follower
+not subscribed (starting, Redis gone), reads the counters with one MGET
+instead."""
 import contextvars
 import logging
+import os
+import select
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -54,23 +63,32 @@ def current(name):
     return values[name]
 
 
+def _channel():
+    return f"{settings.CACHES['default']['KEY_PREFIX']}:generations"
+
+
 def _read():
+    follower = _follower()
+    values = follower.values
+    if values is not None and not follower.behind():
+        return values
     try:
-        found = _redis().mget([_key(name) for name in NAMES])
+        return _fetch(_redis())
     except redis.RedisError as error:
         log.warning("generation counters unreachable (%s); reading from the database", error)
         return dict.fromkeys(NAMES)
+
+
+def _fetch(client):
+    """The counters as Redis holds them (each started if missing)."""
+    found = client.mget([_key(name) for name in NAMES])
     values = {}
     for name, value in zip(NAMES, found):
         if value is None:
             # A fresh Redis (or a flushed one): start the counter, so that
             # what processes hold from before is not trusted.
-            value = uuid.uuid4().hex.encode()
-            try:
-                _redis().set(_key(name), value, nx=True)
-                value = _redis().get(_key(name))
-            except redis.RedisError:
-                value = None
+            client.set(_key(name), uuid.uuid4().hex.encode(), nx=True)
+            value = client.get(_key(name))
         values[name] = value
     return values
 
@@ -80,12 +98,84 @@ def changed(name):
     outside a transaction), so no process rereads before the change is
     visible to it."""
     def bump():
+        value = uuid.uuid4().hex
         try:
-            _redis().set(_key(name), uuid.uuid4().hex)
+            _redis().pipeline().set(_key(name), value).publish(_channel(), f"{name} {value}").execute()
         except redis.RedisError:
             log.exception("could not publish a change of %s", name)
 
     transaction.on_commit(bump)
+
+
+class _Follower(threading.Thread):
+    """Follows the counters' channel: `values` holds the counters while it
+    is subscribed (None otherwise), updated as each change arrives."""
+
+    def __init__(self):
+        super().__init__(name="generation-follower", daemon=True)
+        self.values = None
+        self._socket = None
+
+    def behind(self):
+        """Whether a change has reached this process unread (its socket
+        holds data): the counters in memory may be older than it."""
+        sock = self._socket
+        if sock is None:
+            return True
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLIN)
+        except (ValueError, OSError):  # closed meanwhile
+            return True
+        return bool(poller.poll(0))
+
+    def run(self):
+        while True:
+            try:
+                self._follow()
+            except Exception as error:  # noqa: BLE001  (Redis gone, or anything: ask Redis per request meanwhile)
+                log.info("generation counters not followed (%s); reading them per request", error)
+            self.values, self._socket = None, None
+            time.sleep(1)
+
+    def _follow(self):
+        client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"], socket_connect_timeout=2,
+                                      socket_keepalive=True)
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(_channel())
+            if (pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+                raise redis.RedisError("the subscription was not confirmed")
+            # Subscribed first, then read: no change falls in between.
+            values = _fetch(client)
+            self._socket = pubsub.connection._sock
+            self.values = values
+            for message in pubsub.listen():
+                if message["type"] != "message":
+                    continue
+                name, _, value = message["data"].partition(b" ")
+                name = name.decode()
+                if name in NAMES:
+                    self.values = {**self.values, name: value}
+        finally:
+            pubsub.close()
+            client.close()
+
+
+_follower_thread = None
+_follower_pid = None
+
+
+def _follower():
+    """This process's follower, started on first use (again in a forked child)."""
+    global _follower_thread, _follower_pid
+    if _follower_pid != os.getpid():
+        with _client_lock:
+            if _follower_pid != os.getpid():
+                _follower_thread = _Follower()
+                _follower_thread.start()
+                _follower_pid = os.getpid()
+    return _follower_thread
 
 
 @contextmanager

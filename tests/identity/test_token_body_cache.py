@@ -1,7 +1,8 @@
 """Token bodies are built from names, roles and a catalog each API process
 holds in memory: a change made through any process shows in the very next
-validation everywhere, and a Redis that cannot be asked only makes
-validation slower, never wrong."""
+validation everywhere, the counters that say so cost no round trip while
+they are followed, and a Redis that cannot be asked only makes validation
+slower, never wrong."""
 import uuid
 
 import pytest
@@ -10,6 +11,8 @@ import redis
 from cloud import generations
 from identity import summaries
 from identity.models import Domain, Project
+from tests.private_redis import PrivateRedis
+from tests.compute.nodes import wait_until
 from tests.identity.test_api import admin_token, issue, make_user, password_auth, unique  # noqa: F401  (fixtures)
 
 # The live server runs two worker processes; new connections reach both.
@@ -55,7 +58,7 @@ def test_a_rename_and_a_new_endpoint_show_in_the_next_validation_of_every_proces
 
 
 @pytest.mark.django_db(transaction=False)
-def test_what_is_held_is_dropped_when_the_counter_moves_and_not_trusted_without_redis(django_capture_on_commit_callbacks):
+def test_what_is_held_is_dropped_when_the_counter_moves(django_capture_on_commit_callbacks):
     domain = Domain.objects.create(name=unique("dom"))
     project = Project.objects.create(name="before", domain=domain)
     assert summaries.project(project.id)["name"] == "before"
@@ -64,11 +67,50 @@ def test_what_is_held_is_dropped_when_the_counter_moves_and_not_trusted_without_
         Project.objects.filter(id=project.id).update(name="after")
     assert summaries.project(project.id)["name"] == "after"
 
-    reachable = generations._client
-    generations._client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+
+@pytest.fixture
+def own_redis(tmp_path, settings):
+    """The generation counters on a Redis of the test's own (which it may
+    stop), followed by a fresh follower."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{server.port}/1"}}
+    saved = generations._client, generations._follower_pid
+    generations._client, generations._follower_pid = None, None
     try:
-        Project.objects.filter(id=project.id).update(name="without-redis")  # no commit: no counter moves
+        yield server
+    finally:
+        server.stop()
+        generations._client, generations._follower_pid = saved
+
+
+def mget_calls(server):
+    info = redis.Redis(port=server.port).info("commandstats")
+    return info.get("cmdstat_mget", {}).get("calls", 0)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_followed_counters_cost_no_round_trip_and_redis_gone_means_the_database(own_redis,
+                                                                               django_capture_on_commit_callbacks):
+    domain = Domain.objects.create(name=unique("dom"))
+    project = Project.objects.create(name="before", domain=domain)
+    assert summaries.project(project.id)["name"] == "before"
+    follower = generations._follower()
+    wait_until(lambda: follower.values is not None, timeout=10, message="the follower subscribed")
+
+    calls = mget_calls(own_redis)
+    for _ in range(50):
+        with generations.request_scope():
+            assert summaries.project(project.id)["name"] == "before"
+    assert mget_calls(own_redis) == calls  # read from memory
+    with django_capture_on_commit_callbacks(execute=True):
+        Project.objects.filter(id=project.id).update(name="after")
+    with generations.request_scope():
+        assert summaries.project(project.id)["name"] == "after"  # the published change, seen at once
+
+    own_redis.stop()
+    wait_until(lambda: follower.values is None, timeout=10, message="the follower to notice")
+    Project.objects.filter(id=project.id).update(name="without-redis")  # no commit: no counter moves
+    with generations.request_scope():
         assert generations.current("identity") is None
         assert summaries.project(project.id)["name"] == "without-redis"
-    finally:
-        generations._client = reachable
