@@ -10,11 +10,11 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, describe_validation_error
+from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, describe_validation_error
 from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from cloud.policy import DENIED
-from identity import assignments, credentials as credential_rules
+from identity import assignments, credentials as credential_rules, security_compliance
 from identity.api.serializers import (
     AccessRuleSerializer, ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
@@ -23,7 +23,7 @@ from identity.models import (
     AccessRule, ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
     RoleAssignment, Service, User, new_id,
 )
-from identity.passwords import check_secret, hash_secret
+from identity.passwords import hash_secret
 
 
 def is_self(request, view):
@@ -225,11 +225,7 @@ class UserViewSet(ResourceViewSet):
         for field in ("original_password", "password"):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise BadRequest(f"Invalid input for field 'user.{field}': expected a non-empty string.")
-        if not check_secret(body["original_password"], user.password):
-            raise Unauthorized("The request you have made requires authentication.")
-        with transaction.atomic():  # the password and the revocation of its tokens, together
-            user.password = hash_secret(body["password"])
-            user.save(update_fields=["password"])
+        security_compliance.change_own_password(user, body["original_password"], body["password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["get"])
