@@ -113,14 +113,21 @@ def remember(user):
 
 
 def change_own_password(user, original, password):
-    """POST /v3/users/{id}/password: the user's own change, with every rule."""
-    if not check_secret(original, user.password):
+    """POST /v3/users/{id}/password: the user's own change, with every
+    rule; the original password authenticates it, lockout included."""
+    if user is not None:
+        refuse_if_locked(user)
+    if not check_secret(original, user.password if user else "") or not user.enabled:
+        if user is not None:
+            password_failed(user)
         raise Unauthorized("The request you have made requires authentication.")
     check_strength(password, "user.password")
     history = list(PasswordHistory.objects.filter(user=user)[:max(settings.UNIQUE_LAST_PASSWORD_COUNT, 1)])
     now = timezone.now()
     current = history[0] if history and history[0].password == user.password else None
-    if settings.MINIMUM_PASSWORD_AGE > 0 and current and \
+    expired = user.password_expires_at is not None and user.password_expires_at <= now
+    # An expired password (one an admin set, to be changed upon first use) may always be replaced.
+    if settings.MINIMUM_PASSWORD_AGE > 0 and current and not expired and \
             now < current.created_at + timedelta(days=settings.MINIMUM_PASSWORD_AGE):
         raise BadRequest(f"Invalid input for field 'user.password': you cannot change your password at this time "
                          f"due to minimum_password_age: once changed, a password must be used for "

@@ -208,7 +208,7 @@ class UserViewSet(ResourceViewSet):
     member_name, collection_name = "user", "users"
     filters = {"name": "name", "domain_id": "domain_id", "enabled": ("enabled", parse_bool)}
     policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin",
-              "destroy": "admin", "password": "any", "projects": "any", "groups": "any"}
+              "destroy": "admin", "password": "public", "projects": "any", "groups": "any"}
 
     def get_queryset(self):
         # Outside admin, users see themselves only; anyone else reads as 404.
@@ -218,7 +218,10 @@ class UserViewSet(ResourceViewSet):
 
     @action(detail=True, methods=["post"])
     def password(self, request, pk=None):
-        user = self.get_object()
+        # As Keystone's: the original password is the credential, no token
+        # needed (a user whose password expired has none); an unknown user
+        # is the same 401 as a wrong password.
+        user = User.objects.filter(pk=pk).first()
         body = request.data.get("user") if isinstance(request.data, dict) else None
         if not isinstance(body, dict):
             raise BadRequest("Invalid input for field 'user': the request body must be {\"user\": {...}}.")
