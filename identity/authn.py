@@ -90,7 +90,8 @@ def _by_token(body, request):
     body = _object(body, "auth.identity.token")
     credentials = tokens.validate_token(_string(body.get("id"), "auth.identity.token.id"))
     if credentials is None:
-        raise Unauthorized(AUTH_REQUIRED)
+        # Keystone's TokenNotFound: a revoked or expired token is a 404 here.
+        raise NotFound("Could not find token.")
     if credentials.application_credential_id:
         raise Forbidden("A token created with an application credential cannot be rescoped.")
     if credentials.trust_id:
