@@ -256,3 +256,40 @@ def test_another_users_access_token_is_a_404(api, cloud, consumer, delegator, ma
     assert api.get(mine, token=other_token).status_code == 403
     assert api.delete(f"{mine}/{access['oauth_token']}", token=other_token).status_code == 403
     assert oauth_token(api, cloud, consumer, access).status_code == 201  # still working
+
+
+def test_the_openstack_cli_runs_the_whole_delegation(api, cloud, delegator):
+    """consumer create / show / list / set / delete, request token create and
+    authorize, access token create, and a token issued with
+    --os-auth-type v3oauth1 (keystoneauth's OAuth 1.0a plugin)."""
+    made, token, role = delegator
+    consumer = cloud.openstack("consumer", "create", "--description", "cli printer", "-f", "json")
+    assert consumer["description"] == "cli printer" and consumer["secret"]
+    assert cloud.openstack("consumer", "show", consumer["id"], "-f", "json")["description"] == "cli printer"
+    assert consumer["id"] in [row["ID"] for row in cloud.openstack("consumer", "list", "-f", "json")]
+    cloud.openstack("consumer", "set", "--description", "renamed", consumer["id"])
+    assert cloud.openstack("consumer", "show", consumer["id"], "-f", "json")["description"] == "renamed"
+
+    user_env = {"OS_AUTH_URL": f"{cloud.url}/identity/v3", "OS_USERNAME": made[1], "OS_PASSWORD": made[2],
+                "OS_PROJECT_NAME": made[4], "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+                "OS_IDENTITY_API_VERSION": "3"}
+    request = cloud.openstack("request", "token", "create", "--consumer-key", consumer["id"],
+                              "--consumer-secret", consumer["secret"], "--project", made[3], "-f", "json",
+                              cloud="", env=user_env)
+    authorized = cloud.openstack("request", "token", "authorize", "--request-key", request["key"],
+                                 "--role", role["name"], "-f", "json", cloud="", env=user_env)
+    access = cloud.openstack("access", "token", "create", "--consumer-key", consumer["id"],
+                             "--consumer-secret", consumer["secret"], "--request-key", request["key"],
+                             "--request-secret", request["secret"],
+                             "--verifier", authorized["oauth_verifier"], "-f", "json", cloud="", env=user_env)
+    oauth_env = {"OS_AUTH_URL": f"{cloud.url}/identity/v3", "OS_AUTH_TYPE": "v3oauth1",
+                 "OS_CONSUMER_KEY": consumer["id"], "OS_CONSUMER_SECRET": consumer["secret"],
+                 "OS_ACCESS_KEY": access["key"], "OS_ACCESS_SECRET": access["secret"],
+                 "OS_IDENTITY_API_VERSION": "3"}
+    issued = cloud.openstack("token", "issue", "-f", "json", cloud="", env=oauth_env)
+    assert issued["project_id"] == made[3] and issued["user_id"] == made[0]
+    body = validate(api, issued["id"], by=token).json()["token"]
+    assert [r["name"] for r in body["roles"]] == [role["name"]]
+
+    cloud.openstack("consumer", "delete", consumer["id"])
+    assert validate(api, issued["id"], by=token).status_code == 404
