@@ -126,6 +126,8 @@ def create_request_token(request):
     project = Project.objects.filter(id=project_id).first()
     if project is None:
         raise NotFound(f"Could not find project: {project_id}.")
+    # The consumer's request tokens that ran out unused go as it asks for more.
+    OAuthRequestToken.objects.filter(consumer=consumer, expires_at__lte=timezone.now()).delete()
     return OAuthRequestToken.objects.create(
         secret=new_secret(), consumer=consumer, project=project,
         expires_at=_expiry(settings.OAUTH1_REQUEST_TOKEN_DURATION))
