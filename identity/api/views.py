@@ -702,6 +702,8 @@ class ApplicationCredentialViewSet(ResourceViewSet):
             raise Forbidden("A restricted application credential cannot create another one.")
         if credentials.trust_id:
             raise Forbidden("A trust-scoped token cannot create an application credential.")
+        if credentials.extra.get("oauth1"):
+            raise Forbidden("A token made with an OAuth access token cannot create an application credential.")
         body = ApplicationCredentialCreateSerializer(data=self.request_body())
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -773,7 +775,10 @@ def _found(model, kind, pk):
 def _bound_ec2_blob(request, blob, project):
     """An ec2 blob made with an application credential's or a trust's token
     remembers it, as Keystone's does, so what the keys later authenticate
-    stays bound to it (/v3/ec2tokens)."""
+    stays bound to it (/v3/ec2tokens). A consumer's OAuth delegation
+    cannot be turned into keys that outlive it."""
+    if request.auth.extra.get("oauth1"):
+        raise Forbidden("A token made with an OAuth access token cannot create ec2 credentials.")
     if request.auth.trust_id:
         if project.id != request.auth.project_id:
             raise Forbidden("Ec2 credentials made with a trust's token are for the trust's project.")

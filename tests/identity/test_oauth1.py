@@ -139,10 +139,20 @@ def test_delegated_token_acts_as_the_user_with_the_delegated_roles_only(api, clo
     assert [r["id"] for r in roles] == [role["id"]]
     assert api.get(f"{path}/roles/{role['id']}", token=token).json()["role"]["name"] == role["name"]
 
-    # A delegated token cannot be rescoped into a broader one.
+    # A delegated token cannot be rescoped into a broader one, nor make
+    # what would outlive the delegation or carry more roles than it.
     rescoped = issue(api, {"auth": {"identity": {"methods": ["token"], "token": {"id": delegated}},
                                     "scope": {"project": {"id": made[3]}}}})
     assert rescoped.status_code == 403
+    assert api.post(f"/identity/v3/users/{made[0]}/application_credentials", token=delegated,
+                    json={"application_credential": {"name": "wider"}}).status_code == 403
+    assert api.post(f"/identity/v3/users/{made[0]}/credentials/OS-EC2", token=delegated,
+                    json={"tenant_id": made[3]}).status_code == 403
+    assert api.post("/identity/v3/OS-TRUST/trusts", token=delegated, json={"trust": {
+        "trustor_user_id": made[0], "trustee_user_id": made[0], "project_id": made[3], "impersonation": False,
+        "roles": [{"name": role["name"]}]}}).status_code == 403
+    assert api.get(f"/identity/v3/users/{made[0]}/application_credentials", token=token).json()[
+        "application_credentials"] == []
 
 
 def test_deleting_the_access_token_revokes_its_tokens(api, cloud, consumer, delegator):
