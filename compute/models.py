@@ -442,6 +442,10 @@ class Instance(models.Model):
     # password, encrypted with the keypair's public key): Nova's
     # os-server-password, which the owner reads and clears.
     guest_password = models.TextField(blank=True, default="")
+    # The admin password set by changePassword, which the guest reads as
+    # `admin_pass` in the metadata service's meta_data.json (as Nova puts
+    # it on a config drive); kept as given, since the guest needs it so.
+    admin_password = models.TextField(blank=True, default="")
     # Nova's OS-DCF:diskConfig as asked (AUTO: the guest grows its root
     # filesystem to the disk, which the node always sizes to the flavor).
     auto_disk_config = models.BooleanField(default=False)
@@ -886,7 +890,8 @@ class InstanceFault(models.Model):
 
 
 class Quota(models.Model):
-    """A project's limit for one resource, overriding conf.DEFAULT_QUOTAS."""
+    """A project's limit for one resource, overriding the `default` quota
+    class's (QuotaClass) and conf.DEFAULT_QUOTAS."""
 
     project_id = models.CharField(max_length=64)
     resource = models.CharField(max_length=64)
@@ -894,6 +899,19 @@ class Quota(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project_id", "resource"], name="quota_unique_resource")]
+
+
+class QuotaClass(models.Model):
+    """A quota class's limit for one resource, where it differs from
+    conf.DEFAULT_QUOTAS (Nova's os-quota-class-sets): the `default`
+    class's limits are those of every project without its own."""
+
+    class_name = models.CharField(max_length=255)
+    resource = models.CharField(max_length=64)
+    hard_limit = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["class_name", "resource"], name="quotaclass_unique_resource")]
 
 
 class QuotaLock(models.Model):
