@@ -667,6 +667,10 @@ class Migration(models.Model):
         REVERTING = "reverting"
         REVERTED = "reverted"
         ERROR = "error"
+        # An evacuation's (Nova's words): asked for, placed, over.
+        ACCEPTED = "accepted"
+        DONE = "done"
+        FAILED = "failed"
 
         # Still holding two claims and, before FINISHED, the growth of the
         # flavor that quota counts on top of the instance's current one.
@@ -703,11 +707,14 @@ class Migration(models.Model):
     # cold migration (an admin's `migrate`) keeps the flavor and changes
     # the host.
     RESIZE, COLD_MIGRATION = "resize", "migration"
+    # An admin's `evacuate`: the instance made again on another host, its
+    # own being down (statuses accepted, pre-migrating, done or failed, as Nova's).
+    EVACUATION = "evacuation"
 
     @property
     def action(self):
         """The instance action its steps are recorded under."""
-        return "migrate" if self.migration_type == self.COLD_MIGRATION else "resize"
+        return {self.COLD_MIGRATION: "migrate", self.EVACUATION: "evacuate"}.get(self.migration_type, "resize")
 
     def set_status(self, status, **fields):
         fields.update(status=status, updated_at=timezone.now())

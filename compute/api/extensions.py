@@ -32,6 +32,7 @@ EXTENSIONS = {
     "os-console-output": ("ConsoleOutput", "Console log output support, with tailing ability."),
     "os-consoles": ("Consoles", "Interactive Console support."),
     "os-create-backup": ("CreateBackup", "Create a backup of a server."),
+    "os-evacuate": ("Evacuate", "Enables server evacuation."),
     "os-flavor-access": ("FlavorAccess", "Flavor access support."),
     "os-flavor-extra-specs": ("FlavorExtraSpecs", "Flavors extra specs support."),
     "os-flavor-manage": ("FlavorManage", "Flavor create/delete API support."),

@@ -20,6 +20,7 @@ from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces, server_tags
+from compute.api import evacuate as evacuate_actions
 from compute.api import rescue as rescue_actions
 from compute.api import resize as resize_actions
 from compute.api import server_images, server_password
@@ -639,6 +640,8 @@ class ServerActionView(ComputeView):
             if name == "rescue":
                 return rescue_actions.rescue(request, instance, argument)
             return rescue_actions.unrescue(request, instance, argument)
+        if name == "evacuate":
+            return evacuate_actions.evacuate(request, instance, argument)
         if name == "changePassword":
             check_unlocked(request, instance)
             return server_password.change_password(request, instance, argument)
