@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from compute.models import Claim, ComputeNode, Instance, Migration, Service, TaskState, VmState
+from compute.models import Claim, ComputeNode, Instance, Migration, PowerState, Service, TaskState, VmState
 from tests.compute import pipeline
 from tests.compute.nodes import wait_until
 from tests.compute.pipeline import boot_at_once, start_nodes, unlimited_quota, upload_tiny_image, wait_settled
@@ -109,10 +109,18 @@ def test_a_server_on_a_down_node_is_made_again_on_the_other(cloud, api, nodes, i
     assert [row["Type"] for row in listed] == ["evacuation"]
     actions = [row["Action"] for row in cloud.openstack("server", "event", "list", server_id, "-f", "json")]
     assert actions == ["evacuate", "create"]
+    # The old node, back, removes what it still held of the server.
+    old_worker, old_directory = nodes[source]
+    assert (old_directory / source / "instances" / server_id).exists()
+    old_worker.start()
+    wait_until(lambda: not (old_directory / source / "instances" / server_id).exists(), timeout=60,
+               message="the old node's copy removed")
+    assert Instance.objects.get(pk=server_id).host == other
     cloud.openstack("server", "delete", "--wait", server_id)
+    kill_node(nodes, source)  # down again, for the next test
 
 
-def test_members_are_refused_and_below_2_14_the_admin_password_is_answered(api, cloud, nodes, live_db):  # noqa: F811
+def test_members_are_refused_and_a_stopped_server_comes_back_stopped(api, cloud, nodes, live_db):  # noqa: F811
     demo = cloud.connect("stratus-demo")
     down = next((host for host, (worker, _d) in nodes.items() if worker.exited()), None)
     if down is None:
@@ -124,7 +132,7 @@ def test_members_are_refused_and_below_2_14_the_admin_password_is_answered(api, 
             flavor_name="m1.nano", vcpus=1, memory_mb=128, root_gb=1, host=down, node=node,
             **{"vm_state": VmState.ACTIVE, **fields})
 
-    theirs, busy = server(), server(task_state=TaskState.POWERING_OFF)
+    theirs, busy = server(vm_state=VmState.STOPPED), server(task_state=TaskState.POWERING_OFF)
     try:
         refused = action(api, demo.auth_token, theirs.pk, {"evacuate": {}})
         assert refused.status_code == 403 and "forbidden" in refused.json()
@@ -136,6 +144,7 @@ def test_members_are_refused_and_below_2_14_the_admin_password_is_answered(api, 
         assert answer.status_code == 200 and answer.json() == {"adminPass": "Given1234"}
         moved = wait_until(lambda: (lambda row: row.task_state is None and row)(Instance.objects.get(pk=theirs.pk)),
                            timeout=60, message="the second evacuation over")
-        assert moved.host != down and moved.vm_state == VmState.ACTIVE
+        # A stopped server comes back stopped, as in Nova.
+        assert moved.host != down and (moved.vm_state, moved.power_state) == (VmState.STOPPED, PowerState.SHUTDOWN)
     finally:
         Instance.objects.filter(pk__in=[theirs.pk, busy.pk]).delete()
