@@ -5,7 +5,7 @@ growth of resizes not finished yet; a boot or a resize locks its project's
 QuotaLock row, counts, checks and writes in one transaction, so concurrent
 requests of one project cannot together pass the limit."""
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Sum, Value
 
 from cloud.errors import ApiError
 from compute import conf
@@ -41,19 +41,25 @@ def set_class_limits(class_name, values):
                                             defaults={"hard_limit": hard_limit})
 
 
+def _overrides(project_id, resources=RESOURCES):
+    """[(resource, limit)] set for the default class, then for the project
+    (which wins), read in one query: a boot checks them on every request."""
+    by_class = QuotaClass.objects.filter(class_name=DEFAULT_CLASS, resource__in=resources).annotate(
+        own=Value(0)).values_list("resource", "hard_limit", "own")
+    by_project = Quota.objects.filter(project_id=project_id, resource__in=resources).annotate(
+        own=Value(1)).values_list("resource", "hard_limit", "own")
+    return [(resource, limit) for resource, limit, _own in sorted(by_class.union(by_project, all=True),
+                                                                   key=lambda row: row[2])]
+
+
 def limits_of(project_id):
-    limits = class_limits()
-    limits.update(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    limits = dict(conf.DEFAULT_QUOTAS)
+    limits.update(_overrides(project_id))
     return limits
 
 
 def limit_of(project_id, resource):
-    override = Quota.objects.filter(project_id=project_id, resource=resource).values_list(
-        "hard_limit", flat=True).first()
-    if override is None:
-        override = QuotaClass.objects.filter(class_name=DEFAULT_CLASS, resource=resource).values_list(
-            "hard_limit", flat=True).first()
-    return conf.DEFAULT_QUOTAS[resource] if override is None else override
+    return dict([(resource, conf.DEFAULT_QUOTAS[resource]), *_overrides(project_id, (resource,))])[resource]
 
 
 def usage_of(project_id, server_groups=True):
