@@ -40,7 +40,7 @@ COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,
     "shelve": True, "rescue": True, "snapshot": True, "cold_migration": True,
-    "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
+    "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": True,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
 IMAGE_FEATURES = {"import_image": True, "manage_locations": False}
