@@ -1,17 +1,27 @@
 """Object store throughput through the Swift API (gunicorn as the
-all-in-one runs it: 2 workers of 4 threads, filesystem back end): PUT and
-GET of 4 KiB, 1 MiB and 64 MiB objects one at a time (ops/s, MiB/s,
-p50/p95) beside a `cp` of the same bytes on the same disk, 4 KiB PUT and GET
-from --clients clients at once, the queries one 4 KiB PUT makes, a listing
-page at the start and deep in a container of --listing objects, and the API
-workers' peak memory.
+all-in-one runs it: 2 workers of 4 threads; the filesystem back end, or
+Ceph RADOS with --store rados): PUT and GET of 4 KiB, 1 MiB and 64 MiB
+objects one at a time (ops/s, MiB/s, p50/p95) beside the raw path measured
+in the same run, 4 KiB PUT and GET from --clients clients at once, the
+queries one 4 KiB PUT makes, a listing page at the start and deep in a
+container of --listing objects, and the API workers' peak memory.
 
-    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick]
+The raw path: on the filesystem, `cp` of the same bytes on the same disk,
+and `cp` followed by an fsync of the copy (`sync FILE`), the durability a
+PUT gives (its data is fsynced before it is answered); on RADOS,
+`rados put` and `rados get` into the same pool. Beside them, the rate of
+an MD5 of the bytes in one thread: a PUT computes one (the ETag), so no
+PUT can be faster than that. GETs read the body 1 MiB at a time.
+
+    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick] [--store rados]
 
 Runs its own cloud (a temporary var dir; SQLite, or the PostgreSQL database
-BENCH_DATABASE_URL names, which it migrates and leaves) and prints its
-figures. --quick: 4 KiB objects only and a listing of 2,000."""
+BENCH_DATABASE_URL names, which it migrates and leaves; with --store rados
+a single-node Ceph cluster of scripts/ceph_cluster.py in that dir, or the
+one STRATUS_OBJECT_RADOS_CEPH_CONF names) and prints its figures.
+--quick: 4 KiB objects only and a listing of 2,000."""
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -28,15 +38,12 @@ import requests
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR / "bench"))
+sys.path.insert(1, str(BASE_DIR))  # scripts.ceph_cluster
 from images import free_port, memory_mib, token  # noqa: E402
+from measure import percentile  # noqa: E402
 
 PYTHON = sys.executable
 SIZES = [("4 KiB", 4 << 10, 500), ("1 MiB", 1 << 20, 50), ("64 MiB", 64 << 20, 4)]
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def timed(calls):
@@ -48,14 +55,16 @@ def timed(calls):
     return durations
 
 
-def report(label, size, durations, cpu, cp_rate=None):
+def report(label, size, durations, cpu, references=()):
+    """One line of figures; `references`: (name, MiB/s) the rate is shown
+    as a share of."""
     total = sum(durations)
     rate = size * len(durations) / total / 2**20
     line = (f"  {label:14} {len(durations) / total:9.1f} ops/s {rate:8.1f} MiB/s  "
             f"p50 {1000 * statistics.median(durations):7.2f} ms  p95 {1000 * percentile(durations, 0.95):7.2f} ms"
             f"  API CPU {1000 * cpu / len(durations):6.2f} ms/op")
-    if cp_rate:
-        line += f"  {100 * rate / cp_rate:5.1f}% of cp"
+    for name, reference in references:
+        line += f"  {100 * rate / reference:5.1f}% of {name}"
     print(line)
 
 
@@ -122,17 +131,66 @@ print(len(queries))
     return int(result.stdout.split()[-1])
 
 
-def cp_rate(work, size, count):
-    source = work / "cp-source"
-    source.write_bytes(os.urandom(size))
+def raw_rate(commands, size, count):
+    """MiB/s of running `commands(index)` (a list of command lines) for
+    index 0..count-1, each moving `size` bytes."""
     started = time.perf_counter()
     for index in range(count):
-        subprocess.run(["cp", str(source), str(work / f"cp-{index}")], check=True)
-    seconds = time.perf_counter() - started
-    for index in range(count):
-        (work / f"cp-{index}").unlink()
+        for command in commands(index):
+            subprocess.run(command, check=True)
+    return size * count / (time.perf_counter() - started) / 2**20
+
+
+def filesystem_references(work, size, count):
+    """[(name, MiB/s)] of the raw paths a PUT and a GET are set beside:
+    `cp`, and `cp` with the copy fsynced, on the disk the store is on."""
+    source = work / "cp-source"
+    source.write_bytes(os.urandom(size))
+    copies = [str(work / f"cp-{index}") for index in range(count)]
+    cp = raw_rate(lambda index: [["cp", str(source), copies[index]]], size, count)
+    for copy in copies:
+        os.unlink(copy)
+    cp_sync = raw_rate(lambda index: [["cp", str(source), copies[index]], ["sync", copies[index]]], size, count)
+    for copy in copies:
+        os.unlink(copy)
     source.unlink()
-    return size * count / seconds / 2**20
+    references = [("cp", cp), ("cp+fsync", cp_sync)]
+    return references, references[:1]
+
+
+def rados_references(work, ceph_conf, pool, size, count):
+    """([(name, MiB/s)] for PUT, for GET): `rados put` and `rados get` of
+    the same bytes in the store's pool."""
+    source, target = work / "rados-source", work / "rados-target"
+    source.write_bytes(os.urandom(size))
+    rados = ["rados", "-c", ceph_conf, "-p", pool]
+    put = raw_rate(lambda index: [[*rados, "put", f"bench-raw-{index}", str(source)]], size, count)
+    get = raw_rate(lambda index: [[*rados, "get", f"bench-raw-{index}", str(target)]], size, count)
+    for index in range(count):
+        subprocess.run([*rados, "rm", f"bench-raw-{index}"], check=True)
+    source.unlink()
+    target.unlink()
+    return [("rados put", put)], [("rados get", get)]
+
+
+def md5_rate(body):
+    started = time.perf_counter()
+    digest = hashlib.md5(usedforsecurity=False)
+    view = memoryview(body)
+    for offset in range(0, len(body), 1 << 20):
+        digest.update(view[offset:offset + (1 << 20)])
+    return len(body) / (time.perf_counter() - started) / 2**20
+
+
+def read_all(response):
+    """The body's length, read 1 MiB at a time (requests' .content reads
+    10 KiB at a time: the client, not the server, was what a 64 MiB GET
+    measured)."""
+    response.raise_for_status()
+    received = 0
+    while block := response.raw.read(1 << 20):
+        received += len(block)
+    return received
 
 
 def main():
@@ -140,6 +198,8 @@ def main():
     parser.add_argument("--listing", type=int, default=20000, help="objects in the listed container")
     parser.add_argument("--clients", type=int, default=16, help="clients at once for the 4 KiB rates")
     parser.add_argument("--quick", action="store_true", help="4 KiB objects only, a listing of 2,000")
+    parser.add_argument("--store", choices=("filesystem", "rados"), default="filesystem",
+                        help="the object store's back end")
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     if args.quick:
@@ -150,9 +210,23 @@ def main():
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STRATUS_VAR_DIR": str(work), "STRATUS_API_PORT": str(port),
            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}"),
-           "STRATUS_CACHE_PREFIX": work.name, "DJANGO_SETTINGS_MODULE": "cloud.settings"}
+           "STRATUS_CACHE_PREFIX": work.name, "DJANGO_SETTINGS_MODULE": "cloud.settings",
+           "STRATUS_OBJECT_STORE": args.store}
     server = None
+    ceph_dir = None
     try:
+        if args.store == "rados":
+            ceph_conf = os.environ.get("STRATUS_OBJECT_RADOS_CEPH_CONF")
+            pool = os.environ.get("STRATUS_OBJECT_RADOS_POOL", "objects")
+            if not ceph_conf:
+                from scripts import ceph_cluster
+
+                reason = ceph_cluster.missing()
+                if reason:
+                    raise SystemExit(f"{reason}: no Ceph cluster for --store rados")
+                ceph_dir = work / "ceph"
+                ceph_conf = str(ceph_cluster.start(ceph_dir))
+            env.update(STRATUS_OBJECT_RADOS_CEPH_CONF=ceph_conf, STRATUS_OBJECT_RADOS_POOL=pool)
         for command in (["migrate", "--noinput", "-v0"], ["bootstrap", "--public-url", url, "--clouds-yaml", ""]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=BASE_DIR, env=env, check=True,
                            stdout=subprocess.DEVNULL)
@@ -179,20 +253,27 @@ def main():
         session.put(f"{account}/bench").raise_for_status()
 
         database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-        print(f"objects through the Swift API (filesystem back end, {database}, 2 API workers of 4 threads, "
-              f"same disk as cp)")
+        where = "same disk as cp" if args.store == "filesystem" else "beside rados put/get in the same pool"
+        print(f"objects through the Swift API ({args.store} back end, {database}, 2 API workers of 4 threads, "
+              f"{where})")
         for label, size, count in sizes:
             body = os.urandom(size)
             cpu = cpu_seconds(pids)
             puts = timed(lambda index=index: session.put(f"{account}/bench/{label}-{index}", data=body)
                          .raise_for_status() for index in range(count))
             put_cpu, cpu = cpu_seconds(pids) - cpu, cpu_seconds(pids)
-            gets = timed(lambda index=index: len(session.get(f"{account}/bench/{label}-{index}").content)
+            gets = timed(lambda index=index: read_all(session.get(f"{account}/bench/{label}-{index}", stream=True))
                          for index in range(count))
             get_cpu = cpu_seconds(pids) - cpu
-            reference = cp_rate(work, size, min(count, 20)) if size >= 1 << 20 else None
-            report(f"PUT {label}", size, puts, put_cpu, reference)
-            report(f"GET {label}", size, gets, get_cpu, reference)
+            put_references = get_references = ()
+            if size >= 1 << 20:
+                if args.store == "rados":
+                    put_references, get_references = rados_references(work, ceph_conf, pool, size, min(count, 20))
+                else:
+                    put_references, get_references = filesystem_references(work, size, min(count, 20))
+                put_references = [*put_references, ("MD5", md5_rate(body))]
+            report(f"PUT {label}", size, puts, put_cpu, put_references)
+            report(f"GET {label}", size, gets, get_cpu, get_references)
             if size == 4 << 10:
                 many = args.clients * 100
                 for method, sent in (("PUT", body), ("GET", None)):
@@ -221,6 +302,10 @@ def main():
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
+        if ceph_dir is not None:
+            from scripts import ceph_cluster
+
+            ceph_cluster.stop(ceph_dir)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -7,10 +7,13 @@ objects of STRIPE bytes in one pool:
     stratus.writing      omap: key -> unix time of each write in progress,
                          so the reaper finds the stripes of a killed write
 """
+import errno
 import io
 import json
+import os
 import time
 import uuid
+from collections import deque
 
 from cloud.files import SeekableReader
 from objects.stores import StoreError, StoreFull
@@ -78,19 +81,37 @@ class RadosStore:
         rados = _rados()
         key = uuid.uuid4().hex
         self._set_writing(key, time.time())
-        size, index, pending = 0, 0, bytearray()
+        size, index, held, parts = 0, 0, 0, []
+        # Stripes are written asynchronously, one in flight while the next is
+        # received: the OSD's write and the request's reading overlap, and no
+        # more than two stripes are held.
+        in_flight = deque()
+
+        def send(stripe):
+            nonlocal index
+            in_flight.append(self.ioctx.aio_write_full(_stripe(key, index), stripe))
+            index += 1
+            while len(in_flight) > 1:
+                self._wait(in_flight.popleft())
+
         try:
             for chunk in chunks:
-                pending += chunk
+                parts.append(chunk)
+                held += len(chunk)
                 size += len(chunk)
-                while len(pending) >= STRIPE:
-                    self.ioctx.write_full(_stripe(key, index), bytes(pending[:STRIPE]))
-                    del pending[:STRIPE]
-                    index += 1
-            if pending or index == 0:
-                self.ioctx.write_full(_stripe(key, index), bytes(pending))
+                while held >= STRIPE:
+                    joined = b"".join(parts)
+                    send(joined if held == STRIPE else joined[:STRIPE])
+                    parts = [joined[STRIPE:]] if held > STRIPE else []
+                    held -= STRIPE
+            if held or index == 0:
+                send(b"".join(parts))
+            while in_flight:
+                self._wait(in_flight.popleft())
             self.ioctx.write_full(key, json.dumps({"size": size, "stripe": STRIPE}).encode())
         except BaseException as error:
+            for completion in in_flight:
+                completion.wait_for_complete()
             self._remove_stripes(key)
             self._clear_writing(key)
             if isinstance(error, rados.NoSpace):
@@ -100,6 +121,15 @@ class RadosStore:
             raise
         self._clear_writing(key)
         return key
+
+    @staticmethod
+    def _wait(completion):
+        completion.wait_for_complete()
+        result = completion.get_return_value()
+        if result == -errno.ENOSPC:
+            raise StoreFull("The object store is full.")
+        if result < 0:
+            raise StoreError(f"Could not write the object data: {os.strerror(-result)}.")
 
     def _head(self, key):
         rados = _rados()
