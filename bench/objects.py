@@ -107,9 +107,10 @@ def report_concurrent(label, wall, durations, cpu):
 
 
 def queries_of_a_put(env):
-    """The SQL one 4 KiB PUT runs, counted in a process of its own."""
+    """The SQL statements of one 4 KiB PUT of a new name and of one
+    replacing an object, counted in a process of their own."""
     script = """
-import json, os, django
+import json, os, uuid, django
 django.setup()
 from django.db import connection
 from django.test import Client
@@ -123,12 +124,16 @@ headers = {"HTTP_X_AUTH_TOKEN": answer["X-Subject-Token"]}
 account = "/object-store/v1/AUTH_" + answer.json()["token"]["project"]["id"]
 client.put(account + "/bench-queries", **headers)
 client.put(account + "/bench-queries/warm", b"x" * 4096, content_type="application/octet-stream", **headers)
-with CaptureQueriesContext(connection) as queries:
-    client.put(account + "/bench-queries/one", b"x" * 4096, content_type="application/octet-stream", **headers)
-print(len(queries))
+counts = []
+for name in (uuid.uuid4().hex, "warm"):  # a new name, then a replacement
+    with CaptureQueriesContext(connection) as queries:
+        client.put(account + "/bench-queries/" + name, b"x" * 4096, content_type="application/octet-stream",
+                   **headers)
+    counts.append(len(queries))
+print(*counts)
 """
     result = subprocess.run([PYTHON, "-c", script], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
-    return int(result.stdout.split()[-1])
+    return [int(count) for count in result.stdout.split()[-2:]]
 
 
 def raw_rate(commands, size, count):
@@ -256,6 +261,7 @@ def main():
         where = "same disk as cp" if args.store == "filesystem" else "beside rados put/get in the same pool"
         print(f"objects through the Swift API ({args.store} back end, {database}, 2 API workers of 4 threads, "
               f"{where})")
+        peaks = []  # (after which objects, the larger worker's peak RSS)
         for label, size, count in sizes:
             body = os.urandom(size)
             cpu = cpu_seconds(pids)
@@ -281,6 +287,7 @@ def main():
                     wall, durations = concurrent(lambda index: f"{account}/bench/many-{index}", sent, many,
                                                  args.clients, auth)
                     report_concurrent(f"{method} {label} x{args.clients}", wall, durations, cpu_seconds(pids) - cpu)
+            peaks.append((label, max(memory_mib(pid, "VmHWM") for pid in pids)))
 
         body = b"x"
         started = time.perf_counter()
@@ -295,9 +302,13 @@ def main():
         print(f"  listing of {args.listing} objects (filled at {args.listing / fill:.0f} PUT/s): 1000 names "
               f"p50 {1000 * statistics.median(first):.1f} ms at the start, "
               f"{1000 * statistics.median(deep):.1f} ms deep (keyset: should match)")
-        print(f"  one 4 KiB PUT: {queries_of_a_put(env)} SQL statements (BEGIN and COMMIT counted where sent)")
+        new, replacing = queries_of_a_put(env)
+        print(f"  one 4 KiB PUT: {new} SQL statements for a new name, {replacing} replacing an object "
+              f"(BEGIN and COMMIT counted where sent)")
         peak = max(memory_mib(pid, "VmHWM") for pid in pids)
-        print(f"  API worker peak RSS: {peak:.1f} MiB (the larger worker; target: flat, well under 150 MiB)")
+        steps = ", ".join(f"{value:.1f} after {label}" for label, value in peaks)
+        print(f"  API worker peak RSS: {peak:.1f} MiB ({steps}; the larger worker; target: flat, well under "
+              f"150 MiB)")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
