@@ -1,6 +1,6 @@
 """Object store throughput through the Swift API (gunicorn as the
-all-in-one runs it: 2 workers of 4 threads; the filesystem back end, or
-Ceph RADOS with --store rados): PUT and GET of 4 KiB, 1 MiB and 64 MiB
+all-in-one runs it: 2 workers of 4 threads, or of --threads; the
+filesystem back end, or Ceph RADOS with --store rados): PUT and GET of 4 KiB, 1 MiB and 64 MiB
 objects one at a time (ops/s, MiB/s, p50/p95) beside the raw path measured
 in the same run, 4 KiB PUT and GET from --clients clients at once, the
 queries one 4 KiB PUT makes, a listing page at the start and deep in a
@@ -13,7 +13,7 @@ PUT gives (its data is fsynced before it is answered); on RADOS,
 an MD5 of the bytes in one thread: a PUT computes one (the ETag), so no
 PUT can be faster than that. GETs read the body 1 MiB at a time.
 
-    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick] [--store rados]
+    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick] [--store rados] [--threads 4]
 
 Runs its own cloud (a temporary var dir; SQLite, or the PostgreSQL database
 BENCH_DATABASE_URL names, which it migrates and leaves; with --store rados
@@ -205,6 +205,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="4 KiB objects only, a listing of 2,000")
     parser.add_argument("--store", choices=("filesystem", "rados"), default="filesystem",
                         help="the object store's back end")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads of each of the 2 API workers (the all-in-one runs 4)")
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     if args.quick:
@@ -237,7 +239,8 @@ def main():
                            stdout=subprocess.DEVNULL)
         server = subprocess.Popen(
             [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind",
-             f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
+             f"127.0.0.1:{port}", "--workers", "2", "--threads", str(args.threads), "cloud.wsgi"], cwd=BASE_DIR,
+            env=env,
             stdout=open(work / "api.log", "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -259,8 +262,8 @@ def main():
 
         database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
         where = "same disk as cp" if args.store == "filesystem" else "beside rados put/get in the same pool"
-        print(f"objects through the Swift API ({args.store} back end, {database}, 2 API workers of 4 threads, "
-              f"{where})")
+        print(f"objects through the Swift API ({args.store} back end, {database}, 2 API workers of "
+              f"{args.threads} threads, {where})")
         peaks = []  # (after which objects, the larger worker's peak RSS)
         for label, size, count in sizes:
             body = os.urandom(size)
