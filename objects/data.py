@@ -254,7 +254,8 @@ def commit_object(container, name, fields, if_none_match=False):
     Writers of different names wait on nothing but their own share of the
     counts (objects.usage); writers of one name wait on its row. On
     PostgreSQL a new name is written by one statement (no lock to take
-    first: its insert either makes the row or finds one). Where a
+    first: its insert either makes the row or finds one), and a name
+    that exists by one more (its row locked, replaced and counted). Where a
     quota binds, writers take the container's and account's rows (FOR NO
     KEY UPDATE, which inserts' foreign key checks do not wait on) so that
     the totals they check cannot change under them."""
@@ -267,6 +268,14 @@ def commit_object(container, name, fields, if_none_match=False):
                 return Object(id=row_id, container=container, name=name, **fields)
             if if_none_match:
                 return None
+            # The name exists: its row replaced and the counts changed in one statement too.
+            replaced = rows.replace_counted_object(container, name, fields)
+            if replaced is not None:
+                row_id, old_key = replaced
+                if old_key and old_key != fields.get("data_key"):
+                    transaction.on_commit(lambda: discard_data(old_key))
+                return Object(id=row_id, container=container, name=name, **fields)
+            # Deleted since: the locked path below makes it again.
         with transaction.atomic():
             if quota_binds:
                 locked = Container.objects.select_for_update(no_key=True).select_related("account") \
