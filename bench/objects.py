@@ -178,6 +178,35 @@ def rados_references(work, ceph_conf, pool, size, count):
     return [("rados put", put)], [("rados get", get)]
 
 
+def small_write_cost(work, count=200):
+    """Median seconds of writing a 4 KiB file as the filesystem store does
+    (a temporary file renamed into place), with the two fsyncs a PUT waits
+    for (the file's, then its directory's) and without them."""
+    body = os.urandom(4 << 10)
+    medians = []
+    for synced in (True, False):
+        temporary, final = work / "small-tmp", work / "small-final"
+        temporary.mkdir()
+        final.mkdir()
+        durations = []
+        for index in range(count):
+            started = time.perf_counter()
+            with open(temporary / str(index), "xb", buffering=0) as handle:
+                handle.write(body)
+                if synced:
+                    os.fsync(handle.fileno())
+            os.rename(temporary / str(index), final / str(index))
+            if synced:
+                descriptor = os.open(final, os.O_RDONLY)
+                os.fsync(descriptor)
+                os.close(descriptor)
+            durations.append(time.perf_counter() - started)
+        medians.append(statistics.median(durations))
+        shutil.rmtree(temporary)
+        shutil.rmtree(final)
+    return medians
+
+
 def md5_rate(body):
     started = time.perf_counter()
     digest = hashlib.md5(usedforsecurity=False)
@@ -290,6 +319,10 @@ def main():
                     wall, durations = concurrent(lambda index: f"{account}/bench/many-{index}", sent, many,
                                                  args.clients, auth)
                     report_concurrent(f"{method} {label} x{args.clients}", wall, durations, cpu_seconds(pids) - cpu)
+            if size == 4 << 10 and args.store == "filesystem":
+                synced, unsynced = small_write_cost(work)
+                print(f"  a 4 KiB file written as the store writes it: p50 {1000 * synced:.2f} ms with the file's "
+                      f"and its directory's fsync, {1000 * unsynced:.2f} ms without (what durability costs a PUT)")
             peaks.append((label, max(memory_mib(pid, "VmHWM") for pid in pids)))
 
         body = b"x"
