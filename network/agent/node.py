@@ -593,13 +593,16 @@ class NodeAgent:
         interfaces = []
         for leg in Port.objects.filter(device_owner=port_rows.ROUTER_INTERFACE, device_id=str(router.pk)) \
                 .select_related("network").prefetch_related("fixed_ips__subnet"):
-            address = next(iter(leg.fixed_ips.all()), None)
-            if address is None:
+            addresses = list(leg.fixed_ips.all())
+            if not addresses:
                 continue
             self.sync_network(leg.network_id)
-            interfaces.append(resources.RouterInterface(
-                port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                ip_address=address.ip_address, cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode))
+            network = self.network_resource(leg.network)
+            # Every fixed IP of the leg's port: one address per subnet (a
+            # port added as an interface may have several).
+            interfaces += [resources.RouterInterface(
+                port_id=str(leg.pk), network=network, mac_address=leg.mac_address, ip_address=address.ip_address,
+                cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode) for address in addresses]
         gateway = None
         if router.gateway_port_id:
             leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(

@@ -150,7 +150,8 @@ ROUTER_VETH_PREFIX = "srt"
 
 @dataclass(frozen=True)
 class RouterInterface:
-    """A router's leg in a subnet: its port, holding the subnet's gateway."""
+    """A router's address in a subnet, on the leg of its port: a port with
+    fixed IPs in several subnets is one leg holding each of them."""
     port_id: str
     network: Network
     mac_address: str

@@ -63,8 +63,13 @@ def _sync(host, router):
     iplib.sysctl(namespace, "net.ipv6.conf.all.forwarding", 1 if router.admin_state_up else 0)
     _marker(host, router).touch()
 
-    legs = [(interface_name(INTERNAL_PREFIX, i.port_id), i, [(i.ip_address, _prefixlen(i.cidr))])
-            for i in router.interfaces]
+    # One leg per port, with its address in each of the port's subnets.
+    legs = {}
+    for interface in router.interfaces:
+        device = interface_name(INTERNAL_PREFIX, interface.port_id)
+        legs.setdefault(device, (device, interface, []))[2].append(
+            (interface.ip_address, _prefixlen(interface.cidr)))
+    legs = list(legs.values())
     gateway_device = None
     if router.gateway:
         gateway = router.gateway
@@ -217,12 +222,15 @@ def _sync_advertisements(host, namespace, router):
             "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0",
             f"--pid-file={directory / 'pid'}", f"--dhcp-leasefile={directory / 'leases'}",
             f"--log-facility={directory / 'log'}", "--bind-interfaces", "--user=root", "--group=root"]
-    for device, leg in sorted(legs, key=lambda item: item[0]):
+    advertised = set()
+    for device, leg in sorted(legs, key=lambda item: (item[0], item[1].cidr)):
+        if device not in advertised:   # a leg in several IPv6 subnets advertises them all
+            advertised.add(device)
+            argv += [f"--interface={device}",
+                     f"--ra-param={device},mtu:{leg.network.mtu},{dhcp.RA_INTERVAL},{ROUTER_LIFETIME}"]
         prefix = ipaddress.ip_network(leg.cidr, strict=False)
-        argv += [f"--interface={device}",
-                 f"--dhcp-range=set:{device},{prefix.network_address},{dhcp.ADVERTISED_RANGE[leg.ipv6_ra_mode]},"
-                 f"{prefix.prefixlen}",
-                 f"--ra-param={device},mtu:{leg.network.mtu},{dhcp.RA_INTERVAL},{ROUTER_LIFETIME}"]
+        argv.append(f"--dhcp-range=set:{device},{prefix.network_address},{dhcp.ADVERTISED_RANGE[leg.ipv6_ra_mode]},"
+                    f"{prefix.prefixlen}")
     if any(leg.ipv6_ra_mode == dhcp.STATEFUL for _, leg in legs):
         argv.append("--enable-ra")
     iplib.run(namespace, ["nft", "-f", "-"], input="\n".join([

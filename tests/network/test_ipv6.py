@@ -119,3 +119,36 @@ def test_ip_availability_counts_an_ipv6_subnet_past_64_bits(admin):
     assert entry["total_ips"] > 2 ** 64 and entry["used_ips"] >= 1
     listed = admin.get("network-ip-availabilities", params={"network_id": network["id"]})
     assert listed.status_code == 200 and listed.json()["network_ip_availabilities"][0]["total_ips"] > 2 ** 64
+
+
+def test_a_router_interface_by_port_takes_every_fixed_ip_and_a_subnet_removed_takes_only_its_own(admin):
+    network = admin.network()
+    v4 = admin.subnet(network, "10.95.0.0/24")
+    v6 = v6_subnet(admin, network, "2001:db8:95::/64", ipv6_address_mode="dhcpv6-stateful",
+                   ipv6_ra_mode="dhcpv6-stateful")
+    port = admin.port(network, fixed_ips=[{"subnet_id": v4["id"], "ip_address": "10.95.0.254"},
+                                          {"subnet_id": v6["id"], "ip_address": "2001:db8:95::fe"}])
+    router = admin.create("routers", "router", name="dual")
+    added = admin.put(f"routers/{router['id']}/add_router_interface", {"port_id": port["id"]})
+    assert added.status_code == 200, added.text
+    assert (added.json()["subnet_id"], sorted(added.json()["subnet_ids"])) == (v4["id"], sorted([v4["id"], v6["id"]]))
+    # A subnet of the leg cannot be attached again through another leg.
+    again = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": v6["id"]})
+    assert "already has a port on subnet" in neutron_error(again, 400, "BadRequest")
+
+    # By subnet, the leg keeps its other address.
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": v6["id"]})
+    assert removed.status_code == 200 and removed.json()["subnet_ids"] == [v6["id"]]
+    leg = admin.get(f"ports/{port['id']}").json()["port"]
+    assert (leg["device_owner"], addresses(leg)) == ("network:router_interface", {v4["id"]: "10.95.0.254"})
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": v4["id"]})
+    assert removed.status_code == 200
+    neutron_error(admin.get(f"ports/{port['id']}"), 404, "PortNotFound")
+
+    # Neutron's rule: one IPv4 subnet per router port; nothing is attached.
+    second = admin.subnet(network, "10.96.0.0/24")
+    two = admin.port(network, fixed_ips=[{"subnet_id": v4["id"]}, {"subnet_id": second["id"]}])
+    refused = admin.put(f"routers/{router['id']}/add_router_interface", {"port_id": two["id"]})
+    assert "multiple IPv4 subnets" in neutron_error(refused, 400, "BadRequest")
+    assert admin.get(f"ports/{two['id']}").json()["port"]["device_owner"] == ""
+    assert admin.get("ports", params={"device_id": router["id"]}).json()["ports"] == []

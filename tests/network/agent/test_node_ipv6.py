@@ -2,12 +2,15 @@
 SLAAC machine takes the EUI-64 address the API gave its port and the
 router's default route, a DHCPv6-stateful machine on another host and
 network gets exactly its port's address, and the two reach each other
-through a router with both IPv6 subnets as legs."""
+through a router with both IPv6 subnets as legs; a router leg added by a
+dual-stack port holds both of its addresses."""
 import os
 
 import pytest
 
 from network.addressing import eui64_address
+from network.agent import iplib, routers
+from network.agent import resources as kernel
 from tests.network.conftest import unique
 
 from .test_node import admin, bound_port, live_db, new_network, plug, site, wait_until  # noqa: F401  (fixtures)
@@ -69,3 +72,54 @@ def test_slaac_and_stateful_machines_on_two_hosts_get_their_ports_addresses_and_
         for subnet in (slaac, stateful):
             admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnet["id"]})
         admin.delete(f"routers/{router['id']}")
+
+
+def leg_addresses(router_id, port_id):
+    """The global addresses on the router's leg of `port_id` (None: no such leg)."""
+    namespace = routers.namespace_name(kernel.Router(id=router_id))
+    device = routers.interface_name(routers.INTERNAL_PREFIX, port_id)
+    if not iplib.namespace_exists(namespace):
+        return None
+    result = iplib.run(namespace, ["ip", "-o", "addr", "show", "dev", device, "scope", "global"], check=False)
+    return {line.split()[3] for line in result.stdout.splitlines()} if result.returncode == 0 else None
+
+
+def test_a_router_leg_added_by_port_holds_every_fixed_ip_of_the_port_and_answers_on_each(
+        site, admin, cloud):  # noqa: F811
+    os_cli = cloud.openstack
+    group = admin.create("security-groups", "security_group", name=unique("sgleg"))
+    network, v4 = new_network(site, admin, "10.85.0.0/24")
+    v6 = v6_subnet(admin, network, "2001:db8:85::/64", "dhcpv6-stateful")
+    leg = os_cli("port", "create", "--network", network["id"],
+                 "--fixed-ip", f"subnet={v4['id']},ip-address=10.85.0.254",
+                 "--fixed-ip", f"subnet={v6['id']},ip-address=2001:db8:85::fe", unique("leg"), "-f", "json")
+    router = os_cli("router", "create", unique("rleg"), "-f", "json")
+    try:
+        os_cli("router", "add", "port", router["id"], leg["id"])
+        shown = os_cli("router", "show", router["id"], "-f", "json")
+        assert sorted((i["subnet_id"], i["ip_address"]) for i in shown["interfaces_info"]) == sorted(
+            [(v4["id"], "10.85.0.254"), (v6["id"], "2001:db8:85::fe")])
+        # The router's namespace on the network node: one leg with both addresses.
+        wait_until(lambda: leg_addresses(router["id"], leg["id"]) == {"10.85.0.254/24", "2001:db8:85::fe/64"},
+                   timeout=20, message="the leg's two addresses in the router's namespace")
+
+        # A machine on the other host holding the port's addresses reaches the router on both subnets.
+        port = bound_port(admin, network, site.names[1], [group["id"]])
+        address4, address6 = v6_address(port, v4), v6_address(port, v6)
+        _, machine = plug(site, 1, port)
+        machine.set_address(f"{address4}/24")
+        machine.run("ip", "-6", "addr", "add", f"{address6}/64", "dev", "eth0", "nodad", check=True)
+        assert machine.reachable("10.85.0.254")
+        assert machine.ping6("2001:db8:85::fe")
+
+        # The IPv6 subnet taken off by subnet: the leg keeps its IPv4 address only.
+        os_cli("router", "remove", "subnet", router["id"], v6["id"])
+        wait_until(lambda: leg_addresses(router["id"], leg["id"]) == {"10.85.0.254/24"}, timeout=20,
+                   message="the IPv6 address to leave the leg")
+        assert machine.reachable("10.85.0.254")
+        assert not machine.ping6("2001:db8:85::fe", attempts=1)
+        os_cli("router", "remove", "port", router["id"], leg["id"])
+        wait_until(lambda: not iplib.namespace_exists(routers.namespace_name(kernel.Router(id=router["id"]))),
+                   timeout=20, message="the router's namespace to go")
+    finally:
+        os_cli("router", "delete", router["id"])
