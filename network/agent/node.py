@@ -542,9 +542,11 @@ class NodeAgent:
         entries = dhcp_entries(network, dhcp_port)
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
         # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
-        # classless route): the metadata proxy listens in that namespace.
+        # classless route), and fe80::a9fe:a9fe on their link: the metadata
+        # proxy listens in that namespace.
         try:
-            metadata_proxy.start(dhcp.namespace_name(resource), resource.id, settings.METADATA_URL)
+            metadata_proxy.start(dhcp.namespace_name(resource), resource.id, settings.METADATA_URL,
+                                 interface=dhcp.DHCP_INTERFACE)
         except OSError as error:
             log.error("%s: no metadata proxy for network %s: %s", self.host, resource.id, error)
 
