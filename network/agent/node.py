@@ -609,13 +609,18 @@ class NodeAgent:
         if router.gateway_port_id:
             leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(
                 pk=router.gateway_port_id)
-            # Its IPv4 address: the one SNAT and floating IPs use.
+            # Its IPv4 address (the one SNAT and floating IPs use) and its
+            # IPv6 ones, the first IPv6 subnet with a gateway the default route.
             address = next((a for a in leg.fixed_ips.all() if a.subnet.ip_version == 4), None)
-            if address is not None:
+            ipv6 = [a for a in leg.fixed_ips.all() if a.subnet.ip_version == 6]
+            if address is not None or ipv6:
                 self.sync_network(leg.network_id)
                 gateway = resources.RouterGateway(
                     port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                    ip_address=address.ip_address, cidr=address.subnet.cidr, gateway_ip=address.subnet.gateway_ip)
+                    ip_address=address.ip_address if address else None, cidr=address.subnet.cidr if address else None,
+                    gateway_ip=address.subnet.gateway_ip if address else None,
+                    ipv6_addresses=tuple((a.ip_address, a.subnet.cidr) for a in ipv6),
+                    ipv6_gateway_ip=next((a.subnet.gateway_ip for a in ipv6 if a.subnet.gateway_ip), None))
         floating = FloatingIP.objects.filter(router=router, port__isnull=False, fixed_ip_address__isnull=False)
         routers.sync_router(self.kernel, resources.Router(
             id=str(router.pk), interfaces=tuple(interfaces), gateway=gateway, enable_snat=router.enable_snat,

@@ -1,8 +1,8 @@
 """L3 on the network node: a `qrouter-<router id>` namespace per router with
 a leg (veth into the network's bridge) per attached subnet (`qr-...`, holding
 the subnet's gateway address) and one into the external network (`qg-...`,
-holding the gateway port's address and the floating IPs), a default route
-to the external gateway, static routes, and NAT in one nftables table:
+holding the gateway port's addresses and the floating IPs), default routes
+to the external gateways (IPv4 and IPv6), static routes, and NAT in one nftables table:
 SNAT of the subnets to the gateway address, and DNAT/SNAT per floating IP.
 IPv6 legs are routed as they are, without NAT (as in Neutron), and on those
 whose subnet has an ipv6_ra_mode the router advertises the prefix, with the
@@ -74,7 +74,8 @@ def _sync(host, router):
     if router.gateway:
         gateway = router.gateway
         gateway_device = interface_name(EXTERNAL_PREFIX, gateway.port_id)
-        addresses = [(gateway.ip_address, _prefixlen(gateway.cidr))]
+        addresses = [(gateway.ip_address, _prefixlen(gateway.cidr))] if gateway.ip_address else []
+        addresses += [(address, _prefixlen(cidr)) for address, cidr in gateway.ipv6_addresses]
         addresses += [(f.floating_ip_address, 32) for f in router.floating_ips]
         legs.append((gateway_device, gateway, addresses))
 
@@ -162,6 +163,8 @@ def _sync_routes(namespace, router, gateway_device):
     wanted = {(str(ipaddress.ip_network(d, strict=False)), n) for d, n in router.routes}
     if router.gateway and router.gateway.gateway_ip:
         wanted.add(("0.0.0.0/0", router.gateway.gateway_ip))
+    if router.gateway and router.gateway.ipv6_gateway_ip:
+        wanted.add(("::/0", router.gateway.ipv6_gateway_ip))
     with iplib.ip(namespace) as handle:
         present = {}
         for family, default in ((iplib.IPV4, "0.0.0.0"), (iplib.IPV6, "::")):
@@ -181,7 +184,7 @@ def _sync_nat(namespace, router, gateway_device):
     lines = [f"add table {NAT_TABLE}", f"delete table {NAT_TABLE}", f"add table {NAT_TABLE}",
              f"add chain {NAT_TABLE} prerouting {{ type nat hook prerouting priority -100; policy accept; }}",
              f"add chain {NAT_TABLE} postrouting {{ type nat hook postrouting priority 100; policy accept; }}"]
-    if gateway_device:
+    if gateway_device and router.gateway.ip_address:
         for floating in router.floating_ips:
             lines.append(f"add rule {NAT_TABLE} prerouting ip daddr {floating.floating_ip_address} "
                          f"dnat to {floating.fixed_ip_address}")

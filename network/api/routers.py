@@ -310,7 +310,9 @@ class FloatingIPViewSet(NeutronViewSet):
         if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):
             raise errors.not_found("Port", port_id)
         allocations = list(port.fixed_ips.select_related("subnet"))
-        allocation = next((a for a in allocations if fixed_ip_address in (None, a.ip_address)), None)
+        # Floating IPs are IPv4 (as in Neutron): a dual-stack port's IPv4 address.
+        allocation = next((a for a in allocations if a.subnet.ip_version == 4
+                           and fixed_ip_address in (None, a.ip_address)), None)
         if allocation is None:
             if fixed_ip_address is not None:
                 raise errors.bad_request("BadRequest", f"Bad floatingip request: Port {port.id} does not have "

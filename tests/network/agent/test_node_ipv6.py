@@ -123,3 +123,65 @@ def test_a_router_leg_added_by_port_holds_every_fixed_ip_of_the_port_and_answers
                    timeout=20, message="the router's namespace to go")
     finally:
         os_cli("router", "delete", router["id"])
+
+
+def test_a_router_gateway_with_an_ipv6_address_routes_tenant_ipv6_subnets_to_the_outside_without_nat(
+        site, admin):  # noqa: F811
+    group = admin.create("security-groups", "security_group", name=unique("sggw6"))
+    admin.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
+                 direction="ingress", ethertype="IPv6", protocol="ipv6-icmp")
+    external = admin.network(**{"router:external": True})
+    site.networks.append(external)
+    external_v4 = admin.subnet(external, "172.30.88.0/24")
+    external_v6 = v6_subnet(admin, external, "2001:db8:e88::/64", None)
+    tenant = admin.network()
+    site.networks.append(tenant)
+    tenant_v6 = v6_subnet(admin, tenant, "2001:db8:88::/64", "slaac")
+    # The outside world: a machine on the external network, with a route back to the tenant prefix
+    # through the router's IPv6 gateway address (as an upstream router is given one).
+    outside_port = bound_port(admin, external, site.names[0], [group["id"]])
+    outside_address = v6_address(outside_port, external_v6)
+    _, outside = plug(site, 0, outside_port)
+    outside.run("ip", "-6", "addr", "add", f"{outside_address}/64", "dev", "eth0", "nodad", check=True)
+    inside_port = bound_port(admin, tenant, site.names[1], [group["id"]])
+    inside_address = v6_address(inside_port, tenant_v6)
+    _, inside = plug(site, 1, inside_port)
+    inside.accept_router_advertisements()
+
+    router = admin.create("routers", "router", name=unique("rgw6"), external_gateway_info={
+        "network_id": external["id"]})
+    try:
+        fixed = {entry["subnet_id"]: entry["ip_address"]
+                 for entry in router["external_gateway_info"]["external_fixed_ips"]}
+        assert set(fixed) == {external_v4["id"], external_v6["id"]}
+        response = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": tenant_v6["id"]})
+        assert response.status_code == 200, response.text
+        namespace = routers.namespace_name(kernel.Router(id=router["id"]))
+        gateway_port = admin.get("ports", params={"device_id": router["id"],
+                                                  "device_owner": "network:router_gateway"}).json()["ports"][0]
+        gateway_device = routers.interface_name(routers.EXTERNAL_PREFIX, gateway_port["id"])
+
+        def gateway_addresses():
+            if not iplib.namespace_exists(namespace):
+                return set()
+            result = iplib.run(namespace, ["ip", "-o", "addr", "show", "dev", gateway_device, "scope", "global"],
+                               check=False)
+            return {line.split()[3].split("/")[0] for line in result.stdout.splitlines()}
+
+        # Both addresses on the gateway leg, and the IPv6 default route to the external subnet's gateway.
+        wait_until(lambda: gateway_addresses() == set(fixed.values()), timeout=20,
+                   message="the gateway's two addresses")
+        assert f"default via {external_v6['gateway_ip']} dev {gateway_device}" in iplib.run(
+            namespace, ["ip", "-6", "route", "show", "default"]).stdout
+        outside.run("ip", "-6", "route", "add", tenant_v6["cidr"], "via", fixed[external_v6["id"]], check=True)
+
+        # The machine's own address both ways: routed, not translated.
+        assert inside.wait_for_address6(inside_address, timeout=20)
+        assert inside.default_route6(timeout=20)
+        assert wait_until(lambda: inside.ping6(outside_address, attempts=1), timeout=10,
+                          message="the outside over the router's IPv6 gateway")
+        assert outside.ping6(inside_address)
+        assert "ip6" not in iplib.run(namespace, ["nft", "list", "tables"]).stdout
+    finally:
+        admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": tenant_v6["id"]})
+        admin.delete(f"routers/{router['id']}")
