@@ -2,10 +2,11 @@
 (`qdhcp-<network id>`, where DHCP's option 121 routes guests to it), and
 [fe80::a9fe:a9fe]:80 on the namespace's interface into the network, where
 IPv6 guests find it on their own link (as Neutron serves it), forwarding
-each request to the API host's metadata service with what only it knows: the guest's source address (X-Forwarded-For) and the network it
-came from (X-Neutron-Network-ID), signed with the shared metadata secret
-(cloud.metadata_signature), as Neutron's namespace proxy and metadata agent
-do together. Whatever identity headers a guest sends itself are dropped.
+each request to the API host's metadata service with what only it knows:
+the guest's source address (X-Forwarded-For) and the network it came from
+(X-Neutron-Network-ID), signed with the shared metadata secret
+(cloud.metadata_signature), as Neutron's namespace proxy and metadata
+agent do together. Whatever identity headers a guest sends itself are dropped.
 
 The listening socket is made inside the namespace; the event loop serving
 every proxy of this process runs in a thread of the agent's own namespace,
