@@ -1,17 +1,27 @@
 """Object store throughput through the Swift API (gunicorn as the
-all-in-one runs it: 2 workers of 4 threads, filesystem back end): PUT and
-GET of 4 KiB, 1 MiB and 64 MiB objects one at a time (ops/s, MiB/s,
-p50/p95) beside a `cp` of the same bytes on the same disk, 4 KiB PUT and GET
-from --clients clients at once, the queries one 4 KiB PUT makes, a listing
-page at the start and deep in a container of --listing objects, and the API
-workers' peak memory.
+all-in-one runs it: 2 workers of 4 threads, or of --threads; the
+filesystem back end, or Ceph RADOS with --store rados): PUT and GET of 4 KiB, 1 MiB and 64 MiB
+objects one at a time (ops/s, MiB/s, p50/p95) beside the raw path measured
+in the same run, 4 KiB PUT and GET from --clients clients at once, the
+queries one 4 KiB PUT makes, a listing page at the start and deep in a
+container of --listing objects, and the API workers' peak memory.
 
-    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick]
+The raw path: on the filesystem, `cp` of the same bytes on the same disk,
+and `cp` followed by an fsync of the copy (`sync FILE`), the durability a
+PUT gives (its data is fsynced before it is answered); on RADOS,
+`rados put` and `rados get` into the same pool. Beside them, the rate of
+an MD5 of the bytes in one thread: a PUT computes one (the ETag), so no
+PUT can be faster than that. GETs read the body 1 MiB at a time.
+
+    .venv/bin/python bench/objects.py [--listing 20000] [--clients 16] [--quick] [--store rados] [--threads 4]
 
 Runs its own cloud (a temporary var dir; SQLite, or the PostgreSQL database
-BENCH_DATABASE_URL names, which it migrates and leaves) and prints its
-figures. --quick: 4 KiB objects only and a listing of 2,000."""
+BENCH_DATABASE_URL names, which it migrates and leaves; with --store rados
+a single-node Ceph cluster of scripts/ceph_cluster.py in that dir, or the
+one STRATUS_OBJECT_RADOS_CEPH_CONF names) and prints its figures.
+--quick: 4 KiB objects only and a listing of 2,000."""
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -28,15 +38,12 @@ import requests
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR / "bench"))
+sys.path.insert(1, str(BASE_DIR))  # scripts.ceph_cluster
 from images import free_port, memory_mib, token  # noqa: E402
+from measure import percentile  # noqa: E402
 
 PYTHON = sys.executable
 SIZES = [("4 KiB", 4 << 10, 500), ("1 MiB", 1 << 20, 50), ("64 MiB", 64 << 20, 4)]
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def timed(calls):
@@ -48,14 +55,16 @@ def timed(calls):
     return durations
 
 
-def report(label, size, durations, cpu, cp_rate=None):
+def report(label, size, durations, cpu, references=()):
+    """One line of figures; `references`: (name, MiB/s) the rate is shown
+    as a share of."""
     total = sum(durations)
     rate = size * len(durations) / total / 2**20
     line = (f"  {label:14} {len(durations) / total:9.1f} ops/s {rate:8.1f} MiB/s  "
             f"p50 {1000 * statistics.median(durations):7.2f} ms  p95 {1000 * percentile(durations, 0.95):7.2f} ms"
             f"  API CPU {1000 * cpu / len(durations):6.2f} ms/op")
-    if cp_rate:
-        line += f"  {100 * rate / cp_rate:5.1f}% of cp"
+    for name, reference in references:
+        line += f"  {100 * rate / reference:5.1f}% of {name}"
     print(line)
 
 
@@ -98,9 +107,10 @@ def report_concurrent(label, wall, durations, cpu):
 
 
 def queries_of_a_put(env):
-    """The SQL one 4 KiB PUT runs, counted in a process of its own."""
+    """The SQL statements of one 4 KiB PUT of a new name and of one
+    replacing an object, counted in a process of their own."""
     script = """
-import json, os, django
+import json, os, uuid, django
 django.setup()
 from django.db import connection
 from django.test import Client
@@ -114,25 +124,107 @@ headers = {"HTTP_X_AUTH_TOKEN": answer["X-Subject-Token"]}
 account = "/object-store/v1/AUTH_" + answer.json()["token"]["project"]["id"]
 client.put(account + "/bench-queries", **headers)
 client.put(account + "/bench-queries/warm", b"x" * 4096, content_type="application/octet-stream", **headers)
-with CaptureQueriesContext(connection) as queries:
-    client.put(account + "/bench-queries/one", b"x" * 4096, content_type="application/octet-stream", **headers)
-print(len(queries))
+counts = []
+for name in (uuid.uuid4().hex, "warm"):  # a new name, then a replacement
+    with CaptureQueriesContext(connection) as queries:
+        client.put(account + "/bench-queries/" + name, b"x" * 4096, content_type="application/octet-stream",
+                   **headers)
+    counts.append(len(queries))
+print(*counts)
 """
     result = subprocess.run([PYTHON, "-c", script], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
-    return int(result.stdout.split()[-1])
+    return [int(count) for count in result.stdout.split()[-2:]]
 
 
-def cp_rate(work, size, count):
-    source = work / "cp-source"
-    source.write_bytes(os.urandom(size))
+def raw_rate(commands, size, count):
+    """MiB/s of running `commands(index)` (a list of command lines) for
+    index 0..count-1, each moving `size` bytes."""
     started = time.perf_counter()
     for index in range(count):
-        subprocess.run(["cp", str(source), str(work / f"cp-{index}")], check=True)
-    seconds = time.perf_counter() - started
-    for index in range(count):
-        (work / f"cp-{index}").unlink()
+        for command in commands(index):
+            subprocess.run(command, check=True)
+    return size * count / (time.perf_counter() - started) / 2**20
+
+
+def filesystem_references(work, size, count):
+    """[(name, MiB/s)] of the raw paths a PUT and a GET are set beside:
+    `cp`, and `cp` with the copy fsynced, on the disk the store is on."""
+    source = work / "cp-source"
+    source.write_bytes(os.urandom(size))
+    copies = [str(work / f"cp-{index}") for index in range(count)]
+    cp = raw_rate(lambda index: [["cp", str(source), copies[index]]], size, count)
+    for copy in copies:
+        os.unlink(copy)
+    cp_sync = raw_rate(lambda index: [["cp", str(source), copies[index]], ["sync", copies[index]]], size, count)
+    for copy in copies:
+        os.unlink(copy)
     source.unlink()
-    return size * count / seconds / 2**20
+    references = [("cp", cp), ("cp+fsync", cp_sync)]
+    return references, references[:1]
+
+
+def rados_references(work, ceph_conf, pool, size, count):
+    """([(name, MiB/s)] for PUT, for GET): `rados put` and `rados get` of
+    the same bytes in the store's pool."""
+    source, target = work / "rados-source", work / "rados-target"
+    source.write_bytes(os.urandom(size))
+    rados = ["rados", "-c", ceph_conf, "-p", pool]
+    put = raw_rate(lambda index: [[*rados, "put", f"bench-raw-{index}", str(source)]], size, count)
+    get = raw_rate(lambda index: [[*rados, "get", f"bench-raw-{index}", str(target)]], size, count)
+    for index in range(count):
+        subprocess.run([*rados, "rm", f"bench-raw-{index}"], check=True)
+    source.unlink()
+    target.unlink()
+    return [("rados put", put)], [("rados get", get)]
+
+
+def small_write_cost(work, count=200):
+    """Median seconds of writing a 4 KiB file as the filesystem store does
+    (a temporary file renamed into place), with the two fsyncs a PUT waits
+    for (the file's, then its directory's) and without them."""
+    body = os.urandom(4 << 10)
+    medians = []
+    for synced in (True, False):
+        temporary, final = work / "small-tmp", work / "small-final"
+        temporary.mkdir()
+        final.mkdir()
+        durations = []
+        for index in range(count):
+            started = time.perf_counter()
+            with open(temporary / str(index), "xb", buffering=0) as handle:
+                handle.write(body)
+                if synced:
+                    os.fsync(handle.fileno())
+            os.rename(temporary / str(index), final / str(index))
+            if synced:
+                descriptor = os.open(final, os.O_RDONLY)
+                os.fsync(descriptor)
+                os.close(descriptor)
+            durations.append(time.perf_counter() - started)
+        medians.append(statistics.median(durations))
+        shutil.rmtree(temporary)
+        shutil.rmtree(final)
+    return medians
+
+
+def md5_rate(body):
+    started = time.perf_counter()
+    digest = hashlib.md5(usedforsecurity=False)
+    view = memoryview(body)
+    for offset in range(0, len(body), 1 << 20):
+        digest.update(view[offset:offset + (1 << 20)])
+    return len(body) / (time.perf_counter() - started) / 2**20
+
+
+def read_all(response):
+    """The body's length, read 1 MiB at a time (requests' .content reads
+    10 KiB at a time: the client, not the server, was what a 64 MiB GET
+    measured)."""
+    response.raise_for_status()
+    received = 0
+    while block := response.raw.read(1 << 20):
+        received += len(block)
+    return received
 
 
 def main():
@@ -140,6 +232,10 @@ def main():
     parser.add_argument("--listing", type=int, default=20000, help="objects in the listed container")
     parser.add_argument("--clients", type=int, default=16, help="clients at once for the 4 KiB rates")
     parser.add_argument("--quick", action="store_true", help="4 KiB objects only, a listing of 2,000")
+    parser.add_argument("--store", choices=("filesystem", "rados"), default="filesystem",
+                        help="the object store's back end")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads of each of the 2 API workers (the all-in-one runs 4)")
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     if args.quick:
@@ -150,15 +246,30 @@ def main():
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STRATUS_VAR_DIR": str(work), "STRATUS_API_PORT": str(port),
            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}"),
-           "STRATUS_CACHE_PREFIX": work.name, "DJANGO_SETTINGS_MODULE": "cloud.settings"}
+           "STRATUS_CACHE_PREFIX": work.name, "DJANGO_SETTINGS_MODULE": "cloud.settings",
+           "STRATUS_OBJECT_STORE": args.store}
     server = None
+    ceph_dir = None
     try:
+        if args.store == "rados":
+            ceph_conf = os.environ.get("STRATUS_OBJECT_RADOS_CEPH_CONF")
+            pool = os.environ.get("STRATUS_OBJECT_RADOS_POOL", "objects")
+            if not ceph_conf:
+                from scripts import ceph_cluster
+
+                reason = ceph_cluster.missing()
+                if reason:
+                    raise SystemExit(f"{reason}: no Ceph cluster for --store rados")
+                ceph_dir = work / "ceph"
+                ceph_conf = str(ceph_cluster.start(ceph_dir))
+            env.update(STRATUS_OBJECT_RADOS_CEPH_CONF=ceph_conf, STRATUS_OBJECT_RADOS_POOL=pool)
         for command in (["migrate", "--noinput", "-v0"], ["bootstrap", "--public-url", url, "--clouds-yaml", ""]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=BASE_DIR, env=env, check=True,
                            stdout=subprocess.DEVNULL)
         server = subprocess.Popen(
             [str(Path(PYTHON).parent / "gunicorn"), "-c", "python:cloud.gunicorn_conf", "--bind",
-             f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "cloud.wsgi"], cwd=BASE_DIR, env=env,
+             f"127.0.0.1:{port}", "--workers", "2", "--threads", str(args.threads), "cloud.wsgi"], cwd=BASE_DIR,
+            env=env,
             stdout=open(work / "api.log", "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -179,20 +290,28 @@ def main():
         session.put(f"{account}/bench").raise_for_status()
 
         database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-        print(f"objects through the Swift API (filesystem back end, {database}, 2 API workers of 4 threads, "
-              f"same disk as cp)")
+        where = "same disk as cp" if args.store == "filesystem" else "beside rados put/get in the same pool"
+        print(f"objects through the Swift API ({args.store} back end, {database}, 2 API workers of "
+              f"{args.threads} threads, {where})")
+        peaks = []  # (after which objects, the larger worker's peak RSS)
         for label, size, count in sizes:
             body = os.urandom(size)
             cpu = cpu_seconds(pids)
             puts = timed(lambda index=index: session.put(f"{account}/bench/{label}-{index}", data=body)
                          .raise_for_status() for index in range(count))
             put_cpu, cpu = cpu_seconds(pids) - cpu, cpu_seconds(pids)
-            gets = timed(lambda index=index: len(session.get(f"{account}/bench/{label}-{index}").content)
+            gets = timed(lambda index=index: read_all(session.get(f"{account}/bench/{label}-{index}", stream=True))
                          for index in range(count))
             get_cpu = cpu_seconds(pids) - cpu
-            reference = cp_rate(work, size, min(count, 20)) if size >= 1 << 20 else None
-            report(f"PUT {label}", size, puts, put_cpu, reference)
-            report(f"GET {label}", size, gets, get_cpu, reference)
+            put_references = get_references = ()
+            if size >= 1 << 20:
+                if args.store == "rados":
+                    put_references, get_references = rados_references(work, ceph_conf, pool, size, min(count, 20))
+                else:
+                    put_references, get_references = filesystem_references(work, size, min(count, 20))
+                put_references = [*put_references, ("MD5", md5_rate(body))]
+            report(f"PUT {label}", size, puts, put_cpu, put_references)
+            report(f"GET {label}", size, gets, get_cpu, get_references)
             if size == 4 << 10:
                 many = args.clients * 100
                 for method, sent in (("PUT", body), ("GET", None)):
@@ -200,6 +319,11 @@ def main():
                     wall, durations = concurrent(lambda index: f"{account}/bench/many-{index}", sent, many,
                                                  args.clients, auth)
                     report_concurrent(f"{method} {label} x{args.clients}", wall, durations, cpu_seconds(pids) - cpu)
+            if size == 4 << 10 and args.store == "filesystem":
+                synced, unsynced = small_write_cost(work)
+                print(f"  a 4 KiB file written as the store writes it: p50 {1000 * synced:.2f} ms with the file's "
+                      f"and its directory's fsync, {1000 * unsynced:.2f} ms without (what durability costs a PUT)")
+            peaks.append((label, max(memory_mib(pid, "VmHWM") for pid in pids)))
 
         body = b"x"
         started = time.perf_counter()
@@ -214,13 +338,21 @@ def main():
         print(f"  listing of {args.listing} objects (filled at {args.listing / fill:.0f} PUT/s): 1000 names "
               f"p50 {1000 * statistics.median(first):.1f} ms at the start, "
               f"{1000 * statistics.median(deep):.1f} ms deep (keyset: should match)")
-        print(f"  one 4 KiB PUT: {queries_of_a_put(env)} SQL statements (BEGIN and COMMIT counted where sent)")
+        new, replacing = queries_of_a_put(env)
+        print(f"  one 4 KiB PUT: {new} SQL statements for a new name, {replacing} replacing an object "
+              f"(BEGIN and COMMIT counted where sent)")
         peak = max(memory_mib(pid, "VmHWM") for pid in pids)
-        print(f"  API worker peak RSS: {peak:.1f} MiB (the larger worker; target: flat, well under 150 MiB)")
+        steps = ", ".join(f"{value:.1f} after {label}" for label, value in peaks)
+        print(f"  API worker peak RSS: {peak:.1f} MiB ({steps}; the larger worker; target: flat, well under "
+              f"150 MiB)")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
+        if ceph_dir is not None:
+            from scripts import ceph_cluster
+
+            ceph_cluster.stop(ceph_dir)
         shutil.rmtree(work, ignore_errors=True)
 
 

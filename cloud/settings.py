@@ -211,6 +211,18 @@ DEMO_PASSWORD = os.environ.get("STRATUS_DEMO_PASSWORD", "stratus-demo")
 SERVICE_PASSWORD = os.environ.get("STRATUS_SERVICE_PASSWORD", "stratus-service")
 # Work factor of the hash of cloud users' passwords (PBKDF2-SHA256).
 PASSWORD_HASH_ITERATIONS = int(os.environ.get("STRATUS_PASSWORD_HASH_ITERATIONS", "100000"))
+# Password rules (Keystone's [security_compliance]); all off by default, as there.
+LOCKOUT_FAILURE_ATTEMPTS = int(os.environ.get("STRATUS_LOCKOUT_FAILURE_ATTEMPTS", "0"))  # 0: never locked
+LOCKOUT_DURATION = int(os.environ.get("STRATUS_LOCKOUT_DURATION", "1800"))  # seconds
+PASSWORD_EXPIRES_DAYS = int(os.environ.get("STRATUS_PASSWORD_EXPIRES_DAYS", "0"))  # 0: never expire
+UNIQUE_LAST_PASSWORD_COUNT = int(os.environ.get("STRATUS_UNIQUE_LAST_PASSWORD_COUNT", "0"))
+MINIMUM_PASSWORD_AGE = int(os.environ.get("STRATUS_MINIMUM_PASSWORD_AGE", "0"))  # days
+PASSWORD_REGEX = os.environ.get("STRATUS_PASSWORD_REGEX") or None
+PASSWORD_REGEX_DESCRIPTION = os.environ.get("STRATUS_PASSWORD_REGEX_DESCRIPTION") or None
+CHANGE_PASSWORD_UPON_FIRST_USE = os.environ.get("STRATUS_CHANGE_PASSWORD_UPON_FIRST_USE", "") == "1"
+# OS-OAUTH1: how long a request token and an access token last (seconds).
+OAUTH1_REQUEST_TOKEN_DURATION = int(os.environ.get("STRATUS_OAUTH1_REQUEST_TOKEN_DURATION", "28800"))
+OAUTH1_ACCESS_TOKEN_DURATION = int(os.environ.get("STRATUS_OAUTH1_ACCESS_TOKEN_DURATION", "86400"))
 
 # Images: where the filesystem store keeps image data, the node image cache,
 # and the guest image `make guest-image` builds (registered as stratus-tiny).

@@ -442,6 +442,10 @@ class Instance(models.Model):
     # password, encrypted with the keypair's public key): Nova's
     # os-server-password, which the owner reads and clears.
     guest_password = models.TextField(blank=True, default="")
+    # The admin password set by changePassword, which the guest reads as
+    # `admin_pass` in the metadata service's meta_data.json (as Nova puts
+    # it on a config drive); kept as given, since the guest needs it so.
+    admin_password = models.TextField(blank=True, default="")
     # Nova's OS-DCF:diskConfig as asked (AUTO: the guest grows its root
     # filesystem to the disk, which the node always sizes to the flavor).
     auto_disk_config = models.BooleanField(default=False)
@@ -665,6 +669,10 @@ class Migration(models.Model):
         REVERTING = "reverting"
         REVERTED = "reverted"
         ERROR = "error"
+        # An evacuation's (Nova's words): asked for, placed, over.
+        ACCEPTED = "accepted"
+        DONE = "done"
+        FAILED = "failed"
 
         # Still holding two claims and, before FINISHED, the growth of the
         # flavor that quota counts on top of the instance's current one.
@@ -701,11 +709,14 @@ class Migration(models.Model):
     # cold migration (an admin's `migrate`) keeps the flavor and changes
     # the host.
     RESIZE, COLD_MIGRATION = "resize", "migration"
+    # An admin's `evacuate`: the instance made again on another host, its
+    # own being down (statuses accepted, pre-migrating, done or failed, as Nova's).
+    EVACUATION = "evacuation"
 
     @property
     def action(self):
         """The instance action its steps are recorded under."""
-        return "migrate" if self.migration_type == self.COLD_MIGRATION else "resize"
+        return {self.COLD_MIGRATION: "migrate", self.EVACUATION: "evacuate"}.get(self.migration_type, "resize")
 
     def set_status(self, status, **fields):
         fields.update(status=status, updated_at=timezone.now())
@@ -888,7 +899,8 @@ class InstanceFault(models.Model):
 
 
 class Quota(models.Model):
-    """A project's limit for one resource, overriding conf.DEFAULT_QUOTAS."""
+    """A project's limit for one resource, overriding the `default` quota
+    class's (QuotaClass) and conf.DEFAULT_QUOTAS."""
 
     project_id = models.CharField(max_length=64)
     resource = models.CharField(max_length=64)
@@ -896,6 +908,19 @@ class Quota(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project_id", "resource"], name="quota_unique_resource")]
+
+
+class QuotaClass(models.Model):
+    """A quota class's limit for one resource, where it differs from
+    conf.DEFAULT_QUOTAS (Nova's os-quota-class-sets): the `default`
+    class's limits are those of every project without its own."""
+
+    class_name = models.CharField(max_length=255)
+    resource = models.CharField(max_length=64)
+    hard_limit = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["class_name", "resource"], name="quotaclass_unique_resource")]
 
 
 class QuotaLock(models.Model):

@@ -1,16 +1,18 @@
 """Per-project quotas of instances, cores and RAM (and the smaller ones
-Nova lists). Usage is counted from the instances themselves, plus the
+Nova lists): a project's own limit where an admin set one, else the
+`default` quota class's where an admin set that, else conf.DEFAULT_QUOTAS. Usage is counted from the instances themselves, plus the
 growth of resizes not finished yet; a boot or a resize locks its project's
 QuotaLock row, counts, checks and writes in one transaction, so concurrent
 requests of one project cannot together pass the limit."""
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Sum, Value
 
 from cloud.errors import ApiError
 from compute import conf
-from compute.models import Instance, KeyPair, Migration, Quota, QuotaLock, ServerGroup
+from compute.models import Instance, KeyPair, Migration, Quota, QuotaClass, QuotaLock, ServerGroup
 
 RESOURCES = tuple(conf.DEFAULT_QUOTAS)
+DEFAULT_CLASS = "default"
 # What a quota_set shows at microversion 2.57 and later.
 QUOTA_SET_RESOURCES = ("cores", "instances", "key_pairs", "metadata_items", "ram", "server_groups",
                        "server_group_members")
@@ -25,17 +27,39 @@ class QuotaExceeded(ApiError):
                          f"of {limit} {resource}")
 
 
+def class_limits(class_name=DEFAULT_CLASS):
+    """A quota class's limits: conf.DEFAULT_QUOTAS where it sets none."""
+    limits = dict(conf.DEFAULT_QUOTAS)
+    limits.update(QuotaClass.objects.filter(class_name=class_name, resource__in=RESOURCES)
+                  .values_list("resource", "hard_limit"))
+    return limits
+
+
+def set_class_limits(class_name, values):
+    for resource, hard_limit in values.items():
+        QuotaClass.objects.update_or_create(class_name=class_name, resource=resource,
+                                            defaults={"hard_limit": hard_limit})
+
+
+def _overrides(project_id, resources=RESOURCES):
+    """[(resource, limit)] set for the default class, then for the project
+    (which wins), read in one query: a boot checks them on every request."""
+    by_class = QuotaClass.objects.filter(class_name=DEFAULT_CLASS, resource__in=resources).annotate(
+        own=Value(0)).values_list("resource", "hard_limit", "own")
+    by_project = Quota.objects.filter(project_id=project_id, resource__in=resources).annotate(
+        own=Value(1)).values_list("resource", "hard_limit", "own")
+    return [(resource, limit) for resource, limit, _own in sorted(by_class.union(by_project, all=True),
+                                                                   key=lambda row: row[2])]
+
+
 def limits_of(project_id):
     limits = dict(conf.DEFAULT_QUOTAS)
-    for resource, hard_limit in Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"):
-        limits[resource] = hard_limit
+    limits.update(_overrides(project_id))
     return limits
 
 
 def limit_of(project_id, resource):
-    override = Quota.objects.filter(project_id=project_id, resource=resource).values_list(
-        "hard_limit", flat=True).first()
-    return conf.DEFAULT_QUOTAS[resource] if override is None else override
+    return dict([(resource, conf.DEFAULT_QUOTAS[resource]), *_overrides(project_id, (resource,))])[resource]
 
 
 def usage_of(project_id, server_groups=True):

@@ -217,6 +217,36 @@ def schedule_unshelve(instance_id):
     return node.host
 
 
+@shared_task(name="compute.tasks.schedule_evacuate", ignore_result=True)
+def schedule_evacuate(instance_id, migration_id, force=False):
+    """Places an evacuated instance on another host, then that node makes
+    it again. With no host for it, it stays where it was (its task over,
+    the migration failed) with the scheduler's fault."""
+    instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
+    migration = Migration.objects.filter(pk=migration_id, instance_id=instance_id).first()
+    if instance is None or migration is None or instance.task_state != TaskState.REBUILDING:
+        return None  # deleted, or a repeated message for an evacuation that moved on
+    if migration.status != Migration.Status.ACCEPTED:
+        pipelines.evacuate_on_node(instance.pk, migration.pk, migration.dest_compute)  # a repeat after the claim
+        return migration.dest_compute
+    try:
+        with record_event(instance, "evacuate", "conductor_rebuild_server", host=settings.HOSTNAME):
+            node = scheduler.schedule_evacuate(instance, migration, force=force)
+    except NoValidHost as error:
+        try:
+            instance.update_state(expected_task_state=TaskState.REBUILDING, task_state=None)
+        except UnexpectedState:
+            return None
+        migration.set_status(Migration.Status.FAILED)
+        set_fault(instance, NO_VALID_HOST, details=f"No valid host was found: {error}")
+        finish_action(instance, "evacuate")
+        return None
+    except UnexpectedState:
+        return None  # deleted meanwhile: the old claim stays for the delete to release
+    pipelines.evacuate_on_node(instance.pk, migration.pk, node.host)
+    return node.host
+
+
 @shared_task(name="compute.tasks.resize_step_failed", ignore_result=True)
 def resize_step_failed(failed_task_id=None, *, instance_id, migration_id, stage):
     """Errback of the resize chains. A failed resize undoes itself (the

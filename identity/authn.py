@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from identity import assignments, tokens, trusts
+from identity import assignments, oauth1, security_compliance, tokens, trusts
 from identity.models import ApplicationCredential, Domain, Project, User
 from identity.passwords import check_secret
 
@@ -62,29 +62,42 @@ class Identity:
         self.expires_at = None
         self.application_credential = None
         self.fixed_project = None
+        self.allowed_role_ids = None  # None: every role the user holds in the scope
+        self.oauth1 = None  # (access token id, consumer id)
 
 
-def _by_password(body):
+def _by_password(body, request):
     body = _object(body, "auth.identity.password")
     user_ref = _object(body.get("user"), "auth.identity.password.user")
     password = user_ref.get("password")
     if not isinstance(password, str):
         raise BadRequest("Invalid input for field 'auth.identity.password.user.password': expected a string.")
     user = _find_user(user_ref, "auth.identity.password.user")
-    if not check_secret(password, user.password if user else "") or not _usable(user):
+    if user is not None:
+        security_compliance.refuse_if_locked(user)  # even with the right password
+    if not check_secret(password, user.password if user else ""):
+        if user is not None:
+            security_compliance.password_failed(user)
         raise Unauthorized(AUTH_REQUIRED)
+    if not _usable(user):
+        raise Unauthorized(AUTH_REQUIRED)
+    security_compliance.refuse_if_expired(user)
+    security_compliance.password_succeeded(user)
     return Identity(user, ["password"])
 
 
-def _by_token(body):
+def _by_token(body, request):
     body = _object(body, "auth.identity.token")
     credentials = tokens.validate_token(_string(body.get("id"), "auth.identity.token.id"))
     if credentials is None:
-        raise Unauthorized(AUTH_REQUIRED)
+        # Keystone's TokenNotFound: a revoked or expired token is a 404 here.
+        raise NotFound("Could not find token.")
     if credentials.application_credential_id:
         raise Forbidden("A token created with an application credential cannot be rescoped.")
     if credentials.trust_id:
         raise Forbidden("A trust-scoped token cannot be rescoped.")
+    if credentials.extra.get("oauth1"):
+        raise Forbidden("A token made with an OAuth access token cannot be rescoped.")
     user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
     if not _usable(user):
         raise Unauthorized(AUTH_REQUIRED)
@@ -95,7 +108,7 @@ def _by_token(body):
     return identity
 
 
-def _by_application_credential(body):
+def _by_application_credential(body, request):
     body = _object(body, "auth.identity.application_credential")
     secret = _string(body.get("secret"), "auth.identity.application_credential.secret")
     credentials = ApplicationCredential.objects.select_related("user__domain", "project")
@@ -116,14 +129,29 @@ def _by_application_credential(body):
     return identity
 
 
+def _by_oauth1(body, request):
+    """A request signed with an OS-OAUTH1 access token: acting as the user
+    who authorized it, on its project, with the roles delegated."""
+    access_token = oauth1.authenticate_access_token(request)
+    identity = Identity(access_token.authorizing_user, ["oauth1"])
+    if not _usable(identity.user):
+        raise Unauthorized(AUTH_REQUIRED)
+    identity.fixed_project = access_token.project
+    identity.allowed_role_ids = {role.id for role in access_token.roles.all()}
+    identity.oauth1 = (access_token.id, access_token.consumer_id)
+    identity.expires_at = access_token.expires_at
+    return identity
+
+
 METHODS = {
     "password": _by_password,
     "token": _by_token,
     "application_credential": _by_application_credential,
+    "oauth1": _by_oauth1,
 }
 
 
-def _identify(body):
+def _identify(body, request):
     identity_body = _object(body.get("identity"), "auth.identity")
     methods = identity_body.get("methods")
     if not isinstance(methods, list) or not methods or not all(isinstance(method, str) for method in methods):
@@ -134,7 +162,7 @@ def _identify(body):
         raise Unauthorized(f"Unsupported authentication method: {method}.")
     if method not in identity_body:
         raise BadRequest(f"Invalid input for field 'auth.identity.{method}': required by the method.")
-    return METHODS[method](identity_body[method])
+    return METHODS[method](identity_body[method], request)
 
 
 SYSTEM = "system"
@@ -174,18 +202,20 @@ def _scope_target(scope):
     raise BadRequest("Invalid input for field 'auth.scope': expected 'project', 'domain', 'system' or 'unscoped'.")
 
 
-def authenticate(body):
-    """(token string, Credentials, Identity) for a POST /v3/auth/tokens body."""
+def authenticate(body, request=None):
+    """(token string, Credentials) for a POST /v3/auth/tokens body (and
+    the request, whose signature the oauth1 method checks)."""
     body = _object(body, "auth")
     auth = _object(body.get("auth"), "auth")
-    identity = _identify(auth)
+    identity = _identify(auth, request)
     user = identity.user
     scope = auth.get("scope")
 
     system, trust = False, None
     if identity.fixed_project is not None:
         if scope is not None:
-            raise Unauthorized("Application credentials cannot request a scope.")
+            what = "OAuth access tokens" if identity.oauth1 else "Application credentials"
+            raise Unauthorized(f"{what} cannot request a scope.")
         project, domain = identity.fixed_project, None
     elif scope is None:
         project, domain = user.default_project, None
@@ -209,8 +239,10 @@ def authenticate(body):
             raise Unauthorized("The project to scope to is disabled.")
         roles = assignments.roles_on_project(user, project)
         if identity.application_credential is not None:
-            allowed = {role.id for role in identity.application_credential.roles.all()}
-            roles = [role for role in roles if role.id in allowed]
+            identity.allowed_role_ids = {role.id for role in identity.application_credential.roles.all()}
+        if identity.allowed_role_ids is not None:
+            # What was delegated and the user still holds.
+            roles = [role for role in roles if role.id in identity.allowed_role_ids]
         if not roles:
             raise Unauthorized("The project to scope to could not be found, or you have no role on it.")
     elif domain is not None:
@@ -228,7 +260,7 @@ def authenticate(body):
         roles=[role.name for role in roles], expires_at=identity.expires_at, audit_ids=identity.audit_ids,
         application_credential_id=credential.id if credential else None,
         unrestricted=credential.unrestricted if credential else True,
-        is_admin_project=bool(project and project.is_admin_project),
+        is_admin_project=bool(project and project.is_admin_project), oauth1=identity.oauth1,
     )
     return token, credentials
 

@@ -146,6 +146,10 @@ class User(models.Model):
     description = models.TextField(blank=True, default="")
     default_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     password_expires_at = models.DateTimeField(null=True, blank=True)
+    # Failed password authentications in a row, and when the last one was
+    # (the lockout of identity.security_compliance).
+    failed_auth_count = models.PositiveIntegerField(default=0)
+    failed_auth_at = models.DateTimeField(null=True, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -155,6 +159,22 @@ class User(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class PasswordHistory(models.Model):
+    """A password a user has had (its hash), newest last: what
+    unique_last_password_count and minimum_password_age look at."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="password_history_newest")]
+
+    def __str__(self):
+        return f"password of {self.user_id} set {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Group(models.Model):
@@ -399,6 +419,63 @@ class Trust(models.Model):
         return f"trust {self.id} from {self.trustor_id} to {self.trustee_id}"
 
 
+class OAuthConsumer(models.Model):
+    """A third-party application users may delegate roles to (Keystone's
+    OS-OAUTH1 consumer). Its secret is kept as given: HMAC-SHA1 signatures
+    are checked with it."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    secret = models.CharField(max_length=64)
+    description = models.TextField(blank=True, default="")
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"oauth consumer {self.id}"
+
+
+class OAuthRequestToken(models.Model):
+    """A consumer's request for roles on a project; a user authorizes it
+    (choosing the roles, getting a verifier), then the consumer trades it,
+    once, for an access token (identity.oauth1 owns the rules)."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    secret = models.CharField(max_length=64)
+    consumer = models.ForeignKey(OAuthConsumer, on_delete=models.CASCADE, related_name="request_tokens")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    authorizing_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    roles = models.ManyToManyField(Role, related_name="+")
+    verifier = models.CharField(max_length=64, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"oauth request token {self.id}"
+
+
+class OAuthAccessToken(models.Model):
+    """What a consumer authenticates with to get tokens acting as the
+    authorizing user, scoped to the project with the delegated roles."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    secret = models.CharField(max_length=64)
+    consumer = models.ForeignKey(OAuthConsumer, on_delete=models.CASCADE, related_name="access_tokens")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    authorizing_user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oauth_access_tokens")
+    roles = models.ManyToManyField(Role, related_name="+")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"oauth access token {self.id} of {self.authorizing_user_id}"
+
+
 class DomainConfigOption(models.Model):
     """One option of a domain's identity configuration (Keystone's
     /v3/domains/{id}/config), stored as given; identity.domain_config says
@@ -467,11 +544,15 @@ class RevocationEvent(models.Model):
     audit_id = models.CharField(max_length=64, null=True, blank=True)
     application_credential_id = models.CharField(max_length=64, null=True, blank=True)
     trust_id = models.CharField(max_length=64, null=True, blank=True)
+    # The OS-OAUTH1 access token, or its consumer, a token was made with.
+    access_token_id = models.CharField(max_length=64, null=True, blank=True)
+    consumer_id = models.CharField(max_length=64, null=True, blank=True)
     system = models.BooleanField(null=True, blank=True)  # True: only system-scoped tokens
     issued_before = models.DateTimeField()
     revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id", "system")
+    MATCHED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id",
+                          "access_token_id", "consumer_id", "system")
 
     class Meta:
         constraints = [
@@ -482,7 +563,9 @@ class RevocationEvent(models.Model):
                 | (Q(domain_id__isnull=False) & ~Q(domain_id=""))
                 | (Q(audit_id__isnull=False) & ~Q(audit_id=""))
                 | (Q(application_credential_id__isnull=False) & ~Q(application_credential_id=""))
-                | (Q(trust_id__isnull=False) & ~Q(trust_id="")),
+                | (Q(trust_id__isnull=False) & ~Q(trust_id=""))
+                | (Q(access_token_id__isnull=False) & ~Q(access_token_id=""))
+                | (Q(consumer_id__isnull=False) & ~Q(consumer_id="")),
                 name="revocation_names_something"),
         ]
 

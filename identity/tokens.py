@@ -18,7 +18,7 @@ from django.utils import timezone
 from cloud import generations
 from cloud.auth import Credentials
 
-PAYLOAD_VERSION = 3
+PAYLOAD_VERSION = 4
 
 
 # ---------------------------------------------------------------- keys
@@ -90,7 +90,8 @@ keys = KeyRepository(str(settings.FERNET_KEY_DIR))
 
 # The attribute a revocation event is filed under: its audit id, else the
 # first of these it names (every event names one: RevocationEvent's check).
-INDEXED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id")
+INDEXED_ATTRIBUTES = ("user_id", "project_id", "domain_id", "application_credential_id", "trust_id",
+                      "access_token_id", "consumer_id")
 
 
 def _live_revocations():
@@ -158,6 +159,11 @@ def revoke_all(events, issued_before=None):
 def _matches(payload, name, value):
     if name == "domain_id":
         return value in (payload["domain_id"], payload["user_domain_id"], payload["project_domain_id"])
+    oauth1 = payload["oauth1"]
+    if name == "access_token_id":
+        return bool(oauth1) and oauth1[0] == value
+    if name == "consumer_id":
+        return bool(oauth1) and oauth1[1] == value
     trust = payload["trust"]
     if name == "trust_id":
         return bool(trust) and trust[0] == value
@@ -179,6 +185,8 @@ def _index_keys(payload, audit_ids):
     keys += [("project_id", payload["project_id"]), ("application_credential_id", payload["application_credential_id"])]
     if trust:
         keys.append(("trust_id", trust[0]))
+    if payload["oauth1"]:
+        keys += [("access_token_id", payload["oauth1"][0]), ("consumer_id", payload["oauth1"][1])]
     return keys
 
 
@@ -206,24 +214,27 @@ def new_audit_id():
 # The payload is a JSON list of these fields, in this order, the version
 # first. Version 2 added the project's domain, system scope and
 # is_admin_project; version 3 the trust ([id, trustor id, trustee id,
-# impersonation] or null). Version 2 tokens still validate (they have no
-# trust); tokens of any other version are invalid.
+# impersonation] or null); version 4 the OS-OAUTH1 access token ([access
+# token id, consumer id] or null). Versions 2 and 3 still validate (they
+# have neither); tokens of any other version are invalid.
 PAYLOAD_FIELDS = (
     "version", "user_id", "user_domain_id", "methods", "project_id", "project_domain_id", "domain_id", "system",
     "roles", "issued_at", "expires_at", "audit_ids", "application_credential_id", "unrestricted",
-    "is_admin_project", "trust",
+    "is_admin_project", "trust", "oauth1",
 )
-V2_FIELDS = PAYLOAD_FIELDS[:-1]
+V3_FIELDS = PAYLOAD_FIELDS[:-1]
+V2_FIELDS = PAYLOAD_FIELDS[:-2]
 
 
 def issue_token(*, user_id, user_domain_id, methods, project_id=None, project_domain_id=None, domain_id=None,
                 system=False, roles=(), expires_at=None, audit_ids=None, application_credential_id=None,
-                unrestricted=True, is_admin_project=False, trust=None):
+                unrestricted=True, is_admin_project=False, trust=None, oauth1=None):
     """A new token string and the Credentials it stands for. `system` is a
     token scoped to the whole cloud (Keystone's {"system": {"all": true}});
     `is_admin_project` marks a token scoped to the admin project; `trust`
     is (trust id, trustor id, trustee id, impersonation) for a token
-    scoped to a trust."""
+    scoped to a trust; `oauth1` is (access token id, consumer id) for a
+    token made with an OS-OAUTH1 access token."""
     now = time.time()
     expires = now + settings.TOKEN_EXPIRATION
     if expires_at is not None:  # a rescoped token or an expiring credential ends no later
@@ -235,6 +246,7 @@ def issue_token(*, user_id, user_domain_id, methods, project_id=None, project_do
         "issued_at": round(now, 6), "expires_at": round(expires, 6), "audit_ids": list(audit_ids or [new_audit_id()]),
         "application_credential_id": application_credential_id, "unrestricted": unrestricted,
         "is_admin_project": bool(is_admin_project and project_id), "trust": list(trust) if trust else None,
+        "oauth1": list(oauth1) if oauth1 else None,
     }
     fields = [payload[name] for name in PAYLOAD_FIELDS]
     token = keys.fernet().encrypt(json.dumps(fields, separators=(",", ":")).encode()).decode().rstrip("=")
@@ -253,6 +265,7 @@ def _credentials(token, payload):
         unrestricted=payload["unrestricted"], is_admin_project=payload["is_admin_project"],
         access_rules=access_rules_of(payload["application_credential_id"]),
         trust=tuple(payload["trust"]) if payload["trust"] else None,
+        extra={"oauth1": tuple(payload["oauth1"])} if payload["oauth1"] else {},
     )
 
 
@@ -303,7 +316,9 @@ def _decrypt(fernet, token):
     if not isinstance(fields, list) or not fields:
         return None
     if fields[0] == 2 and len(fields) == len(V2_FIELDS):
-        fields = [PAYLOAD_VERSION, *fields[1:], None]  # issued before trusts: none
+        fields = [PAYLOAD_VERSION, *fields[1:], None, None]  # issued before trusts: none
+    elif fields[0] == 3 and len(fields) == len(V3_FIELDS):
+        fields = [PAYLOAD_VERSION, *fields[1:], None]  # issued before OS-OAUTH1: none
     if len(fields) != len(PAYLOAD_FIELDS) or fields[0] != PAYLOAD_VERSION:
         return None
     payload = dict(zip(PAYLOAD_FIELDS, fields))

@@ -84,6 +84,9 @@ def live(trust, now=None):
 def create(credentials, body):
     """A new Trust from a POST /v3/OS-TRUST/trusts body, made by the
     caller whose validated token is `credentials`."""
+    if credentials.extra.get("oauth1"):
+        # Its roles are the consumer's delegation, not the user's to pass on.
+        raise Forbidden("A token made with an OAuth access token cannot create a trust.")
     if not isinstance(body, dict):
         raise BadRequest("Invalid input for field 'trust': the request body must be {\"trust\": {...}}.")
     unknown = set(body) - FIELDS

@@ -25,10 +25,10 @@ from collections import defaultdict
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Q, Subquery
 from kombu.exceptions import OperationalError
 
-from network.models import Agent, Port, Router, SecurityGroupRule, Subnet
+from network.models import Agent, Network, Port, Router, SecurityGroupRule, Subnet
 
 log = logging.getLogger(__name__)
 
@@ -186,14 +186,21 @@ def port_changed(port, also_hosts=()):
         router_changed(port.device_id)
     messages = _empty()
     network_id = port.network_id
-    hosts = {port.binding_host_id, *also_hosts} - {""}
+    hosts = sorted({port.binding_host_id, *also_hosts} - {""})
     for host in hosts:
         messages[host]["networks"].add(network_id)
     others = Port.objects.filter(network_id=network_id).exclude(pk=port.pk)
-    if any(not others.filter(binding_host_id=host).exists() for host in hosts):
+    # In one query (a port create's round trips count): the network's DHCP
+    # host, and whether each of the port's hosts has another port there.
+    found = Network.objects.filter(pk=network_id).values_list(
+        Subquery(Port.objects.filter(network_id=network_id, device_owner=DHCP).order_by("pk")
+                 .values("binding_host_id")[:1]),
+        *(Exists(others.filter(binding_host_id=host)) for host in hosts)).first()
+    served_by, *present = found or (None, *[False] * len(hosts))
+    if not all(present):
         for host in others.exclude(binding_host_id="").values_list("binding_host_id", flat=True).distinct():
             messages[host]["networks"].add(network_id)
-    _add_dhcp_hosts(messages, network_id)
+    _add_dhcp_hosts(messages, network_id, served_by)
     if port.pk:
         # Groups with a rule naming one of the port's groups, in the same query.
         referring = SecurityGroupRule.objects.filter(remote_group__ports=port.pk).values("security_group_id")
@@ -204,11 +211,10 @@ def port_changed(port, also_hosts=()):
     _publish(messages)
 
 
-def _add_dhcp_hosts(messages, network_id):
-    """The host serving the network's DHCP, or, while none does and it has a
-    DHCP subnet, every DHCP agent's (the first to lock the network takes it)."""
-    served_by = Port.objects.filter(network_id=network_id, device_owner=DHCP).values_list(
-        "binding_host_id", flat=True).first()
+def _add_dhcp_hosts(messages, network_id, served_by):
+    """The host serving the network's DHCP (`served_by`: its DHCP port's
+    binding, None without one), or, while none does and it has a DHCP
+    subnet, every DHCP agent's (the first to lock the network takes it)."""
     if served_by is not None:
         hosts = [served_by]
     else:

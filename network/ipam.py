@@ -155,9 +155,10 @@ def lock_subnets(network, subnet_ids=None):
 
 
 def takes_auto_addresses(port):
-    # The service's own ports (router legs, DHCP, floating IPs) are given
-    # theirs, IPv4 only; every other port has one on each SLAAC subnet.
-    return not port.device_owner.startswith("network:")
+    # The service's own ports (router interfaces, DHCP, floating IPs) are
+    # given theirs; every other port, and a router's gateway (as in
+    # Neutron), has one on each SLAAC subnet.
+    return not port.device_owner.startswith("network:") or port.device_owner == "network:router_gateway"
 
 
 def allocate_fixed_ips(port, requested):

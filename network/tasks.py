@@ -11,6 +11,12 @@ def converge(host, payload):
     from network.agent import node
 
     agent = node.agent_for(host)
+    if agent.simulated:
+        # It makes nothing, so it needs telling no more: its pending marks
+        # are left to expire, and changes meanwhile send it nothing (the
+        # default group's remote-group rule tells every host with a member
+        # of each new port).
+        return
     changes.taken(host, payload)
     agent.converge(payload)
 

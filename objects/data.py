@@ -7,6 +7,8 @@ account's counts, so a reader sees the old object or the new one, and the
 counts (objects.usage) are exact under any number of concurrent writers."""
 import hashlib
 import logging
+import queue
+import threading
 import time
 from datetime import datetime, timezone as dt_timezone
 
@@ -18,7 +20,9 @@ from objects.models import Account, Container, Object, UploadPart
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 16
+# Bodies are read 1 MiB at a time: each read is a pass through the WSGI
+# server's buffers, and at 64 KiB those passes cost more than the MD5.
+CHUNK_SIZE = 1 << 20
 # Swift's constraints (swift/common/constraints.py), also shown by /info.
 MAX_FILE_SIZE = 5 * 2**30 + 2
 MAX_META_NAME_LENGTH = 128
@@ -58,7 +62,9 @@ class SizeMismatch(Exception):
 
 class Measured:
     """Passes chunks through, counting them and computing their MD5, and
-    stops the stream at `limit` bytes (the largest object allowed)."""
+    stops the stream at `limit` bytes (the largest object allowed). A body
+    of more than one chunk is hashed by a thread of its own (DigestThread)
+    while its chunks are received and written."""
 
     def __init__(self, chunks, limit=MAX_FILE_SIZE):
         self.chunks, self.limit = chunks, limit
@@ -66,22 +72,62 @@ class Measured:
         self.md5 = hashlib.md5(usedforsecurity=False)
 
     def __iter__(self):
-        for chunk in self.chunks:
-            self.size += len(chunk)
-            if self.size > self.limit:
-                raise QuotaExceeded("Your request is too large.")
-            self.md5.update(chunk)
-            yield chunk
+        digest = None
+        try:
+            for chunk in self.chunks:
+                self.size += len(chunk)
+                if self.size > self.limit:
+                    raise QuotaExceeded("Your request is too large.")
+                if digest is None and self.size > len(chunk):
+                    digest = DigestThread(self.md5)
+                if digest is None:
+                    self.md5.update(chunk)
+                else:
+                    digest.update(chunk)
+                yield chunk
+        finally:
+            if digest is not None:
+                digest.finish()
 
     @property
     def etag(self):
         return self.md5.hexdigest()
 
 
+class DigestThread:
+    """Feeds chunks to a hash in another thread (hashlib lets go of the GIL
+    for large buffers, so on a second core the MD5 runs beside the socket
+    reads and file writes instead of after each); at most DEPTH chunks wait,
+    so memory stays bounded whatever the body's size."""
+    DEPTH = 4
+
+    def __init__(self, digest):
+        self.digest = digest
+        self.queue = queue.Queue(self.DEPTH)
+        self.thread = threading.Thread(target=self._run, name="object-md5", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while (chunk := self.queue.get()) is not None:
+            self.digest.update(chunk)
+
+    def update(self, chunk):
+        self.queue.put(chunk)
+
+    def finish(self):
+        """Waits for every chunk given to be hashed."""
+        self.queue.put(None)
+        self.thread.join()
+
+
 def store_data(chunks, limit=MAX_FILE_SIZE):
     """Streams chunks into the back end: (key, size, md5 hex)."""
     measured = Measured(chunks, limit)
-    key = stores.default().write(measured)
+    stream = iter(measured)
+    try:
+        key = stores.default().write(stream)
+    finally:
+        stream.close()  # a write that failed stops the hashing thread too
     return key, measured.size, measured.etag
 
 
@@ -208,7 +254,8 @@ def commit_object(container, name, fields, if_none_match=False):
     Writers of different names wait on nothing but their own share of the
     counts (objects.usage); writers of one name wait on its row. On
     PostgreSQL a new name is written by one statement (no lock to take
-    first: its insert either makes the row or finds one). Where a
+    first: its insert either makes the row or finds one), and a name
+    that exists by one more (its row locked, replaced and counted). Where a
     quota binds, writers take the container's and account's rows (FOR NO
     KEY UPDATE, which inserts' foreign key checks do not wait on) so that
     the totals they check cannot change under them."""
@@ -221,6 +268,14 @@ def commit_object(container, name, fields, if_none_match=False):
                 return Object(id=row_id, container=container, name=name, **fields)
             if if_none_match:
                 return None
+            # The name exists: its row replaced and the counts changed in one statement too.
+            replaced = rows.replace_counted_object(container, name, fields)
+            if replaced is not None:
+                row_id, old_key = replaced
+                if old_key and old_key != fields.get("data_key"):
+                    transaction.on_commit(lambda: discard_data(old_key))
+                return Object(id=row_id, container=container, name=name, **fields)
+            # Deleted since: the locked path below makes it again.
         with transaction.atomic():
             if quota_binds:
                 locked = Container.objects.select_for_update(no_key=True).select_related("account") \

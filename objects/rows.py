@@ -129,6 +129,19 @@ def insert_counted_object(container, name, fields):
     return found[0] if found else None
 
 
+def replace_counted_object(container, name, fields):
+    """On PostgreSQL, the container's object of that name locked, given
+    the fields and its growth added to the container's and account's bytes
+    in one statement (objects.usage.counted_update): (row id, the data key
+    it named), or None when there is no such object (deleted just now)."""
+    columns, params = _prepared(Object, fields)
+    table = _table(Object)
+    changed = (f"old AS (SELECT id, size, data_key FROM {table} WHERE container_id = %s AND name = %s FOR UPDATE), "
+               f"changed AS (UPDATE {table} o SET {', '.join(f'{column} = %s' for column in columns)} FROM old "
+               "WHERE o.id = old.id RETURNING o.id, o.size - old.size AS added, old.data_key AS old_key)")
+    return _one(*usage.counted_update(changed, [container.pk, name, *params], container.pk, container.account_id))
+
+
 def update_object(row_id, fields):
     columns, params = _prepared(Object, fields)
     with connection.cursor() as cursor:

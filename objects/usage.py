@@ -61,6 +61,21 @@ def counted_insert(insert_sql, insert_params, container_id, account_id):
     return sql, [*insert_params, container_id, shard, account_id, shard]
 
 
+def counted_update(changed_sql, changed_params, container_id, account_id):
+    """One PostgreSQL statement that runs `changed_sql` (WITH parts ending
+    in one named `changed`, an UPDATE ... RETURNING id, added, old_key:
+    the row replaced, the bytes it grew by and the data key it named) and
+    adds the growth to this writer's shares of the container's and the
+    account's bytes: (sql, params), as counted_insert."""
+    shard = writer_shard()
+    sql = (f"WITH {changed_sql}, "
+           f"container_share AS ({_add_to_container('SELECT %s, %s, 0, added FROM changed WHERE added <> 0')} "
+           "RETURNING 1), "
+           f"account_share AS ({_add_to_account('SELECT %s, %s, 0, 0, changed.added FROM changed, container_share')}) "
+           "SELECT id, old_key FROM changed")
+    return sql, [*changed_params, container_id, shard, account_id, shard]
+
+
 def writer_shard():
     return hash((os.getpid(), threading.get_ident())) % SHARDS
 

@@ -27,13 +27,20 @@ SERVICES = {"keystone": True, "nova": True, "glance": True, "neutron": True,
             "cinder": True, "swift": True, "horizon": False}
 
 # What is not built yet: these features are absent, so Tempest skips them.
-IDENTITY_FEATURES = {"trust": True, "security_compliance": False, "domain_specific_drivers": False,
+IDENTITY_FEATURES = {"trust": True, "security_compliance": True, "domain_specific_drivers": False,
                      "access_rules": True}
+# The cloud's password rules (the settings it reads from the same
+# environment), which Tempest's security compliance tests must know.
+PASSWORD_RULES = {"user_lockout_failure_attempts": "STRATUS_LOCKOUT_FAILURE_ATTEMPTS",
+                  "user_lockout_duration": "STRATUS_LOCKOUT_DURATION",
+                  "user_unique_last_password_count": "STRATUS_UNIQUE_LAST_PASSWORD_COUNT",
+                  "user_minimum_password_age": "STRATUS_MINIMUM_PASSWORD_AGE"}
+PASSWORD_RULE_DEFAULTS = {"STRATUS_LOCKOUT_DURATION": "1800"}
 COMPUTE_FEATURES = {
     "resize": True, "pause": True, "suspend": True, "console_output": True, "vnc_console": True,
     "enable_instance_password": True, "disk_config": True, "metadata_service": True,
     "shelve": True, "rescue": True, "snapshot": True, "cold_migration": True,
-    "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": False,
+    "live_migration": False, "interface_attach": True, "config_drive": True, "change_password": True,
     "personality": False, "attach_encrypted_volume": False, "serial_console": False, "spice_console": False,
 }
 IMAGE_FEATURES = {"import_image": True, "manage_locations": False}
@@ -93,6 +100,8 @@ def main(output):
     conf["identity"] = {
         "uri_v3": f"{PUBLIC_URL}/identity/v3", "auth_version": "v3", "region": "RegionOne",
         "v3_endpoint_type": "public", "admin_domain_scope": "false",
+        **{option: os.environ.get(variable, PASSWORD_RULE_DEFAULTS.get(variable, "0"))
+           for option, variable in PASSWORD_RULES.items()},
     }
     conf["identity-feature-enabled"] = {name: str(value).lower() for name, value in IDENTITY_FEATURES.items()}
     conf["compute"] = {

@@ -39,6 +39,8 @@ SHELVE = "compute.node.tasks.shelve_instance"
 SHELVE_OFFLOAD = "compute.node.tasks.shelve_offload_instance"
 UNSHELVE = "compute.node.tasks.unshelve_instance"
 SCHEDULE_UNSHELVE = "compute.tasks.schedule_unshelve"
+SCHEDULE_EVACUATE = "compute.tasks.schedule_evacuate"
+EVACUATE = "compute.node.tasks.evacuate_instance"
 CONSOLE_LOG = "compute.node.tasks.console_log"
 DIAGNOSTICS = "compute.node.tasks.diagnostics"
 VNC_ADDRESS = "compute.node.tasks.vnc_address"
@@ -182,6 +184,18 @@ def unshelve(instance_id, host=None):
     else:
         transaction.on_commit(lambda: _send(SCHEDULE_UNSHELVE, (str(instance_id),), queues.CONTROL,
                                             ignore_result=True))
+
+
+def evacuate(instance_id, migration_id, force=False):
+    """A control worker places the evacuated instance on another host
+    (`force`: the one the migration names, whatever the filters say), then
+    that node makes it again."""
+    args = (str(instance_id), str(migration_id), bool(force))
+    transaction.on_commit(lambda: _send(SCHEDULE_EVACUATE, args, queues.CONTROL, ignore_result=True))
+
+
+def evacuate_on_node(instance_id, migration_id, host):
+    _to_node_after_commit(EVACUATE, (str(instance_id), str(migration_id)), host)
 
 
 class NodeDidNotAnswer(Exception):

@@ -3,8 +3,9 @@ from django.db import transaction
 from rest_framework.response import Response
 
 from cloud.errors import BadRequest, Forbidden
-from compute import conf, quotas
+from compute import quotas
 from compute.api.base import ComputeView, require_int
+from compute.models import QuotaClass
 from identity.models import Project
 from network import conf as network_conf
 from network import quotas as network_quotas
@@ -140,8 +141,74 @@ class QuotaDefaultsView(ComputeView):
 
     def get(self, request, project_id):
         body = {"id": project_id}
-        body.update({resource: conf.DEFAULT_QUOTAS[resource] for resource in quota_resources(request)})
+        defaults = quotas.class_limits()
+        body.update({resource: defaults[resource] for resource in quota_resources(request)})
         if request.api_version < BEFORE_NETWORK_PROXY_REMOVAL:
             body.update({"fixed_ips": -1, **{nova: network_conf.DEFAULT_QUOTAS[neutron]
                                              for nova, neutron in NETWORK_QUOTAS.items()}})
         return Response({"quota_set": body})
+
+
+# A quota class shows the network quotas below 2.50 (kept, but enforced by
+# Neutron's own quotas, as in Nova), the server group ones from 2.50, the
+# injected file ones below 2.57.
+CLASS_NETWORK_QUOTAS = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
+CLASS_SERVER_GROUP_QUOTAS = ("server_groups", "server_group_members")
+CLASS_NETWORK_REMOVAL = (2, 50)
+
+
+def class_resources(request):
+    """(what a quota class shows, what a PUT may set) at the request's microversion."""
+    shown = quota_resources(request)
+    if request.api_version < CLASS_NETWORK_REMOVAL:
+        shown = tuple(name for name in shown if name not in CLASS_SERVER_GROUP_QUOTAS) + CLASS_NETWORK_QUOTAS
+        return shown, shown + CLASS_SERVER_GROUP_QUOTAS
+    return shown, shown
+
+
+def class_network_limits(class_name):
+    """The network quotas of a quota class: what an admin set, else
+    Neutron's defaults (fixed IPs have no limit of their own)."""
+    limits = {"fixed_ips": -1, **{nova: network_conf.DEFAULT_QUOTAS[neutron]
+                                  for nova, neutron in NETWORK_QUOTAS.items()}}
+    limits.update(QuotaClass.objects.filter(class_name=class_name, resource__in=CLASS_NETWORK_QUOTAS)
+                  .values_list("resource", "hard_limit"))
+    return limits
+
+
+def quota_class_body(request, class_name):
+    shown, _ = class_resources(request)
+    limits = quotas.class_limits(class_name)
+    if request.api_version < CLASS_NETWORK_REMOVAL:
+        limits.update(class_network_limits(class_name))
+    return {resource: limits[resource] for resource in shown}
+
+
+def check_class_name(class_name):
+    if not 1 <= len(class_name) <= 255:
+        raise BadRequest("Invalid input for field 'quota_class_name': must be 1 to 255 characters long.")
+
+
+class QuotaClassSetView(ComputeView):
+    """os-quota-class-sets/{class}: the `default` class's limits are every
+    project's defaults (those it has not set for itself), which boots,
+    resizes, keypairs, server groups and metadata are checked against."""
+
+    policy = {"get": "admin", "put": "admin"}
+
+    def get(self, request, class_name):
+        check_class_name(class_name)
+        return Response({"quota_class_set": {"id": class_name, **quota_class_body(request, class_name)}})
+
+    def put(self, request, class_name):
+        check_class_name(class_name)
+        data = self.body("quota_class_set")
+        _, settable = class_resources(request)
+        unknown = sorted(set(data) - set(settable))
+        if unknown:
+            raise BadRequest(f"Invalid input for field 'quota_class_set': additional properties are not allowed "
+                             f"({', '.join(unknown)} unexpected).")
+        values = {key: require_int(value, key, minimum=-1) for key, value in data.items()}
+        with transaction.atomic():
+            quotas.set_class_limits(class_name, values)
+        return Response({"quota_class_set": quota_class_body(request, class_name)})

@@ -20,9 +20,10 @@ from cloud.viewsets import parse_bool
 from compute import block_devices, lifecycle, quotas
 from compute import images as image_lookup
 from compute.api import consoles, floating_ips, interfaces, server_tags
+from compute.api import evacuate as evacuate_actions
 from compute.api import rescue as rescue_actions
 from compute.api import resize as resize_actions
-from compute.api import server_images
+from compute.api import server_images, server_password
 from compute.api import shelve as shelve_actions
 from compute.api.base import (
     ComputeView, begin_or_conflict, disk_config_of, is_uuid, request_ids, require_bool, require_disk_config,
@@ -639,6 +640,11 @@ class ServerActionView(ComputeView):
             if name == "rescue":
                 return rescue_actions.rescue(request, instance, argument)
             return rescue_actions.unrescue(request, instance, argument)
+        if name == "evacuate":
+            return evacuate_actions.evacuate(request, instance, argument)
+        if name == "changePassword":
+            check_unlocked(request, instance)
+            return server_password.change_password(request, instance, argument)
         if name == "createImage":
             check_on_live_host(instance, name)
             return server_images.create_image(request, instance, argument)

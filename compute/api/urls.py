@@ -2,9 +2,9 @@
 from django.urls import re_path
 
 from compute.api import (
-    aggregates, extensions, flavors, floating_ips, hosts, images, instance_actions, interfaces, keypairs, limits,
+    aggregates, extensions, external_events, flavors, floating_ips, hosts, images, instance_actions, interfaces, keypairs, limits,
     networks, security_groups, server_diagnostics, server_groups, server_migrations, server_password, server_tags,
-    servers, usage,
+    servers, usage, usage_audit_log,
     versions, volume_attachments, volumes,
 )
 
@@ -43,6 +43,7 @@ urlpatterns = [
     route(f"os-quota-sets/{ID.format('project_id')}", limits.QuotaSetView.as_view()),
     route(f"os-quota-sets/{ID.format('project_id')}/detail", limits.QuotaSetDetailView.as_view()),
     route(f"os-quota-sets/{ID.format('project_id')}/defaults", limits.QuotaDefaultsView.as_view()),
+    route(f"os-quota-class-sets/{ID.format('class_name')}", limits.QuotaClassSetView.as_view()),
     route("os-availability-zone", hosts.AvailabilityZoneView.as_view()),
     route("os-availability-zone/detail", hosts.AvailabilityZoneDetailView.as_view()),
     route("os-services", hosts.ServiceListView.as_view()),
@@ -101,6 +102,9 @@ urlpatterns = [
     route("os-server-groups", server_groups.ServerGroupListView.as_view()),
     route(f"os-server-groups/{ID.format('group_id')}", server_groups.ServerGroupView.as_view()),
     route("os-migrations", server_migrations.MigrationListView.as_view()),
+    route("os-server-external-events", external_events.ServerExternalEventsView.as_view()),
+    route("os-instance_usage_audit_log", usage_audit_log.AuditLogListView.as_view()),
+    route(f"os-instance_usage_audit_log/{ID.format('before')}", usage_audit_log.AuditLogView.as_view()),
     route("os-simple-tenant-usage", usage.UsageListView.as_view()),
     route(f"os-simple-tenant-usage/{ID.format('project_id')}", usage.UsageView.as_view()),
 ]

@@ -97,6 +97,8 @@ class InstanceMetadata:
             "keys": keys,
             "meta": {str(k): str(v) for k, v in (instance.metadata or {}).items()},
             "devices": [],
+            # Nova's key for the admin password; only once one was set.
+            **({"admin_pass": instance.admin_password} if instance.admin_password else {}),
         }
 
     def user_data(self):

@@ -5,7 +5,10 @@ of two ways:
   metadata agent to Nova);
 - X-Neutron-Network-ID, X-Forwarded-For (the guest's address) and
   X-Neutron-Network-ID-Signature, from the proxy in the network's namespace:
-  the instance is the device of the port with that fixed IP on that network.
+  the instance is the device of the port with that fixed IP on that network
+  (for an IPv6 link-local address, the one IPv6 metadata is asked from, the
+  port whose MAC the address was made from: anti-spoofing lets a port send
+  no other link-local address).
 A missing or wrong signature is a 403; an instance that cannot be found
 (or whose project is not X-Tenant-ID) a 404."""
 import ipaddress
@@ -15,6 +18,7 @@ from django.conf import settings
 
 from cloud import metadata_signature as signature
 from compute.models import Instance
+from network import addressing
 from network.models import Port
 
 
@@ -65,8 +69,12 @@ def _by_network_address(request):
     except ValueError:
         raise MetadataError(400, f"X-Neutron-Network-ID {network_id!r} and X-Forwarded-For {address!r} "
                                  f"must be a network id and an IP address.") from None
-    candidates = Port.objects.filter(network_id=network_uuid, fixed_ips__ip_address=address,
-                                     device_owner__startswith="compute:").values_list("device_id", "project_id")
+    if ipaddress.ip_address(address).version == 6 and ipaddress.ip_address(address).is_link_local:
+        by_address = {"mac_address": addressing.eui64_mac(address)}
+    else:
+        by_address = {"fixed_ips__ip_address": address}
+    candidates = Port.objects.filter(network_id=network_uuid, device_owner__startswith="compute:",
+                                     **by_address).values_list("device_id", "project_id")
     for device_id, project_id in candidates:
         instance = _live_instance(device_id)
         # Only a port of the instance's own project speaks for it (what

@@ -271,6 +271,18 @@ def unshelve_instance(self, instance_id):
     return str(instance_id)
 
 
+@shared_task(bind=True, name="compute.node.tasks.evacuate_instance")
+def evacuate_instance(self, instance_id, migration_id):
+    """An evacuated instance made again on this node, where the scheduler
+    placed it."""
+    from compute.node import evacuate
+
+    node, instance = _node_and_instance(self, instance_id)
+    migration = Migration.objects.get(pk=migration_id, instance_id=instance_id)
+    evacuate.evacuate(node, instance, migration)
+    return str(instance_id)
+
+
 @shared_task(bind=True, name="compute.node.tasks.console_log")
 def console_log(self, instance_id, length=None):
     """The serial console log; with `length`, only its last `length` lines."""

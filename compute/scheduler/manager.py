@@ -9,7 +9,8 @@ from django.db.models import F
 
 from compute import conf
 from compute.models import (
-    Instance, Migration, ServerGroup, TaskState, VmState, claim_resources, disk_gb_of, flavor_snapshot,
+    OWN, ComputeNode, Instance, Migration, ServerGroup, TaskState, VmState, claim_resources, disk_gb_of,
+    flavor_snapshot, release_claim,
 )
 from compute.scheduler.filters import FILTERS, explain_no_host, prefilter
 from compute.scheduler.weights import order_hosts
@@ -116,6 +117,33 @@ def schedule_resize(instance, migration):
             # Only moves on if the instance is still waiting to be placed.
             instance.update_state(expected_task_state=TaskState.RESIZE_PREP)
             migration.set_status(Migration.Status.MIGRATING, dest_compute=node.host,
+                                 dest_node=node.hypervisor_hostname, dest_host=node.host_ip)
+            return node
+        raise NoValidHost(explain_no_host(spec))
+
+
+def schedule_evacuate(instance, migration, force=False):
+    """Moves an evacuated instance's claim from its (down) host to another
+    one, and records that host on the instance and the migration, in one
+    transaction: any host but its own that passes the filters, or only the
+    one the migration names (with `force`, that one whatever the filters
+    say, if it has room). Returns the ComputeNode; raises NoValidHost (the
+    old claim then stays), or UnexpectedState if the instance left
+    task_state rebuilding meanwhile."""
+    with transaction.atomic():
+        spec = RequestSpec.for_instance(instance, _lock_group(instance))
+        spec.tried_hosts = []  # the boot's failed hosts say nothing now
+        if force and migration.dest_compute:
+            hosts = list(ComputeNode.objects.filter(host=migration.dest_compute))
+        else:
+            hosts = [node for node in _hosts_for(spec) if node.host != instance.host
+                     and (not migration.dest_compute or node.host == migration.dest_compute)]
+        release_claim(instance, OWN)
+        for node in hosts:
+            if claim_resources(instance, node) is None:
+                continue
+            instance.update_state(expected_task_state=TaskState.REBUILDING, host=node.host, node=node)
+            migration.set_status(Migration.Status.PRE_MIGRATING, dest_compute=node.host,
                                  dest_node=node.hypervisor_hostname, dest_host=node.host_ip)
             return node
         raise NoValidHost(explain_no_host(spec))

@@ -52,6 +52,9 @@ def token_body(credentials, include_catalog=True):
         trust_id, trustor_id, trustee_id, impersonation = credentials.trust
         body["OS-TRUST:trust"] = {"id": trust_id, "impersonation": impersonation,
                                   "trustor_user": {"id": trustor_id}, "trustee_user": {"id": trustee_id}}
+    if credentials.extra.get("oauth1"):
+        access_token_id, consumer_id = credentials.extra["oauth1"]
+        body["OS-OAUTH1"] = {"access_token_id": access_token_id, "consumer_id": consumer_id}
     if credentials.application_credential_id:
         body["application_credential"] = {
             "id": credentials.application_credential_id, "restricted": not credentials.unrestricted,
@@ -76,7 +79,7 @@ class TokensView(ApiView):
     policy = {"post": "public", "get": "any", "head": "any", "delete": "any"}
 
     def post(self, request):
-        token, credentials = authn.authenticate(request.data)
+        token, credentials = authn.authenticate(request.data, request)
         include_catalog = "nocatalog" not in request.query_params
         response = Response(token_body(credentials, include_catalog), status=201)
         response["X-Subject-Token"] = token

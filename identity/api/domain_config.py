@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from cloud.errors import NotFound
 from cloud.views import ApiView
-from identity import domain_config
+from identity import domain_config, security_compliance
 from identity.models import Domain
 
 ADMIN = {"get": "admin", "head": "admin", "put": "admin", "patch": "admin", "delete": "admin"}
@@ -54,5 +54,19 @@ class DomainConfigDefaultView(ApiView):
 
     def get(self, request, group=None, option=None):
         return Response({"config": domain_config.defaults(group, option)})
+
+    head = get
+
+
+class SecurityComplianceConfigView(DomainConfigPartView):
+    """GET /v3/domains/default/config/security_compliance[/{option}]: the
+    password rules any user may read (identity.security_compliance); they
+    are the cloud's settings, not a domain's, so writing them is refused
+    as for any group a domain cannot set."""
+
+    policy = {**ADMIN, "get": "any", "head": "any"}
+
+    def get(self, request, domain_id, group=None, option=None):
+        return Response({"config": security_compliance.readable_config(domain_id, option)})
 
     head = get

@@ -11,7 +11,7 @@ from identity.models import (
     DEFAULT_DOMAIN_ID, AccessRule, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
 )
 from cloud.errors import NotFound
-from identity.passwords import hash_secret
+from identity import security_compliance
 
 # Keystone's schema: a domain's or a project's name is 1 to 64 characters.
 SHORT_NAME_LENGTH = 64
@@ -202,15 +202,20 @@ class UserSerializer(IdentitySerializer):
 
     def _hash(self, validated):
         if "password" in validated:
-            password = validated.pop("password")
-            validated["password"] = hash_secret(password) if password else ""
+            validated.update(security_compliance.admin_set_fields(validated.pop("password")))
         return validated
 
     def create(self, validated):
-        return super().create(self._hash(validated))
+        user = super().create(self._hash(validated))
+        security_compliance.remember(user)
+        return user
 
     def update(self, instance, validated):
-        return super().update(instance, self._hash(validated))
+        changes_password = "password" in validated
+        user = super().update(instance, self._hash(validated))
+        if changes_password:
+            security_compliance.remember(user)
+        return user
 
 
 class GroupSerializer(IdentitySerializer):

@@ -1,7 +1,7 @@
 from django.urls import re_path
 from cloud.routers import ApiRouter
 
-from identity.api import auth, domain_config, endpoint_filter, trusts, versions, views
+from identity.api import auth, domain_config, endpoint_filter, oauth1, trusts, versions, views
 
 app_name = "identity"
 
@@ -52,6 +52,10 @@ urlpatterns = [
     re_path(r"^v3/domains/config/(?P<group>[^/]+)/default/?$", domain_config.DomainConfigDefaultView.as_view()),
     re_path(r"^v3/domains/config/(?P<group>[^/]+)/(?P<option>[^/]+)/default/?$",
             domain_config.DomainConfigDefaultView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>security_compliance)/?$",
+            domain_config.SecurityComplianceConfigView.as_view()),
+    re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>security_compliance)/(?P<option>[^/]+)/?$",
+            domain_config.SecurityComplianceConfigView.as_view()),
     re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/?$", domain_config.DomainConfigView.as_view()),
     re_path(r"^v3/domains/(?P<domain_id>[^/]+)/config/(?P<group>[^/]+)/?$",
             domain_config.DomainConfigPartView.as_view()),
@@ -61,6 +65,18 @@ urlpatterns = [
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/?$", trusts.TrustView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/?$", trusts.TrustRoleListView.as_view()),
     re_path(r"^v3/OS-TRUST/trusts/(?P<trust_id>[^/]+)/roles/(?P<role_id>[^/]+)/?$", trusts.TrustRoleView.as_view()),
+    re_path(r"^v3/OS-OAUTH1/consumers/?$", oauth1.ConsumerListView.as_view()),
+    re_path(r"^v3/OS-OAUTH1/consumers/(?P<consumer_id>[^/]+)/?$", oauth1.ConsumerView.as_view()),
+    re_path(r"^v3/OS-OAUTH1/request_token/?$", oauth1.RequestTokenView.as_view()),
+    re_path(r"^v3/OS-OAUTH1/authorize/(?P<request_token_id>[^/]+)/?$", oauth1.AuthorizeView.as_view()),
+    re_path(r"^v3/OS-OAUTH1/access_token/?$", oauth1.AccessTokenView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/OS-OAUTH1/access_tokens/?$", oauth1.UserAccessTokenListView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/OS-OAUTH1/access_tokens/(?P<access_token_id>[^/]+)/?$",
+            oauth1.UserAccessTokenView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/OS-OAUTH1/access_tokens/(?P<access_token_id>[^/]+)/roles/?$",
+            oauth1.UserAccessTokenRoleListView.as_view()),
+    re_path(r"^v3/users/(?P<user_id>[^/]+)/OS-OAUTH1/access_tokens/(?P<access_token_id>[^/]+)/roles/"
+            r"(?P<role_id>[^/]+)/?$", oauth1.UserAccessTokenRoleView.as_view()),
     re_path(r"^v3/OS-EP-FILTER/endpoint_groups/?$", endpoint_filter.EndpointGroupListView.as_view()),
     re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/?$", endpoint_filter.EndpointGroupView.as_view()),
     re_path(r"^v3/OS-EP-FILTER/endpoint_groups/(?P<group_id>[^/]+)/endpoints/?$",

@@ -10,11 +10,11 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, describe_validation_error
+from cloud.errors import BadRequest, Conflict, Forbidden, NotFound, describe_validation_error
 from cloud.viewsets import FALSE_VALUES, ResourceViewSet, parse_bool
 from cloud.views import ApiView
 from cloud.policy import DENIED
-from identity import assignments, credentials as credential_rules
+from identity import assignments, credentials as credential_rules, security_compliance
 from identity.api.serializers import (
     AccessRuleSerializer, ApplicationCredentialSerializer, CredentialBodySerializer, PolicySerializer, StrictBooleanField, checked_tags, CredentialSerializer, DomainSerializer, EndpointSerializer, GroupSerializer, ProjectSerializer,
     RegionSerializer, RoleSerializer, ServiceSerializer, UserSerializer,
@@ -23,7 +23,7 @@ from identity.models import (
     AccessRule, ApplicationCredential, Credential, Domain, Endpoint, Group, ImpliedRole, Policy, Project, Region, Role,
     RoleAssignment, Service, User, new_id,
 )
-from identity.passwords import check_secret, hash_secret
+from identity.passwords import hash_secret
 
 
 def is_self(request, view):
@@ -208,7 +208,7 @@ class UserViewSet(ResourceViewSet):
     member_name, collection_name = "user", "users"
     filters = {"name": "name", "domain_id": "domain_id", "enabled": ("enabled", parse_bool)}
     policy = {"list": "admin", "retrieve": "any", "create": "admin", "partial_update": "admin",
-              "destroy": "admin", "password": "any", "projects": "any", "groups": "any"}
+              "destroy": "admin", "password": "public", "projects": "any", "groups": "any"}
 
     def get_queryset(self):
         # Outside admin, users see themselves only; anyone else reads as 404.
@@ -218,18 +218,17 @@ class UserViewSet(ResourceViewSet):
 
     @action(detail=True, methods=["post"])
     def password(self, request, pk=None):
-        user = self.get_object()
+        # As Keystone's: the original password is the credential, no token
+        # needed (a user whose password expired has none); an unknown user
+        # is the same 401 as a wrong password.
+        user = User.objects.filter(pk=pk).first()
         body = request.data.get("user") if isinstance(request.data, dict) else None
         if not isinstance(body, dict):
             raise BadRequest("Invalid input for field 'user': the request body must be {\"user\": {...}}.")
         for field in ("original_password", "password"):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise BadRequest(f"Invalid input for field 'user.{field}': expected a non-empty string.")
-        if not check_secret(body["original_password"], user.password):
-            raise Unauthorized("The request you have made requires authentication.")
-        with transaction.atomic():  # the password and the revocation of its tokens, together
-            user.password = hash_secret(body["password"])
-            user.save(update_fields=["password"])
+        security_compliance.change_own_password(user, body["original_password"], body["password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["get"])
@@ -703,6 +702,8 @@ class ApplicationCredentialViewSet(ResourceViewSet):
             raise Forbidden("A restricted application credential cannot create another one.")
         if credentials.trust_id:
             raise Forbidden("A trust-scoped token cannot create an application credential.")
+        if credentials.extra.get("oauth1"):
+            raise Forbidden("A token made with an OAuth access token cannot create an application credential.")
         body = ApplicationCredentialCreateSerializer(data=self.request_body())
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -774,7 +775,10 @@ def _found(model, kind, pk):
 def _bound_ec2_blob(request, blob, project):
     """An ec2 blob made with an application credential's or a trust's token
     remembers it, as Keystone's does, so what the keys later authenticate
-    stays bound to it (/v3/ec2tokens)."""
+    stays bound to it (/v3/ec2tokens). A consumer's OAuth delegation
+    cannot be turned into keys that outlive it."""
+    if request.auth.extra.get("oauth1"):
+        raise Forbidden("A token made with an OAuth access token cannot create ec2 credentials.")
     if request.auth.trust_id:
         if project.id != request.auth.project_id:
             raise Forbidden("Ec2 credentials made with a trust's token are for the trust's project.")

@@ -1,17 +1,19 @@
 """The metadata proxy: 169.254.169.254:80 inside a network's DHCP namespace
-(`qdhcp-<network id>`, where DHCP's option 121 routes guests to it),
-forwarding each request to the API host's metadata service with what only
-it knows: the guest's source address (X-Forwarded-For) and the network it
-came from (X-Neutron-Network-ID), signed with the shared metadata secret
-(cloud.metadata_signature), as Neutron's namespace proxy and metadata agent
-do together. Whatever identity headers a guest sends itself are dropped.
+(`qdhcp-<network id>`, where DHCP's option 121 routes guests to it), and
+[fe80::a9fe:a9fe]:80 on the namespace's interface into the network, where
+IPv6 guests find it on their own link (as Neutron serves it), forwarding
+each request to the API host's metadata service with what only it knows:
+the guest's source address (X-Forwarded-For) and the network it came from
+(X-Neutron-Network-ID), signed with the shared metadata secret
+(cloud.metadata_signature), as Neutron's namespace proxy and metadata
+agent do together. Whatever identity headers a guest sends itself are dropped.
 
 The listening socket is made inside the namespace; the event loop serving
 every proxy of this process runs in a thread of the agent's own namespace,
 so upstream connections reach the API host without a route from the
 tenant network. One request per connection (Connection: close).
 
-    start(namespace, network_id, upstream) / stop(network_id)
+    start(namespace, network_id, upstream, interface=...) / stop(network_id)
     python -m network.agent.metadata_proxy --namespace qdhcp-ID --network-id ID [--upstream URL]
 
 The agent's upstream is settings.METADATA_URL (STRATUS_METADATA_URL, by
@@ -33,6 +35,9 @@ from cloud import metadata_signature
 
 from . import iplib
 from .dhcp import METADATA_IP
+
+# Neutron's IPv6 metadata address, link-local: guests ask it on their link.
+METADATA_IPV6 = "fe80::a9fe:a9fe"
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +72,26 @@ class Proxy:
     secret: str
     address: str = METADATA_IP
     port: int = METADATA_PORT
+    # The namespace's interface into the network, where it also listens on
+    # METADATA_IPV6 (None: IPv4 only).
+    interface: str | None = None
     # Which namespace of that name it listens in: one removed and made
     # again (DHCP disabled and enabled) is another, where it does not.
     namespace_inode: tuple = ()
-    server: object = field(default=None, repr=False)  # asyncio's Server, once listening
+    servers: list = field(default_factory=list, repr=False)  # asyncio's Servers, once listening
 
     def same_as(self, other):
-        fields = ("namespace", "namespace_inode", "upstream", "secret", "address", "port")
+        fields = ("namespace", "namespace_inode", "upstream", "secret", "address", "port", "interface")
         return all(getattr(self, name) == getattr(other, name) for name in fields)
 
     @property
     def serving(self):
-        return self.server is not None and self.server.is_serving()
+        return bool(self.servers) and all(server.is_serving() for server in self.servers)
 
     async def handle(self, reader, writer):
         try:
-            guest = writer.get_extra_info("peername")[0]
+            # An IPv6 link-local peer comes with its scope (fe80::...%ns-dhcp).
+            guest = writer.get_extra_info("peername")[0].split("%")[0]
             try:
                 method, target, headers, body = await asyncio.wait_for(_read_request(reader), CLIENT_TIMEOUT)
             except BadRequest as error:
@@ -216,6 +225,31 @@ def _listening_socket(namespace, address, port):
     return sock
 
 
+def _listening_socket6(namespace, interface, port):
+    """A socket listening on [METADATA_IPV6]:port on `interface` of
+    `namespace`, the address put there first if it is not. The address is
+    deprecated (preferred lifetime 0): it answers, but the namespace never
+    picks it as the source of what it sends itself (router advertisements
+    come from the interface's own link-local address)."""
+    with iplib.ip(namespace) as handle:
+        index = iplib.link_index(handle, interface)
+        present = {entry.get("IFA_ADDRESS") for entry in handle.addr("dump", index=index)}
+    if METADATA_IPV6 not in present:
+        iplib.run(namespace, ["ip", "-6", "addr", "replace", f"{METADATA_IPV6}/64", "dev", interface, "nodad",
+                              "preferred_lft", "0"])
+    with iplib.inside(namespace):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((METADATA_IPV6, port, 0, index))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _namespace_inode(namespace):
     found = os.stat(os.path.join(netns.NETNS_RUN_DIR, namespace))
     return found.st_dev, found.st_ino
@@ -227,9 +261,9 @@ def _default_secret():
     return settings.METADATA_SECRET
 
 
-def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, port=METADATA_PORT):
-    """Serves metadata for `network_id` on address:port in `namespace`,
-    forwarding to `upstream` (the API's metadata URL, e.g.
+def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, port=METADATA_PORT, interface=None):
+    """Serves metadata for `network_id` on address:port in `namespace` (and
+    on [METADATA_IPV6]:port on its `interface`, when given), forwarding to `upstream` (the API's metadata URL, e.g.
     http://api:8000/metadata). Idempotent: a proxy serving the same (in
     the same namespace, not one made again since) is kept; one with other
     settings is replaced. Returns the Proxy. Call stop() when the
@@ -237,7 +271,7 @@ def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, por
     Upstream connections are made from the namespace of the thread that
     first started a proxy in this process."""
     proxy = Proxy(namespace=namespace, network_id=str(network_id), upstream=upstream,
-                  secret=secret or _default_secret(), address=address, port=port,
+                  secret=secret or _default_secret(), address=address, port=port, interface=interface,
                   namespace_inode=_namespace_inode(namespace))
     with _lock:
         running = _proxies.get(proxy.network_id)
@@ -245,11 +279,16 @@ def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, por
             if running.serving and running.same_as(proxy):
                 return running
             _close(running)
-        sock = _listening_socket(namespace, address, port)
+        sockets = [_listening_socket(namespace, address, port)]
         try:
-            proxy.server = _run(asyncio.start_server(proxy.handle, sock=sock, limit=MAX_HEAD_BYTES))
+            if interface:
+                sockets.append(_listening_socket6(namespace, interface, port))
+            for sock in sockets:
+                proxy.servers.append(_run(asyncio.start_server(proxy.handle, sock=sock, limit=MAX_HEAD_BYTES)))
         except BaseException:
-            sock.close()
+            _close(proxy)
+            for sock in sockets[len(proxy.servers):]:
+                sock.close()
             raise
         _proxies[proxy.network_id] = proxy
         return proxy
@@ -273,8 +312,10 @@ def running():
 
 def _close(proxy):
     async def close():
-        proxy.server.close()
-        await proxy.server.wait_closed()
+        for server in proxy.servers:
+            server.close()
+        for server in proxy.servers:
+            await server.wait_closed()
 
     try:
         _run(close())
@@ -290,13 +331,15 @@ def main(argv=None):
                                            "$STRATUS_METADATA_URL), e.g. http://api:8000/metadata")
     parser.add_argument("--address", default=METADATA_IP)
     parser.add_argument("--port", type=int, default=METADATA_PORT)
+    parser.add_argument("--interface", help=f"the namespace's interface to serve [{METADATA_IPV6}] on too")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
     if not args.upstream:
         from django.conf import settings
 
         args.upstream = settings.METADATA_URL
-    start(args.namespace, args.network_id, args.upstream, address=args.address, port=args.port)
+    start(args.namespace, args.network_id, args.upstream, address=args.address, port=args.port,
+          interface=args.interface)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())

@@ -542,9 +542,11 @@ class NodeAgent:
         entries = dhcp_entries(network, dhcp_port)
         dhcp.enable(self.kernel, resource, subnets, port_resource(dhcp_port, ()), entries)
         # Guests reach 169.254.169.254 through the DHCP port (dnsmasq's
-        # classless route): the metadata proxy listens in that namespace.
+        # classless route), and fe80::a9fe:a9fe on their link: the metadata
+        # proxy listens in that namespace.
         try:
-            metadata_proxy.start(dhcp.namespace_name(resource), resource.id, settings.METADATA_URL)
+            metadata_proxy.start(dhcp.namespace_name(resource), resource.id, settings.METADATA_URL,
+                                 interface=dhcp.DHCP_INTERFACE)
         except OSError as error:
             log.error("%s: no metadata proxy for network %s: %s", self.host, resource.id, error)
 
@@ -593,24 +595,32 @@ class NodeAgent:
         interfaces = []
         for leg in Port.objects.filter(device_owner=port_rows.ROUTER_INTERFACE, device_id=str(router.pk)) \
                 .select_related("network").prefetch_related("fixed_ips__subnet"):
-            address = next(iter(leg.fixed_ips.all()), None)
-            if address is None:
+            addresses = list(leg.fixed_ips.all())
+            if not addresses:
                 continue
             self.sync_network(leg.network_id)
-            interfaces.append(resources.RouterInterface(
-                port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                ip_address=address.ip_address, cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode))
+            network = self.network_resource(leg.network)
+            # Every fixed IP of the leg's port: one address per subnet (a
+            # port added as an interface may have several).
+            interfaces += [resources.RouterInterface(
+                port_id=str(leg.pk), network=network, mac_address=leg.mac_address, ip_address=address.ip_address,
+                cidr=address.subnet.cidr, ipv6_ra_mode=address.subnet.ipv6_ra_mode) for address in addresses]
         gateway = None
         if router.gateway_port_id:
             leg = Port.objects.select_related("network").prefetch_related("fixed_ips__subnet").get(
                 pk=router.gateway_port_id)
-            # Its IPv4 address: the one SNAT and floating IPs use.
+            # Its IPv4 address (the one SNAT and floating IPs use) and its
+            # IPv6 ones, the first IPv6 subnet with a gateway the default route.
             address = next((a for a in leg.fixed_ips.all() if a.subnet.ip_version == 4), None)
-            if address is not None:
+            ipv6 = [a for a in leg.fixed_ips.all() if a.subnet.ip_version == 6]
+            if address is not None or ipv6:
                 self.sync_network(leg.network_id)
                 gateway = resources.RouterGateway(
                     port_id=str(leg.pk), network=self.network_resource(leg.network), mac_address=leg.mac_address,
-                    ip_address=address.ip_address, cidr=address.subnet.cidr, gateway_ip=address.subnet.gateway_ip)
+                    ip_address=address.ip_address if address else None, cidr=address.subnet.cidr if address else None,
+                    gateway_ip=address.subnet.gateway_ip if address else None,
+                    ipv6_addresses=tuple((a.ip_address, a.subnet.cidr) for a in ipv6),
+                    ipv6_gateway_ip=next((a.subnet.gateway_ip for a in ipv6 if a.subnet.gateway_ip), None))
         floating = FloatingIP.objects.filter(router=router, port__isnull=False, fixed_ip_address__isnull=False)
         routers.sync_router(self.kernel, resources.Router(
             id=str(router.pk), interfaces=tuple(interfaces), gateway=gateway, enable_snat=router.enable_snat,

@@ -150,7 +150,8 @@ ROUTER_VETH_PREFIX = "srt"
 
 @dataclass(frozen=True)
 class RouterInterface:
-    """A router's leg in a subnet: its port, holding the subnet's gateway."""
+    """A router's address in a subnet, on the leg of its port: a port with
+    fixed IPs in several subnets is one leg holding each of them."""
     port_id: str
     network: Network
     mac_address: str
@@ -165,13 +166,17 @@ class RouterInterface:
 
 @dataclass(frozen=True)
 class RouterGateway:
-    """A router's leg in the external network."""
+    """A router's leg in the external network: its IPv4 address (the one
+    SNAT and floating IPs use; None on an IPv6-only external network) and
+    its IPv6 ones, through which tenant IPv6 subnets are routed as they are."""
     port_id: str
     network: Network
     mac_address: str
-    ip_address: str
-    cidr: str
-    gateway_ip: str | None = None   # the external subnet's gateway
+    ip_address: str | None
+    cidr: str | None
+    gateway_ip: str | None = None   # the external IPv4 subnet's gateway
+    ipv6_addresses: tuple[tuple[str, str], ...] = ()   # (address, cidr)
+    ipv6_gateway_ip: str | None = None   # the external IPv6 subnet's gateway
 
 
 @dataclass(frozen=True)

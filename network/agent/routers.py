@@ -1,8 +1,8 @@
 """L3 on the network node: a `qrouter-<router id>` namespace per router with
 a leg (veth into the network's bridge) per attached subnet (`qr-...`, holding
 the subnet's gateway address) and one into the external network (`qg-...`,
-holding the gateway port's address and the floating IPs), a default route
-to the external gateway, static routes, and NAT in one nftables table:
+holding the gateway port's addresses and the floating IPs), default routes
+to the external gateways (IPv4 and IPv6), static routes, and NAT in one nftables table:
 SNAT of the subnets to the gateway address, and DNAT/SNAT per floating IP.
 IPv6 legs are routed as they are, without NAT (as in Neutron), and on those
 whose subnet has an ipv6_ra_mode the router advertises the prefix, with the
@@ -63,13 +63,19 @@ def _sync(host, router):
     iplib.sysctl(namespace, "net.ipv6.conf.all.forwarding", 1 if router.admin_state_up else 0)
     _marker(host, router).touch()
 
-    legs = [(interface_name(INTERNAL_PREFIX, i.port_id), i, [(i.ip_address, _prefixlen(i.cidr))])
-            for i in router.interfaces]
+    # One leg per port, with its address in each of the port's subnets.
+    legs = {}
+    for interface in router.interfaces:
+        device = interface_name(INTERNAL_PREFIX, interface.port_id)
+        legs.setdefault(device, (device, interface, []))[2].append(
+            (interface.ip_address, _prefixlen(interface.cidr)))
+    legs = list(legs.values())
     gateway_device = None
     if router.gateway:
         gateway = router.gateway
         gateway_device = interface_name(EXTERNAL_PREFIX, gateway.port_id)
-        addresses = [(gateway.ip_address, _prefixlen(gateway.cidr))]
+        addresses = [(gateway.ip_address, _prefixlen(gateway.cidr))] if gateway.ip_address else []
+        addresses += [(address, _prefixlen(cidr)) for address, cidr in gateway.ipv6_addresses]
         addresses += [(f.floating_ip_address, 32) for f in router.floating_ips]
         legs.append((gateway_device, gateway, addresses))
 
@@ -157,6 +163,8 @@ def _sync_routes(namespace, router, gateway_device):
     wanted = {(str(ipaddress.ip_network(d, strict=False)), n) for d, n in router.routes}
     if router.gateway and router.gateway.gateway_ip:
         wanted.add(("0.0.0.0/0", router.gateway.gateway_ip))
+    if router.gateway and router.gateway.ipv6_gateway_ip:
+        wanted.add(("::/0", router.gateway.ipv6_gateway_ip))
     with iplib.ip(namespace) as handle:
         present = {}
         for family, default in ((iplib.IPV4, "0.0.0.0"), (iplib.IPV6, "::")):
@@ -176,7 +184,7 @@ def _sync_nat(namespace, router, gateway_device):
     lines = [f"add table {NAT_TABLE}", f"delete table {NAT_TABLE}", f"add table {NAT_TABLE}",
              f"add chain {NAT_TABLE} prerouting {{ type nat hook prerouting priority -100; policy accept; }}",
              f"add chain {NAT_TABLE} postrouting {{ type nat hook postrouting priority 100; policy accept; }}"]
-    if gateway_device:
+    if gateway_device and router.gateway.ip_address:
         for floating in router.floating_ips:
             lines.append(f"add rule {NAT_TABLE} prerouting ip daddr {floating.floating_ip_address} "
                          f"dnat to {floating.fixed_ip_address}")
@@ -217,12 +225,15 @@ def _sync_advertisements(host, namespace, router):
             "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0",
             f"--pid-file={directory / 'pid'}", f"--dhcp-leasefile={directory / 'leases'}",
             f"--log-facility={directory / 'log'}", "--bind-interfaces", "--user=root", "--group=root"]
-    for device, leg in sorted(legs, key=lambda item: item[0]):
+    advertised = set()
+    for device, leg in sorted(legs, key=lambda item: (item[0], item[1].cidr)):
+        if device not in advertised:   # a leg in several IPv6 subnets advertises them all
+            advertised.add(device)
+            argv += [f"--interface={device}",
+                     f"--ra-param={device},mtu:{leg.network.mtu},{dhcp.RA_INTERVAL},{ROUTER_LIFETIME}"]
         prefix = ipaddress.ip_network(leg.cidr, strict=False)
-        argv += [f"--interface={device}",
-                 f"--dhcp-range=set:{device},{prefix.network_address},{dhcp.ADVERTISED_RANGE[leg.ipv6_ra_mode]},"
-                 f"{prefix.prefixlen}",
-                 f"--ra-param={device},mtu:{leg.network.mtu},{dhcp.RA_INTERVAL},{ROUTER_LIFETIME}"]
+        argv.append(f"--dhcp-range=set:{device},{prefix.network_address},{dhcp.ADVERTISED_RANGE[leg.ipv6_ra_mode]},"
+                    f"{prefix.prefixlen}")
     if any(leg.ipv6_ra_mode == dhcp.STATEFUL for _, leg in legs):
         argv.append("--enable-ra")
     iplib.run(namespace, ["nft", "-f", "-"], input="\n".join([

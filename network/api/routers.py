@@ -226,6 +226,11 @@ class RouterViewSet(NeutronViewSet):
                 if not allocations:
                     raise errors.bad_request("BadRequest", "Bad router request: Router port must have at least "
                                                            "one fixed IP.")
+                # As Neutron: the router takes every fixed IP of the port, at
+                # most one of them IPv4.
+                if sum(allocation.subnet.ip_version == 4 for allocation in allocations) > 1:
+                    raise errors.bad_request("BadRequest", "Bad router request: Cannot have multiple IPv4 subnets "
+                                                           "on router port.")
                 for allocation in allocations:
                     self.check_new_leg(router, allocation.subnet)
                 port.device_owner, port.device_id = ports.ROUTER_INTERFACE, str(router.id)
@@ -251,7 +256,11 @@ class RouterViewSet(NeutronViewSet):
                 if port is None:
                     raise errors.not_found_as("RouterInterfaceNotFoundForSubnet",
                                               f"Router {router.id} has no interface on subnet {body['subnet_id']}")
-            subnets = [allocation.subnet for allocation in port.fixed_ips.select_related("subnet")]
+            allocations = list(port.fixed_ips.select_related("subnet"))
+            subnets = [allocation.subnet for allocation in allocations]
+            if "subnet_id" in body:
+                # By subnet, from a leg in several: only that subnet's address goes (as in Neutron).
+                subnets = [subnet for subnet in subnets if str(subnet.id) == str(body["subnet_id"])]
             in_use = FloatingIP.objects.filter(router=router, port__fixed_ips__subnet__in=subnets).first()
             if in_use is not None:
                 raise errors.conflict("RouterInterfaceInUseByFloatingIP",
@@ -259,7 +268,12 @@ class RouterViewSet(NeutronViewSet):
                                       f"deleted, as it is required by one or more floating IPs.")
             info = self.interface_info(router, port)
             changes.router_changed(router.pk)
-            ports.delete_port(port)
+            if len(subnets) < len(allocations):
+                info["subnet_id"], info["subnet_ids"] = str(subnets[0].id), [str(subnets[0].id)]
+                ports.update_port(port, fixed_ips=[{"subnet_id": str(a.subnet_id), "ip_address": a.ip_address}
+                                                   for a in allocations if a.subnet not in subnets])
+            else:
+                ports.delete_port(port)
             changes.router_changed(router.pk)
         return Response(info)
 
@@ -296,7 +310,9 @@ class FloatingIPViewSet(NeutronViewSet):
         if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):
             raise errors.not_found("Port", port_id)
         allocations = list(port.fixed_ips.select_related("subnet"))
-        allocation = next((a for a in allocations if fixed_ip_address in (None, a.ip_address)), None)
+        # Floating IPs are IPv4 (as in Neutron): a dual-stack port's IPv4 address.
+        allocation = next((a for a in allocations if a.subnet.ip_version == 4
+                           and fixed_ip_address in (None, a.ip_address)), None)
         if allocation is None:
             if fixed_ip_address is not None:
                 raise errors.bad_request("BadRequest", f"Bad floatingip request: Port {port.id} does not have "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 
 from objects import data, stores
 from objects.api import headers as swift_headers
@@ -50,6 +50,18 @@ def read_data(key, start, end):
                 left -= len(chunk)
                 yield chunk
     return chunks()
+
+
+def whole_data_response(key):
+    """A response of all of the stored data `key` (StoreError when it cannot
+    be opened): the server sends a file with a descriptor by sendfile()
+    (the filesystem store), any other READ_CHUNK at a time (FileResponse's
+    own 4 KiB made a send per 4 KiB of a RADOS object)."""
+    response = FileResponse(stores.default().open(key))
+    response.block_size = READ_CHUNK
+    if "Content-Disposition" in response:
+        del response["Content-Disposition"]  # FileResponse names the store's file
+    return response
 
 
 def segmented(segments, start, end):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
@@ -597,11 +597,9 @@ class S3Request:
             response = HttpResponse(b"", status=status)
         elif status == 200 and body.data_key:
             try:
-                response = FileResponse(stores.default().open(body.data_key))
+                response = large.whole_data_response(body.data_key)
             except stores.StoreError:
                 raise S3Error("ServiceUnavailable", 503, "The object's data could not be read; try again.")
-            if "Content-Disposition" not in headers:
-                del response["Content-Disposition"]  # FileResponse names the store's file
         else:
             response = StreamingHttpResponse(body.chunks(start, end), status=status)
         for name, value in headers.items():

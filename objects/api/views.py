@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape, quoteattr
 
 from django.db import connection
-from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
@@ -481,13 +481,10 @@ class ObjectController(Controller):
         if self.request.method == "HEAD" or length <= 0:
             response = HttpResponse(b"", status=status)
         elif status == 200 and body.data_key:
-            # The whole of one file: the server sends it with sendfile().
             try:
-                response = FileResponse(stores.default().open(body.data_key))
+                response = large.whole_data_response(body.data_key)
             except stores.StoreError:
                 raise SwiftError(503)
-            if "Content-Disposition" not in headers:
-                del response["Content-Disposition"]  # FileResponse names the store's file
         else:
             response = StreamingHttpResponse(body.chunks(start, end), status=status)
         for name, value in headers.items():

@@ -7,15 +7,19 @@ objects of STRIPE bytes in one pool:
     stratus.writing      omap: key -> unix time of each write in progress,
                          so the reaper finds the stripes of a killed write
 """
-import io
+import errno
 import json
+import os
 import time
 import uuid
+from collections import deque
 
 from cloud.files import SeekableReader
 from objects.stores import StoreError, StoreFull
 
 STRIPE = 4 * 2**20
+# Stripes of one write in flight at once (each a copy librados holds).
+WRITES_IN_FLIGHT = 2
 WRITING = "stratus.writing"
 
 
@@ -32,24 +36,68 @@ def _stripe(key, index):
 
 
 class RadosReader(SeekableReader):
-    """A read-only, seekable file over a key's stripes."""
+    """A read-only, seekable file over a key's stripes. A stripe is read
+    whole and held while it is read from; reading one starts reading the
+    next (aio_read), so the OSD reads ahead while the caller sends."""
 
     def __init__(self, ioctx, key, length):
         super().__init__(length)
         self.ioctx, self.key = ioctx, key
+        self.held = (None, b"")  # (stripe index, its bytes)
+        self.ahead = None  # (stripe index, completion, [its bytes once read])
 
-    def readinto(self, buffer):
-        count = min(len(buffer), self.length - self.position)
-        if count <= 0:
-            return 0
-        index, offset = divmod(self.position, STRIPE)
-        count = min(count, STRIPE - offset)
-        data = self.ioctx.read(_stripe(self.key, index), count, offset)
+    def _start(self, index):
+        if index * STRIPE >= self.length:
+            return None
+        result = []
+        completion = self.ioctx.aio_read(_stripe(self.key, index), STRIPE, 0,
+                                         lambda _, data: result.append(data))
+        return index, completion, result
+
+    def _stripe_bytes(self, index):
+        if self.ahead is not None and self.ahead[0] == index:
+            _, completion, result = self.ahead
+            completion.wait_for_complete_and_cb()
+            data = result[0] if result else None
+        else:
+            if self.ahead is not None:  # a seek elsewhere: not wanted
+                self.ahead[1].wait_for_complete_and_cb()
+            data = self._read_now(index)
+        self.ahead = self._start(index + 1)
         if not data:
             raise StoreError("The object's data is missing from the store.")
-        buffer[:len(data)] = data
-        self.position += len(data)
-        return len(data)
+        return data
+
+    def _read_now(self, index):
+        rados = _rados()
+        try:
+            return self.ioctx.read(_stripe(self.key, index), STRIPE, 0)
+        except rados.ObjectNotFound:
+            return None
+
+    def readinto(self, buffer):
+        """Fills the buffer (across stripes) up to the end of the data."""
+        wanted = min(len(buffer), self.length - self.position)
+        filled = 0
+        while filled < wanted:
+            index, offset = divmod(self.position, STRIPE)
+            if self.held[0] != index:
+                self.held = (index, self._stripe_bytes(index))
+            data = self.held[1]
+            count = min(wanted - filled, len(data) - offset)
+            if count <= 0:
+                raise StoreError("The object's data is missing from the store.")
+            buffer[filled:filled + count] = memoryview(data)[offset:offset + count]
+            filled += count
+            self.position += count
+        return filled
+
+    def close(self):
+        if self.ahead is not None:
+            self.ahead[1].wait_for_complete_and_cb()
+            self.ahead = None
+        self.held = (None, b"")
+        super().close()
 
 
 class RadosStore:
@@ -78,19 +126,37 @@ class RadosStore:
         rados = _rados()
         key = uuid.uuid4().hex
         self._set_writing(key, time.time())
-        size, index, pending = 0, 0, bytearray()
+        size, index, held, parts = 0, 0, 0, []
+        # Stripes are written asynchronously, WRITES_IN_FLIGHT at once while
+        # the next is received: the OSD's writes and the request's reading
+        # overlap, and memory stays bounded.
+        in_flight = deque()
+
+        def send(stripe):
+            nonlocal index
+            in_flight.append(self.ioctx.aio_write_full(_stripe(key, index), stripe))
+            index += 1
+            while len(in_flight) > WRITES_IN_FLIGHT:
+                self._wait(in_flight.popleft())
+
         try:
             for chunk in chunks:
-                pending += chunk
+                parts.append(chunk)
+                held += len(chunk)
                 size += len(chunk)
-                while len(pending) >= STRIPE:
-                    self.ioctx.write_full(_stripe(key, index), bytes(pending[:STRIPE]))
-                    del pending[:STRIPE]
-                    index += 1
-            if pending or index == 0:
-                self.ioctx.write_full(_stripe(key, index), bytes(pending))
+                while held >= STRIPE:
+                    joined = b"".join(parts)
+                    send(joined if held == STRIPE else joined[:STRIPE])
+                    parts = [joined[STRIPE:]] if held > STRIPE else []
+                    held -= STRIPE
+            if held or index == 0:
+                send(b"".join(parts))
+            while in_flight:
+                self._wait(in_flight.popleft())
             self.ioctx.write_full(key, json.dumps({"size": size, "stripe": STRIPE}).encode())
         except BaseException as error:
+            for completion in in_flight:
+                completion.wait_for_complete()
             self._remove_stripes(key)
             self._clear_writing(key)
             if isinstance(error, rados.NoSpace):
@@ -101,6 +167,15 @@ class RadosStore:
         self._clear_writing(key)
         return key
 
+    @staticmethod
+    def _wait(completion):
+        completion.wait_for_complete()
+        result = completion.get_return_value()
+        if result == -errno.ENOSPC:
+            raise StoreFull("The object store is full.")
+        if result < 0:
+            raise StoreError(f"Could not write the object data: {os.strerror(-result)}.")
+
     def _head(self, key):
         rados = _rados()
         try:
@@ -110,7 +185,7 @@ class RadosStore:
 
     def open(self, key):
         head = self._head(key)
-        return io.BufferedReader(RadosReader(self.ioctx, key, head["size"]), buffer_size=STRIPE)
+        return RadosReader(self.ioctx, key, head["size"])
 
     def delete(self, key):
         rados = _rados()

@@ -119,3 +119,79 @@ def test_ip_availability_counts_an_ipv6_subnet_past_64_bits(admin):
     assert entry["total_ips"] > 2 ** 64 and entry["used_ips"] >= 1
     listed = admin.get("network-ip-availabilities", params={"network_id": network["id"]})
     assert listed.status_code == 200 and listed.json()["network_ip_availabilities"][0]["total_ips"] > 2 ** 64
+
+
+def test_a_router_interface_by_port_takes_every_fixed_ip_and_a_subnet_removed_takes_only_its_own(admin):
+    network = admin.network()
+    v4 = admin.subnet(network, "10.95.0.0/24")
+    v6 = v6_subnet(admin, network, "2001:db8:95::/64", ipv6_address_mode="dhcpv6-stateful",
+                   ipv6_ra_mode="dhcpv6-stateful")
+    port = admin.port(network, fixed_ips=[{"subnet_id": v4["id"], "ip_address": "10.95.0.254"},
+                                          {"subnet_id": v6["id"], "ip_address": "2001:db8:95::fe"}])
+    router = admin.create("routers", "router", name="dual")
+    added = admin.put(f"routers/{router['id']}/add_router_interface", {"port_id": port["id"]})
+    assert added.status_code == 200, added.text
+    assert (added.json()["subnet_id"], sorted(added.json()["subnet_ids"])) == (v4["id"], sorted([v4["id"], v6["id"]]))
+    # A subnet of the leg cannot be attached again through another leg.
+    again = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": v6["id"]})
+    assert "already has a port on subnet" in neutron_error(again, 400, "BadRequest")
+
+    # By subnet, the leg keeps its other address.
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": v6["id"]})
+    assert removed.status_code == 200 and removed.json()["subnet_ids"] == [v6["id"]]
+    leg = admin.get(f"ports/{port['id']}").json()["port"]
+    assert (leg["device_owner"], addresses(leg)) == ("network:router_interface", {v4["id"]: "10.95.0.254"})
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": v4["id"]})
+    assert removed.status_code == 200
+    neutron_error(admin.get(f"ports/{port['id']}"), 404, "PortNotFound")
+
+    # Neutron's rule: one IPv4 subnet per router port; nothing is attached.
+    second = admin.subnet(network, "10.96.0.0/24")
+    two = admin.port(network, fixed_ips=[{"subnet_id": v4["id"]}, {"subnet_id": second["id"]}])
+    refused = admin.put(f"routers/{router['id']}/add_router_interface", {"port_id": two["id"]})
+    assert "multiple IPv4 subnets" in neutron_error(refused, 400, "BadRequest")
+    assert admin.get(f"ports/{two['id']}").json()["port"]["device_owner"] == ""
+    assert admin.get("ports", params={"device_id": router["id"]}).json()["ports"] == []
+
+
+def test_a_router_gateway_on_a_dual_stack_external_network_gets_an_address_of_each_version(admin):
+    external = admin.network(**{"router:external": True})
+    v4 = admin.subnet(external, "172.31.95.0/24")
+    static = v6_subnet(admin, external, "2001:db8:e95::/64")
+    router = admin.create("routers", "router", name="gw6", external_gateway_info={"network_id": external["id"]})
+    fixed = {entry["subnet_id"]: entry["ip_address"] for entry in router["external_gateway_info"]["external_fixed_ips"]}
+    assert set(fixed) == {v4["id"], static["id"]}
+    assert ipaddress.ip_address(fixed[v4["id"]]) in ipaddress.ip_network(v4["cidr"])
+    assert ipaddress.ip_address(fixed[static["id"]]) in ipaddress.ip_network(static["cidr"])
+
+    # On a SLAAC external subnet the gateway takes its EUI-64 address, as a port there does.
+    slaac_external = admin.network(**{"router:external": True})
+    slaac = v6_subnet(admin, slaac_external, "2001:db8:e96::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    updated = admin.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {
+        "network_id": slaac_external["id"]}}})
+    assert updated.status_code == 200, updated.text
+    gateway_port = admin.get("ports", params={"device_id": router["id"],
+                                              "device_owner": "network:router_gateway"}).json()["ports"][0]
+    assert updated.json()["router"]["external_gateway_info"]["external_fixed_ips"] == [
+        {"subnet_id": slaac["id"], "ip_address": eui64(slaac["cidr"], gateway_port["mac_address"])}]
+    assert admin.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {}}}).status_code == 200
+    assert admin.delete(f"routers/{router['id']}").status_code == 204
+
+
+def test_a_floating_ip_takes_the_ipv4_address_of_a_dual_stack_port(admin):
+    external = admin.network(**{"router:external": True})
+    admin.subnet(external, "172.31.97.0/24")
+    network = admin.network()
+    v6 = v6_subnet(admin, network, "2001:db8:97::/64", ipv6_address_mode="dhcpv6-stateful",
+                   ipv6_ra_mode="dhcpv6-stateful")
+    v4 = admin.subnet(network, "10.97.0.0/24")
+    router = admin.create("routers", "router", name="fip6", external_gateway_info={"network_id": external["id"]})
+    for subnet in (v4, v6):
+        assert admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]}).status_code == 200
+    # Its IPv6 address listed first: the floating IP still takes the IPv4 one.
+    port = admin.port(network, fixed_ips=[{"subnet_id": v6["id"]}, {"subnet_id": v4["id"]}])
+    floating_ip = admin.create("floatingips", "floatingip", floating_network_id=external["id"], port_id=port["id"])
+    assert floating_ip["fixed_ip_address"] == addresses(port)[v4["id"]]
+    refused = admin.post("floatingips", {"floatingip": {"floating_network_id": external["id"], "port_id": port["id"],
+                                                        "fixed_ip_address": addresses(port)[v6["id"]]}})
+    assert "does not have fixed ip" in neutron_error(refused, 400, "BadRequest")

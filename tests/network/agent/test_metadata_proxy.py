@@ -1,7 +1,8 @@
 """The metadata proxy in a real DHCP namespace: a fake machine takes its
 address from dnsmasq, follows the metadata route into the namespace and
 reads its own instance's key and user data from the live API, whatever
-identity it claims itself."""
+identity it claims itself; on an IPv6-only network it asks
+[fe80::a9fe:a9fe] on its link and is answered for its own instance."""
 import base64
 import json
 import subprocess
@@ -121,6 +122,80 @@ def test_a_machine_reads_its_own_metadata_through_the_proxy(lab, cloud, tenant):
         assert metadata_proxy.stop(network.id) is True
     assert metadata_proxy.stop(network.id) is False
     assert curl(guest, "/openstack/latest/meta_data.json")[0] == 0  # nothing listens any more
+
+
+@pytest.fixture
+def tenant6(cloud, django_db_blocker):
+    """An IPv6-only demo network (DHCPv6-stateful), an instance with a key
+    and its port, a port of no instance; removed afterwards."""
+    demo = cloud.connect("stratus-demo")
+    neutron = Neutron(_Requests(cloud.url), demo.auth_token)
+    network = neutron.network(name=unique("md-proxy6"))
+    subnet = neutron.create("subnets", "subnet", network_id=network["id"], cidr="2001:db8:151::/64", ip_version=6,
+                            ipv6_ra_mode="dhcpv6-stateful", ipv6_address_mode="dhcpv6-stateful")
+    with django_db_blocker.unblock():
+        instance = Instance.objects.create(
+            name="guest6", hostname="guest6", project_id=demo.current_project_id, user_id="u",
+            flavor_id_at_boot="1", flavor_name="m1.nano", vcpus=1, memory_mb=128, root_gb=1,
+            vm_state=VmState.ACTIVE, key_name="k", key_data=KEY, user_data=base64.b64encode(USER_DATA).decode())
+    port = neutron.port(network, device_id=str(instance.pk), device_owner="compute:nova")
+    stranger = neutron.port(network)
+    yield {"network": network, "subnet": subnet, "port": port, "stranger": stranger, "instance": instance}
+    for made in (port, stranger):
+        neutron.delete(f"ports/{made['id']}")
+    neutron.delete(f"networks/{network['id']}")
+    with django_db_blocker.unblock():
+        Instance.objects.filter(pk=instance.pk).delete()
+
+
+def curl6(machine, path, *options):
+    """(HTTP status, body) of a GET of [fe80::a9fe:a9fe] on the machine's link."""
+    for _ in range(50):   # its link-local address is usable once duplicate address detection is done
+        if not machine.run("ip", "-6", "-o", "addr", "show", "dev", "eth0", "tentative").stdout.strip():
+            break
+        time.sleep(0.1)
+    result = machine.run("curl", "-g", "-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", *options,
+                         f"http://[{metadata_proxy.METADATA_IPV6}%25eth0]{path}")
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status or 0), body
+
+
+def test_an_ipv6_only_machine_reads_its_own_metadata_at_the_link_local_address(lab, cloud, tenant6):
+    host = lab.host()
+    network = Network(id=tenant6["network"]["id"], mtu=tenant6["network"]["mtu"])
+    subnet = Subnet(id=tenant6["subnet"]["id"], cidr="2001:db8:151::/64", gateway_ip="2001:db8:151::1",
+                    ipv6_ra_mode="dhcpv6-stateful", ipv6_address_mode="dhcpv6-stateful")
+    bridges.ensure_network(host, network)
+    dhcp_port = Port(id=new_id(), network_id=network.id, mac_address=mac_of(2),
+                     fixed_ips=(FixedIP(subnet.id, "2001:db8:151::2"),))
+    ports = [Port(id=made["id"], network_id=network.id, mac_address=made["mac_address"],
+                  fixed_ips=tuple(FixedIP(subnet.id, fixed["ip_address"]) for fixed in made["fixed_ips"]))
+             for made in (tenant6["port"], tenant6["stranger"])]
+    lab.enable_dhcp(host, network, [subnet], dhcp_port, ports)
+    guest, stranger = (lab.machine(host, network, port) for port in ports)
+    namespace = dhcp.namespace_name(network)
+    metadata_proxy.start(namespace, network.id, f"{cloud.url}/metadata", interface=dhcp.DHCP_INTERFACE)
+    try:
+        status, body = curl6(guest, "/openstack/latest/meta_data.json")
+        assert status == 200, body
+        meta = json.loads(body)
+        assert meta["uuid"] == str(tenant6["instance"].pk) and meta["public_keys"] == {"k": KEY}
+        assert curl6(guest, "/latest/meta-data/public-keys/0/openssh-key") == (200, KEY)
+        assert curl6(guest, "/openstack/latest/user_data") == (200, USER_DATA.decode())
+        # Identity headers of its own change nothing.
+        status, body = curl6(guest, "/openstack/latest/meta_data.json", "-H", "X-Forwarded-For: fe80::1",
+                             "-H", f"X-Neutron-Network-ID: {new_id()}")
+        assert status == 200 and json.loads(body)["uuid"] == str(tenant6["instance"].pk)
+        # A port of no instance on the same link gets a 404, and nobody's key.
+        status, body = curl6(stranger, "/latest/meta-data/public-keys/0/openssh-key")
+        assert status == 404 and "ssh-ed25519" not in body
+        # The address answers but is never the namespace's own source (deprecated).
+        shown = iplib.run(namespace, ["ip", "-6", "addr", "show", "dev", dhcp.DHCP_INTERFACE]).stdout
+        line = next(line for line in shown.splitlines() if f"{metadata_proxy.METADATA_IPV6}/64" in line)
+        assert "deprecated" in line.split(), shown
+    finally:
+        assert metadata_proxy.stop(network.id) is True
+    assert curl6(guest, "/openstack/latest/meta_data.json")[0] == 0  # nothing listens any more
 
 
 def test_bad_requests_and_an_absent_upstream_are_answered_by_the_proxy(lab, tenant):

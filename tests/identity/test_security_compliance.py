@@ -1,0 +1,214 @@
+"""Keystone's [security_compliance] password rules as Stratus settings:
+off by default (the shared server), enforced by API servers started on the
+same database with the rules set: lockout, history, strength regex,
+expiry, minimum age and change upon first use."""
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import free_port, start_api_server, stop_api_server
+from tests.identity.test_api import admin_token, issue, password_auth, unique  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.live
+
+REGEX = r"^(?=.*\d)(?=.*[a-zA-Z]).{8,}$"
+REGEX_DESCRIPTION = "at least 8 characters, with a letter and a digit"
+LOCKOUT_ATTEMPTS, LOCKOUT_SECONDS = 3, 3
+
+
+class Server:
+    def __init__(self, url):
+        self.url = url
+
+    def request(self, method, path, token=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["X-Auth-Token"] = token
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
+
+
+def server_with(tmp_path_factory, **env):
+    port = free_port()
+    process = start_api_server(port, tmp_path_factory.mktemp("logs") / "api.log", **env)
+    return Server(f"http://127.0.0.1:{port}"), process
+
+
+@pytest.fixture(scope="module")
+def strict(cloud, tmp_path_factory):
+    """A server with lockout, history, strength regex and expiry on."""
+    server, process = server_with(
+        tmp_path_factory, STRATUS_LOCKOUT_FAILURE_ATTEMPTS=str(LOCKOUT_ATTEMPTS),
+        STRATUS_LOCKOUT_DURATION=str(LOCKOUT_SECONDS), STRATUS_UNIQUE_LAST_PASSWORD_COUNT="2",
+        STRATUS_PASSWORD_REGEX=REGEX, STRATUS_PASSWORD_REGEX_DESCRIPTION=REGEX_DESCRIPTION,
+        STRATUS_PASSWORD_EXPIRES_DAYS="30")
+    yield server
+    stop_api_server(process)
+
+
+@pytest.fixture(scope="module")
+def first_use(cloud, tmp_path_factory):
+    """A server where admin-set passwords must be changed before use, and
+    kept for a day once changed."""
+    server, process = server_with(tmp_path_factory, STRATUS_CHANGE_PASSWORD_UPON_FIRST_USE="1",
+                                  STRATUS_MINIMUM_PASSWORD_AGE="1")
+    yield server
+    stop_api_server(process)
+
+
+def new_password():
+    return f"pw{uuid.uuid4().hex}"
+
+
+def create_user(server, admin_token, password):
+    return server.post("/identity/v3/users", token=admin_token,
+                       json={"user": {"name": unique("user"), "password": password}})
+
+
+def login(server, name, password):
+    return issue(server, password_auth(name, password))
+
+
+def change(server, user_id, token, original, password):
+    return server.post(f"/identity/v3/users/{user_id}/password", token=token,
+                       json={"user": {"original_password": original, "password": password}})
+
+
+def test_rules_are_off_by_default(api, admin_token):
+    config = api.get("/identity/v3/domains/default/config/security_compliance", token=admin_token)
+    assert config.status_code == 200
+    assert config.json() == {"config": {"password_regex": None, "password_regex_description": None}}
+    password = "x"  # no strength rule
+    user = create_user(api, admin_token, password).json()["user"]
+    assert user["password_expires_at"] is None
+    for _ in range(LOCKOUT_ATTEMPTS + 2):
+        assert login(api, user["name"], "wrong").status_code == 401
+    token = login(api, user["name"], password)
+    assert token.status_code == 201  # never locked
+    token = token.headers["X-Subject-Token"]
+    assert change(api, user["id"], token, password, "y").status_code == 204
+    token = login(api, user["name"], "y").headers["X-Subject-Token"]
+    assert change(api, user["id"], token, "y", password).status_code == 204  # no history kept
+
+
+def test_any_user_reads_the_strength_rule_and_only_it(strict, admin_token):
+    password = new_password()
+    user = create_user(strict, admin_token, password).json()["user"]
+    token = login(strict, user["name"], password).headers["X-Subject-Token"]
+    path = "/identity/v3/domains/default/config/security_compliance"
+    assert strict.get(path, token=token).json() == {
+        "config": {"password_regex": REGEX, "password_regex_description": REGEX_DESCRIPTION}}
+    assert strict.get(f"{path}/password_regex_description", token=token).json() == {
+        "config": {"password_regex_description": REGEX_DESCRIPTION}}
+    assert strict.get(f"{path}/lockout_duration", token=token).status_code == 403
+    domain = strict.post("/identity/v3/domains", token=admin_token,
+                         json={"domain": {"name": unique("dom")}}).json()["domain"]
+    assert strict.get(f"/identity/v3/domains/{domain['id']}/config/security_compliance",
+                      token=admin_token).status_code == 403
+    assert strict.patch(path, token=admin_token, json={"config": {"security_compliance": {
+        "password_regex": ".*"}}}).status_code == 403
+    assert strict.get(path).status_code == 401
+
+
+def test_a_locked_out_user_gets_401_until_the_duration_passes(strict, admin_token):
+    password = new_password()
+    user = create_user(strict, admin_token, password).json()["user"]
+    assert login(strict, user["name"], password).status_code == 201
+    for _ in range(LOCKOUT_ATTEMPTS):
+        assert login(strict, user["name"], "wrong").status_code == 401
+    locked = login(strict, user["name"], password)  # the right password, refused
+    assert locked.status_code == 401 and "locked" in locked.json()["error"]["message"]
+    by_id = strict.post("/identity/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"id": user["id"], "password": password}}}}})
+    assert by_id.status_code == 401
+    time.sleep(LOCKOUT_SECONDS + 0.5)
+    assert login(strict, user["name"], password).status_code == 201
+    # A success resets the count: fewer failures than the limit never lock.
+    for _ in range(LOCKOUT_ATTEMPTS - 1):
+        assert login(strict, user["name"], "wrong").status_code == 401
+    assert login(strict, user["name"], password).status_code == 201
+    for _ in range(LOCKOUT_ATTEMPTS - 1):
+        assert login(strict, user["name"], "wrong").status_code == 401
+    assert login(strict, user["name"], password).status_code == 201
+
+
+def test_reusing_a_recent_password_is_a_400_naming_the_rule(strict, admin_token):
+    first = new_password()
+    user = create_user(strict, admin_token, first).json()["user"]
+    token = login(strict, user["name"], first).headers["X-Subject-Token"]
+    second = new_password()
+    assert change(strict, user["id"], token, first, second).status_code == 204
+    token = login(strict, user["name"], second).headers["X-Subject-Token"]
+    for reused in (second, first):
+        refused = change(strict, user["id"], token, second, reused)
+        assert refused.status_code == 400, refused.text
+        assert "unique_last_password_count" in refused.json()["error"]["message"]
+        assert "user.password" in refused.json()["error"]["message"]
+    assert login(strict, user["name"], second).status_code == 201  # nothing changed
+    third = new_password()
+    assert change(strict, user["id"], token, second, third).status_code == 204
+    token = login(strict, user["name"], third).headers["X-Subject-Token"]
+    assert change(strict, user["id"], token, third, first).status_code == 204  # two back: allowed again
+    # An admin's reset is not held to the history, as in Keystone.
+    assert strict.patch(f"/identity/v3/users/{user['id']}", token=admin_token,
+                        json={"user": {"password": first}}).status_code == 200
+
+
+def test_a_password_breaking_the_regex_is_a_400_with_its_description(strict, admin_token):
+    weak = create_user(strict, admin_token, "short")
+    assert weak.status_code == 400 and REGEX_DESCRIPTION in weak.json()["error"]["message"]
+    assert "'password'" in weak.json()["error"]["message"]
+    password = new_password()
+    user = create_user(strict, admin_token, password).json()["user"]
+    token = login(strict, user["name"], password).headers["X-Subject-Token"]
+    refused = change(strict, user["id"], token, password, "lettersonly")
+    assert refused.status_code == 400 and REGEX_DESCRIPTION in refused.json()["error"]["message"]
+    assert login(strict, user["name"], password).status_code == 201
+    reset = strict.patch(f"/identity/v3/users/{user['id']}", token=admin_token, json={"user": {"password": "1234"}})
+    assert reset.status_code == 400 and REGEX_DESCRIPTION in reset.json()["error"]["message"]
+
+
+def test_passwords_expire_after_the_configured_days(strict, admin_token, committed_db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identity.models import User
+
+    password = new_password()
+    user = create_user(strict, admin_token, password).json()["user"]
+    expires = User.objects.get(id=user["id"]).password_expires_at
+    assert timedelta(days=29) < expires - timezone.now() <= timedelta(days=30)
+    body = login(strict, user["name"], password).json()["token"]
+    assert body["user"]["password_expires_at"] is not None
+    User.objects.filter(id=user["id"]).update(password_expires_at=timezone.now() - timedelta(seconds=1))
+    expired = login(strict, user["name"], password)
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+
+
+def test_admin_set_passwords_must_be_changed_upon_first_use(first_use, admin_token):
+    password = new_password()
+    user = create_user(first_use, admin_token, password).json()["user"]
+    expired = login(first_use, user["name"], password)
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    # The user changes it, without a token (they cannot have one), the
+    # expired password authenticating the change; then they may log in.
+    changed = new_password()
+    assert change(first_use, user["id"], None, "wrong", changed).status_code == 401
+    assert change(first_use, "no-such-user", None, password, changed).status_code == 401
+    assert change(first_use, user["id"], None, password, changed).status_code == 204
+    token = login(first_use, user["name"], changed)
+    assert token.status_code == 201
+    # And must keep it for minimum_password_age (a day).
+    refused = change(first_use, user["id"], token.headers["X-Subject-Token"], changed, new_password())
+    assert refused.status_code == 400 and "minimum_password_age" in refused.json()["error"]["message"]
