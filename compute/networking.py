@@ -41,7 +41,9 @@ def set_held_ports(instance_id, held, locked=None):
     caller holds it locked already."""
     from compute.models import Instance
 
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the boot's network step):
+    # a failure here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         instance = locked or Instance.objects.select_for_update().only("id", "request_spec").get(pk=instance_id)
         spec = dict(instance.request_spec or {})
         if held is None:

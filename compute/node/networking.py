@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 def interfaces_of(instance_id):
     """The domain's NICs: one per port of the instance, in the order its
     ports were made, on the bridge the agent makes for the network."""
-    return [Interface(mac=port.mac_address, bridge=resources.bridge_name(str(port.network_id)),
-                      tap=resources.tap_name(str(port.pk)))
-            for port in network_ports.ports_of_device(instance_id)]
+    ports = Port.objects.filter(device_id=str(instance_id)).order_by("created_at", "id").values_list(
+        "pk", "mac_address", "network_id")
+    return [Interface(mac=mac, bridge=resources.bridge_name(str(network_id)), tap=resources.tap_name(str(port_id)))
+            for port_id, mac, network_id in ports]
 
 
 def requested_networks(instance):
