@@ -152,36 +152,41 @@ def stop_api_server(server):
     server.log.close()
 
 
+class Api:
+    """requests against an API server at `url`: api.get(path, token=...) etc."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def request(self, method, path, token=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["X-Auth-Token"] = token
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+    def head(self, path, **kwargs):
+        return self.request("HEAD", path, **kwargs)
+
+
 @pytest.fixture
 def api(cloud):
-    """requests against the live server: api.get(path, token=...) etc."""
-
-    class Api:
-        def request(self, method, path, token=None, **kwargs):
-            headers = kwargs.pop("headers", {})
-            if token:
-                headers["X-Auth-Token"] = token
-            return requests.request(method, cloud.url + path, headers=headers, timeout=30, **kwargs)
-
-        def get(self, path, **kwargs):
-            return self.request("GET", path, **kwargs)
-
-        def post(self, path, **kwargs):
-            return self.request("POST", path, **kwargs)
-
-        def put(self, path, **kwargs):
-            return self.request("PUT", path, **kwargs)
-
-        def patch(self, path, **kwargs):
-            return self.request("PATCH", path, **kwargs)
-
-        def delete(self, path, **kwargs):
-            return self.request("DELETE", path, **kwargs)
-
-        def head(self, path, **kwargs):
-            return self.request("HEAD", path, **kwargs)
-
-    return Api()
+    """requests against the live server."""
+    return Api(cloud.url)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from cloud import metadata_signature as signature
 from compute.models import Instance, VmState
+from tests.conftest import Api
 from tests.network.conftest import Neutron, unique
 
 KEY_1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMetadataTestKeyOne vm1@test\n"
@@ -35,7 +36,7 @@ def world(cloud, django_db_blocker):
     metadata, vm2 only a key."""
     demo = cloud.connect("stratus-demo")
     project_id = demo.current_project_id
-    neutron = Neutron(_Requests(cloud.url), demo.auth_token)
+    neutron = Neutron(Api(cloud.url), demo.auth_token)
     with django_db_blocker.unblock():
         vm1 = make_instance(project_id, unique("vm1"), key_name="k1", key_data=KEY_1,
                             user_data=base64.b64encode(USER_DATA_1).decode(), metadata={"role": "web"},
@@ -57,29 +58,6 @@ def world(cloud, django_db_blocker):
         neutron.delete(f"networks/{network['id']}")
     with django_db_blocker.unblock():
         Instance.objects.filter(pk__in=[vm1.pk, vm2.pk]).delete()
-
-
-class _Requests:
-    def __init__(self, url):
-        self.url = url
-
-    def request(self, method, path, token=None, **kwargs):
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["X-Auth-Token"] = token
-        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path, **kwargs):
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path, **kwargs):
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.request("DELETE", path, **kwargs)
 
 
 def by_instance(instance, tenant_id=None, signed_as=None):
@@ -277,7 +255,7 @@ def test_meta_data_is_json_the_guest_script_reads(cloud, world):
 def test_a_port_of_another_project_naming_the_instance_speaks_not_for_it(cloud, world):
     """Anyone may put any device_id on a port of theirs: only a port of the
     instance's own project leads to it."""
-    admin = Neutron(_Requests(cloud.url), cloud.token("stratus"))
+    admin = Neutron(Api(cloud.url), cloud.token("stratus"))
     network = admin.network(name=unique("md-impostor"))
     subnet = admin.subnet(network, "10.141.0.0/24")
     impostor = admin.port(network, device_id=str(world["vm1"].pk), device_owner="compute:nova",
@@ -294,8 +272,8 @@ def test_a_port_of_another_project_naming_the_instance_speaks_not_for_it(cloud, 
 
 
 def test_public_ipv4_is_the_floating_ip_of_the_instances_port(cloud, world):
-    admin = Neutron(_Requests(cloud.url), cloud.token("stratus"))
-    demo = Neutron(_Requests(cloud.url), cloud.token("stratus-demo"))
+    admin = Neutron(Api(cloud.url), cloud.token("stratus"))
+    demo = Neutron(Api(cloud.url), cloud.token("stratus-demo"))
     external = admin.network(name=unique("md-ext"), **{"router:external": True})
     admin.subnet(external, "172.30.40.0/24", gateway_ip="172.30.40.1")
     router = demo.create("routers", "router", name=unique("md-r"),

@@ -6,9 +6,8 @@ import time
 import uuid
 
 import pytest
-import requests
 
-from tests.conftest import free_port, start_api_server, stop_api_server
+from tests.conftest import Api, free_port, start_api_server, stop_api_server
 from tests.identity.test_api import admin_token, issue, password_auth, unique  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
@@ -18,30 +17,10 @@ REGEX_DESCRIPTION = "at least 8 characters, with a letter and a digit"
 LOCKOUT_ATTEMPTS, LOCKOUT_SECONDS = 3, 3
 
 
-class Server:
-    def __init__(self, url):
-        self.url = url
-
-    def request(self, method, path, token=None, **kwargs):
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["X-Auth-Token"] = token
-        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def post(self, path, **kwargs):
-        return self.request("POST", path, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def patch(self, path, **kwargs):
-        return self.request("PATCH", path, **kwargs)
-
-
 def server_with(tmp_path_factory, **env):
     port = free_port()
     process = start_api_server(port, tmp_path_factory.mktemp("logs") / "api.log", **env)
-    return Server(f"http://127.0.0.1:{port}"), process
+    return Api(f"http://127.0.0.1:{port}"), process
 
 
 @pytest.fixture(scope="module")
