@@ -324,14 +324,25 @@ def force_detach(volume_id, attachment_id=None, connector=None):
         _settle(volume)
 
 
+# A volume os-detach finds nothing attached to settles (available), as
+# Cinder's does: a force detach or another detach got there first.
+SETTLED_BY_A_DETACH = (Volume.Status.AVAILABLE, Volume.Status.RESERVED, Volume.Status.ATTACHING,
+                       Volume.Status.IN_USE, Volume.Status.DETACHING)
+
+
 def detach_legacy(volume_id, attachment_id=None):
+    from volumes.api.base import is_uuid
+
     with transaction.atomic():
         volume = _locked_volume(volume_id)
         live = volume.attachments.filter(status__in=LIVE)
         if attachment_id:
-            live = live.filter(pk=attachment_id)
+            live = live.filter(pk=attachment_id) if is_uuid(str(attachment_id)) else live.none()
         if not live.exists():
-            raise _invalid(f"Volume {volume_id} is not attached.")
+            if volume.status not in SETTLED_BY_A_DETACH:
+                raise _invalid(f"Volume {volume_id} is not attached, and it is {volume.status}.")
+            _settle(volume)
+            return
         if attachment_id is None and live.count() > 1:
             raise _invalid(f"Volume {volume_id} has several attachments: name the attachment_id to detach.")
         live.delete()

@@ -58,8 +58,10 @@ def test_force_detach_ends_the_only_attachment_and_the_volume_is_available(cloud
     listed = api.get(path(admin, f"attachments?volume_id={volume_id}"), token=admin["token"],
                      headers={"OpenStack-API-Version": "volume 3.27"}).json()["attachments"]
     assert listed == []
-    # Nothing left to detach: Cinder sets it available and says nothing.
+    # Nothing left to detach: Cinder sets it available and says nothing (so does os-detach).
     assert act(api, admin, volume_id, {"os-force_detach": {}}).status_code == 202
+    assert act(api, admin, volume_id, {"os-detach": {}}).status_code == 202
+    assert act(api, admin, volume_id, {"os-detach": {"attachment_id": "not-a-uuid"}}).status_code == 202
     assert cloud.openstack("volume", "show", volume_id, "-f", "json")["status"] == "available"
 
 
