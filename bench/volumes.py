@@ -22,7 +22,7 @@ where it also prints the SQL queries one attach and one detach cost, per
 process. Everything it makes is deleted at the end.
 
     .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
-        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL]
+        [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL] [--log-queries]
 """
 import argparse
 import os
@@ -56,22 +56,24 @@ def admin_session(url, password):
 
 
 def wait(session, url, ids, collection="volumes", timeout=600):
-    """Waits until every resource is available (or in error), reading them
-    in one list call per round (a GET per resource would cost more than the
-    creates measured); returns how many ended in error."""
+    """Waits until none of the resources is creating any more, listing
+    those still creating once a round (a GET per resource, or the detail
+    of every one, would load the API more than the creates measured);
+    returns how many ended in error, from one detail list at the end."""
     deadline = time.monotonic() + timeout
     pending = set(ids)
-    errors = 0
     while pending:
         if time.monotonic() > deadline:
             raise SystemExit(f"{len(pending)} {collection} did not finish within {timeout} s")
-        listed = session.get(f"{url}/{collection}/detail?limit=1000", timeout=30).json()[collection]
-        for resource in listed:
-            if resource["id"] in pending and resource["status"] in DONE:
-                pending.discard(resource["id"])
-                errors += resource["status"] == "error"
-        time.sleep(0.05)
-    return errors
+        listed = session.get(f"{url}/{collection}?status=creating&limit=1000", timeout=30).json()[collection]
+        pending &= {resource["id"] for resource in listed}
+        if pending:
+            time.sleep(0.05)
+    listed = session.get(f"{url}/{collection}/detail?limit=1000", timeout=30).json()[collection]
+    ended = {resource["id"]: resource["status"] for resource in listed if resource["id"] in set(ids)}
+    if any(status not in DONE for status in ended.values()):
+        raise SystemExit(f"{collection} left neither available nor in error: {set(ended.values()) - set(DONE)}")
+    return sum(status == "error" for status in ended.values())
 
 
 def create(session, url, body, collection="volumes"):
@@ -211,6 +213,7 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
                     raise SystemExit(f"volume {volume_id} was not deleted within 120 s")
                 time.sleep(0.05)
         cpu_before = cpu_seconds(args.processes)
+        queries_before = args.stack.queries_by_process() if args.stack is not None else None
         started = time.monotonic()
         ids = [create(session, url, {"size": 1, "name": f"bench-{index}", "volume_type": type_name})
                for index in range(args.volumes)]
@@ -218,6 +221,7 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
         errors = wait(session, url, ids)
         api_seconds = time.monotonic() - started
         cpu_after = cpu_seconds(args.processes)
+        queries_after = args.stack.queries_by_process() if args.stack is not None else None
         with tempfile.TemporaryDirectory() as scratch:
             raw_seconds, raw_tool = raw_loop(protocol, args.volumes, scratch, args)
         if raw_seconds is None:
@@ -231,6 +235,10 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
             print("CPU per volume: " + ", ".join(
                 f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / args.volumes:.1f} ms" for name in cpu_before)
                 + " (the waits' list calls included)")
+        if queries_before is not None:
+            print("SQL queries per volume: " + ", ".join(
+                f"{name} {(queries_after[name] - queries_before[name]) / args.volumes:.1f}" for name in queries_before
+                if queries_after[name] - queries_before[name]) + " (the waits' list calls included)")
         started = time.monotonic()
         from_image = create(session, url, {"size": 1, "imageRef": image_id, "name": "bench-image",
                                            "volume_type": type_name})
@@ -291,6 +299,8 @@ def main():
     parser.add_argument("--rbd-pool", default=os.environ.get("STRATUS_VOLUME_RBD_POOL", "volumes"))
     parser.add_argument("--database-url", default="postgres://stratus:stratus@127.0.0.1:5432/stratus_bench")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--log-queries", action="store_true",
+                        help="scratch cloud: write each process's SQL statements to var/bench-boot-storm/<process>.sql")
     args = parser.parse_args()
     args.processes = args.stack = None
     if args.url:
@@ -299,7 +309,7 @@ def main():
         return
     import boot_storm
 
-    args.nodes = 1
+    args.nodes = args.node_processes = 1
     stack = boot_storm.Stack(args)
     os.environ.update(DATABASE_URL=args.database_url, STRATUS_VAR_DIR=str(stack.var),
                       DJANGO_SETTINGS_MODULE="cloud.settings")
@@ -312,9 +322,10 @@ def main():
                                         "--pool", args.rbd_pool])
         args.url = stack.url
         args.stack = stack
-        api, control, _nodes, *workers = stack.processes
-        args.processes = {"api": api.pid, "control": control.pid, **{
-            f"{name} worker": worker.pid for name, worker in zip(("file", "rbd"), workers)}}
+        processes = stack.processes
+        args.processes = {"api": processes["api"].pid, "control": processes["control"].pid, **{
+            f"{name} worker": processes[f"volumes-{name}"].pid for name in ("file", "rbd")
+            if f"volumes-{name}" in processes}}
         session, url = admin_session(args.url, args.password)
         boot_storm.wait_for(lambda: len(pools(session, url)) == 1 + bool(args.ceph_conf), 120,
                             "the volume back ends")

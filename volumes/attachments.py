@@ -290,14 +290,59 @@ def end_detaching(volume_id):
         return volume.status
 
 
+def force_detach(volume_id, attachment_id=None, connector=None):
+    """os-force_detach (an admin's): ends one attachment whatever state it
+    is in (an attach or a detach left half done), as Cinder's: the one
+    `attachment_id` names, else the one of the connector's host, else the
+    volume's only one; the volume is available once none is left (in-use
+    while another server still holds it). Like Cinder, it does not tell the
+    server's node: a disk still in a domain is the admin's to unplug."""
+    from volumes.api.base import is_uuid
+
+    if connector is not None and not isinstance(connector, dict):
+        raise BadRequest("Invalid input received: connector must be an object.")
+    with transaction.atomic():
+        volume = _locked_volume(volume_id)
+        if volume.status == Volume.Status.MAINTENANCE:
+            raise _invalid(f"Volume {volume_id} is in maintenance: it cannot be detached.")
+        live = volume.attachments.exclude(status=Attachment.Status.DETACHED)
+        if attachment_id is not None:
+            found = live.filter(pk=attachment_id) if is_uuid(str(attachment_id)) else live.none()
+            if not found.exists():
+                raise BadRequest(f"Error force detaching volume - VolumeAttachmentNotFound: attachment_id "
+                                 f"{attachment_id} is not an attachment of volume {volume_id}.")
+            live = found
+        elif connector and connector.get("host"):
+            live = live.filter(attached_host=connector["host"])
+            if not live.exists():
+                raise BadRequest(f"Error force detaching volume - VolumeAttachmentNotFound: volume {volume_id} "
+                                 f"has no attachment on host {connector['host']}.")
+        if live.count() > 1:
+            raise BadRequest(f"Error force detaching volume - InvalidVolume: volume {volume_id} has several "
+                             f"attachments: name the attachment_id to detach.")
+        live.delete()
+        _settle(volume)
+
+
+# A volume os-detach finds nothing attached to settles (available), as
+# Cinder's does: a force detach or another detach got there first.
+SETTLED_BY_A_DETACH = (Volume.Status.AVAILABLE, Volume.Status.RESERVED, Volume.Status.ATTACHING,
+                       Volume.Status.IN_USE, Volume.Status.DETACHING)
+
+
 def detach_legacy(volume_id, attachment_id=None):
+    from volumes.api.base import is_uuid
+
     with transaction.atomic():
         volume = _locked_volume(volume_id)
         live = volume.attachments.filter(status__in=LIVE)
         if attachment_id:
-            live = live.filter(pk=attachment_id)
+            live = live.filter(pk=attachment_id) if is_uuid(str(attachment_id)) else live.none()
         if not live.exists():
-            raise _invalid(f"Volume {volume_id} is not attached.")
+            if volume.status not in SETTLED_BY_A_DETACH:
+                raise _invalid(f"Volume {volume_id} is not attached, and it is {volume.status}.")
+            _settle(volume)
+            return
         if attachment_id is None and live.count() > 1:
             raise _invalid(f"Volume {volume_id} has several attachments: name the attachment_id to detach.")
         live.delete()

@@ -120,7 +120,7 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
         raise invalid_input(f"Availability zone '{zone}' is invalid.")
     with transaction.atomic():
         quotas.reserve(caller.project_id, volume_type, volumes=1, gigabytes=size)
-        volume = Volume.objects.create(
+        volume = Volume(
             project_id=caller.project_id, user_id=caller.user_id, name=name, description=description,
             size=size, volume_type=volume_type, availability_zone=zone, metadata=metadata or {},
             snapshot=snapshot, source_volume=source, image_id=image["id"] if image else None,

@@ -6,7 +6,7 @@ volume or snapshot whose create failed holds nothing and counts nothing)
 while the project's quota lock is held, so concurrent creates of one
 project cannot together pass a limit."""
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, IntegerField, Sum, Value
 
 from cloud.errors import ApiError
 from volumes import conf
@@ -51,8 +51,15 @@ def set_class_limits(class_name, values):
 
 
 def limits_of(project_id, every_type=True):
-    limits = class_limits(every_type=every_type)
-    limits.update(Quota.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
+    """The project's limits: its own where set, else the `default` class's,
+    else volumes.conf's; both sets read in one query (a create reads them)."""
+    limits = {**conf.DEFAULT_QUOTAS, **({name: -1 for name in type_resources()} if every_type else {})}
+    of_class = QuotaClass.objects.filter(class_name=DEFAULT_CLASS).values_list(
+        "resource", "hard_limit", Value(0, output_field=IntegerField()))
+    of_project = Quota.objects.filter(project_id=project_id).values_list(
+        "resource", "hard_limit", Value(1, output_field=IntegerField()))
+    for resource, hard_limit, _ in sorted(of_class.union(of_project, all=True), key=lambda row: row[2]):
+        limits[resource] = hard_limit
     return limits
 
 
@@ -92,9 +99,9 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     """Inside the transaction that goes on to insert the rows (or grow a
     volume): locks the project and raises OverQuota naming the first
     resource the request would pass, overall or for its type. Usage is
-    counted only when one of those has a limit."""
+    counted, under the lock, only when one of those has a limit: with none,
+    there is nothing concurrent creates could pass together, and no lock."""
     assert transaction.get_connection().in_atomic_block, "reserve must run inside the inserting transaction"
-    lock_project(project_id)
     limits = limits_of(project_id, every_type=False)
     per_volume = limits["per_volume_gigabytes"]
     if volumes and per_volume >= 0 and gigabytes > per_volume:
@@ -104,6 +111,7 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
         for name in (resource, f"{resource}_{volume_type.name}") if limits.get(name, -1) >= 0]
     if not limited:
         return
+    lock_project(project_id)
     used = usage_of(project_id, every_type=False)
     for name, need, limit in limited:
         if used.get(name, 0) + need > limit:
@@ -114,12 +122,12 @@ def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
     """A volume moving to `volume_type` (a retype): raises OverQuota if it
     passes that type's own limits (the project's overall usage is the same)."""
     assert transaction.get_connection().in_atomic_block, "reserve_type must run inside the retyping transaction"
-    lock_project(project_id)
     limits = limits_of(project_id, every_type=False)
     limited = [(f"{resource}_{volume_type.name}", need) for resource, need in (
         ("volumes", volumes), ("gigabytes", gigabytes)) if need and limits.get(f"{resource}_{volume_type.name}", -1) >= 0]
     if not limited:
         return
+    lock_project(project_id)
     used = usage_of(project_id, every_type=False)
     for name, need in limited:
         if used.get(name, 0) + need > limits[name]:

@@ -6,11 +6,14 @@ first (Cinder's CapacityWeigher); the claim is the atomic part
 stays on that one's back end, where its data is.
 
 A new volume is placed in the transaction that inserts it (`place`): the
-claim is a few queries, so the request needs no trip through the control
-queue before its back end's worker can start."""
+claim is one statement (the best back end chosen and its capacity claimed
+in one UPDATE ... RETURNING), and the volume is inserted on it, so the
+request needs no trip through the control queue before its back end's
+worker can start."""
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 
+from cloud.updates import update_returning
 from volumes import dispatch
 from volumes.models import Backend, InvalidStatus, Volume, alive_since, claim_capacity, fail
 
@@ -65,8 +68,18 @@ def claim(spec, record=None):
     for _, make in FILTERS:
         condition &= make(spec)
     free = F("total_capacity_gb") * F("max_over_subscription_ratio") - F("allocated_capacity_gb")
+    ranked = Backend.objects.filter(condition).order_by(free.desc(), "host")
     with transaction.atomic(savepoint=False):
-        for backend in Backend.objects.filter(condition).order_by(free.desc(), "host"):
+        # The usual case in one statement: the best back end, claimed. The
+        # UPDATE checks the filters again on the row it locks (capacity
+        # among them), so a claim racing it cannot pass capacity.
+        claimed = update_returning(Backend.objects.filter(condition, pk=Subquery(ranked.values("pk")[:1])),
+                                   allocated_capacity_gb=F("allocated_capacity_gb") + spec["size"])
+        if claimed:
+            if record is not None:
+                record(claimed[0])
+            return claimed[0]
+        for backend in ranked:
             # Another request may have filled it since the query read it:
             # the claim refuses, and the next back end is tried.
             if not claim_capacity(backend.pk, spec["size"]):
@@ -78,26 +91,21 @@ def claim(spec, record=None):
     raise NoValidBackend(explain(spec))
 
 
-def schedule(volume):
-    """Claims the volume's size on the best back end and records it on the
-    volume, in one transaction. Returns the Backend; raises NoValidBackend
-    (saying why), or InvalidStatus if the volume stopped creating meanwhile."""
-    return claim(spec_of(volume), lambda backend: volume.set_status(
-        Volume.Status.CREATING, expected=Volume.Status.CREATING, backend=backend))
-
-
 def place(volume):
-    """Inside the transaction that inserted the volume: claims its space on
-    a back end, whose worker is handed the create once that commits; when
-    none can take it, the volume ends in error with the reason (a 202
-    all the same, as Cinder's)."""
+    """Inserts the new volume (unsaved, in creating) inside the caller's
+    transaction, its space claimed on a back end, whose worker is handed
+    the create once that commits; when none can take it, the volume ends in
+    error with the reason (a 202 all the same, as Cinder's)."""
     try:
-        backend = schedule(volume)
+        backend = claim(spec_of(volume))
     except NoValidBackend as error:
+        volume.save(force_insert=True)
         fail(volume, f"schedule allocate volume: {error}", SCHEDULE_ALLOCATE_VOLUME, expected=Volume.Status.CREATING)
         return None
+    volume.backend = backend
+    volume.save(force_insert=True)
     dispatch.to_backend(dispatch.CREATE, backend.host, volume.pk)
     return backend
 
 
-__all__ = ["NoValidBackend", "claim", "schedule", "place", "InvalidStatus"]
+__all__ = ["NoValidBackend", "claim", "place", "InvalidStatus"]

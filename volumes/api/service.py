@@ -127,11 +127,14 @@ class AvailabilityZoneView(CinderView):
                                                   for name, up in sorted(zones.items())]})
 
 
+VOLUME_BINARY = "cinder-volume"
+
+
 class ServiceListView(CinderView):
     policy = {"get": "admin"}
 
     def get(self, request, project_id):
-        services = [{"binary": "cinder-volume", "host": backend.host, "zone": backend.availability_zone,
+        services = [{"binary": VOLUME_BINARY, "host": backend.host, "zone": backend.availability_zone,
                      "status": "disabled" if backend.disabled else "enabled",
                      "state": "up" if backend.is_up else "down", "updated_at": cinder_time(backend.heartbeat_at),
                      "disabled_reason": backend.disabled_reason, "replication_status": "disabled",
@@ -148,6 +151,46 @@ class ServiceListView(CinderView):
             services = [service for service in services if service["host"] == host or
                         service["host"].startswith(f"{host}@")]
         return Response({"services": services})
+
+
+# The replication actions: no back end here replicates, so none can be
+# frozen or failed over (Cinder's drivers without replication refuse too).
+UNSUPPORTED_SERVICE_ACTIONS = ("freeze", "thaw", "failover_host", "failover")
+
+
+class ServiceActionView(CinderView):
+    """PUT os-services/{enable,disable,disable-log-reason}: whether the
+    volume scheduler may place new volumes on a back end (a disabled one
+    keeps serving the volumes it holds), with the admin's reason."""
+
+    policy = {"put": "admin"}
+
+    def put(self, request, project_id, action):
+        if action in UNSUPPORTED_SERVICE_ACTIONS:
+            raise BadRequest(f"Invalid input received: {action} is not supported: no volume back end here "
+                             f"replicates.")
+        if action not in ("enable", "disable", "disable-log-reason"):
+            raise BadRequest(f"Invalid input received: Unknown action {action!r}.")
+        body = request.data
+        if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not body["host"]:
+            raise BadRequest("Invalid input received: host is required.")
+        binary = body.get("binary") or body.get("service")
+        if not isinstance(binary, str) or not binary:
+            raise BadRequest("Invalid input received: binary is required.")
+        fields = {"disabled": action != "enable"}
+        if action == "enable":
+            fields["disabled_reason"] = None
+        elif action == "disable-log-reason":
+            reason = body.get("disabled_reason")
+            if not isinstance(reason, str) or not reason.strip() or len(reason.strip()) > 255:
+                raise BadRequest("Invalid input received: disabled_reason must be a string of 1 to 255 characters.")
+            fields["disabled_reason"] = reason.strip()
+        host = body["host"]
+        found = Backend.objects.filter(host=host) if binary == VOLUME_BINARY else Backend.objects.none()
+        if not found.update(**fields):
+            raise NotFound(f"Service {binary} on host {host} could not be found.")
+        return Response({**fields, "host": host, "service": body.get("service", ""), "binary": body.get("binary", ""),
+                         "status": "disabled" if fields["disabled"] else "enabled"})
 
 
 class HostListView(CinderView):

@@ -52,6 +52,7 @@ urlpatterns = [
     re_path(rf"^{PROJECT}/os-volume-transfer/(?P<transfer_id>[^/]+)/?$", transfers.TransferView.as_view()),
     re_path(rf"^{PROJECT}/os-availability-zone/?$", service.AvailabilityZoneView.as_view()),
     re_path(rf"^{PROJECT}/os-services/?$", service.ServiceListView.as_view()),
+    re_path(rf"^{PROJECT}/os-services/(?P<action>[^/]+)/?$", service.ServiceActionView.as_view()),
     re_path(rf"^{PROJECT}/scheduler-stats/get_pools/?$", service.PoolListView.as_view()),
     re_path(rf"^{PROJECT}/messages/?$", service.MessageListView.as_view()),
     re_path(rf"^{PROJECT}/messages/(?P<message_id>[^/]+)/?$", service.MessageView.as_view()),

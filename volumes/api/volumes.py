@@ -21,7 +21,7 @@ POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "crea
           "metadata": "member", "metadata_item": "member", "summary_of_volumes": "reader"}
 # What a volume may be deleted from (Cinder's words list them).
 DELETABLE = (Volume.Status.AVAILABLE, Volume.Status.ERROR, Volume.Status.ERROR_EXTENDING)
-ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
+ADMIN_ACTIONS = ("os-reset_status", "os-force_delete", "os-force_detach")
 
 
 class VolumeCreateSerializer(serializers.Serializer):
@@ -222,9 +222,10 @@ class VolumeViewSet(CinderViewSet):
         handler = ACTIONS.get(name)
         if handler is None:
             raise BadRequest(f"There is no such action: {name}")
+        # Another project's volume is not found before an admin action is refused, as Cinder's.
+        volume = self.writable(self.get_object())
         if name in ADMIN_ACTIONS and not self.caller.is_admin:
             raise Forbidden(DENIED)
-        volume = self.writable(self.get_object())
         return handler(self, volume, body if body is not None else {})
 
     def extend(self, volume, body):
@@ -331,6 +332,12 @@ class VolumeViewSet(CinderViewSet):
         attachments.detach_legacy(volume.pk, attachment_id)
         return Response(status=status.HTTP_202_ACCEPTED)
 
+    def force_detach(self, volume, body):
+        if not isinstance(body, dict):
+            raise invalid_input("os-force_detach takes an object (attachment_id, connector).")
+        attachments.force_detach(volume.pk, body.get("attachment_id"), body.get("connector"))
+        return Response(status=status.HTTP_202_ACCEPTED)
+
     def initialize_connection(self, volume, body):
         connector = body.get("connector") if isinstance(body, dict) else None
         if not isinstance(connector, dict):
@@ -414,7 +421,8 @@ ACTIONS = {
     "os-force_delete": VolumeViewSet.force_delete, "os-reserve": VolumeViewSet.reserve,
     "os-unreserve": VolumeViewSet.unreserve, "os-attach": VolumeViewSet.attach,
     "os-begin_detaching": VolumeViewSet.begin_detaching, "os-roll_detaching": VolumeViewSet.roll_detaching,
-    "os-detach": VolumeViewSet.detach, "os-initialize_connection": VolumeViewSet.initialize_connection,
+    "os-detach": VolumeViewSet.detach, "os-force_detach": VolumeViewSet.force_detach,
+    "os-initialize_connection": VolumeViewSet.initialize_connection,
     "os-terminate_connection": VolumeViewSet.terminate_connection,
     "os-volume_upload_image": VolumeViewSet.upload_image, "os-retype": VolumeViewSet.retype,
     "os-set_image_metadata": VolumeViewSet.set_image_metadata,
