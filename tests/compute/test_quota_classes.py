@@ -6,7 +6,7 @@ from 2.50, the injected file ones below 2.57)."""
 import pytest
 
 from compute.models import Instance, QuotaClass, ServerGroup
-from tests.compute.pipeline import live_db  # noqa: F401  (committed rows the server sees)
+from tests.compute.pipeline import live_db, upload_tiny_image  # noqa: F401  (committed rows the server sees)
 
 pytestmark = pytest.mark.live
 
@@ -22,11 +22,11 @@ def version(minor):
 
 
 @pytest.fixture(scope="module")
-def world(cloud, live_db):  # noqa: F811
+def world(cloud, live_db, tmp_path_factory):  # noqa: F811
     admin, demo = cloud.connect("stratus"), cloud.connect("stratus-demo")
-    image = admin.image.find_image("stratus-tiny")
+    image_id = upload_tiny_image(cloud, tmp_path_factory.mktemp("quota-classes"))
     yield {"admin": admin.auth_token, "demo": demo.auth_token, "demo_project": demo.current_project_id,
-           "image": image.id}
+           "image": image_id}
     QuotaClass.objects.filter(class_name="default").delete()
     Instance.objects.filter(project_id=demo.current_project_id, name__startswith="qc-").delete()
     ServerGroup.objects.filter(project_id=demo.current_project_id, name__startswith="qc-").delete()
