@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from django.conf import settings as django_settings
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -124,13 +125,19 @@ def test_the_image_page_follows_the_import_in_chromium(cloud, browser, web, work
     browser.find_element(By.ID, "url-image-uri").send_keys(f"{web.base}/images/gated.raw")
     Select(browser.find_element(By.ID, "url-disk-format")).select_by_value("raw")
     browser.find_element(By.ID, "image-from-url-submit").click()
+
+    def status():
+        try:
+            return browser.find_element(By.ID, "image-status").text
+        except StaleElementReferenceException:  # replaced while read: the page is updating it
+            return None
+
     wait_until(lambda: browser.find_elements(By.ID, "image-facts"), timeout=30, message="the image's page")
-    assert browser.find_element(By.ID, "image-status").text == "importing"
+    assert wait_until(status, timeout=10, message="the image's status") == "importing"
     # The same page, never reloaded, ends showing the finished import.
     browser.execute_script("window.samePage = true")
     gate.set()
-    wait_until(lambda: browser.find_element(By.ID, "image-status").text == "active", timeout=60,
-               message="the page to show the image active")
+    wait_until(lambda: status() == "active", timeout=60, message="the page to show the image active")
     assert browser.execute_script("return window.samePage") is True
     assert "web-download: success" in browser.find_element(By.ID, "image-import").text
     browser.save_screenshot(str(tmp_path / "image-from-url.png"))
