@@ -2,8 +2,8 @@
 that changes whenever a process changes that state. Each API process keeps
 what it derived from the database in memory and rereads it when the
 counter it read it under has moved, so a change anywhere is seen by the
-next request everywhere, at the cost of one Redis round trip per request
-(the counters of one request are read together, once).
+next request everywhere (the counters of one request are read together,
+once).
 
 Counters are plain Redis strings (no pickling, no cache versioning), in
 the cache's Redis database and under its key prefix. A change is also
@@ -11,9 +11,9 @@ published on a channel that a thread of each process follows: while it is
 subscribed, a request reads the counters from memory, with no round trip.
 A change is published before the request that made it answers, so it is
 in the follower's socket before any request that could depend on it
-arrives; a request that finds the socket not yet read, or the follower
-not subscribed (starting, Redis gone), reads the counters with one MGET
-instead."""
+arrives. A read that finds the socket not yet read, the follower not
+subscribed (starting, Redis gone), or this process's own change not yet
+back from the channel, asks Redis with one MGET instead."""
 import contextvars
 import logging
 import os
@@ -70,7 +70,7 @@ def _channel():
 def _read():
     follower = _follower()
     values = follower.values
-    if values is not None and not follower.behind():
+    if values is not None and not follower.awaited and not follower.behind():
         return values
     try:
         return _fetch(_redis())
@@ -99,9 +99,15 @@ def changed(name):
     visible to it."""
     def bump():
         value = uuid.uuid4().hex
+        # Until this process's own follower has the change, this process
+        # asks Redis: its next read may come before the message does.
+        awaited = (name, value.encode())
+        follower = _follower()
+        follower.awaited.add(awaited)
         try:
             _redis().pipeline().set(_key(name), value).publish(_channel(), f"{name} {value}").execute()
         except redis.RedisError:
+            follower.awaited.discard(awaited)
             log.exception("could not publish a change of %s", name)
 
     transaction.on_commit(bump)
@@ -115,6 +121,8 @@ class _Follower(threading.Thread):
         super().__init__(name="generation-follower", daemon=True)
         self.values = None
         self._socket = None
+        # Changes this process published that the channel has not brought back yet.
+        self.awaited = set()
 
     def behind(self):
         """Whether a change has reached this process unread (its socket
@@ -147,6 +155,9 @@ class _Follower(threading.Thread):
             if (pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
                 raise redis.RedisError("the subscription was not confirmed")
             # Subscribed first, then read: no change falls in between.
+            # What was awaited and published before the subscription is in
+            # what is read now.
+            self.awaited.clear()
             values = _fetch(client)
             self._socket = pubsub.connection._sock
             self.values = values
@@ -157,6 +168,7 @@ class _Follower(threading.Thread):
                 name = name.decode()
                 if name in NAMES:
                     self.values = {**self.values, name: value}
+                    self.awaited.discard((name, value))
         finally:
             pubsub.close()
             client.close()

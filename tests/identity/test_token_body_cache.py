@@ -114,3 +114,19 @@ def test_followed_counters_cost_no_round_trip_and_redis_gone_means_the_database(
     with generations.request_scope():
         assert generations.current("identity") is None
         assert summaries.project(project.id)["name"] == "without-redis"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_process_reads_its_own_change_at_once_though_the_channel_brings_it_later(
+        own_redis, django_capture_on_commit_callbacks):
+    follower = generations._follower()
+    wait_until(lambda: follower.values is not None, timeout=10, message="the follower subscribed")
+    client = redis.Redis(port=own_redis.port, db=1)
+    stale = 0
+    for _ in range(2000):
+        with django_capture_on_commit_callbacks(execute=True):
+            generations.changed("identity")
+        if generations.current("identity") != client.get(generations._key("identity")):
+            stale += 1
+    assert stale == 0
+    wait_until(lambda: not follower.awaited, timeout=10, message="the channel to bring every change back")
