@@ -21,8 +21,8 @@ from compute import block_devices
 from compute import conf as compute_conf
 from compute import networking as compute_networking
 from compute.models import (
-    ACTIONS, BOOT_STEPS, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState, UnexpectedState, VmState,
-    finish_action, record_event, set_fault, zone_of_host,
+    ACTIONS, BOOT_STEPS, ComputeNode, Instance, InstanceActionEvent, Migration, PowerState, Service, TaskState,
+    UnexpectedState, VmState, finish_action, record_event, set_fault, zone_of_host,
 )
 from compute.node import conf, networking, volumes
 from compute.virt import DomainNotFound, DomainSpec, VolumeDisk

@@ -18,7 +18,7 @@ from django.conf import settings
 from network.agent import bridges, dhcp, firewall, iplib
 from network.agent import resources as kernel
 from network.models import IPAllocation, Port
-from tests.conftest import server_env
+from tests.conftest import Api, server_env
 from tests.network.conftest import Neutron, neutron_error, unique
 
 from .conftest import Lab
@@ -80,28 +80,7 @@ def live_db(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="module")
 def admin(cloud):
-    import requests
-
-    token = cloud.token("stratus")
-
-    class Api:
-        def request(self, method, path, token=token, **kwargs):
-            headers = {"X-Auth-Token": token, **kwargs.pop("headers", {})}
-            return requests.request(method, cloud.url + path, headers=headers, timeout=30, **kwargs)
-
-        def get(self, path, **kwargs):
-            return self.request("GET", path, **kwargs)
-
-        def post(self, path, **kwargs):
-            return self.request("POST", path, **kwargs)
-
-        def put(self, path, **kwargs):
-            return self.request("PUT", path, **kwargs)
-
-        def delete(self, path, **kwargs):
-            return self.request("DELETE", path, **kwargs)
-
-    return Neutron(Api(), token)
+    return Neutron(Api(cloud.url), cloud.token("stratus"))
 
 
 class Site:
