@@ -22,6 +22,7 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
+from compute.models import BOOT_STEPS
 from workers import queues
 from workers.celery import app
 
@@ -105,17 +106,17 @@ def _to_node_after_commit(name, args, host):
     transaction.on_commit(lambda: _send(name, args, queues.compute(host), ignore_result=True))
 
 
-# The boot steps a node runs, in order: (compute.models.BOOT_STEPS name,
-# task, the host's queue it runs on). The network step runs on the node's
-# network.<host> queue (its node worker consumes it beside compute.<host>);
-# the volume step on the node's queue, which waits for the volume workers'
-# creates.
-NODE_BOOT_STEPS = (
-    ("prepare_disk", PREPARE_DISK, queues.compute),
-    ("network", PLUMB_NETWORK, queues.network),
-    ("volumes", ATTACH_VOLUMES, queues.compute),
-    ("spawn", SPAWN, queues.compute),
-)
+# What each boot step after scheduling runs on the chosen host: (task, the
+# host's queue). Their order is compute.models.BOOT_STEPS'. The network step
+# runs on the node's network.<host> queue (its node worker consumes it beside
+# compute.<host>); the volume step on the node's queue, which waits for the
+# volume workers' creates.
+NODE_BOOT_TASKS = {
+    "prepare_disk": (PREPARE_DISK, queues.compute),
+    "network": (PLUMB_NETWORK, queues.network),
+    "volumes": (ATTACH_VOLUMES, queues.compute),
+    "spawn": (SPAWN, queues.compute),
+}
 
 
 def run_on_node(instance_id, host, first_step="prepare_disk", leave_out=()):
@@ -125,10 +126,13 @@ def run_on_node(instance_id, host, first_step="prepare_disk", leave_out=()):
     wrong, only slower). Any step that raises stops the chain and calls
     boot_step_failed."""
     args = (str(instance_id),)
-    names = [name for name, _task, _queue in NODE_BOOT_STEPS]
-    steps = chain(*(_on_node(task, args, host, queue(host))
-                    for name, task, queue in NODE_BOOT_STEPS[names.index(first_step):] if name not in leave_out))
-    return _on_error(steps, BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
+    names = [step.name for step in BOOT_STEPS if step.name in NODE_BOOT_TASKS]
+    steps = []
+    for name in names[names.index(first_step):]:
+        if name not in leave_out:
+            task, queue = NODE_BOOT_TASKS[name]
+            steps.append(_on_node(task, args, host, queue(host)))
+    return _on_error(chain(*steps), BOOT_STEP_FAILED, instance_id=args[0], host=host).apply_async()
 
 
 def reschedule(instance_id, failed_host):
