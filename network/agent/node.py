@@ -261,7 +261,9 @@ class NodeAgent:
 
     def converge(self, payload):
         """Brings what a "network changed" message names up to date:
-        {"networks": [ids], "routers": [ids]}."""
+        {"networks": [ids], "routers": [ids], "groups": [ids]}. A group's
+        members changed: only its address sets are rewritten (no network
+        is read again, nothing else can have gone stale)."""
         if self.simulated:
             return
         with self._plumbing:
@@ -269,8 +271,22 @@ class NodeAgent:
                 self.sync_router(router_id)
             for network_id in payload.get("networks", ()):
                 self.sync_network(network_id)
-            self.remove_stale()
-            self.sync_admin_state()
+            for group_id in payload.get("groups", ()):
+                self.sync_group_members(group_id)
+            if payload.get("routers") or payload.get("networks"):
+                self.remove_stale()
+                self.sync_admin_state()
+
+    def sync_group_members(self, group_id):
+        """The sets of remote group `group_id` on this host made to hold its
+        members' addresses, read in one query; returns the elements changed."""
+        return firewall.set_group_members(self.kernel, str(group_id), self.group_members(group_id))
+
+    @staticmethod
+    def group_members(group_id):
+        """The fixed IPs of the group's ports, as its remote-group rules match them."""
+        return tuple(IPAllocation.objects.filter(port__security_groups=group_id)
+                     .order_by().values_list("ip_address", flat=True).distinct())
 
     def start(self):
         """Registers, then converges the whole host to the database and
@@ -413,9 +429,7 @@ class NodeAgent:
                 if rule.remote_group_id:
                     # Read once per group (its IPv4 and IPv6 rules name it both).
                     if rule.remote_group_id not in members:
-                        members[rule.remote_group_id] = tuple(
-                            IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
-                            .order_by().values_list("ip_address", flat=True).distinct())
+                        members[rule.remote_group_id] = self.group_members(rule.remote_group_id)
                     remote = members[rule.remote_group_id]
                 rules.append(resources.SecurityGroupRule(
                     direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
