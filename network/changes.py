@@ -189,6 +189,11 @@ def port_changed(port, also_hosts=()):
     to change."""
     if port.device_owner == ROUTER_INTERFACE and port.device_id:
         router_changed(port.device_id)
+    elif port.device_owner == DHCP:
+        # The network's IPv6 metadata moves between its DHCP namespace and its routers'.
+        for router_id in set(Port.objects.filter(network_id=port.network_id, device_owner=ROUTER_INTERFACE)
+                             .values_list("device_id", flat=True)):
+            router_changed(router_id)
     messages = _empty()
     network_id = port.network_id
     hosts = sorted({port.binding_host_id, *also_hosts} - {""})
