@@ -9,7 +9,9 @@ then the node agent's time to plumb and unplug a port (p50/p95; target
 under 100 ms at p50) and the SQL queries of a port's bind and plug, on a
 host played by a scratch namespace (root); the time of a port create in
 the default group when its members are on many hosts (each of which the
-default group's remote-group rule tells of the new address); then
+default group's remote-group rule tells of the new address), and the
+agent's work for each such join (queries, nft calls: flat in the group's
+size, only the group's set changes); then
 the boot storm of bench/boot_storm.py (--storm servers on simulated nodes)
 with `networks: none` and with a port each on one tenant network (target:
 with ports at least 80% of the rate without).
@@ -141,12 +143,15 @@ def fanout_creates(network_id, project_id, host_count, count=100):
     return percentiles(latencies)
 
 
-def agent_plumbing(network_id, count):
+def agent_plumbing(network_id, count, joins=200):
     """The node agent's time to plumb and unplug a port (bridge, VXLAN, DHCP
     entry, rules; the tap is the hypervisor's), in this process on a host
     played by a scratch namespace, for `count` ports of the network.
+    Between the plugs and the unplugs, `joins` ports join the default group
+    (bound to other hosts, names only) and the agent updates the group's
+    set for each as a "groups" message has it do.
     Returns (plug latencies, unplug latencies, median SQL queries of a bind,
-    of a plug)."""
+    of a plug, [(group size, queries, nft calls, ms) of each join])."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloud.settings")
     import django
 
@@ -174,7 +179,7 @@ def agent_plumbing(network_id, count):
     agent = node.serve(host, node.kernel_host(host, namespace=namespace, local_ip="192.168.251.1",
                                               state_dir=state_dir))
     network = Network.objects.get(pk=network_id)
-    made, plugs, unplugs, bind_queries, plug_queries = [], [], [], [], []
+    made, plugs, unplugs, bind_queries, plug_queries, join_work = [], [], [], [], [], []
     try:
         for n in range(count):
             made.append(port_rows.create_port(network, network.project_id, name=f"bench-{n}"))
@@ -187,7 +192,34 @@ def agent_plumbing(network_id, count):
                 node.plug_port(port.pk)
             plugs.append(time.perf_counter() - start)
             plug_queries.append(len(captured))
-        for port in made:
+        group = port_rows.default_security_group(network.project_id)
+        run, nft_calls = iplib.run, []
+
+        def counting(namespace, argv, *rest, **options):
+            nft_calls.append(argv[0] == "nft")
+            return run(namespace, argv, *rest, **options)
+
+        iplib.run = counting
+        try:
+            for n in range(joins):
+                made.append(port_rows.create_port(network, network.project_id, name=f"bench-join-{n}",
+                                                  binding_host_id=f"{host}-far{n % 10}"))
+                nft_calls.clear()
+                start = time.perf_counter()
+                with CaptureQueriesContext(connection) as captured:
+                    agent.converge({"groups": [str(group.pk)]})
+                join_work.append((len(node.NodeAgent.group_members(group.pk)), len(captured), sum(nft_calls),
+                                  (time.perf_counter() - start) * 1000))
+            # What a join cost before groups were told apart: the member's
+            # network converged whole on the host (every port's rules again).
+            nft_calls.clear()
+            start = time.perf_counter()
+            with CaptureQueriesContext(connection) as captured:
+                agent.converge({"networks": [network_id]})
+            join_work.append(("whole network", len(captured), sum(nft_calls), (time.perf_counter() - start) * 1000))
+        finally:
+            iplib.run = run
+        for port in made[:count]:
             start = time.perf_counter()
             node.unplug_port(port.pk)
             unplugs.append(time.perf_counter() - start)
@@ -203,8 +235,9 @@ def agent_plumbing(network_id, count):
         shutil.rmtree(state_dir, ignore_errors=True)
         # Nobody consumes the bench host's queue: what the API told it goes.
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge(queues.network(host))
-    return plugs, unplugs, statistics.median(bind_queries), statistics.median(plug_queries)
+            for name in [host] + [f"{host}-far{n}" for n in range(10)]:
+                connection.default_channel.queue_purge(queues.network(name))
+    return plugs, unplugs, statistics.median(bind_queries), statistics.median(plug_queries), join_work
 
 
 def percentiles(latencies):
@@ -290,11 +323,18 @@ def measure(args):
         if args.agent_ports and os.geteuid() != 0:
             print("node agent: skipped (plumbing needs root)")
         elif args.agent_ports:
-            plugs, unplugs, bind_queries, plug_queries = agent_plumbing(network_id, args.agent_ports)
+            plugs, unplugs, bind_queries, plug_queries, joins = agent_plumbing(network_id, args.agent_ports)
             print(f"node agent, {args.agent_ports} ports on a network with {args.ports}: plug p50 "
                   f"{percentiles(plugs)[0]:6.1f} ms  p95 {percentiles(plugs)[1]:6.1f} ms   unplug p50 "
                   f"{percentiles(unplugs)[0]:6.1f} ms  p95 {percentiles(unplugs)[1]:6.1f} ms")
             print(f"SQL queries per port bind {bind_queries:.0f}, per plug {plug_queries:.0f}")
+            if joins:
+                *joins, whole = joins
+                for size, queries, nft, ms in (joins[0], joins[len(joins) // 2], joins[-1]):
+                    print(f"default-group join, group of {size}: agent {queries} queries, {nft} nft calls, "
+                          f"{ms:5.1f} ms")
+                print(f"(the network converged whole instead, {args.agent_ports} ports here: {whole[1]} queries, "
+                      f"{whole[2]} nft calls, {whole[3]:5.1f} ms)")
     finally:
         listed = session.get(f"{api}/ports", params={"network_id": network_id, "fields": "id"}).json()["ports"]
         for port in listed:

@@ -6,8 +6,11 @@ ports.py for ports, the views for subnets, security-group rules, routers
 and floating IPs. The hosts are found when the call is made, so a delete
 calls before its rows go.
 
-A message is {"networks": [ids], "routers": [ids]}: the agent converges
-those on its host (network.agent.node.NodeAgent.converge). A lost message
+A message is {"networks": [ids], "routers": [ids], "groups": [ids]}: the
+agent converges those networks and routers on its host
+(network.agent.node.NodeAgent.converge); for a group, whose members
+changed, it only brings that group's address sets up to date (the sets
+remote-group rules match), however many ports name it. A lost message
 (the broker away) is made up for by the agent's resync on its next start.
 
 Messages coalesce: while a host has a message about a network (or router)
@@ -124,7 +127,7 @@ def _publish(messages):
 
 
 def _empty():
-    return defaultdict(lambda: {"networks": set(), "routers": set()})
+    return defaultdict(lambda: {"networks": set(), "routers": set(), "groups": set()})
 
 
 def _dhcp_agent_hosts():
@@ -181,9 +184,16 @@ def port_changed(port, also_hosts=()):
     port's entry), every host of the network when one of those gains its
     first or loses its last port there (the VXLAN peers change); and the
     hosts of the ports whose remote-group rules list its addresses, of
-    their networks. The network's other hosts have nothing to change."""
+    its groups those rules name (their sets gain or lose its addresses,
+    nothing else there changes). The network's other hosts have nothing
+    to change."""
     if port.device_owner == ROUTER_INTERFACE and port.device_id:
         router_changed(port.device_id)
+    elif port.device_owner == DHCP:
+        # The network's IPv6 metadata moves between its DHCP namespace and its routers'.
+        for router_id in set(Port.objects.filter(network_id=port.network_id, device_owner=ROUTER_INTERFACE)
+                             .values_list("device_id", flat=True)):
+            router_changed(router_id)
     messages = _empty()
     network_id = port.network_id
     hosts = sorted({port.binding_host_id, *also_hosts} - {""})
@@ -202,13 +212,19 @@ def port_changed(port, also_hosts=()):
             messages[host]["networks"].add(network_id)
     _add_dhcp_hosts(messages, network_id, served_by)
     if port.pk:
-        # Groups with a rule naming one of the port's groups, in the same query.
-        referring = SecurityGroupRule.objects.filter(remote_group__ports=port.pk).values("security_group_id")
-        for host, other_network_id in (Port.objects.filter(security_groups__in=referring)
-                                       .exclude(binding_host_id="").values_list("binding_host_id", "network_id")
-                                       .distinct()):
-            messages[host]["networks"].add(other_network_id)
+        # Each host with a port whose rules name one of the port's groups, and
+        # that group, in one query.
+        for host, group_id in remote_group_hosts(port.pk):
+            messages[host]["groups"].add(group_id)
     _publish(messages)
+
+
+def remote_group_hosts(port_id):
+    """(host, group id) of each host with a port whose rules name one of
+    the groups of port `port_id` as their remote group."""
+    return set(Port.objects.filter(security_groups__rules__remote_group__ports=port_id)
+               .exclude(binding_host_id="")
+               .values_list("binding_host_id", "security_groups__rules__remote_group_id").distinct())
 
 
 def _add_dhcp_hosts(messages, network_id, served_by):

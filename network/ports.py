@@ -1,7 +1,11 @@
 """Ports, written in one place for the API and for compute (which asks
 here for its ports and never writes network rows itself). Each function
 runs in one transaction: a port is made whole (MAC, fixed IPs, security
-groups, quota counted) or not at all."""
+groups, quota counted) or not at all. Inside a caller's transaction (the
+boot's network step, a router or bulk create) they open no savepoint of
+their own: a failure fails the caller's transaction, and no caller goes
+on after one. Savepoints are kept where an error is caught to try again:
+a MAC that collided (ipam.create_port), a default group made concurrently."""
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -91,7 +95,7 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
     default, when port security is on and the port is not the service's)."""
     fields.setdefault("port_security_enabled", network.port_security_enabled)
     service_port = fields.get("device_owner", "").startswith("network:")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # Held until commit: a concurrent delete of the network either waits
         # and then finds this port (409), or went first and this is a 404;
         # concurrent creates on the network do not wait for each other.
@@ -121,7 +125,7 @@ def create_port(network, project_id, fixed_ips=None, security_groups=None, count
 def update_port(port, fixed_ips=None, security_groups=None, **fields):
     """Changes a port; `fixed_ips` (a list) replaces its addresses, keeping
     an address it has on a subnet asked for by id only."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         port = Port.objects.select_for_update().get(pk=port.pk)
         # The hosts that plumb it now hear of the change too (a new binding
         # or other groups may take it from them).
@@ -157,7 +161,7 @@ def update_port(port, fixed_ips=None, security_groups=None, **fields):
 
 def delete_port(port):
     """Deletes a port, its addresses and any floating IP's association."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # Locked first: a floating IP being associated with it commits before
         # (and is cleared here) or finds the port gone.
         if Port.objects.select_for_update().filter(pk=port.pk).values_list("pk").first() is None:
@@ -173,7 +177,7 @@ def delete_port(port):
 
 def bind_port(port, host):
     """Names the node a port is plumbed on (binding:host_id)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         port = Port.objects.select_for_update().get(pk=port.pk)
         previous = port.binding_host_id
         port.binding_host_id = host
@@ -294,7 +298,7 @@ def is_uuid(value):
 def attach_port(port, device_id, device_owner, host=""):
     """Gives a port to a server (device_id and owner), bound to `host`;
     PortInUse (409) if another device holds it meanwhile."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         port = Port.objects.select_for_update().get(pk=port.pk)
         if port.device_id and port.device_id != str(device_id):
             raise errors.conflict("PortInUse", f"Unable to complete operation on port {port.pk} for network "
@@ -311,7 +315,7 @@ def attach_port(port, device_id, device_owner, host=""):
 def detach_port(port_id):
     """A port given back by the server it was attached to: unbound, no
     device, DOWN. Nothing if it is gone."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         port = Port.objects.select_for_update().filter(pk=port_id).first()
         if port is None:
             return None

@@ -407,6 +407,38 @@ def _group_sets(sg_table, rules):
     return lines
 
 
+def set_group_members(host, group_id, addresses):
+    """Brings the host's sets of remote group `group_id` to `addresses` (its
+    members' addresses now) by adding and deleting only the elements that
+    differ, in one transaction: a member joining or leaving costs the same
+    however large the group. A set no port here names (none made) is left
+    unmade. Returns the number of elements added and deleted."""
+    sg_table = tables(host)[1]
+    family, table = sg_table.split()
+    wanted = {4: set(), 6: set()}
+    for address in addresses:
+        parsed = ipaddress.ip_address(address)
+        wanted[parsed.version].add(parsed)
+    script, changed = [], 0
+    with _namespace_lock(host):
+        for version in (4, 6):
+            name = _group_set_name(group_id, version)
+            result = iplib.run(host.namespace, ["nft", "-j", "list", "set", family, table, name], check=False)
+            if result.returncode != 0:
+                continue
+            held = {ipaddress.ip_address(element) for item in json.loads(result.stdout)["nftables"]
+                    if "set" in item for element in item["set"].get("elem", []) if isinstance(element, str)}
+            added, gone = wanted[version] - held, held - wanted[version]
+            changed += len(added) + len(gone)
+            if gone:
+                script.append(f"delete element {sg_table} {name} {_set(sorted(map(str, gone)))}")
+            if added:
+                script.append(f"add element {sg_table} {name} {_set(sorted(map(str, added)))}")
+        if script:
+            _apply(host, script)
+    return changed
+
+
 def remove_stale_group_sets(host, wanted_group_ids):
     """Deletes this host's remote-group sets of groups not in
     `wanted_group_ids` (no rule of its ports names them any more)."""

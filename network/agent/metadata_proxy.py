@@ -14,6 +14,12 @@ so upstream connections reach the API host without a route from the
 tenant network. One request per connection (Connection: close).
 
     start(namespace, network_id, upstream, interface=...) / stop(network_id)
+
+A network without a DHCP namespace (no DHCP on its subnets) is served
+from its router's namespace instead, as Neutron's router metadata proxy
+does: [fe80::a9fe:a9fe]:80 on each IPv6 leg only (several legs share the
+namespace, so none takes 169.254.169.254), each proxy started under a key
+of its own (`key=`, by default the network id) naming its router and leg.
     python -m network.agent.metadata_proxy --namespace qdhcp-ID --network-id ID [--upstream URL]
 
 The agent's upstream is settings.METADATA_URL (STRATUS_METADATA_URL, by
@@ -70,7 +76,7 @@ class Proxy:
     network_id: str
     upstream: str
     secret: str
-    address: str = METADATA_IP
+    address: str | None = METADATA_IP   # None: no IPv4 listener
     port: int = METADATA_PORT
     # The namespace's interface into the network, where it also listens on
     # METADATA_IPV6 (None: IPv4 only).
@@ -81,7 +87,8 @@ class Proxy:
     servers: list = field(default_factory=list, repr=False)  # asyncio's Servers, once listening
 
     def same_as(self, other):
-        fields = ("namespace", "namespace_inode", "upstream", "secret", "address", "port", "interface")
+        fields = ("namespace", "network_id", "namespace_inode", "upstream", "secret", "address", "port",
+                  "interface")
         return all(getattr(self, name) == getattr(other, name) for name in fields)
 
     @property
@@ -261,10 +268,13 @@ def _default_secret():
     return settings.METADATA_SECRET
 
 
-def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, port=METADATA_PORT, interface=None):
+def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, port=METADATA_PORT, interface=None,
+          key=None):
     """Serves metadata for `network_id` on address:port in `namespace` (and
-    on [METADATA_IPV6]:port on its `interface`, when given), forwarding to `upstream` (the API's metadata URL, e.g.
-    http://api:8000/metadata). Idempotent: a proxy serving the same (in
+    on [METADATA_IPV6]:port on its `interface`, when given; `address` None:
+    only there), forwarding to `upstream` (the API's metadata URL, e.g.
+    http://api:8000/metadata), as the proxy of `key` (by default the
+    network id). Idempotent: a proxy serving the same (in
     the same namespace, not one made again since) is kept; one with other
     settings is replaced. Returns the Proxy. Call stop() when the
     namespace goes: its socket keeps the old namespace alive otherwise.
@@ -273,13 +283,16 @@ def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, por
     proxy = Proxy(namespace=namespace, network_id=str(network_id), upstream=upstream,
                   secret=secret or _default_secret(), address=address, port=port, interface=interface,
                   namespace_inode=_namespace_inode(namespace))
+    key = str(key or proxy.network_id)
+    if address is None and not interface:
+        raise ValueError("a metadata proxy needs an address or an interface to listen on")
     with _lock:
-        running = _proxies.get(proxy.network_id)
+        running = _proxies.get(key)
         if running is not None:
             if running.serving and running.same_as(proxy):
                 return running
             _close(running)
-        sockets = [_listening_socket(namespace, address, port)]
+        sockets = [_listening_socket(namespace, address, port)] if address else []
         try:
             if interface:
                 sockets.append(_listening_socket6(namespace, interface, port))
@@ -290,22 +303,32 @@ def start(namespace, network_id, upstream, secret=None, address=METADATA_IP, por
             for sock in sockets[len(proxy.servers):]:
                 sock.close()
             raise
-        _proxies[proxy.network_id] = proxy
+        _proxies[key] = proxy
         return proxy
 
 
-def stop(network_id):
-    """Stops the proxy of `network_id`; returns whether one was running."""
+def stop(key):
+    """Stops the proxy of `key` (a network id, unless it was started under
+    another key); returns whether one was running."""
     with _lock:
-        proxy = _proxies.pop(str(network_id), None)
+        proxy = _proxies.pop(str(key), None)
         if proxy is None:
             return False
         _close(proxy)
         return True
 
 
+def stop_others(prefix, keep=()):
+    """Stops the proxies whose keys start with `prefix`, but those in `keep`."""
+    with _lock:
+        keys = [key for key in _proxies if key.startswith(prefix) and key not in keep]
+    for key in keys:
+        stop(key)
+
+
 def running():
-    """The network ids this process serves metadata for."""
+    """The keys (network ids, unless started under another) of the proxies
+    this process runs."""
     with _lock:
         return [network_id for network_id, proxy in _proxies.items() if proxy.serving]
 

@@ -261,7 +261,9 @@ class NodeAgent:
 
     def converge(self, payload):
         """Brings what a "network changed" message names up to date:
-        {"networks": [ids], "routers": [ids]}."""
+        {"networks": [ids], "routers": [ids], "groups": [ids]}. A group's
+        members changed: only its address sets are rewritten (no network
+        is read again, nothing else can have gone stale)."""
         if self.simulated:
             return
         with self._plumbing:
@@ -269,8 +271,22 @@ class NodeAgent:
                 self.sync_router(router_id)
             for network_id in payload.get("networks", ()):
                 self.sync_network(network_id)
-            self.remove_stale()
-            self.sync_admin_state()
+            for group_id in payload.get("groups", ()):
+                self.sync_group_members(group_id)
+            if payload.get("routers") or payload.get("networks"):
+                self.remove_stale()
+                self.sync_admin_state()
+
+    def sync_group_members(self, group_id):
+        """The sets of remote group `group_id` on this host made to hold its
+        members' addresses, read in one query; returns the elements changed."""
+        return firewall.set_group_members(self.kernel, str(group_id), self.group_members(group_id))
+
+    @staticmethod
+    def group_members(group_id):
+        """The fixed IPs of the group's ports, as its remote-group rules match them."""
+        return tuple(IPAllocation.objects.filter(port__security_groups=group_id)
+                     .order_by().values_list("ip_address", flat=True).distinct())
 
     def start(self):
         """Registers, then converges the whole host to the database and
@@ -331,7 +347,11 @@ class NodeAgent:
                                                         self.instance_ports().values_list("id", flat=True)])
         dhcp.resync(self.kernel, [resources.Network(id=str(network_id)) for network_id in Port.objects.filter(
             binding_host_id=self.host, device_owner=port_rows.DHCP).values_list("network_id", flat=True)])
-        routers.remove_stale(self.kernel, {str(router_id) for router_id in self.hosted_routers()})
+        hosted = {str(router_id) for router_id in self.hosted_routers()}
+        for key in metadata_proxy.running():
+            if key.startswith("router:") and key.split(":")[1] not in hosted:
+                metadata_proxy.stop(key)
+        routers.remove_stale(self.kernel, hosted)
         secured = self.instance_ports().filter(port_security_enabled=True)
         gone = firewall.remove_stale(self.kernel, {str(port_id) for port_id in secured.values_list("id", flat=True)})
         if gone:
@@ -413,9 +433,7 @@ class NodeAgent:
                 if rule.remote_group_id:
                     # Read once per group (its IPv4 and IPv6 rules name it both).
                     if rule.remote_group_id not in members:
-                        members[rule.remote_group_id] = tuple(
-                            IPAllocation.objects.filter(port__security_groups=rule.remote_group_id)
-                            .order_by().values_list("ip_address", flat=True).distinct())
+                        members[rule.remote_group_id] = self.group_members(rule.remote_group_id)
                     remote = members[rule.remote_group_id]
                 rules.append(resources.SecurityGroupRule(
                     direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
@@ -557,6 +575,30 @@ class NodeAgent:
 
     # -- routers ------------------------------------------------------------
 
+    def sync_router_metadata(self, router_id, interfaces):
+        """IPv6 metadata from the router's namespace into the networks no
+        DHCP namespace serves (no DHCP port: DHCP off, or SLAAC with no
+        dnsmasq), as Neutron's router metadata proxy: [fe80::a9fe:a9fe] on
+        each of their IPv6 legs. A network with a DHCP namespace is served
+        there (its DHCP port appearing or going tells the router)."""
+        legs = {leg.port_id: leg for leg in interfaces if leg.version == 6}
+        served = {str(network_id) for network_id in Port.objects.filter(
+            network_id__in={leg.network.id for leg in legs.values()}, device_owner=port_rows.DHCP)
+            .values_list("network_id", flat=True)} if legs else set()
+        prefix, wanted = router_proxy_prefix(router_id), set()
+        namespace = routers.namespace_name(resources.Router(id=str(router_id)))
+        for port_id, leg in legs.items():
+            if leg.network.id in served:
+                continue
+            key = f"{prefix}{port_id}"
+            try:
+                metadata_proxy.start(namespace, leg.network.id, settings.METADATA_URL, address=None,
+                                     interface=routers.interface_name(routers.INTERNAL_PREFIX, port_id), key=key)
+                wanted.add(key)
+            except OSError as error:
+                log.error("%s: no metadata proxy on router %s's leg %s: %s", self.host, router_id, port_id, error)
+        metadata_proxy.stop_others(prefix, keep=wanted)
+
     def sync_router(self, router_id):
         with self._lock(f"router-{router_id}"):
             self._sync_router(router_id)
@@ -590,6 +632,8 @@ class NodeAgent:
     def _sync_router(self, router_id):
         router = Router.objects.select_related("gateway_port").filter(pk=router_id).first()
         if router is None or not self.serves_l3 or not self.schedule_router(router):
+            # Their sockets would keep the namespace alive.
+            metadata_proxy.stop_others(router_proxy_prefix(router_id))
             routers.delete_router(self.kernel, resources.Router(id=str(router_id)))
             return
         interfaces = []
@@ -627,10 +671,15 @@ class NodeAgent:
             admin_state_up=router.admin_state_up,
             floating_ips=tuple(resources.FloatingIP(f.floating_ip_address, f.fixed_ip_address) for f in floating),
             routes=tuple((route["destination"], route["nexthop"]) for route in router.routes)))
+        self.sync_router_metadata(router.pk, interfaces)
         floating.exclude(status="ACTIVE").update(status="ACTIVE")
         FloatingIP.objects.filter(router=router).exclude(pk__in=floating.values("pk")).exclude(
             status="DOWN").update(status="DOWN")
         self._router_legs(router).exclude(status=Port.Status.ACTIVE).update(status=Port.Status.ACTIVE)
+
+
+def router_proxy_prefix(router_id):
+    return f"router:{router_id}:"
 
 
 def kernel_host(name, namespace=None, underlay_interface=None, local_ip=None, state_dir=None):

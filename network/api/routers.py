@@ -198,6 +198,12 @@ class RouterViewSet(NeutronViewSet):
                                                        f"{subnet.id} overlaps with cidr {attached.cidr} of subnet "
                                                        f"{attached.id}.")
 
+    @staticmethod
+    def ipv6_leg_on(router, network_id):
+        """The router's leg on the network that holds an IPv6 address, or None."""
+        return interface_ports(router).filter(
+            network_id=network_id, fixed_ips__subnet__ip_version=6).order_by("created_at", "id").first()
+
     @action(detail=True, methods=["put"])
     def add_router_interface(self, request, pk=None):
         router = self.writable(self.get_object())
@@ -210,10 +216,21 @@ class RouterViewSet(NeutronViewSet):
                     raise errors.bad_request("BadRequest", "Bad router request: Subnet for router interface "
                                                            "must have a gateway IP.")
                 self.check_new_leg(router, subnet)
+                gateway = {"subnet_id": str(subnet.id), "ip_address": subnet.gateway_ip}
+                port = self.ipv6_leg_on(router, subnet.network_id) if subnet.ip_version == 6 else None
+                if port is not None:
+                    # As Neutron: a further IPv6 subnet of a network joins the
+                    # router's IPv6 leg there (one interface, each prefix
+                    # advertised on it), and the answer names that subnet.
+                    held = [{"subnet_id": str(a.subnet_id), "ip_address": a.ip_address} for a in port.fixed_ips.all()]
+                    port = ports.update_port(port, fixed_ips=held + [gateway])
+                    changes.router_changed(router.pk)
+                    info = self.interface_info(router, port)
+                    info["subnet_id"], info["subnet_ids"] = str(subnet.id), [str(subnet.id)]
+                    return Response(info)
                 port = ports.create_port(subnet.network, router.project_id, count_quota=False,
-                                         fixed_ips=[{"subnet_id": str(subnet.id), "ip_address": subnet.gateway_ip}],
-                                         device_owner=ports.ROUTER_INTERFACE, device_id=str(router.id),
-                                         port_security_enabled=False, security_groups=[])
+                                         fixed_ips=[gateway], device_owner=ports.ROUTER_INTERFACE,
+                                         device_id=str(router.id), port_security_enabled=False, security_groups=[])
             else:
                 port = Port.objects.select_for_update().filter(pk=body["port_id"]).first()
                 if port is None or not (self.caller.is_admin or port.project_id == self.caller.project_id):

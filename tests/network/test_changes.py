@@ -1,7 +1,7 @@
 """Which hosts hear of a port change, read from their network.<host>
 queues in the broker: the port's own host, every host of the network only
 when one gains its first port there, the hosts whose remote-group rules
-list the port's addresses; and a host with a message waiting about a
+list the port's addresses (of the group, not of their networks); and a host with a message waiting about a
 network gets no second one until its agent has begun on the first."""
 import base64
 import json
@@ -97,5 +97,6 @@ def test_a_port_in_a_remote_group_reaches_the_hosts_of_the_groups_that_name_it(
 
     with django_capture_on_commit_callbacks(execute=True):
         new_port(network, here, [group])
-    assert told(broker, member_host) == [{"networks": [str(elsewhere.pk)]}]   # its rule lists the new address
+    # Its rule lists the new address: the group is told, not the network.
+    assert told(broker, member_host) == [{"groups": [str(group.pk)]}]
     assert told(broker, bystander) == []

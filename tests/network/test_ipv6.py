@@ -195,3 +195,40 @@ def test_a_floating_ip_takes_the_ipv4_address_of_a_dual_stack_port(admin):
     refused = admin.post("floatingips", {"floatingip": {"floating_network_id": external["id"], "port_id": port["id"],
                                                         "fixed_ip_address": addresses(port)[v6["id"]]}})
     assert "does not have fixed ip" in neutron_error(refused, 400, "BadRequest")
+
+
+def test_a_second_ipv6_subnet_of_a_network_joins_the_routers_ipv6_leg_there_and_leaves_it_alone(admin):
+    network = admin.network()
+    v4 = admin.subnet(network, "10.97.0.0/24")
+    first = v6_subnet(admin, network, "2001:db8:97::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    second = v6_subnet(admin, network, "2001:db8:98::/64", ipv6_ra_mode="dhcpv6-stateless",
+                       ipv6_address_mode="dhcpv6-stateless")
+    elsewhere = v6_subnet(admin, admin.network(), "2001:db8:99::/64", ipv6_ra_mode="slaac",
+                          ipv6_address_mode="slaac")
+    router = admin.create("routers", "router", name="r6-legs")
+
+    def add(subnet):
+        added = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+        assert added.status_code == 200, added.text
+        return added.json()
+
+    v4_leg, leg = add(v4)["port_id"], add(first)["port_id"]
+    assert leg != v4_leg   # an IPv4 subnet has a leg of its own, as in Neutron
+    joined = add(second)
+    assert (joined["port_id"], joined["subnet_id"], joined["subnet_ids"]) == (leg, second["id"], [second["id"]])
+    assert add(elsewhere)["port_id"] not in (leg, v4_leg)   # another network: another leg
+    legs = admin.get("ports", params={"device_id": router["id"]}).json()["ports"]
+    assert len(legs) == 3
+    assert addresses(admin.get(f"ports/{leg}").json()["port"]) == {first["id"]: "2001:db8:97::1",
+                                                                   second["id"]: "2001:db8:98::1"}
+    again = admin.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": second["id"]})
+    assert "already has a port on subnet" in neutron_error(again, 400, "BadRequest")
+
+    # Removing one subnet keeps the other on the same leg.
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": first["id"]})
+    assert removed.status_code == 200 and (removed.json()["port_id"], removed.json()["subnet_ids"]) == (
+        leg, [first["id"]])
+    assert addresses(admin.get(f"ports/{leg}").json()["port"]) == {second["id"]: "2001:db8:98::1"}
+    removed = admin.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": second["id"]})
+    assert removed.status_code == 200
+    neutron_error(admin.get(f"ports/{leg}"), 404, "PortNotFound")
