@@ -33,8 +33,7 @@ DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
 
 
 def _creating_here(volume_id, host):
-    return Volume.objects.select_related("snapshot", "source_volume").filter(
-        pk=volume_id, status=Volume.Status.CREATING, backend__host=host).first()
+    return Volume.objects.filter(pk=volume_id, status=Volume.Status.CREATING, backend__host=host).first()
 
 
 @shared_task(name="volumes.tasks.create_volume", ignore_result=True)
