@@ -10,9 +10,13 @@ For each live back end (scheduler-stats/get_pools; a volume type of its
 own picks it), prints the time to create N volumes of 1 GiB through the
 API until all are available, beside the raw tool's loop of as many in the
 same run (`qemu-img create` for a file back end; `rbd create` for an RBD
-one, given --ceph-conf); the time of a volume from a 64 MiB image; of a
-snapshot and a volume made from it; of an upload of that volume to an
-image; and the p50 of attaching a volume to a server and of detaching it
+one, given --ceph-conf): the creates one after another (as a CLI user's
+loop) and from --clients threads at once, interleaved with the raw loop
+over --create-rounds rounds (the machine's other load falls on both
+alike), with the median and best ratios and the CPU and SQL queries per
+create of each process on the scratch cloud; then (unless --creates-only)
+the time of a volume from a 64 MiB image; of a snapshot and a volume made
+from it; of an upload of that volume to an image; and the p50 of attaching a volume to a server and of detaching it
 (through Nova's os-volume_attachments, until the volume is in-use /
 available again): an ACTIVE server of the admin project given with
 `--server` (a real guest for real figures), else, on the scratch cloud,
@@ -21,7 +25,8 @@ the control plane's path, API to node and back, without QEMU's hot-plug),
 where it also prints the SQL queries one attach and one detach cost, per
 process. Everything it makes is deleted at the end.
 
-    .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--server ID --rounds 10]
+    .venv/bin/python bench/volumes.py [--url http://127.0.0.1:8000] [--volumes 50] [--create-rounds 3]
+        [--clients 8] [--creates-only] [--port 8620] [--server ID --rounds 10]
         [--ceph-conf var/ceph/ceph.conf --rbd-pool volumes] [--database-url URL --broker-url URL] [--log-queries]
 """
 import argparse
@@ -30,8 +35,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -68,7 +75,8 @@ def wait(session, url, ids, collection="volumes", timeout=600):
         listed = session.get(f"{url}/{collection}?status=creating&limit=1000", timeout=30).json()[collection]
         pending &= {resource["id"] for resource in listed}
         if pending:
-            time.sleep(0.05)
+            # Finely enough that the wait adds little to the creates timed.
+            time.sleep(0.01)
     listed = session.get(f"{url}/{collection}/detail?limit=1000", timeout=30).json()[collection]
     ended = {resource["id"]: resource["status"] for resource in listed if resource["id"] in set(ids)}
     if any(status not in DONE for status in ended.values()):
@@ -190,6 +198,112 @@ def raw_loop(protocol, count, scratch, args):
     return None, f"no raw loop for {protocol} (an RBD one needs --ceph-conf)"
 
 
+def create_volumes(session, url, type_name, count, clients, label):
+    """Seconds from the first POST until `count` new volumes of 1 GiB are
+    all available (or in error), created one after another (clients 1, as
+    a CLI user's loop) or from `clients` threads at once; (seconds, ids,
+    errors)."""
+    def one(index):
+        return create(session_of(session), url, {"size": 1, "name": f"bench-{label}-{index}",
+                                                 "volume_type": type_name})
+    started = time.monotonic()
+    if clients == 1:
+        ids = [one(index) for index in range(count)]
+    else:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            ids = list(pool.map(one, range(count)))
+    errors = wait(session, url, ids)
+    return time.monotonic() - started, ids, errors
+
+
+_local = threading.local()
+
+
+def session_of(session):
+    """A session of this thread's own (requests' sessions are not
+    thread-safe), with `session`'s token."""
+    if threading.current_thread() is threading.main_thread():
+        return session
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+        _local.session.headers.update(session.headers)
+    return _local.session
+
+
+def delete_and_wait(session, url, ids, timeout=300):
+    """Deletes the volumes and waits until none is listed any more (so
+    their deletes do not load the next round)."""
+    for volume_id in ids:
+        session.delete(f"{url}/volumes/{volume_id}", timeout=60)
+    deadline = time.monotonic() + timeout
+    while {volume["id"] for volume in session.get(f"{url}/volumes?limit=1000", timeout=30).json()["volumes"]} \
+            & set(ids):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"volumes were not deleted within {timeout} s")
+        time.sleep(0.05)
+
+
+def create_rounds(session, args, url, protocol, type_name):
+    """The 50 creates against the raw tool's loop, `args.create_rounds`
+    times interleaved (API one at a time, raw loop, API from
+    `args.clients` threads), so the machine's other load falls on both
+    alike; prints each round, the median and best ratios, and the CPU and
+    SQL queries per create of each process. Returns the ids of the last
+    round's volumes, kept for the figures that follow."""
+    ratios = {"sequential": [], "concurrent": []}
+    cpu = {"sequential": {}, "concurrent": {}}
+    queries = {"sequential": {}, "concurrent": {}}
+    kept = []
+    for round_index in range(args.create_rounds):
+        figures = {}
+        for mode, clients in (("sequential", 1), ("raw", None), ("concurrent", args.clients)):
+            if mode == "raw":
+                with tempfile.TemporaryDirectory() as scratch:
+                    figures[mode], raw_tool = raw_loop(protocol, args.volumes, scratch, args)
+                continue
+            cpu_before = cpu_seconds(args.processes)
+            queries_before = args.stack.queries_by_process() if args.stack is not None else {}
+            seconds, ids, errors = create_volumes(session, url, type_name, args.volumes, clients,
+                                                  f"{round_index}{mode[0]}")
+            cpu_after = cpu_seconds(args.processes)
+            queries_after = args.stack.queries_by_process() if args.stack is not None else {}
+            figures[mode] = seconds
+            if errors:
+                print(f"  {errors} of the {mode} volumes ended in error")
+            for name in cpu_before:
+                cpu[mode].setdefault(name, []).append((cpu_after[name] - cpu_before[name]) * 1000 / args.volumes)
+            for name in queries_before:
+                queries[mode].setdefault(name, []).append((queries_after[name] - queries_before[name]) / args.volumes)
+            if round_index == args.create_rounds - 1 and mode == "sequential":
+                kept = ids
+            else:
+                delete_and_wait(session, url, ids)
+        raw_seconds = figures["raw"]
+        line = (f"round {round_index + 1}: {args.volumes} volumes of 1 GiB through the API one at a time "
+                f"{figures['sequential']:.2f} s, from {args.clients} clients {figures['concurrent']:.2f} s")
+        if raw_seconds is None:
+            print(f"{line}; {raw_tool}")
+            continue
+        for mode in ratios:
+            ratios[mode].append(figures[mode] / max(raw_seconds, 1e-9))
+        print(f"{line}; {raw_tool} loop {raw_seconds:.2f} s (ratios {ratios['sequential'][-1]:.2f} and "
+              f"{ratios['concurrent'][-1]:.2f})")
+    if ratios["sequential"]:
+        for mode, clients in (("sequential", "one at a time"), ("concurrent", f"from {args.clients} clients")):
+            print(f"API / {raw_tool} loop, {clients}: median {statistics.median(ratios[mode]):.2f}, best "
+                  f"{min(ratios[mode]):.2f} (target 1.5; {len(ratios[mode])} rounds)")
+    for mode in cpu:
+        if cpu[mode]:
+            print(f"CPU per create ({mode}, median of rounds): " + ", ".join(
+                f"{name} {statistics.median(values):.1f} ms" for name, values in cpu[mode].items())
+                + " (the waits' list calls included)")
+        if any(any(values) for values in queries[mode].values()):
+            print(f"SQL queries per create ({mode}): " + ", ".join(
+                f"{name} {statistics.median(values):.1f}" for name, values in queries[mode].items() if any(values))
+                + " (the waits' list calls included)")
+    return kept
+
+
 def bench_backend(session, args, url, backend, protocol, image_id, made, snapshots):
     """The figures of one back end, its volumes made with a type that picks it."""
     type_name = f"bench-{backend}-{uuid.uuid4().hex[:4]}"
@@ -201,44 +315,14 @@ def bench_backend(session, args, url, backend, protocol, image_id, made, snapsho
     print(f"== back end {backend} ({protocol})")
     try:
         # A few volumes first, deleted: each API process's first requests
-        # load what it imports lazily, which no later create pays.
-        warm = [create(session, url, {"size": 1, "name": f"bench-warm-{index}", "volume_type": type_name})
-                for index in range(4)]
-        wait(session, url, warm)
-        delete_all(session, url, warm, [])
-        deadline = time.monotonic() + 120
-        for volume_id in warm:
-            while session.get(f"{url}/volumes/{volume_id}", timeout=30).status_code != 404:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"volume {volume_id} was not deleted within 120 s")
-                time.sleep(0.05)
-        cpu_before = cpu_seconds(args.processes)
-        queries_before = args.stack.queries_by_process() if args.stack is not None else None
-        started = time.monotonic()
-        ids = [create(session, url, {"size": 1, "name": f"bench-{index}", "volume_type": type_name})
-               for index in range(args.volumes)]
+        # load what it imports lazily and each of its threads opens its
+        # database connection, which no later create pays.
+        _, warm, _ = create_volumes(session, url, type_name, 4 * args.clients, args.clients, "warm")
+        delete_and_wait(session, url, warm)
+        ids = create_rounds(session, args, url, protocol, type_name)
         made += ids
-        errors = wait(session, url, ids)
-        api_seconds = time.monotonic() - started
-        cpu_after = cpu_seconds(args.processes)
-        queries_after = args.stack.queries_by_process() if args.stack is not None else None
-        with tempfile.TemporaryDirectory() as scratch:
-            raw_seconds, raw_tool = raw_loop(protocol, args.volumes, scratch, args)
-        if raw_seconds is None:
-            print(f"{args.volumes} volumes of 1 GiB through the API: {api_seconds:.2f} s ({errors} in error); "
-                  f"{raw_tool}")
-        else:
-            print(f"{args.volumes} volumes of 1 GiB through the API: {api_seconds:.2f} s ({errors} in error); "
-                  f"{raw_tool} loop: {raw_seconds:.2f} s (ratio {api_seconds / max(raw_seconds, 1e-9):.2f}, "
-                  f"target 1.5)")
-        if cpu_before:
-            print("CPU per volume: " + ", ".join(
-                f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / args.volumes:.1f} ms" for name in cpu_before)
-                + " (the waits' list calls included)")
-        if queries_before is not None:
-            print("SQL queries per volume: " + ", ".join(
-                f"{name} {(queries_after[name] - queries_before[name]) / args.volumes:.1f}" for name in queries_before
-                if queries_after[name] - queries_before[name]) + " (the waits' list calls included)")
+        if args.creates_only:
+            return
         started = time.monotonic()
         from_image = create(session, url, {"size": 1, "imageRef": image_id, "name": "bench-image",
                                            "volume_type": type_name})
@@ -292,6 +376,11 @@ def main():
                         help="a running Stratus to measure (default: a scratch cloud of its own)")
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--volumes", type=int, default=50)
+    parser.add_argument("--create-rounds", type=int, default=3,
+                        help="rounds of the creates against the raw tool's loop, interleaved")
+    parser.add_argument("--clients", type=int, default=8, help="threads of the concurrent creates")
+    parser.add_argument("--creates-only", action="store_true", help="only the creates against the raw tool's loop")
+    parser.add_argument("--port", type=int, default=8620, help="the scratch cloud's API port")
     parser.add_argument("--server", help="an ACTIVE server of the admin project to attach to and detach from")
     parser.add_argument("--rounds", type=int, default=10, help="attach/detach rounds on --server")
     parser.add_argument("--ceph-conf", default=os.environ.get("STRATUS_VOLUME_RBD_CEPH_CONF"),
@@ -311,6 +400,8 @@ def main():
 
     args.nodes = args.node_processes = 1
     stack = boot_storm.Stack(args)
+    stack.port, stack.url = args.port, f"http://127.0.0.1:{args.port}"
+    stack.env.update(STRATUS_API_PORT=str(stack.port), STRATUS_PUBLIC_URL=stack.url)
     os.environ.update(DATABASE_URL=args.database_url, STRATUS_VAR_DIR=str(stack.var),
                       DJANGO_SETTINGS_MODULE="cloud.settings")
     stack.up()
@@ -350,7 +441,7 @@ def measure(args):
                              headers={"Content-Type": "application/octet-stream"}, timeout=120)
         if answer.status_code != 204:
             raise SystemExit(f"image upload refused: {answer.status_code} {answer.text[:300]}")
-        if args.stack is not None and not args.server:
+        if args.stack is not None and not args.server and not args.creates_only:
             args.simulated_server = boot_server(session, args.url, image["id"])
         for backend, protocol in backends:
             bench_backend(session, args, url, backend, protocol, image["id"], [], [])

@@ -15,7 +15,9 @@ from django.utils import timezone
 from volumes import attachments, conf, dispatch, worker
 from volumes.images import store_locations
 from volumes.backends import qemu_img
-from volumes.models import Attachment, InvalidStatus, Snapshot, Volume, fail, record_message, release_capacity
+from volumes.models import (
+    Attachment, InvalidStatus, Snapshot, Volume, by_key, fail, record_message, release_capacity,
+)
 
 GiB = 2**30
 
@@ -33,8 +35,7 @@ DELETE_SNAPSHOT = "VOLUME_SNAPSHOT_003_007"
 
 
 def _creating_here(volume_id, host):
-    return Volume.objects.select_related("snapshot", "source_volume").filter(
-        pk=volume_id, status=Volume.Status.CREATING, backend__host=host).first()
+    return by_key(Volume.objects.filter(pk=volume_id, status=Volume.Status.CREATING, backend__host=host))
 
 
 @shared_task(name="volumes.tasks.create_volume", ignore_result=True)
