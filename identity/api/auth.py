@@ -130,10 +130,17 @@ class TokensView(ApiView):
         return Response(status=204)
 
 
-class Ec2TokensView(ApiView):
-    """POST /v3/ec2tokens: a token for a request signed with an ec2 key."""
+def service_or_admin(request, view):
+    return request.auth.has_role("service")
 
-    policy = {"post": "public"}
+
+class Ec2TokensView(ApiView):
+    """POST /v3/ec2tokens: a token for a request signed with an ec2 key.
+    For services (the `service` role) and admins only, as Keystone's
+    identity:ec2tokens_validate since CVE-2025-65073: whoever holds a
+    presigned URL holds a signature, which must not buy them a token."""
+
+    policy = {"post": service_or_admin}
 
     def post(self, request):
         token, credentials = ec2tokens.authenticate(request.data)
@@ -142,16 +149,11 @@ class Ec2TokensView(ApiView):
         return response
 
 
-def service_or_admin(request, view):
-    return request.auth.has_role("service")
-
-
 class S3TokensView(ApiView):
     """POST /v3/s3tokens: a token body for an S3 request signed with an ec2
-    key. For services (the `service` role) and admins only, as Keystone's
-    identity:s3tokens_validate: whoever holds a presigned URL holds a
-    signature, which must not buy them a token. The body carries no token
-    id, as Keystone's."""
+    key, for services and admins as ec2tokens (Keystone's
+    identity:s3tokens_validate). The body carries no token id, as
+    Keystone's."""
 
     policy = {"post": service_or_admin}
 

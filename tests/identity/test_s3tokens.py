@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.identity.test_api import admin_token, issue, make_user, password_auth  # noqa: F401  (fixtures)
-from tests.identity.test_ec2tokens import keyholder  # noqa: F401  (fixture)
+from tests.identity.test_ec2tokens import keyholder, service_token  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
 
@@ -49,13 +49,6 @@ def s3token(api, token, access, string_to_sign, signature):
     return api.post("/identity/v3/s3tokens", token=token, json={"credentials": {
         "access": access, "token": base64.urlsafe_b64encode(string_to_sign.encode()).decode(),
         "signature": signature}})
-
-
-@pytest.fixture
-def service_token(api, make_user):
-    """A token of a user with the `service` role, as the object store's."""
-    _, name, password, _, project = make_user(role="service")
-    return issue(api, password_auth(name, password, project)).headers["X-Subject-Token"]
 
 
 @pytest.mark.parametrize("sign", [signed_v4, signed_v2])
