@@ -329,3 +329,34 @@ def test_ignore_user_inactivity_and_the_rule_off(strict, api, admin_token, commi
     _set_last_active(user["id"], INACTIVE_DAYS * 2)
     assert login(strict, user["name"], password).status_code == 401
     assert login(api, user["name"], password).status_code == 201
+
+
+@pytest.mark.django_db
+def test_authentication_writes_the_active_day_at_most_once_a_day(cloud):
+    import json
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from identity.models import User
+    from identity.passwords import hash_secret
+
+    password = new_password()
+    user = User.objects.create(name=unique("user"), domain_id="default", password=hash_secret(password),
+                               last_active_at=timezone.localdate() - timedelta(days=3))
+    client = Client()
+
+    def day_writes():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post("/identity/v3/auth/tokens", data=json.dumps(password_auth(user.name, password)),
+                                   content_type="application/json")
+        assert response.status_code == 201, response.content
+        return [query["sql"] for query in captured
+                if query["sql"].startswith("UPDATE") and "last_active_at" in query["sql"]]
+
+    assert len(day_writes()) == 1
+    assert _last_active(user.id) == timezone.localdate()
+    assert day_writes() == []  # the same day again: no statement
