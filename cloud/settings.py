@@ -220,6 +220,8 @@ MINIMUM_PASSWORD_AGE = int(os.environ.get("STRATUS_MINIMUM_PASSWORD_AGE", "0")) 
 PASSWORD_REGEX = os.environ.get("STRATUS_PASSWORD_REGEX") or None
 PASSWORD_REGEX_DESCRIPTION = os.environ.get("STRATUS_PASSWORD_REGEX_DESCRIPTION") or None
 CHANGE_PASSWORD_UPON_FIRST_USE = os.environ.get("STRATUS_CHANGE_PASSWORD_UPON_FIRST_USE", "") == "1"
+# Users who have not authenticated for this many days are refused (0: never).
+DISABLE_USER_ACCOUNT_DAYS_INACTIVE = int(os.environ.get("STRATUS_DISABLE_USER_ACCOUNT_DAYS_INACTIVE", "0"))
 # OS-OAUTH1: how long a request token and an access token last (seconds).
 OAUTH1_REQUEST_TOKEN_DURATION = int(os.environ.get("STRATUS_OAUTH1_REQUEST_TOKEN_DURATION", "28800"))
 OAUTH1_ACCESS_TOKEN_DURATION = int(os.environ.get("STRATUS_OAUTH1_ACCESS_TOKEN_DURATION", "86400"))

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from identity import assignments, oauth1, security_compliance, tokens, trusts
+from identity import assignments, mfa, oauth1, security_compliance, tokens, totp, trusts
 from identity.models import ApplicationCredential, Domain, Project, User
 from identity.passwords import check_secret
 
@@ -47,8 +47,10 @@ def _find_user(ref, field):
     return User.objects.select_related("domain").filter(domain=domain, name=name).first()
 
 
-def _usable(user):
-    return user is not None and user.enabled and user.domain.enabled
+def usable(user):
+    """Whether the user may authenticate: enabled, in an enabled domain, not
+    refused for inactivity."""
+    return user is not None and user.enabled and user.domain.enabled and not security_compliance.inactive(user)
 
 
 class Identity:
@@ -79,11 +81,23 @@ def _by_password(body, request):
         if user is not None:
             security_compliance.password_failed(user)
         raise Unauthorized(AUTH_REQUIRED)
-    if not _usable(user):
+    if not usable(user):
         raise Unauthorized(AUTH_REQUIRED)
     security_compliance.refuse_if_expired(user)
     security_compliance.password_succeeded(user)
     return Identity(user, ["password"])
+
+
+def _by_totp(body, request):
+    body = _object(body, "auth.identity.totp")
+    user_ref = _object(body.get("user"), "auth.identity.totp.user")
+    passcode = user_ref.get("passcode")
+    if not isinstance(passcode, str):
+        raise BadRequest("Invalid input for field 'auth.identity.totp.user.passcode': expected a string.")
+    user = _find_user(user_ref, "auth.identity.totp.user")
+    if not usable(user) or not totp.user_passcode_matches(user, passcode):
+        raise Unauthorized(AUTH_REQUIRED)
+    return Identity(user, ["totp"])
 
 
 def _by_token(body, request):
@@ -99,7 +113,7 @@ def _by_token(body, request):
     if credentials.extra.get("oauth1"):
         raise Forbidden("A token made with an OAuth access token cannot be rescoped.")
     user = User.objects.select_related("domain").filter(id=credentials.user_id).first()
-    if not _usable(user):
+    if not usable(user):
         raise Unauthorized(AUTH_REQUIRED)
     # As Keystone's: the new token says it came from a token, and how that one was had.
     identity = Identity(user, list(dict.fromkeys([*credentials.methods, "token"])))
@@ -118,7 +132,7 @@ def _by_application_credential(body, request):
         name = _string(body.get("name"), "auth.identity.application_credential.name")
         user = _find_user(body.get("user"), "auth.identity.application_credential.user")
         credential = credentials.filter(user=user, name=name).first() if user else None
-    if credential is None or not check_secret(secret, credential.secret_hash) or not _usable(credential.user):
+    if credential is None or not check_secret(secret, credential.secret_hash) or not usable(credential.user):
         raise Unauthorized(AUTH_REQUIRED)
     if credential.expires_at and credential.expires_at <= timezone.now():
         raise Unauthorized(AUTH_REQUIRED)
@@ -134,7 +148,7 @@ def _by_oauth1(body, request):
     who authorized it, on its project, with the roles delegated."""
     access_token = oauth1.authenticate_access_token(request)
     identity = Identity(access_token.authorizing_user, ["oauth1"])
-    if not _usable(identity.user):
+    if not usable(identity.user):
         raise Unauthorized(AUTH_REQUIRED)
     identity.fixed_project = access_token.project
     identity.allowed_role_ids = {role.id for role in access_token.roles.all()}
@@ -145,6 +159,7 @@ def _by_oauth1(body, request):
 
 METHODS = {
     "password": _by_password,
+    "totp": _by_totp,
     "token": _by_token,
     "application_credential": _by_application_credential,
     "oauth1": _by_oauth1,
@@ -152,17 +167,47 @@ METHODS = {
 
 
 def _identify(body, request):
+    """Every method the request names, each proving the same user (what a
+    multi-factor rule asks for), combined into one Identity."""
     identity_body = _object(body.get("identity"), "auth.identity")
     methods = identity_body.get("methods")
     if not isinstance(methods, list) or not methods or not all(isinstance(method, str) for method in methods):
         raise BadRequest("Invalid input for field 'auth.identity.methods': expected a non-empty list of method "
                          "names.")
-    method = methods[0]
-    if method not in METHODS:
-        raise Unauthorized(f"Unsupported authentication method: {method}.")
-    if method not in identity_body:
-        raise BadRequest(f"Invalid input for field 'auth.identity.{method}': required by the method.")
-    return METHODS[method](identity_body[method], request)
+    identity = None
+    for method in dict.fromkeys(methods):
+        if method not in METHODS:
+            raise Unauthorized(f"Unsupported authentication method: {method}.")
+        if method not in identity_body:
+            raise BadRequest(f"Invalid input for field 'auth.identity.{method}': required by the method.")
+        proven = METHODS[method](identity_body[method], request)
+        identity = proven if identity is None else _combined(identity, proven)
+    return identity
+
+
+def _combined(identity, proven):
+    if proven.user.id != identity.user.id:
+        raise Unauthorized("The authentication methods given prove different users.")
+    for name in ("fixed_project", "application_credential", "allowed_role_ids", "oauth1", "audit_ids"):
+        mine, theirs = getattr(identity, name), getattr(proven, name)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise Unauthorized("The authentication methods given cannot be combined.")
+        setattr(identity, name, mine if mine is not None else theirs)
+    identity.methods = list(dict.fromkeys([*identity.methods, *proven.methods]))
+    ends = [moment for moment in (identity.expires_at, proven.expires_at) if moment is not None]
+    identity.expires_at = min(ends) if ends else None
+    return identity
+
+
+def _check_mfa_rules(identity, request):
+    """401 with a receipt when the methods proven (with a receipt's) meet
+    none of the user's multi-factor rules."""
+    receipt = request.headers.get(mfa.RECEIPT_HEADER) if request is not None else None
+    if receipt:
+        identity.methods = list(dict.fromkeys([*mfa.receipt_methods(receipt, identity.user.id), *identity.methods]))
+    rules = mfa.unmet_rules(identity.user, identity.methods, METHODS)
+    if rules is not None:
+        raise mfa.ReceiptRequired(identity.user, identity.methods, rules)
 
 
 SYSTEM = "system"
@@ -209,6 +254,8 @@ def authenticate(body, request=None):
     auth = _object(body.get("auth"), "auth")
     identity = _identify(auth, request)
     user = identity.user
+    _check_mfa_rules(identity, request)
+    security_compliance.mark_active(user)
     scope = auth.get("scope")
 
     system, trust = False, None

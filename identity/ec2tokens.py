@@ -1,8 +1,11 @@
-"""POST /v3/ec2tokens: a service that received a request signed with an
-ec2 credential's secret (EC2's query API, or Signature Version 4 in the
-header or a presigned query) forwards what was signed; when the signature
-is right, the credential's user gets a token on the credential's project,
-as Keystone's (and keystonemiddleware's ec2_token) do."""
+"""POST /v3/ec2tokens and /v3/s3tokens: a service that received a request
+signed with an ec2 credential's secret (EC2's query API, or Signature
+Version 4 in the header or a presigned query; for s3tokens, the S3 API's
+string to sign, as Swift's s3token middleware sends it) forwards what was
+signed; when the signature is right, the credential's user gets a token on
+the credential's project, as Keystone's (and keystonemiddleware's
+ec2_token) do."""
+import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -11,7 +14,7 @@ from django.utils import timezone
 
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from identity import assignments, authn, credentials as ec2, tokens, trusts
+from identity import assignments, authn, credentials as ec2, security_compliance, tokens, trusts
 from identity.models import ApplicationCredential, Trust
 
 # Keystone's [credential] auth_ttl: how old a signed request may be.
@@ -130,9 +133,61 @@ def authenticate(body):
     if not _signature_matches(secret, signed, params, headers):
         raise Unauthorized("Invalid EC2 signature.")
     _check_timestamp(params, headers)
-    user, project = credential.user, credential.project
-    if not user.enabled or not user.domain.enabled or not project.enabled or not project.domain.enabled:
+    return _token_for(credential)
+
+
+# S3's Signature Version 4 scopes an ec2 key may sign, as Keystone's s3tokens.
+S3_SERVICES = ("s3", "iam", "sts")
+
+
+def _s3_signature(secret, string_to_sign):
+    """What the key's secret makes of an S3 string to sign: Signature
+    Version 4 (hex HMAC-SHA256 with the scope's signing key) when it starts
+    with the V4 algorithm, else S3's Version 2 (base64 HMAC-SHA1). The
+    request's age is the S3 API's to judge (a presigned URL may be valid
+    for days), as with Keystone's s3tokens."""
+    if not string_to_sign.startswith("AWS4"):
+        return ec2.hmac_base64(secret, string_to_sign)
+    lines = string_to_sign.split("\n")
+    scope = lines[2].split("/") if len(lines) == 4 and lines[0] == ec2.AWS4_ALGORITHM else []
+    if len(scope) != 4 or scope[3] != "aws4_request" or scope[2] not in S3_SERVICES:
+        raise Unauthorized("Invalid EC2 signature.")
+    key = ec2.aws4_signing_key(secret, *scope[:3])
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate_s3(body):
+    """(token string, Credentials) for a POST /v3/s3tokens body: what
+    Swift's s3token middleware sends, the access key, the request's string
+    to sign (base64) and its signature."""
+    credentials = body.get("credentials") if isinstance(body, dict) else None
+    if not isinstance(credentials, dict):
+        raise BadRequest("Invalid input for field 'credentials': the request body must be {\"credentials\": {...}}.")
+    for field in ("access", "token", "signature"):
+        if not isinstance(credentials.get(field), str) or not credentials[field]:
+            raise BadRequest(f"Invalid input for field 'credentials.{field}': expected a non-empty string.")
+    try:
+        text = credentials["token"]
+        string_to_sign = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (ValueError, UnicodeError):
+        raise BadRequest("Invalid input for field 'credentials.token': expected the base64 of the string to sign.")
+    found = ec2.ec2_keys(credentials["access"])
+    if found is None:
         raise Unauthorized(AUTH_REQUIRED)
+    credential, secret = found
+    if not hmac.compare_digest(_s3_signature(secret, string_to_sign), credentials["signature"]):
+        raise Unauthorized("Credential signature mismatch.")
+    return _token_for(credential)
+
+
+def _token_for(credential):
+    """A token for the user of a key whose signature was right, on its
+    project (or the trust, or with the application credential's roles, the
+    key was made with)."""
+    user, project = credential.user, credential.project
+    if not authn.usable(user) or not project.enabled or not project.domain.enabled:
+        raise Unauthorized(AUTH_REQUIRED)
+    security_compliance.mark_active(user)
     blob = ec2.ec2_blob(credential.blob)
     if blob.get("trust_id"):
         return _trust_token(user, blob["trust_id"])

@@ -150,6 +150,11 @@ class User(models.Model):
     # (the lockout of identity.security_compliance).
     failed_auth_count = models.PositiveIntegerField(default=0)
     failed_auth_at = models.DateTimeField(null=True, blank=True)
+    # Keystone's user options (identity.user_options): the ones set, by name.
+    options = models.JSONField(default=dict, blank=True)
+    # The day the user last authenticated (or was enabled), written at most
+    # once a day: what disable_user_account_days_inactive counts from.
+    last_active_at = models.DateField(null=True, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

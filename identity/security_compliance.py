@@ -1,7 +1,8 @@
 """Password rules (Keystone's [security_compliance]): account lockout after
 failed password authentications, password expiry, history, minimum age,
-strength regex and change upon first use. Every rule is a setting and off
-by default, as in Keystone."""
+strength regex, change upon first use and disabling inactive users. Every
+rule is a setting and off by default, as in Keystone; a user's options
+(identity.user_options) exempt that user from some of them."""
 import re
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cloud.errors import BadRequest, Forbidden, Unauthorized
+from identity import user_options
 from identity.models import DEFAULT_DOMAIN_ID, PasswordHistory, User
 from identity.passwords import check_secret, hash_secret
 
@@ -43,6 +45,8 @@ def refuse_if_locked(user):
     row and lockout_duration has not passed since the last failure."""
     if not _lockout_on() or user.failed_auth_count < settings.LOCKOUT_FAILURE_ATTEMPTS:
         return
+    if user_options.is_set(user, user_options.IGNORE_LOCKOUT_FAILURE_ATTEMPTS):
+        return  # failures are still counted, as in Keystone: they lock once the option is gone
     if user.failed_auth_at and timezone.now() < user.failed_auth_at + timedelta(seconds=settings.LOCKOUT_DURATION):
         raise Unauthorized(f"The account is locked for user: {user.id}.")
 
@@ -68,8 +72,35 @@ def password_succeeded(user):
 
 
 def refuse_if_expired(user):
+    if user_options.is_set(user, user_options.IGNORE_PASSWORD_EXPIRY):
+        return
     if user.password_expires_at and user.password_expires_at <= timezone.now():
         raise Unauthorized(f"The password is expired and needs to be changed for user: {user.id}.")
+
+
+# ---------------------------------------------------------------- inactive users
+
+def inactive(user):
+    """Whether the user has not authenticated for
+    disable_user_account_days_inactive days (counted from the day they were
+    made when they never have): Keystone then treats them as disabled until
+    an admin enables them again."""
+    days = settings.DISABLE_USER_ACCOUNT_DAYS_INACTIVE
+    if days <= 0 or not user.enabled or user_options.is_set(user, user_options.IGNORE_USER_INACTIVITY):
+        return False
+    last_active = user.last_active_at or timezone.localdate(user.created_at)
+    return (timezone.localdate() - last_active).days >= days
+
+
+def mark_active(user):
+    """Records that the user authenticated today. Written at most once a
+    day (the day is compared on the row already read), so authentication
+    costs no extra statement on other requests; a plain UPDATE, as the day
+    changes nothing a token or summary shows."""
+    today = timezone.localdate()
+    if user.last_active_at != today:
+        models.QuerySet.update(User.objects.filter(pk=user.pk), last_active_at=today)
+        user.last_active_at = today
 
 
 # ---------------------------------------------------------------- setting a password
@@ -83,21 +114,27 @@ def check_strength(password, field="password"):
                          f"{description}")
 
 
-def _expiry(now, by_admin):
-    if by_admin and settings.CHANGE_PASSWORD_UPON_FIRST_USE:
+def _expiry(now, by_admin, options):
+    def exempt(name):
+        return (options or {}).get(name) is True
+
+    if by_admin and settings.CHANGE_PASSWORD_UPON_FIRST_USE and \
+            not exempt(user_options.IGNORE_CHANGE_PASSWORD_UPON_FIRST_USE):
         return now  # the user must change it before using it
-    if settings.PASSWORD_EXPIRES_DAYS > 0:
+    if settings.PASSWORD_EXPIRES_DAYS > 0 and not exempt(user_options.IGNORE_PASSWORD_EXPIRY):
         return now + timedelta(days=settings.PASSWORD_EXPIRES_DAYS)
     return None
 
 
-def admin_set_fields(password):
-    """The User fields for a password an admin sets (create or update):
-    its hash and expiry. History is not enforced here, as in Keystone."""
+def admin_set_fields(password, options):
+    """The User fields for a password an admin sets (create or update) for
+    a user with these options: its hash and expiry. History is not enforced
+    here, as in Keystone."""
     if not password:
         return {"password": "", "password_expires_at": None}
     check_strength(password)
-    return {"password": hash_secret(password), "password_expires_at": _expiry(timezone.now(), by_admin=True)}
+    return {"password": hash_secret(password),
+            "password_expires_at": _expiry(timezone.now(), by_admin=True, options=options)}
 
 
 def remember(user):
@@ -121,6 +158,10 @@ def change_own_password(user, original, password):
         if user is not None:
             password_failed(user)
         raise Unauthorized("The request you have made requires authentication.")
+    if user_options.is_set(user, user_options.LOCK_PASSWORD):
+        raise BadRequest("You cannot change your password at this time due to password policy disallowing password "
+                         "changes (the user's lock_password option). Please contact your administrator to reset "
+                         "your password.")
     check_strength(password, "user.password")
     history = list(PasswordHistory.objects.filter(user=user)[:max(settings.UNIQUE_LAST_PASSWORD_COUNT, 1)])
     now = timezone.now()
@@ -141,7 +182,7 @@ def change_own_password(user, original, password):
                              f"(unique_last_password_count).")
     with transaction.atomic():  # the password, its history and the revocation of its tokens, together
         user.password = hash_secret(password)
-        user.password_expires_at = _expiry(now, by_admin=False)
+        user.password_expires_at = _expiry(now, by_admin=False, options=user.options)
         user.failed_auth_count, user.failed_auth_at = 0, None
         user.save(update_fields=["password", "password_expires_at", "failed_auth_count", "failed_auth_at"])
         remember(user)

@@ -1,12 +1,12 @@
 """/v3/auth: tokens, and what a token may be scoped to."""
-from datetime import timezone
+from datetime import datetime, timezone
 
 from rest_framework.response import Response
 
 from cloud.auth import AUTH_REQUIRED
 from cloud.errors import NotFound, Unauthorized
 from cloud.views import ApiView
-from identity import assignments, authn, ec2tokens, summaries, tokens
+from identity import assignments, authn, ec2tokens, mfa, summaries, tokens
 from identity.api.serializers import DomainSerializer, ProjectSerializer
 
 
@@ -62,6 +62,26 @@ def token_body(credentials, include_catalog=True):
     return {"token": body}
 
 
+def receipt_response(required):
+    """Keystone's 401 for a user proven by methods that meet none of their
+    multi-factor rules: the receipt in the Openstack-Auth-Receipt header,
+    what it proves and the rules to meet in the body."""
+    user = required.user
+    receipt, issued_at, expires_at = mfa.issue_receipt(user.id, required.methods)
+    body = {
+        "receipt": {
+            "methods": list(required.methods),
+            "user": {"id": user.id, "name": user.name, "domain": {"id": user.domain_id, "name": user.domain.name}},
+            "expires_at": isotime(datetime.fromtimestamp(expires_at, timezone.utc)),
+            "issued_at": isotime(datetime.fromtimestamp(issued_at, timezone.utc)),
+        },
+        "required_auth_methods": required.rules,
+    }
+    response = Response(body, status=401)
+    response[mfa.RECEIPT_HEADER] = receipt
+    return response
+
+
 def subject_credentials(request):
     """Credentials of the token named by X-Subject-Token."""
     subject = request.headers.get("X-Subject-Token", "")
@@ -79,7 +99,10 @@ class TokensView(ApiView):
     policy = {"post": "public", "get": "any", "head": "any", "delete": "any"}
 
     def post(self, request):
-        token, credentials = authn.authenticate(request.data, request)
+        try:
+            token, credentials = authn.authenticate(request.data, request)
+        except mfa.ReceiptRequired as required:
+            return receipt_response(required)
         include_catalog = "nocatalog" not in request.query_params
         response = Response(token_body(credentials, include_catalog), status=201)
         response["X-Subject-Token"] = token
@@ -107,16 +130,36 @@ class TokensView(ApiView):
         return Response(status=204)
 
 
-class Ec2TokensView(ApiView):
-    """POST /v3/ec2tokens: a token for a request signed with an ec2 key."""
+def service_or_admin(request, view):
+    return request.auth.has_role("service")
 
-    policy = {"post": "public"}
+
+class Ec2TokensView(ApiView):
+    """POST /v3/ec2tokens: a token for a request signed with an ec2 key.
+    For services (the `service` role) and admins only, as Keystone's
+    identity:ec2tokens_validate since CVE-2025-65073: whoever holds a
+    presigned URL holds a signature, which must not buy them a token."""
+
+    policy = {"post": service_or_admin}
 
     def post(self, request):
         token, credentials = ec2tokens.authenticate(request.data)
         response = Response(token_body(credentials), status=200)
         response["X-Subject-Token"] = token
         return response
+
+
+class S3TokensView(ApiView):
+    """POST /v3/s3tokens: a token body for an S3 request signed with an ec2
+    key, for services and admins as ec2tokens (Keystone's
+    identity:s3tokens_validate). The body carries no token id, as
+    Keystone's."""
+
+    policy = {"post": service_or_admin}
+
+    def post(self, request):
+        _, credentials = ec2tokens.authenticate_s3(request.data)
+        return Response(token_body(credentials), status=200)
 
 
 class CatalogView(ApiView):

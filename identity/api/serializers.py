@@ -10,8 +10,10 @@ from rest_framework.validators import UniqueValidator
 from identity.models import (
     DEFAULT_DOMAIN_ID, AccessRule, ApplicationCredential, Credential, Domain, Policy, Endpoint, Group, Project, Region, Role, Service, User,
 )
+from django.utils import timezone as dj_timezone
+
 from cloud.errors import NotFound
-from identity import security_compliance
+from identity import security_compliance, user_options
 
 # Keystone's schema: a domain's or a project's name is 1 to 64 characters.
 SHORT_NAME_LENGTH = 64
@@ -189,7 +191,7 @@ class UserSerializer(IdentitySerializer):
     default_project_id = serializers.PrimaryKeyRelatedField(
         source="default_project", queryset=Project.objects.all(), required=False, allow_null=True)
     password = serializers.CharField(write_only=True, required=False, allow_null=True, max_length=4096)
-    options = serializers.SerializerMethodField()
+    options = serializers.JSONField(required=False)
 
     class Meta:
         model = User
@@ -197,22 +199,34 @@ class UserSerializer(IdentitySerializer):
                   "email", "description", "options", "links"]
         read_only_fields = ["id", "password_expires_at"]
 
-    def get_options(self, obj):
-        return {}
+    def validate_options(self, options):
+        return user_options.merged(getattr(self.instance, "options", None), user_options.checked(options))
 
-    def _hash(self, validated):
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["options"] = dict(instance.options or {})
+        # As Keystone: a user refused for inactivity shows as disabled.
+        data["enabled"] = data["enabled"] and not security_compliance.inactive(instance)
+        return data
+
+    def _prepare(self, validated):
+        options = validated.get("options", getattr(self.instance, "options", None))
         if "password" in validated:
-            validated.update(security_compliance.admin_set_fields(validated.pop("password")))
+            validated.update(security_compliance.admin_set_fields(validated.pop("password"), options))
+        if validated.get("enabled") is True:
+            # Enabling a user (again) starts their inactivity count afresh, as in Keystone.
+            validated["last_active_at"] = dj_timezone.localdate()
         return validated
 
     def create(self, validated):
-        user = super().create(self._hash(validated))
+        validated.setdefault("last_active_at", dj_timezone.localdate())
+        user = super().create(self._prepare(validated))
         security_compliance.remember(user)
         return user
 
     def update(self, instance, validated):
         changes_password = "password" in validated
-        user = super().update(instance, self._hash(validated))
+        user = super().update(instance, self._prepare(validated))
         if changes_password:
             security_compliance.remember(user)
         return user

@@ -31,6 +31,7 @@ urlpatterns = [
     re_path(r"^v3/auth/tokens/?$", auth.TokensView.as_view()),
     re_path(r"^v3/auth/catalog/?$", auth.CatalogView.as_view()),
     re_path(r"^v3/ec2tokens/?$", auth.Ec2TokensView.as_view()),
+    re_path(r"^v3/s3tokens/?$", auth.S3TokensView.as_view()),
     re_path(r"^v3/auth/projects/?$", auth.AuthProjectsView.as_view()),
     re_path(r"^v3/auth/domains/?$", auth.AuthDomainsView.as_view()),
     re_path(r"^v3/role_assignments/?$", views.RoleAssignmentListView.as_view()),

@@ -1,7 +1,8 @@
 """POST /v3/ec2tokens: a request signed with an ec2 key (by botocore, the
 signer of the AWS clients: Signature Version 4 in the header, EC2's query
 Signature Version 2) is checked against the key's secret and gets a token
-on the key's project, as services behind keystonemiddleware's ec2_token ask."""
+on the key's project, as services behind keystonemiddleware's ec2_token ask.
+Only services and admins may ask, as Keystone's since CVE-2025-65073."""
 import hashlib
 import time
 from datetime import datetime, timedelta, timezone
@@ -13,13 +14,28 @@ from botocore.auth import SigV2Auth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.identity.test_api import admin_token, issue, make_user, password_auth  # noqa: F401  (fixtures)
+from tests.conftest import Api
+from tests.identity.test_api import admin_token, issue, make_user, password_auth, unique  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
 
 EC2_URL = "http://ec2.example:8788/services/Cloud"
 QUERY = {"Action": "DescribeInstances", "Version": "2016-11-15", "Filter.1.Name": "tag:role",
          "Filter.1.Value.1": "web server"}
+
+
+@pytest.fixture(scope="module")
+def service_token(cloud):
+    """A token of a user with the `service` role, as a service's (the EC2
+    API's, the object store's) that forwards signed requests."""
+    api, admin = Api(cloud.url), cloud.token("stratus")
+    name, password = unique("service-user"), unique("pw")
+    user = api.post("/identity/v3/users", token=admin, json={"user": {"name": name, "password": password}}).json()
+    project = api.get("/identity/v3/projects?name=service", token=admin).json()["projects"][0]
+    role = api.get("/identity/v3/roles?name=service", token=admin).json()["roles"][0]
+    assert api.put(f"/identity/v3/projects/{project['id']}/users/{user['user']['id']}/roles/{role['id']}",
+                   token=admin).status_code == 204
+    return issue(api, password_auth(name, password, "service")).headers["X-Subject-Token"]
 
 
 @pytest.fixture
@@ -67,14 +83,14 @@ def signed_v2(access, secret, params=QUERY):
             "path": urlsplit(EC2_URL).path, "params": sent, "headers": {}}
 
 
-def ec2token(api, credentials, key="credentials"):
-    return api.post("/identity/v3/ec2tokens", json={key: credentials})
+def ec2token(api, token, credentials, key="credentials"):
+    return api.post("/identity/v3/ec2tokens", token=token, json={key: credentials})
 
 
 @pytest.mark.parametrize("sign", [signed_v4, presigned_v4, signed_v2], ids=["v4", "v4-presigned", "v2"])
-def test_a_signed_request_gets_a_token_on_the_keys_project(api, keyholder, sign):
+def test_a_signed_request_gets_a_token_on_the_keys_project(api, service_token, keyholder, sign):
     user_id, project_id, _, access, secret = keyholder
-    response = ec2token(api, sign(access, secret))
+    response = ec2token(api, service_token, sign(access, secret))
     assert response.status_code == 200, response.text
     body = response.json()["token"]
     assert body["methods"] == ["ec2credential"]
@@ -84,51 +100,62 @@ def test_a_signed_request_gets_a_token_on_the_keys_project(api, keyholder, sign)
     token = response.headers["X-Subject-Token"]
     assert api.get("/compute/v2.1/servers", token=token).status_code == 200
     # keystonemiddleware's older spelling of the body works too.
-    assert ec2token(api, sign(access, secret), key="ec2Credentials").status_code == 200
+    assert ec2token(api, service_token, sign(access, secret), key="ec2Credentials").status_code == 200
 
 
 @pytest.mark.parametrize("sign", [signed_v4, presigned_v4, signed_v2], ids=["v4", "v4-presigned", "v2"])
-def test_a_wrong_or_tampered_signature_is_a_401(api, keyholder, sign):
+def test_a_wrong_or_tampered_signature_is_a_401(api, service_token, keyholder, sign):
     _, _, _, access, secret = keyholder
-    assert ec2token(api, sign(access, "not-the-secret")).status_code == 401
+    assert ec2token(api, service_token, sign(access, "not-the-secret")).status_code == 401
     tampered = sign(access, secret)
     tampered["params"] = {**tampered["params"], "Action": "TerminateInstances"}
-    refused = ec2token(api, tampered)
+    refused = ec2token(api, service_token, tampered)
     assert refused.status_code == 401 and "X-Subject-Token" not in refused.headers
     other_path = sign(access, secret)
     other_path["path"] = "/services/Admin"
-    assert ec2token(api, other_path).status_code == 401
-    assert ec2token(api, sign("AKIDNOSUCHKEY", secret)).status_code == 401
+    assert ec2token(api, service_token, other_path).status_code == 401
+    assert ec2token(api, service_token, sign("AKIDNOSUCHKEY", secret)).status_code == 401
 
 
-def test_a_stale_signature_is_refused(api, keyholder):
+def test_a_stale_signature_is_refused(api, service_token, keyholder):
     _, _, _, access, secret = keyholder
     stale = signed_v4(access, secret, when=datetime.now(timezone.utc) - timedelta(minutes=20))
     assert stale["headers"]["X-Amz-Date"] < datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    refused = ec2token(api, stale)
+    refused = ec2token(api, service_token, stale)
     assert refused.status_code == 401 and "expired" in refused.json()["error"]["message"]
     fresh = signed_v4(access, secret, when=datetime.now(timezone.utc) - timedelta(minutes=2))
-    assert ec2token(api, fresh).status_code == 200
+    assert ec2token(api, service_token, fresh).status_code == 200
 
 
-def test_a_key_stops_working_when_its_user_loses_the_project_or_is_disabled(api, keyholder, admin_token):
+def test_a_key_stops_working_when_its_user_loses_the_project_or_is_disabled(api, service_token, keyholder,
+                                                                             admin_token):
     user_id, project_id, _, access, secret = keyholder
     member = api.get("/identity/v3/roles?name=member", token=admin_token).json()["roles"][0]["id"]
     assert api.delete(f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{member}",
                       token=admin_token).status_code == 204
-    assert ec2token(api, signed_v4(access, secret)).status_code == 401
+    assert ec2token(api, service_token, signed_v4(access, secret)).status_code == 401
     assert api.put(f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{member}",
                    token=admin_token).status_code == 204
-    assert ec2token(api, signed_v4(access, secret)).status_code == 200
+    assert ec2token(api, service_token, signed_v4(access, secret)).status_code == 200
     assert api.patch(f"/identity/v3/users/{user_id}", token=admin_token,
                      json={"user": {"enabled": False}}).status_code == 200
-    assert ec2token(api, signed_v4(access, secret)).status_code == 401
+    assert ec2token(api, service_token, signed_v4(access, secret)).status_code == 401
 
 
-def test_a_deleted_key_signs_nothing(api, keyholder):
+def test_only_services_and_admins_may_ask(api, service_token, keyholder, admin_token):
+    _, _, member_token, access, secret = keyholder
+    signed = signed_v4(access, secret)
+    assert ec2token(api, None, signed).status_code == 401
+    # Whoever holds a presigned URL holds a signature: it must not buy them a token.
+    assert ec2token(api, member_token, signed).status_code == 403
+    assert ec2token(api, admin_token, signed).status_code == 200
+    assert ec2token(api, service_token, signed).status_code == 200
+
+
+def test_a_deleted_key_signs_nothing(api, service_token, keyholder):
     user_id, _, token, access, secret = keyholder
     assert api.delete(f"/identity/v3/users/{user_id}/credentials/OS-EC2/{access}", token=token).status_code == 204
-    assert ec2token(api, signed_v2(access, secret)).status_code == 401
+    assert ec2token(api, service_token, signed_v2(access, secret)).status_code == 401
 
 
 @pytest.mark.parametrize("body, status", [
@@ -139,19 +166,19 @@ def test_a_deleted_key_signs_nothing(api, keyholder):
     ({"credentials": {"access": "abc"}}, 401),
     ({"credentials": {"access": "abc", "signature": "abc", "params": []}}, 400),
 ])
-def test_malformed_bodies_are_4xx(api, body, status):
-    response = api.post("/identity/v3/ec2tokens", json=body)
+def test_malformed_bodies_are_4xx(api, service_token, body, status):
+    response = api.post("/identity/v3/ec2tokens", token=service_token, json=body)
     assert response.status_code == status, response.text
 
 
-def test_a_signature_version_other_than_2_or_4_is_refused(api, keyholder):
+def test_a_signature_version_other_than_2_or_4_is_refused(api, service_token, keyholder):
     _, _, _, access, secret = keyholder
     old = signed_v2(access, secret)
     old["params"]["SignatureVersion"] = "1"
-    assert ec2token(api, old).status_code == 401
+    assert ec2token(api, service_token, old).status_code == 401
 
 
-def test_an_ec2_key_made_with_an_application_credential_keeps_its_roles(api, keyholder, admin_token):
+def test_an_ec2_key_made_with_an_application_credential_keeps_its_roles(api, service_token, keyholder, admin_token):
     user_id, project_id, token, _, _ = keyholder
     reader = api.get("/identity/v3/roles?name=reader", token=admin_token).json()["roles"][0]["id"]
     assert api.put(f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{reader}",
@@ -167,15 +194,15 @@ def test_an_ec2_key_made_with_an_application_credential_keeps_its_roles(api, key
         "X-Subject-Token"]
     made = api.post(f"/identity/v3/users/{user_id}/credentials/OS-EC2", token=app_token,
                     json={"tenant_id": project_id}).json()["credential"]
-    response = ec2token(api, signed_v4(made["access"], made["secret"]))
+    response = ec2token(api, service_token, signed_v4(made["access"], made["secret"]))
     assert response.status_code == 200, response.text
     assert [role["name"] for role in response.json()["token"]["roles"]] == ["reader"]
     assert api.delete(f"/identity/v3/users/{user_id}/application_credentials/{credential['id']}",
                       token=token).status_code == 204
-    assert ec2token(api, signed_v4(made["access"], made["secret"])).status_code == 401
+    assert ec2token(api, service_token, signed_v4(made["access"], made["secret"])).status_code == 401
 
 
-def test_an_ec2_key_made_with_a_trusts_token_gets_tokens_of_the_trust(api, make_user, admin_token):
+def test_an_ec2_key_made_with_a_trusts_token_gets_tokens_of_the_trust(api, service_token, make_user, admin_token):
     """As Keystone's: the key is bound to the trust, and its tokens are the
     trust's (its roles only, a use spent each), until the trust goes."""
     trustor_id, trustor_name, trustor_password, project_id, project_name = make_user()
@@ -199,15 +226,15 @@ def test_an_ec2_key_made_with_a_trusts_token_gets_tokens_of_the_trust(api, make_
     assert made.json()["credential"]["trust_id"] == trust["id"]
     access, secret = made.json()["credential"]["access"], made.json()["credential"]["secret"]
 
-    response = ec2token(api, signed_v4(access, secret))
+    response = ec2token(api, service_token, signed_v4(access, secret))
     assert response.status_code == 200, response.text
     body = response.json()["token"]
     assert body["OS-TRUST:trust"]["id"] == trust["id"] and body["user"]["id"] == trustee_id
     assert body["project"]["id"] == project_id and [role["name"] for role in body["roles"]] == ["reader"]
     assert body["methods"] == ["ec2credential"]
     # One use went to the trust token above and one to this: one is left.
-    assert ec2token(api, signed_v4(access, secret)).status_code == 200
-    used_up = ec2token(api, signed_v4(access, secret))
+    assert ec2token(api, service_token, signed_v4(access, secret)).status_code == 200
+    used_up = ec2token(api, service_token, signed_v4(access, secret))
     assert used_up.status_code == 401 and "uses" in used_up.json()["error"]["message"]
     assert api.delete(f"/identity/v3/OS-TRUST/trusts/{trust['id']}", token=trustor_token).status_code == 204
-    assert ec2token(api, signed_v4(access, secret)).status_code == 401
+    assert ec2token(api, service_token, signed_v4(access, secret)).status_code == 401
