@@ -12,7 +12,11 @@ way the data then goes into each store through the checks an upload passes
 (quota, hashes, format inspection, qemu-img; images.data), and the image
 ends active, or queued again with the failure in `os_glance_failed_import`
 and the task's message. The image's `os_glance_import_task` names the task
-while it runs, which is also the lock against a second import."""
+while it runs, which is also the lock against a second import.
+
+Glance's tasks API makes the same kind of import: `POST /v2/tasks` of type
+`import` creates an image from `image_properties` and has a worker
+web-download `import_from` into it (start_task), under the same rules."""
 import logging
 import posixpath
 import time
@@ -40,6 +44,10 @@ KNOWN_METHODS = (GLANCE_DIRECT, WEB_DOWNLOAD, "glance-download", "copy-image")
 IMPORT_TASK, IMPORTING_TO, FAILED_IMPORT = ("os_glance_import_task", "os_glance_importing_to_stores",
                                             "os_glance_failed_import")
 RUN_IMPORT = "images.tasks.run_import"
+# Task types: an import's own (/import) and one made by POST /v2/tasks.
+API_IMAGE_IMPORT, TASK_IMPORT = "api_image_import", "import"
+TASK_TYPES = (TASK_IMPORT, API_IMAGE_IMPORT)
+TASK_INPUT = ("import_from", "import_from_format", "image_properties")
 MAX_REDIRECTS = 5
 # Glance keeps a finished task for 48 hours.
 TASK_TIME_TO_LIVE = timedelta(hours=48)
@@ -106,22 +114,35 @@ def discard_staged(image_id):
         log.exception("Could not remove the staged data of image %s", image_id)
 
 
+class Progress:
+    """Told the size so far (as Measured's `progress`): notes it in the
+    task's message every PROGRESS_EVERY seconds."""
+
+    def __init__(self, task, what):
+        self.task, self.what = task, what
+        self.noted = time.monotonic()
+
+    def __call__(self, size):
+        if time.monotonic() - self.noted > PROGRESS_EVERY:
+            self.noted = time.monotonic()
+            note(self.task, f"{self.what} {size} bytes.")
+
+
 class Counted:
     """Chunks passed on while `reservation` covers them (the quota bounds
     them), noting progress in the task's message now and then."""
 
     def __init__(self, chunks, reservation, task=None, what="Received"):
-        self.chunks, self.reservation, self.task, self.what = chunks, reservation, task, what
+        self.chunks, self.reservation = chunks, reservation
+        self.progress = Progress(task, what) if task is not None else None
         self.size = 0
 
     def __iter__(self):
-        noted = time.monotonic()
         for chunk in self.chunks:
             self.size += len(chunk)
             self.reservation.cover(self.size)
-            if self.task is not None and time.monotonic() - noted > PROGRESS_EVERY:
-                noted = time.monotonic()
-                note(self.task, f"{self.what} {self.size} bytes.")
+            if self.progress is not None:
+                self.progress(self.size)
             yield chunk
 
 
@@ -227,6 +248,67 @@ def start(image, body, credentials, request_id, header_store=None):
     return task
 
 
+def parse_task(body):
+    """The `input` of a POST /v2/tasks body, checked: a task of type
+    `import` from a URL web-download may fetch; 400 naming the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid input: the request body must be a JSON object with 'type' and 'input'.")
+    for name in ("type", "input"):
+        if name not in body:
+            raise BadRequest(f"Invalid input for field '{name}': Task '{name}' is required.")
+    unknown = sorted(set(body) - {"type", "input"})
+    if unknown:
+        raise BadRequest(f"Invalid input for field '{unknown[0]}': a task is created with 'type' and 'input' only.")
+    if body["type"] != TASK_IMPORT:
+        raise BadRequest(f"Invalid input for field 'type': {body['type']!r} is not a task type that can be "
+                         f"created (only {TASK_IMPORT!r}).")
+    task_input = body["input"]
+    if not isinstance(task_input, dict):
+        raise BadRequest("Invalid input for field 'input': a JSON object with "
+                         f"{', '.join(TASK_INPUT)}.")
+    for name in TASK_INPUT:
+        if name not in task_input:
+            raise BadRequest(f"Invalid input for field 'input/{name}': Input does not contain '{name}' field.")
+    uri, source_format = task_input["import_from"], task_input["import_from_format"]
+    if not isinstance(uri, str) or not uri:
+        raise BadRequest("Invalid input for field 'input/import_from': the URL to import from is required.")
+    reason = url_refusal(uri)
+    if reason:
+        raise BadRequest(f"Invalid input for field 'input/import_from': URI for web-download does not pass "
+                         f"filtering: {uri} ({reason}).")
+    if not isinstance(task_input["image_properties"], dict):
+        raise BadRequest("Invalid input for field 'input/image_properties': a JSON object of image attributes.")
+    disk_format = task_input["image_properties"].get("disk_format")
+    if not task_input["image_properties"].get("container_format") or not disk_format:
+        raise BadRequest("Invalid input for field 'input/image_properties': 'disk_format' and "
+                         "'container_format' are required.")
+    if source_format != disk_format:
+        raise BadRequest(f"Invalid input for field 'input/import_from_format': {source_format!r} is not the "
+                         f"image's disk_format {disk_format!r} (images are not converted on import).")
+    return task_input
+
+
+def start_task(image, task_input, credentials, request_id):
+    """Starts the task of a POST /v2/tasks (parse_task) on the image it
+    just created (queued, in the same transaction); returns the task."""
+    target = stores.default().id
+    task = ImageTask.objects.create(
+        type=TASK_IMPORT, image_id=image.id, owner=image.owner, user_id=credentials.user_id,
+        request_id=request_id, input=task_input)
+    properties = {**image.properties, IMPORT_TASK: task.id, IMPORTING_TO: target, FAILED_IMPORT: ""}
+    image.set_status(IMPORTING, properties=properties, upload_seen_at=timezone.now())
+    transaction.on_commit(lambda: send(task.id))
+    return task
+
+
+def _plan(task):
+    """(import method, URL or None, store ids, whether all must succeed)."""
+    if task.type == TASK_IMPORT:
+        return WEB_DOWNLOAD, task.input["import_from"], [stores.default().id], True
+    method = task.input["import_req"]["method"]
+    return method["name"], method.get("uri"), task.input["backend"], task.input.get("all_stores_must_succeed", True)
+
+
 def send(task_id):
     """Hands the task to a control worker. A broker that cannot take it
     now is logged: the reaper fails the import once it stays silent."""
@@ -241,12 +323,6 @@ def send(task_id):
 
 
 # --- the worker -----------------------------------------------------------
-
-def _chunks_of(handle):
-    with handle:
-        while chunk := handle.read(data.CHUNK_SIZE):
-            yield chunk
-
 
 def download(uri, task, reservation):
     """Downloads `uri` into the staging area, following redirects only to
@@ -290,8 +366,9 @@ def _into_store(image, store, reservation, task):
         handle = stores.staging().open(staged_url(image.id))
     except stores.StoreError:
         raise ImportFailed(f"Image {image.id} has no staged data to import.")
-    measured = data.Measured(Counted(_chunks_of(handle), reservation, task, f"Stored in {store.id}:"), reservation)
-    url = data.store_chunks(store, image.id, measured)
+    measured = data.Measured(handle, reservation, Progress(task, f"Stored in {store.id}:"))
+    with handle:
+        url = data.store_chunks(store, image.id, measured)
     try:
         return url, data.checked_fields(store, url, image.disk_format, measured)
     except BaseException:
@@ -310,13 +387,12 @@ def run_import(task_id):
         finish_task(task, FAILURE, "The image was deleted or changed before its import ran.")
         return
     note(task, "Started.", status=PROCESSING)
-    targets, must_succeed = task.input["backend"], task.input.get("all_stores_must_succeed", True)
+    method, uri, targets, must_succeed = _plan(task)
     stored, failed, fields = [], [], None
     try:
         reservation = data.Reservation(image, working=IMPORTING)
-        method = task.input["import_req"]["method"]
-        if method["name"] == WEB_DOWNLOAD:
-            download(method["uri"], task, reservation)
+        if method == WEB_DOWNLOAD:
+            download(uri, task, reservation)
         else:
             staged = stores.staging().directory / image.id
             if not staged.exists():

@@ -1,7 +1,8 @@
-"""JSON schemas of images and members (GET /v2/schemas/...), which clients
-such as glanceclient read to know the attributes."""
+"""JSON schemas of images, members and tasks (GET /v2/schemas/...), which
+clients such as glanceclient read to know the attributes."""
 from images.api.serializers import READ_ONLY
-from images.models import CONTAINER_FORMATS, DISK_FORMATS, MEMBER_STATUSES, VISIBILITIES
+from images.importing import TASK_TYPES
+from images.models import CONTAINER_FORMATS, DISK_FORMATS, MEMBER_STATUSES, TASK_STATUSES, VISIBILITIES
 
 
 def _nullable(kind, **extra):
@@ -85,4 +86,46 @@ MEMBERS_SCHEMA = {
     "links": [{"rel": "describedby", "href": "{schema}"}],
 }
 
-SCHEMAS = {"image": IMAGE_SCHEMA, "images": IMAGES_SCHEMA, "member": MEMBER_SCHEMA, "members": MEMBERS_SCHEMA}
+_UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+TASK_PROPERTIES = {
+    "id": {"type": "string", "pattern": _UUID, "description": "An identifier for the task"},
+    "type": {"type": "string", "enum": list(TASK_TYPES), "description": "The type of task represented by this content"},
+    "status": {"type": "string", "enum": list(TASK_STATUSES), "description": "The current status of this task"},
+    "input": {"type": ["null", "object"], "description": "The parameters required by task, JSON blob"},
+    "result": {"type": ["null", "object"], "description": "The result of current task, JSON blob"},
+    "owner": {"type": "string", "description": "An identifier for the owner of this task"},
+    "message": {"type": "string", "description": "Human-readable informative message only included when "
+                                                 "appropriate (usually on failure)"},
+    "image_id": {"type": "string", "readOnly": True, "description": "Image associated with the task"},
+    "request_id": {"type": "string", "readOnly": True, "description": "Human-readable informative request-id"},
+    "user_id": {"type": "string", "readOnly": True, "description": "User associated with the task"},
+    "expires_at": {"type": ["null", "string"], "description": "Datetime when this resource would be subject to "
+                                                               "removal"},
+    "created_at": {"type": "string", "description": "Datetime when this resource was created"},
+    "updated_at": {"type": "string", "description": "Datetime when this resource was updated"},
+    "self": {"type": "string"},
+    "schema": {"type": "string"},
+}
+
+TASK_SCHEMA = {
+    "name": "task",
+    "properties": TASK_PROPERTIES,
+    "links": [{"rel": "self", "href": "{self}"}, {"rel": "describedby", "href": "{schema}"}],
+}
+
+TASKS_SCHEMA = {
+    "name": "tasks",
+    "properties": {
+        "tasks": {"type": "array", "items": {"name": "task", "properties": {
+            name: value for name, value in TASK_PROPERTIES.items() if name not in ("input", "result", "message")},
+            "links": TASK_SCHEMA["links"]}},
+        "schema": {"type": "string"},
+        "first": {"type": "string"},
+        "next": {"type": "string"},
+    },
+    "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
+              {"rel": "describedby", "href": "{schema}"}],
+}
+
+SCHEMAS = {"image": IMAGE_SCHEMA, "images": IMAGES_SCHEMA, "member": MEMBER_SCHEMA, "members": MEMBERS_SCHEMA,
+           "task": TASK_SCHEMA, "tasks": TASKS_SCHEMA}

@@ -44,13 +44,16 @@ def member_view(member):
             "schema": "/v2/schemas/member"}
 
 
-def task_view(task):
-    """An import task as Glance's tasks API shows it."""
-    return {"id": task.id, "type": task.type, "status": task.status, "input": task.input, "result": task.result,
-            "owner": task.owner, "message": task.message, "image_id": task.image_id,
-            "request_id": task.request_id, "user_id": task.user_id,
+def task_view(task, listed=False):
+    """A task as Glance's tasks API shows it; in a list without its input,
+    result and message."""
+    view = {"id": task.id, "type": task.type, "status": task.status, "owner": task.owner,
+            "image_id": task.image_id, "request_id": task.request_id, "user_id": task.user_id,
             "created_at": timestamp(task.created_at), "updated_at": timestamp(task.updated_at),
             "expires_at": timestamp(task.expires_at), "self": f"/v2/tasks/{task.id}", "schema": "/v2/schemas/task"}
+    if not listed:
+        view.update(input=task.input, result=task.result, message=task.message)
+    return view
 
 
 def invalid(field, message):

@@ -12,7 +12,7 @@ router.register(r"v2/images/(?P<image_id>[^/]+)/members", views.MemberViewSet, b
 urlpatterns = [
     re_path(r"^$", versions.ImageRootView.as_view()),
     re_path(r"^v2/?$", versions.ImageV2View.as_view()),
-    re_path(r"^v2/schemas/(?P<name>image|images|member|members)/?$", views.SchemaView.as_view()),
+    re_path(r"^v2/schemas/(?P<name>image|images|member|members|task|tasks)/?$", views.SchemaView.as_view()),
     re_path(r"^v2/schemas/metadefs/(?P<name>[^/]+)/?$", metadefs.MetadefSchemaView.as_view()),
     re_path(r"^v2/info/stores/?$", views.StoresInfoView.as_view()),
     re_path(r"^v2/info/import/?$", views.ImportInfoView.as_view()),

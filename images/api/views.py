@@ -23,7 +23,7 @@ from images.api import patch
 from images.api.schemas import SCHEMAS
 from images.api.serializers import check_new_image, image_view, member_view, task_view
 from images.models import (
-    ACTIVE, DEACTIVATED, MEMBER_STATUSES, VISIBILITIES, Image, ImageMember, ImageTag, ImageTask)
+    ACTIVE, DEACTIVATED, MEMBER_STATUSES, TASK_STATUSES, VISIBILITIES, Image, ImageMember, ImageTag, ImageTask)
 
 SORT_KEYS = {name: name for name in (
     "name", "status", "container_format", "disk_format", "size", "virtual_size", "id", "created_at",
@@ -104,6 +104,31 @@ def owned_image(request, image_id, for_update=False):
         raise Forbidden(f"You are not permitted to modify image {image.id}.")
     if for_update:
         image = Image.objects.select_for_update().get(pk=image.pk)
+    return image
+
+
+def create_image(request, body, field=None):
+    """A new queued image of a create request's `body` (in a transaction):
+    400 for a bad attribute (named inside `field` when given), 403 for
+    another owner or a public image by a non-admin, 409 for a taken id."""
+    try:
+        attributes, properties, tags = check_new_image(body)
+    except BadRequest as error:
+        if field is None:
+            raise
+        raise BadRequest(error.message.replace("Invalid input for field '", f"Invalid input for field '{field}/"))
+    credentials = request.auth
+    owner = attributes.pop("owner", credentials.project_id)
+    if owner != credentials.project_id and not credentials.is_admin:
+        raise Forbidden("You are not permitted to create images owned by another project.")
+    if attributes.get("visibility") == "public" and not credentials.is_admin:
+        raise Forbidden("You are not authorized to publicize images.")
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(owner=owner, properties=properties, **attributes)
+            ImageTag.objects.bulk_create([ImageTag(image=image, value=tag) for tag in tags])
+    except IntegrityError:
+        raise Conflict(f"An image with identifier {attributes.get('id')} already exists.")
     return image
 
 
@@ -218,19 +243,8 @@ class ImageViewSet(EmptyIdIsNotFound, ResourceViewSet):
         return Response(image_view(self.get_object()))
 
     def create(self, request, *args, **kwargs):
-        attributes, properties, tags = check_new_image(request.data)
-        credentials = request.auth
-        owner = attributes.pop("owner", credentials.project_id)
-        if owner != credentials.project_id and not credentials.is_admin:
-            raise Forbidden("You are not permitted to create images owned by another project.")
-        if attributes.get("visibility") == "public" and not credentials.is_admin:
-            raise Forbidden("You are not authorized to publicize images.")
-        try:
-            with transaction.atomic():
-                image = Image.objects.create(owner=owner, properties=properties, **attributes)
-                ImageTag.objects.bulk_create([ImageTag(image=image, value=tag) for tag in tags])
-        except IntegrityError:
-            raise Conflict(f"An image with identifier {attributes.get('id')} already exists.")
+        with transaction.atomic():
+            image = create_image(request, request.data)
         image = self.get_queryset().get(pk=image.pk)
         response = Response(image_view(image), status=201)
         response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
@@ -266,7 +280,7 @@ class ImageViewSet(EmptyIdIsNotFound, ResourceViewSet):
         if store is None:
             raise BadRequest(f"Invalid input for header 'X-Image-Meta-Store': no store {store_id!r} "
                              f"(stores: {', '.join(stores.enabled())}).")
-        data.upload(image, data.request_chunks(request), store, data.content_length(request))
+        data.upload(image, data.RequestBody(request), store, data.content_length(request))
         return Response(status=204)
 
     @action(detail=True, methods=["put"], url_path="stage", parser_classes=[])
@@ -482,29 +496,50 @@ def visible_tasks(request):
 
 
 class TaskListView(ApiView):
-    """GET /v2/tasks: the project's import tasks, newest first (creating
-    tasks directly is Glance's deprecated way, not offered)."""
+    """GET /v2/tasks: the project's tasks, newest first (without their
+    input, result and message, as Glance lists them); POST: a task of type
+    `import` (images.importing.parse_task), run by a control worker."""
 
-    policy = {"get": "reader"}
+    policy = {"get": "reader", "post": "member"}
 
     def get(self, request):
         tasks = visible_tasks(request)
-        status = request.query_params.get("status")
-        if status is not None:
-            tasks = tasks.filter(status=status)
+        for name, choices in (("status", TASK_STATUSES), ("type", importing.TASK_TYPES)):
+            value = request.query_params.get(name)
+            if value is not None:
+                if value not in choices:
+                    raise BadRequest(f"Invalid input for field '{name}': {value!r} is not one of "
+                                     f"{', '.join(choices)}.")
+                tasks = tasks.filter(**{name: value})
         pairs = parse_sort(request, {"created_at": "created_at", "updated_at": "updated_at", "id": "id",
-                                     "status": "status", "type": "type"}, DEFAULT_SORT)
+                                     "status": "status", "type": "type", "expires_at": "expires_at"},
+                           DEFAULT_SORT)
         rows, next_url = paginate(request, tasks, pairs, markers=visible_tasks(request))
-        body = {"tasks": [task_view(task) for task in rows], "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}
+        body = {"tasks": [task_view(task, listed=True) for task in rows], "first": "/v2/tasks",
+                "schema": "/v2/schemas/tasks"}
         if next_url:
             params = request.query_params.copy()
             params["marker"], params["limit"] = rows[-1].id, str(len(rows))
             body["next"] = "/v2/tasks?" + urlencode(params, doseq=True)
         return Response(body)
 
+    def post(self, request):
+        task_input = importing.parse_task(request.data)
+        with transaction.atomic():
+            image = create_image(request, task_input["image_properties"], field="input/image_properties")
+            task = importing.start_task(image, task_input, request.auth, getattr(request, "request_id", None))
+        response = Response(task_view(task), status=201)
+        response["Location"] = request.build_absolute_uri(f"/image/v2/tasks/{task.id}")
+        return response
+
 
 class TaskView(ApiView):
-    policy = {"get": "reader"}
+    policy = {"get": "reader", "delete": "reader"}
+
+    def delete(self, request, task_id):
+        # As Glance: tasks are deleted only once expired (expires_at).
+        raise ApiError("This operation is currently not permitted on Glance Tasks. They are auto deleted after "
+                       "reaching the time based on their expires_at property.", status=405, headers={"Allow": "GET"})
 
     def get(self, request, task_id):
         task = visible_tasks(request).filter(pk=task_id).first()

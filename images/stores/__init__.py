@@ -1,8 +1,11 @@
 """Image stores: where image data lives, behind one small interface.
 
     store.add(image_id, chunks) -> url    writes the chunks (an iterable of
-                                           bytes) as the image's data; on any
-                                           error nothing is left behind
+                                           bytes-like objects, each valid only
+                                           until the next is asked for: an
+                                           upload's buffers are reused) as the
+                                           image's data; on any error nothing
+                                           is left behind
     store.open(url) -> file object         readable, seekable binary file
     store.qemu_path(url) -> str            what `qemu-img` reads it as
     store.delete(url)                      removes the data (gone already: fine)

@@ -1,6 +1,8 @@
 """The Image API on the wire: discovery, bad input and its answers, data
 edge cases (chunked upload, interrupted upload, Range, quota)."""
 import hashlib
+import http.client
+import json
 import socket
 import time
 from urllib.parse import urlparse
@@ -249,6 +251,32 @@ def test_upload_beyond_the_quota_is_413_and_leaves_nothing(api, token, small_quo
         image = api.get(f"/image/v2/images/{image_id}", token=token).json()
         assert image["status"] == "queued" and image["size"] is None
     finally:
+        api.delete(f"/image/v2/images/{image_id}", token=token)
+
+
+def test_the_connection_of_an_upload_stopped_mid_body_serves_the_next_request(api, token, small_quota_url):
+    """The server reads the rest of a refused body before the connection's
+    next request: none of the image data is taken for a request."""
+    created = requests.post(f"{small_quota_url}/image/v2/images", headers={"X-Auth-Token": token}, timeout=30,
+                            json={"name": unique("keepalive"), "disk_format": "raw", "container_format": "bare"})
+    image_id = created.json()["id"]
+    # Bytes that read as a request line if the server took them for one.
+    piece = b"GET /image/v2/images HTTP/1.1\r\n" * (2**18 // 32)
+    address = urlparse(small_quota_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    try:
+        headers = {"X-Auth-Token": token, "Content-Type": "application/octet-stream"}
+        connection.request("PUT", f"/image/v2/images/{image_id}/file", headers=headers, encode_chunked=True,
+                           body=(piece for _ in range(SMALL_QUOTA // len(piece) + 8)))
+        refused = connection.getresponse()
+        assert refused.status == 413 and "quota" in json.loads(refused.read())["message"]
+        sock = connection.sock
+        connection.request("GET", f"/image/v2/images/{image_id}", headers={"X-Auth-Token": token})
+        shown = connection.getresponse()
+        assert connection.sock is sock  # the same connection, kept alive
+        assert shown.status == 200 and json.loads(shown.read())["status"] == "queued"
+    finally:
+        connection.close()
         api.delete(f"/image/v2/images/{image_id}", token=token)
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from images.importing import reap_stalled
-from images.models import ImageTask
+from images.models import Image, ImageTask
 
 from tests.compute.pipeline import ControlWorker
 from tests.images import disk_files
@@ -352,3 +352,133 @@ def test_finished_tasks_are_deleted_once_expired(client, django_db_blocker):
         reap_stalled()
     assert client.tasks(image_id) == []
     assert client("GET", f"/tasks/{task['id']}").status_code == 404
+
+
+# --- Glance's tasks API: POST /v2/tasks of type import --------------------
+
+def task_body(uri, disk_format="qcow2", **properties):
+    return {"type": "import", "input": {"import_from": uri, "import_from_format": disk_format, "image_properties": {
+        "name": unique("task"), "disk_format": disk_format, "container_format": "bare", **properties}}}
+
+
+def wait_task(client, task_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client("GET", f"/tasks/{task_id}").json()
+        if task["status"] in ("success", "failure"):
+            return task
+        assert time.monotonic() < deadline, task
+        time.sleep(0.2)
+
+
+def test_sdk_task_import_downloads_an_allowed_url_into_a_new_image(importer, project, web, tmp_path):
+    disk = make_qcow2(tmp_path / "task.qcow2", data_bytes=256 * 2**10)
+    web.routes["/images/task.qcow2"] = ("data", disk.read_bytes())
+    conn = openstack.connect(auth_url=f"{importer}/identity/v3", username=project["username"],
+                             password=project["password"], project_name=project["username"],
+                             user_domain_id="default", project_domain_id="default",
+                             image_endpoint_override=f"{importer}/image/v2")
+    body = task_body(f"{web.base}/images/task.qcow2", min_disk=1, os_distro="stratus")
+    task = conn.image.create_task(**body)
+    assert task.status in ("pending", "processing", "success") and task.type == "import"
+    assert task.input == body["input"] and task.owner_id == project["id"]
+    task = conn.image.wait_for_task(task, status="success", failures=["failure"], interval=0.3, wait=60)
+    assert task.message == "Imported." and task.expires_at
+    image = conn.image.get_image(task.result["image_id"])
+    assert image.status == "active" and image.disk_format == "qcow2" and image.name == body["input"][
+        "image_properties"]["name"]
+    assert image.checksum == md5_of(disk) and image.virtual_size == 256 * 2**10 and image.min_disk == 1
+    assert image.os_distro == "stratus" and image.owner == project["id"]
+    # Listed (without input, result and message, as Glance lists tasks), filtered by type and status.
+    listed = [found for found in conn.image.tasks(type="import", status="success") if found.id == task.id]
+    assert len(listed) == 1 and listed[0].input is None and listed[0].result is None
+    assert all(found.type == "import" for found in conn.image.tasks(type="import"))
+    assert conn.image.get_task_schema().properties["type"]["enum"] == ["import", "api_image_import"]
+    assert "input" not in conn.image.get_tasks_schema().properties["tasks"]["items"]["properties"]
+
+
+def test_task_import_that_fails_says_why_and_stores_nothing(client, web):
+    before = store_files()
+    response = client("POST", "/tasks", json=task_body(f"{web.base}/images/missing.qcow2"))
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert response.headers["Location"].endswith(f"/image/v2/tasks/{created['id']}")
+    task = wait_task(client, created["id"])
+    assert task["status"] == "failure" and "HTTP 404" in task["message"] and task["result"] is None
+    image = client.show(task["image_id"])
+    assert image["status"] == "queued" and image["os_glance_failed_import"] == "file"
+    assert store_files() == before and task["image_id"] not in staging_files()
+
+
+def test_bad_task_input_is_a_400_naming_the_field_and_creates_nothing(client, web, django_db_blocker):
+    good = f"{web.base}/images/task.qcow2"
+
+    def without(name):
+        body = task_body(good)
+        del body["input"][name]
+        return body
+
+    cases = [
+        ([], "Invalid input"),
+        ({"input": task_body(good)["input"]}, "'type'"),
+        ({"type": "import"}, "'input'"),
+        ({**task_body(good), "status": "success"}, "'status'"),
+        ({**task_body(good), "type": "api_image_import"}, "'type'"),
+        ({"type": "import", "input": "x"}, "'input'"),
+        (without("import_from"), "'input/import_from'"),
+        (without("import_from_format"), "'input/import_from_format'"),
+        (without("image_properties"), "'input/image_properties'"),
+        (task_body("http://198.51.100.7/images/task.qcow2"), "'input/import_from'"),
+        (task_body("file:///etc/passwd"), "'input/import_from'"),
+        (task_body(f"{web.base}/elsewhere/task.qcow2"), "'input/import_from'"),
+        (task_body(f"{web.base}/images/../secret"), "'input/import_from'"),
+        ({"type": "import", "input": {**task_body(good)["input"], "import_from_format": "raw"}},
+         "'input/import_from_format'"),
+        (task_body(good, disk_format="floppy"), "'input/image_properties/disk_format'"),
+        (task_body(good, min_ram="lots"), "'input/image_properties/min_ram'"),
+        ({"type": "import", "input": {**task_body(good)["input"], "image_properties": {"disk_format": "qcow2"}}},
+         "'input/image_properties'"),
+    ]
+    with django_db_blocker.unblock():
+        counts = (ImageTask.objects.count(), Image.objects.count())
+    for body, field in cases:
+        response = client("POST", "/tasks", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert field in response.json()["message"], (body, response.text)
+    with django_db_blocker.unblock():
+        assert (ImageTask.objects.count(), Image.objects.count()) == counts
+    # A public image is the cloud admin's to make (Glance's 403), and nothing is made either.
+    assert client("POST", "/tasks", json=task_body(good, visibility="public")).status_code == 403
+    for query, field in (("status=done", "status"), ("type=convert", "type"), ("sort_key=colour", "sort_key"),
+                         ("limit=x", "limit"), ("marker=nope", "marker")):
+        response = client("GET", f"/tasks?{query}")
+        assert response.status_code == 400 and field in response.json()["message"], query
+    with django_db_blocker.unblock():
+        assert (ImageTask.objects.count(), Image.objects.count()) == counts
+
+
+def test_tasks_are_paged_and_sorted_and_another_projects_are_404(client, api, cloud, web):
+    web.routes["/images/page.raw"] = ("data", b"\2" * 4096)
+    made = []
+    for _ in range(3):
+        response = client("POST", "/tasks", json=task_body(f"{web.base}/images/page.raw", disk_format="raw"))
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+    for task_id in made:
+        assert wait_task(client, task_id)["status"] == "success"
+    page = client("GET", "/tasks?limit=2&type=import").json()
+    assert [task["id"] for task in page["tasks"]] == made[::-1][:2]
+    rest = client("GET", page["next"][len("/v2"):]).json()
+    assert made[0] in [task["id"] for task in rest["tasks"]]
+    oldest_first = client("GET", "/tasks?sort_key=created_at&sort_dir=asc").json()["tasks"]
+    created = [task["created_at"] for task in oldest_first]
+    assert len(created) > 1 and created == sorted(created)
+    # Tasks are removed only by expiry, as Glance's.
+    refused = client("DELETE", f"/tasks/{made[0]}")
+    assert refused.status_code == 405 and client("GET", f"/tasks/{made[0]}").status_code == 200
+
+    demo = cloud.token("stratus-demo")
+    assert api.get(f"/image/v2/tasks/{made[0]}", token=demo).status_code == 404
+    assert made[0] not in [task["id"] for task in api.get("/image/v2/tasks", token=demo).json()["tasks"]]
+    marker = api.get(f"/image/v2/tasks?marker={made[0]}", token=demo)
+    assert marker.status_code == 400 and "marker" in marker.json()["message"]
