@@ -10,8 +10,11 @@ than a token validation itself. A client calling again at once (a service
 validating tokens, a CLI or SDK making its next call, a benchmark) is
 answered here by the thread that answered it last, as a thread of Apache's
 worker MPM keeps its kept-alive connection; an idle connection still goes
-back to the poller after KEEPALIVE_LINGER_SECONDS, so it holds no thread."""
+back to the poller after KEEPALIVE_LINGER_SECONDS, so it holds no thread,
+and a thread waits only while another pool thread is free for other
+connections' requests."""
 import select
+import threading
 
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
@@ -23,27 +26,46 @@ KEEPALIVE_LINGER_SECONDS = 0.002
 
 
 class KeepAliveThreadWorker(ThreadWorker):
+    def init_process(self):
+        self.busy_threads = 0
+        self.busy_lock = threading.Lock()
+        super().init_process()
+
     def handle(self, conn):
-        while True:
-            keepalive = super().handle(conn)
-            if keepalive is not True or not self.alive or not self.next_request_waiting(conn):
-                return keepalive
+        with self.busy_lock:
+            self.busy_threads += 1
+        try:
+            while True:
+                keepalive = super().handle(conn)
+                if keepalive is not True or not self.alive or not self.next_request_waiting(conn):
+                    return keepalive
+        finally:
+            with self.busy_lock:
+                self.busy_threads -= 1
+
+    def may_linger(self):
+        """Whether a pool thread is free beside this one and no request waits for one."""
+        queued = getattr(self.tpool, "_work_queue", None)
+        return self.busy_threads < self.cfg.threads and not (queued is not None and queued.qsize())
 
     def next_request_waiting(self, conn):
         """Whether the client sent its next request on this connection, or
-        does within KEEPALIVE_LINGER_SECONDS."""
+        does within KEEPALIVE_LINGER_SECONDS while other threads are free."""
         if conn.is_http2:
             return False
-        if conn.parser.unreader.buf.getbuffer().nbytes:
+        if conn.parser.unreader.buf.getvalue():
             return True  # read ahead with the last request's body
         pending = getattr(conn.sock, "pending", None)  # TLS: decrypted bytes already read
         if pending is not None and pending():
             return True
-        try:
-            readable, _, _ = select.select([conn.sock], [], [], KEEPALIVE_LINGER_SECONDS)
-        except (OSError, ValueError):
+        if not self.may_linger():
             return False
-        return bool(readable)
+        poller = select.poll()
+        poller.register(conn.sock, select.POLLIN)
+        try:
+            return bool(poller.poll(KEEPALIVE_LINGER_SECONDS * 1000))
+        except OSError:
+            return False
 
 
 class AccessLogger(Logger):
