@@ -7,9 +7,12 @@ and GET with the token body), token issues per second, and the cost of one
 validation inside the API process. The validations are measured with two
 clients: python-requests (what keystoneauth and keystonemiddleware use; it
 costs about 0.6 ms per call of its own here) and a bare http.client
-connection, whose figures are closer to the server's own cost.
+connection, whose figures are closer to the server's own cost. With
+--server-pid (the API server's gunicorn master, var/run/api.pid under the
+all-in-one) each figure also says the CPU the server spent per request, its
+workers included: steadier than the rates on a busy machine.
 
-    .venv/bin/python bench/identity.py [--url http://127.0.0.1:8000] [--seconds 5]
+    .venv/bin/python bench/identity.py [--url http://127.0.0.1:8000] [--seconds 5] [--server-pid PID]
 """
 import http.client
 import json
@@ -26,6 +29,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.measure import cpu_seconds  # noqa: E402
 
 
 def admin_auth_body(password):
@@ -90,11 +94,20 @@ def run_load(concurrency, seconds, request, session_factory=requests.Session):
     return latencies
 
 
-def report(label, latencies, seconds):
+def report(label, latencies, seconds, server_cpu=None):
     ordered = sorted(latencies)
     p95 = ordered[int(len(ordered) * 0.95) - 1] if ordered else 0
+    cpu = f"   server CPU {server_cpu / len(ordered) * 1e6:5.0f} us/request" if server_cpu is not None else ""
     print(f"{label:44} {len(ordered) / seconds:8.0f} /s   p50 {statistics.median(ordered) * 1000:6.2f} ms"
-          f"   p95 {p95 * 1000:6.2f} ms")
+          f"   p95 {p95 * 1000:6.2f} ms{cpu}")
+
+
+def measured_load(server_pid, concurrency, seconds, request, session_factory=requests.Session):
+    """run_load's latencies, and the server's CPU seconds meanwhile (None without its pid)."""
+    before = cpu_seconds({"api": server_pid}).get("api") if server_pid else None
+    latencies = run_load(concurrency, seconds, request, session_factory)
+    after = cpu_seconds({"api": server_pid}).get("api") if server_pid else None
+    return latencies, (after - before if before is not None else None)
 
 
 def in_process_costs(rounds=2000):
@@ -153,6 +166,7 @@ def main():
     parser.add_argument("--url", default=os.environ.get("STRATUS_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--password", default=os.environ.get("STRATUS_ADMIN_PASSWORD", "stratus-admin"))
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--server-pid", type=int, help="the API server's gunicorn master, for its CPU per request")
     args = parser.parse_args()
     tokens_url = f"{args.url}/identity/v3/auth/tokens"
 
@@ -163,17 +177,20 @@ def main():
     headers = {"X-Auth-Token": token, "X-Subject-Token": token}
 
     print(f"Stratus identity benchmark against {args.url}, {args.seconds:g} s per figure")
+    pid = args.server_pid
     for client, factory in (("requests", requests.Session), ("http.client", lambda: BareSession(args.url))):
         print(f"with {client}:")
         for concurrency in (1, 8):
-            latencies = run_load(concurrency, args.seconds, lambda s: s.head(tokens_url, headers=headers), factory)
-            report(f"  validate (HEAD), concurrency {concurrency}", latencies, args.seconds)
+            latencies, cpu = measured_load(pid, concurrency, args.seconds,
+                                           lambda s: s.head(tokens_url, headers=headers), factory)
+            report(f"  validate (HEAD), concurrency {concurrency}", latencies, args.seconds, cpu)
         for concurrency in (1, 8):
-            latencies = run_load(concurrency, args.seconds,
-                                 lambda s: s.get(tokens_url + "?nocatalog", headers=headers), factory)
-            report(f"  validate with body (GET), concurrency {concurrency}", latencies, args.seconds)
-        latencies = run_load(1, args.seconds, lambda s: s.get(f"{args.url}/identity/v3", headers=headers), factory)
-        report("  authenticated no-op (GET /v3), concurrency 1", latencies, args.seconds)
+            latencies, cpu = measured_load(pid, concurrency, args.seconds,
+                                           lambda s: s.get(tokens_url + "?nocatalog", headers=headers), factory)
+            report(f"  validate with body (GET), concurrency {concurrency}", latencies, args.seconds, cpu)
+        latencies, cpu = measured_load(pid, 1, args.seconds,
+                                       lambda s: s.get(f"{args.url}/identity/v3", headers=headers), factory)
+        report("  authenticated no-op (GET /v3), concurrency 1", latencies, args.seconds, cpu)
     for concurrency in (1, 8):
         latencies = run_load(concurrency, args.seconds,
                              lambda s: s.post(tokens_url, json=admin_auth_body(args.password)))

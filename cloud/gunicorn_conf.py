@@ -6,3 +6,5 @@ the all-in-one, the tests' live server and the benchmarks."""
 # as the client sends on it, and the request fails with "Remote end closed
 # connection": idle connections stay open well past any poll interval.
 keepalive = 75
+worker_class = "cloud.server.KeepAliveThreadWorker"
+logger_class = "cloud.server.AccessLogger"

@@ -65,9 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "cloud.middleware.RequestIdMiddleware",
     "cloud.middleware.RequestTextMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    # Sessions, CSRF, auth and messages, for browser pages only.
+    # Security headers, common checks, sessions, CSRF, auth and messages for
+    # browser pages; a short path of its own for API requests.
     "cloud.middleware.BrowserMiddleware",
     "cloud.middleware.ApiErrorMiddleware",
 ]

@@ -13,9 +13,9 @@ handler400 = "cloud.errors.bad_request_view"
 handler404 = "cloud.errors.not_found_view"
 handler500 = "cloud.errors.server_error_view"
 
+# The APIs first: Django tries the patterns in order, and every API call
+# would otherwise try the admin site's and the dashboard's on its way.
 urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("dashboard/", include("dashboard.urls")),
     # Clients ask for a service root with and without the trailing slash.
     path("identity", IdentityRootView.as_view()),
     path("identity/", include("identity.api.urls")),
@@ -31,4 +31,6 @@ urlpatterns = [
     path("metadata", metadata),
     path("metadata/", include("compute.metadata.urls")),
     path("object-store/", include("objects.api.urls")),
+    path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
 ]
