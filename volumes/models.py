@@ -264,6 +264,10 @@ class Backup(StatusMixin, models.Model):
     name = models.CharField(max_length=255, null=True, blank=True)
     description = models.CharField(max_length=255, null=True, blank=True)
     container = models.CharField(max_length=255)
+    # Where its objects are in the container: its chunks and its manifest
+    # (`<prefix>metadata`). A backup imported from an exported record
+    # names the objects of the backup it was exported from.
+    object_prefix = models.CharField(max_length=512)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.CREATING, db_index=True)
     fail_reason = models.TextField(null=True, blank=True)
     size = models.PositiveIntegerField()
@@ -288,11 +292,11 @@ class Backup(StatusMixin, models.Model):
     def is_incremental(self):
         return self.parent_id is not None
 
-    @property
-    def object_prefix(self):
-        """Where its objects are in its container: its chunks and its
-        manifest (`<prefix>metadata`)."""
-        return f"volume_{self.volume_id}/backup_{self.pk}/"
+
+    def save(self, *args, **kwargs):
+        if not self.object_prefix:
+            self.object_prefix = f"volume_{self.volume_id}/backup_{self.pk}/"
+        super().save(*args, **kwargs)
 
     @classmethod
     def counted(cls):

@@ -3,6 +3,8 @@ a control worker and a file back end's worker: the data lands in the
 project's object store container (listed by `openstack object list`), an
 incremental backup stores only what changed, and restores give back the
 same bytes and the volume's metadata, into a new volume or an existing one."""
+import base64
+import json
 import os
 import uuid
 from datetime import timedelta
@@ -207,3 +209,59 @@ def test_a_backup_whose_worker_died_ends_in_error_with_its_objects_gone(cloud, a
     backups.delete(backup)
     wait_until(lambda: not Backup.objects.filter(pk=backup.pk).exists(), timeout=60, message="the delete")
     cloud.openstack("volume", "delete", volume["id"])
+
+
+def test_admins_reset_a_backups_status_and_export_and_import_its_record(cloud, api, admin, demo, volume_worker):
+    volume = cloud.openstack("volume", "create", "--size", "1", f"exported-{uuid.uuid4().hex[:6]}", "-f", "json")
+    wait_status(cloud, volume["id"], "available")
+    write_into(volume_worker.directory / f"volume-{volume['id']}", 5 * MiB, b"exported bytes")
+    backup = api.post(path(admin, "backups"), token=admin["token"],
+                      json={"backup": {"volume_id": volume["id"]}}).json()["backup"]
+    assert wait_backup(cloud, backup["id"])["status"] == "available"
+
+    # Members may not touch a backup's status or records.
+    demo_backup = cloud.openstack("volume", "create", "--size", "1", "demo-vol", "-f", "json", cloud="stratus-demo")
+    wait_status(cloud, demo_backup["id"], "available", cloud_name="stratus-demo")
+    mine = api.post(path(demo, "backups"), token=demo["token"],
+                    json={"backup": {"volume_id": demo_backup["id"]}}).json()["backup"]
+    assert wait_backup(cloud, mine["id"], cloud_name="stratus-demo")["status"] == "available"
+    fault(api.post(path(demo, f"backups/{mine['id']}/action"), token=demo["token"],
+                   json={"os-reset_status": {"status": "error"}}), 403, "forbidden")
+    fault(api.get(path(demo, f"backups/{mine['id']}/export_record"), token=demo["token"]), 403, "forbidden")
+    assert Backup.objects.get(pk=mine["id"]).status == "available"
+
+    record = api.get(path(admin, f"backups/{backup['id']}/export_record"), token=admin["token"]).json()
+    record = record["backup-record"]
+    assert record["backup_service"].startswith("cinder.backup.drivers")
+    # Imported under a new id (the old one is still here), it names the same data.
+    exported = json.loads(base64.b64decode(record["backup_url"]))
+    new_id = str(uuid.uuid4())
+    forged = base64.b64encode(json.dumps({**exported, "id": new_id}).encode()).decode()
+    imported = api.post(path(admin, "backups/import_record"), token=admin["token"],
+                        json={"backup-record": {"backup_service": record["backup_service"], "backup_url": forged}})
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["backup"]["id"] == new_id
+    restore = api.post(path(admin, f"backups/{new_id}/restore"), token=admin["token"], json={"restore": {}})
+    restored = wait_status(cloud, restore.json()["restore"]["volume_id"], ("available", "error"))
+    assert restored["status"] == "available", restored
+    assert read_volume(volume_worker.directory / f"volume-{restored['id']}", 5 * MiB, 14) == b"exported bytes"
+    # A record that is not one, or whose data is not in the store, imports nothing.
+    for url in ("not base64!", base64.b64encode(b"[]").decode(),
+                base64.b64encode(json.dumps({**exported, "id": str(uuid.uuid4()),
+                                             "object_prefix": "nowhere/"}).encode()).decode()):
+        fault(api.post(path(admin, "backups/import_record"), token=admin["token"],
+                       json={"backup-record": {"backup_service": record["backup_service"], "backup_url": url}}),
+              400, "badRequest")
+
+    response = api.post(path(admin, f"backups/{backup['id']}/action"), token=admin["token"],
+                        json={"os-reset_status": {"status": "error"}})
+    assert response.status_code == 202, response.text
+    assert cloud.openstack("volume", "backup", "show", backup["id"], "-f", "json")["status"] == "error"
+
+    for who, backup_id in ((admin, new_id), (admin, backup["id"]), (demo, mine["id"])):
+        assert api.delete(path(who, f"backups/{backup_id}"), token=who["token"]).status_code == 202
+    wait_until(lambda: not Backup.objects.filter(pk__in=[new_id, backup["id"], mine["id"]]).exists(), timeout=60,
+               message="the deletes")
+    for volume_id in (volume["id"], restored["id"]):
+        cloud.openstack("volume", "delete", volume_id)
+    cloud.openstack("volume", "delete", demo_backup["id"], cloud="stratus-demo")

@@ -23,7 +23,9 @@ from volumes.models import Backup
 POLICY = {"list": "reader", "list_detail": "reader", "retrieve": "reader", "create": "member", "update": "member",
           "partial_update": "member", "destroy": "member", "restore": "member", "backup_action": "member"}
 ADMIN_ACTIONS = ("os-reset_status", "os-force_delete")
-BACKUP_SERVICE = "stratus.volumes.backups.object_store"
+# The name clients check an exported record's service by: Cinder's driver
+# for backups kept in a Swift object store, as these are.
+BACKUP_SERVICE = "cinder.backup.drivers.swift.SwiftBackupDriver"
 
 
 class BackupCreateSerializer(serializers.Serializer):
@@ -159,7 +161,8 @@ class BackupViewSet(CinderViewSet):
                              f"\"{backup.status}\".")
         record = {"id": str(backup.id), "project_id": backup.project_id, "user_id": backup.user_id,
                   "volume_id": str(backup.volume_id), "name": backup.name, "description": backup.description,
-                  "container": backup.container, "size": backup.size, "object_count": backup.object_count,
+                  "container": backup.container, "object_prefix": backup.object_prefix, "size": backup.size,
+                  "object_count": backup.object_count,
                   "availability_zone": backup.availability_zone, "metadata": backup.metadata,
                   "parent_id": str(backup.parent_id) if backup.parent_id else None,
                   "data_timestamp": cinder_time(backup.data_timestamp)}
@@ -180,7 +183,8 @@ class BackupViewSet(CinderViewSet):
             fields = {"id": record["id"], "project_id": str(record["project_id"]),
                       "user_id": str(record["user_id"]), "volume_id": record["volume_id"],
                       "name": record.get("name"), "description": record.get("description"),
-                      "container": str(record["container"]), "size": int(record["size"]),
+                      "container": str(record["container"]), "object_prefix": str(record["object_prefix"]),
+                      "size": int(record["size"]),
                       "object_count": int(record.get("object_count") or 0),
                       "availability_zone": record.get("availability_zone"),
                       "metadata": record.get("metadata") or {}}
