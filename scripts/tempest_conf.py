@@ -48,7 +48,7 @@ IMAGE_FEATURES = {"import_image": True, "manage_locations": False}
 OBJECT_STORAGE_FEATURES = {"container_sync": False, "object_versioning": False, "discoverability": True}
 # Volumes have snapshots and clones; no backup service, no manage/unmanage,
 # no replication.
-VOLUME_FEATURES = {"snapshot": True, "clone": True, "backup": False, "manage_snapshot": False,
+VOLUME_FEATURES = {"snapshot": True, "clone": True, "backup": True, "manage_snapshot": False,
                    "manage_volume": False, "replication": False, "multi_backend": False}
 
 

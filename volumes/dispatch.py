@@ -23,6 +23,11 @@ UPLOAD_IMAGE = "volumes.tasks.upload_to_image"
 SEND_VOLUME = "volumes.tasks.send_volume"
 RECEIVE_VOLUME = "volumes.tasks.receive_volume"
 DROP_VOLUME_COPY = "volumes.tasks.drop_volume_copy"
+# Backups: made and restored by the volume's back end worker, deleted (from
+# the object store only) by a control worker.
+CREATE_BACKUP = "volumes.tasks.create_backup"
+RESTORE_BACKUP = "volumes.tasks.restore_backup"
+DELETE_BACKUP = "volumes.tasks.delete_backup"
 # On a compute node: grow an attached volume's disk in the running domain.
 NODE_EXTEND_VOLUME = "compute.node.tasks.extend_volume"
 
@@ -42,6 +47,10 @@ def after_commit(name, args, queue):
 
 def to_backend(name, host, *args):
     after_commit(name, (*args, host), queues.volume(host))
+
+
+def to_control(name, *args):
+    after_commit(name, args, queues.CONTROL)
 
 
 def to_node(name, host, *args):

@@ -72,10 +72,12 @@ def visible(model, caller, row_id, kind):
 
 
 def create_volume(caller, size=None, name=None, description=None, volume_type=None, availability_zone=None,
-                  metadata=None, snapshot_id=None, source_volid=None, image_ref=None, multiattach=False):
-    """A new volume (empty, or from a snapshot, another volume or an image)
-    after every check, its quota reserved, handed to the scheduler once the
-    caller's transaction commits."""
+                  metadata=None, snapshot_id=None, source_volid=None, image_ref=None, multiattach=False,
+                  restore_backup=None):
+    """A new volume (empty, or from a snapshot, another volume or an image,
+    or to hold `restore_backup`'s data) after every check, its quota
+    reserved, handed to the scheduler once the caller's transaction
+    commits."""
     snapshot = source = image = None
     if snapshot_id:
         snapshot = visible(Snapshot, caller, snapshot_id, "Snapshot")
@@ -129,7 +131,10 @@ def create_volume(caller, size=None, name=None, description=None, volume_type=No
             volume_image_metadata={key: str(image[key]) for key in (
                 "disk_format", "container_format", "size", "checksum", "min_disk", "min_ram")
             } | {"image_id": image["id"], "image_name": image["name"] or ""} if image else None)
-        scheduler.place(volume)
+        if restore_backup is not None:
+            scheduler.place(volume, dispatch.RESTORE_BACKUP, restore_backup.pk)
+        else:
+            scheduler.place(volume)
     return volume
 
 

@@ -164,6 +164,9 @@ class Volume(StatusMixin, models.Model):
         UPLOADING = "uploading"
         RETYPING = "retyping"
         AWAITING_TRANSFER = "awaiting-transfer"
+        BACKING_UP = "backing-up"
+        RESTORING_BACKUP = "restoring-backup"
+        ERROR_RESTORING = "error_restoring"
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     project_id = models.CharField(max_length=64, db_index=True)
@@ -244,6 +247,68 @@ class Snapshot(StatusMixin, models.Model):
     @classmethod
     def counted(cls):
         return cls.objects.exclude(status=cls.Status.ERROR, backend__isnull=True)
+
+
+class Backup(StatusMixin, models.Model):
+    """A copy of a volume's data (or of one of its snapshots) kept in the
+    object store, in a container of the backup's project: a full copy, or
+    an incremental one holding only the chunks changed since its parent.
+    It outlives its volume."""
+
+    class Status(models.TextChoices):
+        CREATING = "creating"
+        AVAILABLE = "available"
+        DELETING = "deleting"
+        RESTORING = "restoring"
+        ERROR = "error"
+        ERROR_DELETING = "error_deleting"
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    project_id = models.CharField(max_length=64, db_index=True)
+    user_id = models.CharField(max_length=64)
+    volume_id = models.UUIDField(db_index=True)
+    snapshot_id = models.UUIDField(null=True, blank=True)
+    name = models.CharField(max_length=255, null=True, blank=True)
+    description = models.CharField(max_length=255, null=True, blank=True)
+    container = models.CharField(max_length=255)
+    # Where its objects are in the container: its chunks and its manifest
+    # (`<prefix>metadata`). A backup imported from an exported record
+    # names the objects of the backup it was exported from.
+    object_prefix = models.CharField(max_length=512)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.CREATING, db_index=True)
+    fail_reason = models.TextField(null=True, blank=True)
+    size = models.PositiveIntegerField()
+    object_count = models.PositiveIntegerField(default=0)
+    availability_zone = models.CharField(max_length=255, null=True, blank=True)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    metadata = models.JSONField(default=dict, blank=True)
+    # The back end whose worker reads the volume for the create; the
+    # volume's status before it became backing-up, given back after.
+    host = models.CharField(max_length=255, default="", blank=True)
+    volume_previous_status = models.CharField(max_length=32, default="", blank=True)
+    # The volume a restore in progress writes into.
+    restore_volume_id = models.UUIDField(null=True, blank=True)
+    data_timestamp = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def is_incremental(self):
+        return self.parent_id is not None
+
+
+    def save(self, *args, **kwargs):
+        if not self.object_prefix:
+            self.object_prefix = f"volume_{self.volume_id}/backup_{self.pk}/"
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def counted(cls):
+        """What the backups quotas count: every backup but a failed one."""
+        return cls.objects.exclude(status=cls.Status.ERROR)
 
 
 class Attachment(models.Model):

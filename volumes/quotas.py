@@ -10,7 +10,7 @@ from django.db.models import Count, Sum
 
 from cloud.errors import ApiError
 from volumes import conf
-from volumes.models import Quota, QuotaClass, QuotaLock, Snapshot, Volume, VolumeType
+from volumes.models import Backup, Quota, QuotaClass, QuotaLock, Snapshot, Volume, VolumeType
 
 RESOURCES = tuple(conf.DEFAULT_QUOTAS)
 PER_TYPE = ("volumes", "snapshots", "gigabytes")
@@ -24,6 +24,9 @@ class OverQuota(ApiError):
         self.resource = resource
         if resource.startswith("gigabytes") or resource == "per_volume_gigabytes":
             message = (f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed {resource} "
+                       f"quota. Requested {requested}G, quota is {limit}G and {used}G has been consumed.")
+        elif resource == "backup_gigabytes":
+            message = (f"VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup gigabytes "
                        f"quota. Requested {requested}G, quota is {limit}G and {used}G has been consumed.")
         else:
             message = f"Maximum number of {resource} allowed ({limit}) exceeded for quota '{resource}'."
@@ -90,6 +93,9 @@ def usage_of(project_id, every_type=True):
         used["gigabytes"] += row["size"] or 0
         used[f"snapshots_{name}"] = row["count"]
         used[f"gigabytes_{name}"] = used.get(f"gigabytes_{name}", 0) + (row["size"] or 0)
+    backups = Backup.counted().filter(project_id=project_id).aggregate(count=Count("id"), size=Sum("size"))
+    used["backups"] = backups["count"]
+    used["backup_gigabytes"] = backups["size"] or 0
     return used
 
 
@@ -116,6 +122,22 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     limited = [(name, need, limits[name]) for resource, need in (
         ("volumes", volumes), ("snapshots", snapshots), ("gigabytes", gigabytes)) if need
         for name in (resource, f"{resource}_{volume_type.name}") if limits.get(name, -1) >= 0]
+    if not limited:
+        return
+    lock_project(project_id)
+    used = usage_of(project_id, every_type=False)
+    for name, need, limit in limited:
+        if used.get(name, 0) + need > limit:
+            raise OverQuota(name, need, used.get(name, 0), limit)
+
+
+def reserve_backup(project_id, gigabytes):
+    """A new backup of `gigabytes`, inside the transaction that inserts it:
+    OverQuota naming backups or backup_gigabytes if it would pass one."""
+    assert transaction.get_connection().in_atomic_block, "reserve_backup must run inside the inserting transaction"
+    limits = limits_of(project_id, every_type=False)
+    limited = [(name, need, limits[name]) for name, need in (("backups", 1), ("backup_gigabytes", gigabytes))
+               if limits.get(name, -1) >= 0]
     if not limited:
         return
     lock_project(project_id)

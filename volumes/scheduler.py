@@ -114,11 +114,12 @@ def claim(spec, record=None):
     raise NoValidBackend(explain(spec))
 
 
-def place(volume):
+def place(volume, task=dispatch.CREATE, *args):
     """Inserts the new volume (unsaved, in creating) inside the caller's
     transaction, its space claimed on a back end, whose worker is handed
-    the create once that commits; when none can take it, the volume ends in
-    error with the reason (a 202 all the same, as Cinder's)."""
+    the create (`task` with the volume's id and `args`) once that commits;
+    when none can take it, the volume ends in error with the reason (a 202
+    all the same, as Cinder's)."""
     try:
         backend = claim(spec_of(volume))
     except NoValidBackend as error:
@@ -127,7 +128,7 @@ def place(volume):
         return None
     volume.backend = backend
     volume.save(force_insert=True)
-    dispatch.to_backend(dispatch.CREATE, backend.host, volume.pk)
+    dispatch.to_backend(task, backend.host, volume.pk, *args)
     return backend
 
 

@@ -16,7 +16,7 @@ from volumes import attachments, conf, dispatch, worker
 from volumes.images import store_locations
 from volumes.backends import qemu_img
 from volumes.models import (
-    Attachment, InvalidStatus, Snapshot, Volume, by_key, fail, record_message, release_capacity,
+    Attachment, Backup, InvalidStatus, Snapshot, Volume, by_key, fail, record_message, release_capacity,
 )
 
 GiB = 2**30
@@ -304,6 +304,77 @@ def forget_snapshot(snapshot):
         row.delete()
 
 
+@shared_task(name="volumes.tasks.create_backup", ignore_result=True)
+def create_backup(backup_id, host):
+    from volumes import backups
+
+    backend = worker.served(host)
+    backup = Backup.objects.filter(pk=backup_id, status=Backup.Status.CREATING, host=host).first()
+    if backup is None:
+        return None
+    return backups.write_backup(backup, backend) and backup_id
+
+
+@shared_task(name="volumes.tasks.restore_backup", ignore_result=True)
+def restore_backup(volume_id, backup_id, host):
+    """The backup's data written into the volume: a new one (in creating,
+    made here first) or an existing one (restoring-backup). It ends
+    available with the backed-up volume's metadata, or in error
+    (error_restoring) with the reason; the backup is available again."""
+    from volumes import backups
+
+    backend = worker.served(host)
+    volume = Volume.objects.filter(pk=volume_id, backend__host=host, status__in=(
+        Volume.Status.CREATING, Volume.Status.RESTORING_BACKUP)).first()
+    backup = Backup.objects.filter(pk=backup_id, status=Backup.Status.RESTORING, restore_volume_id=volume_id).first()
+    if volume is None or backup is None:
+        return None
+    made = volume.status == Volume.Status.CREATING
+    try:
+        if made:
+            backend.create(volume_id, volume.size)
+        restored = backups.read_backup(backup, volume_id, backend)
+    except Exception as error:  # noqa: BLE001 - any failure ends the restore, with its reason
+        log.warning("restoring backup %s into volume %s failed: %s", backup_id, volume_id, error)
+        if made:
+            backend.delete(volume_id)
+            fail(volume, f"restore backup: {error}", backups.RESTORE_BACKUP, expected=Volume.Status.CREATING)
+        else:
+            fail(volume, f"restore backup: {error}", backups.RESTORE_BACKUP, status=Volume.Status.ERROR_RESTORING,
+                 expected=Volume.Status.RESTORING_BACKUP)
+        end_restore(backup)
+        return None
+    fields = {"metadata": {**volume.metadata, **restored.get("metadata", {})},
+              "bootable": volume.bootable or bool(restored.get("bootable")),
+              "volume_image_metadata": restored.get("volume_image_metadata") or volume.volume_image_metadata}
+    if made:
+        fields.update(launched_at=timezone.now(), connection_info=backend.connection_info(volume_id))
+    try:
+        volume.set_status(Volume.Status.AVAILABLE, expected=volume.status, **fields)
+    except InvalidStatus:  # ended meanwhile (the reconciler, a delete)
+        if made:
+            backend.delete(volume_id)
+    end_restore(backup)
+    return volume_id
+
+
+def end_restore(backup):
+    try:
+        backup.set_status(Backup.Status.AVAILABLE, expected=Backup.Status.RESTORING, restore_volume_id=None)
+    except InvalidStatus:
+        pass
+
+
+@shared_task(name="volumes.tasks.delete_backup", ignore_result=True)
+def delete_backup(backup_id):
+    from volumes import backups
+
+    backup = Backup.objects.filter(pk=backup_id, status=Backup.Status.DELETING).first()
+    if backup is None:
+        return None
+    return backups.discard(backup) and backup_id
+
+
 @shared_task(name="volumes.tasks.reconcile", ignore_result=True)
 def reconcile():
     """Periodic (workers/schedule.py): ends in error (with a message, their
@@ -352,5 +423,33 @@ def reconcile():
             ended = fail(snapshot, f"delete snapshot: the delete {said}.", DELETE_SNAPSHOT,
                          status=Snapshot.Status.ERROR_DELETING, expected=Snapshot.Status.DELETING)
         outcome["ended"] += bool(ended)
+    outcome["ended"] += reconcile_backups(deadline, said)
     return outcome
+
+
+def reconcile_backups(deadline, said):
+    """Backups stuck past the deadline: a create ends in error (its objects
+    removed, the volume given its status back), a restore gives the backup
+    back and leaves the volume in error, a delete ends in error_deleting."""
+    from volumes import backups
+
+    ended = 0
+    for backup in Backup.objects.filter(updated_at__lt=deadline, status__in=(
+            Backup.Status.CREATING, Backup.Status.RESTORING, Backup.Status.DELETING)):
+        if backup.status == Backup.Status.CREATING:
+            backups.fail_create(backup, f"create backup: the backup {said}.")
+        elif backup.status == Backup.Status.RESTORING:
+            volume = Volume.objects.filter(pk=backup.restore_volume_id).first()
+            if volume is not None and volume.status == Volume.Status.RESTORING_BACKUP:
+                fail(volume, f"restore backup: the restore {said}.", backups.RESTORE_BACKUP,
+                     status=Volume.Status.ERROR_RESTORING, expected=Volume.Status.RESTORING_BACKUP)
+            end_restore(backup)
+        else:
+            try:
+                backup.set_status(Backup.Status.ERROR_DELETING, expected=Backup.Status.DELETING,
+                                  fail_reason=f"delete backup: the delete {said}.")
+            except InvalidStatus:
+                continue
+        ended += 1
+    return ended
 

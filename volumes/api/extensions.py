@@ -10,6 +10,8 @@ UPDATED = "2013-04-18T00:00:00+00:00"
 SERVED = (
     ("os-admin-actions", "AdminActions", "Admin actions on volumes and snapshots: reset status, force delete."),
     ("os-availability-zone", "AvailabilityZones", "The availability zones of the volume services."),
+    ("backups", "Backups", "Volume backups in the object store: create, incremental, restore, export, import."),
+    ("os-backup-project-attr", "BackupProjectAttribute", "The project of a backup as its attribute."),
     ("os-extended-snapshot-attributes", "ExtendedSnapshotAttributes",
      "The project and progress of a snapshot as its attributes."),
     ("os-hosts", "Hosts", "Admin-only: the volume hosts and their usage."),

@@ -112,7 +112,7 @@ class LimitsView(CinderView):
             "maxTotalVolumeGigabytes": limits["gigabytes"], "maxTotalBackups": limits["backups"],
             "maxTotalBackupGigabytes": limits["backup_gigabytes"], "totalVolumesUsed": used["volumes"],
             "totalSnapshotsUsed": used["snapshots"], "totalGigabytesUsed": used["gigabytes"],
-            "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+            "totalBackupsUsed": used["backups"], "totalBackupGigabytesUsed": used["backup_gigabytes"]}}})
 
 
 class AvailabilityZoneView(CinderView):

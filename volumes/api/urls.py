@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from cloud.routers import ApiRouter
-from volumes.api import extensions, qos, service, snapshots, transfers, types, versions, volumes
+from volumes.api import backups, extensions, qos, service, snapshots, transfers, types, versions, volumes
 
 app_name = "volumes"
 
@@ -25,6 +25,7 @@ router = CinderRouter()
 router.register(f"{PROJECT}/volumes", volumes.VolumeViewSet, basename="volume")
 router.register(f"{PROJECT}/snapshots", snapshots.SnapshotViewSet, basename="snapshot")
 router.register(f"{PROJECT}/types", types.VolumeTypeViewSet, basename="type")
+router.register(f"{PROJECT}/backups", backups.BackupViewSet, basename="backup")
 
 urlpatterns = [
     re_path(r"^$", versions.VolumeRootView.as_view()),

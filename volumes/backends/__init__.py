@@ -10,6 +10,7 @@ interface that the volume worker's tasks alone call.
     backend.extend(volume_id, size_gb, in_use)  in_use: attached, a QEMU holds it open
     backend.delete(volume_id)                  gone already: fine
     backend.qemu_source(volume_id) -> (str, format)  what qemu-img reads the volume as
+    backend.snapshot_source(snapshot_id) -> (str, format)  the same for a snapshot
     backend.create_snapshot(snapshot_id, volume_id)
     backend.delete_snapshot(snapshot_id)       gone already: fine
     backend.connection_info(volume_id) -> dict what a node needs for its disk XML

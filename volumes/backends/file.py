@@ -85,6 +85,9 @@ class FileBackend:
     def qemu_source(self, volume_id):
         return str(self._existing(self.volume_path(volume_id))), self.format
 
+    def snapshot_source(self, snapshot_id):
+        return str(self._existing(self.snapshot_path(snapshot_id))), self.format
+
     def delete(self, volume_id):
         self.volume_path(volume_id).unlink(missing_ok=True)
 

@@ -156,6 +156,11 @@ class RbdBackend:
     def qemu_source(self, volume_id):
         return self._qemu_path(self.volume_name(volume_id)), "raw"
 
+    def snapshot_source(self, snapshot_id):
+        with _Session(self) as session:
+            parent = self._snapshot_parent(session, snapshot_id)
+        return self._qemu_path(f"{parent}@{self.snapshot_name(snapshot_id)}"), "raw"
+
     def delete(self, volume_id):
         with _Session(self) as session:
             self._remove(session, self.volume_name(volume_id))
