@@ -65,9 +65,9 @@ def test_extensions_list_what_is_served(cloud, api, admin):
     listed = cloud.openstack("extension", "list", "--volume", "-f", "json")
     aliases = {row["Alias"] for row in listed}
     assert {"os-hosts", "os-volume-transfer", "os-quota-class-sets", "os-volume-image-metadata",
-            "os-snapshot-actions"} <= aliases
+            "os-snapshot-actions", "backups"} <= aliases
     # Not built, so not listed.
-    assert not aliases & {"backups", "os-volume-manage", "consistencygroups", "os-volume-encryption-metadata"}
+    assert not aliases & {"os-volume-manage", "consistencygroups", "os-volume-encryption-metadata"}
     body = api.get(path(admin, "extensions"), token=admin["token"]).json()
     hosts = [row for row in body["extensions"] if row["name"] == "Hosts"]
     assert hosts and set(hosts[0]) == {"alias", "name", "description", "links", "updated"}
@@ -76,3 +76,4 @@ def test_extensions_list_what_is_served(cloud, api, admin):
     assert api.get(path(admin, "os-volume-transfer"), token=admin["token"]).status_code == 200
     assert api.get(path(admin, "os-quota-class-sets/default"), token=admin["token"]).status_code == 200
     assert api.get(path(admin, "qos-specs"), token=admin["token"]).status_code == 200
+    assert api.get(path(admin, "backups"), token=admin["token"]).status_code == 200
