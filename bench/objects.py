@@ -1,10 +1,12 @@
 """Object store throughput through the Swift API (gunicorn as the
 all-in-one runs it: 2 workers of 4 threads, or of --threads; the
-filesystem back end, or Ceph RADOS with --store rados): PUT and GET of 4 KiB, 1 MiB and 64 MiB
-objects one at a time (ops/s, MiB/s, p50/p95) beside the raw path measured
-in the same run, 4 KiB PUT and GET from --clients clients at once, the
-queries one 4 KiB PUT makes, a listing page at the start and deep in a
-container of --listing objects, and the API workers' peak memory.
+filesystem back end, or Ceph RADOS with --store rados): PUT and GET of
+4 KiB, 1 MiB and 64 MiB objects one at a time (ops/s, MiB/s, p50/p95)
+beside the raw path measured in the same run, 4 KiB PUT and GET from
+--clients clients at once, an S3 multipart upload of 1 GiB in 8 MiB parts
+(boto3) beside `cp` of a 1 GiB file (`rados put` on RADOS), the queries
+one 4 KiB PUT makes, a listing page at the start and deep in a container
+of --listing objects, and the API workers' peak memory.
 
 The raw path: on the filesystem, `cp` of the same bytes on the same disk,
 and `cp` followed by an fsync of the copy (`sync FILE`), the durability a
@@ -19,7 +21,7 @@ Runs its own cloud (a temporary var dir; SQLite, or the PostgreSQL database
 BENCH_DATABASE_URL names, which it migrates and leaves; with --store rados
 a single-node Ceph cluster of scripts/ceph_cluster.py in that dir, or the
 one STRATUS_OBJECT_RADOS_CEPH_CONF names) and prints its figures.
---quick: 4 KiB objects only and a listing of 2,000."""
+--quick: 4 KiB objects only, no multipart upload, and a listing of 2,000."""
 import argparse
 import hashlib
 import os
@@ -180,8 +182,8 @@ def rados_references(work, ceph_conf, pool, size, count):
 
 def small_write_cost(work, count=200):
     """Median seconds of writing a 4 KiB file as the filesystem store does
-    (a temporary file renamed into place), with the two fsyncs a PUT waits
-    for (the file's, then its directory's) and without them."""
+    (a temporary file renamed into place), with the two syncs a PUT waits
+    for (the file's fdatasync, then its directory's fsync) and without them."""
     body = os.urandom(4 << 10)
     medians = []
     for synced in (True, False):
@@ -193,9 +195,9 @@ def small_write_cost(work, count=200):
             started = time.perf_counter()
             with open(temporary / str(index), "xb", buffering=0) as handle:
                 handle.write(body)
+                os.rename(temporary / str(index), final / str(index))
                 if synced:
-                    os.fsync(handle.fileno())
-            os.rename(temporary / str(index), final / str(index))
+                    os.fdatasync(handle.fileno())
             if synced:
                 descriptor = os.open(final, os.O_RDONLY)
                 os.fsync(descriptor)
@@ -205,6 +207,57 @@ def small_write_cost(work, count=200):
         shutil.rmtree(temporary)
         shutil.rmtree(final)
     return medians
+
+
+def s3_client(url, auth):
+    """A boto3 client of the token's project, by an EC2 key made for its user."""
+    import boto3
+    from botocore.config import Config
+
+    headers = {"X-Auth-Token": auth, "X-Subject-Token": auth}
+    scope = requests.get(f"{url}/identity/v3/auth/tokens", headers=headers, timeout=30).json()["token"]
+    made = requests.post(f"{url}/identity/v3/users/{scope['user']['id']}/credentials/OS-EC2", headers=headers,
+                         json={"tenant_id": scope["project"]["id"]}, timeout=30)
+    made.raise_for_status()
+    key = made.json()["credential"]
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                    read_timeout=600, request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required")
+    return boto3.client("s3", endpoint_url=f"{url}/object-store/s3", aws_access_key_id=key["access"],
+                        aws_secret_access_key=key["secret"], region_name="RegionOne", config=config)
+
+
+def multipart_upload(s3, bucket, size, part_size):
+    """(seconds uploading the parts, seconds completing) of one S3
+    multipart upload of `size` bytes in parts of `part_size`, sent one
+    after the other (every part the same random bytes)."""
+    part = os.urandom(part_size)
+    started = time.perf_counter()
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="multipart")["UploadId"]
+    parts = [{"PartNumber": number, "ETag": s3.upload_part(Bucket=bucket, Key="multipart", UploadId=upload,
+                                                          PartNumber=number, Body=part)["ETag"]}
+             for number in range(1, size // part_size + 1)]
+    uploaded = time.perf_counter()
+    s3.complete_multipart_upload(Bucket=bucket, Key="multipart", UploadId=upload,
+                                 MultipartUpload={"Parts": parts})
+    return uploaded - started, time.perf_counter() - uploaded
+
+
+def large_file_references(work, size, block_size):
+    """[(name, MiB/s)] of `cp` of a file of `size` bytes, and of `cp` with
+    the copy fsynced, on the disk the store is on."""
+    source, copy = work / "cp-large-source", work / "cp-large"
+    block = os.urandom(block_size)
+    with open(source, "wb") as handle:
+        for _ in range(size // block_size):
+            handle.write(block)
+    references = []
+    for name, commands in (("cp", [["cp", str(source), str(copy)]]),
+                           ("cp+fsync", [["cp", str(source), str(copy)], ["sync", str(copy)]])):
+        references.append((name, raw_rate(lambda index: commands, size, 1)))
+        copy.unlink()
+    source.unlink()
+    return references
 
 
 def md5_rate(body):
@@ -322,8 +375,27 @@ def main():
             if size == 4 << 10 and args.store == "filesystem":
                 synced, unsynced = small_write_cost(work)
                 print(f"  a 4 KiB file written as the store writes it: p50 {1000 * synced:.2f} ms with the file's "
-                      f"and its directory's fsync, {1000 * unsynced:.2f} ms without (what durability costs a PUT)")
+                      f"fdatasync and its directory's fsync, {1000 * unsynced:.2f} ms without (what durability "
+                      f"costs a PUT)")
             peaks.append((label, max(memory_mib(pid, "VmHWM") for pid in pids)))
+
+        if not args.quick:
+            size, part_size = 1 << 30, 8 << 20
+            s3 = s3_client(url, auth)
+            s3.create_bucket(Bucket="bench-multipart")
+            cpu = cpu_seconds(pids)
+            uploading, completing = multipart_upload(s3, "bench-multipart", size, part_size)
+            cpu = cpu_seconds(pids) - cpu
+            if args.store == "rados":
+                references = rados_references(work, ceph_conf, pool, 64 << 20, 4)[0]
+            else:
+                references = large_file_references(work, size, part_size)
+            rate = size / (uploading + completing) / 2**20
+            print(f"  S3 multipart 1 GiB in {size // part_size} parts of {part_size >> 20} MiB, one at a time: "
+                  f"{rate:.1f} MiB/s ({size / uploading / 2**20:.1f} MiB/s sending the parts, "
+                  f"{completing:.1f} s completing)  API CPU {cpu:.1f} s  "
+                  + "  ".join(f"{100 * rate / reference:.1f}% of {name}" for name, reference in references))
+            peaks.append(("1 GiB multipart", max(memory_mib(pid, "VmHWM") for pid in pids)))
 
         body = b"x"
         started = time.perf_counter()

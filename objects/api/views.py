@@ -725,6 +725,10 @@ def request_length(request):
 def body_chunks(request, length):
     """The request body in chunks; a body that ends before its
     Content-Length (the client went away) raises SizeMismatch."""
+    direct = None if length is None else _gunicorn_body(request, length)
+    if direct is not None:
+        yield from _socket_chunks(*direct, length)
+        return
     stream = request.META["wsgi.input"] if length is None else request
     received = 0
     while True:
@@ -741,6 +745,51 @@ def body_chunks(request, length):
         yield chunk
     if length is not None and received != length:
         raise data.SizeMismatch(received, length)
+
+
+def _gunicorn_body(request, length):
+    """(socket, gunicorn's reader of the body, the bytes of it gunicorn has
+    read ahead already) when gunicorn serves the request and no byte of its
+    body of `length` has been read yet; else None. Read through gunicorn's
+    buffers each byte is copied four times more on the way in, which costs
+    the API about as much CPU as the body's MD5."""
+    sock = request.META.get("gunicorn.socket")
+    reader = getattr(request.META.get("wsgi.input"), "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    if sock is None or type(reader).__name__ != "LengthReader" or reader.length != length \
+            or not hasattr(unreader, "take_buffered"):
+        return None
+    ahead = unreader.take_buffered()
+    if len(ahead) > length:  # the start of a pipelined request: gunicorn's again
+        unreader.unread(ahead[length:])
+        ahead = ahead[:length]
+    return sock, reader, ahead
+
+
+def _socket_chunks(sock, reader, ahead, length):
+    """The body in chunks of CHUNK_SIZE received straight into their own
+    buffers; gunicorn's reader is told what was taken, so that it finds
+    the next request where it starts (or, after an error, drops the
+    connection)."""
+    received = 0
+    while received < length:
+        chunk = bytearray(min(data.CHUNK_SIZE, length - received))
+        view = memoryview(chunk)
+        filled = min(len(ahead), len(chunk))
+        view[:filled] = ahead[:filled]
+        ahead = ahead[filled:]
+        while filled < len(chunk):
+            try:
+                count = sock.recv_into(view[filled:])
+            except OSError:
+                count = 0
+            if not count:
+                reader.length = length - received - filled
+                raise data.SizeMismatch(received + filled, length)
+            filled += count
+        received += filled
+        reader.length = length - received
+        yield chunk
 
 
 def receive(request, length):

@@ -1,6 +1,7 @@
 """Object data as files: `<dir>/<key[:2]>/<key>`, written under `<dir>/tmp/`
-first and renamed into place once complete and on disk (fsync), so that a
-process killed mid-write leaves only a temporary file no key names."""
+first and renamed into place once complete; write() returns only once the
+file and its directory are on disk (fdatasync, fsync), so that a process
+killed mid-write leaves only a file no object row names."""
 import errno
 import os
 import uuid
@@ -34,18 +35,25 @@ class FilesystemStore:
                 handle = open(partial, "xb", buffering=0)
         except OSError as error:
             raise self._error(error)
+        renamed = False
         try:
             with handle:
                 write_all(handle, chunks, self._error)
-                os.fsync(handle.fileno())
-            try:
-                os.rename(partial, final)
-            except FileNotFoundError:
-                final.parent.mkdir(exist_ok=True)
-                os.rename(partial, final)
+                # Renamed before it is synced: no row names the key until
+                # write() returns, so a file cut short by a crash there is
+                # never read; the file's sync then commits the rename with
+                # it (on a journaling file system, one journal commit for
+                # both), so the directory's sync finds nothing left to do.
+                try:
+                    os.rename(partial, final)
+                except FileNotFoundError:
+                    final.parent.mkdir(exist_ok=True)
+                    os.rename(partial, final)
+                renamed = True
+                os.fdatasync(handle.fileno())  # the data and what reading it needs (its size)
             self._sync_directory(final.parent)
         except BaseException:
-            partial.unlink(missing_ok=True)
+            (final if renamed else partial).unlink(missing_ok=True)
             raise
         return key
 

@@ -3,6 +3,7 @@ and raw HTTP see them from the live server."""
 import hashlib
 import os
 import re
+import socket
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -238,3 +239,31 @@ def test_every_answer_carries_a_swift_transaction_id(api, tokens, demo_account, 
         headers = answers[what].headers
         assert headers["Accept-Ranges"] == "bytes" and re.match(r"^\d+\.?\d*$", headers["X-Timestamp"]), what
     assert answers["object COPY"].headers["X-Copied-From"] == f"{name}/o"
+
+
+def test_put_bodies_pipelined_on_one_connection(api, tokens, container):
+    """Two PUTs sent back to back in one write on a kept-alive connection (the
+    second request's head arrives with the first body's end), then a GET: each
+    object holds exactly its own bytes and every answer comes back in order."""
+    host, port = api.url.removeprefix("http://").rstrip("/").split(":")
+    first, second = os.urandom(3 * 2**20 + 5), os.urandom(100)
+
+    def put(name, body):
+        return (f"PUT {container}/{name} HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {tokens['demo']}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    get = f"GET {container}/two HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {tokens['demo']}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(put("one", first) + put("two", second) + get)
+        reader = sock.makefile("rb")
+        statuses = []
+        for _ in range(3):
+            statuses.append(reader.readline().split()[1])
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            body = reader.read(length)
+    assert statuses == [b"201", b"201", b"200"]
+    assert body == second
+    assert api.get(f"{container}/one", token=tokens["demo"]).content == first
