@@ -108,6 +108,19 @@ def lock_project(project_id):
         locked.exists()
 
 
+def _check_under_lock(project_id, limited):
+    """OverQuota naming the first of `limited` ((resource, need, limit)
+    triples) that the project's usage, counted under its quota lock, would
+    pass; with nothing limited, no lock and no count."""
+    if not limited:
+        return
+    lock_project(project_id)
+    used = usage_of(project_id, every_type=False)
+    for name, need, limit in limited:
+        if used.get(name, 0) + need > limit:
+            raise OverQuota(name, need, used.get(name, 0), limit)
+
+
 def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     """Inside the transaction that goes on to insert the rows (or grow a
     volume): locks the project and raises OverQuota naming the first
@@ -122,13 +135,7 @@ def reserve(project_id, volume_type, volumes=0, snapshots=0, gigabytes=0):
     limited = [(name, need, limits[name]) for resource, need in (
         ("volumes", volumes), ("snapshots", snapshots), ("gigabytes", gigabytes)) if need
         for name in (resource, f"{resource}_{volume_type.name}") if limits.get(name, -1) >= 0]
-    if not limited:
-        return
-    lock_project(project_id)
-    used = usage_of(project_id, every_type=False)
-    for name, need, limit in limited:
-        if used.get(name, 0) + need > limit:
-            raise OverQuota(name, need, used.get(name, 0), limit)
+    _check_under_lock(project_id, limited)
 
 
 def reserve_backup(project_id, gigabytes):
@@ -138,13 +145,7 @@ def reserve_backup(project_id, gigabytes):
     limits = limits_of(project_id, every_type=False)
     limited = [(name, need, limits[name]) for name, need in (("backups", 1), ("backup_gigabytes", gigabytes))
                if limits.get(name, -1) >= 0]
-    if not limited:
-        return
-    lock_project(project_id)
-    used = usage_of(project_id, every_type=False)
-    for name, need, limit in limited:
-        if used.get(name, 0) + need > limit:
-            raise OverQuota(name, need, used.get(name, 0), limit)
+    _check_under_lock(project_id, limited)
 
 
 def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
@@ -152,15 +153,10 @@ def reserve_type(project_id, volume_type, volumes=0, gigabytes=0):
     passes that type's own limits (the project's overall usage is the same)."""
     assert transaction.get_connection().in_atomic_block, "reserve_type must run inside the retyping transaction"
     limits = limits_of(project_id, every_type=False)
-    limited = [(f"{resource}_{volume_type.name}", need) for resource, need in (
-        ("volumes", volumes), ("gigabytes", gigabytes)) if need and limits.get(f"{resource}_{volume_type.name}", -1) >= 0]
-    if not limited:
-        return
-    lock_project(project_id)
-    used = usage_of(project_id, every_type=False)
-    for name, need in limited:
-        if used.get(name, 0) + need > limits[name]:
-            raise OverQuota(name, need, used.get(name, 0), limits[name])
+    limited = [(name, need, limits[name]) for name, need in (
+        (f"volumes_{volume_type.name}", volumes), (f"gigabytes_{volume_type.name}", gigabytes))
+        if need and limits.get(name, -1) >= 0]
+    _check_under_lock(project_id, limited)
 
 
 def set_limits(project_id, values):
